@@ -1,0 +1,19 @@
+//! Domain types of amp-sessions that do no IO: session ids and states, the normalized agent event model,
+//! token usage with the price table, and validation of names and durations.
+//!
+//! Every other crate speaks these types; nothing here touches the disk, git or a process.
+
+pub mod duration;
+pub mod event;
+pub mod id;
+pub mod names;
+pub mod pricing;
+pub mod status;
+pub mod time;
+
+pub use duration::parse_duration;
+pub use event::{AgentEvent, EventKind, ModelUsage, RunOutcome, TokenUsage};
+pub use id::SessionId;
+pub use names::{NameError, slugify, validate_session_name};
+pub use pricing::{CostEstimate, CostSource, ModelPrice, PriceTable};
+pub use status::{SessionStatus, TransitionError};
