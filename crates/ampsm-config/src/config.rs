@@ -1,0 +1,539 @@
+//! `config.yaml`: every key of PRODUCT.md with its default, typed; loading warns about unknown keys and
+//! fails on invalid values with file, line and column; `get`/`set`/`list` work on dotted keys.
+
+use crate::error::ConfigError;
+use crate::yaml;
+use ampsm_core::pricing::{ModelPrice, PriceTable};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration. Every field has a default, so an empty or missing file is valid.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub git: GitConfig,
+    pub amp: AmpConfig,
+    pub session: SessionConfig,
+    /// Per-agent overrides: `agents.<name>.path|args|env`.
+    pub agents: BTreeMap<String, AgentConfig>,
+    pub notifications: NotificationsConfig,
+    pub telemetry: TelemetryConfig,
+    pub ui: UiConfig,
+    /// Price overrides: `pricing.<model>.{input,output,cache_read,cache_write}` in USD per million tokens.
+    pub pricing: BTreeMap<String, PriceConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GitConfig {
+    /// Base branch of new sessions when `--base` is not given and the repository has no better default.
+    pub default_base_branch: String,
+    /// Prefix of agent commit subjects.
+    pub commit_prefix: String,
+    /// Prefix of session branch names (`amp/<slug>-<short id>`).
+    pub branch_prefix: String,
+    /// Where worktrees go; default `<AMPSM_HOME>/worktrees`.
+    pub worktree_root: Option<String>,
+    /// Ignored files (such as `.env`) copied from the repository into each new worktree.
+    pub copy_files: Vec<String>,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        GitConfig {
+            default_base_branch: "main".into(),
+            commit_prefix: "amp:".into(),
+            branch_prefix: "amp/".into(),
+            worktree_root: None,
+            copy_files: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AmpConfig {
+    /// Amp `--mode` for new sessions (passed through as is).
+    pub default_model: Option<String>,
+    /// Timeout of one agent run, e.g. `300s`, `10m`.
+    pub timeout: String,
+    /// Path of the `amp` binary (default: found on PATH).
+    pub path: Option<String>,
+    /// Pass `--dangerously-allow-all` (and the other agents' equivalents) so tools run unattended.
+    pub dangerously_allow_all: bool,
+}
+
+impl Default for AmpConfig {
+    fn default() -> Self {
+        AmpConfig { default_model: None, timeout: "300s".into(), path: None, dangerously_allow_all: false }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    /// Agent of new sessions when `--agent` is not given.
+    pub default_agent: String,
+    /// Budget in USD of new sessions when `--budget` is not given.
+    pub budget_usd: Option<f64>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { default_agent: "amp".into(), budget_usd: None }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    pub path: Option<String>,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationsConfig {
+    pub desktop: bool,
+    pub command: Option<String>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig { desktop: true, command: None }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// Local metrics recording only; nothing is ever sent anywhere.
+    pub enabled: bool,
+    pub export_formats: Vec<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig { enabled: true, export_formats: vec!["jsonl".into(), "csv".into()] }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiConfig {
+    pub theme: String,
+    pub port: u16,
+    pub auto_update: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { theme: "gruvbox".into(), port: 7878, auto_update: true }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PriceConfig {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_read: f64,
+    #[serde(default)]
+    pub cache_write: f64,
+}
+
+/// A key in the file that amp-sessions does not know; it is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub path: PathBuf,
+    pub line: u64,
+    pub key: String,
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pos = if self.line > 0 { format!(":{}", self.line) } else { String::new() };
+        write!(f, "{}{pos}: unknown config key `{}` (ignored)", self.path.display(), self.key)
+    }
+}
+
+/// A loaded config with the warnings found while loading.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub warnings: Vec<ConfigWarning>,
+    /// Whether the file existed.
+    pub from_file: bool,
+}
+
+const AGENT_FIELDS: &[&str] = &["path", "args", "env"];
+const PRICE_FIELDS: &[&str] = &["input", "output", "cache_read", "cache_write"];
+const THEMES: &[&str] = &["gruvbox", "gruvbox-light", "light", "dark"];
+const EXPORT_FORMATS: &[&str] = &["json", "csv", "jsonl"];
+
+impl Config {
+    /// Loads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LoadedConfig { config: Config::default(), warnings: vec![], from_file: false });
+            }
+            Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        };
+        let (config, warnings) = Config::parse(path, &text)?;
+        Ok(LoadedConfig { config, warnings, from_file: true })
+    }
+
+    /// Parses config text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+        if text.trim().is_empty() {
+            return Ok((Config::default(), vec![]));
+        }
+        let raw: Value = yaml::parse(path, text)?;
+        let raw = if raw.is_null() { Value::Object(Default::default()) } else { raw };
+        if !raw.is_object() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "the config must be a mapping of keys (like `git:`), not a single value".into(),
+            });
+        }
+        let config: Config = yaml::parse(path, text)?;
+        let mut warnings = Vec::new();
+        let known = Config::default().known_keys_value();
+        collect_unknown(&raw, &known, "", &mut |key| {
+            warnings.push(ConfigWarning {
+                path: path.to_path_buf(),
+                line: yaml::line_of_key(text, &key),
+                key,
+            })
+        });
+        config.validate(path, text)?;
+        Ok((config, warnings))
+    }
+
+    fn known_keys_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// Checks values serde cannot: durations, themes, formats, prices.
+    fn validate(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: yaml::line_of_key(text, key),
+            column: 0,
+            message: format!("{key}: {message}"),
+        };
+        ampsm_core::parse_duration(&self.amp.timeout).map_err(|m| bad("amp.timeout", m))?;
+        if !THEMES.contains(&self.ui.theme.as_str()) {
+            return Err(bad(
+                "ui.theme",
+                format!("unknown theme {:?} (one of: {})", self.ui.theme, THEMES.join(", ")),
+            ));
+        }
+        for f in &self.telemetry.export_formats {
+            if !EXPORT_FORMATS.contains(&f.as_str()) {
+                return Err(bad(
+                    "telemetry.export_formats",
+                    format!("unknown format {f:?} (one of: json, csv, jsonl)"),
+                ));
+            }
+        }
+        if self.git.commit_prefix.contains('\n') {
+            return Err(bad("git.commit_prefix", "must be one line".into()));
+        }
+        if self.git.branch_prefix.contains("..") || self.git.branch_prefix.starts_with('/') {
+            return Err(bad("git.branch_prefix", "must be a relative ref prefix like `amp/`".into()));
+        }
+        for (model, p) in &self.pricing {
+            for (field, v) in [
+                ("input", p.input),
+                ("output", p.output),
+                ("cache_read", p.cache_read),
+                ("cache_write", p.cache_write),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(bad(
+                        &format!("pricing.{model}.{field}"),
+                        format!("must be a non-negative number, got {v}"),
+                    ));
+                }
+            }
+        }
+        if let Some(b) = self.session.budget_usd
+            && !(b.is_finite() && b > 0.0)
+        {
+            return Err(bad("session.budget_usd", format!("must be a positive number, got {b}")));
+        }
+        Ok(())
+    }
+
+    /// The agent run timeout.
+    pub fn agent_timeout(&self) -> Duration {
+        ampsm_core::parse_duration(&self.amp.timeout).unwrap_or(Duration::from_secs(300))
+    }
+
+    /// The price table with the config's overrides applied.
+    pub fn price_table(&self) -> PriceTable {
+        let mut table = PriceTable::builtin();
+        for (model, p) in &self.pricing {
+            table.set_override(
+                model,
+                ModelPrice {
+                    input: p.input,
+                    output: p.output,
+                    cache_read: p.cache_read,
+                    cache_write: p.cache_write,
+                },
+            );
+        }
+        table
+    }
+
+    /// The worktree root: `git.worktree_root` (with `~` expanded) or the default under the home folder.
+    pub fn worktree_root(&self, paths: &crate::Paths) -> PathBuf {
+        match self.git.worktree_root.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(root) => expand_tilde(root),
+            None => paths.default_worktree_root.clone(),
+        }
+    }
+
+    /// The effective value of a dotted key (`git.commit_prefix`, `agents.claude.path`).
+    pub fn get(&self, key: &str) -> Result<Value, ConfigError> {
+        check_key(key)?;
+        let all = self.known_keys_value();
+        let mut cur = &all;
+        for part in key.split('.') {
+            match cur.get(part) {
+                Some(v) => cur = v,
+                None => return Ok(Value::Null),
+            }
+        }
+        Ok(cur.clone())
+    }
+
+    /// Every leaf key with its effective value, sorted.
+    pub fn list(&self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        flatten(&self.known_keys_value(), "", &mut out);
+        out
+    }
+}
+
+/// Reads the file, sets `key` to `value_text` (read as a YAML scalar or list), validates the whole result
+/// and writes it back atomically. Comments in the file are not kept.
+pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, ConfigError> {
+    check_key(key)?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+    };
+    let mut doc: Value =
+        if text.trim().is_empty() { Value::Object(Default::default()) } else { yaml::parse(path, &text)? };
+    if !doc.is_object() {
+        doc = Value::Object(Default::default());
+    }
+    let value: Value = if value_text.trim().is_empty() {
+        Value::String(String::new())
+    } else {
+        serde_saphyr::from_str(value_text).map_err(|e| ConfigError::BadValue {
+            key: key.into(),
+            message: e.without_snippet().to_string(),
+        })?
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    if let Value::Object(map) = &mut doc {
+        set_path(map, &parts, value);
+    }
+    let new_text = serde_saphyr::to_string(&doc)
+        .map_err(|e| ConfigError::BadValue { key: key.into(), message: e.to_string() })?;
+    let (config, _) = Config::parse(path, &new_text).map_err(|e| match e {
+        ConfigError::Invalid { message, .. } => ConfigError::BadValue { key: key.into(), message },
+        other => other,
+    })?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
+    }
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, new_text).map_err(|source| ConfigError::Write { path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, path).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
+    Ok(config)
+}
+
+/// Sets (or with a null value, removes) `parts` inside `map`, creating intermediate mappings.
+fn set_path(map: &mut serde_json::Map<String, Value>, parts: &[&str], value: Value) {
+    match parts {
+        [] => {}
+        [last] => {
+            if value.is_null() {
+                map.remove(*last);
+            } else {
+                map.insert(last.to_string(), value);
+            }
+        }
+        [first, rest @ ..] => {
+            let child = map.entry(first.to_string()).or_insert_with(|| Value::Object(Default::default()));
+            if !child.is_object() {
+                *child = Value::Object(Default::default());
+            }
+            if let Value::Object(child_map) = child {
+                set_path(child_map, rest, value);
+            }
+        }
+    }
+}
+
+/// Whether `key` names a known setting (fixed keys, or `agents.<name>.<field>` / `pricing.<model>.<field>`).
+fn check_key(key: &str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let ok = match parts.as_slice() {
+        ["agents", name, field] => !name.is_empty() && AGENT_FIELDS.contains(field),
+        ["agents", name] | ["pricing", name] => !name.is_empty(),
+        ["pricing", model, field] => !model.is_empty() && PRICE_FIELDS.contains(field),
+        _ => {
+            let all = Config::default().known_keys_value();
+            let mut cur = &all;
+            let mut found = true;
+            for part in &parts {
+                match cur.get(part) {
+                    Some(v) => cur = v,
+                    None => {
+                        found = false;
+                        break;
+                    }
+                }
+            }
+            found
+        }
+    };
+    if ok {
+        return Ok(());
+    }
+    let known: Vec<String> = Config::default().list().into_iter().map(|(k, _)| k).collect();
+    let close: Vec<&String> = known.iter().filter(|k| similar(k, key)).take(3).collect();
+    let hint = if close.is_empty() {
+        " (see `amp-sessions config list`)".to_string()
+    } else {
+        format!(" (did you mean {}?)", close.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+    };
+    Err(ConfigError::UnknownKey { key: key.into(), hint })
+}
+
+fn similar(known: &str, wanted: &str) -> bool {
+    let last_k = known.rsplit('.').next().unwrap_or(known);
+    let last_w = wanted.rsplit('.').next().unwrap_or(wanted);
+    known.starts_with(wanted) || last_k == last_w || (last_w.len() > 3 && last_k.contains(last_w))
+}
+
+fn collect_unknown(raw: &Value, known: &Value, prefix: &str, report: &mut dyn FnMut(String)) {
+    let Value::Object(map) = raw else { return };
+    for (k, v) in map {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match (prefix, known.get(k)) {
+            ("agents", _) => {
+                if let Value::Object(fields) = v {
+                    for f in fields.keys().filter(|f| !AGENT_FIELDS.contains(&f.as_str())) {
+                        report(format!("{path}.{f}"));
+                    }
+                }
+            }
+            ("pricing", _) => {
+                if let Value::Object(fields) = v {
+                    for f in fields.keys().filter(|f| !PRICE_FIELDS.contains(&f.as_str())) {
+                        report(format!("{path}.{f}"));
+                    }
+                }
+            }
+            (_, None) => report(path),
+            (_, Some(Value::Object(_))) => collect_unknown(v, &known[k.as_str()], &path, report),
+            (_, Some(known_leaf)) if known_leaf.is_null() || !v.is_object() => {}
+            (_, Some(_)) => {}
+        }
+    }
+}
+
+fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(map) if !map.is_empty() || prefix.is_empty() => {
+            for (k, child) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(child, &key, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+fn expand_tilde(p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    PathBuf::from(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> PathBuf {
+        PathBuf::from("/h/config.yaml")
+    }
+
+    #[test]
+    fn seed_example_loads_without_warnings() {
+        let text = "git:\n  default_base_branch: \"main\"\n  commit_prefix: \"amp:\"\namp:\n  default_model: \"claude-3-5-sonnet\"\n  timeout: \"300s\"\nnotifications:\n  desktop: true\ntelemetry:\n  enabled: true\n  export_formats: [\"jsonl\", \"csv\"]\nui:\n  theme: \"gruvbox\"\n  auto_update: true\n";
+        let (c, w) = Config::parse(&p(), text).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.amp.default_model.as_deref(), Some("claude-3-5-sonnet"));
+        assert_eq!(c.agent_timeout(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_line() {
+        let text = "git:\n  comit_prefix: x\nagents:\n  claude:\n    pth: /bin/claude\nbogus: 1\n";
+        let (_, w) = Config::parse(&p(), text).unwrap();
+        let keys: Vec<_> = w.iter().map(|w| (w.key.as_str(), w.line)).collect();
+        assert_eq!(keys, vec![("agents.claude.pth", 5), ("bogus", 6), ("git.comit_prefix", 2)]);
+        assert_eq!(w[2].to_string(), "/h/config.yaml:2: unknown config key `git.comit_prefix` (ignored)");
+    }
+
+    #[test]
+    fn invalid_values_fail_with_position() {
+        let err = Config::parse(&p(), "notifications:\n  desktop: maybe\n").unwrap_err().to_string();
+        assert!(err.starts_with("/h/config.yaml:2:"), "{err}");
+        let err = Config::parse(&p(), "amp:\n  timeout: soon\n").unwrap_err().to_string();
+        assert!(err.starts_with("/h/config.yaml:2: amp.timeout: invalid duration"), "{err}");
+        let err = Config::parse(&p(), "git: [\n").unwrap_err().to_string();
+        assert!(err.starts_with("/h/config.yaml:1:"), "{err}");
+        assert!(Config::parse(&p(), "just a string").is_err());
+    }
+
+    #[test]
+    fn get_set_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        set_in_file(&path, "git.commit_prefix", "\"wip:\"").unwrap();
+        set_in_file(&path, "agents.claude.path", "/opt/claude").unwrap();
+        set_in_file(&path, "pricing.my-model.input", "2.5").unwrap_err();
+        let loaded = Config::load(&path).unwrap();
+        assert_eq!(loaded.config.get("git.commit_prefix").unwrap(), Value::String("wip:".into()));
+        assert_eq!(loaded.config.get("agents.claude.path").unwrap(), Value::String("/opt/claude".into()));
+        assert_eq!(loaded.config.get("amp.timeout").unwrap(), Value::String("300s".into()));
+        assert!(matches!(loaded.config.get("git.nope"), Err(ConfigError::UnknownKey { .. })));
+        let err = set_in_file(&path, "amp.timeout", "forever").unwrap_err().to_string();
+        assert!(err.contains("amp.timeout"), "{err}");
+        assert!(loaded.config.list().iter().any(|(k, _)| k == "ui.port"));
+        let err = set_in_file(&path, "git.prefx", "x").unwrap_err().to_string();
+        assert!(err.contains("unknown config key"), "{err}");
+    }
+}

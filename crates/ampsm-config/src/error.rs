@@ -1,0 +1,33 @@
+//! Errors of configuration files: each names the file and, where known, the line and column.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    /// YAML syntax or a value of the wrong type, with its position.
+    #[error("{}{}: {message}", path.display(), position(*line, *column))]
+    Invalid { path: PathBuf, line: u64, column: u64, message: String },
+    /// A key that `config get|set` does not know.
+    #[error("unknown config key {key:?}{hint}")]
+    UnknownKey { key: String, hint: String },
+    /// A value given to `config set` that does not fit the key.
+    #[error("invalid value for {key}: {message}")]
+    BadValue { key: String, message: String },
+    /// The home folder cannot be determined.
+    #[error("cannot find the home folder: set AMPSM_HOME or HOME")]
+    NoHome,
+}
+
+fn position(line: u64, column: u64) -> String {
+    match (line, column) {
+        (0, _) => String::new(),
+        (l, 0) => format!(":{l}"),
+        (l, c) => format!(":{l}:{c}"),
+    }
+}
