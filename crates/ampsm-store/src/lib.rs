@@ -1,0 +1,62 @@
+//! The SQLite store of amp-sessions: the one source of truth. Opening runs the numbered migrations (WAL,
+//! busy timeout, foreign keys), refuses databases written by a newer version, and offers typed access to
+//! sessions, their status history, iterations, agent events, metrics, snapshots, batches and benchmarks.
+
+mod error;
+mod migrate;
+pub mod sessions;
+pub mod snapshots;
+
+pub use error::StoreError;
+pub use migrate::{SCHEMA_VERSION, schema_version_of};
+pub use sessions::{NewSession, Session, SessionFilter};
+pub use snapshots::SnapshotRecord;
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A connection to the store. Cheap to open; one per thread.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating when missing) the database at `path`, migrating an older schema forward.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(|e| StoreError::open(path, e))?;
+        migrate::check_and_migrate(&conn, path)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| StoreError::open(path, e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| StoreError::open(path, e))?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for modules of this crate and for exports.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT` (rolled back on error).
+    pub fn write_tx<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,338 @@
+//! Session rows: creation in two steps (a row marked `creating_pid`, then finished), lookup by id, id
+//! prefix or name, filtered listing, status changes checked against the state machine and recorded in
+//! `status_changes`, and removal that keeps the row for later recovery.
+
+use crate::{Store, StoreError};
+use ampsm_core::id::looks_like_id_prefix;
+use ampsm_core::time::now_ms;
+use ampsm_core::{SessionId, SessionStatus};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+/// A session as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub name: String,
+    pub repo_path: String,
+    pub base_branch: String,
+    pub base_commit: String,
+    pub branch: String,
+    pub worktree_path: String,
+    pub status: SessionStatus,
+    pub status_note: Option<String>,
+    pub agent: String,
+    pub model: Option<String>,
+    pub prompt: Option<String>,
+    pub script: Option<String>,
+    pub budget_usd: Option<f64>,
+    pub thread_id: Option<String>,
+    pub runner_pid: Option<i64>,
+    pub agent_pid: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creating_pid: Option<i64>,
+    pub batch_item_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<i64>,
+}
+
+/// What `new` records before it touches git.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub name: String,
+    pub repo_path: String,
+    pub base_branch: String,
+    pub base_commit: String,
+    pub branch: String,
+    pub worktree_path: String,
+    pub agent: String,
+    pub model: Option<String>,
+    pub prompt: Option<String>,
+    pub script: Option<String>,
+    pub budget_usd: Option<f64>,
+    pub batch_item_id: Option<String>,
+    pub creating_pid: i64,
+}
+
+/// Filters of `list`.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub status: Option<SessionStatus>,
+    pub repo_path: Option<String>,
+    /// Include removed sessions.
+    pub include_removed: bool,
+}
+
+const COLUMNS: &str = "id, name, repo_path, base_branch, base_commit, branch, worktree_path, status, status_note, \
+     agent, model, prompt, script, budget_usd, thread_id, runner_pid, agent_pid, creating_pid, batch_item_id, \
+     created_at, updated_at, removed_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    let status: String = r.get(7)?;
+    let status = status
+        .parse::<SessionStatus>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, e.into()))?;
+    Ok(Session {
+        id: SessionId::from_stored(r.get::<_, String>(0)?),
+        name: r.get(1)?,
+        repo_path: r.get(2)?,
+        base_branch: r.get(3)?,
+        base_commit: r.get(4)?,
+        branch: r.get(5)?,
+        worktree_path: r.get(6)?,
+        status,
+        status_note: r.get(8)?,
+        agent: r.get(9)?,
+        model: r.get(10)?,
+        prompt: r.get(11)?,
+        script: r.get(12)?,
+        budget_usd: r.get(13)?,
+        thread_id: r.get(14)?,
+        runner_pid: r.get(15)?,
+        agent_pid: r.get(16)?,
+        creating_pid: r.get(17)?,
+        batch_item_id: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+        removed_at: r.get(21)?,
+    })
+}
+
+impl Store {
+    /// Inserts a session marked as being created by `creating_pid`. Fails with
+    /// [`StoreError::DuplicateName`] when the repository already has a live session of that name.
+    pub fn insert_creating_session(&mut self, s: &NewSession) -> Result<(), StoreError> {
+        self.write_tx(|tx| {
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM sessions WHERE repo_path = ?1 AND name = ?2 AND removed_at IS NULL",
+                    params![s.repo_path, s.name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                return Err(StoreError::DuplicateName { name: s.name.clone(), repo: s.repo_path.clone(), id });
+            }
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, status, \
+                 agent, model, prompt, script, budget_usd, batch_item_id, creating_pid, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'idle', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                params![
+                    s.id.as_str(),
+                    s.name,
+                    s.repo_path,
+                    s.base_branch,
+                    s.base_commit,
+                    s.branch,
+                    s.worktree_path,
+                    s.agent,
+                    s.model,
+                    s.prompt,
+                    s.script,
+                    s.budget_usd,
+                    s.batch_item_id,
+                    s.creating_pid,
+                    now
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO status_changes (session_id, from_status, to_status, reason, at) VALUES (?1, NULL, 'idle', 'created', ?2)",
+                params![s.id.as_str(), now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Marks creation finished: the session becomes visible to `list` and `show`.
+    pub fn finish_creating(&mut self, id: &SessionId) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET creating_pid = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id.as_str(), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a session row outright (only for creations that never finished).
+    pub fn delete_session_row(&mut self, id: &SessionId) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM sessions WHERE id = ?1", [id.as_str()])?;
+        Ok(())
+    }
+
+    /// Sessions whose creation has not finished (live or crashed creators alike).
+    pub fn unfinished_creations(&self) -> Result<Vec<Session>, StoreError> {
+        self.query_sessions(&format!("SELECT {COLUMNS} FROM sessions WHERE creating_pid IS NOT NULL"), [])
+    }
+
+    /// Sessions marked running, with their runner pids.
+    pub fn running_sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.query_sessions(
+            &format!("SELECT {COLUMNS} FROM sessions WHERE status = 'running' AND removed_at IS NULL"),
+            [],
+        )
+    }
+
+    /// A session by exact id.
+    pub fn get_session(&self, id: &SessionId) -> Result<Session, StoreError> {
+        self.conn
+            .query_row(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"), [id.as_str()], from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::SessionNotFound(id.to_string()))
+    }
+
+    /// Finds a live session by full id, unique id prefix, or name (a name shared by sessions of several
+    /// repositories is ambiguous). Removed sessions are found only with `include_removed`.
+    pub fn resolve_session(&self, reference: &str, include_removed: bool) -> Result<Session, StoreError> {
+        let reference = reference.trim();
+        if reference.is_empty() {
+            return Err(StoreError::SessionNotFound(reference.to_string()));
+        }
+        let removed = if include_removed { "" } else { " AND removed_at IS NULL" };
+        let mut found = Vec::new();
+        if looks_like_id_prefix(reference) {
+            let lower = reference.to_ascii_lowercase();
+            found = self.query_sessions(
+                &format!(
+                    "SELECT {COLUMNS} FROM sessions WHERE id >= ?1 AND id < ?1 || 'g' AND creating_pid IS NULL{removed} \
+                     ORDER BY created_at LIMIT 10"
+                ),
+                [lower.as_str()],
+            )?;
+            if let Some(exact) = found.iter().find(|s| s.id.as_str() == lower) {
+                return Ok(exact.clone());
+            }
+        }
+        if found.is_empty() {
+            found = self.query_sessions(
+                &format!(
+                    "SELECT {COLUMNS} FROM sessions WHERE name = ?1 AND creating_pid IS NULL{removed} \
+                     ORDER BY removed_at IS NOT NULL, created_at DESC LIMIT 10"
+                ),
+                [reference],
+            )?;
+            // With removed sessions included, a live one of that name wins over removed ones.
+            if include_removed
+                && found.len() > 1
+                && found[0].removed_at.is_none()
+                && found[1].removed_at.is_some()
+            {
+                found.truncate(1);
+            }
+        }
+        match found.len() {
+            0 => Err(StoreError::SessionNotFound(reference.to_string())),
+            1 => Ok(found.remove(0)),
+            _ => Err(StoreError::AmbiguousSession {
+                reference: reference.to_string(),
+                candidates: found
+                    .iter()
+                    .map(|s| format!("{} ({} in {})", s.id.short(), s.name, s.repo_path))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Sessions matching `filter`, newest first; unfinished creations are never listed.
+    pub fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM sessions WHERE creating_pid IS NULL");
+        let mut args: Vec<String> = Vec::new();
+        if !filter.include_removed {
+            sql.push_str(" AND removed_at IS NULL");
+        }
+        if let Some(st) = filter.status {
+            args.push(st.as_str().to_string());
+            sql.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if let Some(repo) = &filter.repo_path {
+            args.push(repo.clone());
+            sql.push_str(&format!(" AND repo_path = ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY created_at DESC, id");
+        self.query_sessions(&sql, rusqlite::params_from_iter(args.iter()))
+    }
+
+    fn query_sessions<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<Session>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Changes the status when the state machine allows it, recording the change and its reason.
+    pub fn set_status(
+        &mut self,
+        id: &SessionId,
+        to: SessionStatus,
+        reason: Option<&str>,
+    ) -> Result<SessionStatus, StoreError> {
+        self.write_tx(|tx| {
+            let from: String = tx
+                .query_row("SELECT status FROM sessions WHERE id = ?1", [id.as_str()], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::SessionNotFound(id.to_string()))?;
+            let from: SessionStatus = from.parse().map_err(StoreError::Corrupt)?;
+            from.check_transition(to)
+                .map_err(|source| StoreError::Transition { session: id.to_string(), source })?;
+            let now = now_ms();
+            tx.execute(
+                "UPDATE sessions SET status = ?2, status_note = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id.as_str(), to.as_str(), reason, now],
+            )?;
+            if from != to {
+                tx.execute(
+                    "INSERT INTO status_changes (session_id, from_status, to_status, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id.as_str(), from.as_str(), to.as_str(), reason, now],
+                )?;
+            }
+            Ok(from)
+        })
+    }
+
+    /// Records which processes run the session's iteration (`None` clears them).
+    pub fn set_pids(
+        &mut self,
+        id: &SessionId,
+        runner: Option<i64>,
+        agent: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET runner_pid = ?2, agent_pid = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id.as_str(), runner, agent, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Stores the agent thread id the moment the agent reports it.
+    pub fn set_thread_id(&mut self, id: &SessionId, thread_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET thread_id = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id.as_str(), thread_id, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a session removed; the row (and its history and snapshots) stays.
+    pub fn mark_removed(&mut self, id: &SessionId) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.conn.execute(
+            "UPDATE sessions SET removed_at = ?2, updated_at = ?2, runner_pid = NULL, agent_pid = NULL WHERE id = ?1",
+            params![id.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Status history of a session, oldest first: `(from, to, reason, at)`.
+    pub fn status_history(
+        &self,
+        id: &SessionId,
+    ) -> Result<Vec<(Option<String>, String, Option<String>, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT from_status, to_status, reason, at FROM status_changes WHERE session_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}

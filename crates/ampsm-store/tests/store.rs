@@ -1,0 +1,115 @@
+//! Integration tests of the store on real SQLite files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ampsm_core::{SessionId, SessionStatus};
+use ampsm_store::{NewSession, SCHEMA_VERSION, SessionFilter, Store, StoreError};
+
+fn new_session(name: &str, repo: &str) -> NewSession {
+    NewSession {
+        id: SessionId::new_random(),
+        name: name.into(),
+        repo_path: repo.into(),
+        base_branch: "main".into(),
+        base_commit: "0".repeat(40),
+        branch: format!("amp/{name}"),
+        worktree_path: format!("/wt/{name}"),
+        agent: "amp".into(),
+        model: None,
+        prompt: None,
+        script: None,
+        budget_usd: None,
+        batch_item_id: None,
+        creating_pid: 1,
+    }
+}
+
+#[test]
+fn fresh_database_is_wal_with_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("a/b/sessions.db")).unwrap();
+    let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = store.conn().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1);
+    assert_eq!(ampsm_store::schema_version_of(store.conn()).unwrap(), SCHEMA_VERSION);
+}
+
+#[test]
+fn newer_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;").unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).err().expect("must refuse");
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("newer than this amp-sessions understands"));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn sessions_resolve_by_id_prefix_and_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let a = new_session("alpha", "/r1");
+    store.insert_creating_session(&a).unwrap();
+    // Unfinished creations are invisible.
+    assert!(store.list_sessions(&SessionFilter::default()).unwrap().is_empty());
+    assert!(store.resolve_session("alpha", false).is_err());
+    store.finish_creating(&a.id).unwrap();
+    assert_eq!(store.resolve_session("alpha", false).unwrap().id, a.id);
+    assert_eq!(store.resolve_session(a.id.short(), false).unwrap().id, a.id);
+    assert_eq!(store.resolve_session(a.id.as_str(), false).unwrap().id, a.id);
+    assert!(matches!(store.resolve_session("zzz-none", false), Err(StoreError::SessionNotFound(_))));
+
+    // Same name in another repository is allowed but makes the name ambiguous.
+    let b = new_session("alpha", "/r2");
+    store.insert_creating_session(&b).unwrap();
+    store.finish_creating(&b.id).unwrap();
+    assert!(matches!(store.resolve_session("alpha", false), Err(StoreError::AmbiguousSession { .. })));
+    // Same name in the same repository is refused.
+    let dup = new_session("alpha", "/r1");
+    assert!(matches!(store.insert_creating_session(&dup), Err(StoreError::DuplicateName { .. })));
+    // After removal the name is free again, and the removed row is still there.
+    store.mark_removed(&a.id).unwrap();
+    store.insert_creating_session(&dup).unwrap();
+    assert!(store.resolve_session(a.id.as_str(), true).is_ok());
+    assert!(store.resolve_session(a.id.as_str(), false).is_err());
+    let filter = SessionFilter { repo_path: Some("/r2".into()), ..Default::default() };
+    assert_eq!(store.list_sessions(&filter).unwrap().len(), 1);
+}
+
+#[test]
+fn status_changes_follow_the_state_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let s = new_session("st", "/r");
+    store.insert_creating_session(&s).unwrap();
+    store.finish_creating(&s.id).unwrap();
+    store.set_status(&s.id, SessionStatus::Running, Some("iterate")).unwrap();
+    let err = store.set_status(&s.id, SessionStatus::Done, None).unwrap_err();
+    assert!(err.to_string().contains("cannot go from running to done"), "{err}");
+    store.set_status(&s.id, SessionStatus::AwaitingInput, Some("asked")).unwrap();
+    let history = store.status_history(&s.id).unwrap();
+    let tos: Vec<_> = history.iter().map(|h| h.1.as_str()).collect();
+    assert_eq!(tos, ["idle", "running", "awaiting-input"]);
+    let filter = SessionFilter { status: Some(SessionStatus::AwaitingInput), ..Default::default() };
+    assert_eq!(store.list_sessions(&filter).unwrap().len(), 1);
+}
+
+#[test]
+fn agent_events_are_append_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let conn = store.conn();
+    conn.execute_batch(
+        "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, agent, created_at, updated_at)
+         VALUES ('s1', 'n', '/r', 'main', 'c', 'b', '/w', 'amp', 0, 0);
+         INSERT INTO agent_events (session_id, seq, ts, kind, raw, normalized) VALUES ('s1', 1, 0, 'output', 'x', '[]');",
+    )
+    .unwrap();
+    let err = conn.execute("UPDATE agent_events SET raw = 'y'", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"));
+}
