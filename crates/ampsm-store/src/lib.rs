@@ -9,7 +9,7 @@ pub mod snapshots;
 
 pub use error::StoreError;
 pub use migrate::{SCHEMA_VERSION, schema_version_of};
-pub use sessions::{NewSession, Session, SessionFilter};
+pub use sessions::{NewSession, Session, SessionFilter, StatusChange};
 pub use snapshots::SnapshotRecord;
 
 use rusqlite::Connection;

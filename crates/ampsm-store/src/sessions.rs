@@ -38,6 +38,15 @@ pub struct Session {
     pub removed_at: Option<i64>,
 }
 
+/// One recorded status change.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusChange {
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: Option<String>,
+    pub at: i64,
+}
+
 /// What `new` records before it touches git.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -324,15 +333,14 @@ impl Store {
         Ok(())
     }
 
-    /// Status history of a session, oldest first: `(from, to, reason, at)`.
-    pub fn status_history(
-        &self,
-        id: &SessionId,
-    ) -> Result<Vec<(Option<String>, String, Option<String>, i64)>, StoreError> {
+    /// Status history of a session, oldest first.
+    pub fn status_history(&self, id: &SessionId) -> Result<Vec<StatusChange>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT from_status, to_status, reason, at FROM status_changes WHERE session_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let rows = stmt.query_map([id.as_str()], |r| {
+            Ok(StatusChange { from: r.get(0)?, to: r.get(1)?, reason: r.get(2)?, at: r.get(3)? })
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }

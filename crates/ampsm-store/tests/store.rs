@@ -93,7 +93,7 @@ fn status_changes_follow_the_state_machine() {
     assert!(err.to_string().contains("cannot go from running to done"), "{err}");
     store.set_status(&s.id, SessionStatus::AwaitingInput, Some("asked")).unwrap();
     let history = store.status_history(&s.id).unwrap();
-    let tos: Vec<_> = history.iter().map(|h| h.1.as_str()).collect();
+    let tos: Vec<_> = history.iter().map(|h| h.to.as_str()).collect();
     assert_eq!(tos, ["idle", "running", "awaiting-input"]);
     let filter = SessionFilter { status: Some(SessionStatus::AwaitingInput), ..Default::default() };
     assert_eq!(store.list_sessions(&filter).unwrap().len(), 1);
