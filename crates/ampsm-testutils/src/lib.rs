@@ -1,0 +1,13 @@
+//! Test utilities for amp-sessions: fixture git repos, a fake agent CLI that
+//! speaks each vendor's stream format, a scripted model server for driving the
+//! real Claude Code and Codex CLIs offline, and helpers to locate those CLIs.
+
+pub mod agents;
+pub mod model_server;
+pub mod repo;
+
+pub use agents::{
+    fake_agent_path, install_fake_agent_as, npm_agent_bin, scenario_path, scenarios_dir, workspace_root,
+};
+pub use model_server::{ModelServer, RecordedRequest, Script, Turn, Usage};
+pub use repo::{git, init_repo, temp_home};
