@@ -344,3 +344,15 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
+
+impl Store {
+    /// Marks iterations of `session` that never ended as crashed (used by repair).
+    pub fn mark_running_iterations_crashed(&mut self, session: &SessionId) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE iterations SET outcome = 'crashed', ended_at = ?2, \
+             error = COALESCE(error, 'the amp-sessions process running it ended unexpectedly') \
+             WHERE session_id = ?1 AND ended_at IS NULL",
+            params![session.as_str(), now_ms()],
+        )?)
+    }
+}

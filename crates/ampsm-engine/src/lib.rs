@@ -1,0 +1,51 @@
+//! The engine of amp-sessions: everything the CLI, the dashboard and the batch/bench runners do goes
+//! through [`Engine`]. It owns the store, the git work and the agent processes, and keeps the principles:
+//! never lose work, never touch the user's checkout, crash-safe, bounded.
+
+pub mod error;
+pub mod process;
+pub mod repair;
+pub mod sessions;
+
+pub use error::EngineError;
+pub use repair::RepairReport;
+pub use sessions::{CreateSession, RemoveOutcome, RepoInfo, SessionDetails};
+
+use ampsm_config::{Config, ConfigWarning, Paths};
+use ampsm_store::Store;
+
+/// The engine: resolved paths, the loaded config and an open store.
+pub struct Engine {
+    pub paths: Paths,
+    pub config: Config,
+    /// Warnings found while loading the config (unknown keys).
+    pub config_warnings: Vec<ConfigWarning>,
+    pub store: Store,
+    /// What the start-up repair pass changed.
+    pub startup_repair: RepairReport,
+}
+
+impl Engine {
+    /// Opens the engine from the environment (`AMPSM_HOME`, `AMPSM_DB_PATH`): loads the config, opens (and
+    /// migrates) the store, and reconciles what a crash may have left ([`Engine::repair_quick`]).
+    pub fn open() -> Result<Engine, EngineError> {
+        let paths = Paths::from_env()?;
+        Engine::open_at(paths)
+    }
+
+    /// Opens the engine on explicit paths.
+    pub fn open_at(paths: Paths) -> Result<Engine, EngineError> {
+        let loaded = Config::load(&paths.config)?;
+        paths.ensure_home().map_err(|source| EngineError::Io { path: paths.home.clone(), source })?;
+        let store = Store::open(&paths.db)?;
+        let mut engine = Engine {
+            paths,
+            config: loaded.config,
+            config_warnings: loaded.warnings,
+            store,
+            startup_repair: RepairReport::default(),
+        };
+        engine.startup_repair = engine.repair_quick()?;
+        Ok(engine)
+    }
+}

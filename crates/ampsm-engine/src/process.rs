@@ -1,0 +1,68 @@
+//! Process facts the engine needs without spawning anything: whether a pid is alive, and stopping a
+//! process group.
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+/// Whether a process with this pid exists (a zombie counts as alive until reaped).
+pub fn pid_alive(pid: i64) -> bool {
+    if pid <= 0 || pid > i32::MAX as i64 {
+        return false;
+    }
+    match kill(Pid::from_raw(pid as i32), None) {
+        Ok(()) => true,
+        Err(Errno::EPERM) => true,
+        Err(_) => false,
+    }
+}
+
+/// The pid of this process.
+pub fn own_pid() -> i64 {
+    std::process::id() as i64
+}
+
+/// Sends `signal` to the process group led by `pgid`; a group already gone is not an error.
+pub fn signal_group(pgid: i64, signal: Signal) -> bool {
+    if pgid <= 1 || pgid > i32::MAX as i64 {
+        return false;
+    }
+    killpg(Pid::from_raw(pgid as i32), signal).is_ok()
+}
+
+/// Stops a process group: TERM, then KILL after `grace`, waiting until it is gone (at most `grace` twice).
+pub fn stop_group(pgid: i64, grace: std::time::Duration) {
+    if !signal_group(pgid, Signal::SIGTERM) {
+        return;
+    }
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if !group_alive(pgid) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    signal_group(pgid, Signal::SIGKILL);
+    let deadline = std::time::Instant::now() + grace;
+    while group_alive(pgid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Whether any process of the group is left.
+pub fn group_alive(pgid: i64) -> bool {
+    pgid > 1 && pgid <= i32::MAX as i64 && killpg(Pid::from_raw(pgid as i32), None).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_nonsense_is_not() {
+        assert!(pid_alive(own_pid()));
+        assert!(!pid_alive(0));
+        assert!(!pid_alive(-5));
+        assert!(!pid_alive(i32::MAX as i64));
+    }
+}

@@ -1,0 +1,396 @@
+//! Session lifecycle: `new` (validated name and base, a worktree outside the repository on a fresh
+//! branch, crash-safe in two recorded steps), `rm` (refuses to drop work unless forced, and then snapshots
+//! first), `show` and `repo-info`.
+
+use crate::process::{own_pid, pid_alive, stop_group};
+use crate::{Engine, EngineError};
+use ampsm_core::{SessionId, SessionStatus, slugify, validate_session_name};
+use ampsm_git::{Git, RepoLock};
+use ampsm_store::{NewSession, Session, SnapshotRecord, StatusChange};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long to wait for another process's repository lock.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The agents a session can use.
+pub const AGENTS: &[&str] = &["amp", "claude", "codex", "gemini", "opencode", "command", "offline"];
+
+/// What `new` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateSession {
+    pub repo: PathBuf,
+    pub name: String,
+    pub prompt: Option<String>,
+    pub base: Option<String>,
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    pub script: Option<String>,
+    pub budget_usd: Option<f64>,
+    pub batch_item_id: Option<String>,
+}
+
+/// What `rm` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoveOutcome {
+    pub session: Session,
+    /// The snapshot saved before removing unmerged or uncommitted work.
+    pub snapshot: Option<SnapshotRecord>,
+    pub worktree_removed: bool,
+    pub branch_deleted: bool,
+}
+
+/// Everything `show` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionDetails {
+    pub session: Session,
+    pub worktree_exists: bool,
+    /// Commits on the session branch that are not on its base.
+    pub commits_ahead: Option<u64>,
+    /// Paths with uncommitted changes in the worktree.
+    pub uncommitted: Vec<String>,
+    pub snapshots: Vec<SnapshotRecord>,
+    pub status_history: Vec<StatusChange>,
+}
+
+/// What `repo-info` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoInfo {
+    pub root: String,
+    pub current_branch: Option<String>,
+    pub default_branch: String,
+    pub branches: Vec<String>,
+    pub remotes: Vec<String>,
+    pub clean: bool,
+    pub worktrees: usize,
+    pub sessions: usize,
+    pub git_version: String,
+}
+
+impl Engine {
+    /// Creates a session: validates, records it as being created, adds the worktree under the repository
+    /// lock, then marks it created. On any failure what was made is undone; after a `kill -9`,
+    /// [`Engine::repair_quick`] does the same on the next start.
+    pub fn create_session(&mut self, req: CreateSession) -> Result<Session, EngineError> {
+        validate_session_name(&req.name)?;
+        let agent = req.agent.clone().unwrap_or_else(|| self.config.session.default_agent.clone());
+        if !AGENTS.contains(&agent.as_str()) {
+            return Err(EngineError::UnknownAgent(agent));
+        }
+        if let Some(b) = req.budget_usd
+            && !(b.is_finite() && b > 0.0)
+        {
+            return Err(EngineError::Invalid(format!("budget must be a positive amount in USD, got {b}")));
+        }
+        let repo_root = ampsm_git::repo_root(&req.repo)?;
+        let git = Git::new(&repo_root);
+        let base = match &req.base {
+            Some(b) => b.trim().to_string(),
+            None => self.default_base(&git)?,
+        };
+        let base_commit = match (base.starts_with('-'), git.resolve_commit(&base)) {
+            (false, Ok(Some(sha))) => sha,
+            _ => {
+                return Err(EngineError::BadBase {
+                    suggestions: git.suggest_refs(&base).unwrap_or_default(),
+                    base,
+                    repo: repo_root,
+                });
+            }
+        };
+        let id = SessionId::new_random();
+        let slug = slugify(&req.name);
+        let branch = format!("{}{}-{}", self.config.git.branch_prefix, slug, id.short());
+        if !git.check_ref_format_branch(&branch)? {
+            return Err(EngineError::Invalid(format!(
+                "branch name {branch:?} is not valid for git; check git.branch_prefix in the config"
+            )));
+        }
+        let repo_name = repo_root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let worktree = self
+            .config
+            .worktree_root(&self.paths)
+            .join(slugify(&repo_name))
+            .join(format!("{slug}-{}", id.short()));
+        if worktree.exists() {
+            return Err(EngineError::WorktreeExists(worktree));
+        }
+        let model = req.model.clone().or_else(|| match agent.as_str() {
+            "amp" => self.config.amp.default_model.clone(),
+            _ => None,
+        });
+        let new = NewSession {
+            id: id.clone(),
+            name: req.name.clone(),
+            repo_path: repo_root.to_string_lossy().into_owned(),
+            base_branch: base.clone(),
+            base_commit: base_commit.clone(),
+            branch: branch.clone(),
+            worktree_path: worktree.to_string_lossy().into_owned(),
+            agent,
+            model,
+            prompt: req.prompt.clone(),
+            script: req.script.clone(),
+            budget_usd: req.budget_usd.or(self.config.session.budget_usd),
+            batch_item_id: req.batch_item_id.clone(),
+            creating_pid: own_pid(),
+        };
+        self.store.insert_creating_session(&new)?;
+        let made = self.add_worktree(&git, &repo_root, &branch, &worktree, &base_commit);
+        if let Err(e) = made {
+            self.undo_creation(&git, &new.id, &branch, &worktree, &base_commit);
+            return Err(e);
+        }
+        self.store.finish_creating(&id)?;
+        Ok(self.store.get_session(&id)?)
+    }
+
+    fn default_base(&self, git: &Git) -> Result<String, EngineError> {
+        let configured = &self.config.git.default_base_branch;
+        if !configured.is_empty() && git.resolve_commit(configured)?.is_some() {
+            return Ok(configured.clone());
+        }
+        Ok(git.default_branch()?)
+    }
+
+    fn add_worktree(
+        &self,
+        git: &Git,
+        repo_root: &Path,
+        branch: &str,
+        worktree: &Path,
+        base_commit: &str,
+    ) -> Result<(), EngineError> {
+        if let Some(parent) = worktree.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| EngineError::Io { path: parent.to_path_buf(), source })?;
+        }
+        let _lock = RepoLock::acquire(&self.paths.locks, repo_root, LOCK_TIMEOUT)?;
+        git.worktree_add(branch, worktree, base_commit)?;
+        for file in &self.config.git.copy_files {
+            copy_ignored_file(repo_root, worktree, file)?;
+        }
+        Ok(())
+    }
+
+    /// Removes what a failed or crashed creation left: the worktree (only if it still sits at the base
+    /// commit with nothing in it), the branch (only if it still points at the base commit) and the row.
+    pub(crate) fn undo_creation(
+        &mut self,
+        git: &Git,
+        id: &SessionId,
+        branch: &str,
+        worktree: &Path,
+        base_commit: &str,
+    ) {
+        if worktree.exists() {
+            let wt = Git::new(worktree);
+            let pristine = wt.status().map(|s| s.is_clean()).unwrap_or(false)
+                && wt.resolve_commit("HEAD").ok().flatten().as_deref() == Some(base_commit);
+            if pristine {
+                let _ = git.worktree_remove(worktree, true);
+            }
+        }
+        let _ = git.worktree_prune();
+        if git.resolve_commit(&format!("refs/heads/{branch}")).ok().flatten().as_deref() == Some(base_commit)
+        {
+            let _ = git.delete_branch(branch, true);
+        }
+        let _ = self.store.delete_session_row(id);
+    }
+
+    /// Removes a session's worktree and branch. Unmerged commits or uncommitted changes make it refuse
+    /// unless `force`, which first saves a snapshot ref so `undo` can bring the work back.
+    pub fn remove_session(
+        &mut self,
+        reference: &str,
+        force: bool,
+        keep_branch: bool,
+    ) -> Result<RemoveOutcome, EngineError> {
+        let session = self.store.resolve_session(reference, false)?;
+        let label = format!("{} ({})", session.name, session.id.short());
+        if session.status == SessionStatus::Running
+            && let Some(pid) = session.runner_pid.filter(|p| pid_alive(*p))
+        {
+            if !force {
+                return Err(EngineError::Running { session: label, pid });
+            }
+            if let Some(agent) = session.agent_pid {
+                stop_group(agent, Duration::from_secs(2));
+            }
+        }
+        let repo_root = PathBuf::from(&session.repo_path);
+        let git = Git::new(&repo_root);
+        let worktree = PathBuf::from(&session.worktree_path);
+        let worktree_exists = worktree.join(".git").exists();
+        let uncommitted = if worktree_exists { Git::new(&worktree).status()?.entries.len() } else { 0 };
+        let unmerged = self.unmerged_commits(&git, &session)?;
+        let mut what = Vec::new();
+        if unmerged > 0 {
+            what.push(format!("{unmerged} unmerged commit{}", if unmerged == 1 { "" } else { "s" }));
+        }
+        if uncommitted > 0 {
+            what.push(format!(
+                "uncommitted changes in {uncommitted} file{}",
+                if uncommitted == 1 { "" } else { "s" }
+            ));
+        }
+        if !what.is_empty() && !force {
+            return Err(EngineError::UnmergedWork {
+                session: label,
+                short_id: session.id.short().to_string(),
+                what: what.join(" and "),
+            });
+        }
+        let _lock = RepoLock::acquire(&self.paths.locks, &repo_root, LOCK_TIMEOUT)?;
+        let snapshot = if what.is_empty() {
+            None
+        } else {
+            Some(self.take_snapshot(&session, &format!("rm --force: {}", what.join(", ")))?)
+        };
+        let mut worktree_removed = false;
+        if worktree_exists {
+            git.worktree_remove(&worktree, force)?;
+            worktree_removed = true;
+        }
+        git.worktree_prune()?;
+        let mut branch_deleted = false;
+        if !keep_branch && git.branch_exists(&session.branch)? {
+            git.delete_branch(&session.branch, true)?;
+            branch_deleted = true;
+        }
+        self.store.mark_removed(&session.id)?;
+        let session = self.store.get_session(&session.id)?;
+        Ok(RemoveOutcome { session, snapshot, worktree_removed, branch_deleted })
+    }
+
+    /// Commits on the session branch that are on no other branch and not on its base.
+    fn unmerged_commits(&self, git: &Git, session: &Session) -> Result<u64, EngineError> {
+        let head = format!("refs/heads/{}", session.branch);
+        if git.resolve_commit(&head)?.is_none() {
+            return Ok(0);
+        }
+        let base = if git.resolve_commit(&session.base_branch)?.is_some() {
+            session.base_branch.clone()
+        } else {
+            session.base_commit.clone()
+        };
+        Ok(git.count_commits(&format!("{base}..{head}"))?)
+    }
+
+    /// Saves a snapshot of the session (its branch head, plus uncommitted files when the worktree exists)
+    /// under `refs/ampsm/snapshots/<session id>/<n>` and records it.
+    pub fn take_snapshot(&mut self, session: &Session, reason: &str) -> Result<SnapshotRecord, EngineError> {
+        let worktree = PathBuf::from(&session.worktree_path);
+        let git =
+            if worktree.join(".git").exists() { Git::new(&worktree) } else { Git::new(&session.repo_path) };
+        let snap = if worktree.join(".git").exists() {
+            git.create_snapshot(session.id.as_str(), reason)?
+        } else {
+            // No worktree: keep the branch head reachable.
+            let sha = git.resolve_commit(&format!("refs/heads/{}", session.branch))?.ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "session {} has neither a worktree nor a branch",
+                    session.id.short()
+                ))
+            })?;
+            let n = git.list_snapshots(session.id.as_str())?.len() as u64 + 1;
+            let refname = format!("{}{}/{n}", ampsm_git::SNAPSHOT_REF_PREFIX, session.id.as_str());
+            git.update_ref(&refname, &sha, None)?;
+            ampsm_git::Snapshot {
+                refname,
+                n,
+                sha: sha.clone(),
+                base: sha,
+                captured_changes: false,
+                reason: Some(reason.to_string()),
+            }
+        };
+        self.store.insert_snapshot(
+            &session.id,
+            snap.n as i64,
+            &snap.refname,
+            &snap.sha,
+            &session.branch,
+            reason,
+        )?;
+        let records = self.store.list_snapshots(&session.id)?;
+        records
+            .into_iter()
+            .find(|r| r.seq == snap.n as i64)
+            .ok_or_else(|| EngineError::Invalid("snapshot was not recorded".into()))
+    }
+
+    /// Details for `show`.
+    pub fn session_details(&self, reference: &str) -> Result<SessionDetails, EngineError> {
+        let session = self.store.resolve_session(reference, true)?;
+        let worktree = PathBuf::from(&session.worktree_path);
+        let worktree_exists = worktree.join(".git").exists();
+        let uncommitted = if worktree_exists {
+            Git::new(&worktree).status()?.entries.into_iter().map(|e| e.path).collect()
+        } else {
+            Vec::new()
+        };
+        let git = Git::new(&session.repo_path);
+        let commits_ahead = if Path::new(&session.repo_path).exists() {
+            self.unmerged_commits(&git, &session).ok()
+        } else {
+            None
+        };
+        Ok(SessionDetails {
+            snapshots: self.store.list_snapshots(&session.id)?,
+            status_history: self.store.status_history(&session.id)?,
+            session,
+            worktree_exists,
+            commits_ahead,
+            uncommitted,
+        })
+    }
+
+    /// Facts about a repository for `repo-info`.
+    pub fn repo_info(&self, path: &Path) -> Result<RepoInfo, EngineError> {
+        let root = ampsm_git::repo_root(path)?;
+        let git = Git::new(&root);
+        let root_text = root.to_string_lossy().into_owned();
+        let (a, b, c) = ampsm_git::git_version()?;
+        let sessions = self
+            .store
+            .list_sessions(&ampsm_store::SessionFilter {
+                repo_path: Some(root_text.clone()),
+                ..Default::default()
+            })?
+            .len();
+        Ok(RepoInfo {
+            current_branch: git.head_branch()?,
+            default_branch: git.default_branch()?,
+            branches: git.branches()?,
+            remotes: git.remotes()?,
+            clean: git.status()?.is_clean(),
+            worktrees: git.worktree_list()?.len(),
+            sessions,
+            git_version: format!("{a}.{b}.{c}"),
+            root: root_text,
+        })
+    }
+}
+
+/// Copies an ignored file (such as `.env`) named in `git.copy_files` into a new worktree, when it exists.
+fn copy_ignored_file(repo_root: &Path, worktree: &Path, rel: &str) -> Result<(), EngineError> {
+    let rel_path = Path::new(rel);
+    if rel_path.is_absolute() || rel_path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(EngineError::Invalid(format!(
+            "git.copy_files: {rel:?} must be a path inside the repository"
+        )));
+    }
+    let from = repo_root.join(rel_path);
+    if !from.is_file() {
+        return Ok(());
+    }
+    let to = worktree.join(rel_path);
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| EngineError::Io { path: dir.to_path_buf(), source })?;
+    }
+    std::fs::copy(&from, &to).map_err(|source| EngineError::Io { path: from.clone(), source })?;
+    Ok(())
+}

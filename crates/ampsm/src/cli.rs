@@ -1,0 +1,133 @@
+//! Command-line definitions (clap derive). Flag names follow the CLI contract in PRODUCT.md; validation
+//! beyond types happens in the engine.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "amp-sessions",
+    version,
+    about = "Run AI coding agents in isolated, reviewable Git worktrees",
+    long_about = "amp-sessions turns AI coding-agent runs (Amp, Claude Code, Codex, Gemini, OpenCode, any command) into \
+                  isolated Git branches: one worktree per session, every agent event recorded, tokens, cost, tools \
+                  and files measured, and a safe path to squash, rebase and merge back.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Print machine-readable JSON (one document, or JSON lines for streams).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a session: a new branch in its own worktree outside the repository.
+    New(NewArgs),
+    /// List sessions, newest first.
+    List(ListArgs),
+    /// Show one session: settings, git state, snapshots, status history.
+    Show(SessionRef),
+    /// Remove a session's worktree and branch (refuses unmerged work unless --force).
+    #[command(visible_alias = "cleanup")]
+    Rm(RmArgs),
+    /// Describe a repository: branches, default branch, worktrees, sessions.
+    RepoInfo(RepoInfoArgs),
+    /// Read and change ~/.ampsm/config.yaml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Reconcile after a crash: undo interrupted creations, mark orphaned runs (also done at every start).
+    Repair,
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The git repository to work on.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// A name for the session (letters, digits, '-', '_', '.'); unique per repository.
+    #[arg(long)]
+    pub name: String,
+    /// The task for the agent.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Branch or commit to start from (default: git.default_base_branch, else the repository's default).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// The agent: amp, claude, codex, gemini, opencode, command, offline.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Model (Amp: its --mode; others: --model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Test script run in the worktree after each iteration (e.g. "npm test").
+    #[arg(long)]
+    pub script: Option<String>,
+    /// Cost budget in USD: warn at 80 %, stop the agent at 100 %.
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Run the first iteration right away.
+    #[arg(long)]
+    pub run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only sessions in this status (idle, running, awaiting-input, error, done).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only sessions of this repository.
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+    /// Include removed sessions.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionRef {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+    /// Remove even with unmerged commits or uncommitted changes (a snapshot is saved first).
+    #[arg(long)]
+    pub force: bool,
+    /// Keep the session branch; remove only the worktree.
+    #[arg(long)]
+    pub keep_branch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepoInfoArgs {
+    /// The repository (default: the current folder).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective value of a key (e.g. git.commit_prefix).
+    Get { key: String },
+    /// Set a key in the config file (the value is read as YAML: true, 300s, [a, b]).
+    Set { key: String, value: String },
+    /// List every key with its effective value.
+    List,
+    /// Print the config file's path.
+    Path,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,77 @@
+//! One module per command noun; [`run`] dispatches. Commands return [`CliError`], rendered by
+//! `render::error`.
+
+mod config;
+mod sessions;
+
+use crate::cli::{Cli, Command};
+use ampsm_engine::{Engine, EngineError};
+
+/// Any failure of a command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{message}")]
+    Usage { message: String },
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// `(message, hint, exit code)`.
+    pub fn parts(&self) -> (String, Option<String>, i32) {
+        match self {
+            CliError::Engine(e) => (e.to_string(), e.hint(), e.exit_code()),
+            CliError::Usage { message } => (message.clone(), None, 2),
+            CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => (String::new(), None, 0),
+            CliError::Output(e) => (format!("cannot write output: {e}"), None, 1),
+        }
+    }
+}
+
+impl From<ampsm_config::ConfigError> for CliError {
+    fn from(e: ampsm_config::ConfigError) -> Self {
+        CliError::Engine(EngineError::Config(e))
+    }
+}
+
+impl From<ampsm_store::StoreError> for CliError {
+    fn from(e: ampsm_store::StoreError) -> Self {
+        CliError::Engine(EngineError::Store(e))
+    }
+}
+
+/// Opens the engine and prints config warnings (unknown keys) to stderr.
+pub fn open_engine() -> Result<Engine, CliError> {
+    let engine = Engine::open()?;
+    for w in &engine.config_warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(engine)
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let json = cli.json;
+    match cli.command {
+        Command::New(a) => sessions::new(a, json),
+        Command::List(a) => sessions::list(a, json),
+        Command::Show(a) => sessions::show(&a.session, json),
+        Command::Rm(a) => sessions::rm(a, json),
+        Command::RepoInfo(a) => sessions::repo_info(a, json),
+        Command::Config(c) => config::run(c, json),
+        Command::Repair => sessions::repair(json),
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut cmd, "amp-sessions", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Entry point of the hidden `__offline-agent` subcommand (the built-in demo agent's process).
+pub fn offline_agent(_args: &[String]) -> i32 {
+    eprintln!("error: the offline agent is not built into this binary yet");
+    1
+}

@@ -1,0 +1,38 @@
+//! The `amp-sessions` binary: parses the command line and hands each command to its module; errors are
+//! rendered in one place ([`render::error`]) with a one-line reason and a meaningful exit code.
+
+#![deny(unsafe_code)]
+
+mod cli;
+mod commands;
+mod output;
+mod render;
+
+use clap::Parser;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // The built-in offline agent runs as a subprocess of this same binary.
+    if args.get(1).map(String::as_str) == Some("__offline-agent") {
+        std::process::exit(commands::offline_agent(&args[2..]));
+    }
+    let cli = cli::Cli::parse();
+    init_logging();
+    let json = cli.json;
+    let code = match commands::run(cli) {
+        Ok(()) => 0,
+        Err(e) => render::error(&e, json),
+    };
+    std::process::exit(code);
+}
+
+fn init_logging() {
+    let filter = std::env::var("AMPSM_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

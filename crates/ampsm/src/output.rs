@@ -1,0 +1,72 @@
+//! Output helpers: JSON documents, aligned tables (colored only on a terminal), and small formatters.
+
+use comfy_table::{ContentArrangement, Table, presets};
+use owo_colors::OwoColorize;
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+/// Whether stdout is a terminal and colors are wanted (`NO_COLOR` unset).
+pub fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Prints one JSON document.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")
+}
+
+/// A table with the given header, no borders, aligned columns.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING);
+    t.set_content_arrangement(ContentArrangement::Disabled);
+    let header: Vec<String> =
+        header.iter().map(|h| if color() { h.bold().to_string() } else { h.to_string() }).collect();
+    t.set_header(header);
+    t
+}
+
+/// Prints a table, trimming the padding at line ends.
+pub fn print_table(t: &Table) {
+    let text = t.to_string();
+    let mut out = std::io::stdout().lock();
+    for line in text.lines() {
+        let _ = writeln!(out, "{}", line.trim_end().strip_prefix(' ').unwrap_or(line.trim_end()));
+    }
+}
+
+/// A status word, colored on a terminal.
+pub fn status_word(status: &str) -> String {
+    if !color() {
+        return status.to_string();
+    }
+    match status {
+        "running" => status.cyan().to_string(),
+        "awaiting-input" => status.yellow().to_string(),
+        "error" => status.red().to_string(),
+        "done" => status.green().to_string(),
+        _ => status.to_string(),
+    }
+}
+
+/// `key: value` lines with aligned keys.
+pub fn print_fields(fields: &[(&str, String)]) {
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    for (k, v) in fields {
+        let key = format!("{k:width$}");
+        let key = if color() { key.bold().to_string() } else { key };
+        let _ = writeln!(out, "{key}  {v}");
+    }
+}
+
+/// A heading line.
+pub fn heading(text: &str) {
+    if color() {
+        println!("{}", text.bold().underline());
+    } else {
+        println!("{text}");
+    }
+}

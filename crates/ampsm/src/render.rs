@@ -1,0 +1,20 @@
+//! The one place errors become text: `error: <reason>` on one line of stderr (or a JSON object with
+//! `--json`), and the exit code.
+
+use crate::commands::CliError;
+
+/// Prints `e` and returns the exit code.
+pub fn error(e: &CliError, json: bool) -> i32 {
+    let (message, hint, code) = e.parts();
+    if json {
+        let doc = serde_json::json!({ "error": message, "hint": hint, "exit_code": code });
+        eprintln!("{doc}");
+    } else {
+        let message = message.replace('\n', " ");
+        match hint {
+            Some(h) => eprintln!("error: {message} (hint: {h})"),
+            None => eprintln!("error: {message}"),
+        }
+    }
+    code
+}
