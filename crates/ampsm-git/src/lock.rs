@@ -1,0 +1,105 @@
+//! A per-repository lock between amp-sessions processes: an exclusive `flock` on a file named after a hash of
+//! the repository path. The kernel drops it when the holder dies, even on `kill -9`, so it can never go stale.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::{GitError, Result};
+
+/// How often a busy lock is retried.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// An exclusive lock on one repository, held until dropped.
+#[derive(Debug)]
+pub struct RepoLock {
+    _lock: Flock<File>,
+    path: PathBuf,
+    repo: PathBuf,
+}
+
+impl RepoLock {
+    /// Take the lock for `repo_root`, waiting up to `timeout` while another process (or another handle in this
+    /// process) holds it. The lock file is `<lock_dir>/repo-<hash>.lock` (`lock_dir` is created if needed); the
+    /// holder writes its pid and the repository path into it for error messages. On timeout the error names the
+    /// repository and, when known, the holder's pid.
+    pub fn acquire(lock_dir: &Path, repo_root: &Path, timeout: Duration) -> Result<RepoLock> {
+        std::fs::create_dir_all(lock_dir).map_err(|source| GitError::Io {
+            action: "could not create the lock directory",
+            path: lock_dir.to_path_buf(),
+            source,
+        })?;
+        let repo = std::fs::canonicalize(repo_root).unwrap_or_else(|_| repo_root.to_path_buf());
+        let path = lock_dir.join(format!("repo-{:016x}.lock", fnv1a(repo.as_os_str().as_encoded_bytes())));
+        let started = Instant::now();
+        loop {
+            let file =
+                OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(
+                    |source| GitError::Io {
+                        action: "could not open the lock file",
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(mut lock) => {
+                    // Best effort: the note only improves error messages of waiting processes.
+                    let note = format!("pid {} holds the lock for {}\n", std::process::id(), repo.display());
+                    let _ = lock.set_len(0);
+                    let _ = lock.rewind();
+                    let _ = lock.write_all(note.as_bytes());
+                    return Ok(RepoLock { _lock: lock, path, repo });
+                }
+                Err((mut file, Errno::EWOULDBLOCK)) => {
+                    if started.elapsed() >= timeout {
+                        let mut holder = String::new();
+                        let _ = file.read_to_string(&mut holder);
+                        let holder = holder.trim();
+                        return Err(GitError::LockTimeout {
+                            repo,
+                            lock_file: path,
+                            waited: started.elapsed(),
+                            holder: if holder.is_empty() {
+                                "held by another amp-sessions process".to_string()
+                            } else {
+                                holder.to_string()
+                            },
+                        });
+                    }
+                    std::thread::sleep(POLL_INTERVAL.min(timeout.saturating_sub(started.elapsed())));
+                }
+                Err((_, errno)) => {
+                    return Err(GitError::Io {
+                        action: "could not lock",
+                        path,
+                        source: std::io::Error::from(errno),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The (canonical) repository path the lock is for.
+    pub fn repo(&self) -> &Path {
+        &self.repo
+    }
+}
+
+/// 64-bit FNV-1a: stable across Rust versions and processes, unlike `DefaultHasher`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
