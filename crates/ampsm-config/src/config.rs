@@ -340,14 +340,7 @@ pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, C
     if !doc.is_object() {
         doc = Value::Object(Default::default());
     }
-    let value: Value = if value_text.trim().is_empty() {
-        Value::String(String::new())
-    } else {
-        serde_saphyr::from_str(value_text).map_err(|e| ConfigError::BadValue {
-            key: key.into(),
-            message: e.without_snippet().to_string(),
-        })?
-    };
+    let value = parse_value(key, value_text)?;
     let parts: Vec<&str> = key.split('.').collect();
     if let Value::Object(map) = &mut doc {
         set_path(map, &parts, value);
@@ -366,6 +359,21 @@ pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, C
     std::fs::write(&tmp, new_text).map_err(|source| ConfigError::Write { path: tmp.clone(), source })?;
     std::fs::rename(&tmp, path).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
     Ok(config)
+}
+
+/// Reads a value given on the command line as YAML (`true`, `300`, `[a, b]`, `{K: v}`); text that YAML
+/// would read as a mapping without braces (such as `wip:`) is taken as the plain string it was meant to be.
+fn parse_value(key: &str, text: &str) -> Result<Value, ConfigError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(Value::String(String::new()));
+    }
+    match serde_saphyr::from_str::<Value>(text) {
+        Ok(Value::Object(_)) if !trimmed.starts_with('{') => Ok(Value::String(text.to_string())),
+        Ok(v) => Ok(v),
+        Err(_) if !trimmed.starts_with(['{', '[', '"', '\'']) => Ok(Value::String(text.to_string())),
+        Err(e) => Err(ConfigError::BadValue { key: key.into(), message: e.without_snippet().to_string() }),
+    }
 }
 
 /// Sets (or with a null value, removes) `parts` inside `map`, creating intermediate mappings.

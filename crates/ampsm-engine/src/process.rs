@@ -17,6 +17,15 @@ pub fn pid_alive(pid: i64) -> bool {
     }
 }
 
+/// Fault injection for crash tests: when `AMPSM_FAULT_PAUSE` names `point`, print a marker on stderr and
+/// sleep for a minute, so a test can `kill -9` the process exactly there. Costs one env lookup otherwise.
+pub fn fault_point(point: &str) {
+    if std::env::var("AMPSM_FAULT_PAUSE").is_ok_and(|v| v == point) {
+        eprintln!("fault point reached: {point}");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
 /// The pid of this process.
 pub fn own_pid() -> i64 {
     std::process::id() as i64

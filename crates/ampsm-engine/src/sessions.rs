@@ -2,7 +2,7 @@
 //! branch, crash-safe in two recorded steps), `rm` (refuses to drop work unless forced, and then snapshots
 //! first), `show` and `repo-info`.
 
-use crate::process::{own_pid, pid_alive, stop_group};
+use crate::process::{fault_point, own_pid, pid_alive, stop_group};
 use crate::{Engine, EngineError};
 use ampsm_core::{SessionId, SessionStatus, slugify, validate_session_name};
 use ampsm_git::{Git, RepoLock};
@@ -142,6 +142,7 @@ impl Engine {
             self.undo_creation(&git, &new.id, &branch, &worktree, &base_commit);
             return Err(e);
         }
+        fault_point("new:after-worktree");
         self.store.finish_creating(&id)?;
         Ok(self.store.get_session(&id)?)
     }
