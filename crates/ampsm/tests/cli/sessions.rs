@@ -1,86 +1,9 @@
-//! The integration tests of the `amp-sessions` binary: each test drives the real program on temporary
-//! repositories with a temporary AMPSM_HOME, the way a user would.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Session lifecycle: new, list, show, rm, repo-info, config, repair, crash safety.
 
-use ampsm_testutils::repo::{git, init_repo};
+use crate::support::{World, one_line};
+use ampsm_testutils::repo::git;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use tempfile::TempDir;
-
-/// A temporary world: an AMPSM_HOME, a HOME, and a repository.
-struct World {
-    dir: TempDir,
-    repo: PathBuf,
-}
-
-impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = init_repo(&dir.path().join("repo"));
-        World { dir, repo }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("ampsm-home")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_amp-sessions"));
-        c.env("AMPSM_HOME", self.home())
-            .env("HOME", self.dir.path())
-            .env_remove("AMPSM_DB_PATH")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    /// Runs and expects success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "amp-sessions {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let text = self.ok(&all);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    }
-
-    /// Runs and expects failure; returns (exit code, stderr).
-    fn fails(&self, args: &[&str]) -> (i32, String) {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "amp-sessions {args:?} should fail:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
-    }
-
-    fn repo_arg(&self) -> &str {
-        self.repo.to_str().unwrap()
-    }
-}
-
-fn one_line(stderr: &str) -> &str {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
-    assert_eq!(lines.len(), 1, "expected a one-line error, got:\n{stderr}");
-    lines[0]
-}
 
 /// Everything about a checkout that `new` and `rm` must not change.
 fn checkout_state(repo: &Path) -> Vec<(String, Vec<u8>)> {

@@ -1,0 +1,83 @@
+//! Shared helpers of the CLI tests: a temporary world (AMPSM_HOME, HOME, a repository) and ways to run
+//! the real binary in it.
+
+use ampsm_testutils::repo::init_repo;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+/// A temporary world: an AMPSM_HOME, a HOME, and a repository.
+pub struct World {
+    pub dir: TempDir,
+    pub repo: PathBuf,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = init_repo(&dir.path().join("repo"));
+        World { dir, repo }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("ampsm-home")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_amp-sessions"));
+        c.env("AMPSM_HOME", self.home())
+            .env("HOME", self.dir.path())
+            .env_remove("AMPSM_DB_PATH")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "amp-sessions {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    /// Runs and expects failure; returns (exit code, stderr).
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "amp-sessions {args:?} should fail:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
+    }
+
+    pub fn repo_arg(&self) -> &str {
+        self.repo.to_str().unwrap()
+    }
+}
+
+/// The single non-warning line of `stderr` (asserts there is exactly one).
+pub fn one_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
+    assert_eq!(lines.len(), 1, "expected a one-line error, got:\n{stderr}");
+    lines[0]
+}
