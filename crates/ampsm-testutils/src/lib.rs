@@ -4,10 +4,12 @@
 
 pub mod agents;
 pub mod model_server;
+pub mod real_cli;
 pub mod repo;
 
 pub use agents::{
     fake_agent_path, install_fake_agent_as, npm_agent_bin, scenario_path, scenarios_dir, workspace_root,
 };
 pub use model_server::{ModelServer, RecordedRequest, Script, Turn, Usage};
+pub use real_cli::{claude_offline_env, codex_config_toml, codex_offline_env, write_codex_home};
 pub use repo::{git, init_repo, temp_home};

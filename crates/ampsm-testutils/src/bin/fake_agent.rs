@@ -655,8 +655,9 @@ fn edit_file(spec: &Value, ctx: &Context) -> Result<(), String> {
     if !text.contains(&old) {
         return Err(format!("edit_file {}: text to replace not found: {old:?}", path.display()));
     }
-    std::fs::write(&path, text.replacen(&old, &new, 1))
-        .map_err(|err| format!("edit_file {}: {err}", path.display()))
+    let all = map.get("all").and_then(Value::as_bool).unwrap_or(false);
+    let edited = if all { text.replace(&old, &new) } else { text.replacen(&old, &new, 1) };
+    std::fs::write(&path, edited).map_err(|err| format!("edit_file {}: {err}", path.display()))
 }
 
 /// Marker replaced by the padding in the big line's template.
