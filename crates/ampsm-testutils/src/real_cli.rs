@@ -59,6 +59,15 @@ check_for_update_on_startup = false
 [analytics]
 enabled = false
 
+[features]
+plugins = false
+remote_plugin = false
+plugin_sharing = false
+apps = false
+tool_suggest = false
+api_key_model_discovery = false
+skill_mcp_dependency_install = false
+
 [model_providers.mock]
 name = "mock"
 base_url = "{openai_base_url}"

@@ -882,3 +882,51 @@ fn real_codex_edits_files_through_the_scripted_server() {
     assert_eq!(outputs.len(), 2, "{last}");
     assert_eq!(scripted[0].header("authorization"), Some("Bearer test-key"));
 }
+
+#[test]
+fn json_input_prompt_and_every_shipped_scenario_is_well_formed() {
+    let (_tmp, repo) = fixture();
+    let log = repo.parent().unwrap().join("json.log");
+    let stdin = "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"from json\"}]}}\n";
+    let out = run_fake(
+        &repo,
+        "amp_auth_failure",
+        &["-x", "--stream-json", "--stream-json-input"],
+        Some(stdin),
+        &[("AMP_API_KEY", "k"), ("FAKE_AGENT_LOG", log.to_str().unwrap())],
+    );
+    assert!(out.status.success());
+    assert_eq!(read_log(&log)[0]["prompt"], "from json");
+    assert_eq!(read_log(&log)[0]["env_has_amp_key"], true);
+
+    let known = [
+        "emit",
+        "emit_raw",
+        "emit_big",
+        "write_file",
+        "edit_file",
+        "sleep_ms",
+        "stderr",
+        "exit",
+        "hang",
+        "require_env",
+    ];
+    let dir = ampsm_testutils::scenarios_dir();
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        count += 1;
+        let scen: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(["amp", "claude", "codex", "gemini", "opencode"].contains(&scen["format"].as_str().unwrap()));
+        assert!(scen["description"].is_string(), "{}", path.display());
+        for key in ["steps", "continue_steps"] {
+            for step in scen[key].as_array().map(Vec::as_slice).unwrap_or_default() {
+                assert!(known.iter().any(|k| step.get(*k).is_some()), "{}: {step}", path.display());
+            }
+        }
+    }
+    assert!(count >= 14, "{count}");
+}

@@ -1,14 +1,43 @@
 //! `fake-agent`: a stand-in for the `amp`, `claude`, `codex`, `gemini` and
 //! `opencode` CLIs, driven by a scenario file.
 //!
-//! The scenario (env `FAKE_AGENT_SCENARIO`: a path to a JSON file, or inline
-//! JSON starting with `{`) names the vendor stream `format` and lists `steps`
-//! (and `continue_steps` for continued sessions). Steps print stream lines,
-//! really edit files in the working directory, write to stderr, sleep, hang or
-//! exit. The command line is parsed the way the vendor's CLI would be parsed,
-//! so every flag the real CLIs take is accepted; only the prompt and the
-//! continuation id matter. Each invocation appends one JSON line describing
-//! itself to the file named by env `FAKE_AGENT_LOG`, if set.
+//! Scenario: env `FAKE_AGENT_SCENARIO` holds a path to a JSON file (or inline
+//! JSON starting with `{`):
+//!
+//! ```json
+//! {"format": "amp|claude|codex|gemini|opencode",
+//!  "steps": [ ... ],
+//!  "continue_steps": [ ... ]}
+//! ```
+//!
+//! `continue_steps` run instead of `steps` when the command line asks for a
+//! continuation (amp `threads continue <id>`, claude `--resume <id>`/`-c`,
+//! codex `exec … resume <id>|--last`, gemini `-r <id>`, opencode `-s <id>`/`-c`).
+//! Other top-level keys (`description`, `expected_*`) are ignored.
+//!
+//! Steps, run in order:
+//! - `{"emit": {…}}`: prints the object as one compact JSON line, key order as
+//!   written, after replacing `{{thread_id}}`, `{{cwd}}` and `{{prompt}}`.
+//! - `{"emit_raw": "text"}`: prints the text as one line, as is.
+//! - `{"emit_big": N}`: streams one N-byte line, the vendor's assistant text
+//!   event padded with `x`.
+//! - `{"write_file": {"path", "content"}}`, `{"edit_file": {"path", "old",
+//!   "new", "all"?}}`: really change files (relative to the cwd); an edit whose
+//!   `old` text is missing fails the run (exit 1).
+//! - `{"sleep_ms": N}`, `{"stderr": "text"}`, `{"exit": code}`.
+//! - `{"hang": true, "with_child"?: true}`: sleeps forever, after spawning a
+//!   `sleep 1000` grandchild if asked (its pid is printed on stderr).
+//! - `{"require_env": "VAR", "message"?, "message_stream"?: "stderr",
+//!   "else_exit"?: code, "else_hang"?: bool}`: if VAR is unset or empty, prints
+//!   the message (stdout by default) and exits (default 1) or hangs.
+//!
+//! The prompt is the vendor's prompt argument, else stdin (read to EOF when it
+//! is not a terminal; with `--input-format stream-json`/`--stream-json-input`
+//! the text of the JSON user messages). The thread id is the one given for a
+//! continuation, else a fresh one in the vendor's shape. Every flag the real
+//! CLIs take is accepted and ignored. Each run appends one JSON line (`argv`,
+//! `stdin`, `cwd`, `env_has_amp_key`, `prompt`, `thread_id`, …) to the file
+//! named by env `FAKE_AGENT_LOG`, if set. Default exit code: 0.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -374,6 +403,23 @@ fn read_stdin(prompt_given: bool) -> String {
     }
 }
 
+/// The text of JSONL user messages (`{"type":"user","message":{"content":…}}`,
+/// content a string or a list of text blocks), joined by newlines.
+fn prompt_from_json_messages(stdin: &str) -> String {
+    let mut texts = Vec::new();
+    for line in stdin.lines() {
+        let Ok(value) = serde_json::from_str::<Value>(line) else { continue };
+        match &value["message"]["content"] {
+            Value::String(text) => texts.push(text.clone()),
+            Value::Array(blocks) => texts.extend(
+                blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).map(str::to_owned),
+            ),
+            _ => {}
+        }
+    }
+    texts.join("\n")
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
@@ -513,7 +559,14 @@ fn run() -> Result<i32, String> {
     let inv = parse_invocation(format, &args);
     let prompt_from_arg = inv.prompt_arg.clone().filter(|p| p != "-");
     let stdin = read_stdin(prompt_from_arg.is_some());
-    let prompt = prompt_from_arg.unwrap_or_else(|| stdin.trim_end_matches(['\r', '\n']).to_owned());
+    let json_input = args.iter().any(|a| a == "--stream-json-input")
+        || args.windows(2).any(|w| w[0] == "--input-format" && w[1] == "stream-json")
+        || args.iter().any(|a| a == "--input-format=stream-json");
+    let prompt = match prompt_from_arg {
+        Some(prompt) => prompt,
+        None if json_input => prompt_from_json_messages(&stdin),
+        None => stdin.trim_end_matches(['\r', '\n']).to_owned(),
+    };
 
     let thread_id = match &inv.continuation {
         Some(Some(id)) if id != "latest" && id.parse::<u64>().is_err() => id.clone(),
