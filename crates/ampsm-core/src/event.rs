@@ -86,6 +86,10 @@ pub enum AgentEvent {
         /// The tool's output, truncated to a bounded length.
         output: String,
         exit_code: Option<i64>,
+        /// How long the tool ran, when the agent reports it (OpenCode sends start and end in one line, so
+        /// the timestamps of the two stored lines cannot give it). `None`: derive it from the line times.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
     },
     /// Token usage reported by one model call (informational; the run's totals are in [`RunOutcome`]).
     Usage {
@@ -299,6 +303,7 @@ mod tests {
             ok: true,
             output: "done".into(),
             exit_code: Some(0),
+            duration_ms: None,
         };
         let json = serde_json::to_string(&ev).unwrap();
         assert!(json.contains("\"kind\":\"tool_result\""));
