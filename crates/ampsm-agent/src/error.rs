@@ -1,0 +1,56 @@
+//! The errors of this crate. Each one names the agent, the program when there is one, and what to do next.
+
+use std::path::PathBuf;
+
+/// Something went wrong before or while running an agent. Agent *failures* (a bad key, a failed turn) are
+/// not errors here: they come back in [`ampsm_core::RunOutcome`]; these are the cases where no run could
+/// take place or where talking to the process broke.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The agent name is not one of ours.
+    #[error("unknown agent `{name}`: valid agents are {valid}")]
+    UnknownAgent { name: String, valid: String },
+
+    /// The program does not exist (not on PATH, or the configured path is wrong).
+    #[error(
+        "{agent}: program `{}` was not found; install it or set `{config_key}` to its full path",
+        program.display()
+    )]
+    NotFound { agent: &'static str, program: PathBuf, config_key: String },
+
+    /// The adapter needs a program and none was configured (the `command` agent).
+    #[error("{agent}: no program to run; set `{config_key}` (or pass --script) to the command to run")]
+    MissingProgram { agent: &'static str, config_key: String },
+
+    /// The program exists but could not be started.
+    #[error(
+        "{agent}: could not start `{}` in `{}`: {source}; check that the program is executable and \
+         that the directory exists",
+        program.display(),
+        cwd.display()
+    )]
+    Spawn {
+        agent: &'static str,
+        program: PathBuf,
+        cwd: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Reading from or writing to the running process failed.
+    #[error("{agent}: I/O error while talking to `{}`: {source}", program.display())]
+    Io {
+        agent: &'static str,
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The adapter cannot do what was asked (e.g. an interactive session with an agent that has none).
+    #[error("{agent}: {what} is not supported by this agent; {hint}")]
+    Unsupported { agent: &'static str, what: String, hint: String },
+
+    /// An interactive session was already closed, or its process has ended.
+    #[error("{agent}: the interactive session has ended; start a new one to send more messages")]
+    Closed { agent: &'static str },
+}

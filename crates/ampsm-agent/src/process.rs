@@ -1,0 +1,576 @@
+//! Process supervision: starts an agent in its own process group, feeds stdin, reads stdout and stderr as
+//! length-capped lines (each delivered as it arrives, with its parsed events), and enforces the timeout or
+//! a cancellation by stopping the whole group (SIGINT, then SIGTERM after 2 s, then SIGKILL after 2 more)
+//! until none of its processes is left. Also the interactive variant used for chat.
+
+use crate::adapter::{AgentAdapter, StreamParser};
+use crate::error::AgentError;
+use crate::parsers::{prefix_at_boundary, suffix_at_boundary};
+use crate::spec::{CommandSpec, ExitInfo, RunSpec, StdinMode};
+use ampsm_core::event::OutputStream;
+use ampsm_core::{AgentEvent, RunOutcome};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Serialize;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// The wait between SIGINT and SIGTERM, and between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// How much of stderr is kept for the report.
+pub const STDERR_TAIL_BYTES: usize = 64 * 1024;
+
+/// After the agent exits, how long its pipes may stay open (held by an escaped descendant) before reading
+/// stops.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// One line of the child's output, as it arrived.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamItem {
+    /// Position in the run, over both streams, from 0.
+    pub seq: u64,
+    /// When the line was read (Unix milliseconds).
+    pub ts_ms: i64,
+    pub stream: OutputStream,
+    /// The line without its newline; cut at the line cap when `truncated`.
+    pub raw: String,
+    pub truncated: bool,
+    /// The normalized events of the line (stderr lines: one `Output` event).
+    pub events: Vec<AgentEvent>,
+}
+
+/// How a run went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    pub outcome: RunOutcome,
+    pub exit: ExitInfo,
+    pub duration: Duration,
+    pub pid: u32,
+}
+
+/// Runs one agent turn to the end. `on_spawn` gets the child's pid (also its process-group id) as soon as
+/// it started; `on_line` gets every stdout and stderr line as it arrives. The run stops at `spec.timeout`,
+/// or when `cancel` turns `true`; either way the whole process group is stopped and waited for.
+pub async fn run_agent(
+    adapter: &dyn AgentAdapter,
+    spec: &RunSpec,
+    cancel: Option<watch::Receiver<bool>>,
+    on_spawn: &mut (dyn FnMut(u32) + Send),
+    on_line: &mut (dyn FnMut(StreamItem) + Send),
+) -> Result<RunReport, AgentError> {
+    let cmd = adapter.command(spec)?;
+    let mut parser = adapter.parser(spec);
+    let started = Instant::now();
+    let mut child = Spawned::start(adapter, &cmd, spec)?;
+    on_spawn(child.pid);
+    if let (StdinMode::Text(text), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
+        let text = text.clone();
+        child.stdin_task = Some(tokio::spawn(async move {
+            // The child may exit without reading: a broken pipe is not our error.
+            let _ = stdin.write_all(text.as_bytes()).await;
+            let _ = stdin.shutdown().await;
+        }));
+    }
+    let pid = child.pid;
+    let deadline = started + spec.timeout;
+    let exit = supervise(child, parser.as_mut(), Some(deadline), cancel, Sink::Callback(on_line)).await;
+    let outcome = parser.finish(&exit);
+    Ok(RunReport { outcome, exit, duration: started.elapsed(), pid })
+}
+
+/// A started child with its pipes being read.
+struct Spawned {
+    child: Child,
+    pid: u32,
+    stdin: Option<ChildStdin>,
+    stdin_task: Option<JoinHandle<()>>,
+    lines: mpsc::Receiver<PipeMsg>,
+    readers: Vec<JoinHandle<()>>,
+    guard: GroupGuard,
+}
+
+impl Spawned {
+    fn start(adapter: &dyn AgentAdapter, cmd: &CommandSpec, spec: &RunSpec) -> Result<Spawned, AgentError> {
+        let agent = adapter.name();
+        let mut command = Command::new(&cmd.program);
+        command
+            .args(&cmd.args)
+            .current_dir(&spec.cwd)
+            .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(match cmd.stdin {
+                StdinMode::Null => Stdio::null(),
+                StdinMode::Text(_) | StdinMode::Interactive => Stdio::piped(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let mut child = command.spawn().map_err(|e| spawn_error(adapter, &cmd.program, &spec.cwd, e))?;
+        let pid = child.id().ok_or_else(|| AgentError::Io {
+            agent,
+            program: cmd.program.clone(),
+            source: std::io::Error::other("the process ended before its id could be read"),
+        })?;
+        let guard = GroupGuard { pgid: pid as i32, armed: true };
+        let (tx, rx) = mpsc::channel(256);
+        let cap = spec.line_cap();
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(tokio::spawn(read_lines(out, cap, OutputStream::Stdout, tx.clone())));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(tokio::spawn(read_lines(err, cap, OutputStream::Stderr, tx.clone())));
+        }
+        let stdin = child.stdin.take();
+        Ok(Spawned { child, pid, stdin, stdin_task: None, lines: rx, readers, guard })
+    }
+}
+
+fn spawn_error(adapter: &dyn AgentAdapter, program: &Path, cwd: &Path, e: std::io::Error) -> AgentError {
+    if e.kind() == std::io::ErrorKind::NotFound && cwd.is_dir() {
+        AgentError::NotFound {
+            agent: adapter.name(),
+            program: program.to_path_buf(),
+            config_key: adapter.config_key(),
+        }
+    } else {
+        AgentError::Spawn {
+            agent: adapter.name(),
+            program: program.to_path_buf(),
+            cwd: cwd.to_path_buf(),
+            source: e,
+        }
+    }
+}
+
+/// Kills the whole group if the supervision is dropped before it finished (e.g. its task was aborted).
+struct GroupGuard {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Whether any process of the group is left.
+fn group_alive(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+fn signal_group(pgid: i32, sig: Signal) {
+    let _ = killpg(Pid::from_raw(pgid), sig);
+}
+
+/// What the pipe readers send.
+enum PipeMsg {
+    Line { stream: OutputStream, raw: String, truncated: bool },
+    Closed,
+}
+
+async fn read_lines(
+    pipe: impl AsyncRead + Unpin,
+    cap: usize,
+    stream: OutputStream,
+    tx: mpsc::Sender<PipeMsg>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+    let mut buf = Vec::new();
+    // A read error ends the stream like EOF does.
+    while let Ok(Some(truncated)) = read_capped_line(&mut reader, &mut buf, cap).await {
+        let raw = line_to_string(&buf, truncated);
+        if tx.send(PipeMsg::Line { stream, raw, truncated }).await.is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(PipeMsg::Closed).await;
+}
+
+/// Reads one line into `buf` (without its newline), keeping at most `cap` bytes: the rest of a longer line
+/// is read and dropped without being buffered. `Ok(None)` at EOF; `Ok(Some(truncated))` otherwise.
+pub(crate) async fn read_capped_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut truncated = false;
+    let mut read_any = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(read_any.then_some(truncated));
+        }
+        read_any = true;
+        let (chunk, consumed, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], i + 1, true),
+            None => (available, available.len(), false),
+        };
+        let room = cap.saturating_sub(buf.len());
+        if chunk.len() > room {
+            truncated = true;
+        }
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        reader.consume(consumed);
+        if done {
+            return Ok(Some(truncated));
+        }
+    }
+}
+
+/// The bytes of a line as text: a trailing `\r` dropped; when the line was cut, a partial UTF-8 sequence
+/// at the cut is dropped too; other invalid bytes become U+FFFD.
+fn line_to_string(buf: &[u8], truncated: bool) -> String {
+    let mut bytes = buf;
+    if !truncated && let Some(stripped) = bytes.strip_suffix(b"\r") {
+        bytes = stripped;
+    }
+    if truncated
+        && let Err(e) = std::str::from_utf8(bytes)
+        && e.error_len().is_none()
+    {
+        bytes = &bytes[..e.valid_up_to()];
+    }
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Where the lines go.
+enum Sink<'a> {
+    Callback(&'a mut (dyn FnMut(StreamItem) + Send)),
+    /// Interactive sessions: a bounded channel (a slow reader slows the agent down, memory stays bounded).
+    Channel(mpsc::Sender<StreamItem>),
+}
+
+impl Sink<'_> {
+    async fn deliver(&mut self, item: StreamItem) {
+        match self {
+            Sink::Callback(f) => f(item),
+            Sink::Channel(tx) => {
+                // A dropped receiver only means nobody listens any more.
+                let _ = tx.send(item).await;
+            }
+        }
+    }
+}
+
+/// What the supervision is doing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// The agent runs; the timeout and the cancel signal are armed.
+    Running,
+    /// Stopping the group: `stage` signals sent so far (1 = INT, 2 = TERM, 3 = KILL); `next` is when to
+    /// escalate (or give up after KILL).
+    Stopping { stage: u8, next: Instant },
+    /// The agent exited and its group is gone; reading what is left in the pipes until `until`.
+    Draining { until: Instant },
+}
+
+/// Resolves when `cancel` holds `true`; never resolves without a receiver or once the sender is gone.
+async fn cancel_requested(cancel: &mut Option<watch::Receiver<bool>>) {
+    let Some(rx) = cancel.as_mut() else { return std::future::pending().await };
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Reads the child's lines until it is gone, enforcing `deadline` and `cancel`.
+async fn supervise(
+    mut run: Spawned,
+    parser: &mut (dyn StreamParser + Send),
+    deadline: Option<Instant>,
+    mut cancel: Option<watch::Receiver<bool>>,
+    mut sink: Sink<'_>,
+) -> ExitInfo {
+    let pgid = run.pid as i32;
+    let mut seq = 0u64;
+    let mut stderr_tail = String::new();
+    let mut open_pipes = run.readers.len();
+    let mut status: Option<ExitStatus> = None;
+    let mut phase = Phase::Running;
+    let (mut timed_out, mut cancelled) = (false, false);
+    let far_future = Instant::now() + Duration::from_secs(30 * 365 * 24 * 3600);
+
+    loop {
+        if status.is_some() && open_pipes == 0 {
+            break;
+        }
+        let stop_at = match phase {
+            Phase::Stopping { next, .. } => next,
+            Phase::Draining { until } => until,
+            Phase::Running => far_future,
+        };
+        tokio::select! {
+            msg = run.lines.recv(), if open_pipes > 0 => match msg {
+                Some(PipeMsg::Line { stream, raw, truncated }) => {
+                    let mut events = match stream {
+                        OutputStream::Stdout => parser.parse_line(&raw),
+                        OutputStream::Stderr => {
+                            keep_tail(&mut stderr_tail, &raw);
+                            vec![AgentEvent::Output { stream, text: raw.clone(), truncated }]
+                        }
+                    };
+                    if truncated {
+                        for ev in &mut events {
+                            if let AgentEvent::Output { truncated: t, .. } = ev {
+                                *t = true;
+                            }
+                        }
+                    }
+                    let item = StreamItem { seq, ts_ms: ampsm_core::time::now_ms(), stream, raw, truncated, events };
+                    seq += 1;
+                    sink.deliver(item).await;
+                }
+                Some(PipeMsg::Closed) => open_pipes = open_pipes.saturating_sub(1),
+                None => open_pipes = 0,
+            },
+            st = run.child.wait(), if status.is_none() => {
+                status = Some(st.unwrap_or_else(|_| ExitStatus::from_raw(1 << 8)));
+                if phase == Phase::Running {
+                    // The agent is done. Anything it left behind in its group is stopped too.
+                    phase = if group_alive(pgid) {
+                        signal_group(pgid, Signal::SIGINT);
+                        Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE }
+                    } else {
+                        Phase::Draining { until: Instant::now() + DRAIN_GRACE }
+                    };
+                }
+            },
+            _ = tokio::time::sleep_until(deadline.unwrap_or(far_future)),
+                if phase == Phase::Running && deadline.is_some() => {
+                timed_out = true;
+                signal_group(pgid, Signal::SIGINT);
+                phase = Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE };
+            },
+            _ = cancel_requested(&mut cancel), if phase == Phase::Running => {
+                cancelled = true;
+                signal_group(pgid, Signal::SIGINT);
+                phase = Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE };
+            },
+            _ = tokio::time::sleep_until(stop_at), if phase != Phase::Running => match phase {
+                Phase::Stopping { stage, .. } if stage < 3 && (status.is_none() || group_alive(pgid)) => {
+                    signal_group(pgid, if stage == 1 { Signal::SIGTERM } else { Signal::SIGKILL });
+                    phase = Phase::Stopping { stage: stage + 1, next: Instant::now() + STOP_GRACE };
+                }
+                Phase::Stopping { stage, .. } if stage < 3 => {
+                    phase = Phase::Draining { until: Instant::now() + DRAIN_GRACE };
+                }
+                // After SIGKILL and its grace, or after draining: stop waiting for the pipes.
+                _ => break,
+            },
+        }
+    }
+
+    // Whatever happened above, no process of the group may be left behind.
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL] {
+        if !group_alive(pgid) {
+            break;
+        }
+        signal_group(pgid, sig);
+        let until = Instant::now() + STOP_GRACE;
+        while group_alive(pgid) && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    if status.is_none() {
+        let _ = run.child.start_kill();
+        status = tokio::time::timeout(STOP_GRACE, run.child.wait()).await.ok().and_then(Result::ok);
+    }
+    run.guard.armed = group_alive(pgid);
+    for reader in &run.readers {
+        reader.abort();
+    }
+    if let Some(task) = &run.stdin_task {
+        task.abort();
+    }
+    drop(run.stdin.take());
+
+    let stderr_tail = suffix_at_boundary(&stderr_tail, STDERR_TAIL_BYTES).to_string();
+    let (code, signal) = match status {
+        Some(st) => (st.code(), st.signal()),
+        None => (None, None),
+    };
+    ExitInfo { code, signal, timed_out, cancelled, stderr_tail }
+}
+
+/// Appends a stderr line to the tail, keeping about the last [`STDERR_TAIL_BYTES`].
+fn keep_tail(tail: &mut String, line: &str) {
+    tail.push_str(prefix_at_boundary(line, STDERR_TAIL_BYTES));
+    tail.push('\n');
+    if tail.len() > 2 * STDERR_TAIL_BYTES {
+        let keep = suffix_at_boundary(tail, STDERR_TAIL_BYTES).to_string();
+        *tail = keep;
+    }
+}
+
+/// How a user message is written on an interactive agent's stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFormat {
+    /// `{"type":"user","message":{"role":"user","content":[{"type":"text","text":…}]}}` (Amp).
+    ContentBlocks,
+    /// `{"type":"user","message":{"role":"user","content":"…"}}` (Claude Code).
+    ContentString,
+}
+
+impl MessageFormat {
+    /// The JSON line (without newline) carrying `text`.
+    pub fn line(self, text: &str) -> String {
+        let content = match self {
+            MessageFormat::ContentBlocks => serde_json::json!([{"type": "text", "text": text}]),
+            MessageFormat::ContentString => serde_json::json!(text),
+        };
+        serde_json::json!({"type": "user", "message": {"role": "user", "content": content}}).to_string()
+    }
+}
+
+/// A long-lived agent session fed with user messages (chat). Lines arrive on [`InteractiveAgent::recv`];
+/// [`InteractiveAgent::close`] ends it. Dropping it without closing stops its process group.
+pub struct InteractiveAgent {
+    agent: &'static str,
+    program: PathBuf,
+    pid: u32,
+    format: MessageFormat,
+    stdin: Option<ChildStdin>,
+    items: mpsc::Receiver<StreamItem>,
+    stop: watch::Sender<bool>,
+    pump: Option<JoinHandle<(ExitInfo, RunOutcome)>>,
+    started: Instant,
+}
+
+/// Starts an interactive session. When `spec.prompt` is not blank it is sent as the first message.
+/// `spec.timeout` does not apply: the session lives until [`InteractiveAgent::close`] or drop.
+pub async fn spawn_interactive(
+    adapter: &dyn AgentAdapter,
+    spec: &RunSpec,
+) -> Result<InteractiveAgent, AgentError> {
+    let cmd = adapter.interactive_command(spec)?;
+    let mut parser = adapter.interactive_parser(spec);
+    let started = Instant::now();
+    let mut run = Spawned::start(adapter, &cmd, spec)?;
+    let stdin = run.stdin.take();
+    let pid = run.pid;
+    let (items_tx, items_rx) = mpsc::channel(1024);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pump = tokio::spawn(async move {
+        let exit = supervise(run, parser.as_mut(), None, Some(stop_rx), Sink::Channel(items_tx)).await;
+        let outcome = parser.finish(&exit);
+        (exit, outcome)
+    });
+    let mut agent = InteractiveAgent {
+        agent: adapter.name(),
+        program: cmd.program.clone(),
+        pid,
+        format: adapter.message_format(),
+        stdin,
+        items: items_rx,
+        stop: stop_tx,
+        pump: Some(pump),
+        started,
+    };
+    if !spec.prompt.trim().is_empty() {
+        agent.send_user_message(&spec.prompt).await?;
+    }
+    Ok(agent)
+}
+
+impl InteractiveAgent {
+    /// The child's pid (also its process-group id).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Writes one user message to the agent's stdin.
+    pub async fn send_user_message(&mut self, text: &str) -> Result<(), AgentError> {
+        let agent = self.agent;
+        let stdin = self.stdin.as_mut().ok_or(AgentError::Closed { agent })?;
+        let mut line = self.format.line(text);
+        line.push('\n');
+        let written = async {
+            stdin.write_all(line.as_bytes()).await?;
+            stdin.flush().await
+        }
+        .await;
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.stdin = None;
+                Err(AgentError::Closed { agent })
+            }
+            Err(source) => Err(AgentError::Io { agent, program: self.program.clone(), source }),
+        }
+    }
+
+    /// The next line of output; `None` once the agent has ended and everything was read.
+    pub async fn recv(&mut self) -> Option<StreamItem> {
+        self.items.recv().await
+    }
+
+    /// The receiver of output lines, for `select!` loops.
+    pub fn items(&mut self) -> &mut mpsc::Receiver<StreamItem> {
+        &mut self.items
+    }
+
+    /// Ends the session: closes stdin, waits up to `wait` for the agent to finish its turn and exit, then
+    /// stops its process group. Lines not yet received are dropped.
+    pub async fn close(mut self, wait: Duration) -> Result<RunReport, AgentError> {
+        drop(self.stdin.take());
+        let Some(mut pump) = self.pump.take() else { return Err(AgentError::Closed { agent: self.agent }) };
+        // Keep the pipes flowing while waiting, so a chatty agent cannot block on a full channel.
+        let deadline = Instant::now() + wait;
+        let mut items_open = true;
+        let finished = loop {
+            tokio::select! {
+                res = &mut pump => break Some(res),
+                item = self.items.recv(), if items_open => items_open = item.is_some(),
+                _ = tokio::time::sleep_until(deadline) => break None,
+            }
+        };
+        let result = match finished {
+            Some(res) => res,
+            None => {
+                let _ = self.stop.send(true);
+                self.items.close();
+                pump.await
+            }
+        };
+        let (exit, outcome) = result.map_err(|e| AgentError::Io {
+            agent: self.agent,
+            program: self.program.clone(),
+            source: std::io::Error::other(format!("the supervision task failed: {e}")),
+        })?;
+        Ok(RunReport { outcome, exit, duration: self.started.elapsed(), pid: self.pid })
+    }
+}
+
+impl Drop for InteractiveAgent {
+    fn drop(&mut self) {
+        if self.pump.is_some() {
+            // The supervision task stops the group (INT → TERM → KILL) and ends.
+            let _ = self.stop.send(true);
+        }
+    }
+}
+
+impl std::fmt::Debug for InteractiveAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InteractiveAgent").field("agent", &self.agent).field("pid", &self.pid).finish()
+    }
+}

@@ -1,0 +1,193 @@
+//! What a run asks for ([`RunSpec`]), what an adapter turns it into ([`CommandSpec`]), and how the process
+//! ended ([`ExitInfo`]). Plain data; no IO.
+
+use serde::Serialize;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default cap on one stream line: 1 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The default wall-clock limit of one run (`amp.timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One agent run, as the engine asks for it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RunSpec {
+    /// The user's message.
+    pub prompt: String,
+    /// The worktree the agent works in.
+    pub cwd: PathBuf,
+    /// Model (Claude, Codex, Gemini, OpenCode) or mode (Amp), passed through as given.
+    pub model: Option<String>,
+    /// Continue this thread instead of starting a new one.
+    pub thread_id: Option<String>,
+    /// Wall-clock limit; the process group is stopped when it is reached.
+    pub timeout: Duration,
+    /// Run this binary instead of the agent's default name (`amp.path`, `agents.<name>.path`).
+    pub program: Option<PathBuf>,
+    /// Extra arguments appended after the adapter's own (`agents.<name>.args`).
+    pub extra_args: Vec<String>,
+    /// Extra environment for the child (`agents.<name>.env`). Values may be secrets: never log them.
+    pub env: Vec<(String, String)>,
+    /// Pass the agent's skip-permission flag.
+    pub allow_all: bool,
+    /// Lines longer than this are cut and marked truncated. `0` means [`DEFAULT_MAX_LINE_BYTES`].
+    pub max_line_bytes: usize,
+}
+
+impl RunSpec {
+    /// A spec with the defaults: new thread, default model, 300 s, no overrides, no skip-permission flag.
+    pub fn new(prompt: impl Into<String>, cwd: impl Into<PathBuf>) -> Self {
+        RunSpec {
+            prompt: prompt.into(),
+            cwd: cwd.into(),
+            model: None,
+            thread_id: None,
+            timeout: DEFAULT_TIMEOUT,
+            program: None,
+            extra_args: Vec::new(),
+            env: Vec::new(),
+            allow_all: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+
+    /// The line cap in effect.
+    pub fn line_cap(&self) -> usize {
+        if self.max_line_bytes == 0 { DEFAULT_MAX_LINE_BYTES } else { self.max_line_bytes }
+    }
+}
+
+impl fmt::Debug for RunSpec {
+    /// Environment values are left out: they are often API keys.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunSpec")
+            .field("prompt", &self.prompt)
+            .field("cwd", &self.cwd)
+            .field("model", &self.model)
+            .field("thread_id", &self.thread_id)
+            .field("timeout", &self.timeout)
+            .field("program", &self.program)
+            .field("extra_args", &self.extra_args)
+            .field("env_keys", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field("allow_all", &self.allow_all)
+            .field("max_line_bytes", &self.max_line_bytes)
+            .finish()
+    }
+}
+
+/// What the child's stdin gets.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StdinMode {
+    /// Write this text, then close stdin (EOF).
+    Text(String),
+    /// `/dev/null`.
+    Null,
+    /// Keep a pipe open for messages sent later (interactive sessions).
+    Interactive,
+}
+
+impl fmt::Debug for StdinMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StdinMode::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            StdinMode::Null => f.write_str("Null"),
+            StdinMode::Interactive => f.write_str("Interactive"),
+        }
+    }
+}
+
+/// The exact process to start: program, argv (no shell involved), extra environment, stdin.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Added to the inherited environment. Values may be secrets: never log them.
+    pub env: Vec<(String, String)>,
+    pub stdin: StdinMode,
+}
+
+impl CommandSpec {
+    /// The value of an environment entry set by the adapter, if any (for tests and `doctor`).
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// A one-line rendering for logs: program and arguments, never the environment values.
+    pub fn display_line(&self) -> String {
+        let mut out = self.program.display().to_string();
+        for a in &self.args {
+            out.push(' ');
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+                out.push('\'');
+                out.push_str(&a.replace('\'', "'\\''"));
+                out.push('\'');
+            } else {
+                out.push_str(a);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env_keys", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field("stdin", &self.stdin)
+            .finish()
+    }
+}
+
+/// How the process ended. Given to [`crate::StreamParser::finish`] and kept in the run report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExitInfo {
+    /// Exit status, when the process exited on its own terms.
+    pub code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// The run hit its timeout and was stopped.
+    pub timed_out: bool,
+    /// The run was cancelled by the caller and stopped.
+    pub cancelled: bool,
+    /// The last 64 KiB of stderr.
+    pub stderr_tail: String,
+}
+
+impl ExitInfo {
+    /// A clean exit with status 0 (handy in tests).
+    pub fn success() -> Self {
+        ExitInfo { code: Some(0), ..Default::default() }
+    }
+
+    /// An exit with `code` and this stderr.
+    pub fn code(code: i32, stderr: &str) -> Self {
+        ExitInfo { code: Some(code), stderr_tail: stderr.to_string(), ..Default::default() }
+    }
+
+    /// Exit 0, not stopped by us and not by a signal.
+    pub fn is_clean_success(&self) -> bool {
+        self.code == Some(0) && self.signal.is_none() && !self.timed_out && !self.cancelled
+    }
+
+    /// Why the process did not end cleanly, in words; `None` for a clean exit 0.
+    pub fn failure_reason(&self) -> Option<String> {
+        if self.timed_out {
+            Some("timed out and was stopped".to_string())
+        } else if self.cancelled {
+            Some("cancelled".to_string())
+        } else if let Some(sig) = self.signal {
+            Some(format!("killed by signal {sig}"))
+        } else {
+            match self.code {
+                Some(0) => None,
+                Some(c) => Some(format!("exited with code {c}")),
+                None => Some("ended without an exit status".to_string()),
+            }
+        }
+    }
+}
