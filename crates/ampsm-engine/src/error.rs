@@ -30,6 +30,12 @@ pub enum EngineError {
     Running { session: String, pid: i64 },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Agent(#[from] ampsm_agent::AgentError),
+    #[error("{agent} is not logged in: {message}")]
+    NotLoggedIn { agent: String, message: String },
+    #[error(transparent)]
+    Review(#[from] crate::review_error::ReviewError),
 }
 
 fn suggestions_text(s: &[String]) -> String {
@@ -64,6 +70,7 @@ impl EngineError {
             EngineError::UnmergedWork { .. }
             | EngineError::Running { .. }
             | EngineError::WorktreeExists(_) => 3,
+            EngineError::Review(e) => e.exit_code(),
             _ => 1,
         }
     }

@@ -5,10 +5,17 @@
 pub mod error;
 pub mod process;
 pub mod repair;
+pub mod run;
+pub mod review;
+pub mod review_error;
+pub mod merge;
+pub mod cleanup;
+pub mod script;
 pub mod sessions;
 
 pub use error::EngineError;
 pub use repair::RepairReport;
+pub use run::{IterateRequest, IterationReport};
 pub use sessions::{CreateSession, RemoveOutcome, RepoInfo, SessionDetails};
 
 use ampsm_config::{Config, ConfigWarning, Paths};

@@ -4,11 +4,15 @@
 
 mod error;
 mod migrate;
+pub mod runs;
 pub mod sessions;
 pub mod snapshots;
 
 pub use error::StoreError;
 pub use migrate::{SCHEMA_VERSION, schema_version_of};
+pub use runs::{
+    EventRecord, Iteration, IterationEnd, NewIteration, RecordSummary, StoredEvent, ToolCall, UsageRow,
+};
 pub use sessions::{NewSession, Session, SessionFilter, StatusChange};
 pub use snapshots::SnapshotRecord;
 

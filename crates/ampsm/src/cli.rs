@@ -39,10 +39,22 @@ pub enum Command {
     /// Read and change ~/.ampsm/config.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the agent once in a session: commit its changes, run the test script, record everything.
+    Iterate(IterateArgs),
+    /// Show the agent events recorded for a session.
+    Logs(LogsArgs),
+    /// List the tool calls of a session with their results and durations.
+    Tools(SessionRef),
+    /// Show token usage and cost of a session, per iteration and model.
+    Usage(SessionRef),
+    /// Try amp-sessions on a demo repository with the built-in offline agent (no agent or key needed).
+    Demo(DemoArgs),
     /// Reconcile after a crash: undo interrupted creations, mark orphaned runs (also done at every start).
     Repair,
     /// Print shell completions.
     Completions(CompletionsArgs),
+    #[command(flatten)]
+    Review(crate::commands::review::ReviewCommand),
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +86,37 @@ pub struct NewArgs {
     /// Run the first iteration right away.
     #[arg(long)]
     pub run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IterateArgs {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+    /// The message for the agent (default: the session's prompt).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Stop the agent after this long (e.g. 90s, 10m; default: amp.timeout).
+    #[arg(long)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+    /// Keep printing new events while the session runs.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Print the raw lines as the agent wrote them.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Use this agent instead of the built-in offline one (e.g. amp, claude).
+    #[arg(long)]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Args)]

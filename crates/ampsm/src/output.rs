@@ -10,11 +10,12 @@ pub fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Prints one JSON document.
+/// Prints one JSON document. The document is built in memory and written at once: stdout is line
+/// buffered, and a write per line costs more than building the whole text.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    out.write_all(b"\n")
+    let mut buf = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    buf.push(b'\n');
+    std::io::stdout().lock().write_all(&buf)
 }
 
 /// A table with the given header, no borders, aligned columns.
@@ -31,10 +32,12 @@ pub fn table(header: &[&str]) -> Table {
 /// Prints a table, trimming the padding at line ends.
 pub fn print_table(t: &Table) {
     let text = t.to_string();
-    let mut out = std::io::stdout().lock();
+    let mut buf = String::with_capacity(text.len());
     for line in text.lines() {
-        let _ = writeln!(out, "{}", line.trim_end().strip_prefix(' ').unwrap_or(line.trim_end()));
+        buf.push_str(line.trim_end().strip_prefix(' ').unwrap_or(line.trim_end()));
+        buf.push('\n');
     }
+    let _ = std::io::stdout().lock().write_all(buf.as_bytes());
 }
 
 /// A status word, colored on a terminal.

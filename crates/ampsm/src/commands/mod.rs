@@ -1,7 +1,10 @@
 //! One module per command noun; [`run`] dispatches. Commands return [`CliError`], rendered by
 //! `render::error`.
 
+mod agents;
 mod config;
+mod demo;
+pub mod review;
 mod sessions;
 
 use crate::cli::{Cli, Command};
@@ -14,6 +17,9 @@ pub enum CliError {
     Engine(#[from] EngineError),
     #[error("{message}")]
     Usage { message: String },
+    /// A failure already described on stdout (e.g. an iteration whose tests failed).
+    #[error("{message}")]
+    Reported { message: String, code: i32 },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -24,6 +30,7 @@ impl CliError {
         match self {
             CliError::Engine(e) => (e.to_string(), e.hint(), e.exit_code()),
             CliError::Usage { message } => (message.clone(), None, 2),
+            CliError::Reported { message, code } => (message.clone(), None, *code),
             CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => (String::new(), None, 0),
             CliError::Output(e) => (format!("cannot write output: {e}"), None, 1),
         }
@@ -61,7 +68,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rm(a) => sessions::rm(a, json),
         Command::RepoInfo(a) => sessions::repo_info(a, json),
         Command::Config(c) => config::run(c, json),
+        Command::Iterate(a) => agents::iterate(&a.session, a.prompt, a.timeout, json),
+        Command::Logs(a) => agents::logs(&a.session, a.follow, a.raw, json),
+        Command::Tools(a) => agents::tools(&a.session, json),
+        Command::Usage(a) => agents::usage(&a.session, json),
+        Command::Demo(a) => demo::run(a.agent, json),
         Command::Repair => sessions::repair(json),
+        Command::Review(c) => review::run(c, json),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(a.shell, &mut cmd, "amp-sessions", &mut std::io::stdout());
@@ -71,7 +84,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Entry point of the hidden `__offline-agent` subcommand (the built-in demo agent's process).
-pub fn offline_agent(_args: &[String]) -> i32 {
-    eprintln!("error: the offline agent is not built into this binary yet");
-    1
+pub fn offline_agent(args: &[String]) -> i32 {
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("Error: cannot read the current directory: {e}");
+            return 1;
+        }
+    };
+    ampsm_agent::offline::run_offline_agent(args, std::io::stdin().lock(), std::io::stdout().lock(), &cwd)
 }

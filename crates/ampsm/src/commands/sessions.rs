@@ -23,12 +23,17 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         batch_item_id: None,
     })?;
     if run {
-        return Err(CliError::Usage {
-            message: format!(
-                "session {} was created, but --run needs the agent runner, which this build does not have yet",
-                session.id.short()
-            ),
-        });
+        if !json {
+            println!(
+                "Created session {} ({}) on branch {}",
+                session.name,
+                session.id.short(),
+                session.branch
+            );
+        }
+        let req =
+            ampsm_engine::IterateRequest { session: session.id.to_string(), prompt: None, timeout: None };
+        return super::agents::run_iteration(&mut engine, req, json);
     }
     if json {
         print_json(&session)?;

@@ -1,0 +1,572 @@
+//! Running an agent in a session (`iterate`): status `running`, the agent run with its timeout (the whole
+//! process group is stopped on expiry), every stream line recorded as it arrives by a writer thread that
+//! batches inserts, the work committed as `<prefix> <summary>` with `Amp-Thread:`/`Session:` trailers, the
+//! session's test script run (always), usage priced once, and the final status taken from how the agent
+//! ended.
+
+use crate::process::own_pid;
+use crate::script::{ScriptRun, run_script};
+use crate::{Engine, EngineError};
+use ampsm_agent::{AgentAdapter, RunReport, RunSpec, StreamItem};
+use ampsm_core::event::OutputStream;
+use ampsm_core::id::new_id;
+use ampsm_core::pricing::CostSource;
+use ampsm_core::time::now_ms;
+use ampsm_core::{RunOutcome, SessionStatus};
+use ampsm_git::{FileStat, Git};
+use ampsm_store::{EventRecord, Iteration, IterationEnd, NewIteration, Session, Store, UsageRow};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Lines written per transaction at most.
+const WRITE_BATCH: usize = 2_000;
+/// Lines buffered between the agent reader and the writer (backpressure beyond that).
+const WRITE_QUEUE: usize = 8_192;
+
+/// What `iterate` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct IterateRequest {
+    pub session: String,
+    /// The message; defaults to the session's prompt.
+    pub prompt: Option<String>,
+    /// Overrides `amp.timeout`.
+    pub timeout: Option<Duration>,
+}
+
+/// What one iteration did.
+#[derive(Debug, Clone, Serialize)]
+pub struct IterationReport {
+    pub session: Session,
+    pub iteration: Iteration,
+    pub outcome: RunOutcome,
+    /// The commit made for the agent's changes, if there were any.
+    pub commit: Option<String>,
+    /// Files changed by this iteration's commits, with lines added and removed.
+    pub files: Vec<FileStat>,
+    pub tests: Option<ScriptRun>,
+    pub usage: Vec<UsageRow>,
+    /// Stream lines recorded.
+    pub lines_recorded: usize,
+}
+
+impl IterationReport {
+    /// Whether the agent run succeeded and the test script (if any) passed.
+    pub fn passed(&self) -> bool {
+        self.iteration.outcome.as_deref() == Some("success")
+            && self.tests.as_ref().is_none_or(ScriptRun::passed)
+    }
+}
+
+impl Engine {
+    /// The run spec of a session's next run: model, thread to continue, timeout and the config's overrides.
+    pub fn run_spec(
+        &self,
+        session: &Session,
+        adapter: &dyn AgentAdapter,
+        prompt: String,
+        timeout: Option<Duration>,
+    ) -> RunSpec {
+        let mut spec = RunSpec::new(prompt, &session.worktree_path);
+        spec.model = session.model.clone();
+        spec.thread_id = match adapter.capabilities().continue_mode {
+            ampsm_agent::ContinueMode::None => None,
+            _ => session.thread_id.clone(),
+        };
+        spec.timeout = timeout.unwrap_or_else(|| self.config.agent_timeout());
+        spec.allow_all = self.config.amp.dangerously_allow_all;
+        let overrides = self.config.agents.get(adapter.name());
+        spec.program = overrides
+            .and_then(|a| a.path.clone())
+            .or_else(|| if adapter.name() == "amp" { self.config.amp.path.clone() } else { None })
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
+        if let Some(o) = overrides {
+            spec.extra_args = o.args.clone();
+            spec.env = o.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        }
+        spec
+    }
+
+    /// Runs the agent once in the session (see the module docs). `observer` sees every stream line as it
+    /// arrives (for live output); it must be quick.
+    pub fn iterate(
+        &mut self,
+        req: IterateRequest,
+        observer: &mut (dyn FnMut(&StreamItem) + Send),
+    ) -> Result<IterationReport, EngineError> {
+        let session = self.store.resolve_session(&req.session, false)?;
+        let label = format!("{} ({})", session.name, session.id.short());
+        let worktree = PathBuf::from(&session.worktree_path);
+        if !worktree.join(".git").exists() {
+            return Err(EngineError::Invalid(format!(
+                "session {label}: its worktree {} is missing; run `amp-sessions repair` or `amp-sessions undo {}`",
+                worktree.display(),
+                session.id.short()
+            )));
+        }
+        if session.status == SessionStatus::Running
+            && let Some(pid) = session.runner_pid.filter(|p| crate::process::pid_alive(*p))
+        {
+            return Err(EngineError::Running { session: label, pid });
+        }
+        let adapter = ampsm_agent::adapter_for(&session.agent)?;
+        let prompt = req.prompt.clone().or_else(|| session.prompt.clone()).filter(|p| !p.trim().is_empty());
+        let Some(prompt) = prompt else {
+            return Err(EngineError::Invalid(format!("session {label} has no prompt; pass --prompt TEXT")));
+        };
+        let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), req.timeout);
+        self.check_credentials(adapter.as_ref(), &spec)?;
+
+        let git = Git::new(&worktree);
+        let head_before = git.resolve_commit("HEAD")?.unwrap_or_default();
+        let iteration_id = new_id();
+        self.store.insert_iteration(&NewIteration {
+            id: iteration_id.clone(),
+            session_id: session.id.clone(),
+            kind: "iterate",
+            prompt: Some(prompt.clone()),
+            agent: session.agent.clone(),
+            model: spec.model.clone(),
+            thread_id: spec.thread_id.clone(),
+            runner_pid: own_pid(),
+        })?;
+        self.store.set_status(
+            &session.id,
+            SessionStatus::Running,
+            Some(&format!("running {}", session.agent)),
+        )?;
+        self.store.set_pids(&session.id, Some(own_pid()), None)?;
+
+        let run = self.run_recorded(adapter.as_ref(), &spec, &session, &iteration_id, observer);
+        let (report, lines_recorded) = match run {
+            Ok(r) => r,
+            Err(e) => {
+                let end = IterationEnd {
+                    outcome: "failed".into(),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                };
+                self.store.finish_iteration(&iteration_id, &end)?;
+                self.store.set_pids(&session.id, None, None)?;
+                self.store.set_status(&session.id, SessionStatus::Error, Some(&e.to_string()))?;
+                return Err(e);
+            }
+        };
+        self.store.set_pids(&session.id, Some(own_pid()), None)?;
+
+        // Price the usage once and record the end of the run.
+        let usage = self.price_usage(&report.outcome);
+        for row in &usage {
+            self.store.insert_usage(&session.id, &iteration_id, row)?;
+        }
+        let (cost_usd, cost_source) = total_cost(&usage);
+        let outcome_word = outcome_word(&report);
+        let error = if outcome_word == "success" {
+            None
+        } else {
+            Some(report.outcome.error.clone().or_else(|| report.exit.failure_reason()).unwrap_or_else(|| {
+                format!(
+                    "the agent ended with {}",
+                    report.exit.failure_reason().unwrap_or_else(|| "an error".into())
+                )
+            }))
+        };
+        self.store.finish_iteration(
+            &iteration_id,
+            &IterationEnd {
+                outcome: outcome_word.to_string(),
+                exit_code: report.exit.code,
+                signal: report.exit.signal,
+                error: error.clone(),
+                awaiting_input: report.outcome.awaiting_input,
+                thread_id: report.outcome.thread_id.clone(),
+                cost_usd,
+                cost_source: Some(cost_source),
+            },
+        )?;
+        if let Some(t) = &report.outcome.thread_id {
+            self.store.set_thread_id(&session.id, t)?;
+        }
+
+        // Commit whatever the agent left, even after a failure: the branch is the record of its work.
+        let session_now = self.store.get_session(&session.id)?;
+        let commit = self.commit_agent_work(&session_now, &iteration_id, &prompt, &report, outcome_word)?;
+        let files = self.record_new_commits(&session_now, &iteration_id, &head_before)?;
+
+        // The test script runs whether or not there was a commit.
+        let tests = match session.script.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(script) => {
+                let run = run_script(&worktree, script, spec.timeout)
+                    .map_err(|source| EngineError::Io { path: worktree.clone(), source })?;
+                self.store.set_iteration_test(
+                    &iteration_id,
+                    run.exit_code.unwrap_or(-1),
+                    &run.output_tail,
+                    run.duration_ms as i64,
+                )?;
+                Some(run)
+            }
+            None => None,
+        };
+
+        let (status, note) = if outcome_word != "success" {
+            (SessionStatus::Error, error.unwrap_or_else(|| "the agent failed".into()))
+        } else if report.outcome.awaiting_input {
+            (SessionStatus::AwaitingInput, "the agent is waiting for your answer".to_string())
+        } else {
+            match &tests {
+                Some(t) if !t.passed() => (SessionStatus::Idle, format!("tests failed ({})", t.outcome())),
+                Some(_) => (SessionStatus::Idle, "tests passed".to_string()),
+                None => (SessionStatus::Idle, "iteration finished".to_string()),
+            }
+        };
+        self.store.set_pids(&session.id, None, None)?;
+        self.store.set_status(&session.id, status, Some(&note))?;
+
+        let iteration = self
+            .store
+            .list_iterations(&session.id)?
+            .into_iter()
+            .find(|i| i.id == iteration_id)
+            .ok_or_else(|| EngineError::Invalid("the iteration was not recorded".into()))?;
+        Ok(IterationReport {
+            session: self.store.get_session(&session.id)?,
+            iteration,
+            outcome: report.outcome,
+            commit,
+            files,
+            tests,
+            usage,
+            lines_recorded,
+        })
+    }
+
+    /// Refuses to start an agent whose credentials are missing: some CLIs (Amp) would otherwise open an
+    /// interactive login and wait forever.
+    fn check_credentials(&self, adapter: &dyn AgentAdapter, spec: &RunSpec) -> Result<(), EngineError> {
+        let extra = spec.env.clone();
+        let lookup = move |k: &str| -> Option<String> {
+            extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
+        };
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let check = adapter.check_credentials(&lookup, &home);
+        if check.ok {
+            Ok(())
+        } else {
+            Err(EngineError::NotLoggedIn { agent: adapter.name().to_string(), message: check.message })
+        }
+    }
+
+    /// Runs the agent with a writer thread recording every line; returns the run report and the number of
+    /// lines recorded.
+    fn run_recorded(
+        &mut self,
+        adapter: &dyn AgentAdapter,
+        spec: &RunSpec,
+        session: &Session,
+        iteration_id: &str,
+        observer: &mut (dyn FnMut(&StreamItem) + Send),
+    ) -> Result<(RunReport, usize), EngineError> {
+        let (tx, rx) = mpsc::sync_channel::<WriterMsg>(WRITE_QUEUE);
+        let db = self.store.path().to_path_buf();
+        let writer_session = session.id.clone();
+        let writer = std::thread::spawn(move || write_events(&db, &writer_session, rx));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| EngineError::Io { path: PathBuf::from("tokio runtime"), source })?;
+        let session_id = session.id.to_string();
+        let it = iteration_id.to_string();
+        let spawn_tx = tx.clone();
+        let mut on_spawn = move |pid: u32| {
+            let _ = spawn_tx.send(WriterMsg::Spawned(pid));
+        };
+        let line_tx = tx;
+        let mut on_line = move |item: StreamItem| {
+            observer(&item);
+            let rec = EventRecord {
+                session_id: session_id.clone(),
+                iteration_id: it.clone(),
+                seq: item.seq as i64,
+                ts: item.ts_ms,
+                stream: match item.stream {
+                    OutputStream::Stdout => "stdout",
+                    OutputStream::Stderr => "stderr",
+                },
+                raw: item.raw,
+                truncated: item.truncated,
+                events: item.events,
+            };
+            // Blocks when the writer is behind: the agent's pipe then fills and it waits. Memory stays bounded.
+            let _ = line_tx.send(WriterMsg::Line(Box::new(rec)));
+        };
+        let result =
+            runtime.block_on(ampsm_agent::run_agent(adapter, spec, None, &mut on_spawn, &mut on_line));
+        drop(on_line);
+        drop(on_spawn);
+        let written = match writer.join() {
+            Ok(r) => r?,
+            Err(_) => return Err(EngineError::Invalid("the event writer thread panicked".into())),
+        };
+        let report = result?;
+        Ok((report, written))
+    }
+
+    /// Cost of each model's usage: the agent's own figure when it reports one, else the price table, else
+    /// unknown.
+    pub fn price_usage(&self, outcome: &RunOutcome) -> Vec<UsageRow> {
+        let table = self.config.price_table();
+        let now = now_ms();
+        let mut rows: Vec<UsageRow> = outcome
+            .usage
+            .iter()
+            .map(|m| {
+                let (cost_usd, cost_source, price_entry) = match m.reported_cost_usd {
+                    Some(c) => (Some(c), "agent".to_string(), None),
+                    None => {
+                        let est = table.cost(m.model.as_deref(), &m.usage);
+                        match est.source {
+                            CostSource::PriceTable { entry } => {
+                                (est.usd, "price_table".to_string(), Some(entry))
+                            }
+                            _ => (None, "unknown".to_string(), None),
+                        }
+                    }
+                };
+                UsageRow {
+                    iteration_id: None,
+                    model: m.model.clone(),
+                    usage: m.usage,
+                    cost_usd,
+                    cost_source,
+                    price_entry,
+                    recorded_at: now,
+                }
+            })
+            .collect();
+        // An agent that reports only a total cost: keep it on its own row.
+        if let Some(total) = outcome.reported_cost_usd
+            && !rows.iter().any(|r| r.cost_source == "agent")
+            && rows.iter().all(|r| r.cost_usd.is_none())
+        {
+            if let Some(first) = rows.first_mut() {
+                first.cost_usd = Some(total);
+                first.cost_source = "agent".into();
+            } else {
+                rows.push(UsageRow {
+                    iteration_id: None,
+                    model: None,
+                    usage: Default::default(),
+                    cost_usd: Some(total),
+                    cost_source: "agent".into(),
+                    price_entry: None,
+                    recorded_at: now,
+                });
+            }
+        }
+        rows
+    }
+
+    /// Commits everything left in the worktree as `<prefix> <summary>` with the thread and session
+    /// trailers. Returns the new commit, or `None` when there was nothing to commit.
+    fn commit_agent_work(
+        &mut self,
+        session: &Session,
+        iteration_id: &str,
+        prompt: &str,
+        report: &RunReport,
+        outcome_word: &str,
+    ) -> Result<Option<String>, EngineError> {
+        let git = Git::new(&session.worktree_path);
+        let summary = summarize(prompt);
+        let mut message = format!("{} {summary}", self.config.git.commit_prefix.trim_end());
+        if outcome_word != "success" {
+            message.push_str(&format!(" (agent run: {outcome_word})"));
+        }
+        if let Some(text) = report.outcome.final_text.as_deref().filter(|t| !t.trim().is_empty()) {
+            message.push_str("\n\n");
+            message.push_str(&clip_chars(text.trim(), 2_000));
+        }
+        let thread = report.outcome.thread_id.clone().or_else(|| session.thread_id.clone());
+        let session_id = session.id.to_string();
+        let mut trailers: Vec<(&str, &str)> = Vec::new();
+        let agent_thread;
+        if let Some(t) = &thread {
+            if session.agent == "amp" || session.agent == "offline" {
+                trailers.push(("Amp-Thread", t.as_str()));
+            } else {
+                agent_thread = format!("{} {t}", session.agent);
+                trailers.push(("Agent-Thread", agent_thread.as_str()));
+            }
+        }
+        trailers.push(("Session", session_id.as_str()));
+        let sha = git.commit_all(&message, &trailers)?;
+        if let Some(sha) = &sha {
+            self.store.set_iteration_commit(iteration_id, sha)?;
+        }
+        Ok(sha)
+    }
+
+    /// Records every commit made since `head_before` (the agent's own and ours) with its file changes.
+    fn record_new_commits(
+        &mut self,
+        session: &Session,
+        iteration_id: &str,
+        head_before: &str,
+    ) -> Result<Vec<FileStat>, EngineError> {
+        let git = Git::new(&session.worktree_path);
+        let Some(head) = git.resolve_commit("HEAD")? else { return Ok(Vec::new()) };
+        if head == head_before || head_before.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = self.config.git.commit_prefix.trim_end().to_string();
+        for c in git.commits_between(head_before, &head)? {
+            let kind = if c.subject.starts_with(&prefix) { "agent" } else { "manual" };
+            self.store.insert_commit(&session.id, &c.sha, Some(iteration_id), kind, &c.subject)?;
+            let parent = c.parents.first().cloned().unwrap_or_else(|| head_before.to_string());
+            for f in git.diff_numstat(&parent, Some(&c.sha))? {
+                self.store.insert_file_change(
+                    &session.id,
+                    Some(iteration_id),
+                    &c.sha,
+                    &f.path,
+                    f.old_path.as_deref(),
+                    f.added,
+                    f.removed,
+                )?;
+            }
+        }
+        Ok(git.diff_numstat(head_before, Some(&head))?)
+    }
+}
+
+enum WriterMsg {
+    Spawned(u32),
+    Line(Box<EventRecord>),
+}
+
+/// The writer thread: takes whatever is queued (up to a batch) and writes it in one transaction.
+fn write_events(
+    db: &Path,
+    session: &ampsm_core::SessionId,
+    rx: mpsc::Receiver<WriterMsg>,
+) -> Result<usize, EngineError> {
+    let mut store = Store::open(db)?;
+    let mut written = 0usize;
+    let mut batch: Vec<EventRecord> = Vec::with_capacity(256);
+    let mut first_error: Option<EngineError> = None;
+    while let Ok(msg) = rx.recv() {
+        let mut pending = vec![msg];
+        while pending.len() < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(m) => pending.push(m),
+                Err(_) => break,
+            }
+        }
+        for m in pending {
+            match m {
+                WriterMsg::Line(rec) => batch.push(*rec),
+                WriterMsg::Spawned(pid) => {
+                    if let Err(e) = store.set_pids(session, Some(own_pid()), Some(pid as i64))
+                        && first_error.is_none()
+                    {
+                        first_error = Some(e.into());
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            match store.record_events(&batch) {
+                Ok(s) => written += s.lines,
+                Err(e) => {
+                    if first_error.is_none() {
+                        first_error = Some(e.into());
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
+}
+
+/// `success`, `timeout`, `cancelled` or `failed`.
+fn outcome_word(report: &RunReport) -> &'static str {
+    if report.exit.timed_out {
+        "timeout"
+    } else if report.exit.cancelled {
+        "cancelled"
+    } else if report.outcome.success {
+        "success"
+    } else {
+        "failed"
+    }
+}
+
+/// The total cost of an iteration and where it came from: `agent`, `price_table`, `mixed`, or `unknown`
+/// (when any model's cost is unknown, the total is unknown too, never a partial sum shown as whole).
+fn total_cost(rows: &[UsageRow]) -> (Option<f64>, String) {
+    if rows.is_empty() {
+        return (Some(0.0), "none".into());
+    }
+    if rows.iter().any(|r| r.cost_usd.is_none() && !r.usage.is_zero()) {
+        return (None, "unknown".into());
+    }
+    let sum = rows.iter().filter_map(|r| r.cost_usd).sum();
+    let sources: std::collections::BTreeSet<&str> =
+        rows.iter().filter(|r| r.cost_usd.is_some()).map(|r| r.cost_source.as_str()).collect();
+    let source = if sources.len() == 1 {
+        sources.into_iter().next().unwrap_or("unknown").to_string()
+    } else {
+        "mixed".into()
+    };
+    (Some(sum), source)
+}
+
+/// The first line of the prompt, at most 72 characters.
+fn summarize(prompt: &str) -> String {
+    let first = prompt.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("agent changes");
+    clip_chars(first, 72)
+}
+
+fn clip_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_are_one_short_line() {
+        assert_eq!(summarize("\n  Fix the bug\nin detail"), "Fix the bug");
+        assert_eq!(summarize(&"x".repeat(100)).chars().count(), 72);
+        assert_eq!(summarize(""), "agent changes");
+    }
+
+    #[test]
+    fn unknown_cost_is_never_summed_as_known() {
+        let known = UsageRow {
+            iteration_id: None,
+            model: Some("gpt-5".into()),
+            usage: ampsm_core::TokenUsage { input: 10, ..Default::default() },
+            cost_usd: Some(1.0),
+            cost_source: "price_table".into(),
+            price_entry: None,
+            recorded_at: 0,
+        };
+        let unknown =
+            UsageRow { cost_usd: None, cost_source: "unknown".into(), model: None, ..known.clone() };
+        assert_eq!(total_cost(std::slice::from_ref(&known)), (Some(1.0), "price_table".into()));
+        assert_eq!(total_cost(&[known, unknown]).0, None);
+    }
+}

@@ -1,0 +1,514 @@
+//! Iterations and everything recorded while an agent runs: raw lines with their normalized events
+//! (append-only, written in batches), tool calls paired by id, token usage with its cost source, commits and
+//! file changes.
+
+use crate::{Store, StoreError};
+use ampsm_core::time::now_ms;
+use ampsm_core::{AgentEvent, SessionId, TokenUsage};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+/// Longest tool output kept in `tool_calls.output_excerpt`.
+pub const TOOL_OUTPUT_EXCERPT: usize = 4096;
+
+/// A new iteration.
+#[derive(Debug, Clone)]
+pub struct NewIteration {
+    pub id: String,
+    pub session_id: SessionId,
+    pub kind: &'static str,
+    pub prompt: Option<String>,
+    pub agent: String,
+    pub model: Option<String>,
+    pub thread_id: Option<String>,
+    pub runner_pid: i64,
+}
+
+/// How an iteration's agent run ended.
+#[derive(Debug, Clone, Default)]
+pub struct IterationEnd {
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub error: Option<String>,
+    pub awaiting_input: bool,
+    pub thread_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub cost_source: Option<String>,
+}
+
+/// An iteration as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Iteration {
+    pub id: String,
+    pub seq: i64,
+    pub kind: String,
+    pub prompt: Option<String>,
+    pub agent: String,
+    pub model: Option<String>,
+    pub thread_id: Option<String>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub outcome: Option<String>,
+    pub exit_code: Option<i64>,
+    pub signal: Option<i64>,
+    pub error: Option<String>,
+    pub awaiting_input: bool,
+    pub commit_sha: Option<String>,
+    pub test_exit_code: Option<i64>,
+    pub test_output: Option<String>,
+    pub test_duration_ms: Option<i64>,
+    pub cost_usd: Option<f64>,
+    pub cost_source: Option<String>,
+}
+
+/// One stream line to record.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub session_id: String,
+    pub iteration_id: String,
+    pub seq: i64,
+    pub ts: i64,
+    pub stream: &'static str,
+    pub raw: String,
+    pub truncated: bool,
+    pub events: Vec<AgentEvent>,
+}
+
+/// A stored stream line, for `logs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub iteration_id: Option<String>,
+    pub seq: i64,
+    pub ts: i64,
+    pub stream: String,
+    pub kind: String,
+    pub raw: String,
+    pub truncated: bool,
+    pub events: Vec<AgentEvent>,
+}
+
+/// A recorded tool call.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolCall {
+    pub iteration_id: Option<String>,
+    pub call_id: String,
+    pub name: String,
+    pub input: Option<serde_json::Value>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub success: Option<bool>,
+    pub exit_code: Option<i64>,
+    pub output_excerpt: Option<String>,
+}
+
+/// A token usage row.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageRow {
+    pub iteration_id: Option<String>,
+    pub model: Option<String>,
+    pub usage: TokenUsage,
+    pub cost_usd: Option<f64>,
+    pub cost_source: String,
+    pub price_entry: Option<String>,
+    pub recorded_at: i64,
+}
+
+/// What a batch of events revealed that the caller acts on.
+#[derive(Debug, Clone, Default)]
+pub struct RecordSummary {
+    pub lines: usize,
+    /// The first thread id reported in the batch, already stored on the session and iteration.
+    pub thread_id: Option<String>,
+}
+
+const ITERATION_COLUMNS: &str = "id, seq, kind, prompt, agent, model, thread_id, started_at, ended_at, outcome, exit_code, \
+     signal, error, awaiting_input, commit_sha, test_exit_code, test_output, test_duration_ms, cost_usd, cost_source";
+
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Store {
+    /// The sequence number the next iteration of `session` gets (1-based).
+    pub fn next_iteration_seq(&self, session: &SessionId) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM iterations WHERE session_id = ?1",
+            [session.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records the start of an iteration.
+    pub fn insert_iteration(&mut self, it: &NewIteration) -> Result<i64, StoreError> {
+        self.write_tx(|tx| {
+            let seq: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM iterations WHERE session_id = ?1",
+                [it.session_id.as_str()],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO iterations (id, session_id, seq, kind, prompt, agent, model, thread_id, started_at, runner_pid) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    it.id,
+                    it.session_id.as_str(),
+                    seq,
+                    it.kind,
+                    it.prompt,
+                    it.agent,
+                    it.model,
+                    it.thread_id,
+                    now_ms(),
+                    it.runner_pid
+                ],
+            )?;
+            Ok(seq)
+        })
+    }
+
+    /// Records how the agent run of an iteration ended.
+    pub fn finish_iteration(&mut self, id: &str, end: &IterationEnd) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE iterations SET ended_at = ?2, outcome = ?3, exit_code = ?4, signal = ?5, error = ?6, awaiting_input = ?7, \
+             thread_id = COALESCE(?8, thread_id), cost_usd = ?9, cost_source = ?10 WHERE id = ?1",
+            params![
+                id,
+                now_ms(),
+                end.outcome,
+                end.exit_code,
+                end.signal,
+                end.error,
+                end.awaiting_input,
+                end.thread_id,
+                end.cost_usd,
+                end.cost_source
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records the commit an iteration made.
+    pub fn set_iteration_commit(&mut self, id: &str, sha: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE iterations SET commit_sha = ?2 WHERE id = ?1", params![id, sha])?;
+        Ok(())
+    }
+
+    /// Records the session test script's result for an iteration (output clipped to 64 KiB).
+    pub fn set_iteration_test(
+        &mut self,
+        id: &str,
+        exit_code: i32,
+        output: &str,
+        duration_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE iterations SET test_exit_code = ?2, test_output = ?3, test_duration_ms = ?4 WHERE id = ?1",
+            params![id, exit_code, clip(output, 64 * 1024), duration_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Iterations of a session, oldest first.
+    pub fn list_iterations(&self, session: &SessionId) -> Result<Vec<Iteration>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ITERATION_COLUMNS} FROM iterations WHERE session_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([session.as_str()], |r| {
+            Ok(Iteration {
+                id: r.get(0)?,
+                seq: r.get(1)?,
+                kind: r.get(2)?,
+                prompt: r.get(3)?,
+                agent: r.get(4)?,
+                model: r.get(5)?,
+                thread_id: r.get(6)?,
+                started_at: r.get(7)?,
+                ended_at: r.get(8)?,
+                outcome: r.get(9)?,
+                exit_code: r.get(10)?,
+                signal: r.get(11)?,
+                error: r.get(12)?,
+                awaiting_input: r.get(13)?,
+                commit_sha: r.get(14)?,
+                test_exit_code: r.get(15)?,
+                test_output: r.get(16)?,
+                test_duration_ms: r.get(17)?,
+                cost_usd: r.get(18)?,
+                cost_source: r.get(19)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Appends a batch of stream lines in one transaction: the raw line with its normalized events, tool
+    /// calls opened and closed by id, and the thread id stored the moment it appears.
+    pub fn record_events(&mut self, batch: &[EventRecord]) -> Result<RecordSummary, StoreError> {
+        self.write_tx(|tx| {
+            let mut summary = RecordSummary::default();
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO agent_events (session_id, iteration_id, seq, ts, stream, kind, raw, normalized, truncated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for rec in batch {
+                let kind = rec.events.first().map(|e| e.kind().as_str()).unwrap_or("empty");
+                let normalized = serde_json::to_string(&rec.events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                insert.execute(params![
+                    rec.session_id,
+                    rec.iteration_id,
+                    rec.seq,
+                    rec.ts,
+                    rec.stream,
+                    kind,
+                    rec.raw,
+                    normalized,
+                    rec.truncated
+                ])?;
+                summary.lines += 1;
+                for ev in &rec.events {
+                    match ev {
+                        AgentEvent::Init { thread_id: Some(t), .. } if !t.is_empty() => {
+                            tx.prepare_cached("UPDATE sessions SET thread_id = ?2, updated_at = ?3 WHERE id = ?1")?
+                                .execute(params![rec.session_id, t, rec.ts])?;
+                            tx.prepare_cached("UPDATE iterations SET thread_id = ?2 WHERE id = ?1")?
+                                .execute(params![rec.iteration_id, t])?;
+                            if summary.thread_id.is_none() {
+                                summary.thread_id = Some(t.clone());
+                            }
+                        }
+                        AgentEvent::ToolUse { call_id, name, input } => {
+                            tx.prepare_cached(
+                                "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, input, started_at) \
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            )?
+                            .execute(params![
+                                rec.session_id,
+                                rec.iteration_id,
+                                call_id,
+                                name,
+                                clip(&input.to_string(), TOOL_OUTPUT_EXCERPT),
+                                rec.ts
+                            ])?;
+                        }
+                        AgentEvent::ToolResult { call_id, ok, output, exit_code, duration_ms } => {
+                            let reported = duration_ms.map(|d| d as i64);
+                            let updated = tx
+                                .prepare_cached(
+                                    "UPDATE tool_calls SET ended_at = ?3, duration_ms = COALESCE(?7, MAX(0, ?3 - started_at)), \
+                                     success = ?4, exit_code = ?5, output_excerpt = ?6 \
+                                     WHERE iteration_id = ?1 AND call_id = ?2 AND ended_at IS NULL",
+                                )?
+                                .execute(params![
+                                    rec.iteration_id,
+                                    call_id,
+                                    rec.ts,
+                                    ok,
+                                    exit_code,
+                                    clip(output, TOOL_OUTPUT_EXCERPT),
+                                    reported
+                                ])?;
+                            if updated == 0 {
+                                // A result without its call (or a second result): keep it, unnamed.
+                                tx.prepare_cached(
+                                    "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, started_at, ended_at, \
+                                     duration_ms, success, exit_code, output_excerpt) VALUES (?1, ?2, ?3, '(unknown)', ?4, ?4, ?8, ?5, ?6, ?7)",
+                                )?
+                                .execute(params![
+                                    rec.session_id,
+                                    rec.iteration_id,
+                                    call_id,
+                                    rec.ts,
+                                    ok,
+                                    exit_code,
+                                    clip(output, TOOL_OUTPUT_EXCERPT),
+                                    reported.unwrap_or(0)
+                                ])?;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok(summary)
+        })
+    }
+
+    /// Stream lines of a session with an id above `after_id`, oldest first, at most `limit`.
+    pub fn events_after(
+        &self,
+        session: &SessionId,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, iteration_id, seq, ts, stream, kind, raw, normalized, truncated FROM agent_events \
+             WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![session.as_str(), after_id, limit], |r| {
+            let normalized: String = r.get(7)?;
+            Ok(StoredEvent {
+                id: r.get(0)?,
+                iteration_id: r.get(1)?,
+                seq: r.get(2)?,
+                ts: r.get(3)?,
+                stream: r.get(4)?,
+                kind: r.get(5)?,
+                raw: r.get(6)?,
+                truncated: r.get(8)?,
+                events: serde_json::from_str(&normalized).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Number of stored stream lines of a session.
+    pub fn count_events(&self, session: &SessionId) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM agent_events WHERE session_id = ?1",
+            [session.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Tool calls of a session in call order.
+    pub fn list_tool_calls(&self, session: &SessionId) -> Result<Vec<ToolCall>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, output_excerpt \
+             FROM tool_calls WHERE session_id = ?1 ORDER BY started_at, id",
+        )?;
+        let rows = stmt.query_map([session.as_str()], |r| {
+            let input: Option<String> = r.get(3)?;
+            Ok(ToolCall {
+                iteration_id: r.get(0)?,
+                call_id: r.get(1)?,
+                name: r.get(2)?,
+                input: input.map(|i| serde_json::from_str(&i).unwrap_or(serde_json::Value::String(i))),
+                started_at: r.get(4)?,
+                ended_at: r.get(5)?,
+                duration_ms: r.get(6)?,
+                success: r.get(7)?,
+                exit_code: r.get(8)?,
+                output_excerpt: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Records the token usage of one model in one iteration.
+    pub fn insert_usage(
+        &mut self,
+        session: &SessionId,
+        iteration_id: &str,
+        row: &UsageRow,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO token_usage (session_id, iteration_id, model, input_tokens, output_tokens, cache_read_tokens, \
+             cache_write_tokens, reasoning_tokens, cost_usd, cost_source, price_entry, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                session.as_str(),
+                iteration_id,
+                row.model,
+                row.usage.input as i64,
+                row.usage.output as i64,
+                row.usage.cache_read as i64,
+                row.usage.cache_write as i64,
+                row.usage.reasoning as i64,
+                row.cost_usd,
+                row.cost_source,
+                row.price_entry,
+                row.recorded_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Usage rows of a session, oldest first.
+    pub fn list_usage(&self, session: &SessionId) -> Result<Vec<UsageRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT iteration_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
+             cost_usd, cost_source, price_entry, recorded_at FROM token_usage WHERE session_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([session.as_str()], |r| {
+            Ok(UsageRow {
+                iteration_id: r.get(0)?,
+                model: r.get(1)?,
+                usage: TokenUsage {
+                    input: r.get::<_, i64>(2)? as u64,
+                    output: r.get::<_, i64>(3)? as u64,
+                    cache_read: r.get::<_, i64>(4)? as u64,
+                    cache_write: r.get::<_, i64>(5)? as u64,
+                    reasoning: r.get::<_, i64>(6)? as u64,
+                },
+                cost_usd: r.get(7)?,
+                cost_source: r.get(8)?,
+                price_entry: r.get(9)?,
+                recorded_at: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Records a commit made in a session (ignored when already recorded).
+    pub fn insert_commit(
+        &mut self,
+        session: &SessionId,
+        sha: &str,
+        iteration_id: Option<&str>,
+        kind: &str,
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO commits (session_id, sha, iteration_id, kind, subject, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![session.as_str(), sha, iteration_id, kind, subject, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Records a file changed by a commit, with the lines git counted (`None` for binary files).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_file_change(
+        &mut self,
+        session: &SessionId,
+        iteration_id: Option<&str>,
+        commit_sha: &str,
+        path: &str,
+        old_path: Option<&str>,
+        added: Option<u64>,
+        removed: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO file_changes (session_id, iteration_id, commit_sha, path, old_path, lines_added, lines_removed, binary) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                session.as_str(),
+                iteration_id,
+                commit_sha,
+                path,
+                old_path,
+                added.map(|a| a as i64),
+                removed.map(|r| r as i64),
+                added.is_none() && removed.is_none()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The thread id recorded for a session, if any.
+    pub fn thread_id_of(&self, session: &SessionId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT thread_id FROM sessions WHERE id = ?1", [session.as_str()], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+}

@@ -1,0 +1,275 @@
+//! Agent commands: `iterate` (live output, then a summary), `logs [--follow]`, `tools`, `usage`, and
+//! `new --run`.
+
+use super::{CliError, open_engine};
+use crate::output::{self, print_json};
+use ampsm_agent::StreamItem;
+use ampsm_core::time::format_ms;
+use ampsm_core::{AgentEvent, SessionStatus};
+use ampsm_engine::{Engine, IterateRequest, IterationReport};
+use std::io::Write;
+use std::time::Duration;
+
+/// `iterate <s>`.
+pub fn iterate(
+    session: &str,
+    prompt: Option<String>,
+    timeout: Option<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    let timeout = match timeout {
+        Some(t) => Some(
+            ampsm_core::parse_duration(&t)
+                .map_err(|m| CliError::Usage { message: format!("--timeout: {m}") })?,
+        ),
+        None => None,
+    };
+    let mut engine = open_engine()?;
+    run_iteration(&mut engine, IterateRequest { session: session.to_string(), prompt, timeout }, json)
+}
+
+/// Runs one iteration with live output (unless `json`) and prints its summary; fails when the agent or
+/// the tests failed.
+pub fn run_iteration(engine: &mut Engine, req: IterateRequest, json: bool) -> Result<(), CliError> {
+    let mut live = |item: &StreamItem| {
+        if json {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        for ev in &item.events {
+            if let Some(line) = live_line(ev) {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    };
+    if !json {
+        println!("Running the agent…");
+    }
+    let report = engine.iterate(req, &mut live)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print_summary(&report);
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        let what = match report.iteration.outcome.as_deref() {
+            Some("success") => {
+                format!("tests failed: {}", report.tests.as_ref().map(|t| t.outcome()).unwrap_or_default())
+            }
+            other => format!(
+                "the agent run ended with {}: {}",
+                other.unwrap_or("an error"),
+                report.iteration.error.clone().unwrap_or_default()
+            ),
+        };
+        Err(CliError::Reported { message: what, code: 1 })
+    }
+}
+
+/// One line of live output for an event, or nothing for bookkeeping events.
+fn live_line(ev: &AgentEvent) -> Option<String> {
+    match ev {
+        AgentEvent::Usage { .. } | AgentEvent::TurnEnd { .. } | AgentEvent::UserText { replay: true, .. } => {
+            None
+        }
+        AgentEvent::Output { text, .. } if text.trim().is_empty() => None,
+        other => Some(other.summary()),
+    }
+}
+
+fn print_summary(r: &IterationReport) {
+    println!();
+    let it = &r.iteration;
+    let mut fields = vec![
+        ("session", format!("{} ({})", r.session.name, r.session.id.short())),
+        ("iteration", it.seq.to_string()),
+        ("outcome", it.outcome.clone().unwrap_or_default()),
+        ("status", r.session.status.to_string()),
+    ];
+    if let Some(t) = &r.outcome.thread_id {
+        fields.push(("thread", t.clone()));
+    }
+    if let Some(e) = &it.error {
+        fields.push(("error", e.clone()));
+    }
+    fields.push((
+        "commit",
+        r.commit.clone().map(|c| c[..12.min(c.len())].to_string()).unwrap_or_else(|| "(no changes)".into()),
+    ));
+    let added: u64 = r.files.iter().filter_map(|f| f.added).sum();
+    let removed: u64 = r.files.iter().filter_map(|f| f.removed).sum();
+    fields.push(("files", format!("{} changed, +{added} −{removed}", r.files.len())));
+    let total = r.outcome.total_usage();
+    fields.push((
+        "tokens",
+        format!(
+            "{} in, {} out, {} cache read, {} cache write",
+            total.input, total.output, total.cache_read, total.cache_write
+        ),
+    ));
+    fields.push(("cost", cost_text(it.cost_usd, it.cost_source.as_deref())));
+    if let Some(t) = &r.tests {
+        fields.push(("tests", format!("{} ({})", if t.passed() { "passed" } else { "FAILED" }, t.outcome())));
+    }
+    output::print_fields(&fields);
+    if r.session.status == SessionStatus::AwaitingInput {
+        println!(
+            "\nThe agent asked a question: answer with `amp-sessions iterate {} --prompt \"…\"`",
+            r.session.id.short()
+        );
+    }
+}
+
+/// `$0.0123 (price table)`, or `unknown` when no price is known.
+pub fn cost_text(cost: Option<f64>, source: Option<&str>) -> String {
+    match cost {
+        Some(c) => format!("${c:.4} ({})", source.unwrap_or("-").replace('_', " ")),
+        None => "unknown (no price for this model; set pricing.<model> in the config)".into(),
+    }
+}
+
+/// `logs <s> [--follow]`.
+pub fn logs(session: &str, follow: bool, raw: bool, json: bool) -> Result<(), CliError> {
+    let engine = open_engine()?;
+    let s = engine.store.resolve_session(session, true)?;
+    let mut after = 0i64;
+    let mut seen_running = s.status == SessionStatus::Running;
+    loop {
+        let rows = engine.store.events_after(&s.id, after, 2_000)?;
+        let mut out = std::io::stdout().lock();
+        for row in &rows {
+            after = row.id;
+            if json {
+                let line = serde_json::to_string(row).map_err(std::io::Error::other)?;
+                writeln!(out, "{line}")?;
+            } else if raw {
+                writeln!(out, "{}", row.raw)?;
+            } else {
+                let at = format_ms(row.ts);
+                let time = at.get(11..23).unwrap_or(&at);
+                if row.events.is_empty() {
+                    continue;
+                }
+                for ev in &row.events {
+                    writeln!(out, "{time}  {}", ev.summary())?;
+                }
+            }
+        }
+        out.flush()?;
+        drop(out);
+        if !follow {
+            return Ok(());
+        }
+        if rows.len() as i64 >= 2_000 {
+            continue;
+        }
+        let status = engine.store.get_session(&s.id)?.status;
+        if status == SessionStatus::Running {
+            seen_running = true;
+        } else if seen_running {
+            // The run ended; print what it wrote last, then stop.
+            let rest = engine.store.events_after(&s.id, after, 1)?;
+            if rest.is_empty() {
+                return Ok(());
+            }
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `tools <s>`.
+pub fn tools(session: &str, json: bool) -> Result<(), CliError> {
+    let engine = open_engine()?;
+    let s = engine.store.resolve_session(session, true)?;
+    let calls = engine.store.list_tool_calls(&s.id)?;
+    if json {
+        return Ok(print_json(&calls)?);
+    }
+    if calls.is_empty() {
+        println!("No tool calls recorded for {} yet.", s.name);
+        return Ok(());
+    }
+    let mut t = output::table(&["TOOL", "RESULT", "DURATION", "EXIT", "INPUT"]);
+    for c in &calls {
+        let result = match c.success {
+            Some(true) => "ok",
+            Some(false) => "failed",
+            None => "no result",
+        };
+        let input = c.input.as_ref().map(|i| i.to_string()).unwrap_or_default();
+        t.add_row(vec![
+            c.name.clone(),
+            result.to_string(),
+            c.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
+            c.exit_code.map(|e| e.to_string()).unwrap_or_default(),
+            clip(&input, 70),
+        ]);
+    }
+    output::print_table(&t);
+    Ok(())
+}
+
+/// `usage <s>`.
+pub fn usage(session: &str, json: bool) -> Result<(), CliError> {
+    let engine = open_engine()?;
+    let s = engine.store.resolve_session(session, true)?;
+    let rows = engine.store.list_usage(&s.id)?;
+    let iterations = engine.store.list_iterations(&s.id)?;
+    if json {
+        return Ok(print_json(&serde_json::json!({ "session": s.id, "usage": rows }))?);
+    }
+    if rows.is_empty() {
+        println!("No token usage recorded for {} yet.", s.name);
+        return Ok(());
+    }
+    let mut t =
+        output::table(&["ITER", "MODEL", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "COST", "SOURCE"]);
+    let mut total = ampsm_core::TokenUsage::default();
+    let mut cost = Some(0.0);
+    for r in &rows {
+        let seq = iterations
+            .iter()
+            .find(|i| Some(&i.id) == r.iteration_id.as_ref())
+            .map(|i| i.seq.to_string())
+            .unwrap_or_default();
+        total.add(&r.usage);
+        cost = match (cost, r.cost_usd) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ if r.usage.is_zero() => cost,
+            _ => None,
+        };
+        t.add_row(vec![
+            seq,
+            r.model.clone().unwrap_or_else(|| "(not reported)".into()),
+            r.usage.input.to_string(),
+            r.usage.output.to_string(),
+            r.usage.cache_read.to_string(),
+            r.usage.cache_write.to_string(),
+            r.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into()),
+            r.price_entry.clone().unwrap_or_else(|| r.cost_source.clone()),
+        ]);
+    }
+    t.add_row(vec![
+        "total".into(),
+        String::new(),
+        total.input.to_string(),
+        total.output.to_string(),
+        total.cache_read.to_string(),
+        total.cache_write.to_string(),
+        cost.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into()),
+        String::new(),
+    ]);
+    output::print_table(&t);
+    Ok(())
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
