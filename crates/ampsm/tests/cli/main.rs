@@ -2,5 +2,7 @@
 //! drives the real program on temporary repositories with a temporary AMPSM_HOME, the way a user would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agents;
+mod review;
 mod sessions;
 mod support;

@@ -11,13 +11,15 @@ use tempfile::TempDir;
 pub struct World {
     pub dir: TempDir,
     pub repo: PathBuf,
+    /// Extra environment for every command run in this world.
+    pub env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl World {
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let repo = init_repo(&dir.path().join("repo"));
-        World { dir, repo }
+        World { dir, repo, env: Default::default() }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -29,10 +31,25 @@ impl World {
         c.env("AMPSM_HOME", self.home())
             .env("HOME", self.dir.path())
             .env_remove("AMPSM_DB_PATH")
+            .env_remove("AMP_API_KEY")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path());
+        for (k, v) in self.env.borrow().iter() {
+            c.env(k, v);
+        }
         c
+    }
+
+    /// Adds `key=value` to the environment of every later command.
+    pub fn set_env(&self, key: &str, value: &str) {
+        self.env.borrow_mut().push((key.to_string(), value.to_string()));
+    }
+
+    /// Writes `text` as the config file.
+    pub fn write_config(&self, text: &str) {
+        std::fs::create_dir_all(self.home()).unwrap();
+        std::fs::write(self.home().join("config.yaml"), text).unwrap();
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

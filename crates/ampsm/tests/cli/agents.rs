@@ -1,0 +1,350 @@
+//! Agent runs through `iterate`: an Amp stand-in speaking the published stream format (the fake agent),
+//! the missing-key refusal, timeouts, and the real Claude Code and Codex CLIs against the scripted model
+//! server.
+
+use crate::support::{World, one_line};
+use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
+use ampsm_testutils::repo::git;
+use ampsm_testutils::{install_fake_agent_as, npm_agent_bin, scenario_path};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A world whose `amp` is the fake agent playing `scenario`, with a key set.
+fn amp_world(scenario: &str) -> (World, PathBuf) {
+    let w = World::new();
+    let bin = w.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let amp = install_fake_agent_as(&bin, "amp");
+    let log = w.dir.path().join("fake-agent.log");
+    w.write_config(&format!("amp:\n  path: {}\n", amp.display()));
+    w.set_env("FAKE_AGENT_SCENARIO", scenario_path(scenario).to_str().unwrap());
+    w.set_env("FAKE_AGENT_LOG", log.to_str().unwrap());
+    w.set_env("AMP_API_KEY", "sgamp_test_key");
+    (w, log)
+}
+
+fn fake_log(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn scenario(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(scenario_path(name)).unwrap()).unwrap()
+}
+
+/// Token totals of one iteration from `usage --json`.
+fn iteration_usage(w: &World, session: &str, iteration_id: &str) -> (u64, u64, u64, u64) {
+    let usage = w.json(&["usage", session]);
+    let mut t = (0, 0, 0, 0);
+    for row in usage["usage"].as_array().unwrap() {
+        if row["iteration_id"] == iteration_id {
+            t.0 += row["usage"]["input"].as_u64().unwrap();
+            t.1 += row["usage"]["output"].as_u64().unwrap();
+            t.2 += row["usage"]["cache_read"].as_u64().unwrap();
+            t.3 += row["usage"]["cache_write"].as_u64().unwrap();
+        }
+    }
+    t
+}
+
+fn expected(v: &Value) -> (u64, u64, u64, u64) {
+    (
+        v["input_tokens"].as_u64().unwrap(),
+        v["output_tokens"].as_u64().unwrap(),
+        v["cache_read_input_tokens"].as_u64().unwrap(),
+        v["cache_creation_input_tokens"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn amp_stand_in_records_tokens_tools_thread_and_continues_the_thread() {
+    let (w, log) = amp_world("amp_continue");
+    let scen = scenario("amp_continue");
+    let s = w.json(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "notes",
+        "--agent",
+        "amp",
+        "--prompt",
+        "Write the first note.",
+    ]);
+    let id = s["id"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
+
+    let first = w.json(&["iterate", "notes"]);
+    assert_eq!(first["iteration"]["outcome"], "success", "{first}");
+    let thread = first["outcome"]["thread_id"].as_str().unwrap().to_string();
+    assert!(thread.starts_with("T-"), "{thread}");
+    assert_eq!(w.json(&["show", "notes"])["session"]["thread_id"], thread.as_str());
+    let it1 = first["iteration"]["id"].as_str().unwrap().to_string();
+    assert_eq!(iteration_usage(&w, &id, &it1), expected(&scen["expected_usage"]));
+
+    // Argv as Amp wants it: execute mode, stream JSON, headless flags, prompt on stdin.
+    let calls = fake_log(&log);
+    let argv: Vec<&str> = calls[0]["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    for flag in ["-x", "--stream-json", "--no-notifications", "--no-color", "--no-ide"] {
+        assert!(argv.contains(&flag), "{argv:?}");
+    }
+    assert!(!argv.contains(&"--dangerously-allow-all"), "only when configured: {argv:?}");
+    assert_eq!(calls[0]["stdin"].as_str().unwrap().trim(), "Write the first note.");
+
+    // The work is committed with the trailers, and the tool calls are paired with their results.
+    let commit = first["commit"].as_str().unwrap();
+    let message = git(&wt, &["log", "-1", "--format=%B", commit]);
+    assert!(message.starts_with("amp: Write the first note."), "{message}");
+    assert!(message.contains(&format!("Amp-Thread: {thread}")), "{message}");
+    assert!(message.contains(&format!("Session: {id}")), "{message}");
+    assert_eq!(git(&wt, &["show", &format!("{commit}:NOTES.md")]), "first line\n");
+    let tools = w.json(&["tools", "notes"]);
+    let tools = tools.as_array().unwrap();
+    assert!(!tools.is_empty());
+    assert!(tools.iter().all(|t| t["success"] == true && t["ended_at"].is_i64()), "{tools:?}");
+    assert!(tools.iter().any(|t| t["name"] == "create_file"));
+
+    // The second iteration continues the thread and counts only the new turn's tokens.
+    let second = w.json(&["iterate", "notes", "--prompt", "Add the second line."]);
+    assert_eq!(second["iteration"]["outcome"], "success", "{second}");
+    let calls = fake_log(&log);
+    let argv: Vec<&str> = calls[1]["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let pos = argv.iter().position(|a| *a == "threads").expect("threads continue");
+    assert_eq!(&argv[pos..pos + 3], ["threads", "continue", thread.as_str()]);
+    let it2 = second["iteration"]["id"].as_str().unwrap();
+    assert_eq!(iteration_usage(&w, &id, it2), expected(&scen["expected_usage_continue"]));
+    assert_eq!(std::fs::read_to_string(wt.join("NOTES.md")).unwrap(), "first line\nsecond line\n");
+    assert_eq!(git(&wt, &["status", "--porcelain"]), "", "everything is committed");
+    assert_eq!(
+        git(&wt, &["rev-list", "--count", "HEAD", &format!("^{}", s["base_commit"].as_str().unwrap())])
+            .trim(),
+        "2"
+    );
+
+    // Every raw line was stored next to its normalized form.
+    let logs = w.ok(&["logs", "notes", "--json"]);
+    let rows: Vec<Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.iter().all(|r| r["raw"].is_string() && r["events"].is_array()));
+    assert!(rows.iter().any(|r| r["kind"] == "init"));
+    let human = w.ok(&["logs", "notes"]);
+    assert!(human.contains("tool_use create_file"), "{human}");
+}
+
+#[test]
+fn amp_without_a_key_is_refused_quickly_and_nothing_is_started() {
+    let (w, log) = amp_world("amp_auth_failure");
+    w.env.borrow_mut().retain(|(k, _)| k != "AMP_API_KEY");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "nokey", "--agent", "amp", "--prompt", "hello"]);
+    let started = Instant::now();
+    let (code, err) = w.fails(&["iterate", "nokey"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_ne!(code, 0);
+    let line = one_line(&err);
+    assert!(
+        line.contains("amp is not logged in") && line.contains("amp login") && line.contains("AMP_API_KEY"),
+        "{err}"
+    );
+    assert!(fake_log(&log).is_empty(), "the agent must not be started without credentials");
+    assert_eq!(w.json(&["show", "nokey"])["session"]["status"], "idle");
+}
+
+#[test]
+fn a_hanging_agent_is_stopped_at_the_timeout_with_its_process_group() {
+    let (w, log) = amp_world("amp_hang_with_child");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "hang", "--agent", "amp", "--prompt", "wait"]);
+    let started = Instant::now();
+    let out = w.run(&["iterate", "hang", "--timeout", "2s", "--json"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["iteration"]["outcome"], "timeout");
+    assert_eq!(report["session"]["status"], "error");
+    let pid = fake_log(&log)[0]["pid"].as_i64().unwrap();
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the agent process is gone");
+    // No process of its group is left either.
+    let group_left = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .and_then(|rest| rest.split(' ').nth(2))
+                .map(|pgrp| pgrp == pid.to_string())
+                .unwrap_or(false)
+        });
+    assert!(!group_left, "a process of the agent's group survived");
+}
+
+#[test]
+fn failing_agents_and_garbage_lines_are_recorded_without_losing_work() {
+    let (w, _log) = amp_world("amp_garbage_lines");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "garbage", "--agent", "amp", "--prompt", "x"]);
+    let out = w.run(&["iterate", "garbage", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["lines_recorded"].as_u64().unwrap() > 3, "{report}");
+    let logs = w.ok(&["logs", "garbage", "--raw"]);
+    assert!(!logs.is_empty());
+
+    let (w, _log) = amp_world("amp_exit_error");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "fails", "--agent", "amp", "--prompt", "x"]);
+    let out = w.run(&["iterate", "fails", "--json"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["iteration"]["outcome"], "failed");
+    assert_eq!(report["session"]["status"], "error");
+    assert!(report["iteration"]["error"].as_str().unwrap().len() > 3);
+}
+
+/// The real CLIs are installed by `.ci/install-agents.sh`; without them these tests say so and pass.
+fn real_cli(name: &str) -> Option<PathBuf> {
+    let found = npm_agent_bin(name);
+    if found.is_none() {
+        println!("skipped: real {name} CLI not installed; run .ci/install-agents.sh");
+    }
+    found
+}
+
+fn yaml_env(env: &[(String, String)]) -> String {
+    env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect()
+}
+
+#[test]
+fn real_claude_code_writes_a_file_that_the_session_commits_with_the_servers_token_counts() {
+    let Some(claude) = real_cli("claude") else { return };
+    let w = World::new();
+    let agent_home = w.dir.path().join("claude-home");
+    std::fs::create_dir_all(&agent_home).unwrap();
+    let server = ModelServer::start(Script::new(vec![])).unwrap();
+    let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
+    w.write_config(&format!(
+        "amp:\n  dangerously_allow_all: true\nagents:\n  claude:\n    path: {}\n    env:\n{}",
+        claude.display(),
+        yaml_env(&env)
+    ));
+    let s = w.json(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "claude-run",
+        "--agent",
+        "claude",
+        "--prompt",
+        "Create hello.txt",
+    ]);
+    let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
+    let script = Script::new(vec![
+        Turn::tool_call(
+            "Write",
+            json!({"file_path": wt.join("hello.txt"), "content": "hello from claude\n"}),
+        )
+        .with_text("Creating the file.")
+        .with_usage(Usage {
+            input_tokens: 11,
+            output_tokens: 22,
+            cache_read_input_tokens: 33,
+            cache_creation_input_tokens: 44,
+            reasoning_tokens: 0,
+        }),
+        Turn::text("Created hello.txt.").with_usage(Usage {
+            input_tokens: 5,
+            output_tokens: 6,
+            cache_read_input_tokens: 7,
+            cache_creation_input_tokens: 8,
+            reasoning_tokens: 0,
+        }),
+    ]);
+    let total = script.total_usage();
+    server.set_script(script);
+
+    let report = w.json(&["iterate", "claude-run", "--timeout", "120s"]);
+    assert_eq!(report["iteration"]["outcome"], "success", "{report}");
+    let commit = report["commit"].as_str().expect("a commit");
+    assert_eq!(git(&wt, &["show", &format!("{commit}:hello.txt")]), "hello from claude\n");
+    let branch = s["branch"].as_str().unwrap();
+    assert_eq!(git(&w.repo, &["rev-parse", branch]).trim(), commit);
+    let it = report["iteration"]["id"].as_str().unwrap();
+    assert_eq!(
+        iteration_usage(&w, s["id"].as_str().unwrap(), it),
+        (
+            total.input_tokens,
+            total.output_tokens,
+            total.cache_read_input_tokens,
+            total.cache_creation_input_tokens
+        )
+    );
+    let tools = w.json(&["tools", "claude-run"]);
+    assert!(
+        tools.as_array().unwrap().iter().any(|t| t["name"] == "Write" && t["success"] == true),
+        "{tools}"
+    );
+    assert!(report["outcome"]["thread_id"].is_string());
+}
+
+#[test]
+fn real_codex_writes_a_file_that_the_session_commits_with_the_servers_token_counts() {
+    let Some(codex) = real_cli("codex") else { return };
+    let w = World::new();
+    let agent_home = w.dir.path().join("codex-home");
+    let codex_home = agent_home.join(".codex");
+    let script = Script::new(vec![
+        Turn::custom_tool_call(
+            "apply_patch",
+            "*** Begin Patch\n*** Add File: hello.txt\n+hello from codex\n*** End Patch\n",
+        )
+        .with_usage(Usage {
+            input_tokens: 100,
+            output_tokens: 20,
+            cache_read_input_tokens: 30,
+            cache_creation_input_tokens: 0,
+            reasoning_tokens: 5,
+        }),
+        Turn::text("Added hello.txt.").with_usage(Usage {
+            input_tokens: 50,
+            output_tokens: 6,
+            cache_read_input_tokens: 7,
+            cache_creation_input_tokens: 0,
+            reasoning_tokens: 1,
+        }),
+    ]);
+    let total = script.total_usage();
+    let server = ModelServer::start(script).unwrap();
+    let model = ampsm_testutils::real_cli::CODEX_TEST_MODEL;
+    ampsm_testutils::real_cli::write_codex_home(&codex_home, &server.openai_base_url(), model).unwrap();
+    let env = ampsm_testutils::real_cli::codex_offline_env(&codex_home, &agent_home);
+    w.write_config(&format!(
+        "amp:\n  dangerously_allow_all: true\nagents:\n  codex:\n    path: {}\n    env:\n{}",
+        codex.display(),
+        yaml_env(&env)
+    ));
+    let s = w.json(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "codex-run",
+        "--agent",
+        "codex",
+        "--model",
+        model,
+        "--prompt",
+        "Add hello.txt",
+    ]);
+    let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
+    let report = w.json(&["iterate", "codex-run", "--timeout", "120s"]);
+    assert_eq!(report["iteration"]["outcome"], "success", "{report}");
+    let commit = report["commit"].as_str().expect("a commit");
+    assert_eq!(git(&wt, &["show", &format!("{commit}:hello.txt")]), "hello from codex\n");
+    let it = report["iteration"]["id"].as_str().unwrap();
+    // Codex reports cached tokens inside its input count; the store keeps uncached input and cache reads.
+    assert_eq!(
+        iteration_usage(&w, s["id"].as_str().unwrap(), it),
+        (total.input_tokens, total.output_tokens, total.cache_read_input_tokens, 0)
+    );
+    assert!(report["outcome"]["thread_id"].is_string());
+}
