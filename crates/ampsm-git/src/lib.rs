@@ -12,6 +12,7 @@ mod error;
 mod exec;
 mod history;
 mod lock;
+mod plumbing;
 mod repo;
 mod review;
 mod snapshot;

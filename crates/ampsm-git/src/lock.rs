@@ -47,6 +47,11 @@ impl RepoLock {
                 )?;
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(mut lock) => {
+                    // The file may have been removed (by `clean-environment`) between open and lock; then this
+                    // lock guards nothing and the path must be opened again.
+                    if !same_file(&lock, &path) {
+                        continue;
+                    }
                     // Best effort: the note only improves error messages of waiting processes.
                     let note = format!("pid {} holds the lock for {}\n", std::process::id(), repo.display());
                     let _ = lock.set_len(0);
@@ -91,6 +96,62 @@ impl RepoLock {
     /// The (canonical) repository path the lock is for.
     pub fn repo(&self) -> &Path {
         &self.repo
+    }
+}
+
+impl RepoLock {
+    /// Delete the lock file at `path` when no process holds it, and report whether it was deleted. The file is
+    /// removed while this process holds the lock, and [`RepoLock::acquire`] re-opens a file that vanished under
+    /// it, so this never lets two processes in at once.
+    pub fn remove_if_unused(path: &Path) -> Result<bool> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(GitError::Io {
+                    action: "could not open the lock file",
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => {
+                if !same_file(&lock, path) {
+                    return Ok(false);
+                }
+                std::fs::remove_file(path).map_err(|source| GitError::Io {
+                    action: "could not remove the lock file",
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                drop(lock);
+                Ok(true)
+            }
+            Err((_, Errno::EWOULDBLOCK)) => Ok(false),
+            Err((_, errno)) => Err(GitError::Io {
+                action: "could not lock",
+                path: path.into(),
+                source: std::io::Error::from(errno),
+            }),
+        }
+    }
+
+    /// True when a process holds the lock file at `path` right now.
+    pub fn is_held(path: &Path) -> bool {
+        let Ok(file) = OpenOptions::new().read(true).open(path) else {
+            return false;
+        };
+        matches!(Flock::lock(file, FlockArg::LockSharedNonblock), Err((_, Errno::EWOULDBLOCK)))
+    }
+}
+
+/// True when the open file is the one `path` names now (same device and inode).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

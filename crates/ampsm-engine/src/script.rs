@@ -1,0 +1,163 @@
+//! Running a session's test script: the user's shell command (`sh -c SCRIPT`, the one place a shell string is
+//! right, since the script is a shell command by definition) in the session worktree, in its own process group,
+//! with stdin closed, a timeout that kills the whole group, and only the tail of its output kept.
+
+use serde::Serialize;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Default limit for a test script run by `merge`.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How many bytes of the script's output are kept (the end of it).
+const OUTPUT_TAIL: usize = 8 * 1024;
+
+/// How one script run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptRun {
+    /// The command as given.
+    pub script: String,
+    /// Exit code; `None` when killed (timeout or signal).
+    pub exit_code: Option<i32>,
+    /// True when the timeout killed it.
+    pub timed_out: bool,
+    /// The last bytes of stdout and stderr, interleaved per stream as read.
+    pub output_tail: String,
+    pub duration_ms: u64,
+}
+
+impl ScriptRun {
+    /// True when the script exited 0 in time.
+    pub fn passed(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    /// "exit code 1", "timed out after 5s", "killed by a signal".
+    pub fn outcome(&self) -> String {
+        if self.timed_out {
+            format!("timed out after {:.1}s", self.duration_ms as f64 / 1000.0)
+        } else {
+            match self.exit_code {
+                Some(c) => format!("exit code {c}"),
+                None => "killed by a signal".into(),
+            }
+        }
+    }
+
+    /// The last few lines of output on one line, for error messages.
+    pub fn short_tail(&self) -> String {
+        let lines: Vec<&str> = self.output_tail.lines().filter(|l| !l.trim().is_empty()).collect();
+        let start = lines.len().saturating_sub(3);
+        let text = lines[start..].join(" | ");
+        if text.is_empty() { "(no output)".into() } else { text }
+    }
+}
+
+/// Runs `script` with `sh -c` in `dir`, killing its process group after `timeout`.
+pub fn run_script(dir: &Path, script: &str, timeout: Duration) -> std::io::Result<ScriptRun> {
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut readers = 0;
+    if let Some(out) = child.stdout.take() {
+        spawn_reader(out, tx.clone());
+        readers += 1;
+    }
+    if let Some(err) = child.stderr.take() {
+        spawn_reader(err, tx.clone());
+        readers += 1;
+    }
+    drop(tx);
+    let pid = child.id();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() >= timeout {
+            timed_out = true;
+            kill_group(pid);
+            break child.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The group may have left helpers holding the pipes; never wait long for them.
+    kill_group(pid);
+    let mut tail: Vec<u8> = Vec::new();
+    let grace = Instant::now() + Duration::from_secs(2);
+    let mut finished = 0;
+    while finished < readers {
+        match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
+            Ok(chunk) if chunk.is_empty() => finished += 1,
+            Ok(chunk) => {
+                tail.extend_from_slice(&chunk);
+                if tail.len() > OUTPUT_TAIL {
+                    tail.drain(..tail.len() - OUTPUT_TAIL);
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(ScriptRun {
+        script: script.to_string(),
+        exit_code: if timed_out { None } else { status.code() },
+        timed_out,
+        output_tail: String::from_utf8_lossy(&tail).into_owned(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Reads a pipe in chunks and sends them; an empty chunk marks the end.
+fn spawn_reader(mut pipe: impl Read + Send + 'static, tx: mpsc::Sender<Vec<u8>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Vec::new());
+    });
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(raw) = i32::try_from(pid) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_fails_and_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = run_script(dir.path(), "echo hello; exit 0", Duration::from_secs(10)).unwrap();
+        assert!(ok.passed(), "{ok:?}");
+        assert!(ok.output_tail.contains("hello"));
+        let bad = run_script(dir.path(), "echo broken >&2; exit 3", Duration::from_secs(10)).unwrap();
+        assert_eq!(bad.exit_code, Some(3));
+        assert!(bad.short_tail().contains("broken"));
+        let slow = run_script(dir.path(), "sleep 30", Duration::from_millis(300)).unwrap();
+        assert!(slow.timed_out && !slow.passed());
+        assert!(slow.duration_ms < 10_000);
+    }
+}
