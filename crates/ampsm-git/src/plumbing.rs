@@ -58,9 +58,9 @@ impl Git {
     }
 
     /// How many commits reachable from `refname` (a full ref name) are reachable from no other ref
-    /// (`git rev-list --count <ref> --not --exclude=<ref> --all`). Snapshot refs count as other refs; HEADs of
-    /// worktrees are included by `--all`, so a ref checked out somewhere counts as kept alive by that HEAD only
-    /// when the HEAD is detached.
+    /// (`git rev-list --count <ref> --not --exclude=<ref> --all`). Snapshot refs count as other refs, and so do
+    /// the HEADs of all worktrees (`--all` includes them): a branch checked out somewhere keeps its commits alive
+    /// through that worktree's HEAD, so remove the worktree before relying on this count.
     pub fn commits_only_on(&self, refname: &str) -> Result<u64> {
         reject_option_like("ref name", refname)?;
         let exclude = format!("--exclude={refname}");

@@ -879,3 +879,53 @@ fn repo_lock_excludes_a_second_holder_until_dropped() {
     waiter.join().expect("thread").expect("acquired after drop");
     RepoLock::acquire(&locks, &fx.root, Duration::from_millis(200)).expect("free again");
 }
+
+#[test]
+fn plumbing_builds_commits_without_touching_checkouts() {
+    let fx = Fixture::new();
+    let (wt, g) = fx.session("plumb");
+    let tip = Fixture::commit_file(&wt, "feature.txt", "f\n", "feature");
+    let before = checkout_state(&fx.root, &fx.root.join(".git"));
+    let main = fx.git();
+    let tree = main.tree_of(&tip).expect("tree");
+    assert_eq!(tree, git(&fx.root, &["rev-parse", &format!("{tip}^{{tree}}")]));
+    let base = git(&fx.root, &["rev-parse", "main"]);
+    let made = main.commit_tree(&tree, &[base.as_str()], "squashed\n\nSession: x").expect("commit-tree");
+    assert_eq!(git(&fx.root, &["log", "-1", "--format=%P %s", &made]), format!("{base} squashed"));
+    assert_eq!(git(&fx.root, &["rev-parse", "main"]), base, "commit-tree moved a ref");
+    assert_eq!(before, checkout_state(&fx.root, &fx.root.join(".git")));
+    assert!(main.commit_tree(&tree, &["-p"], "x").is_err());
+
+    // Checked out, the commit is kept alive by the worktree's HEAD; once the worktree is gone, only by the
+    // branch, until another ref holds it.
+    assert_eq!(main.commits_only_on("refs/heads/plumb").expect("count"), 0);
+    drop(g);
+    main.worktree_remove(&wt, false).expect("remove");
+    assert_eq!(main.commits_only_on("refs/heads/plumb").expect("count"), 1);
+    main.update_ref("refs/ampsm/snapshots/t/1", &tip, Some("")).expect("ref");
+    assert_eq!(main.commits_only_on("refs/heads/plumb").expect("count"), 0);
+
+    assert_eq!(main.upstream_of("main").expect("upstream"), None);
+    assert!(!main.is_remote_branch("main").expect("remote?"));
+    // A worktree for an existing branch.
+    main.worktree_add_existing("plumb", &wt).expect("add existing");
+    assert_eq!(git(&wt, &["rev-parse", "HEAD"]), tip);
+}
+
+#[test]
+fn unused_lock_files_are_removed_and_held_ones_are_not() {
+    let fx = Fixture::new();
+    let locks = fx.scratch.join("locks");
+    let held = RepoLock::acquire(&locks, &fx.root, Duration::from_secs(1)).expect("lock");
+    let path = held.path().to_path_buf();
+    assert!(RepoLock::is_held(&path));
+    assert!(!RepoLock::remove_if_unused(&path).expect("check"));
+    assert!(path.exists());
+    drop(held);
+    assert!(!RepoLock::is_held(&path));
+    assert!(RepoLock::remove_if_unused(&path).expect("remove"));
+    assert!(!path.exists());
+    // Acquiring again recreates the file.
+    let again = RepoLock::acquire(&locks, &fx.root, Duration::from_secs(1)).expect("lock again");
+    assert!(again.path().exists());
+}
