@@ -1,6 +1,7 @@
 //! What a run asks for ([`RunSpec`]), what an adapter turns it into ([`CommandSpec`]), and how the process
 //! ended ([`ExitInfo`]). Plain data; no IO.
 
+use ampsm_core::ModelUsage;
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One agent run, as the engine asks for it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct RunSpec {
     /// The user's message.
     pub prompt: String,
@@ -35,6 +36,11 @@ pub struct RunSpec {
     pub allow_all: bool,
     /// Lines longer than this are cut and marked truncated. `0` means [`DEFAULT_MAX_LINE_BYTES`].
     pub max_line_bytes: usize,
+    /// When continuing `thread_id`: the usage the earlier runs of that thread reported (the sum of their
+    /// outcomes' `usage`, per model, with their reported costs). Claude Code (`modelUsage`, cost) and
+    /// Codex (`turn.completed`) report the *thread's* running totals on a resumed run; their parsers
+    /// subtract this to count the run's own tokens once. Empty: not known (see each parser's fallback).
+    pub prior_usage: Vec<ModelUsage>,
 }
 
 impl RunSpec {
@@ -51,6 +57,7 @@ impl RunSpec {
             env: Vec::new(),
             allow_all: false,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            prior_usage: Vec::new(),
         }
     }
 
@@ -74,6 +81,7 @@ impl fmt::Debug for RunSpec {
             .field("env_keys", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
             .field("allow_all", &self.allow_all)
             .field("max_line_bytes", &self.max_line_bytes)
+            .field("prior_usage", &self.prior_usage)
             .finish()
     }
 }

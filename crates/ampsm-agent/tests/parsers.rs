@@ -362,6 +362,52 @@ fn claude_awaiting_input_needs_end_turn_and_a_final_question() {
     assert!(!ask("Which one do you prefer?", "max_tokens"));
 }
 
+#[test]
+fn claude_resumed_session_counts_only_this_runs_share() {
+    // Captured from Claude Code 2.x resuming a session against the scripted server: `usage` is this run's,
+    // `modelUsage` and `total_cost_usd` are the session's running totals.
+    let line = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"It says hi. Anything else?","stop_reason":"end_turn","session_id":"4dcabcda-7388-4f08-991e-0aa1b56772cd","total_cost_usd":0.000994,"usage":{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":50,"output_tokens":4},"modelUsage":{"claude-opus-5-5":{"inputTokens":19,"outputTokens":32,"cacheReadInputTokens":90,"cacheCreationInputTokens":52,"costUSD":0.000994}}}"#;
+    let init = r#"{"type":"system","subtype":"init","session_id":"4dcabcda-7388-4f08-991e-0aa1b56772cd","model":"claude-opus-5-5"}"#;
+    let first = ModelUsage {
+        model: Some("claude-opus-5-5".into()),
+        usage: usage(16, 28, 40, 52),
+        reported_cost_usd: Some(0.000892),
+    };
+    let run_share = usage(3, 4, 50, 0);
+
+    let mut p = ClaudeParser::resumed(vec![first.clone()]);
+    p.parse_line(init);
+    p.parse_line(line);
+    let out = p.finish(&ExitInfo::success());
+    assert_eq!(out.usage.len(), 1);
+    assert_eq!(out.usage[0].usage, run_share);
+    assert!((out.reported_cost_usd.unwrap() - 0.000102).abs() < 1e-9, "{:?}", out.reported_cost_usd);
+
+    // Without the earlier runs' totals: this run's tokens, cost unknown (never the session's).
+    let mut p = ClaudeParser::resumed(Vec::new());
+    p.parse_line(init);
+    p.parse_line(line);
+    let out = p.finish(&ExitInfo::success());
+    assert_eq!(
+        out.usage,
+        vec![ModelUsage { model: Some("claude-opus-5-5".into()), usage: run_share, reported_cost_usd: None }]
+    );
+    assert_eq!(out.reported_cost_usd, None);
+
+    // Earlier totals that cannot be right (more than the session's) fall back the same way.
+    let mut wrong = first;
+    wrong.usage = usage(1000, 1000, 1000, 1000);
+    let mut p = ClaudeParser::resumed(vec![wrong]);
+    p.parse_line(init);
+    p.parse_line(line);
+    assert_eq!(p.finish(&ExitInfo::success()).total_usage(), run_share);
+
+    // Read as a fresh session, the same line's modelUsage is the run's.
+    let mut p = ClaudeParser::new();
+    p.parse_line(line);
+    assert_eq!(p.finish(&ExitInfo::success()).total_usage(), usage(19, 32, 90, 52));
+}
+
 // ---------------------------------------------------------------- Codex
 
 #[test]
@@ -417,17 +463,60 @@ fn codex_failure_and_retries() {
 }
 
 #[test]
-fn codex_reasoning_tokens_and_failed_commands() {
+fn codex_usage_is_a_running_total_with_reasoning_inside_output() {
     let mut p = CodexParser::new(None);
-    p.parse_line(r#"{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":40,"output_tokens":50,"reasoning_output_tokens":30}}"#);
-    p.parse_line(r#"{"type":"turn.completed","usage":{"input_tokens":10,"cached_input_tokens":0,"output_tokens":5,"reasoning_output_tokens":8}}"#);
-    p.parse_line(r#"{"type":"item.completed","item":{"id":"item_9","type":"command_execution","command":"false","aggregated_output":"","exit_code":1,"status":"failed"}}"#);
+    let shown: Vec<TokenUsage> = [
+        r#"{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":40,"output_tokens":50,"reasoning_output_tokens":30}}"#,
+        r#"{"type":"turn.completed","usage":{"input_tokens":110,"cached_input_tokens":40,"output_tokens":55,"reasoning_output_tokens":38}}"#,
+    ]
+    .iter()
+    .flat_map(|l| p.parse_line(l))
+    .filter_map(|e| match e {
+        AgentEvent::Usage { usage, .. } => Some(usage),
+        _ => None,
+    })
+    .collect();
+    // Display events show each turn's own share.
+    assert_eq!(shown[1], TokenUsage { input: 10, output: 5, cache_read: 0, cache_write: 0, reasoning: 8 });
     let out = p.finish(&ExitInfo::success());
-    // 30 reasoning tokens are part of 50 output; 8 > 5 can only have been counted apart.
+    // 38 reasoning tokens are part of the 55 output tokens.
     assert_eq!(
         out.usage[0].usage,
-        TokenUsage { input: 70, output: 63, cache_read: 40, cache_write: 0, reasoning: 38 }
+        TokenUsage { input: 70, output: 55, cache_read: 40, cache_write: 0, reasoning: 38 }
     );
+
+    // More reasoning than output can only mean they were counted apart; cache writes are part of input.
+    let mut p = CodexParser::new(None);
+    p.parse_line(r#"{"type":"turn.completed","usage":{"input_tokens":10,"cached_input_tokens":2,"cache_write_input_tokens":3,"output_tokens":5,"reasoning_output_tokens":8}}"#);
+    let out = p.finish(&ExitInfo::success());
+    assert_eq!(
+        out.usage[0].usage,
+        TokenUsage { input: 5, output: 13, cache_read: 2, cache_write: 3, reasoning: 8 }
+    );
+
+    let mut p = CodexParser::new(None);
+    let events = p.parse_line(r#"{"type":"item.completed","item":{"id":"item_9","type":"command_execution","command":"false","aggregated_output":"","exit_code":1,"status":"failed"}}"#);
+    assert!(
+        matches!(&events[..], [AgentEvent::ToolUse { name, .. }, AgentEvent::ToolResult { ok: false, exit_code: Some(1), .. }] if name == "shell")
+    );
+}
+
+#[test]
+fn codex_resumed_thread_subtracts_what_earlier_runs_used() {
+    // Captured from codex-cli against the scripted server: the resumed run's running total.
+    let line = r#"{"type":"turn.completed","usage":{"input_tokens":236,"cached_input_tokens":77,"cache_write_input_tokens":0,"output_tokens":28,"reasoning_output_tokens":6}}"#;
+    let first = TokenUsage { input: 150, output: 26, cache_read: 37, cache_write: 0, reasoning: 6 };
+    let mut p = CodexParser::resumed(None, first);
+    p.parse_line(line);
+    let out = p.finish(&ExitInfo::success());
+    assert_eq!(
+        out.usage[0].usage,
+        TokenUsage { input: 9, output: 2, cache_read: 40, cache_write: 0, reasoning: 0 }
+    );
+    // Unknown history: the running total is all there is.
+    let mut p = CodexParser::resumed(None, TokenUsage::default());
+    p.parse_line(line);
+    assert_eq!(p.finish(&ExitInfo::success()).usage[0].usage.input, 159);
 }
 
 #[test]

@@ -66,8 +66,11 @@ impl AgentAdapter for ClaudeAdapter {
         Ok(build(spec, false, running_as_root()))
     }
 
-    fn parser(&self, _spec: &RunSpec) -> Box<dyn StreamParser + Send> {
-        Box::new(ClaudeParser::new())
+    fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send> {
+        match spec.thread_id {
+            Some(_) => Box::new(ClaudeParser::resumed(spec.prior_usage.clone())),
+            None => Box::new(ClaudeParser::new()),
+        }
     }
 
     fn check_credentials(&self, env: &dyn Fn(&str) -> Option<String>, home: &Path) -> CredentialCheck {

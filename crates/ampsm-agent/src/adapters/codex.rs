@@ -6,6 +6,7 @@ use crate::adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, 
 use crate::error::AgentError;
 use crate::parsers::codex::CodexParser;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
+use ampsm_core::TokenUsage;
 use std::path::Path;
 
 /// The Codex CLI.
@@ -52,7 +53,16 @@ impl AgentAdapter for CodexAdapter {
     }
 
     fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send> {
-        Box::new(CodexParser::new(spec.model.clone()))
+        match spec.thread_id {
+            Some(_) => {
+                let mut prior = TokenUsage::default();
+                for m in &spec.prior_usage {
+                    prior.add(&m.usage);
+                }
+                Box::new(CodexParser::resumed(spec.model.clone(), prior))
+            }
+            None => Box::new(CodexParser::new(spec.model.clone())),
+        }
     }
 
     fn check_credentials(&self, env: &dyn Fn(&str) -> Option<String>, home: &Path) -> CredentialCheck {

@@ -1,17 +1,23 @@
 //! Claude Code's `--output-format stream-json --verbose` stream → events and outcome (agent-protocols.md
 //! §2.2–2.4).
 //!
-//! Token rule: every content block comes as its own `assistant` line repeating the message's `usage`, so
-//! per-line usage is never added up. The totals come from the `result` line: `modelUsage` per model (with
-//! `costUSD`), or `usage` when `modelUsage` is empty; `total_cost_usd` is the run's reported cost. `Usage`
-//! events are emitted once per message id, for display. Without a `result` line (a killed run) the last
-//! usage seen per message id is summed instead. Success is `!is_error` on the result line — `subtype` does
+//! Token rule: every content block comes as its own `assistant` line repeating the message's `usage` (with
+//! a provisional `output_tokens`), so per-line usage is never added up. The totals come from the `result`
+//! line: `modelUsage` per model (with `costUSD`), or `usage` when `modelUsage` is empty; `total_cost_usd` is
+//! the run's reported cost. `Usage` events are emitted once per message id, for display. Without a
+//! `result` line (a killed run) the last usage seen per message id is summed instead.
+//!
+//! Resumed sessions (`--resume`): checked against the real CLI (2.x), the result's `usage` and `num_turns`
+//! cover this run only, but `modelUsage` and `total_cost_usd` are the *session's* running totals. So on a
+//! resumed run `modelUsage` minus [`RunSpec::prior_usage`](crate::RunSpec::prior_usage) is this run's share
+//! (cost too); when that is not known (or does not add up), the run's tokens are the result's `usage`
+//! under the session's model and its cost is left unknown (the price table prices it). Success is `!is_error` on the result line — `subtype` does
 //! not follow it.
 
 use super::anthropic_blocks::{assistant_blocks, user_blocks};
 use super::{
     UsageByModel, anthropic_usage, as_u64_lenient, bool_of, clip_json, compose_error, ends_with_question,
-    f64_of, parse_object, push_bounded, str_of, u64_of,
+    f64_of, minus, parse_object, push_bounded, str_of, sum_usage, u64_of,
 };
 use crate::adapter::StreamParser;
 use crate::spec::ExitInfo;
@@ -28,7 +34,10 @@ struct ClaudeResult {
     num_turns: Option<u64>,
     stop_reason: Option<String>,
     total_cost_usd: Option<f64>,
-    usage: Vec<ModelUsage>,
+    /// `modelUsage`, per model.
+    model_usage: Vec<ModelUsage>,
+    /// `usage`: this run's tokens, all models of the main loop together.
+    run_usage: Option<TokenUsage>,
 }
 
 /// Parser for Claude Code's stream.
@@ -51,11 +60,19 @@ pub struct ClaudeParser {
     last_retry: Option<String>,
     result: Option<ClaudeResult>,
     pending_usage_fallback_model: Option<String>,
+    resumed: bool,
+    prior: Vec<ModelUsage>,
 }
 
 impl ClaudeParser {
+    /// A parser for a fresh session.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser for a run that resumes a session; `prior` is what its earlier runs reported (may be empty).
+    pub fn resumed(prior: Vec<ModelUsage>) -> Self {
+        ClaudeParser { resumed: true, prior, ..Self::default() }
     }
 
     fn on_assistant(&mut self, obj: &Value) -> Vec<AgentEvent> {
@@ -132,7 +149,8 @@ impl ClaudeParser {
             )
         };
         let total_cost_usd = f64_of(obj, "total_cost_usd");
-        let usage = self.result_usage(obj);
+        let model_usage = Self::model_usage_of(obj);
+        let run_usage = obj.get("usage").filter(|u| u.is_object()).map(anthropic_usage);
         let num_turns = u64_of(obj, "num_turns");
         self.result = Some(ClaudeResult {
             ok,
@@ -142,7 +160,8 @@ impl ClaudeParser {
             num_turns,
             stop_reason: str_of(obj, "stop_reason").map(str::to_string),
             total_cost_usd,
-            usage,
+            model_usage,
+            run_usage,
         });
         vec![AgentEvent::Result {
             ok,
@@ -155,8 +174,8 @@ impl ClaudeParser {
         }]
     }
 
-    /// Totals of a result line: `modelUsage`, else `usage`.
-    fn result_usage(&self, obj: &Value) -> Vec<ModelUsage> {
+    /// `modelUsage` of a result line, per model, with `costUSD`.
+    fn model_usage_of(obj: &Value) -> Vec<ModelUsage> {
         let mut by_model = UsageByModel::default();
         if let Some(map) = obj.get("modelUsage").and_then(Value::as_object) {
             for (model, m) in map {
@@ -170,16 +189,60 @@ impl ClaudeParser {
                 by_model.add(Some(model), &usage, f64_of(m, "costUSD"));
             }
         }
-        let from_models = by_model.into_model_usage();
-        if !from_models.is_empty() {
-            return from_models;
-        }
-        let mut by_model = UsageByModel::default();
-        if let Some(u) = obj.get("usage").filter(|u| u.is_object()) {
-            let model = self.model.as_deref().or(self.pending_usage_fallback_model.as_deref());
-            by_model.add(model, &anthropic_usage(u), None);
-        }
         by_model.into_model_usage()
+    }
+
+    /// The run's usage and cost from its result line (see the module docs for resumed sessions).
+    fn result_totals(&self, r: &ClaudeResult) -> (Vec<ModelUsage>, Option<f64>) {
+        let cost_of = |usage: &[ModelUsage]| {
+            let costs: Vec<f64> = usage.iter().filter_map(|m| m.reported_cost_usd).collect();
+            if costs.is_empty() { None } else { Some(costs.iter().sum::<f64>()) }
+        };
+        let main_model = self.model.as_deref().or(self.pending_usage_fallback_model.as_deref());
+        let run_only = |cost: Option<f64>| {
+            let mut by_model = UsageByModel::default();
+            if let Some(u) = &r.run_usage {
+                by_model.add(main_model, u, None);
+            }
+            (by_model.into_model_usage(), cost)
+        };
+        if r.model_usage.is_empty() {
+            return run_only(if self.resumed { None } else { r.total_cost_usd });
+        }
+        let models_total = sum_usage(&r.model_usage);
+        // A fresh session, or a resumed one whose modelUsage covers this run only after all.
+        if !self.resumed || r.run_usage.is_some_and(|u| u == models_total) {
+            return (r.model_usage.clone(), r.total_cost_usd.or_else(|| cost_of(&r.model_usage)));
+        }
+        if !self.prior.is_empty() {
+            let delta: Vec<ModelUsage> = r
+                .model_usage
+                .iter()
+                .map(|m| {
+                    let before: Vec<&ModelUsage> = self.prior.iter().filter(|p| p.model == m.model).collect();
+                    let mut used = TokenUsage::default();
+                    let mut cost_before = 0.0;
+                    for p in &before {
+                        used.add(&p.usage);
+                        cost_before += p.reported_cost_usd.unwrap_or(0.0);
+                    }
+                    ModelUsage {
+                        model: m.model.clone(),
+                        usage: minus(&m.usage, &used),
+                        reported_cost_usd: m.reported_cost_usd.map(|c| (c - cost_before).max(0.0)),
+                    }
+                })
+                .filter(|m| !m.usage.is_zero())
+                .collect();
+            let delta_total = sum_usage(&delta);
+            // The share must at least hold the tokens the run itself reports; otherwise `prior` is off.
+            if r.run_usage.is_none_or(|u| delta_total.total() >= u.total()) {
+                let prior_cost: f64 = self.prior.iter().filter_map(|p| p.reported_cost_usd).sum();
+                let cost = r.total_cost_usd.map(|c| (c - prior_cost).max(0.0)).or_else(|| cost_of(&delta));
+                return (delta, cost);
+            }
+        }
+        run_only(None)
     }
 
     fn fallback_usage(&self) -> Vec<ModelUsage> {
@@ -302,13 +365,7 @@ impl StreamParser for ClaudeParser {
             Some(compose_error("claude", exit, reported.as_deref(), status))
         };
         let (usage, reported_cost_usd) = match &self.result {
-            Some(r) => {
-                let cost = r.total_cost_usd.or_else(|| {
-                    let costs: Vec<f64> = r.usage.iter().filter_map(|m| m.reported_cost_usd).collect();
-                    if costs.is_empty() { None } else { Some(costs.iter().sum()) }
-                });
-                (r.usage.clone(), cost)
-            }
+            Some(r) => self.result_totals(r),
             None => (self.fallback_usage(), None),
         };
         RunOutcome {

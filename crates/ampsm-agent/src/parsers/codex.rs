@@ -1,8 +1,12 @@
 //! Codex's `exec --json` stream → events and outcome (agent-protocols.md §3.2–3.4).
 //!
-//! Token rule: each `turn.completed.usage` is one turn's usage and they are summed. `cached_input_tokens`
-//! is a subset of `input_tokens`, so `input = input_tokens − cached_input_tokens` and
-//! `cache_read = cached_input_tokens`. `reasoning_output_tokens` are, as in OpenAI's usage reports, already
+//! Token rule: `turn.completed.usage` is the thread's running total — checked against the real CLI, a
+//! resumed thread (`exec resume`) reports the earlier runs' tokens plus its own. So the run's usage is the
+//! last `turn.completed` minus, on a resumed thread, [`RunSpec::prior_usage`](crate::RunSpec::prior_usage)
+//! (when that is not known the running total is all there is, and it is reported as is). For a new thread
+//! with one turn this is the same as adding up the turns. `cached_input_tokens` (and
+//! `cache_write_input_tokens`, when present) are subsets of `input_tokens`, so
+//! `input = input_tokens − cached − cache_write`, `cache_read = cached_input_tokens`. `reasoning_output_tokens` are, as in OpenAI's usage reports, already
 //! part of `output_tokens`: they go to `reasoning` (display only) and `output` stays `output_tokens` — unless
 //! a report has more reasoning than output, which can only mean they were counted apart; then they are
 //! added to `output`. Codex names no model in the stream: the model is the one asked for with `-m`, or
@@ -29,7 +33,10 @@ use std::collections::HashSet;
 pub struct CodexParser {
     model: Option<String>,
     thread_id: Option<String>,
-    usage: UsageByModel,
+    /// The last running total seen.
+    running_total: Option<TokenUsage>,
+    /// What the thread had used before this run (resumed threads only).
+    prior: TokenUsage,
     started: HashSet<String>,
     turn_completed: bool,
     turn_failed: Option<String>,
@@ -44,18 +51,30 @@ impl CodexParser {
         CodexParser { model, ..Default::default() }
     }
 
+    /// A parser for `exec resume`: `prior` is what the thread's earlier runs reported (zero if unknown).
+    pub fn resumed(model: Option<String>, prior: TokenUsage) -> Self {
+        CodexParser { model, prior, ..Default::default() }
+    }
+
+    /// This run's share of a running total.
+    fn since_before(&self, total: &TokenUsage) -> TokenUsage {
+        let before = self.running_total.unwrap_or(self.prior);
+        super::minus(total, &before)
+    }
+
     fn turn_usage(u: &Value) -> TokenUsage {
         let input_tokens = u64_of(u, "input_tokens").unwrap_or(0);
         let cached = u64_of(u, "cached_input_tokens").unwrap_or(0);
+        let cache_write = u64_of(u, "cache_write_input_tokens").unwrap_or(0);
         let output_tokens = u64_of(u, "output_tokens").unwrap_or(0);
         let reasoning = u64_of(u, "reasoning_output_tokens").unwrap_or(0);
         let output =
             if reasoning > output_tokens { output_tokens.saturating_add(reasoning) } else { output_tokens };
         TokenUsage {
-            input: input_tokens.saturating_sub(cached),
+            input: input_tokens.saturating_sub(cached).saturating_sub(cache_write),
             output,
             cache_read: cached,
-            cache_write: 0,
+            cache_write,
             reasoning,
         }
     }
@@ -221,8 +240,9 @@ impl StreamParser for CodexParser {
                 self.pending_fatal = None;
                 let mut events = Vec::new();
                 if let Some(u) = obj.get("usage").filter(|u| u.is_object()) {
-                    let usage = Self::turn_usage(u);
-                    self.usage.add(self.model.as_deref(), &usage, None);
+                    let total = Self::turn_usage(u);
+                    let usage = self.since_before(&total);
+                    self.running_total = Some(total);
                     events.push(AgentEvent::Usage { model: self.model.clone(), usage, message_id: None });
                 }
                 events.push(AgentEvent::TurnEnd { stop_reason: Some("completed".to_string()) });
@@ -305,7 +325,13 @@ impl StreamParser for CodexParser {
         RunOutcome {
             thread_id: self.thread_id.clone(),
             success,
-            usage: self.usage.clone().into_model_usage(),
+            usage: {
+                let mut by_model = UsageByModel::default();
+                if let Some(total) = &self.running_total {
+                    by_model.add(self.model.as_deref(), &super::minus(total, &self.prior), None);
+                }
+                by_model.into_model_usage()
+            },
             reported_cost_usd: None,
             final_text: self.last_text.clone(),
             stop_reason: if self.turn_completed { Some("completed".to_string()) } else { None },

@@ -284,6 +284,26 @@ pub(crate) fn anthropic_usage(u: &Value) -> TokenUsage {
     }
 }
 
+/// `a − b` field by field, never below zero.
+pub(crate) fn minus(a: &TokenUsage, b: &TokenUsage) -> TokenUsage {
+    TokenUsage {
+        input: a.input.saturating_sub(b.input),
+        output: a.output.saturating_sub(b.output),
+        cache_read: a.cache_read.saturating_sub(b.cache_read),
+        cache_write: a.cache_write.saturating_sub(b.cache_write),
+        reasoning: a.reasoning.saturating_sub(b.reasoning),
+    }
+}
+
+/// All models' usage added up.
+pub(crate) fn sum_usage(usage: &[ModelUsage]) -> TokenUsage {
+    let mut total = TokenUsage::default();
+    for m in usage {
+        total.add(&m.usage);
+    }
+    total
+}
+
 /// A bounded text accumulator for the final answer.
 pub(crate) fn push_bounded(buf: &mut String, text: &str) {
     if buf.len() >= MAX_FINAL_TEXT_BYTES {
