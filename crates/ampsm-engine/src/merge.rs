@@ -293,6 +293,41 @@ impl Engine {
             );
         }
 
+        // Untracked files in the base checkout that the merge would have to overwrite.
+        if let (Some(path), Some(tree)) = (&checkout, &preview.tree) {
+            let co = Git::new(path);
+            let untracked: Vec<String> = co
+                .status()?
+                .entries
+                .into_iter()
+                .filter(|e| e.kind == ampsm_git::EntryKind::Untracked)
+                .map(|e| e.path)
+                .collect();
+            if !untracked.is_empty() {
+                let changed =
+                    repo.run(&["diff-tree", "-r", "--name-only", "-z", base_sha.as_str(), tree.as_str()])?;
+                let clash: Vec<String> = changed
+                    .split('\0')
+                    .filter(|p| untracked.iter().any(|u| u == p))
+                    .map(str::to_string)
+                    .collect();
+                if !clash.is_empty() {
+                    let detail = format!("untracked {} would be overwritten", clash.join(", "));
+                    pre.fail(
+                        "base checkout clean",
+                        detail.clone(),
+                        ReviewError::BaseCheckoutDirty {
+                            session: label(&s),
+                            branch: base.clone(),
+                            checkout: path.clone(),
+                            detail,
+                        }
+                        .into(),
+                    );
+                }
+            }
+        }
+
         // The test script.
         match s.script.as_deref().filter(|sc| !sc.trim().is_empty()) {
             None => pre.pass("tests pass", "the session has no test script"),

@@ -660,7 +660,7 @@ impl Engine {
             RebaseOutcome::Done => {
                 let head = wt.require_commit("HEAD")?;
                 if let Some(c) = &onto_commit {
-                    self.set_base(s, &s.base_branch, c)?;
+                    self.set_base_commit(s, c)?;
                 }
                 self.record_commit(s, &head, "rebase", &format!("rebased onto {onto}"))?;
                 ("done".to_string(), vec![], vec![format!("amp-sessions merge {short}")])
@@ -737,6 +737,18 @@ impl Engine {
             .execute(
                 "UPDATE sessions SET base_branch = ?2, base_commit = ?3, updated_at = ?4 WHERE id = ?1",
                 (s.id.as_str(), branch, commit, now_ms()),
+            )
+            .map_err(ampsm_store::StoreError::from)?;
+        Ok(())
+    }
+
+    /// Records the commit the session now builds on (after a finished rebase).
+    fn set_base_commit(&self, s: &Session, commit: &str) -> Result<(), EngineError> {
+        self.store
+            .conn()
+            .execute(
+                "UPDATE sessions SET base_commit = ?2, updated_at = ?3 WHERE id = ?1",
+                (s.id.as_str(), commit, now_ms()),
             )
             .map_err(ampsm_store::StoreError::from)?;
         Ok(())

@@ -667,3 +667,68 @@ fn clean_environment_reports_first_and_never_loses_work() {
     assert_eq!(names, ["keep"]);
     assert_eq!(w.json(&["clean-environment"])["items"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn an_untracked_file_in_the_way_refuses_the_merge_and_is_kept() {
+    let sc = Scenario::new(None);
+    let repo = sc.repo().to_path_buf();
+    std::fs::create_dir_all(repo.join("feature")).unwrap();
+    std::fs::write(repo.join("feature/a.txt"), "the user's own draft\n").unwrap();
+    let state = checkout_state(&repo);
+    let main_before = rev(&repo, "main");
+    for strategy in ["squash", "rebase", "merge"] {
+        let (code, err) = sc.w.fails(&["merge", "feat", "--strategy", strategy]);
+        assert_eq!(code, 3);
+        assert!(one_line(&err).contains("untracked feature/a.txt would be overwritten"), "{err}");
+        assert_eq!(rev(&repo, "main"), main_before);
+        assert_eq!(checkout_state(&repo), state);
+    }
+}
+
+#[test]
+fn rebase_onto_another_branch_makes_it_the_base_and_merge_updates_it_in_place() {
+    let mut sc = Scenario::new(None);
+    let repo = sc.repo().to_path_buf();
+    git(&repo, &["branch", "develop"]);
+    git(&repo, &["switch", "-q", "develop"]);
+    commit(&repo, "dev.txt", "develop work\n", "develop work");
+    git(&repo, &["switch", "-q", "main"]);
+    let state = checkout_state(&repo);
+    let r = sc.w.json(&["rebase", "feat", "--onto", "develop"]);
+    assert_eq!(r["outcome"], "done");
+    sc.note();
+    assert_eq!(sc.w.json(&["show", "feat"])["session"]["base_branch"], "develop");
+    let develop_before = rev(&repo, "develop");
+    let head = rev(&sc.wt, "HEAD");
+    let expected = change(&repo, &develop_before, &head);
+    let m = sc.w.json(&["merge", "feat", "--strategy", "merge"]);
+    assert_eq!(m["base_branch"], "develop");
+    assert_eq!(m["base_update"], "ref updated (not checked out)");
+    assert_eq!(change(&repo, &develop_before, &rev(&repo, "develop")), expected);
+    assert_eq!(checkout_state(&repo), state, "main's checkout changed");
+    assert_reachable(&repo, &sc.seen);
+}
+
+#[test]
+fn a_session_on_a_remote_tracking_base_fetches_before_rebasing() {
+    let w = World::new();
+    let origin = with_remote(&w);
+    let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "remote-based", "--base", "origin/main"]);
+    let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
+    commit(&wt, "mine.txt", "mine\n", "amp: mine");
+    let other = w.dir.path().join("other-clone");
+    git(w.dir.path(), &["clone", "-q", origin.to_str().unwrap(), other.to_str().unwrap()]);
+    git(&other, &["config", "user.name", "Other"]);
+    git(&other, &["config", "user.email", "o@example.invalid"]);
+    let theirs = commit(&other, "theirs.txt", "theirs\n", "colleague work");
+    git(&other, &["push", "-q", "origin", "main"]);
+    let r = w.json(&["rebase", "remote-based"]);
+    assert_eq!(r["fetched"], "origin");
+    assert_eq!(r["outcome"], "done", "{r}");
+    assert!(git(&wt, &["merge-base", "--is-ancestor", &theirs, "HEAD"]).is_empty());
+    assert!(wt.join("theirs.txt").exists() && wt.join("mine.txt").exists());
+    // A remote-tracking base cannot be merged into locally.
+    let (code, err) = w.fails(&["merge", "remote-based"]);
+    assert_eq!(code, 2);
+    assert!(one_line(&err).contains("not a local branch"), "{err}");
+}
