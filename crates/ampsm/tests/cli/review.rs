@@ -732,3 +732,39 @@ fn a_session_on_a_remote_tracking_base_fetches_before_rebasing() {
     assert_eq!(code, 2);
     assert!(one_line(&err).contains("not a local branch"), "{err}");
 }
+
+#[test]
+fn kill_9_just_before_the_base_moves_leaves_base_and_checkout_alone() {
+    let mut sc = Scenario::new(None);
+    let repo = sc.repo().to_path_buf();
+    sc.move_base("other.txt", "unrelated\n");
+    let state = checkout_state(&repo);
+    let main_before = rev(&repo, "main");
+    let mut child =
+        sc.w.cmd()
+            .args(["merge", "feat", "--strategy", "rebase"])
+            .env("AMPSM_FAULT_PAUSE", "merge:before-base-update")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    // The fault point prints a marker on stderr; wait for it, then kill -9.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("fault point reached") {
+        let n = std::io::Read::read(&mut stderr, &mut buf).unwrap();
+        assert!(n > 0, "merge ended before the fault point: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sc.note();
+    assert_eq!(rev(&repo, "main"), main_before);
+    assert_eq!(checkout_state(&repo), state);
+    assert_reachable(&repo, &sc.seen);
+    // The lock died with the process: the merge can simply be run again.
+    let m = sc.w.json(&["merge", "feat", "--strategy", "rebase"]);
+    assert_eq!(m["base_before"], main_before.as_str());
+    assert_eq!(rev(&repo, "main"), rev(&sc.wt, "HEAD"));
+    assert_reachable(&repo, &sc.seen);
+}
