@@ -205,6 +205,10 @@ impl Engine {
             .find(|w| !w.bare && w.branch.as_deref() == Some(base.as_str()))
             .map(|w| w.path);
         match &checkout {
+            Some(path) if req.pr => pre.pass(
+                "base checkout clean",
+                format!("not needed: a pull request leaves {base} in {} alone", path.display()),
+            ),
             Some(path) => {
                 let co = Git::new(path);
                 let cst = co.status()?;
@@ -294,7 +298,7 @@ impl Engine {
         }
 
         // Untracked files in the base checkout that the merge would have to overwrite.
-        if let (Some(path), Some(tree)) = (&checkout, &preview.tree) {
+        if let (Some(path), Some(tree), false) = (&checkout, &preview.tree, req.pr) {
             let co = Git::new(path);
             let untracked: Vec<String> = co
                 .status()?

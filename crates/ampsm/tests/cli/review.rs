@@ -600,6 +600,9 @@ fn pr_uses_gh_when_installed_and_says_clearly_when_it_is_not() {
         0o755,
     );
     std::fs::set_permissions(bin.join("gh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A dirty main checkout is no obstacle to a pull request, and stays as it is.
+    std::fs::write(repo.join("shared.txt"), "user's edit\n").unwrap();
+    let state = checkout_state(&repo);
     let out = sc.w.cmd().args(["merge", "feat", "--pr", "--json"]).env("PATH", &bin).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -609,6 +612,7 @@ fn pr_uses_gh_when_installed_and_says_clearly_when_it_is_not() {
     assert_eq!(&args[..6], ["pr", "create", "--base", "main", "--head", sc.branch.as_str()]);
     assert_eq!(git(&origin, &["rev-parse", &sc.branch]).trim(), rev(&sc.wt, "HEAD"));
     assert_eq!(rev(&repo, "main"), main_before, "--pr must not merge locally");
+    assert_eq!(checkout_state(&repo), state);
 }
 
 #[test]
