@@ -29,9 +29,12 @@ pub const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How much of stderr is kept for the report.
 pub const STDERR_TAIL_BYTES: usize = 64 * 1024;
 
-/// After the agent exits, how long its pipes may stay open (held by an escaped descendant) before reading
-/// stops.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// After the agent and its group are gone, how long the pipes may stay open *without data* (held by a
+/// descendant that left the group) before reading stops.
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
+
+/// After the agent and its group are gone, the longest time spent reading what is left.
+const DRAIN_MAX: Duration = Duration::from_secs(60);
 
 /// One line of the child's output, as it arrived.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -274,8 +277,9 @@ enum Phase {
     /// Stopping the group: `stage` signals sent so far (1 = INT, 2 = TERM, 3 = KILL); `next` is when to
     /// escalate (or give up after KILL).
     Stopping { stage: u8, next: Instant },
-    /// The agent exited and its group is gone; reading what is left in the pipes until `until`.
-    Draining { until: Instant },
+    /// The agent exited and its group is gone; reading what is left in the pipes until they close, or
+    /// until they stay silent until `until` (moved on by each line, never past `limit`).
+    Draining { until: Instant, limit: Instant },
 }
 
 /// Resolves when `cancel` holds `true`; never resolves without a receiver or once the sender is gone.
@@ -307,6 +311,10 @@ async fn supervise(
     let mut phase = Phase::Running;
     let (mut timed_out, mut cancelled) = (false, false);
     let far_future = Instant::now() + Duration::from_secs(30 * 365 * 24 * 3600);
+    let draining = || {
+        let now = Instant::now();
+        Phase::Draining { until: now + DRAIN_IDLE, limit: now + DRAIN_MAX }
+    };
 
     loop {
         if status.is_some() && open_pipes == 0 {
@@ -314,7 +322,7 @@ async fn supervise(
         }
         let stop_at = match phase {
             Phase::Stopping { next, .. } => next,
-            Phase::Draining { until } => until,
+            Phase::Draining { until, .. } => until,
             Phase::Running => far_future,
         };
         tokio::select! {
@@ -337,6 +345,9 @@ async fn supervise(
                     let item = StreamItem { seq, ts_ms: ampsm_core::time::now_ms(), stream, raw, truncated, events };
                     seq += 1;
                     sink.deliver(item).await;
+                    if let Phase::Draining { until, limit } = &mut phase {
+                        *until = (Instant::now() + DRAIN_IDLE).min(*limit);
+                    }
                 }
                 Some(PipeMsg::Closed) => open_pipes = open_pipes.saturating_sub(1),
                 None => open_pipes = 0,
@@ -349,7 +360,7 @@ async fn supervise(
                         signal_group(pgid, Signal::SIGINT);
                         Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE }
                     } else {
-                        Phase::Draining { until: Instant::now() + DRAIN_GRACE }
+                        draining()
                     };
                 }
             },
@@ -365,14 +376,14 @@ async fn supervise(
                 phase = Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE };
             },
             _ = tokio::time::sleep_until(stop_at), if phase != Phase::Running => match phase {
-                Phase::Stopping { stage, .. } if stage < 3 && (status.is_none() || group_alive(pgid)) => {
+                // Everyone is gone: what is left in the pipes is still read.
+                Phase::Stopping { .. } if status.is_some() && !group_alive(pgid) => phase = draining(),
+                Phase::Stopping { stage, .. } if stage < 3 => {
                     signal_group(pgid, if stage == 1 { Signal::SIGTERM } else { Signal::SIGKILL });
                     phase = Phase::Stopping { stage: stage + 1, next: Instant::now() + STOP_GRACE };
                 }
-                Phase::Stopping { stage, .. } if stage < 3 => {
-                    phase = Phase::Draining { until: Instant::now() + DRAIN_GRACE };
-                }
-                // After SIGKILL and its grace, or after draining: stop waiting for the pipes.
+                // Something outlived SIGKILL and its grace, or the pipes stayed open and silent: stop
+                // waiting for them.
                 _ => break,
             },
         }
@@ -572,5 +583,78 @@ impl Drop for InteractiveAgent {
 impl std::fmt::Debug for InteractiveAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InteractiveAgent").field("agent", &self.agent).field("pid", &self.pid).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reads every line of `input` through a reader with a tiny buffer, so lines span many chunks.
+    fn read_all(input: &[u8], buffer: usize, cap: usize) -> Vec<(Vec<u8>, bool)> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let mut reader = BufReader::with_capacity(buffer, input);
+            let mut buf = Vec::new();
+            let mut out = Vec::new();
+            while let Some(truncated) = read_capped_line(&mut reader, &mut buf, cap).await.unwrap() {
+                out.push((buf.clone(), truncated));
+            }
+            out
+        })
+    }
+
+    /// What the capped reader must return: the lines, each cut to `cap` bytes.
+    fn reference(input: &[u8], cap: usize) -> Vec<(Vec<u8>, bool)> {
+        if input.is_empty() {
+            return Vec::new();
+        }
+        let body = input.strip_suffix(b"\n").unwrap_or(input);
+        body.split(|&b| b == b'\n').map(|l| (l[..l.len().min(cap)].to_vec(), l.len() > cap)).collect()
+    }
+
+    #[test]
+    fn capped_lines_across_chunks() {
+        let input = b"short\nthis line is long\n\nlast without newline";
+        assert_eq!(
+            read_all(input, 3, 8),
+            vec![
+                (b"short".to_vec(), false),
+                (b"this lin".to_vec(), true),
+                (Vec::new(), false),
+                (b"last wit".to_vec(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn line_text_drops_cr_and_half_characters() {
+        assert_eq!(line_to_string(b"abc\r", false), "abc");
+        assert_eq!(line_to_string("aé".as_bytes()[..2].as_ref(), true), "a");
+        assert_eq!(line_to_string(b"a\xffb", false), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn stderr_tail_keeps_the_end() {
+        let mut tail = String::new();
+        for i in 0..20_000 {
+            keep_tail(&mut tail, &format!("line {i}"));
+        }
+        assert!(tail.len() <= 2 * STDERR_TAIL_BYTES + 16);
+        assert!(tail.ends_with("line 19999\n"));
+        let kept = suffix_at_boundary(&tail, STDERR_TAIL_BYTES);
+        assert!(kept.len() <= STDERR_TAIL_BYTES);
+    }
+
+    proptest! {
+        #[test]
+        fn capped_reader_matches_the_reference(
+            input in prop::collection::vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..400),
+            buffer in 1usize..20,
+            cap in 0usize..40,
+        ) {
+            prop_assert_eq!(read_all(&input, buffer, cap), reference(&input, cap));
+        }
     }
 }

@@ -244,6 +244,19 @@ fn exit_info() -> impl Strategy<Value = ExitInfo> {
 /// Every parser in every mode it can be built in.
 fn all_parsers(model: Option<String>, thread: Option<String>) -> Vec<(String, Box<dyn StreamParser + Send>)> {
     let mut spec = RunSpec::new("Fix the failing test in utils.py", "/tmp");
+    if thread.is_some() {
+        spec.prior_usage = vec![ampsm_core::ModelUsage {
+            model: model.clone(),
+            usage: ampsm_core::TokenUsage {
+                input: 5,
+                output: 5,
+                cache_read: 5,
+                cache_write: 5,
+                reasoning: 1,
+            },
+            reported_cost_usd: Some(0.01),
+        }];
+    }
     spec.model = model;
     spec.thread_id = thread;
     let mut out = Vec::new();

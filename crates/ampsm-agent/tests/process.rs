@@ -154,6 +154,24 @@ async fn leftovers_are_stopped_after_a_normal_exit() {
 }
 
 #[tokio::test]
+async fn a_slow_reader_still_gets_every_line_after_the_agent_exited() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sh_spec("awk 'BEGIN { for (i = 1; i <= 1500; i++) print i }'", dir.path());
+    let adapter = adapter_for("command").unwrap();
+    let mut seen = Vec::new();
+    let report = run_agent(adapter.as_ref(), &spec, None, &mut |_| {}, &mut |item| {
+        // A store that takes its time: 1500 lines × 2 ms is longer than any drain grace.
+        std::thread::sleep(Duration::from_millis(2));
+        seen.push(item.raw);
+    })
+    .await
+    .unwrap();
+    assert!(report.outcome.success);
+    assert_eq!(seen.len(), 1500);
+    assert_eq!(seen.last().map(String::as_str), Some("1500"));
+}
+
+#[tokio::test]
 async fn long_lines_are_cut_and_reading_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = sh_spec(
