@@ -19,7 +19,9 @@ pub enum AgentError {
     NotFound { agent: &'static str, program: PathBuf, config_key: String },
 
     /// The adapter needs a program and none was configured (the `command` agent).
-    #[error("{agent}: no program to run; set `{config_key}` (or pass --script) to the command to run")]
+    #[error(
+        "{agent}: no program to run; set `{config_key}` to the program (and its arguments in `agents.{agent}.args`)"
+    )]
     MissingProgram { agent: &'static str, config_key: String },
 
     /// The program exists but could not be started.

@@ -5,6 +5,28 @@
 //! its own process group with a timeout and line-length caps; [`spawn_interactive`] drives a chat.
 //!
 //! This crate knows nothing of sessions, git or the database: the engine stores what it reports.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ampsm_agent::AgentError> {
+//! use ampsm_agent::{RunSpec, adapter_for, run_agent};
+//! let adapter = adapter_for("amp")?;
+//! let check = adapter.check_credentials(&|k| std::env::var(k).ok(), std::path::Path::new("/home/me"));
+//! if !check.ok {
+//!     eprintln!("{}", check.message); // how to log in; never the secret
+//! }
+//! let spec = RunSpec::new("Fix the failing test", "/home/me/.ampsm/worktrees/s1");
+//! let report = run_agent(
+//!     adapter.as_ref(),
+//!     &spec,
+//!     None,
+//!     &mut |pid| println!("started {pid}"),
+//!     &mut |item| println!("{} {:?}", item.seq, item.events),
+//! )
+//! .await?;
+//! println!("{:?} {:?}", report.outcome.thread_id, report.outcome.total_usage());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod adapter;
 pub mod adapters;

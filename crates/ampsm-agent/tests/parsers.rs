@@ -219,6 +219,27 @@ fn amp_continued_without_prompt_echo_counts_after_last_user_text() {
 }
 
 #[test]
+fn amp_subagent_user_texts_do_not_reset_the_count() {
+    // A continued thread whose prompt is never echoed, with a Task sub-agent after the last user text.
+    let lines = [
+        r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"old prompt"}]},"parent_tool_use_id":null,"session_id":"T-1"}"#,
+        r#"{"type":"assistant","message":{"content":[],"stop_reason":"end_turn","usage":{"input_tokens":1000}},"parent_tool_use_id":null,"session_id":"T-1"}"#,
+        r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"new prompt, echoed differently"}]},"parent_tool_use_id":null,"session_id":"T-1"}"#,
+        r#"{"type":"assistant","message":{"content":[{"type":"tool_use","id":"task1","name":"Task","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":10}},"parent_tool_use_id":null,"session_id":"T-1"}"#,
+        r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"sub-agent instructions"}]},"parent_tool_use_id":"task1","session_id":"T-1"}"#,
+        r#"{"type":"assistant","message":{"content":[],"stop_reason":"end_turn","usage":{"input_tokens":20}},"parent_tool_use_id":"task1","session_id":"T-1"}"#,
+        r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"task1","content":"done"}]},"parent_tool_use_id":null,"session_id":"T-1"}"#,
+        r#"{"type":"assistant","message":{"content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":30}},"parent_tool_use_id":null,"session_id":"T-1"}"#,
+        r#"{"type":"result","subtype":"success","is_error":false,"result":"ok","session_id":"T-1"}"#,
+    ];
+    let mut p = amp("new prompt", true);
+    for l in lines {
+        p.parse_line(l);
+    }
+    assert_eq!(p.finish(&ExitInfo::success()).usage[0].usage.input, 60);
+}
+
+#[test]
 fn amp_model_comes_from_the_message_when_present() {
     let mut p = amp("x", false);
     let lines = [

@@ -99,10 +99,13 @@ impl AmpParser {
                 .collect(),
             _ => Vec::new(),
         };
-        let is_prompt = texts.iter().any(|t| t.trim() == self.prompt_trimmed);
+        let is_prompt =
+            !self.prompt_trimmed.is_empty() && texts.iter().any(|t| t.trim() == self.prompt_trimmed);
         let replay = explicit_replay || (self.opts.continued && self.since_prompt.is_none() && !is_prompt);
         let (events, texts) = user_blocks(content, replay);
-        if !texts.is_empty() {
+        // A sub-agent's (Task) own user messages carry the parent tool call; they are not the user's.
+        let from_subagent = obj.get("parent_tool_use_id").is_some_and(|p| !p.is_null());
+        if !texts.is_empty() && !from_subagent {
             self.since_user_text = UsageByModel::default();
             if is_prompt {
                 self.since_prompt = Some(UsageByModel::default());
