@@ -2,14 +2,14 @@
 //! through [`Engine`]. It owns the store, the git work and the agent processes, and keeps the principles:
 //! never lose work, never touch the user's checkout, crash-safe, bounded.
 
+pub mod cleanup;
 pub mod error;
+pub mod merge;
 pub mod process;
 pub mod repair;
-pub mod run;
 pub mod review;
 pub mod review_error;
-pub mod merge;
-pub mod cleanup;
+pub mod run;
 pub mod script;
 pub mod sessions;
 

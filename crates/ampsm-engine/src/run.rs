@@ -14,7 +14,9 @@ use ampsm_core::pricing::CostSource;
 use ampsm_core::time::now_ms;
 use ampsm_core::{RunOutcome, SessionStatus};
 use ampsm_git::{FileStat, Git};
-use ampsm_store::{EventRecord, Iteration, IterationEnd, NewIteration, Session, Store, UsageRow};
+use ampsm_store::{
+    EventRecord, Iteration, IterationEnd, LinePosition, NewIteration, Session, Store, UsageRow,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -22,6 +24,10 @@ use std::time::Duration;
 
 /// Lines written per transaction at most.
 const WRITE_BATCH: usize = 2_000;
+/// How long the writer gathers lines before a transaction.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// How often the background checkpointer folds the WAL into the database during a run.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Lines buffered between the agent reader and the writer (backpressure beyond that).
 const WRITE_QUEUE: usize = 8_192;
 
@@ -286,19 +292,18 @@ impl Engine {
         let line_tx = tx;
         let mut on_line = move |item: StreamItem| {
             observer(&item);
-            let rec = EventRecord {
+            let stream = match item.stream {
+                OutputStream::Stdout => "stdout",
+                OutputStream::Stderr => "stderr",
+            };
+            let at = LinePosition {
                 session_id: session_id.clone(),
                 iteration_id: it.clone(),
                 seq: item.seq as i64,
                 ts: item.ts_ms,
-                stream: match item.stream {
-                    OutputStream::Stdout => "stdout",
-                    OutputStream::Stderr => "stderr",
-                },
-                raw: item.raw,
-                truncated: item.truncated,
-                events: item.events,
+                stream,
             };
+            let rec = EventRecord::new(at, item.raw, item.truncated, &item.events);
             // Blocks when the writer is behind: the agent's pipe then fills and it waits. Memory stays bounded.
             let _ = line_tx.send(WriterMsg::Line(Box::new(rec)));
         };
@@ -454,15 +459,31 @@ fn write_events(
     rx: mpsc::Receiver<WriterMsg>,
 ) -> Result<usize, EngineError> {
     let mut store = Store::open(db)?;
+    // Checkpoints (which copy the WAL into the database and fsync it) run on a thread of their own, so
+    // the writer never waits for the disk.
+    let checkpointer = ampsm_store::Checkpointer::start(&store, CHECKPOINT_EVERY)?;
     let mut written = 0usize;
     let mut batch: Vec<EventRecord> = Vec::with_capacity(256);
     let mut first_error: Option<EngineError> = None;
     while let Ok(msg) = rx.recv() {
+        // Gather for a few milliseconds: one transaction per few lines would make the commits, not the
+        // inserts, the cost. Followers see lines at most BATCH_WINDOW late.
         let mut pending = vec![msg];
+        let window_end = std::time::Instant::now() + BATCH_WINDOW;
         while pending.len() < WRITE_BATCH {
             match rx.try_recv() {
                 Ok(m) => pending.push(m),
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = window_end.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match rx.recv_timeout(left) {
+                        Ok(m) => pending.push(m),
+                        Err(_) => break,
+                    }
+                }
             }
         }
         for m in pending {
@@ -489,6 +510,7 @@ fn write_events(
             batch.clear();
         }
     }
+    checkpointer.stop();
     match first_error {
         Some(e) => Err(e),
         None => Ok(written),

@@ -86,7 +86,6 @@ CREATE TABLE agent_events (
     truncated    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX agent_events_session ON agent_events (session_id, id);
-CREATE INDEX agent_events_iteration ON agent_events (iteration_id, seq);
 CREATE TRIGGER agent_events_append_only BEFORE UPDATE ON agent_events
 BEGIN
     SELECT RAISE(ABORT, 'agent_events is append-only');

@@ -2,16 +2,19 @@
 //! busy timeout, foreign keys), refuses databases written by a newer version, and offers typed access to
 //! sessions, their status history, iterations, agent events, metrics, snapshots, batches and benchmarks.
 
+mod checkpoint;
 mod error;
 mod migrate;
 pub mod runs;
 pub mod sessions;
 pub mod snapshots;
 
+pub use checkpoint::Checkpointer;
 pub use error::StoreError;
 pub use migrate::{SCHEMA_VERSION, schema_version_of};
 pub use runs::{
-    EventRecord, Iteration, IterationEnd, NewIteration, RecordSummary, StoredEvent, ToolCall, UsageRow,
+    EventEffect, EventRecord, Iteration, IterationEnd, LinePosition, NewIteration, RecordSummary,
+    StoredEvent, ToolCall, UsageRow,
 };
 pub use sessions::{NewSession, Session, SessionFilter, StatusChange};
 pub use snapshots::SnapshotRecord;

@@ -62,7 +62,8 @@ pub struct Iteration {
     pub cost_source: Option<String>,
 }
 
-/// One stream line to record.
+/// One stream line to record. Built by the producer with [`EventRecord::new`], which does the costly part
+/// (normalized JSON, what the line means for tool calls and the thread) so the single writer only inserts.
 #[derive(Debug, Clone)]
 pub struct EventRecord {
     pub session_id: String,
@@ -72,7 +73,76 @@ pub struct EventRecord {
     pub stream: &'static str,
     pub raw: String,
     pub truncated: bool,
-    pub events: Vec<AgentEvent>,
+    /// Stable name of the first event's kind (`empty` when the line had none).
+    pub kind: &'static str,
+    /// The normalized events as a JSON array.
+    pub normalized: String,
+    /// What the line changes besides the event log.
+    pub effects: Vec<EventEffect>,
+}
+
+/// What a stream line changes besides the event log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventEffect {
+    /// The agent reported its thread id.
+    Thread(String),
+    /// A tool call started.
+    ToolUse { call_id: String, name: String, input: String },
+    /// A tool call ended.
+    ToolResult { call_id: String, ok: bool, exit_code: Option<i64>, output: String, duration_ms: Option<i64> },
+}
+
+/// Where a line sits in a run: session, iteration, position and time.
+#[derive(Debug, Clone)]
+pub struct LinePosition {
+    pub session_id: String,
+    pub iteration_id: String,
+    pub seq: i64,
+    pub ts: i64,
+    pub stream: &'static str,
+}
+
+impl EventRecord {
+    /// A record of one line with its events: the normalized JSON and the effects are computed here.
+    pub fn new(at: LinePosition, raw: String, truncated: bool, events: &[AgentEvent]) -> EventRecord {
+        let normalized = serde_json::to_string(events).unwrap_or_else(|_| "[]".to_string());
+        let kind = events.first().map(|e| e.kind().as_str()).unwrap_or("empty");
+        let mut effects = Vec::new();
+        for ev in events {
+            match ev {
+                AgentEvent::Init { thread_id: Some(t), .. } if !t.is_empty() => {
+                    effects.push(EventEffect::Thread(t.clone()))
+                }
+                AgentEvent::ToolUse { call_id, name, input } => effects.push(EventEffect::ToolUse {
+                    call_id: call_id.clone(),
+                    name: name.clone(),
+                    input: clip(&input.to_string(), TOOL_OUTPUT_EXCERPT).to_string(),
+                }),
+                AgentEvent::ToolResult { call_id, ok, output, exit_code, duration_ms } => {
+                    effects.push(EventEffect::ToolResult {
+                        call_id: call_id.clone(),
+                        ok: *ok,
+                        exit_code: *exit_code,
+                        output: clip(output, TOOL_OUTPUT_EXCERPT).to_string(),
+                        duration_ms: duration_ms.map(|d| d as i64),
+                    })
+                }
+                _ => {}
+            }
+        }
+        EventRecord {
+            session_id: at.session_id,
+            iteration_id: at.iteration_id,
+            seq: at.seq,
+            ts: at.ts,
+            stream: at.stream,
+            raw,
+            truncated,
+            kind,
+            normalized,
+            effects,
+        }
+    }
 }
 
 /// A stored stream line, for `logs`.
@@ -259,82 +329,70 @@ impl Store {
                 "INSERT INTO agent_events (session_id, iteration_id, seq, ts, stream, kind, raw, normalized, truncated) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
+            let mut set_thread = tx.prepare_cached("UPDATE sessions SET thread_id = ?2, updated_at = ?3 WHERE id = ?1")?;
+            let mut set_iteration_thread = tx.prepare_cached("UPDATE iterations SET thread_id = ?2 WHERE id = ?1")?;
+            let mut open_call = tx.prepare_cached(
+                "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, input, started_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut close_call = tx.prepare_cached(
+                "UPDATE tool_calls SET ended_at = ?3, duration_ms = COALESCE(?7, MAX(0, ?3 - started_at)), \
+                 success = ?4, exit_code = ?5, output_excerpt = ?6 \
+                 WHERE iteration_id = ?1 AND call_id = ?2 AND ended_at IS NULL",
+            )?;
+            let mut orphan_result = tx.prepare_cached(
+                "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, started_at, ended_at, \
+                 duration_ms, success, exit_code, output_excerpt) VALUES (?1, ?2, ?3, '(unknown)', ?4, ?4, ?8, ?5, ?6, ?7)",
+            )?;
             for rec in batch {
-                let kind = rec.events.first().map(|e| e.kind().as_str()).unwrap_or("empty");
-                let normalized = serde_json::to_string(&rec.events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 insert.execute(params![
                     rec.session_id,
                     rec.iteration_id,
                     rec.seq,
                     rec.ts,
                     rec.stream,
-                    kind,
+                    rec.kind,
                     rec.raw,
-                    normalized,
+                    rec.normalized,
                     rec.truncated
                 ])?;
                 summary.lines += 1;
-                for ev in &rec.events {
-                    match ev {
-                        AgentEvent::Init { thread_id: Some(t), .. } if !t.is_empty() => {
-                            tx.prepare_cached("UPDATE sessions SET thread_id = ?2, updated_at = ?3 WHERE id = ?1")?
-                                .execute(params![rec.session_id, t, rec.ts])?;
-                            tx.prepare_cached("UPDATE iterations SET thread_id = ?2 WHERE id = ?1")?
-                                .execute(params![rec.iteration_id, t])?;
+                for effect in &rec.effects {
+                    match effect {
+                        EventEffect::Thread(t) => {
+                            set_thread.execute(params![rec.session_id, t, rec.ts])?;
+                            set_iteration_thread.execute(params![rec.iteration_id, t])?;
                             if summary.thread_id.is_none() {
                                 summary.thread_id = Some(t.clone());
                             }
                         }
-                        AgentEvent::ToolUse { call_id, name, input } => {
-                            tx.prepare_cached(
-                                "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, input, started_at) \
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            )?
-                            .execute(params![
-                                rec.session_id,
+                        EventEffect::ToolUse { call_id, name, input } => {
+                            open_call.execute(params![rec.session_id, rec.iteration_id, call_id, name, input, rec.ts])?;
+                        }
+                        EventEffect::ToolResult { call_id, ok, exit_code, output, duration_ms } => {
+                            let updated = close_call.execute(params![
                                 rec.iteration_id,
                                 call_id,
-                                name,
-                                clip(&input.to_string(), TOOL_OUTPUT_EXCERPT),
-                                rec.ts
+                                rec.ts,
+                                ok,
+                                exit_code,
+                                output,
+                                duration_ms
                             ])?;
-                        }
-                        AgentEvent::ToolResult { call_id, ok, output, exit_code, duration_ms } => {
-                            let reported = duration_ms.map(|d| d as i64);
-                            let updated = tx
-                                .prepare_cached(
-                                    "UPDATE tool_calls SET ended_at = ?3, duration_ms = COALESCE(?7, MAX(0, ?3 - started_at)), \
-                                     success = ?4, exit_code = ?5, output_excerpt = ?6 \
-                                     WHERE iteration_id = ?1 AND call_id = ?2 AND ended_at IS NULL",
-                                )?
-                                .execute(params![
-                                    rec.iteration_id,
-                                    call_id,
-                                    rec.ts,
-                                    ok,
-                                    exit_code,
-                                    clip(output, TOOL_OUTPUT_EXCERPT),
-                                    reported
-                                ])?;
                             if updated == 0 {
                                 // A result without its call (or a second result): keep it, unnamed.
-                                tx.prepare_cached(
-                                    "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, started_at, ended_at, \
-                                     duration_ms, success, exit_code, output_excerpt) VALUES (?1, ?2, ?3, '(unknown)', ?4, ?4, ?8, ?5, ?6, ?7)",
-                                )?
-                                .execute(params![
+                                orphan_result.execute(params![
                                     rec.session_id,
                                     rec.iteration_id,
                                     call_id,
                                     rec.ts,
                                     ok,
                                     exit_code,
-                                    clip(output, TOOL_OUTPUT_EXCERPT),
-                                    reported.unwrap_or(0)
+                                    output,
+                                    duration_ms.unwrap_or(0)
                                 ])?;
                             }
                         }
-                        _ => {}
                     }
                 }
             }
