@@ -92,7 +92,48 @@ impl Engine {
             spec.extra_args = o.args.clone();
             spec.env = o.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         }
+        if let Some(thread) = &spec.thread_id {
+            spec.prior_usage = self.thread_usage(session, thread).unwrap_or_default();
+        }
         spec
+    }
+
+    /// What earlier iterations of `thread` used, per model, with the cost the agent reported. Agents that
+    /// report a resumed thread's running totals (Claude Code, Codex) subtract it to count a run once.
+    fn thread_usage(
+        &self,
+        session: &Session,
+        thread: &str,
+    ) -> Result<Vec<ampsm_core::ModelUsage>, EngineError> {
+        let on_thread: std::collections::HashSet<String> = self
+            .store
+            .list_iterations(&session.id)?
+            .into_iter()
+            .filter(|i| i.thread_id.as_deref() == Some(thread))
+            .map(|i| i.id)
+            .collect();
+        let mut per_model: Vec<ampsm_core::ModelUsage> = Vec::new();
+        for row in self.store.list_usage(&session.id)? {
+            if !row.iteration_id.as_ref().is_some_and(|i| on_thread.contains(i)) {
+                continue;
+            }
+            let reported = if row.cost_source == "agent" { row.cost_usd } else { None };
+            match per_model.iter_mut().find(|m| m.model == row.model) {
+                Some(m) => {
+                    m.usage.add(&row.usage);
+                    m.reported_cost_usd = match (m.reported_cost_usd, reported) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => per_model.push(ampsm_core::ModelUsage {
+                    model: row.model.clone(),
+                    usage: row.usage,
+                    reported_cost_usd: reported,
+                }),
+            }
+        }
+        Ok(per_model)
     }
 
     /// Runs the agent once in the session (see the module docs). `observer` sees every stream line as it

@@ -258,8 +258,31 @@ fn real_claude_code_writes_a_file_that_the_session_commits_with_the_servers_toke
             cache_creation_input_tokens: 8,
             reasoning_tokens: 0,
         }),
+        // The resumed run of the second iteration.
+        Turn::tool_call("Write", json!({"file_path": wt.join("second.txt"), "content": "resumed\n"}))
+            .with_usage(Usage {
+                input_tokens: 100,
+                output_tokens: 200,
+                cache_read_input_tokens: 300,
+                cache_creation_input_tokens: 400,
+                reasoning_tokens: 0,
+            }),
+        Turn::text("Created second.txt.").with_usage(Usage {
+            input_tokens: 1,
+            output_tokens: 2,
+            cache_read_input_tokens: 3,
+            cache_creation_input_tokens: 4,
+            reasoning_tokens: 0,
+        }),
     ]);
-    let total = script.total_usage();
+    // The first iteration's share of the script.
+    let total = Usage {
+        input_tokens: 16,
+        output_tokens: 28,
+        cache_read_input_tokens: 40,
+        cache_creation_input_tokens: 52,
+        reasoning_tokens: 0,
+    };
     server.set_script(script);
 
     let report = w.json(&["iterate", "claude-run", "--timeout", "120s"]);
@@ -283,7 +306,16 @@ fn real_claude_code_writes_a_file_that_the_session_commits_with_the_servers_toke
         tools.as_array().unwrap().iter().any(|t| t["name"] == "Write" && t["success"] == true),
         "{tools}"
     );
-    assert!(report["outcome"]["thread_id"].is_string());
+    let thread = report["outcome"]["thread_id"].as_str().unwrap().to_string();
+
+    // The second iteration resumes the thread; its tokens are its own, not the thread's running total.
+    let again = w.json(&["iterate", "claude-run", "--prompt", "Create second.txt", "--timeout", "120s"]);
+    assert_eq!(again["iteration"]["outcome"], "success", "{again}");
+    assert_eq!(again["outcome"]["thread_id"], thread.as_str());
+    let commit = again["commit"].as_str().expect("a second commit");
+    assert_eq!(git(&wt, &["show", &format!("{commit}:second.txt")]), "resumed\n");
+    let it2 = again["iteration"]["id"].as_str().unwrap();
+    assert_eq!(iteration_usage(&w, s["id"].as_str().unwrap(), it2), (101, 202, 303, 404));
 }
 
 #[test]
@@ -311,8 +343,34 @@ fn real_codex_writes_a_file_that_the_session_commits_with_the_servers_token_coun
             cache_creation_input_tokens: 0,
             reasoning_tokens: 1,
         }),
+        // The resumed run of the second iteration.
+        Turn::custom_tool_call(
+            "apply_patch",
+            "*** Begin Patch\n*** Add File: second.txt\n+resumed\n*** End Patch\n",
+        )
+        .with_usage(Usage {
+            input_tokens: 1000,
+            output_tokens: 40,
+            cache_read_input_tokens: 500,
+            cache_creation_input_tokens: 0,
+            reasoning_tokens: 0,
+        }),
+        Turn::text("Added second.txt.").with_usage(Usage {
+            input_tokens: 10,
+            output_tokens: 4,
+            cache_read_input_tokens: 5,
+            cache_creation_input_tokens: 0,
+            reasoning_tokens: 0,
+        }),
     ]);
-    let total = script.total_usage();
+    // The first iteration's share of the script.
+    let total = Usage {
+        input_tokens: 150,
+        output_tokens: 26,
+        cache_read_input_tokens: 37,
+        cache_creation_input_tokens: 0,
+        reasoning_tokens: 6,
+    };
     let server = ModelServer::start(script).unwrap();
     let model = ampsm_testutils::real_cli::CODEX_TEST_MODEL;
     ampsm_testutils::real_cli::write_codex_home(&codex_home, &server.openai_base_url(), model).unwrap();
@@ -346,5 +404,14 @@ fn real_codex_writes_a_file_that_the_session_commits_with_the_servers_token_coun
         iteration_usage(&w, s["id"].as_str().unwrap(), it),
         (total.input_tokens, total.output_tokens, total.cache_read_input_tokens, 0)
     );
-    assert!(report["outcome"]["thread_id"].is_string());
+    let thread = report["outcome"]["thread_id"].as_str().unwrap().to_string();
+
+    // The second iteration resumes the thread; Codex reports the thread's running total, counted once here.
+    let again = w.json(&["iterate", "codex-run", "--prompt", "Add second.txt", "--timeout", "120s"]);
+    assert_eq!(again["iteration"]["outcome"], "success", "{again}");
+    assert_eq!(again["outcome"]["thread_id"], thread.as_str());
+    let commit = again["commit"].as_str().expect("a second commit");
+    assert_eq!(git(&wt, &["show", &format!("{commit}:second.txt")]), "resumed\n");
+    let it2 = again["iteration"]["id"].as_str().unwrap();
+    assert_eq!(iteration_usage(&w, s["id"].as_str().unwrap(), it2), (1010, 44, 505, 0));
 }
