@@ -2,6 +2,7 @@
 //! may say: loading with file/line/column errors, warnings for unknown keys, and `get`/`set`/`list` of
 //! dotted keys. Batch and benchmark YAML schemas live here too, because they share the error reporting.
 
+pub mod batch;
 pub mod config;
 pub mod error;
 pub mod paths;
