@@ -4,6 +4,7 @@
 
 pub mod cleanup;
 pub mod error;
+pub mod health;
 pub mod merge;
 pub mod process;
 pub mod repair;

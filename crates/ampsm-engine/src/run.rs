@@ -19,13 +19,12 @@ use ampsm_store::{
 };
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// Lines written per transaction at most.
 const WRITE_BATCH: usize = 2_000;
-/// How long the writer gathers lines before a transaction.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// How often the writer looks for new lines when it has nothing to write.
+const POLL_EVERY: Duration = Duration::from_millis(10);
 /// How often the background checkpointer folds the WAL into the database during a run.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Lines buffered between the agent reader and the writer (backpressure beyond that).
@@ -316,7 +315,8 @@ impl Engine {
         iteration_id: &str,
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<(RunReport, usize), EngineError> {
-        let (tx, rx) = mpsc::sync_channel::<WriterMsg>(WRITE_QUEUE);
+        let queue = std::sync::Arc::new(EventQueue::default());
+        let rx = queue.clone();
         let db = self.store.path().to_path_buf();
         let writer_session = session.id.clone();
         let writer = std::thread::spawn(move || write_events(&db, &writer_session, rx));
@@ -326,11 +326,11 @@ impl Engine {
             .map_err(|source| EngineError::Io { path: PathBuf::from("tokio runtime"), source })?;
         let session_id = session.id.to_string();
         let it = iteration_id.to_string();
-        let spawn_tx = tx.clone();
+        let spawn_tx = queue.clone();
         let mut on_spawn = move |pid: u32| {
-            let _ = spawn_tx.send(WriterMsg::Spawned(pid));
+            spawn_tx.push(WriterMsg::Spawned(pid));
         };
-        let line_tx = tx;
+        let line_tx = queue.clone();
         let mut on_line = move |item: StreamItem| {
             observer(&item);
             let stream = match item.stream {
@@ -346,12 +346,13 @@ impl Engine {
             };
             let rec = EventRecord::new(at, item.raw, item.truncated, &item.events);
             // Blocks when the writer is behind: the agent's pipe then fills and it waits. Memory stays bounded.
-            let _ = line_tx.send(WriterMsg::Line(Box::new(rec)));
+            line_tx.push(WriterMsg::Line(Box::new(rec)));
         };
         let result =
             runtime.block_on(ampsm_agent::run_agent(adapter, spec, None, &mut on_spawn, &mut on_line));
         drop(on_line);
         drop(on_spawn);
+        queue.close();
         let written = match writer.join() {
             Ok(r) => r?,
             Err(_) => return Err(EngineError::Invalid("the event writer thread panicked".into())),
@@ -497,64 +498,95 @@ enum WriterMsg {
 fn write_events(
     db: &Path,
     session: &ampsm_core::SessionId,
-    rx: mpsc::Receiver<WriterMsg>,
+    queue: std::sync::Arc<EventQueue>,
 ) -> Result<usize, EngineError> {
     let mut store = Store::open(db)?;
     // Checkpoints (which copy the WAL into the database and fsync it) run on a thread of their own, so
     // the writer never waits for the disk.
     let checkpointer = ampsm_store::Checkpointer::start(&store, CHECKPOINT_EVERY)?;
     let mut written = 0usize;
-    let mut batch: Vec<EventRecord> = Vec::with_capacity(256);
     let mut first_error: Option<EngineError> = None;
-    while let Ok(msg) = rx.recv() {
-        // Gather for a few milliseconds: one transaction per few lines would make the commits, not the
-        // inserts, the cost. Followers see lines at most BATCH_WINDOW late.
-        let mut pending = vec![msg];
-        let window_end = std::time::Instant::now() + BATCH_WINDOW;
-        while pending.len() < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(m) => pending.push(m),
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {
-                    let left = window_end.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match rx.recv_timeout(left) {
-                        Ok(m) => pending.push(m),
-                        Err(_) => break,
-                    }
-                }
-            }
+    let mut note = |e: EngineError| {
+        if first_error.is_none() {
+            first_error = Some(e);
         }
+    };
+    loop {
+        let (pending, closed) = queue.take_all();
+        if pending.is_empty() {
+            if closed {
+                break;
+            }
+            std::thread::sleep(POLL_EVERY);
+            continue;
+        }
+        let mut batch: Vec<EventRecord> = Vec::with_capacity(pending.len());
         for m in pending {
             match m {
                 WriterMsg::Line(rec) => batch.push(*rec),
                 WriterMsg::Spawned(pid) => {
-                    if let Err(e) = store.set_pids(session, Some(own_pid()), Some(pid as i64))
-                        && first_error.is_none()
-                    {
-                        first_error = Some(e.into());
+                    if let Err(e) = store.set_pids(session, Some(own_pid()), Some(pid as i64)) {
+                        note(e.into());
                     }
                 }
             }
         }
-        if !batch.is_empty() {
-            match store.record_events(&batch) {
+        for chunk in batch.chunks(WRITE_BATCH) {
+            match store.record_events(chunk) {
                 Ok(s) => written += s.lines,
-                Err(e) => {
-                    if first_error.is_none() {
-                        first_error = Some(e.into());
-                    }
-                }
+                Err(e) => note(e.into()),
             }
-            batch.clear();
         }
     }
     checkpointer.stop();
     match first_error {
         Some(e) => Err(e),
         None => Ok(written),
+    }
+}
+
+/// The queue between the agent's reader and the writer thread. The reader pushes under an uncontended
+/// lock; the writer takes everything at once every few milliseconds. Neither wakes the other per line
+/// (a channel whose receiver sleeps in `recv` turns every line into a context switch). When the writer
+/// falls behind by [`WRITE_QUEUE`] lines the reader waits, so memory stays bounded.
+#[derive(Default)]
+struct EventQueue {
+    state: std::sync::Mutex<QueueState>,
+    drained: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: Vec<WriterMsg>,
+    closed: bool,
+}
+
+impl EventQueue {
+    fn push(&self, msg: WriterMsg) {
+        let Ok(mut state) = self.state.lock() else { return };
+        while state.items.len() >= WRITE_QUEUE && !state.closed {
+            state = match self.drained.wait(state) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        }
+        state.items.push(msg);
+    }
+
+    fn take_all(&self) -> (Vec<WriterMsg>, bool) {
+        let Ok(mut state) = self.state.lock() else { return (Vec::new(), true) };
+        let items = std::mem::take(&mut state.items);
+        let closed = state.closed;
+        drop(state);
+        self.drained.notify_all();
+        (items, closed)
+    }
+
+    fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.closed = true;
+        }
+        self.drained.notify_all();
     }
 }
 

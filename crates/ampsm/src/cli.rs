@@ -49,6 +49,10 @@ pub enum Command {
     Usage(SessionRef),
     /// Try amp-sessions on a demo repository with the built-in offline agent (no agent or key needed).
     Demo(DemoArgs),
+    /// Check the environment: git, agents and their versions, credentials, database, config, orphans.
+    Doctor,
+    /// Check Amp: found, version, key present, and a cheap authenticated call (never a billed run).
+    VerifyAmp,
     /// Reconcile after a crash: undo interrupted creations, mark orphaned runs (also done at every start).
     Repair,
     /// Print shell completions.

@@ -4,6 +4,7 @@
 mod agents;
 mod config;
 mod demo;
+mod health;
 pub mod review;
 mod sessions;
 
@@ -73,6 +74,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tools(a) => agents::tools(&a.session, json),
         Command::Usage(a) => agents::usage(&a.session, json),
         Command::Demo(a) => demo::run(a.agent, json),
+        Command::Doctor => health::doctor(json),
+        Command::VerifyAmp => health::verify_amp(json),
         Command::Repair => sessions::repair(json),
         Command::Review(c) => review::run(c, json),
         Command::Completions(a) => {

@@ -1,0 +1,301 @@
+//! Health checks: `doctor` (git version, agents and their versions, credentials present, database and
+//! config readable, orphans) and `verify-amp` (amp found, its version, a key present, and a cheap
+//! authenticated call — `amp usage` — only when a key exists; never an agent run that bills).
+
+use crate::{Engine, EngineError};
+use ampsm_agent::{AGENT_NAMES, AgentAdapter, RunSpec};
+use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a version or login probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    /// `ok`, `warn` or `fail`.
+    pub status: &'static str,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, status: &'static str, detail: impl Into<String>) -> Check {
+        Check { name: name.into(), status, detail: detail.into() }
+    }
+}
+
+/// Everything `doctor` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorReport {
+    pub checks: Vec<Check>,
+    pub agents: Vec<AgentHealth>,
+}
+
+impl DoctorReport {
+    /// Whether any check failed.
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.status == "fail")
+    }
+}
+
+/// What `doctor` knows about one agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentHealth {
+    pub agent: String,
+    pub program: String,
+    pub found: Option<String>,
+    pub version: Option<String>,
+    pub credentials: bool,
+    pub credentials_detail: String,
+    pub capabilities: ampsm_agent::Capabilities,
+}
+
+/// What `verify-amp` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct AmpVerification {
+    pub program: String,
+    pub found: Option<String>,
+    pub version: Option<String>,
+    pub key_present: bool,
+    pub key_source: Option<String>,
+    /// `ok`, `failed` or `skipped` (no key: nothing is sent).
+    pub auth_check: &'static str,
+    pub auth_detail: String,
+}
+
+impl AmpVerification {
+    /// Whether amp is usable: found, a key, and the authenticated check passed.
+    pub fn ok(&self) -> bool {
+        self.found.is_some() && self.key_present && self.auth_check == "ok"
+    }
+}
+
+impl Engine {
+    /// The `doctor` checks.
+    pub fn doctor(&mut self) -> Result<DoctorReport, EngineError> {
+        let mut checks = Vec::new();
+        match ampsm_git::git_version() {
+            Ok((a, b, c)) => {
+                let ok = (a, b, c) >= ampsm_git::MIN_GIT_VERSION;
+                let (ma, mb, mc) = ampsm_git::MIN_GIT_VERSION;
+                checks.push(Check::new(
+                    "git",
+                    if ok { "ok" } else { "fail" },
+                    format!(
+                        "git {a}.{b}.{c}{}",
+                        if ok { String::new() } else { format!(" (needs {ma}.{mb}.{mc} or newer)") }
+                    ),
+                ));
+            }
+            Err(e) => checks.push(Check::new("git", "fail", e.to_string())),
+        }
+        let config_detail = if self.config_warnings.is_empty() {
+            format!(
+                "{} ({})",
+                self.paths.config.display(),
+                if self.paths.config.exists() { "read" } else { "not present: defaults" }
+            )
+        } else {
+            format!(
+                "{}: {}",
+                self.paths.config.display(),
+                self.config_warnings
+                    .iter()
+                    .map(|w| format!("unknown key `{}`", w.key))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        checks.push(Check::new(
+            "config",
+            if self.config_warnings.is_empty() { "ok" } else { "warn" },
+            config_detail,
+        ));
+        let version =
+            ampsm_store::schema_version_of(self.store.conn()).map_err(ampsm_store::StoreError::from)?;
+        let sessions = self.store.list_sessions(&Default::default())?.len();
+        checks.push(Check::new(
+            "database",
+            "ok",
+            format!("{} (schema {version}, {sessions} live sessions)", self.paths.db.display()),
+        ));
+        let root = self.config.worktree_root(&self.paths);
+        checks.push(Check::new("worktree root", "ok", root.display().to_string()));
+
+        let mut agents = Vec::new();
+        for name in AGENT_NAMES {
+            let adapter = ampsm_agent::adapter_for(name)?;
+            let health = self.agent_health(adapter.as_ref());
+            let status = match (&health.found, health.credentials) {
+                (Some(_), true) => "ok",
+                (Some(_), false) => "warn",
+                (None, _) => "warn",
+            };
+            let detail = match &health.found {
+                Some(path) => format!(
+                    "{} {}; {}",
+                    path,
+                    health.version.clone().unwrap_or_else(|| "(version unknown)".into()),
+                    health.credentials_detail
+                ),
+                None if health.program.is_empty() => {
+                    format!("no program configured (set {})", adapter.config_key())
+                }
+                None => format!("`{}` not found (set {} to use it)", health.program, adapter.config_key()),
+            };
+            checks.push(Check::new(format!("agent {name}"), status, detail));
+            agents.push(health);
+        }
+
+        match self.clean_environment(false) {
+            Ok(report) => {
+                let n = report.items.len();
+                checks.push(Check::new(
+                    "orphans",
+                    if n == 0 { "ok" } else { "warn" },
+                    if n == 0 {
+                        "no orphaned worktrees, branches or locks".to_string()
+                    } else {
+                        format!("{n} found; see `amp-sessions clean-environment`")
+                    },
+                ));
+            }
+            Err(e) => checks.push(Check::new("orphans", "warn", e.to_string())),
+        }
+        Ok(DoctorReport { checks, agents })
+    }
+
+    /// Program, version, credentials and capabilities of one agent.
+    pub fn agent_health(&self, adapter: &dyn AgentAdapter) -> AgentHealth {
+        let session_like = RunSpec::new("", std::env::temp_dir());
+        let mut spec = session_like;
+        let overrides = self.config.agents.get(adapter.name());
+        spec.program = overrides
+            .and_then(|a| a.path.clone())
+            .or_else(|| if adapter.name() == "amp" { self.config.amp.path.clone() } else { None })
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
+        if let Some(o) = overrides {
+            spec.env = o.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        }
+        let program = adapter.command(&spec).map(|c| c.program).unwrap_or_default();
+        let found = find_program(&program);
+        let version = match (&found, adapter.version_args()) {
+            (Some(path), args) if !args.is_empty() => {
+                probe(path, &args, &spec.env).ok().map(|(_, out)| first_line(&out))
+            }
+            _ => None,
+        };
+        let extra = spec.env.clone();
+        let lookup = move |k: &str| -> Option<String> {
+            extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
+        };
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let cred = adapter.check_credentials(&lookup, &home);
+        AgentHealth {
+            agent: adapter.name().to_string(),
+            program: program.display().to_string(),
+            found: found.map(|p| p.display().to_string()),
+            version,
+            credentials: cred.ok,
+            credentials_detail: cred.message,
+            capabilities: adapter.capabilities(),
+        }
+    }
+
+    /// The `verify-amp` checks: found, version, key, and `amp usage` (the cheapest authenticated call; it
+    /// reads the credit balance and bills nothing) when a key exists.
+    pub fn verify_amp(&self) -> Result<AmpVerification, EngineError> {
+        let adapter = ampsm_agent::adapter_for("amp")?;
+        let health = self.agent_health(adapter.as_ref());
+        let mut env: Vec<(String, String)> = self
+            .config
+            .agents
+            .get("amp")
+            .map(|a| a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let extra = env.clone();
+        let lookup = move |k: &str| -> Option<String> {
+            extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
+        };
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let cred = adapter.check_credentials(&lookup, &home);
+        let (auth_check, auth_detail) = match (&health.found, cred.ok) {
+            (None, _) => {
+                ("skipped", format!("amp not found ({}): install it or set amp.path", health.program))
+            }
+            (Some(_), false) => ("skipped", format!("no key, nothing was sent: {}", cred.message)),
+            (Some(path), true) => {
+                env.push(("NO_COLOR".into(), "1".into()));
+                match probe(Path::new(path), &["usage".to_string()], &env) {
+                    Ok((0, out)) => ("ok", first_line(&out)),
+                    Ok((code, out)) => ("failed", format!("`amp usage` exited {code}: {}", first_line(&out))),
+                    Err(e) => ("failed", e),
+                }
+            }
+        };
+        Ok(AmpVerification {
+            program: health.program,
+            found: health.found,
+            version: health.version,
+            key_present: cred.ok,
+            key_source: cred.source,
+            auth_check,
+            auth_detail,
+        })
+    }
+}
+
+/// The program's path: as given when it has a slash, else the first match on PATH.
+pub fn find_program(program: &Path) -> Option<PathBuf> {
+    let executable =
+        |p: &Path| p.is_file() && p.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    if program.components().count() > 1 {
+        return executable(program).then(|| program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| executable(p))
+}
+
+/// Runs `program args` with stdin closed and a timeout; returns the exit code and stdout+stderr. The
+/// process is killed on timeout.
+fn probe(program: &Path, args: &[String], env: &[(String, String)]) -> Result<(i32, String), String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() > PROBE_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} {} did not answer within {}s",
+                    program.display(),
+                    args.join(" "),
+                    PROBE_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.code().unwrap_or(-1), text))
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").chars().take(200).collect()
+}
