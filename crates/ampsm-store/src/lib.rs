@@ -2,6 +2,7 @@
 //! busy timeout, foreign keys), refuses databases written by a newer version, and offers typed access to
 //! sessions, their status history, iterations, agent events, metrics, snapshots, batches and benchmarks.
 
+pub mod batches;
 mod checkpoint;
 mod error;
 mod migrate;
