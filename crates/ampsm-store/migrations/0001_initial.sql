@@ -103,8 +103,7 @@ CREATE TABLE tool_calls (
     duration_ms    INTEGER,
     success        INTEGER,               -- NULL: no result arrived
     exit_code      INTEGER,
-    output_excerpt TEXT,
-    UNIQUE (iteration_id, call_id)
+    output_excerpt TEXT                   -- a call id is unique within its iteration (the writer keeps it so)
 );
 CREATE INDEX tool_calls_session ON tool_calls (session_id);
 

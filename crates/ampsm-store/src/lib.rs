@@ -5,6 +5,7 @@
 pub mod batches;
 mod checkpoint;
 mod error;
+pub mod metrics;
 mod migrate;
 pub mod runs;
 pub mod sessions;
@@ -28,6 +29,9 @@ use std::time::Duration;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Tool calls this connection opened and has not closed yet: `iteration\0call id` → row id. Lets a
+    /// result find its call by row id instead of an index search (see `record_events`).
+    open_tool_calls: std::collections::HashMap<String, i64>,
 }
 
 impl Store {
@@ -44,7 +48,7 @@ impl Store {
         migrate::check_and_migrate(&conn, path)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| StoreError::open(path, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| StoreError::open(path, e))?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store { conn, path: path.to_path_buf(), open_tool_calls: Default::default() })
     }
 
     /// The database file.

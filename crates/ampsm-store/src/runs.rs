@@ -321,83 +321,13 @@ impl Store {
     }
 
     /// Appends a batch of stream lines in one transaction: the raw line with its normalized events, tool
-    /// calls opened and closed by id, and the thread id stored the moment it appears.
+    /// calls opened and closed by id, and the thread id stored the moment it appears. A call id is recorded
+    /// once per iteration; its result closes it by row id.
     pub fn record_events(&mut self, batch: &[EventRecord]) -> Result<RecordSummary, StoreError> {
-        self.write_tx(|tx| {
-            let mut summary = RecordSummary::default();
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO agent_events (session_id, iteration_id, seq, ts, stream, kind, raw, normalized, truncated) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let mut set_thread = tx.prepare_cached("UPDATE sessions SET thread_id = ?2, updated_at = ?3 WHERE id = ?1")?;
-            let mut set_iteration_thread = tx.prepare_cached("UPDATE iterations SET thread_id = ?2 WHERE id = ?1")?;
-            let mut open_call = tx.prepare_cached(
-                "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, input, started_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut close_call = tx.prepare_cached(
-                "UPDATE tool_calls SET ended_at = ?3, duration_ms = COALESCE(?7, MAX(0, ?3 - started_at)), \
-                 success = ?4, exit_code = ?5, output_excerpt = ?6 \
-                 WHERE iteration_id = ?1 AND call_id = ?2 AND ended_at IS NULL",
-            )?;
-            let mut orphan_result = tx.prepare_cached(
-                "INSERT OR IGNORE INTO tool_calls (session_id, iteration_id, call_id, name, started_at, ended_at, \
-                 duration_ms, success, exit_code, output_excerpt) VALUES (?1, ?2, ?3, '(unknown)', ?4, ?4, ?8, ?5, ?6, ?7)",
-            )?;
-            for rec in batch {
-                insert.execute(params![
-                    rec.session_id,
-                    rec.iteration_id,
-                    rec.seq,
-                    rec.ts,
-                    rec.stream,
-                    rec.kind,
-                    rec.raw,
-                    rec.normalized,
-                    rec.truncated
-                ])?;
-                summary.lines += 1;
-                for effect in &rec.effects {
-                    match effect {
-                        EventEffect::Thread(t) => {
-                            set_thread.execute(params![rec.session_id, t, rec.ts])?;
-                            set_iteration_thread.execute(params![rec.iteration_id, t])?;
-                            if summary.thread_id.is_none() {
-                                summary.thread_id = Some(t.clone());
-                            }
-                        }
-                        EventEffect::ToolUse { call_id, name, input } => {
-                            open_call.execute(params![rec.session_id, rec.iteration_id, call_id, name, input, rec.ts])?;
-                        }
-                        EventEffect::ToolResult { call_id, ok, exit_code, output, duration_ms } => {
-                            let updated = close_call.execute(params![
-                                rec.iteration_id,
-                                call_id,
-                                rec.ts,
-                                ok,
-                                exit_code,
-                                output,
-                                duration_ms
-                            ])?;
-                            if updated == 0 {
-                                // A result without its call (or a second result): keep it, unnamed.
-                                orphan_result.execute(params![
-                                    rec.session_id,
-                                    rec.iteration_id,
-                                    call_id,
-                                    rec.ts,
-                                    ok,
-                                    exit_code,
-                                    output,
-                                    duration_ms.unwrap_or(0)
-                                ])?;
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(summary)
-        })
+        let mut open_calls = std::mem::take(&mut self.open_tool_calls);
+        let result = self.write_tx(|tx| record_batch(tx, batch, &mut open_calls));
+        self.open_tool_calls = open_calls;
+        result
     }
 
     /// Stream lines of a session with an id above `after_id`, oldest first, at most `limit`.
@@ -569,4 +499,91 @@ impl Store {
             .optional()?
             .flatten())
     }
+}
+
+fn record_batch(
+    tx: &rusqlite::Connection,
+    batch: &[EventRecord],
+    open_calls: &mut std::collections::HashMap<String, i64>,
+) -> Result<RecordSummary, StoreError> {
+    let mut summary = RecordSummary::default();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO agent_events (session_id, iteration_id, seq, ts, stream, kind, raw, normalized, truncated) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut set_thread =
+        tx.prepare_cached("UPDATE sessions SET thread_id = ?2, updated_at = ?3 WHERE id = ?1")?;
+    let mut set_iteration_thread = tx.prepare_cached("UPDATE iterations SET thread_id = ?2 WHERE id = ?1")?;
+    let mut open_call = tx.prepare_cached(
+        "INSERT INTO tool_calls (session_id, iteration_id, call_id, name, input, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut close_call = tx.prepare_cached(
+        "UPDATE tool_calls SET ended_at = ?2, duration_ms = COALESCE(?3, MAX(0, ?2 - started_at)), success = ?4, \
+         exit_code = ?5, output_excerpt = ?6 WHERE id = ?1",
+    )?;
+    let mut orphan_result = tx.prepare_cached(
+        "INSERT INTO tool_calls (session_id, iteration_id, call_id, name, started_at, ended_at, duration_ms, success, \
+         exit_code, output_excerpt) VALUES (?1, ?2, ?3, '(unknown)', ?4, ?4, ?8, ?5, ?6, ?7)",
+    )?;
+    for rec in batch {
+        insert.execute(params![
+            rec.session_id,
+            rec.iteration_id,
+            rec.seq,
+            rec.ts,
+            rec.stream,
+            rec.kind,
+            rec.raw,
+            rec.normalized,
+            rec.truncated
+        ])?;
+        summary.lines += 1;
+        for effect in &rec.effects {
+            match effect {
+                EventEffect::Thread(t) => {
+                    set_thread.execute(params![rec.session_id, t, rec.ts])?;
+                    set_iteration_thread.execute(params![rec.iteration_id, t])?;
+                    if summary.thread_id.is_none() {
+                        summary.thread_id = Some(t.clone());
+                    }
+                }
+                EventEffect::ToolUse { call_id, name, input } => {
+                    let key = format!("{}\0{call_id}", rec.iteration_id);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = open_calls.entry(key) {
+                        open_call.execute(params![
+                            rec.session_id,
+                            rec.iteration_id,
+                            call_id,
+                            name,
+                            input,
+                            rec.ts
+                        ])?;
+                        slot.insert(tx.last_insert_rowid());
+                    }
+                }
+                EventEffect::ToolResult { call_id, ok, exit_code, output, duration_ms } => {
+                    let key = format!("{}\0{call_id}", rec.iteration_id);
+                    match open_calls.remove(&key) {
+                        Some(row) => {
+                            close_call.execute(params![row, rec.ts, duration_ms, ok, exit_code, output])?;
+                        }
+                        None => {
+                            // A result without its call (or a second result): keep it, unnamed.
+                            orphan_result.execute(params![
+                                rec.session_id,
+                                rec.iteration_id,
+                                call_id,
+                                rec.ts,
+                                ok,
+                                exit_code,
+                                output,
+                                duration_ms.unwrap_or(0)
+                            ])?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(summary)
 }
