@@ -36,6 +36,8 @@ pub enum EngineError {
     NotLoggedIn { agent: String, message: String },
     #[error(transparent)]
     Review(#[from] crate::review_error::ReviewError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics_error::MetricsError),
 }
 
 fn suggestions_text(s: &[String]) -> String {
@@ -71,6 +73,7 @@ impl EngineError {
             | EngineError::Running { .. }
             | EngineError::WorktreeExists(_) => 3,
             EngineError::Review(e) => e.exit_code(),
+            EngineError::Metrics(e) => e.exit_code(),
             _ => 1,
         }
     }

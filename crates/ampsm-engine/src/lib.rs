@@ -2,10 +2,15 @@
 //! through [`Engine`]. It owns the store, the git work and the agent processes, and keeps the principles:
 //! never lose work, never touch the user's checkout, crash-safe, bounded.
 
+pub mod budget;
 pub mod cleanup;
 pub mod error;
+pub mod export;
 pub mod health;
 pub mod merge;
+pub mod metrics;
+pub mod metrics_error;
+pub mod notify;
 pub mod process;
 pub mod repair;
 pub mod review;

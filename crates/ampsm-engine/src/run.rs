@@ -4,6 +4,9 @@
 //! session's test script run (always), usage priced once, and the final status taken from how the agent
 //! ended.
 
+use crate::budget::{BudgetMeter, BudgetSignal, BudgetStatus};
+use crate::metrics_error::MetricsError;
+use crate::notify::{Notification, NotifyEvent};
 use crate::process::own_pid;
 use crate::script::{ScriptRun, run_script};
 use crate::{Engine, EngineError};
@@ -54,6 +57,8 @@ pub struct IterationReport {
     pub usage: Vec<UsageRow>,
     /// Stream lines recorded.
     pub lines_recorded: usize,
+    /// The session's budget and this run's spend against it, when the session has a budget.
+    pub budget: Option<BudgetStatus>,
 }
 
 impl IterationReport {
@@ -164,6 +169,7 @@ impl Engine {
         };
         let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), req.timeout);
         self.check_credentials(adapter.as_ref(), &spec)?;
+        let mut meter = self.budget_meter(&session, &spec)?;
 
         let git = Git::new(&worktree);
         let head_before = git.resolve_commit("HEAD")?.unwrap_or_default();
@@ -185,7 +191,8 @@ impl Engine {
         )?;
         self.store.set_pids(&session.id, Some(own_pid()), None)?;
 
-        let run = self.run_recorded(adapter.as_ref(), &spec, &session, &iteration_id, observer);
+        let run =
+            self.run_recorded(adapter.as_ref(), &spec, &session, &iteration_id, meter.as_mut(), observer);
         let (report, lines_recorded) = match run {
             Ok(r) => r,
             Err(e) => {
@@ -197,9 +204,11 @@ impl Engine {
                 self.store.finish_iteration(&iteration_id, &end)?;
                 self.store.set_pids(&session.id, None, None)?;
                 self.store.set_status(&session.id, SessionStatus::Error, Some(&e.to_string()))?;
+                self.notify_session(&session, NotifyEvent::Failed, "error", &e.to_string());
                 return Err(e);
             }
         };
+        let budget_stop = meter.as_ref().is_some_and(|m| m.stopped()) && report.exit.cancelled;
         self.store.set_pids(&session.id, Some(own_pid()), None)?;
 
         // Price the usage once and record the end of the run.
@@ -208,9 +217,16 @@ impl Engine {
             self.store.insert_usage(&session.id, &iteration_id, row)?;
         }
         let (cost_usd, cost_source) = total_cost(&usage);
-        let outcome_word = outcome_word(&report);
+        let outcome_word = if budget_stop { "budget" } else { outcome_word(&report) };
         let error = if outcome_word == "success" {
             None
+        } else if let Some(m) = meter.as_ref().filter(|_| budget_stop) {
+            Some(format!(
+                "stopped at the budget: ${:.4} of ${:.2} spent (this run ${:.4}); its work so far is committed",
+                m.spent_usd(),
+                m.status().budget_usd,
+                m.run_usd()
+            ))
         } else {
             Some(report.outcome.error.clone().or_else(|| report.exit.failure_reason()).unwrap_or_else(|| {
                 format!(
@@ -270,6 +286,13 @@ impl Engine {
         };
         self.store.set_pids(&session.id, None, None)?;
         self.store.set_status(&session.id, status, Some(&note))?;
+        let event = match (outcome_word, status) {
+            ("budget", _) => NotifyEvent::Budget,
+            (_, SessionStatus::Error) => NotifyEvent::Failed,
+            (_, SessionStatus::AwaitingInput) => NotifyEvent::AwaitingInput,
+            _ => NotifyEvent::Completed,
+        };
+        self.notify_session(&session, event, status.as_str(), &note);
 
         let iteration = self
             .store
@@ -286,7 +309,39 @@ impl Engine {
             tests,
             usage,
             lines_recorded,
+            budget: meter.map(|m| m.status()),
         })
+    }
+
+    /// The live cost meter of a session with a budget (`None` without one). Refuses to start when the
+    /// session's recorded spend already reached its budget.
+    fn budget_meter(&self, session: &Session, spec: &RunSpec) -> Result<Option<BudgetMeter>, EngineError> {
+        let Some(budget) = session.budget_usd.filter(|b| *b > 0.0) else { return Ok(None) };
+        let spent = self.store.session_spend(&session.id)?.known_usd;
+        let prior_reported: f64 = spec.prior_usage.iter().filter_map(|m| m.reported_cost_usd).sum();
+        let meter = BudgetMeter::new(self.config.price_table(), budget, spent, prior_reported);
+        if meter.exhausted_before_start() {
+            return Err(MetricsError::BudgetExhausted {
+                session: format!("{} ({})", session.name, session.id.short()),
+                short_id: session.id.short().to_string(),
+                spent,
+                budget,
+            }
+            .into());
+        }
+        Ok(Some(meter))
+    }
+
+    /// Sends a notification about a session (see [`crate::notify`]); never fails.
+    pub fn notify_session(&self, session: &Session, event: NotifyEvent, status: &str, message: &str) {
+        let n = Notification {
+            event,
+            session_id: session.id.to_string(),
+            session_name: session.name.clone(),
+            status: status.to_string(),
+            message: message.to_string(),
+        };
+        crate::notify::notify(&self.config.notifications, &n);
     }
 
     /// Refuses to start an agent whose credentials are missing: some CLIs (Amp) would otherwise open an
@@ -313,8 +368,11 @@ impl Engine {
         spec: &RunSpec,
         session: &Session,
         iteration_id: &str,
+        mut meter: Option<&mut BudgetMeter>,
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<(RunReport, usize), EngineError> {
+        // The budget meter stops the agent (its whole process group) through this channel.
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         let queue = std::sync::Arc::new(EventQueue::default());
         let rx = queue.clone();
         let db = self.store.path().to_path_buf();
@@ -331,8 +389,22 @@ impl Engine {
             spawn_tx.push(WriterMsg::Spawned(pid));
         };
         let line_tx = queue.clone();
+        let note_tx = line_tx.clone();
         let mut on_line = move |item: StreamItem| {
             observer(&item);
+            if let Some(m) = meter.as_deref_mut() {
+                for signal in m.observe(&item.events) {
+                    let (text, stop) = match signal {
+                        BudgetSignal::Warn(t) | BudgetSignal::Unpriced(t) => (t, false),
+                        BudgetSignal::Stop(t) => (t, true),
+                    };
+                    eprintln!("warning: {text}");
+                    note_tx.push(WriterMsg::Note(text));
+                    if stop {
+                        let _ = cancel_tx.send(true);
+                    }
+                }
+            }
             let stream = match item.stream {
                 OutputStream::Stdout => "stdout",
                 OutputStream::Stderr => "stderr",
@@ -348,8 +420,13 @@ impl Engine {
             // Blocks when the writer is behind: the agent's pipe then fills and it waits. Memory stays bounded.
             line_tx.push(WriterMsg::Line(Box::new(rec)));
         };
-        let result =
-            runtime.block_on(ampsm_agent::run_agent(adapter, spec, None, &mut on_spawn, &mut on_line));
+        let result = runtime.block_on(ampsm_agent::run_agent(
+            adapter,
+            spec,
+            Some(cancel_rx),
+            &mut on_spawn,
+            &mut on_line,
+        ));
         drop(on_line);
         drop(on_spawn);
         queue.close();
@@ -492,6 +569,8 @@ impl Engine {
 enum WriterMsg {
     Spawned(u32),
     Line(Box<EventRecord>),
+    /// A note for the session's status history (budget warnings).
+    Note(String),
 }
 
 /// The writer thread: takes whatever is queued (up to a batch) and writes it in one transaction.
@@ -524,6 +603,11 @@ fn write_events(
         for m in pending {
             match m {
                 WriterMsg::Line(rec) => batch.push(*rec),
+                WriterMsg::Note(text) => {
+                    if let Err(e) = store.record_note(session, &text) {
+                        note(e.into());
+                    }
+                }
                 WriterMsg::Spawned(pid) => {
                     if let Err(e) = store.set_pids(session, Some(own_pid()), Some(pid as i64)) {
                         note(e.into());

@@ -59,6 +59,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     #[command(flatten)]
     Review(crate::commands::review::ReviewCommand),
+    #[command(flatten)]
+    Metrics(crate::commands::metrics::MetricsCommand),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 mod agents;
 mod config;
 mod demo;
+pub mod metrics;
 mod health;
 pub mod review;
 mod sessions;
@@ -77,7 +78,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Doctor => health::doctor(json),
         Command::VerifyAmp => health::verify_amp(json),
         Command::Repair => sessions::repair(json),
-        Command::Review(c) => review::run(c, json),
+        Command::Review(c) => metrics::notify_on_conflict(review::run(c, json)),
+        Command::Metrics(c) => metrics::run(c, json),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(a.shell, &mut cmd, "amp-sessions", &mut std::io::stdout());

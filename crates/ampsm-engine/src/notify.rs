@@ -1,0 +1,217 @@
+//! Notifications when a session completes, waits for input, fails, stops at its budget, or hits a merge
+//! conflict, following `notifications.*`:
+//!
+//! 1. `notifications.desktop: true` and a desktop bus (`DBUS_SESSION_BUS_ADDRESS`, or macOS) with
+//!    `notify-send` (or `osascript`) available: a desktop notification.
+//! 2. Otherwise, when `notifications.command` is set: that command, run with `sh -c` in its own process
+//!    group, with the event in `AMPSM_EVENT`, `AMPSM_SESSION`, `AMPSM_SESSION_NAME`, `AMPSM_STATUS` and
+//!    `AMPSM_MESSAGE`.
+//! 3. Otherwise, when desktop notifications are on: the terminal bell on stderr (only if it is a terminal).
+//!
+//! A notification never fails the command that sends it and never hangs it: every process gets a
+//! timeout after which its whole group is killed, and errors are only logged.
+
+use ampsm_config::config::NotificationsConfig;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a desktop notifier may take.
+pub const DESKTOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long `notifications.command` may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    Completed,
+    AwaitingInput,
+    Failed,
+    Budget,
+    Conflict,
+}
+
+impl NotifyEvent {
+    /// The word put in `AMPSM_EVENT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Completed => "completed",
+            NotifyEvent::AwaitingInput => "awaiting-input",
+            NotifyEvent::Failed => "failed",
+            NotifyEvent::Budget => "budget",
+            NotifyEvent::Conflict => "conflict",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            NotifyEvent::Completed => "session completed",
+            NotifyEvent::AwaitingInput => "session awaits your input",
+            NotifyEvent::Failed => "session failed",
+            NotifyEvent::Budget => "session stopped at its budget",
+            NotifyEvent::Conflict => "merge conflict",
+        }
+    }
+}
+
+/// One notification.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub event: NotifyEvent,
+    pub session_id: String,
+    pub session_name: String,
+    pub status: String,
+    pub message: String,
+}
+
+/// How a notification was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Desktop,
+    Command,
+    Bell,
+    /// Nothing was configured or available (or everything failed; see the log).
+    None,
+}
+
+/// Sends `n` as the config says (see the module docs). Never fails and never blocks longer than the
+/// timeouts.
+pub fn notify(config: &NotificationsConfig, n: &Notification) -> Delivery {
+    if config.desktop && desktop(n) {
+        return Delivery::Desktop;
+    }
+    if let Some(cmd) = config.command.as_deref().filter(|c| !c.trim().is_empty()) {
+        if run_command(cmd, n) {
+            return Delivery::Command;
+        }
+        return Delivery::None;
+    }
+    if config.desktop && std::io::stderr().is_terminal() {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(b"\x07");
+        let _ = err.flush();
+        return Delivery::Bell;
+    }
+    Delivery::None
+}
+
+/// A desktop notification through `notify-send` (Linux/BSD with a session bus) or `osascript` (macOS).
+fn desktop(n: &Notification) -> bool {
+    let title = format!("amp-sessions: {}", n.event.title());
+    let body = format!("{}: {}", n.session_name, n.message);
+    if cfg!(target_os = "macos") {
+        let Some(osascript) = find_program("osascript") else { return false };
+        let script = format!(
+            "display notification {} with title {}",
+            applescript_text(&body),
+            applescript_text(&title)
+        );
+        let mut cmd = Command::new(osascript);
+        cmd.args(["-e", &script]);
+        return run_bounded(cmd, DESKTOP_TIMEOUT, "osascript");
+    }
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|v| v.is_empty()) {
+        return false;
+    }
+    let Some(notify_send) = find_program("notify-send") else { return false };
+    let mut cmd = Command::new(notify_send);
+    cmd.args(["--app-name=amp-sessions", "--", &title, &body]);
+    run_bounded(cmd, DESKTOP_TIMEOUT, "notify-send")
+}
+
+fn applescript_text(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The user's `notifications.command` with the event in its environment.
+fn run_command(command: &str, n: &Notification) -> bool {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .env("AMPSM_EVENT", n.event.as_str())
+        .env("AMPSM_SESSION", &n.session_id)
+        .env("AMPSM_SESSION_NAME", &n.session_name)
+        .env("AMPSM_STATUS", &n.status)
+        .env("AMPSM_MESSAGE", &n.message);
+    run_bounded(cmd, COMMAND_TIMEOUT, "notifications.command")
+}
+
+/// Runs `cmd` in its own process group with no stdin or output, waiting at most `timeout`; on expiry the
+/// group is killed. True when it exited 0.
+fn run_bounded(mut cmd: Command, timeout: Duration, what: &str) -> bool {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("notification through {what} could not start: {e}");
+            return false;
+        }
+    };
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                if !status.success() {
+                    tracing::warn!("notification through {what} ended with {status}");
+                }
+                return status.success();
+            }
+            Ok(None) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) | Err(_) => {
+                tracing::warn!("notification through {what} took longer than {timeout:?}; stopped it");
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note() -> Notification {
+        Notification {
+            event: NotifyEvent::Failed,
+            session_id: "abc".into(),
+            session_name: "demo".into(),
+            status: "error".into(),
+            message: "it broke".into(),
+        }
+    }
+
+    #[test]
+    fn a_hanging_command_is_stopped_at_its_timeout() {
+        let started = Instant::now();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 30 & sleep 30"]);
+        assert!(!run_bounded(cmd, Duration::from_millis(300), "test"));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_failing_or_missing_command_never_errors() {
+        let cfg = NotificationsConfig { desktop: false, command: Some("exit 3".into()) };
+        assert_eq!(notify(&cfg, &note()), Delivery::None);
+        let cfg = NotificationsConfig { desktop: false, command: None };
+        assert_eq!(notify(&cfg, &note()), Delivery::None);
+    }
+}
