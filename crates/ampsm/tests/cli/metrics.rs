@@ -502,3 +502,74 @@ print(max(len(c) for r in rows for c in r), sum("[clipped:" in c for r in rows f
         Err(e) => println!("skipped the Python CSV check: python3 not available ({e})"),
     }
 }
+
+#[test]
+fn the_real_claude_code_is_stopped_at_the_budget_with_its_first_file_committed() {
+    use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
+    let Some(claude) = ampsm_testutils::npm_agent_bin("claude") else {
+        println!("skipped: real claude CLI not installed; run .ci/install-agents.sh");
+        return;
+    };
+    let w = World::new();
+    let agent_home = w.dir.path().join("claude-home");
+    std::fs::create_dir_all(&agent_home).unwrap();
+    let server = ModelServer::start(Script::new(vec![])).unwrap();
+    let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
+    let env_yaml: String = env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect();
+    w.write_config(&format!(
+        "amp:\n  dangerously_allow_all: true\nnotifications:\n  desktop: false\nagents:\n  claude:\n    path: {}\n    env:\n{env_yaml}",
+        claude.display()
+    ));
+    let s = w.json(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "real-capped",
+        "--agent",
+        "claude",
+        "--model",
+        "claude-sonnet-4-5",
+        "--prompt",
+        "Write the files",
+        "--budget",
+        "0.10",
+    ]);
+    let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
+    let usage = |output_tokens, cache_creation_input_tokens| Usage {
+        input_tokens: 10,
+        output_tokens,
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens,
+        reasoning_tokens: 0,
+    };
+    // $0.06753, then +$0.03003 (97.6 %), then +$0.03003 (over the budget); the fourth reply would come 8 s
+    // later and write a file that must never appear.
+    server.set_script(Script::new(vec![
+        Turn::tool_call("Write", serde_json::json!({"file_path": wt.join("one.txt"), "content": "one\n"}))
+            .with_usage(usage(2000, 10_000)),
+        Turn::tool_call("Write", serde_json::json!({"file_path": wt.join("two.txt"), "content": "two\n"}))
+            .with_usage(usage(2000, 0)),
+        Turn::text("Thinking about the third file.").with_usage(usage(2000, 0)).with_delay_ms(300),
+        Turn::tool_call("Write", serde_json::json!({"file_path": wt.join("late.txt"), "content": "late\n"}))
+            .with_usage(usage(10, 0))
+            .with_delay_ms(8_000),
+    ]));
+    let started = Instant::now();
+    let out = w.run(&["iterate", "real-capped", "--json", "--timeout", "120s"]);
+    let took = started.elapsed();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["iteration"]["outcome"],
+        "budget",
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let commit = report["commit"].as_str().expect("the partial work is committed");
+    assert_eq!(git(&wt, &["show", &format!("{commit}:one.txt")]), "one\n");
+    assert!(!wt.join("late.txt").exists());
+    let m = w.json(&["metrics", "real-capped"]);
+    assert!(m["cost"]["usd"].as_f64().unwrap() >= 0.10, "{m}");
+    assert_eq!(m["budget"]["stops"], 1);
+}
