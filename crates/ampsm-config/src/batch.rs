@@ -56,6 +56,8 @@ pub struct RepoSpec {
     pub path: PathBuf,
     /// The path as written.
     pub written: String,
+    /// Where it is in the file, e.g. `repos[1]` or `items[0].repos[0]`.
+    pub field: String,
     pub base_branch: Option<String>,
     /// Where the entry is written (for errors found later, such as a missing repository).
     pub line: u64,
@@ -347,6 +349,7 @@ impl Checker<'_> {
         Ok(RepoSpec {
             path: normalize(&path),
             written,
+            field: field.to_string(),
             base_branch,
             line: raw.path.referenced.line(),
             column: raw.path.referenced.column(),

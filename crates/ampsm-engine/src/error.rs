@@ -37,6 +37,8 @@ pub enum EngineError {
     #[error(transparent)]
     Review(#[from] crate::review_error::ReviewError),
     #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
+    #[error(transparent)]
     Metrics(#[from] crate::metrics_error::MetricsError),
 }
 
@@ -54,6 +56,7 @@ impl EngineError {
             EngineError::Store(ampsm_store::StoreError::SessionNotFound(_)) => {
                 Some("run `amp-sessions list` to see sessions".into())
             }
+            EngineError::Batch(e) => e.hint(),
             _ => None,
         }
     }
@@ -73,6 +76,7 @@ impl EngineError {
             | EngineError::Running { .. }
             | EngineError::WorktreeExists(_) => 3,
             EngineError::Review(e) => e.exit_code(),
+            EngineError::Batch(e) => e.exit_code(),
             EngineError::Metrics(e) => e.exit_code(),
             _ => 1,
         }

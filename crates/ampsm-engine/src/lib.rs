@@ -2,6 +2,7 @@
 //! through [`Engine`]. It owns the store, the git work and the agent processes, and keeps the principles:
 //! never lose work, never touch the user's checkout, crash-safe, bounded.
 
+pub mod batch;
 pub mod budget;
 pub mod cleanup;
 pub mod error;

@@ -347,9 +347,9 @@ impl Store {
         Ok(v.unwrap_or(0) != 0)
     }
 
-    /// Marks an item running for a new attempt; returns the attempt number (1-based). Fails with
-    /// [`StoreError::Corrupt`] if the item is not queued or running (another runner took it).
-    pub fn start_batch_item_attempt(&mut self, item_id: &str) -> Result<i64, StoreError> {
+    /// Marks an item running for a new attempt; returns the attempt number (1-based), or `None` when the
+    /// item is no longer queued or running (an abort marked it, or another runner finished it).
+    pub fn start_batch_item_attempt(&mut self, item_id: &str) -> Result<Option<i64>, StoreError> {
         self.write_tx(|tx| {
             let changed = tx.execute(
                 "UPDATE batch_items SET status = 'running', attempts = attempts + 1, error = NULL, \
@@ -358,9 +358,9 @@ impl Store {
                 params![item_id, now_ms()],
             )?;
             if changed == 0 {
-                return Err(StoreError::Corrupt(format!("batch item {item_id} is no longer queued")));
+                return Ok(None);
             }
-            Ok(tx.query_row("SELECT attempts FROM batch_items WHERE id = ?1", [item_id], |r| r.get(0))?)
+            Ok(Some(tx.query_row("SELECT attempts FROM batch_items WHERE id = ?1", [item_id], |r| r.get(0))?))
         })
     }
 
@@ -408,23 +408,16 @@ impl Store {
         )?)
     }
 
-    /// Puts unfinished items back in the queue for `resume`: `running` ones (their runner died; the
-    /// interrupted attempt is not counted) and `aborted` ones. Returns how many.
+    /// Puts unfinished items back in the queue for `resume`: `running` ones (their runner died) and
+    /// `aborted` ones. Attempts are kept, so new sessions get new names; the runner gives each requeued
+    /// item at least one more attempt. Returns how many.
     pub fn requeue_unfinished_items(&mut self, batch_id: &str) -> Result<usize, StoreError> {
-        self.write_tx(|tx| {
-            let crashed = tx.execute(
-                "UPDATE batch_items SET status = 'queued', attempts = MAX(attempts - 1, 0), \
-                 error = 'interrupted: the batch runner stopped; run again by resume', ended_at = NULL \
-                 WHERE batch_id = ?1 AND status = 'running'",
-                [batch_id],
-            )?;
-            let aborted = tx.execute(
-                "UPDATE batch_items SET status = 'queued', attempts = 0, error = NULL, ended_at = NULL \
-                 WHERE batch_id = ?1 AND status = 'aborted'",
-                [batch_id],
-            )?;
-            Ok(crashed + aborted)
-        })
+        Ok(self.conn().execute(
+            "UPDATE batch_items SET status = 'queued', ended_at = NULL, \
+             error = CASE status WHEN 'running' THEN 'interrupted: the batch runner stopped; re-run by resume' ELSE error END \
+             WHERE batch_id = ?1 AND status IN ('running', 'aborted')",
+            [batch_id],
+        )?)
     }
 
     /// Running items with the pids of their current session.
@@ -573,22 +566,22 @@ mod tests {
         assert!(s.find_batches("ffff").unwrap().is_empty());
         assert_eq!(s.batch_items(id).unwrap()[0].budget_usd, Some(2.0));
 
-        assert_eq!(s.start_batch_item_attempt(&items[0].id).unwrap(), 1);
+        assert_eq!(s.start_batch_item_attempt(&items[0].id).unwrap(), Some(1));
         s.finish_batch_item(&items[0].id, "passed", None, true).unwrap();
-        assert_eq!(s.start_batch_item_attempt(&items[1].id).unwrap(), 1);
-        assert_eq!(s.start_batch_item_attempt(&items[1].id).unwrap(), 2);
-        assert_eq!(s.start_batch_item_attempt(&items[2].id).unwrap(), 1);
+        assert_eq!(s.start_batch_item_attempt(&items[1].id).unwrap(), Some(1));
+        assert_eq!(s.start_batch_item_attempt(&items[1].id).unwrap(), Some(2));
+        assert_eq!(s.start_batch_item_attempt(&items[2].id).unwrap(), Some(1));
         s.finish_batch_item(&items[2].id, "aborted", Some("aborted"), false).unwrap();
         // A finished item cannot be started again.
-        assert!(s.start_batch_item_attempt(&items[0].id).is_err());
+        assert_eq!(s.start_batch_item_attempt(&items[0].id).unwrap(), None);
         let c = s.batch_counts(id).unwrap();
         assert_eq!((c.total, c.queued, c.running, c.passed, c.aborted, c.merged), (4, 1, 1, 1, 1, 1));
 
         assert_eq!(s.requeue_unfinished_items(id).unwrap(), 2);
         let all = s.batch_items(id).unwrap();
         assert_eq!(all[0].status, "passed");
-        assert_eq!((all[1].status.as_str(), all[1].attempts), ("queued", 1));
-        assert_eq!((all[2].status.as_str(), all[2].attempts), ("queued", 0));
+        assert_eq!((all[1].status.as_str(), all[1].attempts), ("queued", 2));
+        assert_eq!((all[2].status.as_str(), all[2].attempts), ("queued", 1));
         assert_eq!(s.abort_queued_items(id, "aborted").unwrap(), 3);
         assert_eq!(s.batch_counts(id).unwrap().finished(), 4);
 

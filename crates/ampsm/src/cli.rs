@@ -57,6 +57,9 @@ pub enum Command {
     Repair,
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Batch runs from YAML: many prompts × many repositories (start, status, list, abort, resume, export, clean).
+    #[command(subcommand)]
+    Batch(crate::commands::batch::BatchCommand),
     #[command(flatten)]
     Review(crate::commands::review::ReviewCommand),
     #[command(flatten)]

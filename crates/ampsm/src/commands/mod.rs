@@ -2,6 +2,7 @@
 //! `render::error`.
 
 mod agents;
+pub mod batch;
 mod config;
 mod demo;
 pub mod metrics;
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Doctor => health::doctor(json),
         Command::VerifyAmp => health::verify_amp(json),
         Command::Repair => sessions::repair(json),
+        Command::Batch(c) => batch::run(c, json),
         Command::Review(c) => metrics::notify_on_conflict(review::run(c, json)),
         Command::Metrics(c) => metrics::run(c, json),
         Command::Completions(a) => {

@@ -1,0 +1,136 @@
+//! Batch throughput: `amp-sessions batch start` on 100 items at concurrency 8 with an agent that takes
+//! 0.5 s and writes a file (the `command` agent running `sh -c 'sleep 0.5; …'`). Each item gets its own
+//! session (worktree + branch), the agent's work is committed and recorded. Prints the wall time of the whole
+//! command against the ideal (100 / 8 × 0.5 s = 6.25 s) and checks every item is accounted for: target
+//! ratio ≤ 1.15 (issue 6). Run: `cargo run --release -p ampsm-bench --bin batch-bench`
+//! (`--items N --concurrency C --repos R` to vary; items are spread over R repositories).
+
+use ampsm_bench::{release_binary, report};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const AGENT_SECONDS: f64 = 0.5;
+
+struct Options {
+    items: usize,
+    concurrency: usize,
+    repos: usize,
+}
+
+fn main() {
+    let mut o = Options { items: 100, concurrency: 8, repos: 1 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().and_then(|v| v.parse::<usize>().ok()).filter(|v| *v > 0);
+        match (flag.as_str(), value) {
+            ("--items", Some(v)) => o.items = v,
+            ("--concurrency", Some(v)) => o.concurrency = v,
+            ("--repos", Some(v)) => o.repos = v,
+            _ => {
+                eprintln!("usage: batch-bench [--items N] [--concurrency C] [--repos R]");
+                std::process::exit(2);
+            }
+        }
+    }
+    match run(&o) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("batch-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if ok { Ok(()) } else { Err(format!("git {args:?} failed")) }
+}
+
+fn run(o: &Options) -> Result<bool, String> {
+    let bin = release_binary()?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    std::fs::write(
+        home.join("config.yaml"),
+        format!(
+            "agents:\n  command:\n    path: /bin/sh\n    args: [\"-c\", \"sleep {AGENT_SECONDS}; echo \\\"$AMPSM_PROMPT\\\" > result.txt\"]\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut yaml = format!(
+        "name: throughput\nconcurrency: {}\ndefaults:\n  agent: command\n  timeout: 60s\nitems:\n",
+        o.concurrency
+    );
+    for r in 0..o.repos {
+        let repo = dir.path().join(format!("repo{r}"));
+        std::fs::create_dir_all(&repo).map_err(|e| e.to_string())?;
+        git(&repo, &["init", "-q", "-b", "main"])?;
+        std::fs::write(repo.join("README.md"), "bench\n").map_err(|e| e.to_string())?;
+        git(&repo, &["add", "README.md"])?;
+        git(
+            &repo,
+            &["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "init"],
+        )?;
+    }
+    for i in 0..o.items {
+        yaml.push_str(&format!(
+            "  - name: item-{i:03}\n    prompt: \"task {i}\"\n    repos: [./repo{}]\n",
+            i % o.repos
+        ));
+    }
+    let file = dir.path().join("batch.yaml");
+    std::fs::write(&file, yaml).map_err(|e| e.to_string())?;
+
+    let started = Instant::now();
+    let out = Command::new(&bin)
+        .args(["batch", "start", "--file"])
+        .arg(&file)
+        .arg("--json")
+        .env("AMPSM_HOME", &home)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("AMPSM_DB_PATH")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let took = started.elapsed().as_secs_f64();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!("batch start printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
+    })?;
+
+    // Every item accounted for: passed, with its own session and one commit of the agent's file.
+    let items = doc["items"].as_array().cloned().unwrap_or_default();
+    let passed = items.iter().filter(|i| i["status"] == "passed").count();
+    let sessions: std::collections::HashSet<&str> =
+        items.iter().filter_map(|i| i["session"]["id"].as_str()).collect();
+    let store = ampsm_store::Store::open(&home.join("sessions.db")).map_err(|e| e.to_string())?;
+    let commits: i64 = store
+        .conn()
+        .query_row("SELECT COUNT(*) FROM commits WHERE kind = 'agent'", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+
+    let ideal = o.items as f64 / o.concurrency as f64 * AGENT_SECONDS;
+    println!(
+        "batch of {} items on {} repo(s) at concurrency {}, agent {AGENT_SECONDS} s each: {took:.2} s \
+         (ideal {ideal:.2} s); {passed} passed, {} sessions, {commits} agent commits; status {}",
+        o.items,
+        o.repos,
+        o.concurrency,
+        sessions.len(),
+        doc["status"].as_str().unwrap_or("?")
+    );
+    let all_there = passed == o.items && sessions.len() == o.items && commits == o.items as i64;
+    println!("every item accounted for: {}", if all_there { "PASS" } else { "FAIL" });
+    let ratio_ok = report("wall time / ideal", took / ideal, "x", 1.15, true);
+    Ok(all_there && ratio_ok)
+}

@@ -1,0 +1,918 @@
+//! Batch runs: many prompts × many repositories from one YAML file (see `ampsm_config::batch`).
+//!
+//! - **Plan.** [`Engine::plan_batch`] reads the file, checks every repository is a git repository and every
+//!   base resolves (errors point at the YAML line), and lists the runs: each item on each of its repositories.
+//! - **Queue and concurrency.** [`run_batch`] takes the queued items in order and runs at most `concurrency`
+//!   at once, one worker thread per slot, each with its own [`Engine`] (a SQLite connection is not shared
+//!   between threads).
+//! - **One attempt** = a fresh session (worktree on a new branch from the item's base, the item's `script` as
+//!   the session's test script) and one `iterate` with the item's timeout. The item passes when the agent run
+//!   succeeds and the script exits 0; then, with `mergeOnPass`, the session is merged through the normal
+//!   review-and-merge path ([`Engine::merge_session`], squash, with its preflight).
+//! - **Retries** start a *new session* per attempt (named `<item>-<batch>-<n>`), so a failed attempt's commits
+//!   never reach a later attempt or the merge; every attempt's session is kept for review.
+//! - **Timeouts** are the agent run's (the whole process group is killed on expiry); an item whose last attempt
+//!   timed out ends `timeout`.
+//! - **Abort** ([`Engine::abort_batch`], from any process): sets `abort_requested`, marks queued items
+//!   `aborted` and stops the process group of every running agent of the batch (TERM, KILL after 0.5 s). The
+//!   runner polls the flag every 100 ms, stops the agents it still sees, takes no new item, and ends
+//!   `aborted`.
+//! - **Resume** ([`Engine::prepare_resume`]) after a runner crash (`kill -9`): only items still `queued`, items
+//!   `running` under a dead runner, and `aborted` items run again; finished items never re-run.
+//! - **Detach**: the CLI starts the same binary with a hidden subcommand that calls [`detach_from_terminal`]
+//!   (a new session, no controlling terminal) and logs to `AMPSM_HOME/logs/batch-<id>.log`.
+
+use crate::merge::MergeRequest;
+use crate::process::{group_alive, own_pid, pid_alive, signal_group};
+use crate::run::IterateRequest;
+use crate::sessions::CreateSession;
+use crate::{Engine, EngineError};
+use ampsm_config::batch::BatchSpec;
+use ampsm_config::{ConfigError, Paths};
+use ampsm_core::id::{new_id, short_id};
+use ampsm_git::Git;
+use ampsm_store::Store;
+use ampsm_store::batches::{Batch, BatchCounts, BatchItem, ItemUsage, NewBatch, NewBatchItem};
+use nix::sys::signal::Signal;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often the runner looks at the abort flag.
+const ABORT_POLL: Duration = Duration::from_millis(100);
+/// How long a stopped agent group gets between TERM and KILL.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
+/// A refused or failed batch command.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("no batch matches {0:?}")]
+    NotFound(String),
+    #[error("{reference:?} matches several batches: {candidates}; use more characters of the id")]
+    Ambiguous { reference: String, candidates: String },
+    #[error(
+        "batch {batch} is running (runner process {pid}); wait for it, follow it with `amp-sessions batch status \
+         {short} --follow`, or stop it with `amp-sessions batch abort {short}`"
+    )]
+    Running { batch: String, short: String, pid: i64 },
+    #[error("batch {batch} has nothing left to run (every item finished: {summary})")]
+    NothingToResume { batch: String, summary: String },
+    #[error("cannot start the background runner of batch {batch}: {message}; see {log}")]
+    Detach { batch: String, message: String, log: String },
+    #[error("batch {batch}: {message}")]
+    Other { batch: String, message: String },
+}
+
+impl BatchError {
+    /// 2 for bad references, 3 for refusals that protect a running batch, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BatchError::NotFound(_) | BatchError::Ambiguous { .. } | BatchError::NothingToResume { .. } => 2,
+            BatchError::Running { .. } => 3,
+            _ => 1,
+        }
+    }
+
+    /// What to do next, when there is more to say than the message.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BatchError::NotFound(_) => Some("run `amp-sessions batch list` to see batches".into()),
+            _ => None,
+        }
+    }
+}
+
+/// One run of the plan: an item on one repository, with its settings resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRun {
+    pub seq: i64,
+    pub item: String,
+    pub repo: String,
+    pub base_branch: String,
+    pub agent: String,
+    pub model: Option<String>,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub merge_on_pass: bool,
+    pub budget_usd: Option<f64>,
+    pub script: Option<String>,
+    pub prompt: String,
+}
+
+/// A checked batch file and its runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchPlan {
+    pub name: String,
+    pub file: PathBuf,
+    pub concurrency: u32,
+    pub items: usize,
+    pub repos: usize,
+    pub runs: Vec<PlannedRun>,
+    #[serde(skip)]
+    pub yaml: String,
+}
+
+/// The current session of an item, for status views.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemSession {
+    pub id: String,
+    pub name: String,
+    pub branch: String,
+    pub worktree_path: String,
+    pub status: String,
+    pub agent_pid: Option<i64>,
+}
+
+/// One item as `batch status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemView {
+    #[serde(flatten)]
+    pub item: BatchItem,
+    pub duration_ms: Option<i64>,
+    pub session: Option<ItemSession>,
+}
+
+/// A batch with its counts and items.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    #[serde(flatten)]
+    pub batch: Batch,
+    /// Whether the runner process recorded for the batch is alive.
+    pub runner_alive: bool,
+    /// A note when the batch needs attention (e.g. its runner died).
+    pub note: Option<String>,
+    pub counts: BatchCounts,
+    pub items: Vec<ItemView>,
+}
+
+impl BatchView {
+    /// Whether nothing more will happen without a user action (finished, or its runner is gone).
+    pub fn is_settled(&self) -> bool {
+        matches!(self.batch.status.as_str(), "completed" | "failed" | "aborted") || !self.runner_alive
+    }
+}
+
+/// What `batch abort` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbortReport {
+    pub batch_id: String,
+    pub name: String,
+    /// False when the batch had already finished.
+    pub was_active: bool,
+    pub queued_aborted: usize,
+    pub running_aborted: usize,
+    /// Agent process groups signalled.
+    pub agents_stopped: usize,
+    /// Agent process groups still alive at the end (should be 0).
+    pub agents_left: usize,
+    pub status: String,
+    pub took_ms: u64,
+}
+
+/// What `batch clean` did for one session.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanedSession {
+    pub session_id: String,
+    pub name: String,
+    pub worktree_removed: bool,
+    pub branch_deleted: bool,
+    /// The snapshot ref saved first when there was unmerged or uncommitted work.
+    pub snapshot: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What `batch clean` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanReport {
+    pub batch_id: String,
+    pub sessions: Vec<CleanedSession>,
+}
+
+/// One exported row: an item with its session and usage.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportRow {
+    pub batch_id: String,
+    pub batch_name: String,
+    pub item_id: String,
+    pub seq: i64,
+    pub item: String,
+    pub repo_path: String,
+    pub base_branch: Option<String>,
+    pub agent: String,
+    pub model: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub merged: bool,
+    pub session_id: Option<String>,
+    pub session_name: Option<String>,
+    pub branch: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    #[serde(flatten)]
+    pub usage: ItemUsage,
+}
+
+/// What the runner reports while it works.
+#[derive(Debug, Clone)]
+pub enum BatchEvent {
+    /// An attempt started.
+    Started { item: BatchItem, attempt: i64, session: Option<String> },
+    /// An attempt did not pass and another follows.
+    Retrying { item: BatchItem, attempt: i64, reason: String },
+    /// The item reached its final status.
+    Finished { item: BatchItem },
+}
+
+/// How a runner's work ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchOutcome {
+    pub batch_id: String,
+    pub status: String,
+    pub counts: BatchCounts,
+    pub took_ms: u64,
+}
+
+impl Engine {
+    /// Reads and checks a batch file: the YAML (see `ampsm_config::batch`), then every repository (a git
+    /// repository) and base (a branch or commit there), with errors pointing at the YAML line.
+    pub fn plan_batch(&self, file: &Path) -> Result<BatchPlan, EngineError> {
+        let spec = BatchSpec::load(file)?;
+        let yaml = std::fs::read_to_string(&spec.file)
+            .map_err(|source| ConfigError::Read { path: spec.file.clone(), source })?;
+        let mut roots: Vec<(PathBuf, PathBuf, String)> = Vec::new(); // (written path, root, default base)
+        let mut runs = Vec::new();
+        let mut repos = std::collections::BTreeSet::new();
+        for (item, repo) in spec.plan() {
+            let at = |message: String| ConfigError::Invalid {
+                path: spec.file.clone(),
+                line: repo.line,
+                column: repo.column,
+                message,
+            };
+            let (root, default_base) = match roots.iter().find(|(p, _, _)| *p == repo.path) {
+                Some((_, root, base)) => (root.clone(), base.clone()),
+                None => {
+                    if !repo.path.is_dir() {
+                        return Err(at(format!(
+                            "{}: repository {:?} does not exist (resolved to {}; relative paths are relative to the \
+                             batch file)",
+                            repo.field,
+                            repo.written,
+                            repo.path.display()
+                        ))
+                        .into());
+                    }
+                    let root = ampsm_git::repo_root(&repo.path).map_err(|e| {
+                        at(format!("{}: {:?} is not a git repository ({e})", repo.field, repo.written))
+                    })?;
+                    let git = Git::new(&root);
+                    let configured = &self.config.git.default_base_branch;
+                    let base = if !configured.is_empty() && git.resolve_commit(configured)?.is_some() {
+                        configured.clone()
+                    } else {
+                        git.default_branch()?
+                    };
+                    roots.push((repo.path.clone(), root.clone(), base.clone()));
+                    (root, base)
+                }
+            };
+            let base = repo.base_branch.clone().unwrap_or(default_base);
+            let git = Git::new(&root);
+            if base.starts_with('-') || git.resolve_commit(&base)?.is_none() {
+                let hint = git.suggest_refs(&base).unwrap_or_default();
+                let hint = if hint.is_empty() {
+                    String::new()
+                } else {
+                    format!("; did you mean: {}?", hint.join(", "))
+                };
+                return Err(at(format!(
+                    "{}.baseBranch: {base:?} is not a branch or commit in {}{hint}",
+                    repo.field,
+                    root.display()
+                ))
+                .into());
+            }
+            repos.insert(root.clone());
+            let agent = item.agent.clone().unwrap_or_else(|| self.config.session.default_agent.clone());
+            runs.push(PlannedRun {
+                seq: runs.len() as i64 + 1,
+                item: item.name.clone(),
+                repo: root.to_string_lossy().into_owned(),
+                base_branch: base,
+                agent,
+                model: item.model.clone(),
+                timeout_ms: item.timeout.unwrap_or_else(|| self.config.agent_timeout()).as_millis() as u64,
+                retries: item.retries,
+                merge_on_pass: item.merge_on_pass,
+                budget_usd: item.budget_usd,
+                script: item.script.clone(),
+                prompt: item.prompt.clone(),
+            });
+        }
+        Ok(BatchPlan {
+            name: spec.name.clone(),
+            file: spec.file.clone(),
+            concurrency: spec.concurrency,
+            items: spec.items.len(),
+            repos: repos.len(),
+            runs,
+            yaml,
+        })
+    }
+
+    /// Records a planned batch with all its items queued; nothing runs yet.
+    pub fn create_batch(&mut self, plan: &BatchPlan) -> Result<Batch, EngineError> {
+        let id = new_id();
+        let items: Vec<NewBatchItem> = plan
+            .runs
+            .iter()
+            .map(|r| NewBatchItem {
+                id: new_id(),
+                seq: r.seq,
+                item_name: r.item.clone(),
+                repo_path: r.repo.clone(),
+                base_branch: Some(r.base_branch.clone()),
+                prompt: r.prompt.clone(),
+                script: r.script.clone(),
+                agent: r.agent.clone(),
+                model: r.model.clone(),
+                timeout_ms: Some(r.timeout_ms as i64),
+                retries: r.retries as i64,
+                merge_on_pass: r.merge_on_pass,
+                budget_usd: r.budget_usd,
+            })
+            .collect();
+        self.store.insert_batch(
+            &NewBatch {
+                id: id.clone(),
+                name: plan.name.clone(),
+                file_path: Some(plan.file.to_string_lossy().into_owned()),
+                spec: plan.yaml.clone(),
+                concurrency: plan.concurrency as i64,
+            },
+            &items,
+        )?;
+        self.store.get_batch(&id)?.ok_or_else(|| other(&id, "the batch was not recorded"))
+    }
+
+    /// Finds a batch by full id, unique id prefix, or name (the newest of that name).
+    pub fn resolve_batch(&self, reference: &str) -> Result<Batch, EngineError> {
+        let found = self.store.find_batches(reference)?;
+        if let Some(exact) = found.iter().find(|b| b.id == reference.trim()) {
+            return Ok(exact.clone());
+        }
+        let by_id: Vec<&Batch> =
+            found.iter().filter(|b| b.id.starts_with(&reference.trim().to_lowercase())).collect();
+        match (by_id.len(), found.len()) {
+            (1, _) => Ok(by_id[0].clone()),
+            (0, 0) => Err(BatchError::NotFound(reference.to_string()).into()),
+            (0, _) => Ok(found[0].clone()), // by name: the newest
+            _ => Err(BatchError::Ambiguous {
+                reference: reference.to_string(),
+                candidates: by_id
+                    .iter()
+                    .map(|b| format!("{} ({})", short_id(&b.id), b.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+            .into()),
+        }
+    }
+
+    /// A batch with its counts and items, as `batch status` shows it.
+    pub fn batch_view(&self, reference: &str) -> Result<BatchView, EngineError> {
+        let batch = self.resolve_batch(reference)?;
+        let counts = self.store.batch_counts(&batch.id)?;
+        let mut items = Vec::new();
+        for item in self.store.batch_items(&batch.id)? {
+            let session = match &item.session_id {
+                Some(id) => {
+                    self.store.get_session(&ampsm_core::SessionId::from_stored(id.clone())).ok().map(|s| {
+                        ItemSession {
+                            id: s.id.to_string(),
+                            name: s.name,
+                            branch: s.branch,
+                            worktree_path: s.worktree_path,
+                            status: if s.removed_at.is_some() {
+                                "removed".into()
+                            } else {
+                                s.status.as_str().into()
+                            },
+                            agent_pid: s.agent_pid,
+                        }
+                    })
+                }
+                None => None,
+            };
+            let duration_ms = match (item.started_at, item.ended_at) {
+                (Some(a), Some(b)) => Some(b - a),
+                (Some(a), None) if item.status == "running" => Some(ampsm_core::time::now_ms() - a),
+                _ => None,
+            };
+            items.push(ItemView { item, duration_ms, session });
+        }
+        let runner_alive = batch.runner_pid.is_some_and(pid_alive);
+        let note = match batch.status.as_str() {
+            "running" if !runner_alive => Some(format!(
+                "the runner of this batch ({}) is gone; continue with `amp-sessions batch resume {}`",
+                batch.runner_pid.map(|p| format!("process {p}")).unwrap_or_else(|| "unknown process".into()),
+                short_id(&batch.id)
+            )),
+            "queued" if counts.finished() < counts.total && !runner_alive => Some(format!(
+                "no runner has started this batch; start it with `amp-sessions batch resume {}`",
+                short_id(&batch.id)
+            )),
+            _ => None,
+        };
+        Ok(BatchView { batch, runner_alive, note, counts, items })
+    }
+
+    /// Stops a batch from any process (see the module docs). Returns within about two seconds.
+    pub fn abort_batch(&mut self, reference: &str) -> Result<AbortReport, EngineError> {
+        let started = Instant::now();
+        let batch = self.resolve_batch(reference)?;
+        let id = batch.id.clone();
+        let counts = self.store.batch_counts(&id)?;
+        let active = !matches!(batch.status.as_str(), "completed" | "failed" | "aborted")
+            || counts.queued + counts.running > 0;
+        let mut report = AbortReport {
+            batch_id: id.clone(),
+            name: batch.name.clone(),
+            was_active: active,
+            queued_aborted: 0,
+            running_aborted: 0,
+            agents_stopped: 0,
+            agents_left: 0,
+            status: batch.status.clone(),
+            took_ms: 0,
+        };
+        if !active {
+            return Ok(report);
+        }
+        self.store.request_batch_abort(&id)?;
+        report.queued_aborted = self.store.abort_queued_items(&id, "aborted before it started")?;
+        // Stop every agent of the batch now; keep looking for a moment for agents that were just starting
+        // (the runner's own watcher keeps stopping them after that, until its workers are done).
+        let quiet_after = started + Duration::from_millis(300);
+        let deadline = started + Duration::from_millis(1_200);
+        let mut stopped = std::collections::HashSet::new();
+        loop {
+            let live: Vec<i64> =
+                self.store.batch_agent_pids(&id)?.into_iter().filter(|p| group_alive(*p)).collect();
+            stopped.extend(live.iter().copied());
+            stop_groups(&live, STOP_GRACE);
+            if self.store.running_batch_items(&id)?.is_empty() {
+                break;
+            }
+            if !batch_runner_alive(&self.store, &id)? {
+                // Nobody will finish these items: the runner crashed or never started.
+                report.running_aborted =
+                    self.store.abort_running_items(&id, "aborted (its runner had stopped)")?;
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline || (now >= quiet_after && live.is_empty()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        report.agents_stopped = stopped.len();
+        report.agents_left = stopped.iter().filter(|p| group_alive(**p)).count();
+        if !batch_runner_alive(&self.store, &id)? {
+            report.running_aborted +=
+                self.store.abort_running_items(&id, "aborted (its runner had stopped)")?;
+            let current = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or_default();
+            if !matches!(current.as_str(), "completed" | "failed" | "aborted") {
+                self.store.finish_batch(&id, "aborted")?;
+            }
+        }
+        report.status = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or_default();
+        report.took_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// Makes a batch ready to run again after its runner stopped: refuses while a runner is alive, puts
+    /// `running` (runner dead) and `aborted` items back in the queue and clears the abort flag. Finished
+    /// items stay as they are.
+    pub fn prepare_resume(&mut self, reference: &str) -> Result<Batch, EngineError> {
+        let batch = self.resolve_batch(reference)?;
+        if let Some(pid) = batch.runner_pid.filter(|p| pid_alive(*p) && *p != own_pid()) {
+            return Err(BatchError::Running {
+                batch: label(&batch),
+                short: short_id(&batch.id).to_string(),
+                pid,
+            }
+            .into());
+        }
+        self.store.requeue_unfinished_items(&batch.id)?;
+        self.store.clear_batch_abort(&batch.id)?;
+        let counts = self.store.batch_counts(&batch.id)?;
+        if counts.queued == 0 {
+            return Err(BatchError::NothingToResume {
+                batch: label(&batch),
+                summary: format!(
+                    "{} passed, {} failed, {} error, {} timeout",
+                    counts.passed, counts.failed, counts.error, counts.timeout
+                ),
+            }
+            .into());
+        }
+        self.store.finish_batch(&batch.id, "queued")?;
+        self.store.get_batch(&batch.id)?.ok_or_else(|| other(&batch.id, "the batch disappeared"))
+    }
+
+    /// Removes the worktrees and branches of every session of the batch (all attempts). Unmerged or
+    /// uncommitted work is saved in a snapshot first (`amp-sessions undo <session>` restores it). Refuses
+    /// while the batch runs.
+    pub fn clean_batch(&mut self, reference: &str) -> Result<CleanReport, EngineError> {
+        let batch = self.resolve_batch(reference)?;
+        if let Some(pid) = batch.runner_pid.filter(|p| pid_alive(*p)) {
+            return Err(BatchError::Running {
+                batch: label(&batch),
+                short: short_id(&batch.id).to_string(),
+                pid,
+            }
+            .into());
+        }
+        let mut sessions = Vec::new();
+        for sid in self.store.batch_live_session_ids(&batch.id)? {
+            let name = self
+                .store
+                .get_session(&ampsm_core::SessionId::from_stored(sid.clone()))
+                .map(|s| s.name)
+                .unwrap_or_default();
+            match self.remove_session(&sid, true, false) {
+                Ok(out) => sessions.push(CleanedSession {
+                    session_id: sid,
+                    name,
+                    worktree_removed: out.worktree_removed,
+                    branch_deleted: out.branch_deleted,
+                    snapshot: out.snapshot.map(|s| s.refname),
+                    error: None,
+                }),
+                Err(e) => sessions.push(CleanedSession {
+                    session_id: sid,
+                    name,
+                    worktree_removed: false,
+                    branch_deleted: false,
+                    snapshot: None,
+                    error: Some(e.to_string()),
+                }),
+            }
+        }
+        Ok(CleanReport { batch_id: batch.id, sessions })
+    }
+
+    /// The rows of `batch export`: one per item, with its current session and the usage of all attempts.
+    pub fn batch_export_rows(&self, reference: &str) -> Result<(Batch, Vec<ExportRow>), EngineError> {
+        let view = self.batch_view(reference)?;
+        let usage = self.store.batch_item_usage(&view.batch.id)?;
+        let rows = view
+            .items
+            .iter()
+            .map(|v| ExportRow {
+                batch_id: view.batch.id.clone(),
+                batch_name: view.batch.name.clone(),
+                item_id: v.item.id.clone(),
+                seq: v.item.seq,
+                item: v.item.item_name.clone(),
+                repo_path: v.item.repo_path.clone(),
+                base_branch: v.item.base_branch.clone(),
+                agent: v.item.agent.clone(),
+                model: v.item.model.clone(),
+                status: v.item.status.clone(),
+                attempts: v.item.attempts,
+                merged: v.item.merged,
+                session_id: v.item.session_id.clone(),
+                session_name: v.session.as_ref().map(|s| s.name.clone()),
+                branch: v.session.as_ref().map(|s| s.branch.clone()),
+                error: v.item.error.clone(),
+                started_at: v.item.started_at,
+                ended_at: v.item.ended_at,
+                duration_ms: v.duration_ms,
+                usage: usage.get(&v.item.id).cloned().unwrap_or_default(),
+            })
+            .collect();
+        Ok((view.batch, rows))
+    }
+}
+
+fn label(b: &Batch) -> String {
+    format!("{} ({})", b.name, short_id(&b.id))
+}
+
+fn other(batch: &str, message: &str) -> EngineError {
+    BatchError::Other { batch: short_id(batch).to_string(), message: message.to_string() }.into()
+}
+
+fn batch_runner_alive(store: &Store, id: &str) -> Result<bool, EngineError> {
+    Ok(store.get_batch(id)?.and_then(|b| b.runner_pid).is_some_and(pid_alive))
+}
+
+/// Stops several process groups at once: TERM to all, KILL after `grace` to those left, then waits up to
+/// `grace` for them to go.
+pub fn stop_groups(pgids: &[i64], grace: Duration) {
+    let live: Vec<i64> = pgids.iter().copied().filter(|p| signal_group(*p, Signal::SIGTERM)).collect();
+    if live.is_empty() {
+        return;
+    }
+    let wait_until = |deadline: Instant| {
+        while Instant::now() < deadline && live.iter().any(|p| group_alive(*p)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_until(Instant::now() + grace);
+    for p in &live {
+        if group_alive(*p) {
+            signal_group(*p, Signal::SIGKILL);
+        }
+    }
+    wait_until(Instant::now() + grace);
+}
+
+/// Puts this process in a session of its own (no controlling terminal), for the detached runner: closing the
+/// terminal that started it does not stop it.
+pub fn detach_from_terminal() -> Result<(), EngineError> {
+    nix::unistd::setsid()
+        .map(|_| ())
+        .map_err(|e| EngineError::Invalid(format!("cannot detach the batch runner from the terminal: {e}")))
+}
+
+/// While alive, turns Ctrl-C (SIGINT) and SIGTERM into an abort request for the batch, so a runner stopped
+/// from its terminal stops its agents too instead of leaving them orphaned. Dropping it stops listening
+/// (the signals stay ignored until the process ends).
+pub struct SignalAbort {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SignalAbort {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts listening for SIGINT/SIGTERM on behalf of batch `batch_id` (see [`SignalAbort`]).
+pub fn abort_on_signal(paths: &Paths, batch_id: &str) -> SignalAbort {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (db, id) = (paths.db.clone(), batch_id.to_string());
+    let thread = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            let signalled = tokio::select! {
+                _ = tokio::signal::ctrl_c() => true,
+                _ = term.recv() => true,
+                _ = rx => false,
+            };
+            if signalled {
+                eprintln!("stopping batch {}: aborting its running agents…", short_id(&id));
+                if let Ok(mut store) = Store::open(&db) {
+                    let _ = store.request_batch_abort(&id);
+                }
+            }
+        });
+    });
+    SignalAbort { stop: Some(tx), thread: Some(thread) }
+}
+
+/// Runs the queued items of a batch to the end (see the module docs). `observer` is called from the worker
+/// threads as items start and finish; it must be quick.
+pub fn run_batch(
+    paths: &Paths,
+    batch_id: &str,
+    observer: Arc<dyn Fn(&BatchEvent) + Send + Sync>,
+) -> Result<BatchOutcome, EngineError> {
+    let started = Instant::now();
+    let mut engine = Engine::open_at(paths.clone())?;
+    let batch =
+        engine.store.get_batch(batch_id)?.ok_or_else(|| BatchError::NotFound(batch_id.to_string()))?;
+    if let Some(pid) = batch.runner_pid.filter(|p| pid_alive(*p) && *p != own_pid()) {
+        return Err(
+            BatchError::Running { batch: label(&batch), short: short_id(batch_id).to_string(), pid }.into()
+        );
+    }
+    engine.store.set_batch_running(batch_id, own_pid())?;
+    let queue: VecDeque<BatchItem> =
+        engine.store.batch_items(batch_id)?.into_iter().filter(|i| i.status == "queued").collect();
+    let workers = (batch.concurrency.max(1) as usize).min(queue.len()).max(1);
+    let queue = Arc::new(Mutex::new(queue));
+    let abort = Arc::new(AtomicBool::new(engine.store.batch_abort_requested(batch_id)?));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let monitor = {
+        let (db, id, abort, done) = (paths.db.clone(), batch_id.to_string(), abort.clone(), done.clone());
+        std::thread::spawn(move || watch_abort(&db, &id, &abort, &done))
+    };
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let (paths, id, queue, abort, observer) =
+            (paths.clone(), batch_id.to_string(), queue.clone(), abort.clone(), observer.clone());
+        handles.push(std::thread::spawn(move || -> Result<(), EngineError> {
+            let mut engine = Engine::open_at(paths)?;
+            loop {
+                let next = match queue.lock() {
+                    Ok(mut q) => q.pop_front(),
+                    Err(_) => None,
+                };
+                let Some(item) = next else { return Ok(()) };
+                if abort.load(Ordering::SeqCst) {
+                    engine.store.abort_queued_items(&id, "aborted before it started")?;
+                    return Ok(());
+                }
+                run_item(&mut engine, &id, item, &abort, observer.as_ref())?;
+            }
+        }));
+    }
+    let mut first_error: Option<EngineError> = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(other(batch_id, "a batch worker thread panicked"));
+            }
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let _ = monitor.join();
+
+    let aborted = abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)?;
+    if aborted {
+        engine.store.abort_queued_items(batch_id, "aborted before it started")?;
+    }
+    let counts = engine.store.batch_counts(batch_id)?;
+    let status = if aborted {
+        "aborted"
+    } else if first_error.is_some() || counts.queued + counts.running > 0 || counts.passed < counts.total {
+        "failed"
+    } else {
+        "completed"
+    };
+    engine.store.finish_batch(batch_id, status)?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    Ok(BatchOutcome {
+        batch_id: batch_id.to_string(),
+        status: status.to_string(),
+        counts,
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The runner's abort watcher: polls the flag; once set, keeps stopping the batch's running agents until
+/// the workers are done.
+fn watch_abort(db: &Path, batch_id: &str, abort: &AtomicBool, done: &AtomicBool) {
+    let Ok(store) = Store::open(db) else { return };
+    while !done.load(Ordering::SeqCst) {
+        if !abort.load(Ordering::SeqCst) && store.batch_abort_requested(batch_id).unwrap_or(false) {
+            abort.store(true, Ordering::SeqCst);
+        }
+        if abort.load(Ordering::SeqCst) {
+            let pids: Vec<i64> = store
+                .batch_agent_pids(batch_id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| group_alive(*p))
+                .collect();
+            stop_groups(&pids, STOP_GRACE);
+        }
+        std::thread::sleep(ABORT_POLL);
+    }
+}
+
+/// The session name of an attempt: `<item>-<batch short id>-<attempt>`, within the 64-character limit.
+fn session_name(item: &str, batch_id: &str, attempt: i64) -> String {
+    let suffix = format!("-{}-{attempt}", short_id(batch_id));
+    let keep = ampsm_core::names::MAX_NAME_LEN.saturating_sub(suffix.len());
+    let head: String = item.chars().take(keep).collect();
+    let head = head.trim_end_matches(['.', '-']);
+    let name = format!("{head}{suffix}");
+    if ampsm_core::validate_session_name(&name).is_ok() { name } else { format!("item{suffix}") }
+}
+
+/// Runs one item to its final status: attempts until one passes or none is left, then the merge when asked.
+fn run_item(
+    engine: &mut Engine,
+    batch_id: &str,
+    item: BatchItem,
+    abort: &AtomicBool,
+    observer: &(dyn Fn(&BatchEvent) + Send + Sync),
+) -> Result<(), EngineError> {
+    let last_attempt = (item.retries + 1).max(item.attempts + 1);
+    let finish =
+        |engine: &mut Engine, status: &str, error: Option<&str>, merged: bool| -> Result<(), EngineError> {
+            engine.store.finish_batch_item(&item.id, status, error, merged)?;
+            if let Some(row) = engine.store.get_batch_item(&item.id)? {
+                observer(&BatchEvent::Finished { item: row });
+            }
+            Ok(())
+        };
+    loop {
+        if abort.load(Ordering::SeqCst) {
+            return finish(engine, "aborted", Some("aborted before it started"), false);
+        }
+        let Some(attempt) = engine.store.start_batch_item_attempt(&item.id)? else {
+            return Ok(()); // aborted meanwhile by `batch abort`
+        };
+        let session = engine.create_session(CreateSession {
+            repo: PathBuf::from(&item.repo_path),
+            name: session_name(&item.item_name, batch_id, attempt),
+            prompt: Some(item.prompt.clone()),
+            base: item.base_branch.clone(),
+            agent: Some(item.agent.clone()),
+            model: item.model.clone(),
+            script: item.script.clone(),
+            budget_usd: item.budget_usd,
+            batch_item_id: Some(item.id.clone()),
+        });
+        let session = match session {
+            Ok(s) => s,
+            Err(e) => {
+                // Creating a session fails the same way again (bad base, name, disk): no retry.
+                return finish(engine, "error", Some(&format!("cannot create the session: {e}")), false);
+            }
+        };
+        engine.store.set_batch_item_session(&item.id, session.id.as_str())?;
+        observer(&BatchEvent::Started { item: item.clone(), attempt, session: Some(session.name.clone()) });
+        if abort.load(Ordering::SeqCst) {
+            return finish(engine, "aborted", Some("aborted before the agent started"), false);
+        }
+        let request = IterateRequest {
+            session: session.id.to_string(),
+            prompt: None,
+            timeout: item.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
+        };
+        let (status, reason) = match engine.iterate(request, &mut |_| {}) {
+            Ok(report) if report.passed() => {
+                let (merged, note) = if item.merge_on_pass {
+                    match engine.merge_session(session.id.as_str(), &MergeRequest::default()) {
+                        Ok(r) if r.result == "merged" => (true, None),
+                        Ok(r) => {
+                            (false, Some(format!("passed, not merged: the merge ended with {}", r.result)))
+                        }
+                        Err(e) => (false, Some(format!("passed, not merged: {e}"))),
+                    }
+                } else {
+                    (false, None)
+                };
+                return finish(engine, "passed", note.as_deref(), merged);
+            }
+            Ok(report) => {
+                let outcome = report.iteration.outcome.clone().unwrap_or_else(|| "failed".into());
+                let reason = if outcome != "success" {
+                    report
+                        .iteration
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| format!("the agent run ended: {outcome}"))
+                } else if let Some(t) = report.tests.as_ref().filter(|t| !t.passed()) {
+                    format!("the script failed ({}): {}", t.outcome(), t.short_tail())
+                } else {
+                    "the agent is waiting for input".to_string()
+                };
+                (if outcome == "timeout" { "timeout" } else { "failed" }, reason)
+            }
+            Err(e) => ("error", e.to_string()),
+        };
+        if abort.load(Ordering::SeqCst) {
+            return finish(engine, "aborted", Some(&format!("aborted: {reason}")), false);
+        }
+        if attempt >= last_attempt {
+            return finish(engine, status, Some(&reason), false);
+        }
+        engine.store.set_batch_item_note(&item.id, &format!("attempt {attempt}: {reason}"))?;
+        observer(&BatchEvent::Retrying { item: item.clone(), attempt, reason });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_fit_and_stay_valid() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(session_name("jwt-auth", id, 1), "jwt-auth-01234567-1");
+        let long = "a".repeat(64);
+        let n = session_name(&long, id, 12);
+        assert!(n.len() <= 64 && n.ends_with("-01234567-12"), "{n}");
+        assert!(ampsm_core::validate_session_name(&session_name("x.y.", id, 1)).is_ok());
+    }
+}
