@@ -2,9 +2,13 @@
 //!
 //! - **Plan.** [`Engine::plan_batch`] reads the file, checks every repository is a git repository and every
 //!   base resolves (errors point at the YAML line), and lists the runs: each item on each of its repositories.
-//! - **Queue and concurrency.** [`run_batch`] takes the queued items in order and runs at most `concurrency`
-//!   at once, one worker thread per slot, each with its own [`Engine`] (a SQLite connection is not shared
-//!   between threads).
+//! - **Queue and concurrency.** [`run_batch`] takes the queued items in order. `concurrency` bounds the agents
+//!   running at once (agent slots); twice as many worker threads (each with its own [`Engine`]: a SQLite
+//!   connection is not shared between threads) make the next sessions and commit/record finished runs while
+//!   the slots are busy, so per-item overhead (worktree add, commit, database) overlaps with agent time. A
+//!   slot is taken right before `iterate` and given back as soon as the agent's process group is gone (a
+//!   watcher thread sees it through the session's recorded `agent_pid`); an item with a validation script
+//!   keeps its slot until the script has run too.
 //! - **One attempt** = a fresh session (worktree on a new branch from the item's base, the item's `script` as
 //!   the session's test script) and one `iterate` with the item's timeout. The item passes when the agent run
 //!   succeeds and the script exits 0; then, with `mergeOnPass`, the session is merged through the normal
@@ -38,11 +42,13 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the runner looks at the abort flag.
 const ABORT_POLL: Duration = Duration::from_millis(100);
+/// How often the slot watcher looks for agents that have exited.
+const SLOT_POLL: Duration = Duration::from_millis(3);
 /// How long a stopped agent group gets between TERM and KILL.
 const STOP_GRACE: Duration = Duration::from_millis(500);
 
@@ -708,10 +714,18 @@ pub fn run_batch(
     engine.store.set_batch_running(batch_id, own_pid())?;
     let queue: VecDeque<BatchItem> =
         engine.store.batch_items(batch_id)?.into_iter().filter(|i| i.status == "queued").collect();
-    let workers = (batch.concurrency.max(1) as usize).min(queue.len()).max(1);
+    let concurrency = batch.concurrency.max(1) as usize;
+    // Twice as many workers as agent slots: while `concurrency` agents run, the other workers create the
+    // next sessions and commit/record finished runs.
+    let workers = (concurrency * 2).min(queue.len()).max(1);
     let queue = Arc::new(Mutex::new(queue));
     let abort = Arc::new(AtomicBool::new(engine.store.batch_abort_requested(batch_id)?));
     let done = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new(Gate::new(concurrency));
+    let slot_watcher = {
+        let (db, gate, done) = (paths.db.clone(), gate.clone(), done.clone());
+        std::thread::spawn(move || gate.watch_agents(&db, &done))
+    };
 
     let monitor = {
         let (db, id, abort, done) = (paths.db.clone(), batch_id.to_string(), abort.clone(), done.clone());
@@ -719,8 +733,14 @@ pub fn run_batch(
     };
     let mut handles = Vec::new();
     for _ in 0..workers {
-        let (paths, id, queue, abort, observer) =
-            (paths.clone(), batch_id.to_string(), queue.clone(), abort.clone(), observer.clone());
+        let (paths, id, queue, abort, observer, gate) = (
+            paths.clone(),
+            batch_id.to_string(),
+            queue.clone(),
+            abort.clone(),
+            observer.clone(),
+            gate.clone(),
+        );
         handles.push(std::thread::spawn(move || -> Result<(), EngineError> {
             let mut engine = Engine::open_at(paths)?;
             loop {
@@ -733,7 +753,12 @@ pub fn run_batch(
                     engine.store.abort_queued_items(&id, "aborted before it started")?;
                     return Ok(());
                 }
-                run_item(&mut engine, &id, item, &abort, observer.as_ref())?;
+                run_item(
+                    &mut engine,
+                    &id,
+                    item,
+                    &Ctx { abort: &abort, gate: &gate, observer: observer.as_ref() },
+                )?;
             }
         }));
     }
@@ -751,6 +776,7 @@ pub fn run_batch(
     }
     done.store(true, Ordering::SeqCst);
     let _ = monitor.join();
+    let _ = slot_watcher.join();
 
     let aborted = abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)?;
     if aborted {
@@ -807,59 +833,69 @@ fn session_name(item: &str, batch_id: &str, attempt: i64) -> String {
     if ampsm_core::validate_session_name(&name).is_ok() { name } else { format!("item{suffix}") }
 }
 
+/// What a worker shares with the others.
+struct Ctx<'a> {
+    abort: &'a AtomicBool,
+    gate: &'a Gate,
+    observer: &'a (dyn Fn(&BatchEvent) + Send + Sync),
+}
+
 /// Runs one item to its final status: attempts until one passes or none is left, then the merge when asked.
-fn run_item(
-    engine: &mut Engine,
-    batch_id: &str,
-    item: BatchItem,
-    abort: &AtomicBool,
-    observer: &(dyn Fn(&BatchEvent) + Send + Sync),
-) -> Result<(), EngineError> {
+/// Each attempt: a fresh session (made before taking an agent slot), then a slot, then `iterate`.
+fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>) -> Result<(), EngineError> {
     let last_attempt = (item.retries + 1).max(item.attempts + 1);
+    let mut attempt = item.attempts + 1;
     let finish =
         |engine: &mut Engine, status: &str, error: Option<&str>, merged: bool| -> Result<(), EngineError> {
             engine.store.finish_batch_item(&item.id, status, error, merged)?;
             if let Some(row) = engine.store.get_batch_item(&item.id)? {
-                observer(&BatchEvent::Finished { item: row });
+                (ctx.observer)(&BatchEvent::Finished { item: row });
             }
             Ok(())
         };
     loop {
-        if abort.load(Ordering::SeqCst) {
-            return finish(engine, "aborted", Some("aborted before it started"), false);
+        if ctx.abort.load(Ordering::SeqCst) {
+            if engine.store.get_batch_item(&item.id)?.is_some_and(|i| !i.is_finished()) {
+                return finish(engine, "aborted", Some("aborted before it started"), false);
+            }
+            return Ok(());
         }
-        let Some(attempt) = engine.store.start_batch_item_attempt(&item.id)? else {
-            return Ok(()); // aborted meanwhile by `batch abort`
-        };
-        let session = engine.create_session(CreateSession {
-            repo: PathBuf::from(&item.repo_path),
-            name: session_name(&item.item_name, batch_id, attempt),
-            prompt: Some(item.prompt.clone()),
-            base: item.base_branch.clone(),
-            agent: Some(item.agent.clone()),
-            model: item.model.clone(),
-            script: item.script.clone(),
-            budget_usd: item.budget_usd,
-            batch_item_id: Some(item.id.clone()),
-        });
-        let session = match session {
+        let session = match prepare_session(engine, batch_id, &item, attempt) {
             Ok(s) => s,
+            // Creating a session fails the same way again (bad base, name, disk): no retry.
             Err(e) => {
-                // Creating a session fails the same way again (bad base, name, disk): no retry.
                 return finish(engine, "error", Some(&format!("cannot create the session: {e}")), false);
             }
         };
+        let Some(slot) = ctx.gate.acquire(ctx.abort) else {
+            discard_unused_session(engine, &session);
+            return finish(engine, "aborted", Some("aborted before it started"), false);
+        };
+        let Some(started) = engine.store.start_batch_item_attempt(&item.id)? else {
+            // `batch abort` marked it meanwhile.
+            ctx.gate.release(slot);
+            discard_unused_session(engine, &session);
+            return Ok(());
+        };
+        attempt = started;
         engine.store.set_batch_item_session(&item.id, session.id.as_str())?;
-        observer(&BatchEvent::Started { item: item.clone(), attempt, session: Some(session.name.clone()) });
-        if abort.load(Ordering::SeqCst) {
-            return finish(engine, "aborted", Some("aborted before the agent started"), false);
+        (ctx.observer)(&BatchEvent::Started {
+            item: item.clone(),
+            attempt,
+            session: Some(session.name.clone()),
+        });
+        // Without a validation script the slot is free as soon as the agent's process group is gone;
+        // otherwise it is held until the script has run too.
+        if item.script.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            ctx.gate.release_when_agent_exits(slot, session.id.as_str());
         }
         let request = IterateRequest {
             session: session.id.to_string(),
             prompt: None,
             timeout: item.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
         };
-        let (status, reason) = match engine.iterate(request, &mut |_| {}) {
+        let result = engine.iterate(request, &mut |_| {});
+        let (status, reason) = match result {
             Ok(report) if report.passed() => {
                 let (merged, note) = if item.merge_on_pass {
                     match engine.merge_session(session.id.as_str(), &MergeRequest::default()) {
@@ -872,6 +908,7 @@ fn run_item(
                 } else {
                     (false, None)
                 };
+                ctx.gate.release(slot);
                 return finish(engine, "passed", note.as_deref(), merged);
             }
             Ok(report) => {
@@ -891,14 +928,153 @@ fn run_item(
             }
             Err(e) => ("error", e.to_string()),
         };
-        if abort.load(Ordering::SeqCst) {
+        ctx.gate.release(slot);
+        if ctx.abort.load(Ordering::SeqCst) {
             return finish(engine, "aborted", Some(&format!("aborted: {reason}")), false);
         }
         if attempt >= last_attempt {
             return finish(engine, status, Some(&reason), false);
         }
         engine.store.set_batch_item_note(&item.id, &format!("attempt {attempt}: {reason}"))?;
-        observer(&BatchEvent::Retrying { item: item.clone(), attempt, reason });
+        (ctx.observer)(&BatchEvent::Retrying { item: item.clone(), attempt, reason });
+        attempt += 1;
+    }
+}
+
+/// The session of an attempt. A session of that name left by an earlier runner that crashed before the
+/// attempt started (same item, never iterated) is taken over instead of failing on the name.
+fn prepare_session(
+    engine: &mut Engine,
+    batch_id: &str,
+    item: &BatchItem,
+    attempt: i64,
+) -> Result<ampsm_store::Session, EngineError> {
+    let made = engine.create_session(CreateSession {
+        repo: PathBuf::from(&item.repo_path),
+        name: session_name(&item.item_name, batch_id, attempt),
+        prompt: Some(item.prompt.clone()),
+        base: item.base_branch.clone(),
+        agent: Some(item.agent.clone()),
+        model: item.model.clone(),
+        script: item.script.clone(),
+        budget_usd: item.budget_usd,
+        batch_item_id: Some(item.id.clone()),
+    });
+    match made {
+        Err(EngineError::Store(ampsm_store::StoreError::DuplicateName { id, name, repo })) => {
+            let existing = engine.store.get_session(&ampsm_core::SessionId::from_stored(id.clone()))?;
+            let unused = existing.batch_item_id.as_deref() == Some(item.id.as_str())
+                && engine.store.list_iterations(&existing.id)?.is_empty();
+            if unused {
+                Ok(existing)
+            } else {
+                Err(ampsm_store::StoreError::DuplicateName { id, name, repo }.into())
+            }
+        }
+        other => other,
+    }
+}
+
+/// Removes a session made for an attempt that never started (nothing in it can be lost).
+fn discard_unused_session(engine: &mut Engine, session: &ampsm_store::Session) {
+    let _ = engine.remove_session(session.id.as_str(), false, false);
+}
+
+/// The agent slots of a runner: at most `concurrency` agents at once. A slot is taken before `iterate`
+/// and given back when the attempt ends, or earlier — as soon as the agent's process group is gone — when
+/// asked with [`Gate::release_when_agent_exits`] (the [`Gate::watch_agents`] thread sees that).
+struct Gate {
+    state: Mutex<GateState>,
+    freed: Condvar,
+}
+
+struct GateState {
+    free: usize,
+    next: u64,
+    /// Slots held, by token.
+    held: std::collections::HashMap<u64, Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Give the slot back when this session's agent has exited.
+    session: Option<String>,
+    /// The agent's process group, once recorded.
+    pgid: Option<i64>,
+}
+
+impl Gate {
+    fn new(slots: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState { free: slots, next: 0, held: Default::default() }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot; `None` when the batch is aborted meanwhile.
+    fn acquire(&self, abort: &AtomicBool) -> Option<u64> {
+        let mut st = self.state.lock().ok()?;
+        loop {
+            if abort.load(Ordering::SeqCst) {
+                return None;
+            }
+            if st.free > 0 {
+                st.free -= 1;
+                st.next += 1;
+                let token = st.next;
+                st.held.insert(token, Held::default());
+                return Some(token);
+            }
+            st = self.freed.wait_timeout(st, ABORT_POLL).ok()?.0;
+        }
+    }
+
+    /// Gives a slot back (once; later calls do nothing).
+    fn release(&self, token: u64) {
+        if let Ok(mut st) = self.state.lock()
+            && st.held.remove(&token).is_some()
+        {
+            st.free += 1;
+            self.freed.notify_one();
+        }
+    }
+
+    fn release_when_agent_exits(&self, token: u64, session: &str) {
+        if let Ok(mut st) = self.state.lock()
+            && let Some(h) = st.held.get_mut(&token)
+        {
+            h.session = Some(session.to_string());
+        }
+    }
+
+    /// The watcher thread: every few milliseconds, learns the agent pid of watched sessions from the store
+    /// and gives the slot back once that process group is gone.
+    fn watch_agents(&self, db: &Path, done: &AtomicBool) {
+        let Ok(store) = Store::open(db) else { return };
+        while !done.load(Ordering::SeqCst) {
+            let watched: Vec<(u64, String, Option<i64>)> = match self.state.lock() {
+                Ok(st) => {
+                    st.held.iter().filter_map(|(t, h)| h.session.clone().map(|s| (*t, s, h.pgid))).collect()
+                }
+                Err(_) => return,
+            };
+            for (token, session, pgid) in watched {
+                match pgid {
+                    Some(p) if !group_alive(p) => self.release(token),
+                    Some(_) => {}
+                    None => {
+                        let sid = ampsm_core::SessionId::from_stored(session);
+                        if let Ok(Some(p)) = store.get_session(&sid).map(|s| s.agent_pid)
+                            && let Ok(mut st) = self.state.lock()
+                            && let Some(h) = st.held.get_mut(&token)
+                        {
+                            h.pgid = Some(p);
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(SLOT_POLL);
+        }
     }
 }
 

@@ -403,3 +403,41 @@ fn status_follow_streams_json_lines_until_the_batch_ends() {
         );
     }
 }
+
+#[test]
+fn concurrency_bounds_the_agents_running_at_once() {
+    // Each agent logs its start and end; at most 3 may overlap, and they really do run side by side.
+    let w = command_world(
+        "echo \"s $(date +%s%N)\" >> \"$AMPSM_TEST_DIR/agents.log\"; sleep 0.3; \
+         echo \"e $(date +%s%N)\" >> \"$AMPSM_TEST_DIR/agents.log\"; echo x > out.txt",
+    );
+    w.set_env("AMPSM_TEST_DIR", w.dir.path().to_str().unwrap());
+    let mut yaml =
+        String::from("name: bounded\nrepos: [./repo]\nconcurrency: 3\ndefaults:\n  agent: command\nitems:\n");
+    for i in 0..9 {
+        yaml.push_str(&format!("  - name: i{i}\n    prompt: p{i}\n"));
+    }
+    let file = write(&w, "bounded.yaml", &yaml);
+    let t = Instant::now();
+    let v = w.json(&["batch", "start", "--file", file.to_str().unwrap()]);
+    let took = t.elapsed();
+    assert_eq!(v["counts"]["passed"], 9, "{v:#}");
+    let log = std::fs::read_to_string(w.dir.path().join("agents.log")).unwrap();
+    let mut events: Vec<(u128, i32)> = log
+        .lines()
+        .map(|l| {
+            let (kind, ts) = l.split_once(' ').unwrap();
+            (ts.parse().unwrap(), if kind == "s" { 1 } else { -1 })
+        })
+        .collect();
+    assert_eq!(events.len(), 18, "{log}");
+    events.sort();
+    let (mut now, mut peak) = (0, 0);
+    for (_, d) in events {
+        now += d;
+        peak = peak.max(now);
+    }
+    assert!(peak <= 3, "{peak} agents ran at once:\n{log}");
+    assert!(peak >= 2, "agents never overlapped:\n{log}");
+    assert!(took < Duration::from_millis(9 * 300), "faster than one at a time: {took:?}");
+}
