@@ -990,7 +990,10 @@ struct Gate {
 
 struct GateState {
     free: usize,
+    /// The last ticket handed out; a worker's ticket is also its slot token.
     next: u64,
+    /// Tickets of the workers waiting for a slot, served in order.
+    waiting: std::collections::BTreeSet<u64>,
     /// Slots held, by token.
     held: std::collections::HashMap<u64, Held>,
 }
@@ -1006,24 +1009,35 @@ struct Held {
 impl Gate {
     fn new(slots: usize) -> Gate {
         Gate {
-            state: Mutex::new(GateState { free: slots, next: 0, held: Default::default() }),
+            state: Mutex::new(GateState {
+                free: slots,
+                next: 0,
+                waiting: Default::default(),
+                held: Default::default(),
+            }),
             freed: Condvar::new(),
         }
     }
 
-    /// Waits for a free slot; `None` when the batch is aborted meanwhile.
+    /// Waits for a free slot, first come first served; `None` when the batch is aborted meanwhile.
     fn acquire(&self, abort: &AtomicBool) -> Option<u64> {
         let mut st = self.state.lock().ok()?;
+        st.next += 1;
+        let ticket = st.next;
+        st.waiting.insert(ticket);
         loop {
             if abort.load(Ordering::SeqCst) {
+                st.waiting.remove(&ticket);
+                self.freed.notify_all();
                 return None;
             }
-            if st.free > 0 {
+            if st.free > 0 && st.waiting.first() == Some(&ticket) {
+                st.waiting.remove(&ticket);
                 st.free -= 1;
-                st.next += 1;
-                let token = st.next;
-                st.held.insert(token, Held::default());
-                return Some(token);
+                st.held.insert(ticket, Held::default());
+                // Another slot may be free for the next in line.
+                self.freed.notify_all();
+                return Some(ticket);
             }
             st = self.freed.wait_timeout(st, ABORT_POLL).ok()?.0;
         }
@@ -1035,7 +1049,7 @@ impl Gate {
             && st.held.remove(&token).is_some()
         {
             st.free += 1;
-            self.freed.notify_one();
+            self.freed.notify_all();
         }
     }
 

@@ -245,7 +245,7 @@ fn retries_use_fresh_sessions_merge_on_pass_merges_and_timeouts_are_reported() {
     let marks = w.dir.path().join("marks");
     std::fs::create_dir_all(&marks).unwrap();
     let yaml = format!(
-        "name: retries\nrepos: [./repo]\ndefaults:\n  agent: command\n  retries: 1\nitems:\n  - name: flaky\n    prompt: flaky work\n    mergeOnPass: true\n    script: \"test -f {m}/flaky || {{ touch {m}/flaky; exit 1; }}\"\n  - name: slow\n    prompt: slow work\n    timeout: 1s\n    retries: 0\n",
+        "name: retries\nrepos: [./repo]\ndefaults:\n  agent: command\n  retries: 1\n  budget: 2.5\n  model: small\nitems:\n  - name: flaky\n    prompt: flaky work\n    mergeOnPass: true\n    script: \"test -f {m}/flaky || {{ touch {m}/flaky; exit 1; }}\"\n  - name: slow\n    prompt: slow work\n    timeout: 1s\n    retries: 0\n",
         m = marks.display()
     );
     let file = write(&w, "retries.yaml", &yaml);
@@ -260,6 +260,9 @@ fn retries_use_fresh_sessions_merge_on_pass_merges_and_timeouts_are_reported() {
     assert_eq!(flaky["attempts"], 2);
     assert_eq!(flaky["merged"], true, "{flaky:#}");
     assert!(flaky["session"]["name"].as_str().unwrap().ends_with("-2"), "a new session for the retry");
+    let shown = w.json(&["show", flaky["session"]["id"].as_str().unwrap()]);
+    assert_eq!(shown["session"]["budget_usd"], 2.5, "defaults reach the session: {shown:#}");
+    assert_eq!(shown["session"]["model"], "small");
     let slow = &v["items"][1];
     assert_eq!(slow["status"], "timeout", "{slow:#}");
     assert_eq!(slow["attempts"], 1);
@@ -292,6 +295,13 @@ fn abort_from_another_process_stops_every_agent_within_two_seconds() {
         v["items"].as_array().unwrap().iter().filter_map(|i| i["session"]["agent_pid"].as_i64()).collect();
     std::thread::sleep(Duration::from_millis(300)); // let the grandchildren start
     assert!(processes_in_groups(&groups).len() >= 3, "agents are running");
+
+    // While it runs, resume and clean refuse (exit 3) and change nothing.
+    for cmd in ["resume", "clean"] {
+        let (code, err) = w.fails(&["batch", cmd, &id]);
+        assert_eq!(code, 3, "{err}");
+        assert!(one_line(&err).contains("is running (runner process"), "{err}");
+    }
 
     let t = Instant::now();
     let report = w.json(&["batch", "abort", &id[..8]]);
