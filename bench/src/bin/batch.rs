@@ -1,5 +1,6 @@
 //! Batch throughput: `amp-sessions batch start` on 100 items at concurrency 8 with an agent that takes
-//! 0.5 s and writes a file (the `command` agent running `sh -c 'sleep 0.5; …'`). Each item gets its own
+//! 0.5 s and writes a file (the `command` agent running `bash -c 'sleep 0.5; …'`, stamping its start and
+//! end so the bench also checks that no more than 8 agents ever ran at once). Each item gets its own
 //! session (worktree + branch), the agent's work is committed and recorded. Prints the wall time of the whole
 //! command against the ideal (100 / 8 × 0.5 s = 6.25 s) and checks every item is accounted for: target
 //! ratio ≤ 1.15 (issue 6). Run: `cargo run --release -p ampsm-bench --bin batch-bench`
@@ -61,10 +62,19 @@ fn run(o: &Options) -> Result<bool, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    // bash's $EPOCHREALTIME stamps the agent's start and end without another process.
+    let agents_log = dir.path().join("agents.log");
+    let agent = format!(
+        "echo \"s $EPOCHREALTIME\" >> {log}; sleep {AGENT_SECONDS}; echo \"e $EPOCHREALTIME\" >> {log}; \
+         echo \"$AMPSM_PROMPT\" > result.txt",
+        log = agents_log.display()
+    );
+    let bash = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/usr/bin/bash" };
     std::fs::write(
         home.join("config.yaml"),
         format!(
-            "agents:\n  command:\n    path: /bin/sh\n    args: [\"-c\", \"sleep {AGENT_SECONDS}; echo \\\"$AMPSM_PROMPT\\\" > result.txt\"]\n"
+            "agents:\n  command:\n    path: {bash}\n    args: [\"-c\", {}]\n",
+            serde_json::to_string(&agent).map_err(|e| e.to_string())?
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -129,8 +139,28 @@ fn run(o: &Options) -> Result<bool, String> {
         sessions.len(),
         doc["status"].as_str().unwrap_or("?")
     );
+    let peak = peak_agents(&agents_log)?;
+    println!("most agents running at once: {peak} (bound {})", o.concurrency);
     let all_there = passed == o.items && sessions.len() == o.items && commits == o.items as i64;
     println!("every item accounted for: {}", if all_there { "PASS" } else { "FAIL" });
     let ratio_ok = report("wall time / ideal", took / ideal, "x", 1.15, true);
-    Ok(all_there && ratio_ok)
+    Ok(all_there && ratio_ok && peak <= o.concurrency)
+}
+
+/// The largest number of agents between their start and end stamps at any moment.
+fn peak_agents(log: &Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut events: Vec<(f64, i32)> = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(k, t)| t.trim().parse::<f64>().ok().map(|t| (t, if k == "s" { 1 } else { -1 })))
+        .collect();
+    // Ends before starts at the same instant.
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        peak = peak.max(now);
+    }
+    Ok(peak.max(0) as usize)
 }
