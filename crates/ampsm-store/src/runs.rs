@@ -358,6 +358,15 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The id of the last stored line of a session (0 when it has none).
+    pub fn last_event_id(&self, session: &SessionId) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(MAX(id), 0) FROM agent_events WHERE session_id = ?1",
+            [session.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Number of stored stream lines of a session.
     pub fn count_events(&self, session: &SessionId) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(

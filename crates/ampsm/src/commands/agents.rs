@@ -130,17 +130,16 @@ pub fn cost_text(cost: Option<f64>, source: Option<&str>) -> String {
     }
 }
 
-/// `logs <s> [--follow]`.
+/// `logs <s> [--follow]`: every stored line; with `--follow`, new lines as they are stored, until the run
+/// that is going on (or the next one to start) ends.
 pub fn logs(session: &str, follow: bool, raw: bool, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
     let s = engine.store.resolve_session(session, true)?;
-    let mut after = 0i64;
-    let mut seen_running = s.status == SessionStatus::Running;
+    let mut feed = ampsm_engine::feed::SessionFeed::open(&engine.paths.db, &s.id, true)?;
     loop {
-        let rows = engine.store.events_after(&s.id, after, 2_000)?;
+        let rows = feed.next(Duration::from_millis(if follow { 500 } else { 0 }))?;
         let mut out = std::io::stdout().lock();
         for row in &rows {
-            after = row.id;
             if json {
                 let line = serde_json::to_string(row).map_err(std::io::Error::other)?;
                 writeln!(out, "{line}")?;
@@ -149,9 +148,6 @@ pub fn logs(session: &str, follow: bool, raw: bool, json: bool) -> Result<(), Cl
             } else {
                 let at = format_ms(row.ts);
                 let time = at.get(11..23).unwrap_or(&at);
-                if row.events.is_empty() {
-                    continue;
-                }
                 for ev in &row.events {
                     writeln!(out, "{time}  {}", ev.summary())?;
                 }
@@ -159,24 +155,9 @@ pub fn logs(session: &str, follow: bool, raw: bool, json: bool) -> Result<(), Cl
         }
         out.flush()?;
         drop(out);
-        if !follow {
+        if rows.is_empty() && (!follow || feed.run_finished()?) {
             return Ok(());
         }
-        if rows.len() as i64 >= 2_000 {
-            continue;
-        }
-        let status = engine.store.get_session(&s.id)?.status;
-        if status == SessionStatus::Running {
-            seen_running = true;
-        } else if seen_running {
-            // The run ended; print what it wrote last, then stop.
-            let rest = engine.store.events_after(&s.id, after, 1)?;
-            if rest.is_empty() {
-                return Ok(());
-            }
-            continue;
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

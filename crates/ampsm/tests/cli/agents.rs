@@ -415,3 +415,48 @@ fn real_codex_writes_a_file_that_the_session_commits_with_the_servers_token_coun
     let it2 = again["iteration"]["id"].as_str().unwrap();
     assert_eq!(iteration_usage(&w, s["id"].as_str().unwrap(), it2), (1010, 44, 505, 0));
 }
+
+#[test]
+fn logs_follow_streams_a_run_from_another_process_and_ends_with_it() {
+    let w = World::new();
+    for (rel, content) in ampsm_agent::offline::demo_repo_files() {
+        let path = w.repo.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    git(&w.repo, &["add", "-A"]);
+    git(&w.repo, &["commit", "-q", "-m", "demo files"]);
+    w.ok(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "follow",
+        "--agent",
+        "offline",
+        "--prompt",
+        ampsm_agent::offline::DEMO_PROMPT,
+    ]);
+    // The follower starts first, on an idle session: it waits for the run, streams it, and ends with it.
+    let follower =
+        w.cmd().args(["logs", "follow", "--follow"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let report = w.json(&["iterate", "follow"]);
+    assert_eq!(report["iteration"]["outcome"], "success", "{report}");
+    let out = follower.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("init thread=T-"), "{text}");
+    assert!(text.contains("tool_use edit_file"), "{text}");
+    assert!(text.lines().last().unwrap_or("").contains("result success"), "{text}");
+    // Every stored line was delivered once, in order.
+    let stored = w.ok(&["logs", "follow", "--json"]).lines().count();
+    let events: usize = w
+        .ok(&["logs", "follow", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["events"].as_array().unwrap().len())
+        .sum();
+    assert!(stored > 5);
+    assert_eq!(text.lines().count(), events, "{text}");
+}
