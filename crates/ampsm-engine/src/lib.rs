@@ -6,6 +6,7 @@ pub mod batch;
 pub mod budget;
 pub mod cleanup;
 pub mod error;
+pub mod feed;
 pub mod export;
 pub mod health;
 pub mod merge;
