@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs pinned versions of the real agent CLIs (Claude Code, Codex) from the
+# Installs pinned versions of the real agent CLIs (Claude Code, Codex, Amp) from the
 # npm registry into .ci/npm, so integration tests can drive them offline against
 # the scripted model server in crates/ampsm-testutils. Idempotent: re-running
 # with the right versions already present does nothing but print them.
@@ -7,6 +7,8 @@ set -euo pipefail
 
 CLAUDE_CODE_VERSION="2.1.330"
 CODEX_VERSION="0.169.0"
+# The newest @ampcode/cli whose linux-x64 binary package is published (later wrappers have none yet).
+AMP_VERSION="0.0.1790142911-g7618fb"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 prefix="$here/npm"
@@ -30,6 +32,11 @@ if [ "$(installed_version @openai/codex)" != "$CODEX_VERSION" ] \
   want+=("@openai/codex@$CODEX_VERSION")
 fi
 
+if [ "$(installed_version @ampcode/cli)" != "$AMP_VERSION" ] \
+  || ! HOME="$prefix" "$prefix/node_modules/.bin/amp" --version >/dev/null 2>&1; then
+  want+=("@ampcode/cli@$AMP_VERSION")
+fi
+
 if [ "${#want[@]}" -gt 0 ]; then
   echo "install-agents: installing ${want[*]} into $prefix" >&2
   # --include=optional: both CLIs ship their native binary in a per-platform
@@ -40,3 +47,4 @@ fi
 
 echo "claude: $("$prefix/node_modules/.bin/claude" --version 2>&1 | head -n1)"
 echo "codex: $("$prefix/node_modules/.bin/codex" --version 2>&1 | head -n1)"
+echo "amp: $(HOME="$prefix" "$prefix/node_modules/.bin/amp" --version 2>&1 | head -n1)"

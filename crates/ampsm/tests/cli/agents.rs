@@ -460,3 +460,39 @@ fn logs_follow_streams_a_run_from_another_process_and_ends_with_it() {
     assert!(stored > 5);
     assert_eq!(text.lines().count(), events, "{text}");
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[test]
+fn real_amp_without_a_key_fails_within_seconds_and_leaves_no_process() {
+    let Some(amp) = real_cli("amp") else { return };
+    let w = World::new();
+    w.write_config(&format!("amp:\n  path: {}\n", amp.display()));
+    // A home of its own: no stored Amp login, and any service address points at a closed loopback port.
+    w.set_env("AMP_URL", "http://127.0.0.1:9/");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "real-amp", "--agent", "amp", "--prompt", "hello"]);
+    let started = Instant::now();
+    let (code, err) = w.fails(&["iterate", "real-amp"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_ne!(code, 0);
+    let line = one_line(&err);
+    assert!(line.contains("amp is not logged in") && line.contains("amp login"), "{err}");
+    let worktree = w.json(&["show", "real-amp"])["session"]["worktree_path"].as_str().unwrap().to_string();
+    assert!(processes_with(&worktree).is_empty(), "no process may be left in the worktree");
+    let home = w.dir.path().to_str().unwrap().to_string();
+    assert!(processes_with(".ci/npm").iter().all(|p| !p.contains(&home)), "no amp process is left behind");
+    // verify-amp finds the real CLI and its version, and sends nothing without a key.
+    let out = w.run(&["verify-amp", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["version"].as_str().unwrap().starts_with("0.0."), "{v}");
+    assert_eq!(v["auth_check"], "skipped");
+}
