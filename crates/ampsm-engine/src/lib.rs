@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod budget;
+pub mod chat;
 pub mod cleanup;
 pub mod error;
 pub mod feed;

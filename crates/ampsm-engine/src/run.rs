@@ -148,6 +148,20 @@ impl Engine {
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<IterationReport, EngineError> {
         let session = self.store.resolve_session(&req.session, false)?;
+        let mut prep = self.prepare_run(session, req.prompt, req.timeout, "iterate")?;
+        let run = self.run_recorded(&mut prep, observer);
+        self.finish_run(prep, run)
+    }
+
+    /// Everything before an agent run: the checks (worktree, not already running, a prompt, credentials,
+    /// budget left), the iteration row, status `running`.
+    pub(crate) fn prepare_run(
+        &mut self,
+        session: Session,
+        prompt: Option<String>,
+        timeout: Option<Duration>,
+        kind: &'static str,
+    ) -> Result<PreparedRun, EngineError> {
         let label = format!("{} ({})", session.name, session.id.short());
         let worktree = PathBuf::from(&session.worktree_path);
         if !worktree.join(".git").exists() {
@@ -163,13 +177,13 @@ impl Engine {
             return Err(EngineError::Running { session: label, pid });
         }
         let adapter = ampsm_agent::adapter_for(&session.agent)?;
-        let prompt = req.prompt.clone().or_else(|| session.prompt.clone()).filter(|p| !p.trim().is_empty());
+        let prompt = prompt.or_else(|| session.prompt.clone()).filter(|p| !p.trim().is_empty());
         let Some(prompt) = prompt else {
             return Err(EngineError::Invalid(format!("session {label} has no prompt; pass --prompt TEXT")));
         };
-        let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), req.timeout);
+        let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
         self.check_credentials(adapter.as_ref(), &spec)?;
-        let mut meter = self.budget_meter(&session, &spec)?;
+        let meter = self.budget_meter(&session, &spec)?;
 
         let git = Git::new(&worktree);
         let head_before = git.resolve_commit("HEAD")?.unwrap_or_default();
@@ -177,7 +191,7 @@ impl Engine {
         self.store.insert_iteration(&NewIteration {
             id: iteration_id.clone(),
             session_id: session.id.clone(),
-            kind: "iterate",
+            kind,
             prompt: Some(prompt.clone()),
             agent: session.agent.clone(),
             model: spec.model.clone(),
@@ -190,9 +204,17 @@ impl Engine {
             Some(&format!("running {}", session.agent)),
         )?;
         self.store.set_pids(&session.id, Some(own_pid()), None)?;
+        Ok(PreparedRun { session, adapter, spec, meter, iteration_id, head_before, prompt, worktree })
+    }
 
-        let run =
-            self.run_recorded(adapter.as_ref(), &spec, &session, &iteration_id, meter.as_mut(), observer);
+    /// Everything after an agent run: usage priced once, the end recorded, the work committed, the test
+    /// script run, the final status set and notified.
+    pub(crate) fn finish_run(
+        &mut self,
+        prep: PreparedRun,
+        run: Result<(RunReport, usize), EngineError>,
+    ) -> Result<IterationReport, EngineError> {
+        let PreparedRun { session, spec, meter, iteration_id, head_before, prompt, worktree, .. } = prep;
         let (report, lines_recorded) = match run {
             Ok(r) => r,
             Err(e) => {
@@ -364,32 +386,20 @@ impl Engine {
     /// lines recorded.
     fn run_recorded(
         &mut self,
-        adapter: &dyn AgentAdapter,
-        spec: &RunSpec,
-        session: &Session,
-        iteration_id: &str,
-        mut meter: Option<&mut BudgetMeter>,
+        prep: &mut PreparedRun,
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<(RunReport, usize), EngineError> {
         // The budget meter stops the agent (its whole process group) through this channel.
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-        let queue = std::sync::Arc::new(EventQueue::default());
-        let rx = queue.clone();
-        let db = self.store.path().to_path_buf();
-        let writer_session = session.id.clone();
-        let writer = std::thread::spawn(move || write_events(&db, &writer_session, rx));
+        let recorder = Recorder::start(self.store.path(), &prep.session, &prep.iteration_id);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|source| EngineError::Io { path: PathBuf::from("tokio runtime"), source })?;
-        let session_id = session.id.to_string();
-        let it = iteration_id.to_string();
-        let spawn_tx = queue.clone();
-        let mut on_spawn = move |pid: u32| {
-            spawn_tx.push(WriterMsg::Spawned(pid));
-        };
-        let line_tx = queue.clone();
-        let note_tx = line_tx.clone();
+        let spawn_sink = recorder.sink();
+        let mut on_spawn = move |pid: u32| spawn_sink.spawned(pid);
+        let sink = recorder.sink();
+        let mut meter = prep.meter.as_mut();
         let mut on_line = move |item: StreamItem| {
             observer(&item);
             if let Some(m) = meter.as_deref_mut() {
@@ -399,41 +409,25 @@ impl Engine {
                         BudgetSignal::Stop(t) => (t, true),
                     };
                     eprintln!("warning: {text}");
-                    note_tx.push(WriterMsg::Note(text));
+                    sink.note(text);
                     if stop {
                         let _ = cancel_tx.send(true);
                     }
                 }
             }
-            let stream = match item.stream {
-                OutputStream::Stdout => "stdout",
-                OutputStream::Stderr => "stderr",
-            };
-            let at = LinePosition {
-                session_id: session_id.clone(),
-                iteration_id: it.clone(),
-                seq: item.seq as i64,
-                ts: item.ts_ms,
-                stream,
-            };
-            let rec = EventRecord::new(at, item.raw, item.truncated, &item.events);
             // Blocks when the writer is behind: the agent's pipe then fills and it waits. Memory stays bounded.
-            line_tx.push(WriterMsg::Line(Box::new(rec)));
+            sink.line(item);
         };
         let result = runtime.block_on(ampsm_agent::run_agent(
-            adapter,
-            spec,
+            prep.adapter.as_ref(),
+            &prep.spec,
             Some(cancel_rx),
             &mut on_spawn,
             &mut on_line,
         ));
         drop(on_line);
         drop(on_spawn);
-        queue.close();
-        let written = match writer.join() {
-            Ok(r) => r?,
-            Err(_) => return Err(EngineError::Invalid("the event writer thread panicked".into())),
-        };
+        let written = recorder.finish()?;
         let report = result?;
         Ok((report, written))
     }
@@ -563,6 +557,92 @@ impl Engine {
             }
         }
         Ok(git.diff_numstat(head_before, Some(&head))?)
+    }
+}
+
+/// What [`Engine::prepare_run`] set up for one agent run.
+pub(crate) struct PreparedRun {
+    pub(crate) session: Session,
+    pub(crate) adapter: Box<dyn AgentAdapter>,
+    pub(crate) spec: RunSpec,
+    pub(crate) meter: Option<BudgetMeter>,
+    pub(crate) iteration_id: String,
+    pub(crate) head_before: String,
+    pub(crate) prompt: String,
+    pub(crate) worktree: PathBuf,
+}
+
+/// Records one run's stream lines: a writer thread with its own connection, fed through an
+/// [`EventQueue`] by any number of [`RecorderSink`]s.
+pub(crate) struct Recorder {
+    queue: std::sync::Arc<EventQueue>,
+    writer: std::thread::JoinHandle<Result<usize, EngineError>>,
+    session_id: String,
+    iteration_id: String,
+}
+
+/// The producer side of a [`Recorder`]; cheap to clone, usable from the agent's reader.
+#[derive(Clone)]
+pub(crate) struct RecorderSink {
+    queue: std::sync::Arc<EventQueue>,
+    session_id: String,
+    iteration_id: String,
+}
+
+impl Recorder {
+    pub(crate) fn start(db: &Path, session: &Session, iteration_id: &str) -> Recorder {
+        let queue = std::sync::Arc::new(EventQueue::default());
+        let rx = queue.clone();
+        let db = db.to_path_buf();
+        let writer_session = session.id.clone();
+        let writer = std::thread::spawn(move || write_events(&db, &writer_session, rx));
+        Recorder { queue, writer, session_id: session.id.to_string(), iteration_id: iteration_id.to_string() }
+    }
+
+    pub(crate) fn sink(&self) -> RecorderSink {
+        RecorderSink {
+            queue: self.queue.clone(),
+            session_id: self.session_id.clone(),
+            iteration_id: self.iteration_id.clone(),
+        }
+    }
+
+    /// Waits until every queued line is written; returns how many were.
+    pub(crate) fn finish(self) -> Result<usize, EngineError> {
+        self.queue.close();
+        match self.writer.join() {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Invalid("the event writer thread panicked".into())),
+        }
+    }
+}
+
+impl RecorderSink {
+    /// Queues one stream line (blocks while the writer is [`WRITE_QUEUE`] lines behind).
+    pub(crate) fn line(&self, item: StreamItem) {
+        let stream = match item.stream {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        };
+        let at = LinePosition {
+            session_id: self.session_id.clone(),
+            iteration_id: self.iteration_id.clone(),
+            seq: item.seq as i64,
+            ts: item.ts_ms,
+            stream,
+        };
+        let rec = EventRecord::new(at, item.raw, item.truncated, &item.events);
+        self.queue.push(WriterMsg::Line(Box::new(rec)));
+    }
+
+    /// Records the agent's pid once it started.
+    pub(crate) fn spawned(&self, pid: u32) {
+        self.queue.push(WriterMsg::Spawned(pid));
+    }
+
+    /// Records a note in the session's status history.
+    pub(crate) fn note(&self, text: String) {
+        self.queue.push(WriterMsg::Note(text));
     }
 }
 

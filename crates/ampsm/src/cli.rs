@@ -41,6 +41,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run the agent once in a session: commit its changes, run the test script, record everything.
     Iterate(IterateArgs),
+    /// Talk with the session's agent in the terminal (one message per line), its output streamed live.
+    Chat(SessionRef),
     /// Show the agent events recorded for a session.
     Logs(LogsArgs),
     /// List the tool calls of a session with their results and durations.

@@ -68,6 +68,73 @@ pub fn run_iteration(engine: &mut Engine, req: IterateRequest, json: bool) -> Re
     }
 }
 
+/// `chat <s>`: messages from stdin (one per line), the agent's output as it arrives.
+pub fn chat(session: &str, json: bool) -> Result<(), CliError> {
+    use std::io::{BufRead, IsTerminal};
+    let mut engine = open_engine()?;
+    let interactive_terminal = std::io::stdin().is_terminal() && !json;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    if interactive_terminal {
+        println!(
+            "Chatting with the agent of {session}. One message per line; Ctrl-D or Ctrl-C ends the chat."
+        );
+        print!("you> ");
+        let _ = std::io::stdout().flush();
+    }
+    let mut live = |item: &StreamItem| {
+        let mut out = std::io::stdout().lock();
+        if json {
+            if let Ok(line) = serde_json::to_string(item) {
+                let _ = writeln!(out, "{line}");
+            }
+            return;
+        }
+        for ev in &item.events {
+            if let Some(line) = live_line(ev) {
+                let _ = writeln!(out, "  {line}");
+            }
+            if interactive_terminal && ampsm_engine::chat::ends_turn(ev) {
+                let _ = write!(out, "you> ");
+                let _ = out.flush();
+            }
+        }
+    };
+    let reports = engine.chat(session, rx, &mut live)?;
+    if reports.is_empty() {
+        if !json {
+            println!("No message, nothing to do.");
+        }
+        return Ok(());
+    }
+    if !json {
+        for r in &reports {
+            print_summary(r);
+        }
+    }
+    match reports.iter().find(|r| !r.passed()) {
+        Some(r) => Err(CliError::Reported {
+            message: format!(
+                "the chat ended with {}: {}",
+                r.iteration.outcome.as_deref().unwrap_or("an error"),
+                r.iteration.error.clone().unwrap_or_else(|| "tests failed".into())
+            ),
+            code: 1,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// One line of live output for an event, or nothing for bookkeeping events.
 fn live_line(ev: &AgentEvent) -> Option<String> {
     match ev {

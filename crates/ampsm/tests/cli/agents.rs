@@ -496,3 +496,61 @@ fn real_amp_without_a_key_fails_within_seconds_and_leaves_no_process() {
     assert!(v["version"].as_str().unwrap().starts_with("0.0."), "{v}");
     assert_eq!(v["auth_check"], "skipped");
 }
+
+fn chat(w: &World, session: &str, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = w
+        .cmd()
+        .args(["chat", session])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn chat_streams_an_interactive_agent_turn_by_turn_and_records_one_chat_iteration() {
+    let w = World::new();
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "talk", "--agent", "offline", "--prompt", "unused"]);
+    let out = chat(&w, "talk", "first question\nsecond question\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let first = text.find("discuss \"first question\"").expect("first answer");
+    let second = text.find("discuss \"second question\"").expect("second answer");
+    assert!(first < second, "{text}");
+    let shown = w.json(&["show", "talk"]);
+    assert_eq!(shown["session"]["status"], "idle");
+    let logs = w.ok(&["logs", "talk", "--json"]);
+    let users: Vec<String> = logs
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .flat_map(|r| r["events"].as_array().unwrap().clone())
+        .filter(|e| e["kind"] == "user_text")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(users, ["first question", "second question"]);
+    let usage = w.json(&["usage", "talk"]);
+    let rows = usage["usage"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one chat iteration: {usage}");
+    assert_eq!(rows[0]["usage"]["output"], 76, "both turns counted once: {usage}");
+}
+
+#[test]
+fn chat_with_an_agent_without_an_interactive_protocol_runs_one_turn_per_message() {
+    let (w, log) = amp_world("codex");
+    let bin = w.dir.path().join("bin");
+    let codex = install_fake_agent_as(&bin, "codex");
+    w.write_config(&format!("agents:\n  codex:\n    path: {}\n", codex.display()));
+    w.set_env("OPENAI_API_KEY", "test-key");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "turns", "--agent", "codex", "--prompt", "unused"]);
+    let out = chat(&w, "turns", "one\ntwo\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let calls = fake_log(&log);
+    assert_eq!(calls.len(), 2, "one agent run per message");
+    assert_eq!(calls[0]["prompt"], "one");
+    assert_eq!(calls[1]["prompt"], "two");
+    assert_eq!(calls[1]["continuation"], true, "the second message continues the thread");
+}
