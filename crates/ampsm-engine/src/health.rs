@@ -171,17 +171,8 @@ impl Engine {
 
     /// Program, version, credentials and capabilities of one agent.
     pub fn agent_health(&self, adapter: &dyn AgentAdapter) -> AgentHealth {
-        let session_like = RunSpec::new("", std::env::temp_dir());
-        let mut spec = session_like;
-        let overrides = self.config.agents.get(adapter.name());
-        spec.program = overrides
-            .and_then(|a| a.path.clone())
-            .or_else(|| if adapter.name() == "amp" { self.config.amp.path.clone() } else { None })
-            .filter(|p| !p.trim().is_empty())
-            .map(PathBuf::from);
-        if let Some(o) = overrides {
-            spec.env = o.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        }
+        let mut spec = RunSpec::new("", std::env::temp_dir());
+        self.apply_agent_overrides(adapter, &mut spec);
         let program = adapter.command(&spec).map(|c| c.program).unwrap_or_default();
         let found = find_program(&program);
         let version = match (&found, adapter.version_args()) {
@@ -190,12 +181,7 @@ impl Engine {
             }
             _ => None,
         };
-        let extra = spec.env.clone();
-        let lookup = move |k: &str| -> Option<String> {
-            extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
-        };
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        let cred = adapter.check_credentials(&lookup, &home);
+        let cred = self.credentials(adapter, &spec);
         AgentHealth {
             agent: adapter.name().to_string(),
             program: program.display().to_string(),
@@ -212,18 +198,10 @@ impl Engine {
     pub fn verify_amp(&self) -> Result<AmpVerification, EngineError> {
         let adapter = ampsm_agent::adapter_for("amp")?;
         let health = self.agent_health(adapter.as_ref());
-        let mut env: Vec<(String, String)> = self
-            .config
-            .agents
-            .get("amp")
-            .map(|a| a.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        let extra = env.clone();
-        let lookup = move |k: &str| -> Option<String> {
-            extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
-        };
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        let cred = adapter.check_credentials(&lookup, &home);
+        let mut spec = RunSpec::new("", std::env::temp_dir());
+        self.apply_agent_overrides(adapter.as_ref(), &mut spec);
+        let cred = self.credentials(adapter.as_ref(), &spec);
+        let mut env = spec.env;
         let (auth_check, auth_detail) = match (&health.found, cred.ok) {
             (None, _) => {
                 ("skipped", format!("amp not found ({}): install it or set amp.path", health.program))

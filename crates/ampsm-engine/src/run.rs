@@ -86,6 +86,16 @@ impl Engine {
         };
         spec.timeout = timeout.unwrap_or_else(|| self.config.agent_timeout());
         spec.allow_all = self.config.amp.dangerously_allow_all;
+        self.apply_agent_overrides(adapter, &mut spec);
+        if let Some(thread) = &spec.thread_id {
+            spec.prior_usage = self.thread_usage(session, thread).unwrap_or_default();
+        }
+        spec
+    }
+
+    /// The config's overrides for an agent: its program (`agents.<name>.path`, or `amp.path` for Amp),
+    /// extra arguments and environment.
+    pub fn apply_agent_overrides(&self, adapter: &dyn AgentAdapter, spec: &mut RunSpec) {
         let overrides = self.config.agents.get(adapter.name());
         spec.program = overrides
             .and_then(|a| a.path.clone())
@@ -96,10 +106,17 @@ impl Engine {
             spec.extra_args = o.args.clone();
             spec.env = o.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         }
-        if let Some(thread) = &spec.thread_id {
-            spec.prior_usage = self.thread_usage(session, thread).unwrap_or_default();
-        }
-        spec
+    }
+
+    /// The agent's credential check, looking in the run's extra environment first, then the process's;
+    /// never spends anything and never reads out the secret.
+    pub fn credentials(&self, adapter: &dyn AgentAdapter, spec: &RunSpec) -> ampsm_agent::CredentialCheck {
+        let extra = spec.env.clone();
+        let lookup = move |k: &str| -> Option<String> {
+            extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
+        };
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        adapter.check_credentials(&lookup, &home)
     }
 
     /// What earlier iterations of `thread` used, per model, with the cost the agent reported. Agents that
@@ -369,12 +386,7 @@ impl Engine {
     /// Refuses to start an agent whose credentials are missing: some CLIs (Amp) would otherwise open an
     /// interactive login and wait forever.
     fn check_credentials(&self, adapter: &dyn AgentAdapter, spec: &RunSpec) -> Result<(), EngineError> {
-        let extra = spec.env.clone();
-        let lookup = move |k: &str| -> Option<String> {
-            extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
-        };
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        let check = adapter.check_credentials(&lookup, &home);
+        let check = self.credentials(adapter, spec);
         if check.ok {
             Ok(())
         } else {
