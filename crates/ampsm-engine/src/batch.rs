@@ -47,6 +47,9 @@ use std::time::{Duration, Instant};
 
 /// How often the runner looks at the abort flag.
 const ABORT_POLL: Duration = Duration::from_millis(100);
+/// How long a free slot waits for an earlier item that is still making its session before a later, ready
+/// item may take it.
+const IN_ORDER_GRACE: Duration = Duration::from_millis(150);
 /// How often the slot watcher looks for agents that have exited.
 const SLOT_POLL: Duration = Duration::from_millis(3);
 /// How long a stopped agent group gets between TERM and KILL.
@@ -744,12 +747,14 @@ pub fn run_batch(
         handles.push(std::thread::spawn(move || -> Result<(), EngineError> {
             let mut engine = Engine::open_at(paths)?;
             loop {
+                // Taken and put in line for a slot under one lock: slots go out in the file's order.
                 let next = match queue.lock() {
-                    Ok(mut q) => q.pop_front(),
+                    Ok(mut q) => q.pop_front().inspect(|item| gate.enqueue(item.seq)),
                     Err(_) => None,
                 };
                 let Some(item) = next else { return Ok(()) };
                 if abort.load(Ordering::SeqCst) {
+                    gate.leave(item.seq);
                     engine.store.abort_queued_items(&id, "aborted before it started")?;
                     return Ok(());
                 }
@@ -833,6 +838,18 @@ fn session_name(item: &str, batch_id: &str, attempt: i64) -> String {
     if ampsm_core::validate_session_name(&name).is_ok() { name } else { format!("item{suffix}") }
 }
 
+/// An item's place in the line for a slot, left when dropped.
+struct InLine<'a> {
+    gate: &'a Gate,
+    seq: i64,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.gate.leave(self.seq);
+    }
+}
+
 /// What a worker shares with the others.
 struct Ctx<'a> {
     abort: &'a AtomicBool,
@@ -845,6 +862,8 @@ struct Ctx<'a> {
 fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>) -> Result<(), EngineError> {
     let last_attempt = (item.retries + 1).max(item.attempts + 1);
     let mut attempt = item.attempts + 1;
+    // Out of the line for a slot whichever way this returns.
+    let _line = InLine { gate: ctx.gate, seq: item.seq };
     let finish =
         |engine: &mut Engine, status: &str, error: Option<&str>, merged: bool| -> Result<(), EngineError> {
             engine.store.finish_batch_item(&item.id, status, error, merged)?;
@@ -867,7 +886,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                 return finish(engine, "error", Some(&format!("cannot create the session: {e}")), false);
             }
         };
-        let Some(slot) = ctx.gate.acquire(ctx.abort) else {
+        let Some(slot) = ctx.gate.acquire(item.seq, ctx.abort) else {
             discard_unused_session(engine, &session);
             return finish(engine, "aborted", Some("aborted before it started"), false);
         };
@@ -938,6 +957,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
         engine.store.set_batch_item_note(&item.id, &format!("attempt {attempt}: {reason}"))?;
         (ctx.observer)(&BatchEvent::Retrying { item: item.clone(), attempt, reason });
         attempt += 1;
+        ctx.gate.enqueue(item.seq);
     }
 }
 
@@ -990,10 +1010,11 @@ struct Gate {
 
 struct GateState {
     free: usize,
-    /// The last ticket handed out; a worker's ticket is also its slot token.
+    /// The last slot token handed out.
     next: u64,
-    /// Tickets of the workers waiting for a slot, served in order.
-    waiting: std::collections::BTreeSet<u64>,
+    /// Items (by their place in the file) taken by a worker and not started yet, with when they joined the
+    /// line and whether their session is ready.
+    waiting: std::collections::BTreeMap<i64, (Instant, bool)>,
     /// Slots held, by token.
     held: std::collections::HashMap<u64, Held>,
 }
@@ -1019,27 +1040,50 @@ impl Gate {
         }
     }
 
-    /// Waits for a free slot, first come first served; `None` when the batch is aborted meanwhile.
-    fn acquire(&self, abort: &AtomicBool) -> Option<u64> {
+    /// Puts an item in line for a slot (items are served in order of their place in the file).
+    fn enqueue(&self, seq: i64) {
+        if let Ok(mut st) = self.state.lock() {
+            st.waiting.insert(seq, (Instant::now(), false));
+        }
+    }
+
+    /// Takes an item out of the line (it will not ask for a slot, or not now).
+    fn leave(&self, seq: i64) {
+        if let Ok(mut st) = self.state.lock()
+            && st.waiting.remove(&seq).is_some()
+        {
+            self.freed.notify_all();
+        }
+    }
+
+    /// Waits for a free slot; `None` when the batch is aborted meanwhile. Slots go to items in file order:
+    /// the first ready item in line gets it, unless an earlier item is still making its session — then it
+    /// waits for that one, but at most [`IN_ORDER_GRACE`] after the earlier one joined the line.
+    fn acquire(&self, seq: i64, abort: &AtomicBool) -> Option<u64> {
         let mut st = self.state.lock().ok()?;
-        st.next += 1;
-        let ticket = st.next;
-        st.waiting.insert(ticket);
+        let since = st.waiting.get(&seq).map(|w| w.0).unwrap_or_else(Instant::now);
+        st.waiting.insert(seq, (since, true));
         loop {
             if abort.load(Ordering::SeqCst) {
-                st.waiting.remove(&ticket);
+                st.waiting.remove(&seq);
                 self.freed.notify_all();
                 return None;
             }
-            if st.free > 0 && st.waiting.first() == Some(&ticket) {
-                st.waiting.remove(&ticket);
+            let now = Instant::now();
+            let first_ready = st.waiting.iter().find(|(_, w)| w.1).map(|(s, _)| *s);
+            let held_back = st.waiting.range(..seq).any(|(_, w)| !w.1 && now - w.0 < IN_ORDER_GRACE);
+            if st.free > 0 && first_ready == Some(seq) && !held_back {
+                st.waiting.remove(&seq);
                 st.free -= 1;
-                st.held.insert(ticket, Held::default());
+                st.next += 1;
+                let token = st.next;
+                st.held.insert(token, Held::default());
                 // Another slot may be free for the next in line.
                 self.freed.notify_all();
-                return Some(ticket);
+                return Some(token);
             }
-            st = self.freed.wait_timeout(st, ABORT_POLL).ok()?.0;
+            let wait = if st.free > 0 { Duration::from_millis(5) } else { ABORT_POLL };
+            st = self.freed.wait_timeout(st, wait).ok()?.0;
         }
     }
 
