@@ -114,11 +114,19 @@ fn measure(bin: &Path, firehose: &Path, dir: &Path) -> Result<(), String> {
         .conn()
         .query_row("SELECT COUNT(*) FROM agent_events", [], |r| r.get(0))
         .map_err(|e| e.to_string())?;
+    let normalized: i64 = store
+        .conn()
+        .query_row("SELECT COALESCE(SUM(json_array_length(normalized)), 0) FROM agent_events", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
     let rate = persisted as f64 / took.as_secs_f64();
     let rss_mb = children_peak_rss_kib() as f64 * 1024.0 / 1_000_000.0;
     println!(
         "iterate on an agent printing {EVENTS} stream lines: {:.2} s, {recorded} recorded",
         took.as_secs_f64()
+    );
+    println!(
+        "normalized events stored with them: {normalized} ({:.0}/s); the rate below counts lines",
+        normalized as f64 / took.as_secs_f64()
     );
     let all = report("events persisted", persisted as f64, "events", EVENTS as f64, false);
     let fast = report("ingestion rate", rate, "events/s", 100_000.0, false);
