@@ -746,6 +746,9 @@ pub fn run_batch(
         );
         handles.push(std::thread::spawn(move || -> Result<(), EngineError> {
             let mut engine = Engine::open_at(paths)?;
+            // One notification for the whole batch (below), not one per item.
+            engine.config.notifications.desktop = false;
+            engine.config.notifications.command = None;
             loop {
                 // Taken and put in line for a slot under one lock: slots go out in the file's order.
                 let next = match queue.lock() {
@@ -796,6 +799,24 @@ pub fn run_batch(
         "completed"
     };
     engine.store.finish_batch(batch_id, status)?;
+    let summary = format!(
+        "batch {}: {status}: {} of {} passed, {} merged",
+        batch.name, counts.passed, counts.total, counts.merged
+    );
+    crate::notify::notify(
+        &engine.config.notifications,
+        &crate::notify::Notification {
+            event: if status == "completed" {
+                crate::notify::NotifyEvent::Completed
+            } else {
+                crate::notify::NotifyEvent::Failed
+            },
+            session_id: batch_id.to_string(),
+            session_name: batch.name.clone(),
+            status: status.to_string(),
+            message: summary,
+        },
+    );
     if let Some(e) = first_error {
         return Err(e);
     }

@@ -451,3 +451,23 @@ fn concurrency_bounds_the_agents_running_at_once() {
     assert!(peak >= 2, "agents never overlapped:\n{log}");
     assert!(took < Duration::from_millis(9 * 300), "faster than one at a time: {took:?}");
 }
+
+#[test]
+fn a_batch_notifies_once_when_it_ends_not_once_per_item() {
+    let w = command_world("echo x > out.txt");
+    let notes = w.dir.path().join("notes.log");
+    let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
+    w.write_config(&format!(
+        "{config}notifications:\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_MESSAGE\" >> {}'\n",
+        notes.display()
+    ));
+    let file = write(
+        &w,
+        "notify.yaml",
+        "name: quiet\nrepos: [./repo]\ndefaults:\n  agent: command\nitems:\n  - name: a\n    prompt: a\n  - name: b\n    prompt: b\n  - name: c\n    prompt: c\n",
+    );
+    let v = w.json(&["batch", "start", "--file", file.to_str().unwrap()]);
+    assert_eq!(v["counts"]["passed"], 3, "{v:#}");
+    let lines: Vec<String> = std::fs::read_to_string(&notes).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(lines, ["completed|batch quiet: completed: 3 of 3 passed, 0 merged"]);
+}
