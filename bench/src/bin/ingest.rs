@@ -116,7 +116,9 @@ fn measure(bin: &Path, firehose: &Path, dir: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let normalized: i64 = store
         .conn()
-        .query_row("SELECT COALESCE(SUM(json_array_length(normalized)), 0) FROM agent_events", [], |r| r.get(0))
+        .query_row("SELECT COALESCE(SUM(json_array_length(normalized)), 0) FROM agent_events", [], |r| {
+            r.get(0)
+        })
         .map_err(|e| e.to_string())?;
     let rate = persisted as f64 / took.as_secs_f64();
     let rss_mb = children_peak_rss_kib() as f64 * 1024.0 / 1_000_000.0;

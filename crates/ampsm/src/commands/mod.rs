@@ -5,8 +5,8 @@ mod agents;
 pub mod batch;
 mod config;
 mod demo;
-pub mod metrics;
 mod health;
+pub mod metrics;
 pub mod review;
 mod sessions;
 

@@ -4,8 +4,8 @@
 
 mod agents;
 mod batch;
-mod metrics;
 mod health;
+mod metrics;
 mod review;
 mod sessions;
 mod support;
