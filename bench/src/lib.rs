@@ -31,6 +31,19 @@ pub fn release_binary() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
+/// Runs `git args` in `dir` (ignoring the user's global config), failing with the command on error.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), String> {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if ok { Ok(()) } else { Err(format!("git {args:?} failed")) }
+}
+
 /// Peak resident set size of all waited-for children so far, in KiB (Linux reports ru_maxrss in KiB).
 pub fn children_peak_rss_kib() -> i64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)

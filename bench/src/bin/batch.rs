@@ -6,7 +6,7 @@
 //! ratio ≤ 1.15 (issue 6). Run: `cargo run --release -p ampsm-bench --bin batch-bench`
 //! (`--items N --concurrency C --repos R` to vary; items are spread over R repositories).
 
-use ampsm_bench::{release_binary, report};
+use ampsm_bench::{git, release_binary, report};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -43,18 +43,6 @@ fn main() {
             std::process::exit(1);
         }
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| e.to_string())?
-        .success();
-    if ok { Ok(()) } else { Err(format!("git {args:?} failed")) }
 }
 
 fn run(o: &Options) -> Result<bool, String> {

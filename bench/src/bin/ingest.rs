@@ -3,7 +3,7 @@
 //! targets of issue 3 (all persisted, ≥ 100,000 events/s, ≤ 64 MB). Run:
 //! `cargo run --release -p ampsm-bench --bin ingest-bench`.
 
-use ampsm_bench::{children_peak_rss_kib, release_binary, report};
+use ampsm_bench::{children_peak_rss_kib, git, release_binary, report};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -46,18 +46,6 @@ fn run() -> Result<(), String> {
         .status()
         .map_err(|e| e.to_string())?;
     if status.success() { Ok(()) } else { Err("a target was missed".into()) }
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| e.to_string())?
-        .success();
-    if ok { Ok(()) } else { Err(format!("git {args:?} failed")) }
 }
 
 fn measure(bin: &Path, firehose: &Path, dir: &Path) -> Result<(), String> {

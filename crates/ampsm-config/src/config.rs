@@ -23,7 +23,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub ui: UiConfig,
     /// Price overrides: `pricing.<model>.{input,output,cache_read,cache_write}` in USD per million tokens.
-    pub pricing: BTreeMap<String, PriceConfig>,
+    pub pricing: BTreeMap<String, ModelPrice>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,16 +134,6 @@ impl Default for UiConfig {
     fn default() -> Self {
         UiConfig { theme: "gruvbox".into(), port: 7878, auto_update: true }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PriceConfig {
-    pub input: f64,
-    pub output: f64,
-    #[serde(default)]
-    pub cache_read: f64,
-    #[serde(default)]
-    pub cache_write: f64,
 }
 
 /// A key in the file that amp-sessions does not know; it is ignored.
@@ -283,15 +273,7 @@ impl Config {
     pub fn price_table(&self) -> PriceTable {
         let mut table = PriceTable::builtin();
         for (model, p) in &self.pricing {
-            table.set_override(
-                model,
-                ModelPrice {
-                    input: p.input,
-                    output: p.output,
-                    cache_read: p.cache_read,
-                    cache_write: p.cache_write,
-                },
-            );
+            table.set_override(model, *p);
         }
         table
     }
