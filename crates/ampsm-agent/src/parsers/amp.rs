@@ -9,7 +9,7 @@
 use super::anthropic_blocks::{assistant_blocks, user_blocks};
 use super::{
     UsageByModel, anthropic_usage, bool_of, classify_error, clip_json, compose_error, ends_with_question,
-    parse_object, push_bounded, str_of, u64_of,
+    note_session_id, parse_object, push_bounded, str_of, u64_of,
 };
 use crate::adapter::StreamParser;
 use crate::spec::ExitInfo;
@@ -210,21 +210,7 @@ impl StreamParser for AmpParser {
         let obj = Value::Object(map);
         let kind = (str_of(&obj, "type").unwrap_or(""), str_of(&obj, "subtype").unwrap_or(""));
         let mut events = Vec::new();
-        if let Some(id) = str_of(&obj, "session_id").filter(|s| !s.is_empty()) {
-            if self.thread_id.is_none() {
-                self.thread_id = Some(id.to_string());
-            }
-            // Every line carries the thread id; if system/init did not come first, say it now anyway.
-            if !self.init_emitted && kind != ("system", "init") {
-                self.init_emitted = true;
-                events.push(AgentEvent::Init {
-                    thread_id: Some(id.to_string()),
-                    model: None,
-                    cwd: None,
-                    tools: Vec::new(),
-                });
-            }
-        }
+        note_session_id(&obj, kind, &mut self.thread_id, &mut self.init_emitted, &mut events);
         events.extend(self.dispatch(kind, &obj));
         events
     }

@@ -17,7 +17,7 @@
 use super::anthropic_blocks::{assistant_blocks, user_blocks};
 use super::{
     UsageByModel, anthropic_usage, as_u64_lenient, bool_of, clip_json, compose_error, ends_with_question,
-    f64_of, minus, parse_object, push_bounded, str_of, sum_usage, u64_of,
+    f64_of, minus, note_session_id, parse_object, push_bounded, str_of, sum_usage, u64_of,
 };
 use crate::adapter::StreamParser;
 use crate::spec::ExitInfo;
@@ -262,20 +262,7 @@ impl StreamParser for ClaudeParser {
         };
         let kind = (str_of(&obj, "type").unwrap_or(""), str_of(&obj, "subtype").unwrap_or(""));
         let mut events = Vec::new();
-        if let Some(id) = str_of(&obj, "session_id").filter(|s| !s.is_empty()) {
-            if self.thread_id.is_none() {
-                self.thread_id = Some(id.to_string());
-            }
-            if !self.init_emitted && kind != ("system", "init") {
-                self.init_emitted = true;
-                events.push(AgentEvent::Init {
-                    thread_id: Some(id.to_string()),
-                    model: None,
-                    cwd: None,
-                    tools: Vec::new(),
-                });
-            }
-        }
+        note_session_id(&obj, kind, &mut self.thread_id, &mut self.init_emitted, &mut events);
         match kind {
             ("system", "init") => {
                 if let Some(id) = str_of(&obj, "session_id").filter(|s| !s.is_empty()) {

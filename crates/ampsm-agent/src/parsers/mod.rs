@@ -313,6 +313,31 @@ pub(crate) fn push_bounded(buf: &mut String, text: &str) {
     buf.push_str(prefix_at_boundary(text, room));
 }
 
+/// Claude-compatible streams (Amp, Claude Code) put the thread id on every line as `session_id`. Remembers
+/// the first one and, when a line other than `system/init` comes before init, emits an `Init` for it, so the
+/// engine stores the thread id as soon as it appears.
+pub(crate) fn note_session_id(
+    obj: &Value,
+    kind: (&str, &str),
+    thread_id: &mut Option<String>,
+    init_emitted: &mut bool,
+    events: &mut Vec<AgentEvent>,
+) {
+    let Some(id) = str_of(obj, "session_id").filter(|s| !s.is_empty()) else { return };
+    if thread_id.is_none() {
+        *thread_id = Some(id.to_string());
+    }
+    if !*init_emitted && kind != ("system", "init") {
+        *init_emitted = true;
+        events.push(AgentEvent::Init {
+            thread_id: Some(id.to_string()),
+            model: None,
+            cwd: None,
+            tools: Vec::new(),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
