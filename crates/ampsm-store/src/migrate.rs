@@ -9,6 +9,7 @@ use std::path::Path;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_batch_items_budget.sql"),
+    include_str!("../migrations/0003_run_budgets_and_bench.sql"),
 ];
 
 /// The schema version this build writes.
