@@ -3,6 +3,7 @@
 //! dotted keys. Batch and benchmark YAML schemas live here too, because they share the error reporting.
 
 pub mod batch;
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod paths;
