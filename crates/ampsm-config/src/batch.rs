@@ -11,7 +11,7 @@
 //!   timeout: 10m                  # per agent run: 90s, 10m, 1h30m or a number of seconds
 //!   retries: 1                    # extra attempts after a failure (each in a fresh session)
 //!   mergeOnPass: false            # merge the session into its base when the item passes
-//!   budget: 2.5                   # USD per session
+//!   budget: 2.5                   # USD per session (each item's session)
 //!   script: "npm test"
 //! items:
 //!   - name: "jwt-auth"            # a session name: letters, digits, '-', '_', '.'
@@ -19,6 +19,7 @@
 //!     script: "npm test"          # the validation script; the item passes when it exits 0
 //!     repos: ["./backend"]        # optional: only these repositories (a path or {path, baseBranch})
 //! concurrency: 2
+//! budget: 20                      # optional: USD for the whole batch (all items together)
 //! ```
 //!
 //! Parsing rejects unknown fields; every error names the file, the line and column, and the field (for
@@ -46,6 +47,8 @@ pub struct BatchSpec {
     /// The YAML file (absolute).
     pub file: PathBuf,
     pub concurrency: u32,
+    /// The budget of the whole batch (top-level `budget:`), shared by all its items.
+    pub budget_usd: Option<f64>,
     pub items: Vec<ItemSpec>,
 }
 
@@ -138,6 +141,8 @@ struct RawBatch {
     concurrency: Option<Spanned<i64>>,
     #[serde(default)]
     defaults: Option<RawSettings>,
+    #[serde(default)]
+    budget: Option<Spanned<f64>>,
 }
 
 /// A repository entry after reading: its path (with position) and base branch.
@@ -324,7 +329,18 @@ impl Checker<'_> {
             }
             items.push(item);
         }
-        Ok(BatchSpec { name, file: self.path.to_path_buf(), concurrency, items })
+        let budget_usd = match &raw.budget {
+            None => None,
+            Some(b) if b.value.is_finite() && b.value > 0.0 => Some(b.value),
+            Some(b) => {
+                return Err(self.at(
+                    b,
+                    "budget",
+                    format!("must be a positive amount in USD (for the whole batch), got {}", b.value),
+                ));
+            }
+        };
+        Ok(BatchSpec { name, file: self.path.to_path_buf(), concurrency, budget_usd, items })
     }
 
     fn repo_entry(&self, entry: &Spanned<RawItemRepo>, field: &str) -> Result<RepoSpec, ConfigError> {
@@ -629,6 +645,17 @@ concurrency: 2
         assert_eq!(bb.repos[0].path, PathBuf::from("/other"));
         assert_eq!(bb.repos[1].base_branch.as_deref(), Some("dev"));
         assert_eq!(b.concurrency, 1);
+        assert_eq!(b.budget_usd, None);
+    }
+
+    #[test]
+    fn a_top_level_budget_is_the_whole_batchs_and_must_be_positive() {
+        let b = parse("name: x\nrepos: [r]\nbudget: 12.5\nitems:\n  - name: a\n    prompt: p\n").unwrap();
+        assert_eq!(b.budget_usd, Some(12.5));
+        assert_eq!(b.items[0].budget_usd, None);
+        let e = parse("name: x\nrepos: [r]\nbudget: -1\nitems:\n  - name: a\n    prompt: p\n").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(":3:9: budget: must be a positive amount"), "{text}");
     }
 
     #[test]

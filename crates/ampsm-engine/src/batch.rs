@@ -21,12 +21,20 @@
 //!   `aborted` and stops the process group of every running agent of the batch (TERM, KILL after 0.5 s). The
 //!   runner polls the flag every 100 ms, stops the agents it still sees, takes no new item, and ends
 //!   `aborted`.
+//! - **Budget of the whole batch** (top-level `budget:` or `batch start --budget USD`): one
+//!   [`BudgetPool`] shared by every item's run (sessions may still have their own `budget:`). It warns once
+//!   at 80 %; at 100 % every running agent of the batch is stopped (its iteration ends `budget`, its work is
+//!   committed, the item fails without retry), queued items end `aborted` ("not started: …"), and the batch
+//!   ends `aborted` with the reason in `stop_reason`. `batch resume <id> --budget USD` continues with a
+//!   higher budget (what the batch already spent counts).
 //! - **Resume** ([`Engine::prepare_resume`]) after a runner crash (`kill -9`): only items still `queued`, items
 //!   `running` under a dead runner, and `aborted` items run again; finished items never re-run.
 //! - **Detach**: the CLI starts the same binary with a hidden subcommand that calls [`detach_from_terminal`]
 //!   (a new session, no controlling terminal) and logs to `AMPSM_HOME/logs/batch-<id>.log`.
 
+use crate::budget::BudgetPool;
 use crate::merge::MergeRequest;
+use crate::metrics_error::MetricsError;
 use crate::process::{group_alive, own_pid, pid_alive, signal_group};
 use crate::run::IterateRequest;
 use crate::sessions::CreateSession;
@@ -71,6 +79,11 @@ pub enum BatchError {
     NothingToResume { batch: String, summary: String },
     #[error("cannot start the background runner of batch {batch}: {message}; see {log}")]
     Detach { batch: String, message: String, log: String },
+    #[error(
+        "batch {batch} has spent its budget (${spent:.4} of ${budget:.2}); resume it with a higher one: \
+         `amp-sessions batch resume {short} --budget USD`"
+    )]
+    BudgetSpent { batch: String, short: String, spent: f64, budget: f64 },
     #[error("batch {batch}: {message}")]
     Other { batch: String, message: String },
 }
@@ -80,7 +93,7 @@ impl BatchError {
     pub fn exit_code(&self) -> i32 {
         match self {
             BatchError::NotFound(_) | BatchError::Ambiguous { .. } | BatchError::NothingToResume { .. } => 2,
-            BatchError::Running { .. } => 3,
+            BatchError::Running { .. } | BatchError::BudgetSpent { .. } => 3,
             _ => 1,
         }
     }
@@ -117,6 +130,8 @@ pub struct BatchPlan {
     pub name: String,
     pub file: PathBuf,
     pub concurrency: u32,
+    /// The budget of the whole batch in USD (top-level `budget:` or `batch start --budget`).
+    pub budget_usd: Option<f64>,
     pub items: usize,
     pub repos: usize,
     pub runs: Vec<PlannedRun>,
@@ -154,6 +169,8 @@ pub struct BatchView {
     /// A note when the batch needs attention (e.g. its runner died).
     pub note: Option<String>,
     pub counts: BatchCounts,
+    /// What the batch's sessions cost so far (usage with a known price).
+    pub spent_usd: f64,
     pub items: Vec<ItemView>,
 }
 
@@ -243,6 +260,10 @@ pub struct BatchOutcome {
     pub batch_id: String,
     pub status: String,
     pub counts: BatchCounts,
+    /// Why the batch stopped before running everything (its budget reached, an abort).
+    pub stop_reason: Option<String>,
+    /// What the batch has spent, when it has a budget.
+    pub spent_usd: Option<f64>,
     pub took_ms: u64,
 }
 
@@ -327,6 +348,7 @@ impl Engine {
             name: spec.name.clone(),
             file: spec.file.clone(),
             concurrency: spec.concurrency,
+            budget_usd: spec.budget_usd,
             items: spec.items.len(),
             repos: repos.len(),
             runs,
@@ -363,6 +385,7 @@ impl Engine {
                 file_path: Some(plan.file.to_string_lossy().into_owned()),
                 spec: plan.yaml.clone(),
                 concurrency: plan.concurrency as i64,
+                budget_usd: plan.budget_usd,
             },
             &items,
         )?;
@@ -438,7 +461,8 @@ impl Engine {
             )),
             _ => None,
         };
-        Ok(BatchView { batch, runner_alive, note, counts, items })
+        let spent_usd = self.store.batch_spend_usd(&batch.id)?;
+        Ok(BatchView { batch, runner_alive, note, counts, spent_usd, items })
     }
 
     /// Stops a batch from any process (see the module docs). Returns within about two seconds.
@@ -497,7 +521,7 @@ impl Engine {
                 self.store.abort_running_items(&id, "aborted (its runner had stopped)")?;
             let current = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or_default();
             if !matches!(current.as_str(), "completed" | "failed" | "aborted") {
-                self.store.finish_batch(&id, "aborted")?;
+                self.store.finish_batch(&id, "aborted", Some("aborted on request (`batch abort`)"))?;
             }
         }
         report.status = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or_default();
@@ -507,8 +531,9 @@ impl Engine {
 
     /// Makes a batch ready to run again after its runner stopped: refuses while a runner is alive, puts
     /// `running` (runner dead) and `aborted` items back in the queue and clears the abort flag. Finished
-    /// items stay as they are.
-    pub fn prepare_resume(&mut self, reference: &str) -> Result<Batch, EngineError> {
+    /// items stay as they are. `budget_usd` replaces the whole batch's budget; a batch whose budget is
+    /// already spent is refused (nothing changes) until it is given a higher one.
+    pub fn prepare_resume(&mut self, reference: &str, budget_usd: Option<f64>) -> Result<Batch, EngineError> {
         let batch = self.resolve_batch(reference)?;
         if let Some(pid) = batch.runner_pid.filter(|p| pid_alive(*p) && *p != own_pid()) {
             return Err(BatchError::Running {
@@ -517,6 +542,24 @@ impl Engine {
                 pid,
             }
             .into());
+        }
+        if let Some(b) = budget_usd.filter(|b| !(b.is_finite() && *b > 0.0)) {
+            return Err(crate::metrics_error::MetricsError::BadBudget(b).into());
+        }
+        if let Some(budget) = budget_usd.or(batch.budget_usd) {
+            let spent = self.store.batch_spend_usd(&batch.id)?;
+            if spent >= budget {
+                return Err(BatchError::BudgetSpent {
+                    batch: label(&batch),
+                    short: short_id(&batch.id).to_string(),
+                    spent,
+                    budget,
+                }
+                .into());
+            }
+        }
+        if budget_usd.is_some() {
+            self.store.set_batch_budget(&batch.id, budget_usd)?;
         }
         self.store.requeue_unfinished_items(&batch.id)?;
         self.store.clear_batch_abort(&batch.id)?;
@@ -531,7 +574,7 @@ impl Engine {
             }
             .into());
         }
-        self.store.finish_batch(&batch.id, "queued")?;
+        self.store.finish_batch(&batch.id, "queued", None)?;
         self.store.get_batch(&batch.id)?.ok_or_else(|| other(&batch.id, "the batch disappeared"))
     }
 
@@ -714,6 +757,24 @@ pub fn run_batch(
             BatchError::Running { batch: label(&batch), short: short_id(batch_id).to_string(), pid }.into()
         );
     }
+    // The whole batch's budget: one pool shared by every item's run, counting what earlier runs of the
+    // batch (before a resume) already spent.
+    let pool = match batch.budget_usd.filter(|b| *b > 0.0) {
+        Some(limit) => {
+            let spent = engine.store.batch_spend_usd(batch_id)?;
+            if spent >= limit {
+                return Err(BatchError::BudgetSpent {
+                    batch: label(&batch),
+                    short: short_id(batch_id).to_string(),
+                    spent,
+                    budget: limit,
+                }
+                .into());
+            }
+            Some(BudgetPool::new(format!("batch {}", short_id(batch_id)), limit, spent))
+        }
+        None => None,
+    };
     engine.store.set_batch_running(batch_id, own_pid())?;
     let queue: VecDeque<BatchItem> =
         engine.store.batch_items(batch_id)?.into_iter().filter(|i| i.status == "queued").collect();
@@ -736,13 +797,14 @@ pub fn run_batch(
     };
     let mut handles = Vec::new();
     for _ in 0..workers {
-        let (paths, id, queue, abort, observer, gate) = (
+        let (paths, id, queue, abort, observer, gate, pool) = (
             paths.clone(),
             batch_id.to_string(),
             queue.clone(),
             abort.clone(),
             observer.clone(),
             gate.clone(),
+            pool.clone(),
         );
         handles.push(std::thread::spawn(move || -> Result<(), EngineError> {
             let mut engine = Engine::open_at(paths)?;
@@ -761,11 +823,16 @@ pub fn run_batch(
                     engine.store.abort_queued_items(&id, "aborted before it started")?;
                     return Ok(());
                 }
+                if let Some(reason) = pool.as_ref().and_then(|p| p.stop_reason()) {
+                    gate.leave(item.seq);
+                    engine.store.abort_queued_items(&id, &format!("not started: {reason}"))?;
+                    return Ok(());
+                }
                 run_item(
                     &mut engine,
                     &id,
                     item,
-                    &Ctx { abort: &abort, gate: &gate, observer: observer.as_ref() },
+                    &Ctx { abort: &abort, gate: &gate, observer: observer.as_ref(), pool: pool.as_ref() },
                 )?;
             }
         }));
@@ -786,10 +853,18 @@ pub fn run_batch(
     let _ = monitor.join();
     let _ = slot_watcher.join();
 
-    let aborted = abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)?;
-    if aborted {
+    let user_abort = abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)?;
+    let budget_stop = pool.as_ref().and_then(|p| p.stop_reason());
+    let stop_reason = if user_abort {
         engine.store.abort_queued_items(batch_id, "aborted before it started")?;
-    }
+        Some("aborted on request (`batch abort` or a signal)".to_string())
+    } else if let Some(reason) = &budget_stop {
+        engine.store.abort_queued_items(batch_id, &format!("not started: {reason}"))?;
+        Some(reason.clone())
+    } else {
+        None
+    };
+    let aborted = stop_reason.is_some();
     let counts = engine.store.batch_counts(batch_id)?;
     let status = if aborted {
         "aborted"
@@ -798,11 +873,14 @@ pub fn run_batch(
     } else {
         "completed"
     };
-    engine.store.finish_batch(batch_id, status)?;
-    let summary = format!(
+    engine.store.finish_batch(batch_id, status, stop_reason.as_deref())?;
+    let mut summary = format!(
         "batch {}: {status}: {} of {} passed, {} merged",
         batch.name, counts.passed, counts.total, counts.merged
     );
+    if let Some(reason) = &stop_reason {
+        summary.push_str(&format!(" ({reason})"));
+    }
     crate::notify::notify(
         &engine.config.notifications,
         &crate::notify::Notification {
@@ -824,6 +902,8 @@ pub fn run_batch(
         batch_id: batch_id.to_string(),
         status: status.to_string(),
         counts,
+        stop_reason,
+        spent_usd: pool.as_ref().map(|p| p.spent_usd()),
         took_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -876,6 +956,8 @@ struct Ctx<'a> {
     abort: &'a AtomicBool,
     gate: &'a Gate,
     observer: &'a (dyn Fn(&BatchEvent) + Send + Sync),
+    /// The whole batch's budget, when it has one.
+    pool: Option<&'a Arc<BudgetPool>>,
 }
 
 /// Runs one item to its final status: attempts until one passes or none is left, then the merge when asked.
@@ -900,6 +982,9 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
             }
             return Ok(());
         }
+        if let Some(reason) = ctx.pool.and_then(|p| p.stop_reason()) {
+            return finish(engine, "aborted", Some(&format!("not started: {reason}")), false);
+        }
         let session = match prepare_session(engine, batch_id, &item, attempt) {
             Ok(s) => s,
             // Creating a session fails the same way again (bad base, name, disk): no retry.
@@ -911,6 +996,12 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
             discard_unused_session(engine, &session);
             return finish(engine, "aborted", Some("aborted before it started"), false);
         };
+        if let Some(reason) = ctx.pool.and_then(|p| p.stop_reason()) {
+            // The batch's budget ran out while this item waited for a slot.
+            ctx.gate.release(slot);
+            discard_unused_session(engine, &session);
+            return finish(engine, "aborted", Some(&format!("not started: {reason}")), false);
+        }
         let Some(started) = engine.store.start_batch_item_attempt(&item.id)? else {
             // `batch abort` marked it meanwhile.
             ctx.gate.release(slot);
@@ -933,6 +1024,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
             session: session.id.to_string(),
             prompt: None,
             timeout: item.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
+            budget_pool: ctx.pool.cloned(),
         };
         let result = engine.iterate(request, &mut |_| {});
         let (status, reason) = match result {
@@ -966,11 +1058,20 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                 };
                 (if outcome == "timeout" { "timeout" } else { "failed" }, reason)
             }
+            Err(EngineError::Metrics(MetricsError::PoolExhausted { reason, .. })) => {
+                ctx.gate.release(slot);
+                discard_unused_session(engine, &session);
+                return finish(engine, "aborted", Some(&format!("not started: {reason}")), false);
+            }
             Err(e) => ("error", e.to_string()),
         };
         ctx.gate.release(slot);
         if ctx.abort.load(Ordering::SeqCst) {
             return finish(engine, "aborted", Some(&format!("aborted: {reason}")), false);
+        }
+        if ctx.pool.is_some_and(|p| p.exhausted()) {
+            // No retry once the batch's money is gone.
+            return finish(engine, status, Some(&reason), false);
         }
         if attempt >= last_attempt {
             return finish(engine, status, Some(&reason), false);

@@ -1,16 +1,24 @@
-//! Session budgets: a live cost meter fed with each stream line's events while the agent runs.
+//! Budgets: a live cost meter fed with each stream line's events while the agent runs, and pools that
+//! share one budget between many runs.
 //!
 //! The meter prices every model call's `Usage` event with the one price table (counting a provider message
 //! id once: Claude Code repeats a message's usage on each of its content blocks), or takes the agent's own
-//! cost when its result line reports one. What earlier iterations of the session cost is added, so the
-//! budget covers the whole session. At 80 % of the budget it asks for a warning once; at 100 % it asks for
-//! the agent to be stopped. Usage of a model with no price cannot be counted: the meter says so once
-//! instead of guessing.
+//! cost when its result line reports one. For a session budget, what earlier iterations of the session cost
+//! is added, so the budget covers the whole session. At 80 % of the budget it asks for a warning once; at
+//! 100 % it asks for the agent to be stopped. Usage of a model with no price cannot be counted: the meter
+//! says so once instead of guessing.
+//!
+//! A [`BudgetPool`] is the budget of a whole batch or benchmark run. Each run sharing it joins with its
+//! cancel channel and reports its meter's running cost after every line; the pool warns once at 80 % of
+//! the total and, at 100 %, stops every member at once and refuses new members. When a run ends its final
+//! (priced) cost replaces its running figure.
 
 use ampsm_core::pricing::PriceTable;
 use ampsm_core::{AgentEvent, TokenUsage};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 /// Share of the budget at which a warning is given.
 pub const WARN_AT: f64 = 0.8;
@@ -45,7 +53,8 @@ pub struct BudgetStatus {
 #[derive(Debug)]
 pub struct BudgetMeter {
     table: PriceTable,
-    budget: f64,
+    /// The session's budget; `None` when the meter only counts cost (for a shared [`BudgetPool`]).
+    budget: Option<f64>,
     before: f64,
     /// Cost the agent already reported for the thread in earlier runs (subtracted from its running totals).
     prior_reported: f64,
@@ -65,7 +74,12 @@ impl BudgetMeter {
     /// A meter for a run of a session with `budget_usd`, which already spent `spent_before_usd`;
     /// `prior_reported_usd` is what the agent reported for the thread's earlier runs (agents that resume a
     /// thread report running totals).
-    pub fn new(table: PriceTable, budget_usd: f64, spent_before_usd: f64, prior_reported_usd: f64) -> Self {
+    pub fn new(
+        table: PriceTable,
+        budget_usd: Option<f64>,
+        spent_before_usd: f64,
+        prior_reported_usd: f64,
+    ) -> Self {
         BudgetMeter {
             table,
             budget: budget_usd,
@@ -83,7 +97,7 @@ impl BudgetMeter {
 
     /// Whether the session had used up its budget before this run started.
     pub fn exhausted_before_start(&self) -> bool {
-        self.before >= self.budget
+        self.budget.is_some_and(|b| self.before >= b)
     }
 
     /// This run's cost so far.
@@ -142,20 +156,20 @@ impl BudgetMeter {
                 _ => {}
             }
         }
+        let Some(budget) = self.budget else { return signals };
         let spent = self.spent_usd();
-        if !self.warned && spent >= WARN_AT * self.budget {
+        if !self.warned && spent >= WARN_AT * budget {
             self.warned = true;
             signals.push(BudgetSignal::Warn(format!(
                 "budget: {:.0} % used (${spent:.4} of ${:.2})",
-                100.0 * spent / self.budget,
-                self.budget
+                100.0 * spent / budget,
+                budget
             )));
         }
-        if !self.stopped && spent >= self.budget {
+        if !self.stopped && spent >= budget {
             self.stopped = true;
             signals.push(BudgetSignal::Stop(format!(
-                "budget reached: ${spent:.4} of ${:.2} spent; the agent was stopped",
-                self.budget
+                "budget reached: ${spent:.4} of ${budget:.2} spent; the agent was stopped",
             )));
         }
         signals
@@ -166,15 +180,176 @@ impl BudgetMeter {
         self.stopped
     }
 
-    /// The state to report.
-    pub fn status(&self) -> BudgetStatus {
-        BudgetStatus {
-            budget_usd: self.budget,
+    /// The state to report, when the session has a budget.
+    pub fn status(&self) -> Option<BudgetStatus> {
+        Some(BudgetStatus {
+            budget_usd: self.budget?,
             spent_before_usd: self.before,
             run_usd: self.run_usd(),
             unpriced_tokens: self.unpriced_tokens,
             warned: self.warned,
             stopped: self.stopped,
+        })
+    }
+}
+
+/// A budget shared by many runs: a whole batch or benchmark run. Every run given the pool reports its
+/// live cost to it after each stream line; the pool warns once at 80 % of its limit and, once the limit is
+/// reached, stops *every* run sharing it (through each run's cancel channel) and refuses new ones.
+#[derive(Debug)]
+pub struct BudgetPool {
+    scope: String,
+    limit: f64,
+    state: Mutex<PoolState>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    /// Spend before the pool was made plus the final cost of runs that ended.
+    settled: f64,
+    /// The running cost of each run still going, by member key.
+    live: HashMap<u64, f64>,
+    /// How to stop each run still going.
+    cancels: HashMap<u64, watch::Sender<bool>>,
+    next_key: u64,
+    warned: bool,
+    stop_reason: Option<String>,
+}
+
+impl BudgetPool {
+    /// A pool of `limit_usd` for `scope` (a label such as "batch 1a2b3c4d"), of which `spent_before_usd`
+    /// was already spent (e.g. by the items of a batch that is resumed).
+    pub fn new(scope: impl Into<String>, limit_usd: f64, spent_before_usd: f64) -> Arc<BudgetPool> {
+        let pool = BudgetPool {
+            scope: scope.into(),
+            limit: limit_usd,
+            state: Mutex::new(PoolState { settled: spent_before_usd, ..PoolState::default() }),
+        };
+        {
+            let mut st = pool.lock();
+            if spent_before_usd >= limit_usd {
+                st.warned = true;
+                st.stop_reason = Some(pool.reached_text(spent_before_usd));
+            }
+        }
+        Arc::new(pool)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        // A panic in another run's thread cannot leave the sums half-updated: every update is one statement.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn reached_text(&self, spent: f64) -> String {
+        format!("the budget of {} was reached (${spent:.4} of ${:.2} spent)", self.scope, self.limit)
+    }
+
+    /// What the pool covers ("batch 1a2b3c4d").
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    pub fn limit_usd(&self) -> f64 {
+        self.limit
+    }
+
+    /// Everything spent so far: settled runs plus the running cost of the runs still going.
+    pub fn spent_usd(&self) -> f64 {
+        let st = self.lock();
+        st.settled + st.live.values().sum::<f64>()
+    }
+
+    /// Whether the limit was reached: running members were stopped and no new run may start.
+    pub fn exhausted(&self) -> bool {
+        self.lock().stop_reason.is_some()
+    }
+
+    /// Why the pool stopped its runs, once it did.
+    pub fn stop_reason(&self) -> Option<String> {
+        self.lock().stop_reason.clone()
+    }
+
+    /// Adds a run that `cancel` stops; `None` when the pool is already exhausted.
+    pub fn join(self: &Arc<Self>, cancel: watch::Sender<bool>) -> Option<PoolMember> {
+        let mut st = self.lock();
+        if st.stop_reason.is_some() {
+            return None;
+        }
+        let key = st.next_key;
+        st.next_key += 1;
+        st.live.insert(key, 0.0);
+        st.cancels.insert(key, cancel);
+        Some(PoolMember { pool: self.clone(), key, settled: false })
+    }
+
+    /// Sets a member's running cost; returns the signals for the member whose line crossed a mark.
+    fn report(&self, key: u64, run_usd: f64) -> Vec<BudgetSignal> {
+        let mut st = self.lock();
+        if let Some(v) = st.live.get_mut(&key) {
+            *v = run_usd;
+        }
+        let spent = st.settled + st.live.values().sum::<f64>();
+        let mut signals = Vec::new();
+        if !st.warned && spent >= WARN_AT * self.limit {
+            st.warned = true;
+            signals.push(BudgetSignal::Warn(format!(
+                "budget: {} {:.0} % used (${spent:.4} of ${:.2})",
+                self.scope,
+                100.0 * spent / self.limit,
+                self.limit
+            )));
+        }
+        if st.stop_reason.is_none() && spent >= self.limit {
+            let reason = self.reached_text(spent);
+            st.stop_reason = Some(reason.clone());
+            for cancel in st.cancels.values() {
+                let _ = cancel.send(true);
+            }
+            signals.push(BudgetSignal::Stop(format!(
+                "budget reached: {reason}; its running agents were stopped"
+            )));
+        }
+        signals
+    }
+
+    /// Ends a member: its final cost moves from live to settled.
+    fn settle(&self, key: u64, final_usd: Option<f64>) {
+        let mut st = self.lock();
+        let live = st.live.remove(&key).unwrap_or(0.0);
+        st.cancels.remove(&key);
+        st.settled += final_usd.unwrap_or(live);
+    }
+}
+
+/// One run's place in a [`BudgetPool`]; settles with its last reported cost when dropped unsettled.
+#[derive(Debug)]
+pub struct PoolMember {
+    pool: Arc<BudgetPool>,
+    key: u64,
+    settled: bool,
+}
+
+impl PoolMember {
+    /// The run's cost so far; returns what to say or do (a warning, or the stop of every member).
+    pub fn report(&self, run_usd: f64) -> Vec<BudgetSignal> {
+        self.pool.report(self.key, run_usd)
+    }
+
+    pub fn pool(&self) -> &Arc<BudgetPool> {
+        &self.pool
+    }
+
+    /// Ends the run with its final cost (`None`: the last reported running cost stands).
+    pub fn settle(mut self, final_usd: Option<f64>) {
+        self.settled = true;
+        self.pool.settle(self.key, final_usd);
+    }
+}
+
+impl Drop for PoolMember {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.pool.settle(self.key, None);
         }
     }
 }
@@ -194,7 +369,7 @@ mod tests {
     #[test]
     fn a_repeated_message_id_counts_once_and_the_budget_warns_then_stops() {
         // claude-sonnet-4-5 output: $15 per million tokens; 1,000 tokens = $0.015.
-        let mut m = BudgetMeter::new(PriceTable::builtin(), 0.05, 0.0, 0.0);
+        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(0.05), 0.0, 0.0);
         let model = Some("claude-sonnet-4-5-20250929");
         assert!(m.observe(&[usage(Some("msg_1"), model, 1_000)]).is_empty());
         // The same message again (a second content block): still $0.015.
@@ -212,19 +387,60 @@ mod tests {
 
     #[test]
     fn earlier_spend_counts_and_unknown_models_are_reported_not_guessed() {
-        let mut m = BudgetMeter::new(PriceTable::builtin(), 1.0, 0.9, 0.0);
+        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(1.0), 0.9, 0.0);
         assert!(!m.exhausted_before_start());
         let s = m.observe(&[usage(None, Some("mystery-model"), 1_000_000)]);
         // 90 % was already spent before the run; the unpriced tokens add nothing.
         assert!(matches!(s.as_slice(), [BudgetSignal::Unpriced(_), BudgetSignal::Warn(_)]), "{s:?}");
-        assert_eq!(m.status().unpriced_tokens, 1_000_000);
+        assert_eq!(m.status().unwrap().unpriced_tokens, 1_000_000);
         assert!((m.spent_usd() - 0.9).abs() < 1e-12);
-        assert!(BudgetMeter::new(PriceTable::builtin(), 1.0, 1.0, 0.0).exhausted_before_start());
+        assert!(BudgetMeter::new(PriceTable::builtin(), Some(1.0), 1.0, 0.0).exhausted_before_start());
+    }
+
+    #[test]
+    fn a_pool_warns_once_then_stops_every_member_and_refuses_new_ones() {
+        let pool = BudgetPool::new("batch abc", 1.0, 0.1);
+        let (tx_a, rx_a) = watch::channel(false);
+        let (tx_b, rx_b) = watch::channel(false);
+        let a = pool.join(tx_a).unwrap();
+        let b = pool.join(tx_b).unwrap();
+        assert!(a.report(0.3).is_empty());
+        // 0.1 + 0.3 + 0.45 = 0.85: the warning goes to the member whose line crossed 80 %.
+        let s = b.report(0.45);
+        assert!(
+            matches!(s.as_slice(), [BudgetSignal::Warn(t)] if t.contains("batch abc 85 % used")),
+            "{s:?}"
+        );
+        assert!(a.report(0.35).is_empty(), "warned once");
+        // A run that ends settles at its priced cost, replacing its running figure.
+        a.settle(Some(0.4));
+        assert!((pool.spent_usd() - 0.95).abs() < 1e-9);
+        assert!(!*rx_b.borrow());
+        let s = b.report(0.5);
+        assert!(matches!(s.as_slice(), [BudgetSignal::Stop(_)]), "{s:?}");
+        assert!(*rx_b.borrow(), "every member still running is stopped");
+        assert!(!*rx_a.borrow(), "a settled member is not");
+        assert!(pool.exhausted());
+        assert!(
+            pool.stop_reason().unwrap().contains("the budget of batch abc was reached ($1.0000 of $1.00")
+        );
+        let (tx_c, _rx_c) = watch::channel(false);
+        assert!(pool.join(tx_c).is_none(), "no new run once the money is gone");
+        // Dropped unsettled: its last running cost stands.
+        drop(b);
+        assert!((pool.spent_usd() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_pool_spent_before_it_starts_is_exhausted() {
+        let pool = BudgetPool::new("bench run x", 2.0, 2.5);
+        assert!(pool.exhausted());
+        assert!(pool.join(watch::channel(false).0).is_none());
     }
 
     #[test]
     fn the_agents_reported_cost_wins_minus_the_threads_earlier_runs() {
-        let mut m = BudgetMeter::new(PriceTable::builtin(), 10.0, 0.0, 0.25);
+        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(10.0), 0.0, 0.25);
         m.observe(&[usage(Some("a"), Some("gpt-5"), 1_000)]);
         m.observe(&[AgentEvent::Result {
             ok: true,

@@ -36,14 +36,18 @@ impl Engine {
             // One turn per message, continuing the agent's thread.
             let mut reports = Vec::new();
             while let Some(text) = messages.blocking_recv() {
-                let req =
-                    IterateRequest { session: session.id.to_string(), prompt: Some(text), timeout: None };
+                let req = IterateRequest {
+                    session: session.id.to_string(),
+                    prompt: Some(text),
+                    timeout: None,
+                    budget_pool: None,
+                };
                 reports.push(self.iterate(req, observer)?);
             }
             return Ok(reports);
         }
         let Some(first) = messages.blocking_recv() else { return Ok(Vec::new()) };
-        let mut prep = self.prepare_run(session, Some(first), None, "chat")?;
+        let mut prep = self.prepare_run(session, Some(first), None, None, "chat")?;
         let run = self.converse(&mut prep, &mut messages, observer);
         Ok(vec![self.finish_run(prep, run)?])
     }

@@ -29,6 +29,9 @@ pub enum MetricsError {
     )]
     BudgetExhausted { session: String, short_id: String, spent: f64, budget: f64 },
 
+    #[error("session {session} was not started: {reason}")]
+    PoolExhausted { session: String, reason: String },
+
     #[error("a budget must be a positive amount in USD, got {0}")]
     BadBudget(f64),
 }
@@ -42,7 +45,7 @@ impl MetricsError {
             | MetricsError::CsvNeedsFolder
             | MetricsError::OutIsFile { .. }
             | MetricsError::BadBudget(_) => 2,
-            MetricsError::BudgetExhausted { .. } => 3,
+            MetricsError::BudgetExhausted { .. } | MetricsError::PoolExhausted { .. } => 3,
             MetricsError::Write { .. } => 1,
         }
     }

@@ -4,7 +4,7 @@
 //! session's test script run (always), usage priced once, and the final status taken from how the agent
 //! ended.
 
-use crate::budget::{BudgetMeter, BudgetSignal, BudgetStatus};
+use crate::budget::{BudgetMeter, BudgetPool, BudgetSignal, BudgetStatus, PoolMember};
 use crate::metrics_error::MetricsError;
 use crate::notify::{Notification, NotifyEvent};
 use crate::process::own_pid;
@@ -41,6 +41,8 @@ pub struct IterateRequest {
     pub prompt: Option<String>,
     /// Overrides `amp.timeout`.
     pub timeout: Option<Duration>,
+    /// A budget shared with other runs (a whole batch or benchmark run), counted on top of the session's.
+    pub budget_pool: Option<std::sync::Arc<BudgetPool>>,
 }
 
 /// What one iteration did.
@@ -165,7 +167,7 @@ impl Engine {
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<IterationReport, EngineError> {
         let session = self.store.resolve_session(&req.session, false)?;
-        let mut prep = self.prepare_run(session, req.prompt, req.timeout, "iterate")?;
+        let mut prep = self.prepare_run(session, req.prompt, req.timeout, req.budget_pool, "iterate")?;
         let run = self.run_recorded(&mut prep, observer);
         self.finish_run(prep, run)
     }
@@ -177,6 +179,7 @@ impl Engine {
         session: Session,
         prompt: Option<String>,
         timeout: Option<Duration>,
+        pool: Option<std::sync::Arc<BudgetPool>>,
         kind: &'static str,
     ) -> Result<PreparedRun, EngineError> {
         let label = format!("{} ({})", session.name, session.id.short());
@@ -200,7 +203,18 @@ impl Engine {
         };
         let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
         self.check_credentials(adapter.as_ref(), &spec)?;
-        let meter = self.budget_meter(&session, &spec)?;
+        let meter = self.budget_meter(&session, &spec, pool.is_some())?;
+        if let Some(reason) = pool.as_ref().and_then(|p| p.stop_reason()) {
+            return Err(MetricsError::PoolExhausted { session: label, reason }.into());
+        }
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        let member = match &pool {
+            Some(p) => Some(p.join(cancel_tx.clone()).ok_or_else(|| MetricsError::PoolExhausted {
+                session: label.clone(),
+                reason: p.stop_reason().unwrap_or_default(),
+            })?),
+            None => None,
+        };
 
         let git = Git::new(&worktree);
         let head_before = git.resolve_commit("HEAD")?.unwrap_or_default();
@@ -221,7 +235,18 @@ impl Engine {
             Some(&format!("running {}", session.agent)),
         )?;
         self.store.set_pids(&session.id, Some(own_pid()), None)?;
-        Ok(PreparedRun { session, adapter, spec, meter, iteration_id, head_before, prompt, worktree })
+        Ok(PreparedRun {
+            session,
+            adapter,
+            spec,
+            meter,
+            member,
+            cancel: (cancel_tx, cancel_rx),
+            iteration_id,
+            head_before,
+            prompt,
+            worktree,
+        })
     }
 
     /// Everything after an agent run: usage priced once, the end recorded, the work committed, the test
@@ -231,7 +256,8 @@ impl Engine {
         prep: PreparedRun,
         run: Result<(RunReport, usize), EngineError>,
     ) -> Result<IterationReport, EngineError> {
-        let PreparedRun { session, spec, meter, iteration_id, head_before, prompt, worktree, .. } = prep;
+        let PreparedRun { session, spec, meter, member, iteration_id, head_before, prompt, worktree, .. } =
+            prep;
         let (report, lines_recorded) = match run {
             Ok(r) => r,
             Err(e) => {
@@ -247,7 +273,9 @@ impl Engine {
                 return Err(e);
             }
         };
-        let budget_stop = meter.as_ref().is_some_and(|m| m.stopped()) && report.exit.cancelled;
+        let session_stop = meter.as_ref().is_some_and(|m| m.stopped());
+        let pool_stop = member.as_ref().map(|m| m.pool().clone()).filter(|p| p.exhausted());
+        let budget_stop = report.exit.cancelled && (session_stop || pool_stop.is_some());
         self.store.set_pids(&session.id, Some(own_pid()), None)?;
 
         // Price the usage once and record the end of the run.
@@ -256,15 +284,27 @@ impl Engine {
             self.store.insert_usage(&session.id, &iteration_id, row)?;
         }
         let (cost_usd, cost_source) = total_cost(&usage);
+        let run_usd = meter.as_ref().map(|m| m.run_usd());
+        if let Some(m) = member {
+            m.settle(cost_usd.or(run_usd));
+        }
         let outcome_word = if budget_stop { "budget" } else { outcome_word(&report) };
         let error = if outcome_word == "success" {
             None
-        } else if let Some(m) = meter.as_ref().filter(|_| budget_stop) {
+        } else if let Some(m) = meter.as_ref().filter(|_| budget_stop && session_stop) {
             Some(format!(
                 "stopped at the budget: ${:.4} of ${:.2} spent (this run ${:.4}); its work so far is committed",
                 m.spent_usd(),
-                m.status().budget_usd,
+                m.status().map(|s| s.budget_usd).unwrap_or_default(),
                 m.run_usd()
+            ))
+        } else if let Some(pool) = pool_stop.filter(|_| budget_stop) {
+            Some(format!(
+                "stopped at the budget of {}: ${:.4} of ${:.2} spent (this run ${:.4}); its work so far is committed",
+                pool.scope(),
+                pool.spent_usd(),
+                pool.limit_usd(),
+                cost_usd.or(run_usd).unwrap_or_default(),
             ))
         } else {
             Some(report.outcome.error.clone().or_else(|| report.exit.failure_reason()).unwrap_or_else(|| {
@@ -348,18 +388,29 @@ impl Engine {
             tests,
             usage,
             lines_recorded,
-            budget: meter.map(|m| m.status()),
+            budget: meter.and_then(|m| m.status()),
         })
     }
 
-    /// The live cost meter of a session with a budget (`None` without one). Refuses to start when the
-    /// session's recorded spend already reached its budget.
-    fn budget_meter(&self, session: &Session, spec: &RunSpec) -> Result<Option<BudgetMeter>, EngineError> {
-        let Some(budget) = session.budget_usd.filter(|b| *b > 0.0) else { return Ok(None) };
-        let spent = self.store.session_spend(&session.id)?.known_usd;
+    /// The live cost meter of a run: needed when the session has a budget or the run shares a pool
+    /// (`None` otherwise). Refuses to start when the session's recorded spend already reached its budget.
+    fn budget_meter(
+        &self,
+        session: &Session,
+        spec: &RunSpec,
+        pooled: bool,
+    ) -> Result<Option<BudgetMeter>, EngineError> {
+        let budget = session.budget_usd.filter(|b| *b > 0.0);
+        if budget.is_none() && !pooled {
+            return Ok(None);
+        }
+        let spent = match budget {
+            Some(_) => self.store.session_spend(&session.id)?.known_usd,
+            None => 0.0,
+        };
         let prior_reported: f64 = spec.prior_usage.iter().filter_map(|m| m.reported_cost_usd).sum();
         let meter = BudgetMeter::new(self.config.price_table(), budget, spent, prior_reported);
-        if meter.exhausted_before_start() {
+        if let Some(budget) = budget.filter(|_| meter.exhausted_before_start()) {
             return Err(MetricsError::BudgetExhausted {
                 session: format!("{} ({})", session.name, session.id.short()),
                 short_id: session.id.short().to_string(),
@@ -401,8 +452,8 @@ impl Engine {
         prep: &mut PreparedRun,
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<(RunReport, usize), EngineError> {
-        // The budget meter stops the agent (its whole process group) through this channel.
-        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        // The budget meter (or the shared pool) stops the agent (its whole process group) through this channel.
+        let (cancel_tx, cancel_rx) = prep.cancel.clone();
         let recorder = Recorder::start(self.store.path(), &prep.session, &prep.iteration_id);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -412,10 +463,15 @@ impl Engine {
         let mut on_spawn = move |pid: u32| spawn_sink.spawned(pid);
         let sink = recorder.sink();
         let mut meter = prep.meter.as_mut();
+        let member = prep.member.as_ref();
         let mut on_line = move |item: StreamItem| {
             observer(&item);
             if let Some(m) = meter.as_deref_mut() {
-                for signal in m.observe(&item.events) {
+                let mut signals = m.observe(&item.events);
+                if let Some(member) = member {
+                    signals.extend(member.report(m.run_usd()));
+                }
+                for signal in signals {
                     let (text, stop) = match signal {
                         BudgetSignal::Warn(t) | BudgetSignal::Unpriced(t) => (t, false),
                         BudgetSignal::Stop(t) => (t, true),
@@ -578,6 +634,10 @@ pub(crate) struct PreparedRun {
     pub(crate) adapter: Box<dyn AgentAdapter>,
     pub(crate) spec: RunSpec,
     pub(crate) meter: Option<BudgetMeter>,
+    /// The run's place in a shared budget.
+    pub(crate) member: Option<PoolMember>,
+    /// Stops the agent (budget meter or pool): the sender side is shared with the pool.
+    pub(crate) cancel: (tokio::sync::watch::Sender<bool>, tokio::sync::watch::Receiver<bool>),
     pub(crate) iteration_id: String,
     pub(crate) head_before: String,
     pub(crate) prompt: String,

@@ -23,6 +23,8 @@ pub struct NewBatch {
     /// The YAML as given.
     pub spec: String,
     pub concurrency: i64,
+    /// The budget of the whole batch in USD.
+    pub budget_usd: Option<f64>,
 }
 
 /// One item × repository of a new batch.
@@ -53,6 +55,10 @@ pub struct Batch {
     pub concurrency: i64,
     pub runner_pid: Option<i64>,
     pub abort_requested: bool,
+    /// The budget of the whole batch in USD (its items' sessions may have their own too).
+    pub budget_usd: Option<f64>,
+    /// Why the batch stopped before running everything (its budget reached, an abort).
+    pub stop_reason: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -138,8 +144,8 @@ pub struct ItemUsage {
     pub lines_removed: i64,
 }
 
-const BATCH_COLUMNS: &str =
-    "id, name, file_path, status, concurrency, runner_pid, abort_requested, created_at, started_at, ended_at";
+const BATCH_COLUMNS: &str = "id, name, file_path, status, concurrency, runner_pid, abort_requested, budget_usd, stop_reason, created_at, \
+     started_at, ended_at";
 
 const ITEM_COLUMNS: &str = "id, batch_id, seq, item_name, repo_path, base_branch, prompt, script, agent, model, \
      timeout_ms, retries, merge_on_pass, budget_usd, status, attempts, session_id, merged, error, started_at, ended_at";
@@ -153,9 +159,11 @@ fn batch_from_row(r: &Row<'_>) -> rusqlite::Result<Batch> {
         concurrency: r.get(4)?,
         runner_pid: r.get(5)?,
         abort_requested: r.get::<_, i64>(6)? != 0,
-        created_at: r.get(7)?,
-        started_at: r.get(8)?,
-        ended_at: r.get(9)?,
+        budget_usd: r.get(7)?,
+        stop_reason: r.get(8)?,
+        created_at: r.get(9)?,
+        started_at: r.get(10)?,
+        ended_at: r.get(11)?,
     })
 }
 
@@ -190,9 +198,9 @@ impl Store {
     pub fn insert_batch(&mut self, b: &NewBatch, items: &[NewBatchItem]) -> Result<(), StoreError> {
         self.write_tx(|tx| {
             tx.execute(
-                "INSERT INTO batches (id, name, file_path, spec, status, concurrency, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6)",
-                params![b.id, b.name, b.file_path, b.spec, b.concurrency, now_ms()],
+                "INSERT INTO batches (id, name, file_path, spec, status, concurrency, budget_usd, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
+                params![b.id, b.name, b.file_path, b.spec, b.concurrency, b.budget_usd, now_ms()],
             )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO batch_items (id, batch_id, seq, item_name, repo_path, base_branch, prompt, script, agent, \
@@ -318,13 +326,34 @@ impl Store {
         Ok(())
     }
 
-    /// Records the end of a batch run with its final status.
-    pub fn finish_batch(&mut self, id: &str, status: &str) -> Result<(), StoreError> {
+    /// Records the end of a batch run with its final status and, when it stopped early, why.
+    pub fn finish_batch(
+        &mut self,
+        id: &str,
+        status: &str,
+        stop_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE batches SET status = ?2, runner_pid = NULL, ended_at = ?3 WHERE id = ?1",
-            params![id, status, now_ms()],
+            "UPDATE batches SET status = ?2, runner_pid = NULL, ended_at = ?3, stop_reason = ?4 WHERE id = ?1",
+            params![id, status, now_ms(), stop_reason],
         )?;
         Ok(())
+    }
+
+    /// Sets (or clears) the budget of a whole batch.
+    pub fn set_batch_budget(&mut self, id: &str, budget_usd: Option<f64>) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE batches SET budget_usd = ?2 WHERE id = ?1", params![id, budget_usd])?;
+        Ok(())
+    }
+
+    /// What the sessions of every attempt of a batch's items cost so far (usage with a known price).
+    pub fn batch_spend_usd(&self, batch_id: &str) -> Result<f64, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(SUM(u.cost_usd), 0.0) FROM token_usage u JOIN sessions s ON s.id = u.session_id \
+             WHERE s.batch_item_id IN (SELECT id FROM batch_items WHERE batch_id = ?1)",
+            [batch_id],
+            |r| r.get(0),
+        )?)
     }
 
     /// Sets the abort flag; returns whether the batch exists.
@@ -557,8 +586,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db")).unwrap();
         let id = "0123456789abcdef0123456789abcdef";
-        let b =
-            NewBatch { id: id.into(), name: "b".into(), file_path: None, spec: "x".into(), concurrency: 2 };
+        let b = NewBatch {
+            id: id.into(),
+            name: "b".into(),
+            file_path: None,
+            spec: "x".into(),
+            concurrency: 2,
+            budget_usd: Some(3.5),
+        };
         let items: Vec<NewBatchItem> = (1..=4).map(|i| item(id, i)).collect();
         s.insert_batch(&b, &items).unwrap();
         assert_eq!(s.find_batches("0123").unwrap().len(), 1);
@@ -589,7 +624,15 @@ mod tests {
         assert!(s.request_batch_abort(id).unwrap());
         assert!(s.batch_abort_requested(id).unwrap());
         s.set_batch_running(id, 42).unwrap();
-        s.finish_batch(id, "aborted").unwrap();
+        s.finish_batch(id, "aborted", Some("the batch budget was reached")).unwrap();
+        let b = s.get_batch(id).unwrap().unwrap();
+        assert_eq!(
+            (b.budget_usd, b.stop_reason.as_deref()),
+            (Some(3.5), Some("the batch budget was reached"))
+        );
+        assert_eq!(s.batch_spend_usd(id).unwrap(), 0.0);
+        s.set_batch_budget(id, Some(7.0)).unwrap();
+        assert_eq!(s.get_batch(id).unwrap().unwrap().budget_usd, Some(7.0));
         let got = s.get_batch(id).unwrap().unwrap();
         assert_eq!((got.status.as_str(), got.runner_pid), ("aborted", None));
     }

@@ -25,7 +25,11 @@ pub fn iterate(
         None => None,
     };
     let mut engine = open_engine()?;
-    run_iteration(&mut engine, IterateRequest { session: session.to_string(), prompt, timeout }, json)
+    run_iteration(
+        &mut engine,
+        IterateRequest { session: session.to_string(), prompt, timeout, budget_pool: None },
+        json,
+    )
 }
 
 /// Runs one iteration with live output (unless `json`) and prints its summary; fails when the agent or

@@ -51,6 +51,10 @@ pub struct StartArgs {
     /// Run in the background; print the batch id and return.
     #[arg(long)]
     pub detach: bool,
+    /// Budget in USD for the whole batch (overrides the file's top-level `budget:`): warn at 80 %, stop
+    /// every running agent and start no more items at 100 %.
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +79,9 @@ pub struct ResumeArgs {
     /// Run in the background; print the batch id and return.
     #[arg(long)]
     pub detach: bool,
+    /// A new budget in USD for the whole batch (what it already spent counts against it).
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -102,7 +109,7 @@ pub fn run(cmd: BatchCommand, json: bool) -> Result<(), CliError> {
         BatchCommand::Status(a) => status(&a.batch, a.follow, json),
         BatchCommand::List => list(json),
         BatchCommand::Abort(a) => abort(&a.batch, json),
-        BatchCommand::Resume(a) => resume(&a.batch, a.detach, json),
+        BatchCommand::Resume(a) => resume(&a.batch, a.detach, a.budget, json),
         BatchCommand::Export(a) => export(a, json),
         BatchCommand::Clean(a) => clean(&a.batch, json),
         BatchCommand::RunDetached(a) => run_detached(&a.batch),
@@ -111,7 +118,13 @@ pub fn run(cmd: BatchCommand, json: bool) -> Result<(), CliError> {
 
 fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
-    let plan = engine.plan_batch(&a.file)?;
+    let mut plan = engine.plan_batch(&a.file)?;
+    if let Some(b) = a.budget {
+        if !(b.is_finite() && b > 0.0) {
+            return Err(EngineError::from(ampsm_engine::metrics_error::MetricsError::BadBudget(b)).into());
+        }
+        plan.budget_usd = Some(b);
+    }
     if a.dry_run {
         return print_plan(&plan, json);
     }
@@ -129,13 +142,16 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
             plan.repos,
             plan.concurrency
         );
+        if let Some(b) = plan.budget_usd {
+            println!("Budget of the whole batch: ${b:.2}");
+        }
     }
     foreground(engine, &batch, json)
 }
 
-fn resume(reference: &str, detach_flag: bool, json: bool) -> Result<(), CliError> {
+fn resume(reference: &str, detach_flag: bool, budget: Option<f64>, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
-    let batch = engine.prepare_resume(reference)?;
+    let batch = engine.prepare_resume(reference, budget)?;
     if detach_flag {
         return detach(&engine, &batch, json);
     }
@@ -165,6 +181,9 @@ fn print_plan(plan: &BatchPlan, json: bool) -> Result<(), CliError> {
         plan.repos,
         plan.concurrency
     );
+    if let Some(b) = plan.budget_usd {
+        println!("Budget of the whole batch: ${b:.2} (warn at 80 %, stop at 100 %)");
+    }
     let mut t =
         output::table(&["#", "ITEM", "REPO", "BASE", "AGENT", "TIMEOUT", "RETRIES", "MERGE", "SCRIPT"]);
     for r in &plan.runs {
@@ -329,10 +348,11 @@ fn foreground(engine: Engine, batch: &Batch, json: bool) -> Result<(), CliError>
         "completed" => Ok(()),
         "aborted" => Err(CliError::Reported {
             message: format!(
-                "batch {} was aborted ({} of {} items passed)",
+                "batch {} was aborted ({} of {} items passed){}",
                 short_id(&batch.id),
                 c.passed,
-                c.total
+                c.total,
+                view.batch.stop_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
             code: 1,
         }),
@@ -476,6 +496,12 @@ fn print_summary(view: &BatchView, took_ms: u64) {
         c.aborted,
         c.merged
     );
+    if let Some(budget) = view.batch.budget_usd {
+        println!("Spent ${:.4} of the batch's ${budget:.2} budget", view.spent_usd);
+    }
+    if let Some(reason) = &view.batch.stop_reason {
+        println!("Stopped: {reason}");
+    }
 }
 
 fn status(reference: &str, follow: bool, json: bool) -> Result<(), CliError> {
@@ -577,6 +603,17 @@ fn print_view(view: &BatchView) {
         ("runner", runner),
         ("concurrency", b.concurrency.to_string()),
         (
+            "spent",
+            match b.budget_usd {
+                Some(budget) => format!(
+                    "${:.4} of a ${budget:.2} budget ({:.0} %)",
+                    view.spent_usd,
+                    100.0 * view.spent_usd / budget
+                ),
+                None => format!("${:.4} (no budget for the whole batch)", view.spent_usd),
+            },
+        ),
+        (
             "progress",
             format!(
                 "{}/{} finished: {} passed, {} failed, {} error, {} timeout, {} aborted; {} running, {} queued; {} merged",
@@ -594,6 +631,9 @@ fn print_view(view: &BatchView) {
         ),
         ("created", format_ms(b.created_at)),
     ]);
+    if let Some(reason) = &b.stop_reason {
+        println!("stopped: {reason}");
+    }
     if let Some(note) = &view.note {
         println!("note: {note}");
     }

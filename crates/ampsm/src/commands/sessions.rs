@@ -31,8 +31,12 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
                 session.branch
             );
         }
-        let req =
-            ampsm_engine::IterateRequest { session: session.id.to_string(), prompt: None, timeout: None };
+        let req = ampsm_engine::IterateRequest {
+            session: session.id.to_string(),
+            prompt: None,
+            timeout: None,
+            budget_pool: None,
+        };
         return super::agents::run_iteration(&mut engine, req, json);
     }
     if json {

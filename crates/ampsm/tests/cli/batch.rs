@@ -471,3 +471,87 @@ fn a_batch_notifies_once_when_it_ends_not_once_per_item() {
     let lines: Vec<String> = std::fs::read_to_string(&notes).unwrap().lines().map(str::to_string).collect();
     assert_eq!(lines, ["completed|batch quiet: completed: 3 of 3 passed, 0 merged"]);
 }
+
+#[test]
+fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
+    // Claude Code stand-ins that each cost $0.0615 after their first message and $0.0813 after their
+    // second, then keep going for 6 s: two of them together pass the batch's $0.15 budget.
+    let w = World::new();
+    let bin = w.dir.path().join("bin");
+    let claude = install_fake_agent_as(&bin, "claude");
+    let notes = w.dir.path().join("notifications.log");
+    w.write_config(&format!(
+        "agents:\n  claude:\n    path: {}\nnotifications:\n  desktop: false\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_STATUS|$AMPSM_MESSAGE\" >> {}'\n",
+        claude.display(),
+        notes.display()
+    ));
+    w.set_env("FAKE_AGENT_SCENARIO", ampsm_testutils::scenario_path("claude_budget").to_str().unwrap());
+    w.set_env("ANTHROPIC_API_KEY", "sk-ant-test");
+    let file = write(
+        &w,
+        "capped.yaml",
+        "name: capped\nrepos: [./repo]\ndefaults:\n  agent: claude\nbudget: 0.15\nconcurrency: 2\nitems:\n  \
+         - {name: one, prompt: p1}\n  - {name: two, prompt: p2}\n  - {name: three, prompt: p3}\n",
+    );
+    let plan = w.ok(&["batch", "start", "--file", file.to_str().unwrap(), "--dry-run"]);
+    assert!(plan.contains("Budget of the whole batch: $0.15"), "{plan}");
+
+    let started = Instant::now();
+    let out = w.run(&["batch", "start", "--file", file.to_str().unwrap(), "--json"]);
+    let took = started.elapsed();
+    assert!(!out.status.success(), "a batch stopped by its budget is not a success");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    // The agents would have run 6 s more: the stop came long before.
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(stderr.contains("warning: budget: batch"), "the 80 % warning: {stderr}");
+    assert_eq!(v["status"], "aborted", "{v:#}");
+    let reason = v["stop_reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("the budget of batch {} was reached", &id[..8])), "{reason}");
+    assert!(v["spent_usd"].as_f64().unwrap() >= 0.15, "{v:#}");
+    assert!(stderr.contains("its running agents were stopped"), "{stderr}");
+
+    let items = v["items"].as_array().unwrap();
+    let by_name = |n: &str| items.iter().find(|i| i["item_name"] == n).unwrap();
+    for n in ["one", "two"] {
+        let item = by_name(n);
+        assert_eq!(item["status"], "failed", "{item:#}");
+        assert_eq!(item["attempts"], 1, "no retry after the budget: {item:#}");
+        assert!(item["error"].as_str().unwrap().starts_with("stopped at the budget of batch"), "{item:#}");
+        // The partial work is committed on the session branch; nothing after the stop happened.
+        let wt = PathBuf::from(item["session"]["worktree_path"].as_str().unwrap());
+        assert_eq!(git(&wt, &["status", "--porcelain"]), "");
+        assert!(git(&wt, &["show", "HEAD:PLAN.md"]).starts_with("# Plan"), "{n}");
+        assert!(!wt.join("LATE.md").exists(), "{n} ran past the budget");
+        assert!(git(&wt, &["log", "-1", "--format=%s"]).contains("(agent run: budget)"));
+        let m = w.json(&["metrics", item["session"]["id"].as_str().unwrap()]);
+        assert_eq!(m["iterations"][0]["outcome"], "budget", "{m}");
+    }
+    let three = by_name("three");
+    assert_eq!(three["status"], "aborted", "{three:#}");
+    assert!(three["error"].as_str().unwrap().starts_with("not started: the budget of batch"), "{three:#}");
+
+    // The reason shows in the status view; the batch notified once.
+    let text = w.ok(&["batch", "status", &id]);
+    assert!(text.contains("stopped: the budget of batch"), "{text}");
+    assert!(text.contains("of a $0.15 budget"), "{text}");
+    let sent = std::fs::read_to_string(&notes).unwrap();
+    assert_eq!(sent.lines().count(), 1, "{sent}");
+    assert!(sent.contains("was reached"), "{sent}");
+
+    // Resuming with the spent budget is refused (nothing changes); a higher budget counts what was
+    // already spent: $0.0615 more for the third item passes $0.20 at its first message.
+    let (code, err) = w.fails(&["batch", "resume", &id]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("has spent its budget") && err.contains("--budget USD"), "{err}");
+    assert_eq!(status(&w, &id)["items"][2]["status"], "aborted");
+    let out = w.run(&["batch", "resume", &id, "--budget", "0.20", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "aborted", "{v:#}");
+    assert_eq!(v["budget_usd"], 0.2);
+    let three = &v["items"][2];
+    assert_eq!(three["status"], "failed", "{three:#}");
+    assert!(three["error"].as_str().unwrap().starts_with("stopped at the budget of batch"), "{three:#}");
+    assert_eq!(item_statuses(&v), ["failed", "failed", "failed"]);
+}
