@@ -74,6 +74,7 @@ fn fill(home: &Path) -> Result<SessionId, String> {
             script: None,
             budget_usd: None,
             batch_item_id: None,
+            bench_result_id: None,
             creating_pid: 1,
         })
         .map_err(|e| e.to_string())?;

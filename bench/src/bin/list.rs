@@ -57,6 +57,7 @@ fn run() -> Result<(), String> {
                 script: Some("npm test".into()),
                 budget_usd: None,
                 batch_item_id: None,
+                bench_result_id: None,
                 creating_pid: 1,
             };
             store.insert_creating_session(&s).map_err(|e| e.to_string())?;

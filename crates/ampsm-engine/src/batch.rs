@@ -1101,6 +1101,7 @@ fn prepare_session(
         script: item.script.clone(),
         budget_usd: item.budget_usd,
         batch_item_id: Some(item.id.clone()),
+        bench_result_id: None,
     });
     match made {
         Err(EngineError::Store(ampsm_store::StoreError::DuplicateName { id, name, repo })) => {

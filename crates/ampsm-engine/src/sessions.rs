@@ -29,6 +29,8 @@ pub struct CreateSession {
     pub script: Option<String>,
     pub budget_usd: Option<f64>,
     pub batch_item_id: Option<String>,
+    /// The benchmark result the session is made for.
+    pub bench_result_id: Option<String>,
 }
 
 /// What `rm` did.
@@ -134,6 +136,7 @@ impl Engine {
             script: req.script.clone(),
             budget_usd: req.budget_usd.or(self.config.session.budget_usd),
             batch_item_id: req.batch_item_id.clone(),
+            bench_result_id: req.bench_result_id.clone(),
             creating_pid: own_pid(),
         };
         self.store.insert_creating_session(&new)?;

@@ -3,6 +3,7 @@
 //! sessions, their status history, iterations, agent events, metrics, snapshots, batches and benchmarks.
 
 pub mod batches;
+pub mod bench;
 mod checkpoint;
 mod error;
 pub mod metrics;

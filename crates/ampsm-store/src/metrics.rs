@@ -342,6 +342,9 @@ pub const BENCH_TABLES: &[ExportTable] = &[
             "status",
             "concurrency",
             "budget_usd",
+            "abort_requested",
+            "stop_reason",
+            "out_dir",
             "created_at",
             "started_at",
             "ended_at",
@@ -356,12 +359,14 @@ pub const BENCH_TABLES: &[ExportTable] = &[
         columns: &[
             "id",
             "run_id",
+            "seq",
             "instance_id",
             "agent",
             "model",
             "repeat",
             "session_id",
             "status",
+            "agent_outcome",
             "resolved",
             "model_patch",
             "tests_passed",
@@ -377,7 +382,7 @@ pub const BENCH_TABLES: &[ExportTable] = &[
         long_text: &["model_patch", "test_report"],
         source: "bench_results",
         key: "run_id",
-        order: "instance_id, repeat, rowid",
+        order: "seq, rowid",
     },
 ];
 

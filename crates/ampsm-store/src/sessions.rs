@@ -63,6 +63,8 @@ pub struct NewSession {
     pub script: Option<String>,
     pub budget_usd: Option<f64>,
     pub batch_item_id: Option<String>,
+    /// The benchmark result the session was made for.
+    pub bench_result_id: Option<String>,
     pub creating_pid: i64,
 }
 
@@ -128,8 +130,9 @@ impl Store {
             let now = now_ms();
             tx.execute(
                 "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, status, \
-                 agent, model, prompt, script, budget_usd, batch_item_id, creating_pid, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'idle', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                 agent, model, prompt, script, budget_usd, batch_item_id, creating_pid, created_at, updated_at, \
+                 bench_result_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'idle', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
                 params![
                     s.id.as_str(),
                     s.name,
@@ -145,7 +148,8 @@ impl Store {
                     s.budget_usd,
                     s.batch_item_id,
                     s.creating_pid,
-                    now
+                    now,
+                    s.bench_result_id
                 ],
             )?;
             tx.execute(

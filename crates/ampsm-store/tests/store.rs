@@ -19,6 +19,7 @@ fn new_session(name: &str, repo: &str) -> NewSession {
         script: None,
         budget_usd: None,
         batch_item_id: None,
+        bench_result_id: None,
         creating_pid: 1,
     }
 }

@@ -21,6 +21,7 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         script: a.script,
         budget_usd: a.budget,
         batch_item_id: None,
+        bench_result_id: None,
     })?;
     if run {
         if !json {
