@@ -714,10 +714,60 @@ impl Drop for SignalAbort {
     }
 }
 
+/// What a runner can be asked to abort: a batch or a benchmark run. Both keep an abort flag in the store
+/// and know the agent processes of their running sessions, so the signal handler and the abort watcher
+/// below serve both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbortTarget {
+    Batch(String),
+    Bench(String),
+}
+
+impl AbortTarget {
+    /// "batch 1a2b3c4d", "bench run 1a2b3c4d".
+    pub fn label(&self) -> String {
+        match self {
+            AbortTarget::Batch(id) => format!("batch {}", short_id(id)),
+            AbortTarget::Bench(id) => format!("bench run {}", short_id(id)),
+        }
+    }
+
+    /// Sets the abort flag.
+    pub fn request(&self, store: &mut Store) -> Result<bool, ampsm_store::StoreError> {
+        match self {
+            AbortTarget::Batch(id) => store.request_batch_abort(id),
+            AbortTarget::Bench(id) => store.request_bench_abort(id),
+        }
+    }
+
+    /// Whether the abort flag is set.
+    pub fn requested(&self, store: &Store) -> bool {
+        match self {
+            AbortTarget::Batch(id) => store.batch_abort_requested(id),
+            AbortTarget::Bench(id) => store.bench_abort_requested(id),
+        }
+        .unwrap_or(false)
+    }
+
+    /// Agent process groups of the target's running sessions.
+    pub fn agent_pids(&self, store: &Store) -> Vec<i64> {
+        match self {
+            AbortTarget::Batch(id) => store.batch_agent_pids(id),
+            AbortTarget::Bench(id) => store.bench_agent_pids(id),
+        }
+        .unwrap_or_default()
+    }
+}
+
 /// Starts listening for SIGINT/SIGTERM on behalf of batch `batch_id` (see [`SignalAbort`]).
 pub fn abort_on_signal(paths: &Paths, batch_id: &str) -> SignalAbort {
+    abort_on_signal_for(paths, AbortTarget::Batch(batch_id.to_string()))
+}
+
+/// Starts listening for SIGINT/SIGTERM on behalf of a batch or bench run (see [`SignalAbort`]).
+pub fn abort_on_signal_for(paths: &Paths, target: AbortTarget) -> SignalAbort {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (db, id) = (paths.db.clone(), batch_id.to_string());
+    let db = paths.db.clone();
     let thread = std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
@@ -731,9 +781,9 @@ pub fn abort_on_signal(paths: &Paths, batch_id: &str) -> SignalAbort {
                 _ = rx => false,
             };
             if signalled {
-                eprintln!("stopping batch {}: aborting its running agents…", short_id(&id));
+                eprintln!("stopping {}: aborting its running agents…", target.label());
                 if let Ok(mut store) = Store::open(&db) {
-                    let _ = store.request_batch_abort(&id);
+                    let _ = target.request(&mut store);
                 }
             }
         });
@@ -911,18 +961,19 @@ pub fn run_batch(
 /// The runner's abort watcher: polls the flag; once set, keeps stopping the batch's running agents until
 /// the workers are done.
 fn watch_abort(db: &Path, batch_id: &str, abort: &AtomicBool, done: &AtomicBool) {
+    watch_abort_for(db, &AbortTarget::Batch(batch_id.to_string()), abort, done)
+}
+
+/// The abort watcher of a batch or bench runner: polls the target's flag every 100 ms; once it is set (or
+/// `abort` is set in this process), keeps stopping the target's running agents until `done`.
+pub fn watch_abort_for(db: &Path, target: &AbortTarget, abort: &AtomicBool, done: &AtomicBool) {
     let Ok(store) = Store::open(db) else { return };
     while !done.load(Ordering::SeqCst) {
-        if !abort.load(Ordering::SeqCst) && store.batch_abort_requested(batch_id).unwrap_or(false) {
+        if !abort.load(Ordering::SeqCst) && target.requested(&store) {
             abort.store(true, Ordering::SeqCst);
         }
         if abort.load(Ordering::SeqCst) {
-            let pids: Vec<i64> = store
-                .batch_agent_pids(batch_id)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| group_alive(*p))
-                .collect();
+            let pids: Vec<i64> = target.agent_pids(&store).into_iter().filter(|p| group_alive(*p)).collect();
             stop_groups(&pids, STOP_GRACE);
         }
         std::thread::sleep(ABORT_POLL);
