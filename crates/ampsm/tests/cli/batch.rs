@@ -555,3 +555,75 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
     assert!(three["error"].as_str().unwrap().starts_with("stopped at the budget of batch"), "{three:#}");
     assert_eq!(item_statuses(&v), ["failed", "failed", "failed"]);
 }
+
+#[test]
+fn the_real_claude_code_batch_is_stopped_at_the_whole_batch_budget() {
+    use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
+    let Some(claude) = ampsm_testutils::npm_agent_bin("claude") else {
+        println!("skipped: real claude CLI not installed; run .ci/install-agents.sh");
+        return;
+    };
+    let w = World::new();
+    let agent_home = w.dir.path().join("claude-home");
+    std::fs::create_dir_all(&agent_home).unwrap();
+    let server = ModelServer::start(Script::new(vec![])).unwrap();
+    let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
+    let env_yaml: String = env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect();
+    w.write_config(&format!(
+        "amp:\n  dangerously_allow_all: true\nnotifications:\n  desktop: false\nagents:\n  claude:\n    path: {}\n    env:\n{env_yaml}",
+        claude.display()
+    ));
+    let usage = |output_tokens, cache_creation_input_tokens| Usage {
+        input_tokens: 10,
+        output_tokens,
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens,
+        reasoning_tokens: 0,
+    };
+    // One item at a time; every conversation gets the same replies: write work.txt (+$0.00753), think
+    // (+$0.03003: $0.0376 passes the batch's $0.03), and 8 s later write late.txt. The first item is stopped
+    // at its second reply; the second item must never start.
+    server.set_script(Script::new(vec![
+        Turn::tool_call(
+            "Bash",
+            serde_json::json!({"command": "printf 'work\\n' > work.txt", "description": "write"}),
+        )
+        .with_usage(usage(500, 0)),
+        Turn::text("Thinking about more.").with_usage(usage(2000, 0)).with_delay_ms(300),
+        Turn::tool_call(
+            "Bash",
+            serde_json::json!({"command": "printf 'late\\n' > late.txt", "description": "write"}),
+        )
+        .with_usage(usage(10, 0))
+        .with_delay_ms(8_000),
+        Turn::text("Done.").with_usage(usage(10, 0)),
+    ]));
+    let file = write(
+        &w,
+        "real.yaml",
+        "name: real\nrepos: [./repo]\ndefaults:\n  agent: claude\n  model: claude-sonnet-4-5\n  timeout: 120s\n\
+         budget: 0.03\nconcurrency: 1\nitems:\n  - {name: first, prompt: Write one}\n  \
+         - {name: second, prompt: Write two}\n",
+    );
+    let started = Instant::now();
+    let out = w.run(&["batch", "start", "--file", file.to_str().unwrap(), "--json"]);
+    let took = started.elapsed();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["status"], "aborted", "{v:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < Duration::from_secs(8), "the stop came before the 8 s reply: took {took:?}");
+    assert!(v["stop_reason"].as_str().unwrap().contains("budget of batch"), "{v:#}");
+    assert_eq!(item_statuses(&v), ["failed", "aborted"], "{v:#}");
+    let first = &v["items"][0];
+    assert!(first["error"].as_str().unwrap().starts_with("stopped at the budget of batch"), "{first:#}");
+    assert!(
+        v["items"][1]["error"].as_str().unwrap().starts_with("not started: the budget of batch"),
+        "{v:#}"
+    );
+    let wt = PathBuf::from(first["session"]["worktree_path"].as_str().unwrap());
+    assert_eq!(git(&wt, &["show", "HEAD:work.txt"]), "work\n");
+    assert!(!wt.join("late.txt").exists(), "the agent ran past the budget");
+    assert!(v["spent_usd"].as_f64().unwrap() >= 0.03, "{v:#}");
+    let m = w.json(&["metrics", first["session"]["id"].as_str().unwrap()]);
+    assert_eq!(m["iterations"][0]["outcome"], "budget", "{m}");
+}
