@@ -289,6 +289,7 @@ pub const BATCH_TABLES: &[ExportTable] = &[
             "concurrency",
             "budget_usd",
             "abort_requested",
+            "stop_reason",
             "created_at",
             "started_at",
             "ended_at",
