@@ -39,6 +39,8 @@ pub enum EngineError {
     #[error(transparent)]
     Batch(#[from] crate::batch::BatchError),
     #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
+    #[error(transparent)]
     Metrics(#[from] crate::metrics_error::MetricsError),
 }
 
@@ -57,6 +59,7 @@ impl EngineError {
                 Some("run `amp-sessions list` to see sessions".into())
             }
             EngineError::Batch(e) => e.hint(),
+            EngineError::Bench(e) => e.hint(),
             _ => None,
         }
     }
@@ -77,6 +80,7 @@ impl EngineError {
             | EngineError::WorktreeExists(_) => 3,
             EngineError::Review(e) => e.exit_code(),
             EngineError::Batch(e) => e.exit_code(),
+            EngineError::Bench(e) => e.exit_code(),
             EngineError::Metrics(e) => e.exit_code(),
             _ => 1,
         }

@@ -3,6 +3,7 @@
 //! never lose work, never touch the user's checkout, crash-safe, bounded.
 
 pub mod batch;
+pub mod bench;
 pub mod budget;
 pub mod chat;
 pub mod cleanup;

@@ -62,6 +62,9 @@ pub enum Command {
     /// Batch runs from YAML: many prompts × many repositories (start, status, list, abort, resume, export, clean).
     #[command(subcommand)]
     Batch(crate::commands::batch::BatchCommand),
+    /// Benchmarks: SWE-bench instances or a custom suite across agents and models (list, show, compare, export, abort).
+    #[command(subcommand)]
+    Bench(crate::commands::bench::BenchCommand),
     #[command(flatten)]
     Review(crate::commands::review::ReviewCommand),
     #[command(flatten)]

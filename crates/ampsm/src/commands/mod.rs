@@ -3,6 +3,7 @@
 
 mod agents;
 pub mod batch;
+pub mod bench;
 mod config;
 mod demo;
 mod health;
@@ -81,6 +82,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::VerifyAmp => health::verify_amp(json),
         Command::Repair => sessions::repair(json),
         Command::Batch(c) => batch::run(c, json),
+        Command::Bench(c) => bench::run(c, json),
         Command::Review(c) => metrics::notify_on_conflict(review::run(c, json)),
         Command::Metrics(c) => metrics::run(c, json),
         Command::Completions(a) => {

@@ -1,0 +1,657 @@
+//! `amp-sessions bench …`: run SWE-bench instances or a custom suite across agents and models (progress on
+//! stderr as results finish, the summary on stdout), list runs, show one (per agent/model: resolve rate,
+//! cost, time, tokens; then every result), compare two, export one through the export engine, and abort one
+//! from any terminal. The work itself is in `ampsm_engine::bench`.
+
+use crate::commands::{CliError, open_engine};
+use crate::output::{self, print_json};
+use ampsm_core::id::short_id;
+use ampsm_core::time::{format_ms, now_ms};
+use ampsm_engine::batch::{AbortTarget, abort_on_signal_for};
+use ampsm_engine::bench::{
+    BenchComparison, BenchEvent, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench,
+};
+use ampsm_engine::export::{ExportFormat, ExportRequest};
+use ampsm_engine::metrics_error::MetricsError;
+use ampsm_engine::{Engine, EngineError};
+use ampsm_store::bench::BenchResult;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Run SWE-bench instances (JSONL rows: instance_id, repo, base_commit, problem_statement, test_patch,
+    /// FAIL_TO_PASS, PASS_TO_PASS) on local clones; writes predictions.jsonl, evaluates with --test-cmd.
+    #[command(name = "swe-bench-lite")]
+    SweBenchLite(SweArgs),
+    /// Run a custom suite from YAML: problems × agents (× repeats), each evaluated by its `test:` command.
+    Custom(CustomArgs),
+    /// List bench runs, newest first.
+    List,
+    /// Show a run: per agent/model resolve rate, cost, time and tokens, then every result.
+    Show(BenchRef),
+    /// Compare two runs side by side, with the instances resolved in one and not the other.
+    Compare(CompareArgs),
+    /// Export a run (the run, its results and their sessions) as CSV, JSON or JSONL.
+    Export(ExportArgs),
+    /// Stop a run from any terminal: running agents are stopped, unstarted results marked aborted.
+    Abort(BenchRef),
+}
+
+#[derive(Debug, Args)]
+pub struct SweArgs {
+    /// The dataset: JSONL (one instance per line) or a JSON array.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Only these instance ids (space- or comma-separated).
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    pub instances: Vec<String>,
+    /// At most this many instances (after --instances).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Where the repositories are cloned: DIR/<owner>__<name>, DIR/<owner>/<name> or DIR/<name>
+    /// (default: AMPSM_HOME/repos).
+    #[arg(long)]
+    pub repos_dir: Option<PathBuf>,
+    /// The agent (default: session.default_agent).
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// The model (Amp: its mode).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Results running at once (default 1).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Runs of each instance (default 1).
+    #[arg(long)]
+    pub repeats: Option<u32>,
+    /// Limit of each agent run (e.g. 10m; default amp.timeout).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Limit of each evaluation command (default 10m).
+    #[arg(long)]
+    pub test_timeout: Option<String>,
+    /// USD for the whole run: warn at 80 %, stop every agent at 100 %.
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Evaluation command run in a clean checkout with the model patch and test_patch applied: `{test}` runs
+    /// it once per test id (exit 0 = pass), `{tests}` once with all ids (pytest -rA lines decide).
+    #[arg(long)]
+    pub test_cmd: Option<String>,
+    /// Show the agent hints_text too (the leaderboard default is no hints).
+    #[arg(long)]
+    pub hints: bool,
+    /// Where predictions.jsonl and logs go (default AMPSM_HOME/bench/<run id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Check everything and print the plan; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CustomArgs {
+    /// The bench YAML (name, agents, problems, concurrency, repeats, timeout, budget).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// USD for the whole run (overrides `budget:`).
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Where predictions.jsonl and logs go (default AMPSM_HOME/bench/<run id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Check everything and print the plan; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRef {
+    /// Run id, unique id prefix, or name.
+    pub run: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The first run (id, unique id prefix, or name).
+    pub a: String,
+    /// The second run.
+    pub b: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run id, unique id prefix, or name.
+    pub run: String,
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
+    /// A file (JSON, JSONL; default stdout) or a folder (CSV, required).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs one `bench` subcommand.
+pub fn run(cmd: BenchCommand, json: bool) -> Result<(), CliError> {
+    match cmd {
+        BenchCommand::SweBenchLite(a) => swe(a, json),
+        BenchCommand::Custom(a) => custom(a, json),
+        BenchCommand::List => list(json),
+        BenchCommand::Show(a) => show(&a.run, json),
+        BenchCommand::Compare(a) => compare(&a.a, &a.b, json),
+        BenchCommand::Export(a) => export(a, json),
+        BenchCommand::Abort(a) => abort(&a.run, json),
+    }
+}
+
+fn duration_arg(flag: &str, v: Option<&String>) -> Result<Option<Duration>, CliError> {
+    let Some(text) = v else { return Ok(None) };
+    match ampsm_core::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        Ok(_) => Err(CliError::Usage { message: format!("{flag}: must be longer than zero") }),
+        Err(m) => Err(CliError::Usage { message: format!("{flag}: {m}") }),
+    }
+}
+
+fn budget_arg(v: Option<f64>) -> Result<Option<f64>, CliError> {
+    match v {
+        Some(b) if !(b.is_finite() && b > 0.0) => Err(EngineError::from(MetricsError::BadBudget(b)).into()),
+        other => Ok(other),
+    }
+}
+
+fn swe(a: SweArgs, json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    let options = SweBenchOptions {
+        dataset: a.dataset,
+        instances: a.instances.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        limit: a.limit,
+        repos_dir: a.repos_dir,
+        agent: a.agent,
+        model: a.model,
+        concurrency: a.concurrency,
+        repeats: a.repeats,
+        timeout: duration_arg("--timeout", a.timeout.as_ref())?,
+        test_timeout: duration_arg("--test-timeout", a.test_timeout.as_ref())?,
+        budget_usd: budget_arg(a.budget)?,
+        test_cmd: a.test_cmd.filter(|c| !c.trim().is_empty()),
+        hints: a.hints,
+        out: a.out,
+    };
+    let plan = engine.plan_swe_bench(&options)?;
+    start(&mut engine, plan, a.dry_run, json)
+}
+
+fn custom(a: CustomArgs, json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    let mut plan = engine.plan_custom_bench(&a.config, budget_arg(a.budget)?)?;
+    plan.out_dir = a.out;
+    start(&mut engine, plan, a.dry_run, json)
+}
+
+/// Prints the plan (dry run), or records the run and runs it here with progress on stderr.
+fn start(engine: &mut Engine, plan: BenchPlan, dry_run: bool, json: bool) -> Result<(), CliError> {
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    if dry_run {
+        return print_plan(&plan, json);
+    }
+    let run = engine.create_bench_run(&plan)?;
+    let paths = engine.paths.clone();
+    eprintln!(
+        "Bench run {} ({}): {} results = {} problems × {} agent configs × {} repeats, concurrency {}{}",
+        run.name,
+        short_id(&run.id),
+        plan.result_count(),
+        plan.problems.len(),
+        plan.agents.len(),
+        plan.repeats,
+        plan.concurrency,
+        plan.budget_usd.map(|b| format!(", budget ${b:.2}")).unwrap_or_default()
+    );
+    let observer = Arc::new(|e: &BenchEvent| {
+        let line = match e {
+            BenchEvent::Started { result, session } => format!(
+                "started  {} with {}{} (session {session})",
+                result.instance_id,
+                result.config_label(),
+                repeat_text(result)
+            ),
+            BenchEvent::Finished { result, done, total } => {
+                format!("[{done}/{total}] {}", finished_line(result))
+            }
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    });
+    let interrupt = abort_on_signal_for(&paths, AbortTarget::Bench(run.id.clone()));
+    let outcome = run_bench(&paths, &run.id, observer);
+    drop(interrupt);
+    let outcome = outcome?;
+    let engine = open_engine()?;
+    let view = engine.bench_view(&run.id)?;
+    if json {
+        let mut doc = serde_json::to_value(&view).map_err(std::io::Error::other)?;
+        if let Value::Object(m) = &mut doc {
+            m.insert("predictions".into(), json!(outcome.predictions));
+            m.insert("took_ms".into(), json!(outcome.took_ms));
+        }
+        print_json(&doc)?;
+    } else {
+        print_view(&view);
+        if let Some(p) = &outcome.predictions {
+            println!("Predictions: {p}");
+        }
+    }
+    match outcome.status.as_str() {
+        "completed" => Ok(()),
+        status => Err(CliError::Reported {
+            message: format!(
+                "bench run {} {status}{} ({} of {} resolved)",
+                short_id(&run.id),
+                outcome.stop_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
+                outcome.counts.resolved,
+                outcome.counts.total
+            ),
+            code: 1,
+        }),
+    }
+}
+
+fn repeat_text(r: &BenchResult) -> String {
+    if r.repeat > 0 { format!(" (repeat {})", r.repeat + 1) } else { String::new() }
+}
+
+fn finished_line(r: &BenchResult) -> String {
+    let took = r.duration_ms.map(|d| format!(" in {:.1}s", d as f64 / 1000.0)).unwrap_or_default();
+    let cost = r.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
+    let note = r.error.as_deref().map(|e| format!(": {}", one_line(e, 160))).unwrap_or_default();
+    format!(
+        "{:<13} {} with {}{}{took}{cost}{note}",
+        r.status,
+        r.instance_id,
+        r.config_label(),
+        repeat_text(r)
+    )
+}
+
+fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
+    if json {
+        let problems: Vec<Value> = plan
+            .problems
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.id, "repo": p.repo, "base": p.base, "base_commit": p.base_commit,
+                    "test": p.test, "has_test_patch": p.test_patch.is_some(),
+                    "fail_to_pass": p.fail_to_pass.len(), "pass_to_pass": p.pass_to_pass.len(),
+                })
+            })
+            .collect();
+        return Ok(print_json(&json!({
+            "kind": plan.kind, "name": plan.name, "source": plan.source, "results": plan.result_count(),
+            "concurrency": plan.concurrency, "repeats": plan.repeats, "timeout_ms": plan.timeout_ms,
+            "test_timeout_ms": plan.test_timeout_ms, "budget_usd": plan.budget_usd, "agents": plan.agents,
+            "problems": problems, "out_dir": plan.out_dir, "dry_run": true,
+        }))?);
+    }
+    println!(
+        "Plan of bench {:?} ({}): {} results = {} problems × {} agent configs × {} repeats, concurrency {}, \
+         timeout {}{} (dry run: nothing was started)",
+        plan.name,
+        plan.source.display(),
+        plan.result_count(),
+        plan.problems.len(),
+        plan.agents.len(),
+        plan.repeats,
+        plan.concurrency,
+        ampsm_core::duration::format_duration(Duration::from_millis(plan.timeout_ms)),
+        plan.budget_usd.map(|b| format!(", budget ${b:.2}")).unwrap_or_default()
+    );
+    println!("Agents: {}", plan.agents.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "));
+    let mut t = output::table(&["PROBLEM", "REPO", "BASE", "TEST", "HIDDEN TESTS"]);
+    for p in &plan.problems {
+        t.add_row(vec![
+            p.id.clone(),
+            p.repo.display().to_string(),
+            if p.base == p.base_commit { short_id(&p.base_commit).to_string() } else { p.base.clone() },
+            p.test.clone().unwrap_or_else(|| "- (not evaluated)".into()),
+            match (&p.test_patch, p.fail_to_pass.len() + p.pass_to_pass.len()) {
+                (None, 0) => "-".into(),
+                (Some(_), 0) => "test_patch".into(),
+                (_, n) => format!("test_patch, {n} tests"),
+            },
+        ]);
+    }
+    output::print_table(&t);
+    Ok(())
+}
+
+fn money(v: Option<f64>) -> String {
+    v.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())
+}
+
+fn rate(s: &ConfigSummary) -> String {
+    match s.resolve_rate {
+        Some(r) => format!("{:.1}%", r * 100.0),
+        None => "not evaluated".into(),
+    }
+}
+
+fn secs(ms: Option<f64>) -> String {
+    ms.map(|m| format!("{:.1}s", m / 1000.0)).unwrap_or_else(|| "-".into())
+}
+
+fn summary_table(summary: &[ConfigSummary]) {
+    let mut t = output::table(&[
+        "AGENT/MODEL",
+        "RESULTS",
+        "RESOLVED",
+        "RATE",
+        "COST",
+        "MEAN COST",
+        "MEAN TIME",
+        "TOKENS",
+    ]);
+    for s in summary {
+        t.add_row(vec![
+            s.label.clone(),
+            s.results.to_string(),
+            s.resolved.to_string(),
+            rate(s),
+            money(s.cost_usd),
+            if s.cost_usd.is_some() { money(s.mean_cost_usd) } else { "unknown".into() },
+            secs(s.mean_duration_ms),
+            s.total_tokens.to_string(),
+        ]);
+    }
+    output::print_table(&t);
+}
+
+fn print_view(v: &BenchView) {
+    let r = &v.run;
+    let runner = match (r.runner_pid, v.runner_alive) {
+        (Some(p), true) => format!("running in process {p}"),
+        (Some(p), false) => format!("process {p} is gone"),
+        (None, _) => "-".into(),
+    };
+    let c = &v.counts;
+    let took = match (r.started_at, r.ended_at) {
+        (Some(a), Some(b)) => format!("{:.1}s", (b - a) as f64 / 1000.0),
+        (Some(a), None) => format!("{:.1}s so far", (now_ms() - a) as f64 / 1000.0),
+        _ => "-".into(),
+    };
+    output::print_fields(&[
+        ("bench run", format!("{} ({})", r.name, r.id)),
+        ("kind", r.kind.clone()),
+        ("status", r.status.clone()),
+        ("runner", runner),
+        (
+            "results",
+            format!(
+                "{}/{} finished: {} resolved, {} unresolved, {} empty patch, {} not evaluated, {} error, {} aborted; \
+                 {} running, {} queued",
+                c.finished(),
+                c.total,
+                c.resolved,
+                c.unresolved,
+                c.empty_patch,
+                c.not_evaluated,
+                c.error,
+                c.aborted,
+                c.running,
+                c.queued
+            ),
+        ),
+        ("budget", r.budget_usd.map(|b| format!("${b:.2}")).unwrap_or_else(|| "-".into())),
+        ("output", r.out_dir.clone().unwrap_or_else(|| "-".into())),
+        ("created", format_ms(r.created_at)),
+        ("took", took),
+    ]);
+    if let Some(note) = &v.note {
+        println!("note: {note}");
+    }
+    println!();
+    summary_table(&v.summary);
+    println!();
+    let mut t = output::table(&[
+        "#",
+        "INSTANCE",
+        "AGENT/MODEL",
+        "REP",
+        "STATUS",
+        "AGENT RUN",
+        "TESTS",
+        "TIME",
+        "COST",
+        "SESSION",
+        "NOTE",
+    ]);
+    for rv in &v.results {
+        let x = &rv.result;
+        t.add_row(vec![
+            x.seq.to_string(),
+            x.instance_id.clone(),
+            rv.label.clone(),
+            (x.repeat + 1).to_string(),
+            x.status.clone(),
+            x.agent_outcome.clone().unwrap_or_else(|| "-".into()),
+            match (x.tests_passed, x.tests_failed) {
+                (Some(p), Some(f)) => format!("{p}/{}", p + f),
+                _ => "-".into(),
+            },
+            x.duration_ms.map(|d| format!("{:.1}s", d as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
+            if x.agent_outcome.is_some() { money(x.cost_usd) } else { "-".into() },
+            rv.session_name.clone().unwrap_or_else(|| "-".into()),
+            x.error.as_deref().map(|e| one_line(e, 70)).unwrap_or_default(),
+        ]);
+    }
+    output::print_table(&t);
+}
+
+fn show(reference: &str, json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    engine.settle_dead_bench_runs()?;
+    let view = engine.bench_view(reference)?;
+    if json {
+        return Ok(print_json(&view)?);
+    }
+    print_view(&view);
+    Ok(())
+}
+
+fn list(json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    engine.settle_dead_bench_runs()?;
+    let runs = engine.store.list_bench_runs()?;
+    let mut rows = Vec::new();
+    for r in &runs {
+        rows.push((
+            r,
+            engine.store.bench_counts(&r.id)?,
+            r.runner_pid.is_some_and(ampsm_engine::process::pid_alive),
+        ));
+    }
+    if json {
+        let docs: Vec<Value> = rows
+            .iter()
+            .map(|(r, c, alive)| {
+                let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("counts".into(), serde_json::to_value(c).unwrap_or(Value::Null));
+                    m.insert("runner_alive".into(), Value::Bool(*alive));
+                }
+                v
+            })
+            .collect();
+        return Ok(print_json(&docs)?);
+    }
+    if rows.is_empty() {
+        println!("No bench runs yet. Start one with: amp-sessions bench custom --config bench.yaml");
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut t = output::table(&["ID", "NAME", "KIND", "STATUS", "RESOLVED", "FINISHED", "AGE", "NOTE"]);
+    for (r, c, _) in &rows {
+        t.add_row(vec![
+            short_id(&r.id).to_string(),
+            r.name.clone(),
+            r.kind.clone(),
+            r.status.clone(),
+            format!("{}/{}", c.resolved, c.total),
+            format!("{}/{}", c.finished(), c.total),
+            ampsm_core::time::age(r.created_at, now),
+            r.stop_reason.as_deref().map(|s| one_line(s, 70)).unwrap_or_default(),
+        ]);
+    }
+    output::print_table(&t);
+    Ok(())
+}
+
+fn compare(a: &str, b: &str, json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    engine.settle_dead_bench_runs()?;
+    let cmp = engine.compare_bench(a, b)?;
+    if json {
+        return Ok(print_json(&compare_json(&cmp))?);
+    }
+    let (ra, rb) = (&cmp.a.run, &cmp.b.run);
+    println!("A: {} ({}), {}", ra.name, short_id(&ra.id), ra.status);
+    println!("B: {} ({}), {}", rb.name, short_id(&rb.id), rb.status);
+    let mut t = output::table(&[
+        "AGENT/MODEL",
+        "A RESOLVED",
+        "A RATE",
+        "A COST",
+        "A MEAN TIME",
+        "B RESOLVED",
+        "B RATE",
+        "B COST",
+        "B MEAN TIME",
+    ]);
+    let cells = |s: &Option<ConfigSummary>| -> Vec<String> {
+        match s {
+            Some(s) => vec![
+                format!("{}/{}", s.resolved, s.results),
+                rate(s),
+                money(s.cost_usd),
+                secs(s.mean_duration_ms),
+            ],
+            None => vec!["-".into(); 4],
+        }
+    };
+    for (label, sa, sb) in &cmp.rows {
+        let mut row = vec![label.clone()];
+        row.extend(cells(sa));
+        row.extend(cells(sb));
+        t.add_row(row);
+    }
+    output::print_table(&t);
+    let list = |ids: &[String]| if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+    println!("Resolved only in A: {}", list(&cmp.only_a));
+    println!("Resolved only in B: {}", list(&cmp.only_b));
+    Ok(())
+}
+
+fn compare_json(c: &BenchComparison) -> Value {
+    let brief = |v: &BenchView| {
+        json!({ "id": v.run.id, "name": v.run.name, "kind": v.run.kind, "status": v.run.status,
+                "counts": v.counts, "summary": v.summary })
+    };
+    json!({
+        "a": brief(&c.a),
+        "b": brief(&c.b),
+        "configs": c.rows.iter().map(|(l, a, b)| json!({"label": l, "a": a, "b": b})).collect::<Vec<_>>(),
+        "resolved_only_in_a": c.only_a,
+        "resolved_only_in_b": c.only_b,
+    })
+}
+
+fn export(a: ExportArgs, json: bool) -> Result<(), CliError> {
+    let engine = open_engine()?;
+    let run = engine.resolve_bench_run(&a.run)?;
+    let format = match a.format {
+        Format::Csv => ExportFormat::Csv,
+        Format::Json => ExportFormat::Json,
+        Format::Jsonl => ExportFormat::Jsonl,
+    };
+    if format == ExportFormat::Csv && a.out.is_none() {
+        return Err(EngineError::from(MetricsError::CsvNeedsFolder).into());
+    }
+    let to_stdout = a.out.is_none();
+    let req =
+        ExportRequest { sessions: Vec::new(), batch: None, bench: Some(run.id.clone()), format, out: a.out };
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let summary = engine.export(&req, &mut lock)?;
+    drop(lock);
+    if to_stdout {
+        return Ok(());
+    }
+    if json {
+        return Ok(print_json(&summary)?);
+    }
+    println!(
+        "Exported bench run {} ({} results, {} sessions) to {}",
+        short_id(&run.id),
+        summary.rows.get("bench_results").copied().unwrap_or(0),
+        summary.sessions,
+        summary.out.as_deref().unwrap_or("stdout")
+    );
+    Ok(())
+}
+
+fn abort(reference: &str, json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    let r = engine.abort_bench(reference)?;
+    if json {
+        return Ok(print_json(&r)?);
+    }
+    if !r.was_active {
+        println!(
+            "Bench run {} ({}) had already ended ({}); nothing to abort.",
+            r.name,
+            short_id(&r.run_id),
+            r.status
+        );
+        return Ok(());
+    }
+    println!(
+        "Aborted bench run {} ({}) in {:.1}s: {} agent process group(s) stopped, {} unstarted result(s) marked \
+         aborted{}.",
+        r.name,
+        short_id(&r.run_id),
+        r.took_ms as f64 / 1000.0,
+        r.agents_stopped,
+        r.queued_aborted,
+        if r.running_aborted > 0 {
+            format!(", {} interrupted result(s) marked aborted", r.running_aborted)
+        } else {
+            String::new()
+        }
+    );
+    if r.agents_left > 0 {
+        eprintln!("warning: {} agent process group(s) did not stop yet", r.agents_left);
+    }
+    Ok(())
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(max - 1).collect::<String>())
+    }
+}
