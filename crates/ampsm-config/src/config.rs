@@ -17,6 +17,10 @@ pub struct Config {
     pub git: GitConfig,
     pub amp: AmpConfig,
     pub session: SessionConfig,
+    /// Defaults of batches (`batch.budget_usd`).
+    pub batch: RunConfig,
+    /// Defaults of benchmark runs (`bench.budget_usd`).
+    pub bench: RunConfig,
     /// Per-agent overrides: `agents.<name>.path|args|env`.
     pub agents: BTreeMap<String, AgentConfig>,
     pub notifications: NotificationsConfig,
@@ -85,6 +89,14 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig { default_agent: "amp".into(), budget_usd: None }
     }
+}
+
+/// Defaults of a batch or benchmark run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunConfig {
+    /// Budget in USD of the whole run when neither its YAML nor `--budget` sets one.
+    pub budget_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -256,10 +268,16 @@ impl Config {
                 }
             }
         }
-        if let Some(b) = self.session.budget_usd
-            && !(b.is_finite() && b > 0.0)
-        {
-            return Err(bad("session.budget_usd", format!("must be a positive number, got {b}")));
+        for (key, budget) in [
+            ("session.budget_usd", self.session.budget_usd),
+            ("batch.budget_usd", self.batch.budget_usd),
+            ("bench.budget_usd", self.bench.budget_usd),
+        ] {
+            if let Some(b) = budget
+                && !(b.is_finite() && b > 0.0)
+            {
+                return Err(bad(key, format!("must be a positive number, got {b}")));
+            }
         }
         Ok(())
     }
@@ -506,6 +524,15 @@ mod tests {
         let err = Config::parse(&p(), "git: [\n").unwrap_err().to_string();
         assert!(err.starts_with("/h/config.yaml:1:"), "{err}");
         assert!(Config::parse(&p(), "just a string").is_err());
+    }
+
+    #[test]
+    fn batch_and_bench_budgets_are_known_keys_and_must_be_positive() {
+        let (c, w) = Config::parse(&p(), "batch:\n  budget_usd: 20\nbench:\n  budget_usd: 5.5\n").unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!((c.batch.budget_usd, c.bench.budget_usd), (Some(20.0), Some(5.5)));
+        let err = Config::parse(&p(), "bench:\n  budget_usd: 0\n").unwrap_err().to_string();
+        assert!(err.starts_with("/h/config.yaml:2: bench.budget_usd: must be a positive number"), "{err}");
     }
 
     #[test]

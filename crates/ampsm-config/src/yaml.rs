@@ -27,21 +27,43 @@ pub fn invalid(path: &Path, err: &serde_saphyr::Error) -> ConfigError {
     ConfigError::Invalid { path: path.to_path_buf(), line, column, message }
 }
 
-/// The 1-based line where `key` (the last segment of a dotted path) is written, found by a plain scan;
-/// 0 when not found. Used to point at unknown keys.
+/// The 1-based line where the dotted key `dotted` is written, found by a scan that follows indentation
+/// (else the first line naming its last segment); 0 when not found. Used to point at unknown keys and
+/// at values serde cannot check.
 pub fn line_of_key(text: &str, dotted: &str) -> u64 {
-    let last = dotted.rsplit('.').next().unwrap_or(dotted);
+    let parts: Vec<&str> = dotted.split('.').collect();
+    // The keys enclosing each line, by indentation: a match of the whole dotted path wins.
+    let mut open: Vec<(usize, String)> = Vec::new();
+    let mut last_segment_line = 0;
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim_start().trim_start_matches("- ");
-        let t = t.trim_start_matches(['"', '\'']);
-        if let Some(rest) = t.strip_prefix(last) {
-            let rest = rest.trim_start_matches(['"', '\'']);
-            if rest.trim_start().starts_with(':') {
-                return (i + 1) as u64;
-            }
+        let Some(key) = key_of(line) else { continue };
+        let indent = line.len() - line.trim_start().len();
+        while open.last().is_some_and(|(d, _)| *d >= indent) {
+            open.pop();
+        }
+        open.push((indent, key.to_string()));
+        if open.len() == parts.len() && open.iter().zip(&parts).all(|((_, k), p)| k == p) {
+            return (i + 1) as u64;
+        }
+        if last_segment_line == 0 && parts.last() == Some(&key) {
+            last_segment_line = (i + 1) as u64;
         }
     }
-    0
+    last_segment_line
+}
+
+/// The key a YAML line starts (`key:` or `- key:`, quoted or not), if any.
+fn key_of(line: &str) -> Option<&str> {
+    let t = line.trim_start().trim_start_matches("- ");
+    if t.starts_with('#') {
+        return None;
+    }
+    let quoted = t.starts_with(['"', '\'']);
+    let t = t.trim_start_matches(['"', '\'']);
+    let end = t.find(|c: char| c == ':' || (quoted && (c == '"' || c == '\'')))?;
+    let key = &t[..end];
+    let rest = t[end..].trim_start_matches(['"', '\'']);
+    (rest.starts_with(':') && !key.is_empty() && !key.contains(' ')).then_some(key)
 }
 
 #[cfg(test)]
@@ -68,5 +90,9 @@ mod tests {
     fn finds_key_lines() {
         assert_eq!(line_of_key("git:\n  colour: x\n", "git.colour"), 2);
         assert_eq!(line_of_key("git:\n", "nope"), 0);
+        let text = "session:\n  budget_usd: 1\n# bench:\nbench:\n  \"budget_usd\": 0\n";
+        assert_eq!(line_of_key(text, "bench.budget_usd"), 5);
+        assert_eq!(line_of_key(text, "session.budget_usd"), 2);
+        assert_eq!(line_of_key("items:\n  - name: a\n    prompt: p\n", "items.prompt"), 3);
     }
 }

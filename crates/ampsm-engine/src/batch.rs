@@ -348,7 +348,7 @@ impl Engine {
             name: spec.name.clone(),
             file: spec.file.clone(),
             concurrency: spec.concurrency,
-            budget_usd: spec.budget_usd,
+            budget_usd: spec.budget_usd.or(self.config.batch.budget_usd),
             items: spec.items.len(),
             repos: repos.len(),
             runs,

@@ -53,7 +53,7 @@ pub struct StartArgs {
     pub detach: bool,
     /// Budget in USD for the whole batch (overrides the file's top-level `budget:`): warn at 80 %, stop
     /// every running agent and start no more items at 100 %.
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget: Option<f64>,
 }
 
@@ -80,7 +80,7 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub detach: bool,
     /// A new budget in USD for the whole batch (what it already spent counts against it).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget: Option<f64>,
 }
 

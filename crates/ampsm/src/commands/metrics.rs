@@ -70,6 +70,7 @@ pub struct BudgetArgs {
     /// Session id, unique id prefix, or name.
     pub session: String,
     /// The new budget in USD.
+    #[arg(allow_negative_numbers = true)]
     pub usd: Option<f64>,
     /// Remove the budget.
     #[arg(long, conflicts_with = "usd")]

@@ -481,7 +481,7 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
     let claude = install_fake_agent_as(&bin, "claude");
     let notes = w.dir.path().join("notifications.log");
     w.write_config(&format!(
-        "agents:\n  claude:\n    path: {}\nnotifications:\n  desktop: false\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_STATUS|$AMPSM_MESSAGE\" >> {}'\n",
+        "agents:\n  claude:\n    path: {}\nbatch:\n  budget_usd: 0.15\nnotifications:\n  desktop: false\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_STATUS|$AMPSM_MESSAGE\" >> {}'\n",
         claude.display(),
         notes.display()
     ));
@@ -490,11 +490,21 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
     let file = write(
         &w,
         "capped.yaml",
-        "name: capped\nrepos: [./repo]\ndefaults:\n  agent: claude\nbudget: 0.15\nconcurrency: 2\nitems:\n  \
+        "name: capped\nrepos: [./repo]\ndefaults:\n  agent: claude\nconcurrency: 2\nitems:\n  \
          - {name: one, prompt: p1}\n  - {name: two, prompt: p2}\n  - {name: three, prompt: p3}\n",
     );
     let plan = w.ok(&["batch", "start", "--file", file.to_str().unwrap(), "--dry-run"]);
+    // The budget comes from the config (`batch.budget_usd`); the file's own `budget:` and the flag win.
     assert!(plan.contains("Budget of the whole batch: $0.15"), "{plan}");
+    let own =
+        write(&w, "own.yaml", "name: own\nrepos: [./repo]\nbudget: 0.5\nitems:\n  - {name: a, prompt: p}\n");
+    let plan = w.json(&["batch", "start", "--file", own.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(plan["budget_usd"], 0.5);
+    let plan = w.json(&["batch", "start", "--file", own.to_str().unwrap(), "--dry-run", "--budget", "2"]);
+    assert_eq!(plan["budget_usd"], 2.0);
+    let (code, err) = w.fails(&["batch", "start", "--file", own.to_str().unwrap(), "--budget", "-1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a budget must be a positive amount in USD, got -1"), "{err}");
 
     let started = Instant::now();
     let out = w.run(&["batch", "start", "--file", file.to_str().unwrap(), "--json"]);
