@@ -95,7 +95,7 @@ pub struct NewArgs {
     #[arg(long)]
     pub script: Option<String>,
     /// Cost budget in USD: warn at 80 %, stop the agent at 100 %.
-    #[arg(long)]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget: Option<f64>,
     /// Run the first iteration right away.
     #[arg(long)]
