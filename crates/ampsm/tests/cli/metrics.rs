@@ -573,3 +573,49 @@ fn the_real_claude_code_is_stopped_at_the_budget_with_its_first_file_committed()
     assert!(m["cost"]["usd"].as_f64().unwrap() >= 0.10, "{m}");
     assert_eq!(m["budget"]["stops"], 1);
 }
+
+#[test]
+fn desktop_notifications_go_through_notify_send_and_fall_back_to_the_command_when_it_fails() {
+    let (w, notes) = claude_world("claude_timed");
+    // A desktop session: a bus address and a `notify-send` on PATH that records its arguments.
+    let bin = w.dir.path().join("desktop-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let shown = w.dir.path().join("desktop.log");
+    let notify_send = bin.join("notify-send");
+    std::fs::write(
+        &notify_send,
+        format!(
+            "#!/bin/sh\nif [ -e {fail} ]; then exit 1; fi\nprintf '%s|' \"$@\" >> {log}\necho >> {log}\n",
+            fail = w.dir.path().join("fail-desktop").display(),
+            log = shown.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&notify_send, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    w.set_env("PATH", &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    w.set_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    let claude = w.dir.path().join("bin").join("claude");
+    w.write_config(&format!(
+        "agents:\n  claude:\n    path: {}\nnotifications:\n  desktop: true\n  command: 'printf \"%s|%s\\n\" \
+         \"$AMPSM_EVENT\" \"$AMPSM_SESSION_NAME\" >> {}'\n",
+        claude.display(),
+        notes.display()
+    ));
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "desk", "--agent", "claude", "--prompt", "x"]);
+    let report = w.json(&["iterate", "desk"]);
+    assert_eq!(report["iteration"]["outcome"], "success");
+    let desktop = std::fs::read_to_string(&shown).unwrap();
+    assert_eq!(desktop.lines().count(), 1, "{desktop}");
+    assert!(
+        desktop.starts_with("--app-name=amp-sessions|--|amp-sessions: session completed|desk: "),
+        "{desktop}"
+    );
+    assert!(notifications(&notes).is_empty(), "the desktop took it: {:?}", notifications(&notes));
+
+    // When the desktop notifier fails, the command gets the notification instead.
+    std::fs::write(w.dir.path().join("fail-desktop"), "").unwrap();
+    let report = w.json(&["iterate", "desk", "--prompt", "again"]);
+    assert_eq!(report["iteration"]["outcome"], "success");
+    assert_eq!(notifications(&notes), ["completed|desk"]);
+    assert_eq!(std::fs::read_to_string(&shown).unwrap().lines().count(), 1);
+}
