@@ -1078,6 +1078,16 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         end.error = Some(join_notes(&notes, "the agent changed nothing (outside the test files)"));
         return finish(engine, end);
     }
+    if engine.store.bench_abort_requested(&sh.run.id)? {
+        // `bench abort` may have stopped the agent before the watcher saw the flag.
+        sh.abort.store(true, Ordering::SeqCst);
+    }
+    if sh.abort.load(Ordering::SeqCst) {
+        // The user asked to stop: what the agent did is kept (session branch, patch), not evaluated.
+        end.status = "aborted".into();
+        end.error = Some(join_notes(&notes, "aborted while the agent ran (not evaluated)"));
+        return finish(engine, end);
+    }
     let Some(test) = problem.test.clone() else {
         end.status = "not_evaluated".into();
         end.error = Some(join_notes(

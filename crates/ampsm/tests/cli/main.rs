@@ -4,6 +4,7 @@
 
 mod agents;
 mod batch;
+mod bench;
 mod health;
 mod metrics;
 mod review;
