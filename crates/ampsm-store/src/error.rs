@@ -17,7 +17,7 @@ pub enum StoreError {
     Migration { path: PathBuf, version: i64, message: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("no session matches {0:?} (see `amp-sessions list`)")]
+    #[error("no session matches {0:?}")]
     SessionNotFound(String),
     #[error("{reference:?} matches several sessions: {candidates}; use more characters of the id")]
     AmbiguousSession { reference: String, candidates: String },
