@@ -65,6 +65,8 @@ pub enum Command {
     /// Benchmarks: SWE-bench instances or a custom suite across agents and models (list, show, compare, export, abort).
     #[command(subcommand)]
     Bench(crate::commands::bench::BenchCommand),
+    /// The local web dashboard on 127.0.0.1 (a random token in the printed URL; Ctrl-C stops it).
+    Ui(crate::commands::ui::UiArgs),
     #[command(flatten)]
     Review(crate::commands::review::ReviewCommand),
     #[command(flatten)]

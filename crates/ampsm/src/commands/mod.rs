@@ -10,6 +10,7 @@ mod health;
 pub mod metrics;
 pub mod review;
 mod sessions;
+pub mod ui;
 
 use crate::cli::{Cli, Command};
 use ampsm_engine::{Engine, EngineError};
@@ -83,6 +84,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Repair => sessions::repair(json),
         Command::Batch(c) => batch::run(c, json),
         Command::Bench(c) => bench::run(c, json),
+        Command::Ui(a) => ui::run(a, json),
         Command::Review(c) => metrics::notify_on_conflict(review::run(c, json)),
         Command::Metrics(c) => metrics::run(c, json),
         Command::Completions(a) => {

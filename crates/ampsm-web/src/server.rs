@@ -1,0 +1,216 @@
+//! Starting and stopping the dashboard: bind 127.0.0.1 (the `--port`, else `ui.port`, else a free
+//! port), make the token, print the URL (or one JSON line), maybe open a browser, serve until Ctrl-C or
+//! SIGTERM, then end live streams and stop the agent runs and batches this server started.
+
+use crate::auth::{self, random_secret};
+use crate::error::WebError;
+use crate::state::{AppState, Background, Inner};
+use crate::views;
+use ampsm_config::Paths;
+use ampsm_engine::Engine;
+use axum::Router;
+use axum::routing::{get, post};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// How `amp-sessions ui` was asked to run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub paths: Paths,
+    /// `--port`; `Some(0)` asks for a free port.
+    pub port: Option<u16>,
+    /// Try to open the URL in a browser.
+    pub open_browser: bool,
+    /// Print `{"url":…,"port":…}` instead of text.
+    pub json: bool,
+}
+
+/// Runs the dashboard until Ctrl-C or SIGTERM.
+pub fn serve(opts: ServeOptions) -> Result<(), WebError> {
+    let engine = Engine::open_at(opts.paths.clone())?;
+    for w in &engine.config_warnings {
+        eprintln!("warning: {w}");
+    }
+    let ui = engine.config.ui.clone();
+    drop(engine);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| WebError::Internal(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run(opts, ui))
+}
+
+async fn bind(explicit: Option<u16>, configured: u16) -> Result<TcpListener, WebError> {
+    let port = explicit.unwrap_or(configured);
+    match TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(l) => Ok(l),
+        // The configured port is taken (another dashboard?): any free port will do.
+        Err(_) if explicit.is_none() => TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|source| WebError::Bind { addr: "127.0.0.1:0".into(), source }),
+        Err(source) => Err(WebError::Bind { addr: format!("127.0.0.1:{port}"), source }),
+    }
+}
+
+async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(), WebError> {
+    let listener = bind(opts.port, ui.port).await?;
+    let port =
+        listener.local_addr().map_err(|source| WebError::Bind { addr: "127.0.0.1".into(), source })?.port();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let state = AppState {
+        inner: Arc::new(Inner {
+            paths: opts.paths.clone(),
+            token: random_secret(),
+            csrf: random_secret(),
+            port,
+            theme: ui.theme.clone(),
+            auto_update: ui.auto_update,
+            background: Mutex::new(Background::default()),
+            shutdown: shutdown_rx.clone(),
+        }),
+    };
+    let url = format!("http://127.0.0.1:{port}/?token={}", state.inner.token);
+    {
+        let mut out = std::io::stdout().lock();
+        let line = if opts.json {
+            serde_json::json!({ "url": url, "port": port }).to_string()
+        } else {
+            format!("Dashboard: {url}\nPress Ctrl-C to stop.")
+        };
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+    if opts.open_browser {
+        open_browser(&url);
+    }
+    let app = router(state.clone());
+    let mut stopped = shutdown_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        wait_for_signal().await;
+        let _ = shutdown_tx.send(true);
+    });
+    let served = tokio::select! {
+        r = server => r.map_err(|e| WebError::Internal(format!("the server failed: {e}"))),
+        // Connections that stay open after the signal get a few seconds, no more.
+        _ = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        } => Ok(()),
+    };
+    let st = state.clone();
+    let _ = tokio::task::spawn_blocking(move || stop_background(&st)).await;
+    if !opts.json {
+        println!("Dashboard stopped.");
+    }
+    served
+}
+
+/// All routes behind the guard.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(views::sessions::index))
+        .route("/sessions", post(views::sessions::create))
+        .route("/s/{id}", get(views::session::overview))
+        .route("/s/{id}/metrics.json", get(views::session::metrics_json))
+        .route("/s/{id}/budget", post(views::session::set_budget))
+        .route("/s/{id}/remove", post(views::session::remove))
+        .route("/s/{id}/interactive", get(views::interactive::page))
+        .route("/s/{id}/message", post(views::interactive::message))
+        .route("/s/{id}/feed", get(crate::live::feed))
+        .route("/s/{id}/git", get(views::git::page))
+        .route("/s/{id}/git/{action}", post(views::git::action))
+        .route("/batches", get(views::batches::list).post(views::batches::start))
+        .route("/batches/{id}", get(views::batches::show))
+        .route("/batches/{id}/abort", post(views::batches::abort))
+        .route("/settings", get(views::settings::page))
+        .route("/export", get(views::export::export))
+        .route("/live", get(crate::live::live))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
+        .with_state(state)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Stops the agents of runs this server started (their whole process groups) and aborts its batches,
+/// then waits a little for their threads to record how they ended.
+fn stop_background(state: &AppState) {
+    let (runs, batches) = {
+        let mut bg = state.lock();
+        let runs: Vec<(String, std::thread::JoinHandle<()>)> = bg.running.drain().collect();
+        let batches: Vec<(String, std::thread::JoinHandle<()>)> = bg.batches.drain().collect();
+        (runs, batches)
+    };
+    let runs: Vec<_> = runs.into_iter().filter(|(_, h)| !h.is_finished()).collect();
+    let batches: Vec<_> = batches.into_iter().filter(|(_, h)| !h.is_finished()).collect();
+    if runs.is_empty() && batches.is_empty() {
+        return;
+    }
+    eprintln!(
+        "Stopping {} agent run(s) and {} batch(es) started by the dashboard…",
+        runs.len(),
+        batches.len()
+    );
+    if let Ok(mut engine) = Engine::open_at(state.inner.paths.clone()) {
+        for (id, _) in &batches {
+            let _ = engine.abort_batch(id);
+        }
+        for (id, _) in &runs {
+            if let Ok(s) = engine.store.get_session(&ampsm_core::SessionId::from_stored(id.as_str()))
+                && let Some(pid) = s.agent_pid
+            {
+                ampsm_engine::process::stop_group(pid, Duration::from_secs(2));
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (_, h) in runs.into_iter().chain(batches) {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Opens `url` with the desktop's opener; a missing opener is not an error.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let child = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            std::thread::spawn(move || {
+                let _ = c.wait();
+            });
+        }
+        Err(_) => eprintln!("(could not start {opener}; open the URL above in your browser)"),
+    }
+}

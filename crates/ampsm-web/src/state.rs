@@ -1,0 +1,113 @@
+//! The server's shared state: where the data lives, the session token and CSRF token, the theme, and
+//! the background work this server started (agent runs, batches), so that errors of that work can be shown
+//! and Ctrl-C can stop it cleanly. Engine access goes through [`AppState::engine`], which opens one engine
+//! per request on a blocking thread (the engine is synchronous and holds a SQLite connection).
+
+use crate::error::{WebError, joined};
+use ampsm_config::Paths;
+use ampsm_engine::Engine;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+/// What [`AppState`] shares.
+pub struct Inner {
+    pub paths: Paths,
+    /// The secret in the printed URL and the cookie.
+    pub token: String,
+    /// The form field every POST must carry.
+    pub csrf: String,
+    pub port: u16,
+    /// `gruvbox` (dark) or `light`.
+    pub theme: String,
+    /// Whether pages update themselves (ui.auto_update).
+    pub auto_update: bool,
+    /// Work running on threads of this server.
+    pub background: Mutex<Background>,
+    /// Tells live streams to end (server shutting down).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Background work started by this server.
+#[derive(Default)]
+pub struct Background {
+    /// Sessions whose iteration runs on a thread of this server, by session id.
+    pub running: HashMap<String, std::thread::JoinHandle<()>>,
+    /// Batches run by this server, by batch id.
+    pub batches: HashMap<String, std::thread::JoinHandle<()>>,
+    /// The last failure of background work, by session or batch id (one line).
+    pub failures: HashMap<String, String>,
+}
+
+impl AppState {
+    /// Runs `f` with a freshly opened engine on a blocking thread.
+    pub async fn engine<T, F>(&self, f: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Engine) -> Result<T, WebError> + Send + 'static,
+    {
+        let paths = self.inner.paths.clone();
+        joined(
+            tokio::task::spawn_blocking(move || {
+                let mut engine = Engine::open_at(paths)?;
+                f(&mut engine)
+            })
+            .await,
+        )
+    }
+
+    /// The failure recorded for background work on `id`, if any.
+    pub fn failure(&self, id: &str) -> Option<String> {
+        self.lock().failures.get(id).cloned()
+    }
+
+    /// Locks the background registry (a poisoned lock is still usable: it holds plain data).
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Background> {
+        self.inner.background.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one iteration of `session` on a new thread; its failure (if any) is kept for the pages.
+    pub fn spawn_iteration(&self, session_id: String, prompt: Option<String>) {
+        let paths = self.inner.paths.clone();
+        let state = self.clone();
+        let id = session_id.clone();
+        let mut bg = self.lock();
+        bg.failures.remove(&session_id);
+        bg.running.retain(|_, h| !h.is_finished());
+        let handle = std::thread::spawn(move || {
+            let result = Engine::open_at(paths).and_then(|mut engine| {
+                let req = ampsm_engine::IterateRequest {
+                    session: id.clone(),
+                    prompt,
+                    timeout: None,
+                    budget_pool: None,
+                };
+                engine.iterate(req, &mut |_| {})
+            });
+            let failure = match result {
+                Ok(report) if report.passed() => None,
+                Ok(report) => Some(match report.iteration.outcome.as_deref() {
+                    Some("success") => format!(
+                        "tests failed: {}",
+                        report.tests.as_ref().map(|t| t.outcome()).unwrap_or_default()
+                    ),
+                    other => format!(
+                        "the agent run ended with {}: {}",
+                        other.unwrap_or("an error"),
+                        report.iteration.error.clone().unwrap_or_default()
+                    ),
+                }),
+                Err(e) => Some(WebError::from(e).line()),
+            };
+            if let Some(f) = failure {
+                state.lock().failures.insert(id, f);
+            }
+        });
+        bg.running.insert(session_id, handle);
+    }
+}

@@ -1,0 +1,233 @@
+//! Batches: the list, starting one from YAML (pasted or a file path) on a background thread of the
+//! server with `run_batch` (the runner behind `batch start`), its live progress and per-item results,
+//! abort (`batch abort`), and exports.
+
+use crate::error::WebError;
+use crate::state::AppState;
+use crate::views::export;
+use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
+use crate::views::sessions::{Notice, notice_text};
+use ampsm_engine::batch::{BatchPlan, BatchView, run_batch};
+use ampsm_store::batches::{Batch, BatchCounts};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The start form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StartForm {
+    pub yaml: String,
+    pub file: String,
+    /// "on": only show the plan.
+    pub dry_run: Option<String>,
+}
+
+/// `GET /batches`.
+pub async fn list(State(state): State<AppState>, Query(n): Query<Notice>) -> Result<Response, WebError> {
+    render(state, StartForm::default(), None, notice_text(n.done.as_deref()), html! {}, StatusCode::OK).await
+}
+
+async fn render(
+    state: AppState,
+    form: StartForm,
+    error: Option<String>,
+    notice: Option<&str>,
+    extra: Markup,
+    code: StatusCode,
+) -> Result<Response, WebError> {
+    let batches = state
+        .engine(|e| {
+            let mut out = Vec::new();
+            for b in e.store.list_batches()? {
+                let c = e.store.batch_counts(&b.id)?;
+                out.push((b, c));
+            }
+            Ok(out)
+        })
+        .await?;
+    let home = state.inner.paths.home.join("web-batches");
+    let body = html! {
+        h1 { "Batches" }
+        (notice_line(notice))
+        (batch_table(&batches))
+        h2 #start { "Start a batch" }
+        (error_line(error.as_deref()))
+        (extra)
+        form method="post" action="/batches" #batch-form {
+            (csrf(&state))
+            p { label for="file" { "YAML file path " } input #file name="file" size="60" value=(form.file) placeholder="/path/to/batch.yaml"; }
+            p { label for="yaml" { "or paste the YAML" } br;
+                textarea #yaml name="yaml" rows="12" placeholder="name: \"…\"\nrepos:\n  - path: /abs/path/to/repo\nitems:\n  - name: task\n    prompt: \"…\"" { (form.yaml) } }
+            p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
+            p { label { input type="checkbox" name="dry_run" checked[form.dry_run.is_some()]; " only show the plan" } " "
+                button.primary type="submit" { "Start batch" } }
+        }
+    };
+    let page = layout::page(&state, Page { title: "Batches", section: Section::Batches, live: None, body });
+    Ok((code, page).into_response())
+}
+
+fn counts_text(c: &BatchCounts) -> String {
+    format!(
+        "{}/{} done · {} passed · {} failed · {} error · {} timeout · {} aborted · {} running · {} queued",
+        c.finished(),
+        c.total,
+        c.passed,
+        c.failed,
+        c.error,
+        c.timeout,
+        c.aborted,
+        c.running,
+        c.queued
+    )
+}
+
+fn batch_table(batches: &[(Batch, BatchCounts)]) -> Markup {
+    html! {
+        @if batches.is_empty() { p.dim { "No batches yet." } }
+        @else {
+            table #batches {
+                tr { th { "Name" } th { "Status" } th { "Progress" } th { "Created" } }
+                @for (b, c) in batches {
+                    tr { td { a href={ "/batches/" (b.id) } { (b.name) } " " span.dim { (short(&b.id)) } }
+                         td { (status(&b.status)) } td { (counts_text(c)) } td.dim { (layout::time_text(b.created_at)) } }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /batches`: plan (and unless dry run, create and run) a batch.
+pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> Result<Response, WebError> {
+    let file = f.file.trim().to_string();
+    let yaml = f.yaml.clone();
+    let dry = f.dry_run.is_some();
+    let dir = state.inner.paths.home.join("web-batches");
+    let planned = state
+        .engine(move |e| {
+            let path: PathBuf = if !file.is_empty() {
+                PathBuf::from(&file)
+            } else if !yaml.trim().is_empty() {
+                std::fs::create_dir_all(&dir).map_err(|source| WebError::Io { path: dir.clone(), source })?;
+                let p = dir.join(format!("batch-{}.yaml", uuid::Uuid::new_v4().simple()));
+                std::fs::write(&p, yaml.as_bytes())
+                    .map_err(|source| WebError::Io { path: p.clone(), source })?;
+                p
+            } else {
+                return Err(WebError::BadRequest("give a YAML file path or paste the YAML".into()));
+            };
+            let plan = e.plan_batch(&path)?;
+            if dry {
+                return Ok((plan, None));
+            }
+            let batch = e.create_batch(&plan)?;
+            Ok((plan, Some(batch)))
+        })
+        .await;
+    match planned {
+        Ok((plan, None)) => {
+            let extra = plan_view(&plan);
+            render(state, f, None, None, extra, StatusCode::OK).await
+        }
+        Ok((_, Some(batch))) => {
+            spawn_batch(&state, batch.id.clone());
+            Ok(Redirect::to(&format!("/batches/{}?done=batch", batch.id)).into_response())
+        }
+        Err(e) => {
+            let code = e.status();
+            render(state, f, Some(e.line()), None, html! {}, code).await
+        }
+    }
+}
+
+fn spawn_batch(state: &AppState, id: String) {
+    let paths = state.inner.paths.clone();
+    let st = state.clone();
+    let bid = id.clone();
+    let handle = std::thread::spawn(move || {
+        if let Err(e) = run_batch(&paths, &bid, Arc::new(|_| {})) {
+            st.lock().failures.insert(bid, WebError::from(e).line());
+        }
+    });
+    let mut bg = state.lock();
+    bg.batches.retain(|_, h| !h.is_finished());
+    bg.batches.insert(id, handle);
+}
+
+fn plan_view(p: &BatchPlan) -> Markup {
+    html! {
+        div.note #plan {
+            b { "Plan of " (p.name) } ": " (p.runs.len()) " run(s) (" (p.items) " item(s) × " (p.repos) " repositor(ies)), concurrency " (p.concurrency)
+            @if let Some(b) = p.budget_usd { ", budget $" (format!("{b:.2}")) }
+            ". Nothing runs in a dry run."
+            table {
+                tr { th { "#" } th { "Item" } th { "Repository" } th { "Base" } th { "Agent" } th { "Script" } }
+                @for r in &p.runs {
+                    tr { td { (r.seq) } td { (r.item) } td { (r.repo) } td { (r.base_branch) } td { (r.agent) @if let Some(m) = &r.model { " (" (m) ")" } } td { (r.script.clone().unwrap_or_default()) } }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /batches/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(n): Query<Notice>,
+) -> Result<Response, WebError> {
+    let v: BatchView = state.engine(move |e| Ok(e.batch_view(&id)?)).await?;
+    let bid = v.batch.id.clone();
+    let body = html! {
+        h1 { (v.batch.name) " " span.dim { (short(&bid)) } }
+        (notice_line(notice_text(n.done.as_deref())))
+        div #batch-progress data-live {
+            p { (status(&v.batch.status)) " " (counts_text(&v.counts))
+                " · spent $" (format!("{:.4}", v.spent_usd))
+                @if let Some(b) = v.batch.budget_usd { " of $" (format!("{b:.2}")) } }
+            @if let Some(r) = &v.batch.stop_reason { div.err.warn { "Stopped: " (r) } }
+            @if let Some(n) = &v.note { div.err.warn { (n) } }
+            @if let Some(f) = state.failure(&bid) { div.err { (f) } }
+            @if v.counts.total > 0 {
+                progress max=(v.counts.total) value=(v.counts.finished()) style="width:30em" {}
+            }
+            @if !v.is_settled() {
+                form method="post" action={ "/batches/" (bid) "/abort" } {
+                    (csrf(&state)) button.danger type="submit" { "Abort batch" }
+                }
+            }
+            table #items {
+                tr { th { "#" } th { "Item" } th { "Repository" } th { "Agent" } th { "Status" } th.n { "Attempts" } th.n { "Duration" } th { "Session" } th { "Error" } }
+                @for it in &v.items {
+                    tr {
+                        td { (it.item.seq) } td { (it.item.item_name) } td { (it.item.repo_path) }
+                        td { (it.item.agent) @if let Some(m) = &it.item.model { " (" (m) ")" } }
+                        td { (status(&it.item.status)) @if it.item.merged { " " span.badge { "merged" } } }
+                        td.n { (it.item.attempts) }
+                        td.n { (it.duration_ms.map(ms_text).unwrap_or_default()) }
+                        td { @if let Some(s) = &it.session { a href={ "/s/" (s.id) } { (s.name) } " " (status(&s.status)) } }
+                        td { (it.item.error.clone().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+        p { (export::links("batch", &bid)) }
+    };
+    Ok(layout::page(
+        &state,
+        Page { title: &v.batch.name, section: Section::Batches, live: Some(format!("batch:{bid}")), body },
+    )
+    .into_response())
+}
+
+/// `POST /batches/{id}/abort`.
+pub async fn abort(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
+    let r = state.engine(move |e| Ok(e.abort_batch(&id)?)).await?;
+    Ok(Redirect::to(&format!("/batches/{}?done=aborted", r.batch_id)).into_response())
+}
