@@ -533,6 +533,24 @@ fn a_bench_budget_stops_the_agents_keeps_their_work_and_starts_nothing_more() {
     let list = w.json(&["bench", "list"]);
     assert_eq!(list[0]["status"], "aborted");
     assert!(list[0]["stop_reason"].as_str().unwrap().contains("was reached"));
+
+    // Without `budget:` in the file, `bench.budget_usd` from the config applies; `--budget` wins over both.
+    let open = write(
+        w.dir.path(),
+        "open.yaml",
+        "name: open\nagents: [claude]\nproblems:\n  - {id: p, repo: ./repo, prompt: x, test: \"true\"}\n",
+    );
+    let plan = w.json(&["bench", "custom", "--config", open.to_str().unwrap(), "--dry-run"]);
+    assert!(plan["budget_usd"].is_null(), "{plan}");
+    w.write_config(&format!(
+        "agents:\n  claude:\n    path: {}\nbench:\n  budget_usd: 3\nnotifications:\n  desktop: false\n",
+        claude.display()
+    ));
+    let plan = w.json(&["bench", "custom", "--config", open.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(plan["budget_usd"], 3.0, "{plan}");
+    let plan =
+        w.json(&["bench", "custom", "--config", open.to_str().unwrap(), "--dry-run", "--budget", "0.5"]);
+    assert_eq!(plan["budget_usd"], 0.5, "{plan}");
 }
 
 /// A Claude Code stand-in that works for a while (long enough to be aborted or killed).
