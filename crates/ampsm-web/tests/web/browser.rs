@@ -1,0 +1,192 @@
+//! A real browser: Debian's Chromium driven through chromedriver with plain WebDriver calls. It opens the
+//! printed URL, creates a session through the form with "run now", watches its status change without
+//! reloading the page (the live updates), and reads the overview and the interactive feed.
+
+use crate::support::{Dashboard, World, slow_scenario};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn call(method: &str, url: &str, body: Option<Value>) -> Value {
+    let req = ureq::request(method, url).timeout(Duration::from_secs(60));
+    let resp = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    match resp {
+        Ok(r) => r.into_json().unwrap(),
+        Err(ureq::Error::Status(code, r)) => {
+            panic!("WebDriver {method} {url}: {code} {}", r.into_string().unwrap_or_default())
+        }
+        Err(e) => panic!("WebDriver {method} {url}: {e}"),
+    }
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for p in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(p).exists(),
+                "{p} is missing: the browser tests need Debian's Chromium and its driver. Install them with \
+                 `sudo apt-get install -y --no-install-recommends chromium chromium-driver` (.ci/run does this)"
+            );
+        }
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let v = call("POST", &format!("{base}/session"), Some(caps));
+        let session = v["value"]["sessionId"].as_str().expect("a WebDriver session").to_string();
+        Driver { child, base, session, _profile: profile }
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/session/{}{tail}", self.base, self.session)
+    }
+
+    fn goto(&self, url: &str) {
+        call("POST", &self.url("/url"), Some(json!({ "url": url })));
+    }
+
+    fn current_url(&self) -> String {
+        call("GET", &self.url("/url"), None)["value"].as_str().unwrap().to_string()
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = call("POST", &self.url("/element"), Some(json!({ "using": "css selector", "value": css })));
+        v["value"][ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        call("POST", &self.url(&format!("/element/{e}/value")), Some(json!({ "text": text })));
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        call("POST", &self.url(&format!("/element/{e}/click")), Some(json!({})));
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        call("GET", &self.url(&format!("/element/{e}/text")), None)["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn script(&self, js: &str) -> Value {
+        call("POST", &self.url("/execute/sync"), Some(json!({ "script": js, "args": [] })))["value"].clone()
+    }
+
+    /// Polls `f` until it returns Some, for up to `secs` seconds.
+    fn wait<T>(&self, secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&self.url("")).call();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn browser_creates_runs_and_watches_a_session_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let scen = slow_scenario(dir.path(), 4_000);
+    let w = World::with_claude(&scen);
+    let d = Dashboard::start(&w);
+    let b = Driver::start();
+
+    // The printed URL: the token becomes a cookie and leaves the address bar.
+    b.goto(&d.url);
+    assert_eq!(b.current_url(), format!("{}/", d.base()));
+    assert!(b.text("h1").contains("Sessions"));
+
+    // The form: repository, name, agent, prompt, "run now".
+    b.type_into("#repo", w.repo_arg());
+    b.type_into("#name", "from-chromium");
+    b.click("#agent option[value=claude]");
+    b.type_into("#prompt", "Write the notes");
+    b.click("#run");
+    b.click("#new-session button[type=submit]");
+    let url = b.wait(30, "the session page", || Some(b.current_url()).filter(|u| u.contains("/s/")));
+    let id = w.json(&["list"])[0]["id"].as_str().unwrap().to_string();
+    assert!(url.contains(&id), "{url}");
+
+    // The status changes without a reload: a marker set on this page survives until the run is over.
+    b.script("window.__ampsm_marker = 42; return 1;");
+    b.wait(30, "status running", || Some(()).filter(|_| b.text("#session-status").contains("running")));
+    let final_status = b.wait(60, "the run to end", || {
+        let t = b.text("#session-status");
+        (!t.contains("running") && b.text("[data-metric=iterations]") == "1").then_some(t)
+    });
+    assert!(!final_status.contains("error"), "{final_status}");
+    assert_eq!(
+        b.script("return window.__ampsm_marker || 0;"),
+        json!(42),
+        "the page reloaded instead of updating"
+    );
+
+    // The overview shows the numbers of `metrics`.
+    let m = w.json(&["metrics", &id]);
+    let want_output = m["tokens"]["output"].to_string();
+    b.wait(10, "the overview numbers", || {
+        Some(()).filter(|_| b.text("[data-metric=tokens-output]") == want_output)
+    });
+    assert_eq!(b.text("[data-metric=tokens-input]"), m["tokens"]["input"].to_string());
+    assert_eq!(b.text("[data-metric=tool-calls]"), m["tool_calls"].to_string());
+    assert!(b.text("#tools").contains("Write"));
+
+    // The interactive view lists the agent's events and tool calls.
+    b.click("nav.tabs a[href$=interactive]");
+    b.wait(10, "the feed", || Some(()).filter(|_| b.text("#feed").contains("Write")));
+    assert!(b.text("#tool-calls").contains("Bash"));
+}
