@@ -46,7 +46,7 @@ fn sse_from(rx: mpsc::Receiver<Event>, state: &AppState) -> EventStream {
     Sse::new(Box::pin(stream) as BoxedEvents).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// `GET /live?topic=sessions|session:<id>|batch:<id>`: a `change` event whenever what the
+/// `GET /live?topic=sessions|session:<id>|batch:<id>|bench:<id>`: a `change` event whenever what the
 /// topic covers changes (and one at the start).
 pub async fn live(State(state): State<AppState>, Query(t): Query<Topic>) -> Result<EventStream, WebError> {
     let topic = t.topic;
@@ -110,6 +110,8 @@ fn fingerprint(state: &AppState, store: &Store, topic: &str) -> Result<String, a
             let s = store.get_session(&SessionId::from_stored(sid))?;
             let _ = write!(out, "{}:{};", s.id, s.status);
         }
+    } else if let Some(id) = topic.strip_prefix("bench:") {
+        crate::views::bench::fingerprint(store, id, &mut out)?;
     }
     Ok(out)
 }

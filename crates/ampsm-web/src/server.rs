@@ -1,6 +1,6 @@
 //! Starting and stopping the dashboard: bind 127.0.0.1 (the `--port`, else `ui.port`, else a free
 //! port), make the token, print the URL (or one JSON line), maybe open a browser, serve until Ctrl-C or
-//! SIGTERM, then end live streams and stop the agent runs and batches this server started.
+//! SIGTERM, then end live streams and stop the agent runs, batches and benchmark runs this server started.
 
 use crate::auth::{self, random_secret};
 use crate::error::WebError;
@@ -125,6 +125,10 @@ pub fn router(state: AppState) -> Router {
         .route("/batches", get(views::batches::list).post(views::batches::start))
         .route("/batches/{id}", get(views::batches::show))
         .route("/batches/{id}/abort", post(views::batches::abort))
+        .route("/bench", get(views::bench::list).post(views::bench::start))
+        .route("/bench/compare", get(views::bench::compare))
+        .route("/bench/{id}", get(views::bench::show))
+        .route("/bench/{id}/abort", post(views::bench::abort))
         .route("/settings", get(views::settings::page))
         .route("/export", get(views::export::export))
         .route("/live", get(crate::live::live))
@@ -157,25 +161,28 @@ async fn wait_for_signal() {
 /// Stops the agents of runs this server started (their whole process groups) and aborts its batches,
 /// then waits a little for their threads to record how they ended.
 fn stop_background(state: &AppState) {
-    let (runs, batches) = {
+    type Work = Vec<(String, std::thread::JoinHandle<()>)>;
+    let (runs, batches, benches): (Work, Work, Work) = {
         let mut bg = state.lock();
-        let runs: Vec<(String, std::thread::JoinHandle<()>)> = bg.running.drain().collect();
-        let batches: Vec<(String, std::thread::JoinHandle<()>)> = bg.batches.drain().collect();
-        (runs, batches)
+        (bg.running.drain().collect(), bg.batches.drain().collect(), bg.benches.drain().collect())
     };
-    let runs: Vec<_> = runs.into_iter().filter(|(_, h)| !h.is_finished()).collect();
-    let batches: Vec<_> = batches.into_iter().filter(|(_, h)| !h.is_finished()).collect();
-    if runs.is_empty() && batches.is_empty() {
+    let unfinished = |w: Work| -> Work { w.into_iter().filter(|(_, h)| !h.is_finished()).collect() };
+    let (runs, batches, benches) = (unfinished(runs), unfinished(batches), unfinished(benches));
+    if runs.is_empty() && batches.is_empty() && benches.is_empty() {
         return;
     }
     eprintln!(
-        "Stopping {} agent run(s) and {} batch(es) started by the dashboard…",
+        "Stopping {} agent run(s), {} batch(es) and {} benchmark run(s) started by the dashboard…",
         runs.len(),
-        batches.len()
+        batches.len(),
+        benches.len()
     );
     if let Ok(mut engine) = Engine::open_at(state.inner.paths.clone()) {
         for (id, _) in &batches {
             let _ = engine.abort_batch(id);
+        }
+        for (id, _) in &benches {
+            let _ = engine.abort_bench(id);
         }
         for (id, _) in &runs {
             if let Ok(s) = engine.store.get_session(&ampsm_core::SessionId::from_stored(id.as_str()))
@@ -186,7 +193,7 @@ fn stop_background(state: &AppState) {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    for (_, h) in runs.into_iter().chain(batches) {
+    for (_, h) in runs.into_iter().chain(batches).chain(benches) {
         while !h.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }

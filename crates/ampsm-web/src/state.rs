@@ -40,6 +40,8 @@ pub struct Background {
     pub running: HashMap<String, std::thread::JoinHandle<()>>,
     /// Batches run by this server, by batch id.
     pub batches: HashMap<String, std::thread::JoinHandle<()>>,
+    /// Benchmark runs run by this server, by run id.
+    pub benches: HashMap<String, std::thread::JoinHandle<()>>,
     /// The last failure of background work, by session or batch id (one line).
     pub failures: HashMap<String, String>,
 }

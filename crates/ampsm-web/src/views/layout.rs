@@ -82,6 +82,7 @@ pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {
                     b { "amp-sessions" }
                     (nav(Section::Sessions, "/", "Sessions"))
                     (nav(Section::Batches, "/batches", "Batches"))
+                    (nav(Section::Benchmarks, "/bench", "Benchmarks"))
                     (nav(Section::Settings, "/settings", "Settings"))
                 }
                 main { (p.body) }

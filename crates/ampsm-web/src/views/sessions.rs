@@ -51,6 +51,7 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "merged" => "Merged.",
         "undone" => "Restored the last snapshot.",
         "batch" => "Batch started.",
+        "bench" => "Benchmark run started.",
         "aborted" => "Abort requested.",
         _ => return None,
     })

@@ -448,3 +448,58 @@ fn settings_show_config_and_doctor_but_no_secrets() {
     assert!(page.contains("id=\"agents\""));
     assert!(page.contains("#fbf1c7"), "the light theme");
 }
+
+#[test]
+fn benchmarks_start_show_compare_and_export() {
+    let w = World::with_claude(&scenario_path("claude_timed"));
+    let d = Dashboard::start(&w);
+    let yaml = |name: &str| {
+        format!(
+            "name: {name}\nagents: [claude]\nproblems:\n  - id: notes\n    repo: {}\n    prompt: Write the notes\n    test: \"test -f NOTES.md\"\n",
+            w.repo_arg()
+        )
+    };
+    let r = d.post("/bench", &[("yaml", &yaml("suite-a")), ("dry_run", "on")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"plan\"") && r.body.contains("1 result(s)"), "{}", r.body);
+    let bad = d.post("/bench", &[("yaml", "name: x\nagents: [gpt]\nproblems: []\n")]);
+    assert!(bad.status >= 400, "{}", bad.status);
+    assert!(bad.body.contains("unknown agent"), "{}", bad.body);
+
+    let mut ids = Vec::new();
+    for name in ["suite-a", "suite-b"] {
+        let r = d.post("/bench", &[("yaml", &yaml(name))]);
+        assert_eq!(r.status, 303, "{}", r.body);
+        let id = r.location.unwrap().trim_start_matches("/bench/").split('?').next().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let v = loop {
+            let v = w.json(&["bench", "show", &id]);
+            if v["status"] != "running" && v["status"] != "queued" {
+                break v;
+            }
+            assert!(Instant::now() < deadline, "bench run did not finish: {v}");
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        assert_eq!(v["status"], "completed", "{v}");
+        assert_eq!(v["counts"]["resolved"], 1, "{v}");
+        let page = d.get(&format!("/bench/{id}")).body;
+        assert!(page.contains("data-rate=\"claude\">100 %"), "{page}");
+        let cost = v["summary"][0]["cost_usd"].as_f64().unwrap();
+        assert!(page.contains(&format!("${cost:.4}")), "{page}");
+        ids.push(id);
+    }
+    let list = d.get("/bench").body;
+    assert!(list.contains("suite-a") && list.contains("suite-b") && list.contains("id=\"compare-form\""));
+    let cmp = d.get(&format!("/bench/compare?a={}&b={}", ids[0], ids[1]));
+    assert_eq!(cmp.status, 200);
+    assert!(
+        cmp.body.contains("id=\"bench-compare\"") && cmp.body.contains("<td>claude</td>"),
+        "{}",
+        cmp.body
+    );
+    let got: Value =
+        serde_json::from_str(&d.get(&format!("/export?bench={}&format=json", ids[0])).body).unwrap();
+    let cli: Value =
+        serde_json::from_str(&w.ok(&["export", "--bench", &ids[0], "--format", "json"])).unwrap();
+    assert_eq!(without_exported_at(got), without_exported_at(cli));
+}

@@ -1,0 +1,327 @@
+//! Benchmarks: the runs (`bench list`), starting a custom suite from YAML (pasted or a file path) on a
+//! background thread with `run_bench`, a run's live progress, per-agent/model summary (resolve rate,
+//! cost, time) and results (`bench show`), abort, the comparison of two runs (`bench compare`) and
+//! exports.
+
+use crate::error::WebError;
+use crate::state::AppState;
+use crate::views::export;
+use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
+use crate::views::sessions::{Notice, notice_text};
+use ampsm_engine::bench::{BenchComparison, BenchPlan, BenchView, ConfigSummary, run_bench};
+use ampsm_store::bench::{BenchCounts, BenchRun};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The start form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StartForm {
+    pub yaml: String,
+    pub file: String,
+    pub dry_run: Option<String>,
+}
+
+/// `?a=…&b=…` of the comparison.
+#[derive(Debug, Deserialize)]
+pub struct CompareQuery {
+    pub a: String,
+    pub b: String,
+}
+
+/// A text that changes whenever a run's page would (for `/live?topic=bench:<id>`).
+pub fn fingerprint(
+    store: &ampsm_store::Store,
+    id: &str,
+    out: &mut String,
+) -> Result<(), ampsm_store::StoreError> {
+    use std::fmt::Write;
+    if let Some(r) = store.get_bench_run(id)? {
+        let _ = write!(out, "{}:{:?};", r.status, r.stop_reason);
+        for res in store.bench_results(id)? {
+            let _ = write!(out, "{}:{}:{:?};", res.id, res.status, res.session_id);
+        }
+    }
+    Ok(())
+}
+
+fn rate(s: &ConfigSummary) -> String {
+    s.resolve_rate.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_else(|| "-".into())
+}
+
+fn money(v: Option<f64>) -> String {
+    v.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())
+}
+
+fn mean_time(v: Option<f64>) -> String {
+    v.map(|ms| ms_text(ms.round() as i64)).unwrap_or_else(|| "-".into())
+}
+
+fn counts_text(c: &BenchCounts) -> String {
+    format!(
+        "{}/{} done · {} resolved · {} unresolved · {} empty patch · {} not evaluated · {} error · {} aborted · {} running · {} queued",
+        c.finished(),
+        c.total,
+        c.resolved,
+        c.unresolved,
+        c.empty_patch,
+        c.not_evaluated,
+        c.error,
+        c.aborted,
+        c.running,
+        c.queued
+    )
+}
+
+/// `GET /bench`.
+pub async fn list(State(state): State<AppState>, Query(n): Query<Notice>) -> Result<Response, WebError> {
+    render(state, StartForm::default(), None, notice_text(n.done.as_deref()), html! {}, StatusCode::OK).await
+}
+
+async fn render(
+    state: AppState,
+    form: StartForm,
+    error: Option<String>,
+    notice: Option<&str>,
+    extra: Markup,
+    code: StatusCode,
+) -> Result<Response, WebError> {
+    let runs: Vec<(BenchRun, BenchCounts)> = state
+        .engine(|e| {
+            e.settle_dead_bench_runs()?;
+            let mut out = Vec::new();
+            for r in e.store.list_bench_runs()? {
+                let c = e.store.bench_counts(&r.id)?;
+                out.push((r, c));
+            }
+            Ok(out)
+        })
+        .await?;
+    let home = state.inner.paths.home.join("web-bench");
+    let body = html! {
+        h1 { "Benchmarks" }
+        (notice_line(notice))
+        @if runs.is_empty() { p.dim { "No benchmark runs yet." } }
+        @else {
+            table #bench-runs {
+                tr { th { "Name" } th { "Kind" } th { "Status" } th { "Resolved" } th { "Progress" } th { "Created" } }
+                @for (r, c) in &runs {
+                    tr { td { a href={ "/bench/" (r.id) } { (r.name) } " " span.dim { (short(&r.id)) } }
+                         td { (r.kind) } td { (status(&r.status)) } td { (c.resolved) "/" (c.total) }
+                         td { (c.finished()) "/" (c.total) } td.dim { (layout::time_text(r.created_at)) } }
+                }
+            }
+            @if runs.len() >= 2 {
+                form method="get" action="/bench/compare" #compare-form {
+                    "Compare "
+                    select name="a" { @for (r, _) in &runs { option value=(r.id) { (r.name) " (" (short(&r.id)) ")" } } }
+                    " with "
+                    select name="b" { @for (i, (r, _)) in runs.iter().enumerate() { option value=(r.id) selected[i == 1] { (r.name) " (" (short(&r.id)) ")" } } }
+                    " " button type="submit" { "Compare" }
+                }
+            }
+        }
+        h2 #start { "Start a custom benchmark" }
+        p.dim { "SWE-bench runs need a dataset and repositories on disk: start them with "
+            code { "amp-sessions bench swe-bench-lite" } "; they show up here." }
+        (error_line(error.as_deref()))
+        (extra)
+        form method="post" action="/bench" #bench-form {
+            (csrf(&state))
+            p { label for="file" { "Bench YAML file path " } input #file name="file" size="60" value=(form.file) placeholder="/path/to/bench.yaml"; }
+            p { label for="yaml" { "or paste the YAML" } br;
+                textarea #yaml name="yaml" rows="10" placeholder="name: my-suite\nagents: [claude, codex]\nproblems:\n  - id: p1\n    repo: /abs/path/to/repo\n    prompt: \"…\"\n    test: \"make test\"" { (form.yaml) } }
+            p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
+            p { label { input type="checkbox" name="dry_run" checked[form.dry_run.is_some()]; " only show the plan" } " "
+                button.primary type="submit" { "Start benchmark" } }
+        }
+    };
+    let page =
+        layout::page(&state, Page { title: "Benchmarks", section: Section::Benchmarks, live: None, body });
+    Ok((code, page).into_response())
+}
+
+/// `POST /bench`: plan a custom bench (and unless dry run, record and run it in the background).
+pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> Result<Response, WebError> {
+    let file = f.file.trim().to_string();
+    let yaml = f.yaml.clone();
+    let dry = f.dry_run.is_some();
+    let dir = state.inner.paths.home.join("web-bench");
+    let planned = state
+        .engine(move |e| {
+            let path: PathBuf = if !file.is_empty() {
+                PathBuf::from(&file)
+            } else if !yaml.trim().is_empty() {
+                std::fs::create_dir_all(&dir).map_err(|source| WebError::Io { path: dir.clone(), source })?;
+                let p = dir.join(format!("bench-{}.yaml", uuid::Uuid::new_v4().simple()));
+                std::fs::write(&p, yaml.as_bytes())
+                    .map_err(|source| WebError::Io { path: p.clone(), source })?;
+                p
+            } else {
+                return Err(WebError::BadRequest("give a bench YAML file path or paste the YAML".into()));
+            };
+            let plan = e.plan_custom_bench(&path, None)?;
+            if dry {
+                return Ok((plan, None));
+            }
+            let run = e.create_bench_run(&plan)?;
+            Ok((plan, Some(run)))
+        })
+        .await;
+    match planned {
+        Ok((plan, None)) => {
+            let extra = plan_view(&plan);
+            render(state, f, None, None, extra, StatusCode::OK).await
+        }
+        Ok((_, Some(run))) => {
+            spawn_run(&state, run.id.clone());
+            Ok(Redirect::to(&format!("/bench/{}?done=bench", run.id)).into_response())
+        }
+        Err(e) => {
+            let code = e.status();
+            render(state, f, Some(e.line()), None, html! {}, code).await
+        }
+    }
+}
+
+fn spawn_run(state: &AppState, id: String) {
+    let paths = state.inner.paths.clone();
+    let st = state.clone();
+    let rid = id.clone();
+    let handle = std::thread::spawn(move || {
+        if let Err(e) = run_bench(&paths, &rid, Arc::new(|_| {})) {
+            st.lock().failures.insert(rid, WebError::from(e).line());
+        }
+    });
+    let mut bg = state.lock();
+    bg.benches.retain(|_, h| !h.is_finished());
+    bg.benches.insert(id, handle);
+}
+
+fn plan_view(p: &BenchPlan) -> Markup {
+    html! {
+        div.note #plan {
+            b { "Plan of " (p.name) } ": " (p.result_count()) " result(s) = " (p.problems.len()) " problem(s) × "
+            (p.agents.len()) " agent config(s) × " (p.repeats) " repeat(s), concurrency " (p.concurrency)
+            @if let Some(b) = p.budget_usd { ", budget $" (format!("{b:.2}")) }
+            ". Nothing runs in a dry run."
+            @for w in &p.warnings { div.dim { "warning: " (w) } }
+            ul { @for pr in &p.problems { li { code { (pr.id) } " in " (pr.repo.display()) } } }
+        }
+    }
+}
+
+fn summary_table(id: &str, rows: &[ConfigSummary]) -> Markup {
+    html! {
+        table id=(id) {
+            tr { th { "Agent/model" } th.n { "Resolved" } th.n { "Rate" } th.n { "Cost" } th.n { "Mean cost" } th.n { "Mean time" } th.n { "Tokens" } }
+            @for s in rows {
+                tr { td { (s.label) } td.n { (s.resolved) "/" (s.results) } td.n data-rate=(s.label) { (rate(s)) }
+                     td.n { (money(s.cost_usd)) } td.n { (money(s.mean_cost_usd)) } td.n { (mean_time(s.mean_duration_ms)) }
+                     td.n { (s.total_tokens) } }
+            }
+        }
+    }
+}
+
+/// `GET /bench/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(n): Query<Notice>,
+) -> Result<Response, WebError> {
+    let v: BenchView = state
+        .engine(move |e| {
+            e.settle_dead_bench_runs()?;
+            Ok(e.bench_view(&id)?)
+        })
+        .await?;
+    let rid = v.run.id.clone();
+    let active = !v.run.is_finished() && v.runner_alive;
+    let body = html! {
+        h1 { (v.run.name) " " span.dim { (short(&rid)) " · " (v.run.kind) } }
+        (notice_line(notice_text(n.done.as_deref())))
+        div #bench-progress data-live {
+            p { (status(&v.run.status)) " " (counts_text(&v.counts)) }
+            @if let Some(r) = &v.run.stop_reason { div.err.warn { "Stopped: " (r) } }
+            @if let Some(n) = &v.note { div.err.warn { (n) } }
+            @if let Some(f) = state.failure(&rid) { div.err { (f) } }
+            @if v.counts.total > 0 { progress max=(v.counts.total) value=(v.counts.finished()) style="width:30em" {} }
+            @if active {
+                form method="post" action={ "/bench/" (rid) "/abort" } { (csrf(&state)) button.danger type="submit" { "Abort run" } }
+            }
+            h2 { "By agent and model" }
+            (summary_table("bench-summary", &v.summary))
+            h2 { "Results" }
+            table #bench-results {
+                tr { th { "#" } th { "Instance" } th { "Agent/model" } th.n { "Repeat" } th { "Status" } th { "Tests" } th.n { "Time" } th.n { "Tokens" } th.n { "Cost" } th { "Session" } th { "Error" } }
+                @for r in &v.results {
+                    tr {
+                        td { (r.result.seq) } td { code { (r.result.instance_id) } } td { (r.label) } td.n { (r.result.repeat) }
+                        td { (status(&r.result.status)) }
+                        td { @if let (Some(p), Some(f)) = (r.result.tests_passed, r.result.tests_failed) { (p) " passed, " (f) " failed" } }
+                        td.n { (r.result.duration_ms.map(ms_text).unwrap_or_default()) }
+                        td.n { (r.result.total_tokens.map(|t| t.to_string()).unwrap_or_default()) }
+                        td.n { (r.result.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_default()) }
+                        td { @if let Some(s) = &r.result.session_id { a href={ "/s/" (s) } { (r.session_name.clone().unwrap_or_else(|| short(s).to_string())) } } }
+                        td { (r.result.error.clone().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+        p { (export::links("bench", &rid)) }
+    };
+    Ok(layout::page(
+        &state,
+        Page { title: &v.run.name, section: Section::Benchmarks, live: Some(format!("bench:{rid}")), body },
+    )
+    .into_response())
+}
+
+/// `POST /bench/{id}/abort`.
+pub async fn abort(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
+    let r = state.engine(move |e| Ok(e.abort_bench(&id)?)).await?;
+    Ok(Redirect::to(&format!("/bench/{}?done=aborted", r.run_id)).into_response())
+}
+
+/// `GET /bench/compare?a=…&b=…`.
+pub async fn compare(
+    State(state): State<AppState>,
+    Query(q): Query<CompareQuery>,
+) -> Result<Response, WebError> {
+    let c: BenchComparison = state
+        .engine(move |e| {
+            e.settle_dead_bench_runs()?;
+            Ok(e.compare_bench(&q.a, &q.b)?)
+        })
+        .await?;
+    let cell = |s: &Option<ConfigSummary>| -> Markup {
+        match s {
+            Some(s) => {
+                html! { td.n { (s.resolved) "/" (s.results) } td.n { (rate(s)) } td.n { (money(s.cost_usd)) } td.n { (mean_time(s.mean_duration_ms)) } }
+            }
+            None => html! { td.n { "-" } td.n { "-" } td.n { "-" } td.n { "-" } },
+        }
+    };
+    let list = |ids: &[String]| if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+    let body = html! {
+        h1 { "Compare benchmark runs" }
+        p { "A: " a href={ "/bench/" (c.a.run.id) } { (c.a.run.name) } " (" (short(&c.a.run.id)) "), " (status(&c.a.run.status)) }
+        p { "B: " a href={ "/bench/" (c.b.run.id) } { (c.b.run.name) } " (" (short(&c.b.run.id)) "), " (status(&c.b.run.status)) }
+        table #bench-compare {
+            tr { th { "Agent/model" } th.n { "A resolved" } th.n { "A rate" } th.n { "A cost" } th.n { "A mean time" }
+                 th.n { "B resolved" } th.n { "B rate" } th.n { "B cost" } th.n { "B mean time" } }
+            @for (label, sa, sb) in &c.rows { tr { td { (label) } (cell(sa)) (cell(sb)) } }
+        }
+        p { "Resolved only in A: " (list(&c.only_a)) }
+        p { "Resolved only in B: " (list(&c.only_b)) }
+    };
+    Ok(layout::page(&state, Page { title: "Compare", section: Section::Benchmarks, live: None, body })
+        .into_response())
+}
