@@ -317,11 +317,12 @@ fn sse_streams_deliver_the_events_of_a_running_iteration() {
             // The first line arrives while the agent still works (it pauses 4 s after it).
             seen_while_running = w_ref.json(&["show", &id])["session"]["status"] == "running";
         }
-        texts.iter().any(|t| t.contains("Bash") && t.contains("ok"))
-            && texts.iter().any(|t| t.starts_with("result") || t.contains("result"))
+        // The run's last line: `result success: …`.
+        texts.iter().any(|t| t.starts_with("result "))
     });
     assert!(seen_while_running, "the first event did not arrive while the iteration ran: {texts:?}");
     assert!(texts.iter().any(|t| t.contains("Write")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with("tool_result") && t.contains(" ok ")), "{texts:?}");
     assert_eq!(live_thread.join().unwrap(), 1);
     let m = w.wait_idle(&id, 1);
     assert_eq!(m["iterations"][0]["outcome"], "success", "{m}");
@@ -502,4 +503,43 @@ fn benchmarks_start_show_compare_and_export() {
     let cli: Value =
         serde_json::from_str(&w.ok(&["export", "--bench", &ids[0], "--format", "json"])).unwrap();
     assert_eq!(without_exported_at(got), without_exported_at(cli));
+}
+
+#[test]
+fn ctrl_c_stops_the_agents_the_dashboard_started_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let scen = slow_scenario(dir.path(), 120_000);
+    let w = World::with_claude(&scen);
+    let d = Dashboard::start(&w);
+    let r = d.post(
+        "/sessions",
+        &[
+            ("repo", w.repo_arg()),
+            ("name", "long"),
+            ("agent", "claude"),
+            ("prompt", "Take your time"),
+            ("run", "on"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = w.json(&["list"])[0]["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let agent_pid = loop {
+        let s = w.json(&["show", &id]);
+        if let Some(pid) = s["session"]["agent_pid"].as_i64() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the agent did not start: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let started = Instant::now();
+    let status = d.stop();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let alive =
+        std::process::Command::new("kill").args(["-0", &agent_pid.to_string()]).status().unwrap().success();
+    assert!(!alive, "the agent (pid {agent_pid}) outlived the dashboard");
+    let s = w.json(&["show", &id]);
+    assert_eq!(s["session"]["status"], "error", "{s}");
+    assert!(s["session"]["status_note"].as_str().unwrap().contains("killed by signal"), "{s}");
 }
