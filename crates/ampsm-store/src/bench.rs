@@ -146,6 +146,15 @@ impl BenchCounts {
     pub fn finished(&self) -> i64 {
         self.total - self.queued - self.running
     }
+
+    /// "3/10", or "3/10 (4 not evaluated)": a result that was not evaluated is never shown as unresolved.
+    pub fn resolved_text(&self) -> String {
+        if self.not_evaluated > 0 {
+            format!("{}/{} ({} not evaluated)", self.resolved, self.total, self.not_evaluated)
+        } else {
+            format!("{}/{}", self.resolved, self.total)
+        }
+    }
 }
 
 /// Tokens and cost recorded for one session.

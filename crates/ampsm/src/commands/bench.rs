@@ -509,7 +509,7 @@ fn list(json: bool) -> Result<(), CliError> {
             r.name.clone(),
             r.kind.clone(),
             r.status.clone(),
-            format!("{}/{}", c.resolved, c.total),
+            c.resolved_text(),
             format!("{}/{}", c.finished(), c.total),
             ampsm_core::time::age(r.created_at, now),
             r.stop_reason.as_deref().map(|s| one_line(s, 70)).unwrap_or_default(),
