@@ -26,6 +26,7 @@
 //! example `batch.yaml:12:14: items[1].timeout: invalid duration "soon": …`).
 
 use crate::error::ConfigError;
+use crate::spec::{DurationText, absolute, invalid};
 use crate::yaml;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -114,18 +115,6 @@ impl BatchSpec {
     pub fn plan(&self) -> Vec<(&ItemSpec, &RepoSpec)> {
         self.items.iter().flat_map(|item| item.repos.iter().map(move |r| (item, r))).collect()
     }
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
-    }
-}
-
-fn invalid(path: &Path, line: u64, column: u64, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { path: path.to_path_buf(), line, column, message: message.into() }
 }
 
 // ---- the file as written ----
@@ -228,35 +217,6 @@ struct RawItem {
     merge_on_pass: Option<bool>,
     #[serde(default)]
     budget: Option<Spanned<f64>>,
-}
-
-/// A duration as written: text such as `10m`, or a number of seconds.
-#[derive(Debug, Clone)]
-struct DurationText(String);
-
-impl<'de> Deserialize<'de> for DurationText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct DurationVisitor;
-        impl Visitor<'_> for DurationVisitor {
-            type Value = DurationText;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a duration such as 90s, 10m or 1h30m, or a number of seconds")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
-                Ok(DurationText(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
-                Ok(DurationText(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
-                Ok(DurationText(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationText, E> {
-                Ok(DurationText(format!("{v}s")))
-            }
-        }
-        d.deserialize_any(DurationVisitor)
-    }
 }
 
 // ---- checks ----

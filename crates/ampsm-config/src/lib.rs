@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod paths;
+mod spec;
 pub mod yaml;
 
 pub use config::{AgentConfig, Config, ConfigWarning, LoadedConfig};

@@ -1,0 +1,50 @@
+//! Pieces shared by the YAML files a user writes for runs (batch and bench files): durations as written,
+//! absolute paths, and positioned errors.
+
+use crate::error::ConfigError;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
+
+/// A duration as written: text such as `10m`, or a number of seconds.
+#[derive(Debug, Clone)]
+pub(crate) struct DurationText(pub(crate) String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration such as 90s, 10m or 1h30m, or a number of seconds")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationText, E> {
+                Ok(DurationText(format!("{v}s")))
+            }
+        }
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+/// `p` made absolute against the current folder.
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// An error at a place of a file.
+pub(crate) fn invalid(path: &Path, line: u64, column: u64, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { path: path.to_path_buf(), line, column, message: message.into() }
+}
