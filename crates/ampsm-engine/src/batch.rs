@@ -887,18 +887,7 @@ pub fn run_batch(
             }
         }));
     }
-    let mut first_error: Option<EngineError> = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(other(batch_id, "a batch worker thread panicked"));
-            }
-        }
-    }
+    let first_error = join_workers(handles, || other(batch_id, "a batch worker thread panicked"));
     done.store(true, Ordering::SeqCst);
     let _ = monitor.join();
     let _ = slot_watcher.join();
@@ -956,6 +945,27 @@ pub fn run_batch(
         spent_usd: pool.as_ref().map(|p| p.spent_usd()),
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Waits for every worker thread of a runner; returns the first error one of them ended with (a panic
+/// becomes `panicked()`).
+pub(crate) fn join_workers(
+    handles: Vec<std::thread::JoinHandle<Result<(), EngineError>>>,
+    panicked: impl Fn() -> EngineError,
+) -> Option<EngineError> {
+    let mut first_error = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert_with(&panicked);
+            }
+        }
+    }
+    first_error
 }
 
 /// The runner's abort watcher: polls the flag; once set, keeps stopping the batch's running agents until

@@ -28,7 +28,7 @@
 //!   results `aborted`. A run whose runner died (`kill -9`) is settled as `failed` with a note the next time
 //!   it is looked at ([`Engine::settle_dead_bench_runs`]).
 
-use crate::batch::{AbortTarget, stop_groups, watch_abort_for};
+use crate::batch::{AbortTarget, join_workers, stop_groups, watch_abort_for};
 use crate::budget::BudgetPool;
 use crate::metrics_error::MetricsError;
 use crate::process::{group_alive, own_pid, pid_alive};
@@ -868,18 +868,7 @@ pub fn run_bench(
             }
         }));
     }
-    let mut first_error: Option<EngineError> = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(other(run_id, "a bench worker thread panicked"));
-            }
-        }
-    }
+    let first_error = join_workers(handles, || other(run_id, "a bench worker thread panicked"));
     done_flag.store(true, Ordering::SeqCst);
     let _ = monitor.join();
     let _ = std::fs::remove_dir_all(&shared.eval_root);

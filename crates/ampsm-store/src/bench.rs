@@ -147,6 +147,24 @@ impl BenchCounts {
         self.total - self.queued - self.running
     }
 
+    /// Every count in words: "4/10 finished: 2 resolved, 1 unresolved, …; 1 running, 5 queued".
+    pub fn summary(&self) -> String {
+        format!(
+            "{}/{} finished: {} resolved, {} unresolved, {} empty patch, {} not evaluated, {} error, {} aborted; \
+             {} running, {} queued",
+            self.finished(),
+            self.total,
+            self.resolved,
+            self.unresolved,
+            self.empty_patch,
+            self.not_evaluated,
+            self.error,
+            self.aborted,
+            self.running,
+            self.queued
+        )
+    }
+
     /// "3/10", or "3/10 (4 not evaluated)": a result that was not evaluated is never shown as unresolved.
     pub fn resolved_text(&self) -> String {
         if self.not_evaluated > 0 {

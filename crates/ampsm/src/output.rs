@@ -19,6 +19,17 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> std::io::Result<()> {
 }
 
 /// A table with the given header, no borders, aligned columns.
+/// `row` as a JSON object with `extra` fields added (e.g. counts and liveness beside a stored row).
+pub fn json_with<T: Serialize>(row: &T, extra: Vec<(&str, serde_json::Value)>) -> serde_json::Value {
+    let mut v = serde_json::to_value(row).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(m) = &mut v {
+        for (k, x) in extra {
+            m.insert(k.to_string(), x);
+        }
+    }
+    v
+}
+
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(presets::NOTHING);

@@ -667,12 +667,13 @@ fn list(json: bool) -> Result<(), CliError> {
         let docs: Vec<Value> = rows
             .iter()
             .map(|(b, c, alive)| {
-                let mut v = serde_json::to_value(b).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("counts".into(), serde_json::to_value(c).unwrap_or(Value::Null));
-                    m.insert("runner_alive".into(), Value::Bool(*alive));
-                }
-                v
+                output::json_with(
+                    b,
+                    vec![
+                        ("counts", serde_json::to_value(c).unwrap_or(Value::Null)),
+                        ("runner_alive", Value::Bool(*alive)),
+                    ],
+                )
             })
             .collect();
         return Ok(print_json(&docs)?);

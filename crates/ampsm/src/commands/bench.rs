@@ -397,23 +397,7 @@ fn print_view(v: &BenchView) {
         ("kind", r.kind.clone()),
         ("status", r.status.clone()),
         ("runner", runner),
-        (
-            "results",
-            format!(
-                "{}/{} finished: {} resolved, {} unresolved, {} empty patch, {} not evaluated, {} error, {} aborted; \
-                 {} running, {} queued",
-                c.finished(),
-                c.total,
-                c.resolved,
-                c.unresolved,
-                c.empty_patch,
-                c.not_evaluated,
-                c.error,
-                c.aborted,
-                c.running,
-                c.queued
-            ),
-        ),
+        ("results", c.summary()),
         ("budget", r.budget_usd.map(|b| format!("${b:.2}")).unwrap_or_else(|| "-".into())),
         ("output", r.out_dir.clone().unwrap_or_else(|| "-".into())),
         ("created", format_ms(r.created_at)),
@@ -487,12 +471,13 @@ fn list(json: bool) -> Result<(), CliError> {
         let docs: Vec<Value> = rows
             .iter()
             .map(|(r, c, alive)| {
-                let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("counts".into(), serde_json::to_value(c).unwrap_or(Value::Null));
-                    m.insert("runner_alive".into(), Value::Bool(*alive));
-                }
-                v
+                output::json_with(
+                    r,
+                    vec![
+                        ("counts", serde_json::to_value(c).unwrap_or(Value::Null)),
+                        ("runner_alive", Value::Bool(*alive)),
+                    ],
+                )
             })
             .collect();
         return Ok(print_json(&docs)?);
