@@ -72,6 +72,8 @@ async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(
             shutdown: shutdown_rx.clone(),
         }),
     };
+    // Listen for Ctrl-C and SIGTERM before the URL is out: a signal right after it must stop us cleanly.
+    let signals = Signals::install()?;
     let url = format!("http://127.0.0.1:{port}/?token={}", state.inner.token);
     {
         let mut out = std::io::stdout().lock();
@@ -89,7 +91,7 @@ async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(
     let app = router(state.clone());
     let mut stopped = shutdown_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         let _ = shutdown_tx.send(true);
     });
     let served = tokio::select! {
@@ -136,25 +138,39 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn wait_for_signal() {
+/// Ctrl-C and SIGTERM, registered when made (not when first awaited).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, WebError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let failed = |e: std::io::Error| WebError::Internal(format!("cannot listen for signals: {e}"));
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt()).map_err(failed)?,
+                terminate: signal(SignalKind::terminate()).map_err(failed)?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

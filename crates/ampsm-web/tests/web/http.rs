@@ -543,3 +543,129 @@ fn ctrl_c_stops_the_agents_the_dashboard_started_and_exits() {
     assert_eq!(s["session"]["status"], "error", "{s}");
     assert!(s["session"]["status_note"].as_str().unwrap().contains("killed by signal"), "{s}");
 }
+
+#[test]
+fn git_view_reports_conflicts_per_file_and_rebase_resolves_them() {
+    use ampsm_testutils::git;
+    let w = World::new();
+    std::fs::write(w.repo.join("shared.txt"), "line 1\nline 2\nline 3\n").unwrap();
+    git(&w.repo, &["add", "shared.txt"]);
+    git(&w.repo, &["commit", "-q", "-m", "shared"]);
+    let d = Dashboard::start(&w);
+    let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "feat"]);
+    let id = s["id"].as_str().unwrap().to_string();
+    let wt = std::path::PathBuf::from(s["worktree_path"].as_str().unwrap());
+    std::fs::write(wt.join("shared.txt"), "line 1\nsession line 2\nline 3\n").unwrap();
+    git(&wt, &["commit", "-q", "-am", "amp: edit shared"]);
+    std::fs::write(w.repo.join("shared.txt"), "line 1\nbase line 2\nline 3\n").unwrap();
+    git(&w.repo, &["commit", "-q", "-am", "base edit"]);
+    let main_before = git(&w.repo, &["rev-parse", "main"]);
+
+    // The preview names the file and offers no merge button; the merge itself is refused with guidance.
+    let r = d.post(&format!("/s/{id}/git/merge-preview"), &[("strategy", "squash")]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("the merge would be refused"), "{}", r.body);
+    assert!(r.body.contains("Conflicting files") && r.body.contains("<code>shared.txt</code>"), "{}", r.body);
+    assert!(!r.body.contains("id=\"merge-confirm\""));
+    let r = d.post(&format!("/s/{id}/git/merge"), &[("strategy", "squash")]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.contains("would conflict in: shared.txt") && r.body.contains("amp-sessions rebase"),
+        "{}",
+        r.body
+    );
+    assert_eq!(git(&w.repo, &["rev-parse", "main"]), main_before);
+
+    // Rebase stops on the conflict: the file, the next steps, and continue/abort on the page.
+    let r = d.post(&format!("/s/{id}/git/rebase"), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("The rebase stopped on conflicts in:"), "{}", r.body);
+    assert!(r.body.contains("--continue"), "{}", r.body);
+    let page = d.get(&format!("/s/{id}/git")).body;
+    assert!(page.contains("A rebase is in progress") && page.contains("Continue rebase"), "{page}");
+    // Continue refuses while markers remain; resolved and staged, it completes.
+    let r = d.post(&format!("/s/{id}/git/rebase-continue"), &[]);
+    assert!(r.status >= 400 && r.body.contains("conflict markers are still in: shared.txt"), "{}", r.body);
+    std::fs::write(wt.join("shared.txt"), "line 1\nbase and session line 2\nline 3\n").unwrap();
+    assert_eq!(d.post(&format!("/s/{id}/git/stage"), &[("path", "shared.txt")]).status, 303);
+    let r = d.post(&format!("/s/{id}/git/rebase-continue"), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Rebased onto"), "{}", r.body);
+    let r = d.post(&format!("/s/{id}/git/merge-preview"), &[("strategy", "rebase")]);
+    assert!(r.body.contains("the merge would go ahead"), "{}", r.body);
+    assert_eq!(git(&w.repo, &["rev-parse", "main"]), main_before, "a preview changed main");
+}
+
+/// Interrupts (then kills) a dashboard child when a test ends early.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn ui_port_from_config_and_the_browser_opener() {
+    let w = World::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::create_dir_all(w.home()).unwrap();
+    std::fs::write(w.home().join("config.yaml"), format!("ui:\n  port: {port}\n")).unwrap();
+    // A stand-in for xdg-open records what it was asked to open.
+    let bin = w.dir.path().join("opener");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = w.dir.path().join("opened.txt");
+    for name in ["xdg-open", "open"] {
+        let script = bin.join(name);
+        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> {}\n", log.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut child = Guard(
+        w.cmd()
+            .env("PATH", &path)
+            .args(["ui", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["port"], port, "{line}");
+    let url = v["url"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&log).unwrap_or_default().trim() != url {
+        assert!(Instant::now() < deadline, "the opener was not called with {url}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The port is taken now: an explicit --port fails in one line, the configured one falls back.
+    let out = w.run(&["ui", "--port", &port.to_string(), "--no-open"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim().lines().count() == 1 && err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    let mut second = Guard(
+        w.cmd()
+            .args(["ui", "--no-open", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(second.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_ne!(v["port"], port, "{line}");
+    for c in [&mut second, &mut child] {
+        let _ = std::process::Command::new("kill").args(["-INT", &c.0.id().to_string()]).status();
+        assert!(c.0.wait().unwrap().success());
+    }
+}
