@@ -669,3 +669,42 @@ fn ui_port_from_config_and_the_browser_opener() {
         assert!(c.0.wait().unwrap().success());
     }
 }
+
+#[test]
+fn a_batch_started_in_the_dashboard_can_be_aborted_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::with_claude(&slow_scenario(dir.path(), 120_000));
+    let d = Dashboard::start(&w);
+    let yaml = format!(
+        "name: to-abort\nrepos:\n  - path: {}\nitems:\n  - name: slow\n    prompt: wait\n    agent: claude\n  - name: queued\n    prompt: wait\n    agent: claude\nconcurrency: 1\n",
+        w.repo_arg()
+    );
+    let r = d.post("/batches", &[("yaml", &yaml)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = r.location.unwrap().trim_start_matches("/batches/").split('?').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.json(&["batch", "status", &id])["counts"]["running"] != 1 {
+        assert!(Instant::now() < deadline, "the batch did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = d.get(&format!("/batches/{id}")).body;
+    assert!(page.contains("Abort batch"));
+    let r = d.post(&format!("/batches/{id}/abort"), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        let v = w.json(&["batch", "status", &id]);
+        if v["status"] == "aborted" && v["counts"]["running"] == 0 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the batch was not aborted: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The queued item never starts; the running one is stopped (its agent killed), whatever the engine
+    // records for it.
+    assert_eq!(v["items"][1]["status"], "aborted", "{v}");
+    assert_eq!(v["counts"]["passed"], 0, "{v}");
+    assert!(v["items"][0]["session"]["agent_pid"].is_null(), "{v}");
+    let page = d.get(&format!("/batches/{id}")).body;
+    assert!(!page.contains("Abort batch"), "{page}");
+}
