@@ -142,6 +142,19 @@ fn new_session_form_creates_a_session_and_keeps_values_on_error() {
     let page = d.get("/").body;
     assert!(page.contains(&format!("data-session=\"{id}\"")));
     assert!(page.contains("from-the-form"));
+
+    // Uncommitted work makes removal refuse (one line, 409); forced, it is snapshotted and removed.
+    let wt = std::path::PathBuf::from(s["worktree_path"].as_str().unwrap());
+    std::fs::write(wt.join("draft.txt"), "unsaved\n").unwrap();
+    let r = d.post(&format!("/s/{id}/remove"), &[]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("uncommitted changes in 1 file"), "{}", r.body);
+    assert_eq!(w.json(&["list"]).as_array().unwrap().len(), 1);
+    let r = d.post(&format!("/s/{id}/remove"), &[("force", "on")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/?done=removed"));
+    assert_eq!(w.json(&["list"]).as_array().unwrap().len(), 0);
+    assert_eq!(w.json(&["show", &id])["snapshots"].as_array().unwrap().len(), 1);
 }
 
 fn without_exported_at(mut v: Value) -> Value {
