@@ -1127,7 +1127,9 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
             Err(e) => ("error", e.to_string()),
         };
         ctx.gate.release(slot);
-        if ctx.abort.load(Ordering::SeqCst) {
+        // The flag in the database too: `batch abort` stops the agent at once, before this runner's
+        // watcher has seen the flag.
+        if ctx.abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)? {
             return finish(engine, "aborted", Some(&format!("aborted: {reason}")), false);
         }
         if ctx.pool.is_some_and(|p| p.exhausted()) {

@@ -114,3 +114,28 @@ fn agent_events_are_append_only() {
     let err = conn.execute("UPDATE agent_events SET raw = 'y'", []).unwrap_err();
     assert!(err.to_string().contains("append-only"));
 }
+
+#[test]
+fn the_last_lines_of_a_session_come_oldest_first_and_skip_other_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let conn = store.conn();
+    conn.execute_batch(
+        "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, agent, created_at, updated_at)
+         VALUES ('s1', 'a', '/r', 'main', 'c', 'b1', '/w1', 'amp', 0, 0), ('s2', 'b', '/r', 'main', 'c', 'b2', '/w2', 'amp', 0, 0);",
+    )
+    .unwrap();
+    for i in 1..=10 {
+        for s in ["s1", "s2"] {
+            conn.execute(
+                "INSERT INTO agent_events (session_id, seq, ts, kind, raw, normalized) VALUES (?1, ?2, 0, 'output', ?3, '[]')",
+                rusqlite::params![s, i, format!("{s}-{i}")],
+            )
+            .unwrap();
+        }
+    }
+    let s1 = SessionId::from_stored("s1".to_string());
+    let last: Vec<String> = store.last_events(&s1, 3).unwrap().into_iter().map(|e| e.raw).collect();
+    assert_eq!(last, ["s1-8", "s1-9", "s1-10"]);
+    assert_eq!(store.last_events(&s1, 50).unwrap().len(), 10);
+}

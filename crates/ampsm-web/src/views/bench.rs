@@ -63,22 +63,6 @@ fn mean_time(v: Option<f64>) -> String {
     v.map(|ms| ms_text(ms.round() as i64)).unwrap_or_else(|| "-".into())
 }
 
-fn counts_text(c: &BenchCounts) -> String {
-    format!(
-        "{}/{} done · {} resolved · {} unresolved · {} empty patch · {} not evaluated · {} error · {} aborted · {} running · {} queued",
-        c.finished(),
-        c.total,
-        c.resolved,
-        c.unresolved,
-        c.empty_patch,
-        c.not_evaluated,
-        c.error,
-        c.aborted,
-        c.running,
-        c.queued
-    )
-}
-
 /// `GET /bench`.
 pub async fn list(State(state): State<AppState>, Query(n): Query<Notice>) -> Result<Response, WebError> {
     render(state, StartForm::default(), None, notice_text(n.done.as_deref()), html! {}, StatusCode::OK).await
@@ -113,7 +97,7 @@ async fn render(
                 tr { th { "Name" } th { "Kind" } th { "Status" } th { "Resolved" } th { "Progress" } th { "Created" } }
                 @for (r, c) in &runs {
                     tr { td { a href={ "/bench/" (r.id) } { (r.name) } " " span.dim { (short(&r.id)) } }
-                         td { (r.kind) } td { (status(&r.status)) } td { (c.resolved) "/" (c.total) }
+                         td { (r.kind) } td { (status(&r.status)) } td { (c.resolved_text()) }
                          td { (c.finished()) "/" (c.total) } td.dim { (layout::time_text(r.created_at)) } }
                 }
             }
@@ -248,7 +232,7 @@ pub async fn show(
         h1 { (v.run.name) " " span.dim { (short(&rid)) " · " (v.run.kind) } }
         (notice_line(notice_text(n.done.as_deref())))
         div #bench-progress data-live {
-            p { (status(&v.run.status)) " " (counts_text(&v.counts)) }
+            p { (status(&v.run.status)) " " (v.counts.summary()) }
             @if let Some(r) = &v.run.stop_reason { div.err.warn { "Stopped: " (r) } }
             @if let Some(n) = &v.note { div.err.warn { (n) } }
             @if let Some(f) = state.failure(&rid) { div.err { (f) } }

@@ -59,24 +59,9 @@ async fn render(
     let d = state
         .engine(move |e| {
             let session = e.store.resolve_session(&id, true)?;
-            let last = e.store.last_event_id(&session.id)?;
-            // Event ids are global; fetch from a little before the session's last page.
             let total = e.store.count_events(&session.id)?;
-            let mut lines = Vec::new();
-            let mut after = 0;
             let skip = (total - LINES_ON_PAGE).max(0);
-            let mut seen = 0;
-            while after < last {
-                let page = e.store.events_after(&session.id, after, 2_000)?;
-                let Some(tail) = page.last() else { break };
-                after = tail.id;
-                for row in page {
-                    seen += 1;
-                    if seen > skip {
-                        lines.push(row);
-                    }
-                }
-            }
+            let lines = e.store.last_events(&session.id, LINES_ON_PAGE)?;
             let tools = e.store.list_tool_calls(&session.id)?;
             let capabilities = ampsm_agent::adapter_for(&session.agent).ok().map(|a| a.capabilities());
             Ok(Data { session, lines, first_shown: skip, tools, capabilities })

@@ -154,7 +154,7 @@ fn new_session_form_creates_a_session_and_keeps_values_on_error() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.location.as_deref(), Some("/?done=removed"));
     assert_eq!(w.json(&["list"]).as_array().unwrap().len(), 0);
-    assert_eq!(w.json(&["show", &id])["snapshots"].as_array().unwrap().len(), 1);
+    assert_eq!(w.json(&["show", id])["snapshots"].as_array().unwrap().len(), 1);
 }
 
 fn without_exported_at(mut v: Value) -> Value {
@@ -713,8 +713,8 @@ fn a_batch_started_in_the_dashboard_can_be_aborted_from_it() {
         assert!(Instant::now() < deadline, "the batch was not aborted: {v}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    // The queued item never starts; the running one is stopped (its agent killed), whatever the engine
-    // records for it.
+    // The queued item never starts; the running one is stopped (its agent killed) and recorded as aborted.
+    assert_eq!(v["items"][0]["status"], "aborted", "{v}");
     assert_eq!(v["items"][1]["status"], "aborted", "{v}");
     assert_eq!(v["counts"]["passed"], 0, "{v}");
     assert!(v["items"][0]["session"]["agent_pid"].is_null(), "{v}");
