@@ -2,8 +2,9 @@
 //! tracked in `PRAGMA user_version`. A database from a newer version is refused before anything is written.
 
 use crate::error::StoreError;
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The migrations, in order; the schema version is their count.
 const MIGRATIONS: &[&str] = &[
@@ -26,16 +27,24 @@ pub(crate) fn check_and_migrate(conn: &Connection, path: &Path) -> Result<(), St
 
 fn migrate_with(conn: &Connection, path: &Path, migrations: &[&str]) -> Result<(), StoreError> {
     let known = migrations.len() as i64;
-    let found = schema_version_of(conn).map_err(|e| StoreError::open(path, e))?;
+    let found = retry_busy(|| schema_version_of(conn)).map_err(|e| StoreError::open(path, e))?;
     if found > known {
         return Err(StoreError::TooNew { path: path.to_path_buf(), found, known });
     }
     if found == known {
         return Ok(());
     }
-    // WAL is a property of the file; set it once, when the file is new or being upgraded.
-    let _mode: String =
-        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| StoreError::open(path, e))?;
+    // Two commands started at once on a new (or old) file: one migrates, the other waits for it, then
+    // finds the schema current.
+    let _lock = MigrationLock::take(path)?;
+    let found = retry_busy(|| schema_version_of(conn)).map_err(|e| StoreError::open(path, e))?;
+    if found >= known {
+        return refuse_newer(found, known, path);
+    }
+    // WAL is a property of the file; set it once, when the file is new or being upgraded. Changing the
+    // journal mode does not always wait for a reader's lock, hence the retries.
+    let _mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)))
+        .map_err(|e| StoreError::open(path, e))?;
     if found > 0 {
         backup(conn, path, found)?;
     }
@@ -72,6 +81,58 @@ fn migrate_with(conn: &Connection, path: &Path, migrations: &[&str]) -> Result<(
         }
     }
     Ok(())
+}
+
+fn refuse_newer(found: i64, known: i64, path: &Path) -> Result<(), StoreError> {
+    if found > known {
+        return Err(StoreError::TooNew { path: path.to_path_buf(), found, known });
+    }
+    Ok(())
+}
+
+/// How long a busy database is retried when SQLite's own busy handler does not wait.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `f` again while the database is busy or locked (up to [`BUSY_WAIT`]).
+fn retry_busy<T>(mut f: impl FnMut() -> Result<T, rusqlite::Error>) -> Result<T, rusqlite::Error> {
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// An exclusive lock on `<db>.migrate.lock`, held while one process migrates; released when dropped
+/// (and by the OS if the process dies).
+struct MigrationLock(std::fs::File);
+
+impl MigrationLock {
+    fn take(db: &Path) -> Result<MigrationLock, StoreError> {
+        let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".migrate.lock");
+        let lock_path = db.with_file_name(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
+        file.lock().map_err(|source| StoreError::Io { path: lock_path, source })?;
+        Ok(MigrationLock(file))
+    }
+}
+
+impl Drop for MigrationLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
 }
 
 /// Copies an existing database to `<file>.v<N>.bak` before migrating it (SQLite's online backup, so a WAL

@@ -139,3 +139,26 @@ fn the_last_lines_of_a_session_come_oldest_first_and_skip_other_sessions() {
     assert_eq!(last, ["s1-8", "s1-9", "s1-10"]);
     assert_eq!(store.last_events(&s1, 50).unwrap().len(), 10);
 }
+
+#[test]
+fn commands_opening_a_new_database_at_the_same_moment_all_succeed() {
+    // Two commands started together on a fresh home used to fail with "database is locked" while one of
+    // them switched the new file to WAL.
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.db");
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let opened: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, gate) = (path.clone(), gate.clone());
+                std::thread::spawn(move || {
+                    gate.wait();
+                    Store::open(&path).map(|s| s.list_sessions(&SessionFilter::default()).unwrap().len())
+                })
+            })
+            .collect();
+        for h in opened {
+            assert_eq!(h.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}")), 0);
+        }
+    }
+}

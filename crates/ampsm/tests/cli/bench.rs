@@ -571,7 +571,12 @@ fn wait_for(w: &World, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> V
                 return v;
             }
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
