@@ -920,19 +920,13 @@ pub fn run_batch(
     if let Some(reason) = &stop_reason {
         summary.push_str(&format!(" ({reason})"));
     }
-    crate::notify::notify(
+    crate::notify::notify_run_end(
         &engine.config.notifications,
-        &crate::notify::Notification {
-            event: if status == "completed" {
-                crate::notify::NotifyEvent::Completed
-            } else {
-                crate::notify::NotifyEvent::Failed
-            },
-            session_id: batch_id.to_string(),
-            session_name: batch.name.clone(),
-            status: status.to_string(),
-            message: summary,
-        },
+        batch_id,
+        &batch.name,
+        status,
+        budget_stop.is_some() && !user_abort,
+        summary,
     );
     if let Some(e) = first_error {
         return Err(e);

@@ -897,22 +897,17 @@ pub fn run_bench(
     let predictions = write_predictions(&engine.store, &shared).ok();
     engine.store.finish_bench_run(run_id, status, stop_reason.as_deref())?;
     let counts = engine.store.bench_counts(run_id)?;
-    crate::notify::notify(
+    let mut message = format!("bench run {}: {status}: {} resolved", run.name, counts.resolved_text());
+    if let Some(reason) = &stop_reason {
+        message.push_str(&format!(" ({reason})"));
+    }
+    crate::notify::notify_run_end(
         &engine.config.notifications,
-        &crate::notify::Notification {
-            event: if status == "completed" {
-                crate::notify::NotifyEvent::Completed
-            } else {
-                crate::notify::NotifyEvent::Failed
-            },
-            session_id: run_id.to_string(),
-            session_name: run.name.clone(),
-            status: status.to_string(),
-            message: format!(
-                "bench run {}: {status}: {} of {} resolved",
-                run.name, counts.resolved, counts.total
-            ),
-        },
+        run_id,
+        &run.name,
+        status,
+        budget_reason.is_some() && !aborted,
+        message,
     );
     if let Some(e) = first_error {
         return Err(e);

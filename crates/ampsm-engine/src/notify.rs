@@ -101,6 +101,31 @@ pub fn notify(config: &NotificationsConfig, n: &Notification) -> Delivery {
     Delivery::None
 }
 
+/// The one notification of a whole batch or bench run when it ends: `completed`, `budget` when its budget
+/// stopped it, `failed` otherwise.
+pub fn notify_run_end(
+    config: &NotificationsConfig,
+    id: &str,
+    name: &str,
+    status: &str,
+    budget_stop: bool,
+    message: String,
+) {
+    let event = match status {
+        "completed" => NotifyEvent::Completed,
+        _ if budget_stop => NotifyEvent::Budget,
+        _ => NotifyEvent::Failed,
+    };
+    let n = Notification {
+        event,
+        session_id: id.to_string(),
+        session_name: name.to_string(),
+        status: status.to_string(),
+        message,
+    };
+    notify(config, &n);
+}
+
 /// A desktop notification through `notify-send` (Linux/BSD with a session bus) or `osascript` (macOS).
 fn desktop(n: &Notification) -> bool {
     let title = format!("amp-sessions: {}", n.event.title());

@@ -548,7 +548,10 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
     assert!(text.contains("of a $0.15 budget"), "{text}");
     let sent = std::fs::read_to_string(&notes).unwrap();
     assert_eq!(sent.lines().count(), 1, "{sent}");
-    assert!(sent.contains("was reached"), "{sent}");
+    assert!(
+        sent.starts_with("budget|aborted|batch capped: aborted") && sent.contains("was reached"),
+        "{sent}"
+    );
 
     // Resuming with the spent budget is refused (nothing changes); a higher budget counts what was
     // already spent: $0.0615 more for the third item passes $0.20 at its first message.
