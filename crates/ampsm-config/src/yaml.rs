@@ -7,7 +7,81 @@ use std::path::Path;
 
 /// Parses `text` (the content of `path`) into `T`.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
-    serde_saphyr::from_str::<T>(text).map_err(|e| invalid(path, &e))
+    serde_saphyr::from_str::<T>(text).map_err(|e| match invalid(path, &e) {
+        // "missing field `prompt`" says which field, not where: name the mapping it is missing from.
+        ConfigError::Invalid { path, line, column, message } if message.starts_with("missing field") => {
+            let message = match mapping_path_at(text, line) {
+                Some(at) => format!("{at}: {message}"),
+                None => message,
+            };
+            ConfigError::Invalid { path, line, column, message }
+        }
+        other => other,
+    })
+}
+
+/// The path (`items[1]`, `problems[0].agent`) of the block mapping that line `line` (1-based) is part of,
+/// from the indentation of the lines up to it; `None` for the top level.
+pub fn mapping_path_at(text: &str, line: u64) -> Option<String> {
+    enum Seg {
+        /// A key, its indentation, and how many list items it has had so far.
+        Key(String, usize, usize),
+        /// A list item's index and the indentation of its dash.
+        Item(usize, usize),
+    }
+    let mut open: Vec<Seg> = Vec::new();
+    for raw in text.lines().take(line as usize) {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - trimmed.len();
+        if trimmed == "-" || trimmed.starts_with("- ") {
+            // A list item: close deeper entries and earlier items at this indentation.
+            while let Some(top) = open.last() {
+                match top {
+                    Seg::Key(_, d, _) if *d > indent => open.pop(),
+                    Seg::Item(_, d) if *d >= indent => open.pop(),
+                    _ => break,
+                };
+            }
+            let index = match open.last_mut() {
+                Some(Seg::Key(_, _, seen)) => {
+                    *seen += 1;
+                    *seen - 1
+                }
+                _ => 0,
+            };
+            open.push(Seg::Item(index, indent));
+            if let Some(key) = key_of(raw) {
+                open.push(Seg::Key(key.to_string(), indent + 2, 0));
+            }
+        } else if let Some(key) = key_of(raw) {
+            while open.last().is_some_and(|top| match top {
+                Seg::Key(_, d, _) | Seg::Item(_, d) => *d >= indent,
+            }) {
+                open.pop();
+            }
+            open.push(Seg::Key(key.to_string(), indent, 0));
+        }
+    }
+    // The last key is a field of the mapping in question, not part of its path.
+    if matches!(open.last(), Some(Seg::Key(..))) {
+        open.pop();
+    }
+    let mut path = String::new();
+    for seg in &open {
+        match seg {
+            Seg::Key(k, _, _) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+            }
+            Seg::Item(i, _) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    (!path.is_empty()).then_some(path)
 }
 
 /// Turns a serde-saphyr error into [`ConfigError::Invalid`] without the multi-line snippet.
@@ -94,5 +168,22 @@ mod tests {
         assert_eq!(line_of_key(text, "bench.budget_usd"), 5);
         assert_eq!(line_of_key(text, "session.budget_usd"), 2);
         assert_eq!(line_of_key("items:\n  - name: a\n    prompt: p\n", "items.prompt"), 3);
+    }
+
+    #[test]
+    fn the_mapping_around_a_line_is_named_by_its_path() {
+        let text = "name: x\nitems:\n  - name: a\n    prompt: p\n  - name: b\n    repos:\n      - path: r\n        \
+                    base: m\n  - {name: c}\nconcurrency: 2\n";
+        assert_eq!(mapping_path_at(text, 1), None);
+        assert_eq!(mapping_path_at(text, 4).as_deref(), Some("items[0]"));
+        assert_eq!(mapping_path_at(text, 5).as_deref(), Some("items[1]"));
+        assert_eq!(mapping_path_at(text, 8).as_deref(), Some("items[1].repos[0]"));
+        assert_eq!(mapping_path_at(text, 9).as_deref(), Some("items[2]"));
+        assert_eq!(mapping_path_at(text, 10), None);
+        // A list at the same indentation as its key.
+        assert_eq!(
+            mapping_path_at("problems:\n- id: a\n- id: b\n  repo: r\n", 4).as_deref(),
+            Some("problems[1]")
+        );
     }
 }
