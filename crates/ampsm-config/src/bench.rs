@@ -906,7 +906,10 @@ problems:
         let err = parse(&EXAMPLE.replace("id: shout", "id: \"a b\"")).unwrap_err();
         assert!(err.starts_with("/w/b.yaml:11:9: problems[0].id:"), "{err}");
         let err = parse(&EXAMPLE.replace("    prompt: \"Make greet shout\"\n", "")).unwrap_err();
-        assert!(err.starts_with("/w/b.yaml:") && err.contains("missing field `prompt`"), "{err}");
+        assert!(
+            err.starts_with("/w/b.yaml:") && err.contains("problems[0]: missing field `prompt`"),
+            "{err}"
+        );
         let err = parse(&EXAMPLE.replace("  - codex\n", "  - {agent: claude, model: claude-sonnet-4-5}\n"))
             .unwrap_err();
         assert!(err.contains("agents[1]") && err.contains("twice"), "{err}");

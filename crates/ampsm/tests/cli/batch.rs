@@ -219,7 +219,7 @@ fn batch_files_are_checked_with_file_line_column_and_field() {
             "name: x\nrepos:\n  - path: ./repo\n    baseBranch: develop\nitems:\n  - name: a\n    prompt: p\n",
             ":3:11: repos[0].baseBranch: \"develop\" is not a branch or commit",
         ),
-        ("name: x\nrepos: [./repo]\nitems:\n  - name: a\n", ":4:5: missing field `prompt`"),
+        ("name: x\nrepos: [./repo]\nitems:\n  - name: a\n", ":4:5: items[0]: missing field `prompt`"),
     ];
     for (yaml, expected) in cases {
         let file = write(&w, "b.yaml", yaml);
