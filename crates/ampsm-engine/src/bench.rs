@@ -79,6 +79,13 @@ pub enum BenchError {
          abort {short}`"
     )]
     Running { run: String, short: String, pid: i64 },
+    #[error("bench run {run} has nothing left to run (every result finished: {summary})")]
+    NothingToResume { run: String, summary: String },
+    #[error(
+        "bench run {run} has spent its budget (${spent:.4} of ${budget:.2}); resume it with a higher one: \
+         `amp-sessions bench resume {short} --budget USD`"
+    )]
+    BudgetSpent { run: String, short: String, spent: f64, budget: f64 },
     #[error("bench run {run}: {message}")]
     Other { run: String, message: String },
 }
@@ -91,8 +98,9 @@ impl BenchError {
             | BenchError::Ambiguous { .. }
             | BenchError::MissingRepo { .. }
             | BenchError::MissingCommit { .. }
-            | BenchError::BadSelection(_) => 2,
-            BenchError::Running { .. } => 3,
+            | BenchError::BadSelection(_)
+            | BenchError::NothingToResume { .. } => 2,
+            BenchError::Running { .. } | BenchError::BudgetSpent { .. } => 3,
             BenchError::Other { .. } => 1,
         }
     }
@@ -530,6 +538,44 @@ impl Engine {
         self.store.get_bench_run(&id)?.ok_or_else(|| BenchError::NotFound(reference.to_string()).into())
     }
 
+    /// Makes a run ready to go on in this process (`bench resume`): a run whose runner died is settled
+    /// first; refuses while a runner is alive, when nothing is left to run, or when the budget (the run's,
+    /// or `budget_usd` which replaces it) is already spent. Results that did not finish are queued again
+    /// (each gets a fresh session); finished results are kept.
+    pub fn prepare_bench_resume(
+        &mut self,
+        reference: &str,
+        budget_usd: Option<f64>,
+    ) -> Result<BenchRun, EngineError> {
+        self.settle_dead_bench_runs()?;
+        let run = self.resolve_bench_run(reference)?;
+        let label = format!("{} ({})", run.name, short_id(&run.id));
+        if let Some(pid) = run.runner_pid.filter(|p| *p != own_pid() && pid_alive(*p)) {
+            return Err(BenchError::Running { run: label, short: short_id(&run.id).to_string(), pid }.into());
+        }
+        if let Some(b) = budget_usd.filter(|b| !(b.is_finite() && *b > 0.0)) {
+            return Err(MetricsError::BadBudget(b).into());
+        }
+        let counts = self.store.bench_counts(&run.id)?;
+        if counts.aborted + counts.queued + counts.running == 0 {
+            return Err(BenchError::NothingToResume { run: label, summary: counts.summary() }.into());
+        }
+        if let Some(budget) = budget_usd.or(run.budget_usd) {
+            let spent = self.store.bench_spend_usd(&run.id)?;
+            if spent >= budget {
+                return Err(BenchError::BudgetSpent {
+                    run: label,
+                    short: short_id(&run.id).to_string(),
+                    spent,
+                    budget,
+                }
+                .into());
+            }
+        }
+        self.store.resume_bench_run(&run.id, own_pid(), budget_usd)?;
+        self.store.get_bench_run(&run.id)?.ok_or_else(|| BenchError::NotFound(reference.to_string()).into())
+    }
+
     /// Settles runs whose runner died (`kill -9`, crash): unfinished results become `aborted`, the run
     /// `failed` with a note. Returns how many runs were settled.
     pub fn settle_dead_bench_runs(&mut self) -> Result<usize, EngineError> {
@@ -827,7 +873,12 @@ pub fn run_bench(
     let pool = run
         .budget_usd
         .filter(|b| *b > 0.0)
-        .map(|limit| BudgetPool::new(format!("bench run {}", short_id(run_id)), limit, 0.0));
+        .map(|limit| -> Result<_, EngineError> {
+            // After a resume, what the earlier attempts spent counts.
+            let spent = engine.store.bench_spend_usd(run_id)?;
+            Ok(BudgetPool::new(format!("bench run {}", short_id(run_id)), limit, spent))
+        })
+        .transpose()?;
     let queue: VecDeque<BenchResult> =
         engine.store.bench_results(run_id)?.into_iter().filter(|r| r.status == "queued").collect();
     let total = queue.len();
@@ -969,7 +1020,12 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
     }
     let session = match engine.create_session(CreateSession {
         repo: problem.repo.clone(),
-        name: session_name(&result.instance_id, &sh.run.id, result.seq),
+        name: session_name(
+            &result.instance_id,
+            &sh.run.id,
+            result.seq,
+            engine.store.bench_result_sessions(&result.id)? + 1,
+        ),
         prompt: Some(problem.prompt.clone()),
         base: Some(problem.base_commit.clone()),
         agent: Some(result.agent.clone()),
@@ -1112,8 +1168,12 @@ fn join_notes(notes: &[String], last: &str) -> String {
 }
 
 /// The session name of a result: `<instance>-<run short id>-<seq>`, within the 64-character limit.
-fn session_name(instance: &str, run_id: &str, seq: i64) -> String {
-    let suffix = format!("-{}-{seq}", short_id(run_id));
+/// `<instance>-<run short id>-<seq>`, and `-<attempt>` after it for the attempts of a resumed run.
+fn session_name(instance: &str, run_id: &str, seq: i64, attempt: i64) -> String {
+    let suffix = match attempt {
+        ..=1 => format!("-{}-{seq}", short_id(run_id)),
+        n => format!("-{}-{seq}-{n}", short_id(run_id)),
+    };
     let keep = ampsm_core::names::MAX_NAME_LEN.saturating_sub(suffix.len());
     let cleaned: String = instance
         .chars()
@@ -1579,11 +1639,12 @@ SKIPPED [1] tests/test_c.py:3: no db
     #[test]
     fn session_names_fit_and_stay_valid() {
         let id = "0123456789abcdef0123456789abcdef";
-        assert_eq!(session_name("astropy__astropy-12907", id, 3), "astropy__astropy-12907-01234567-3");
-        let n = session_name(&"x".repeat(100), id, 12);
+        assert_eq!(session_name("astropy__astropy-12907", id, 3, 1), "astropy__astropy-12907-01234567-3");
+        assert_eq!(session_name("astropy__astropy-12907", id, 3, 2), "astropy__astropy-12907-01234567-3-2");
+        let n = session_name(&"x".repeat(100), id, 12, 1);
         assert!(n.len() <= 64 && n.ends_with("-01234567-12"), "{n}");
-        assert_eq!(session_name("a/b:c", id, 1), "a-b-c-01234567-1");
-        assert_eq!(session_name("...", id, 1), "bench-01234567-1");
+        assert_eq!(session_name("a/b:c", id, 1, 1), "a-b-c-01234567-1");
+        assert_eq!(session_name("...", id, 1, 1), "bench-01234567-1");
     }
 
     #[test]

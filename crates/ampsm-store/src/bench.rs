@@ -382,6 +382,56 @@ impl Store {
         Ok(())
     }
 
+    /// Puts a run back to work (`bench resume`): results that did not finish (`aborted`, or `running` under a
+    /// runner that is gone) are queued again, keeping their earlier session on record; the run is `running`
+    /// under `runner_pid`, without abort flag or stop reason, with `budget_usd` when one is given. Returns
+    /// how many results were queued.
+    pub fn resume_bench_run(
+        &mut self,
+        id: &str,
+        runner_pid: i64,
+        budget_usd: Option<f64>,
+    ) -> Result<usize, StoreError> {
+        self.write_tx(|tx| {
+            let queued = tx.execute(
+                "UPDATE bench_results SET status = 'queued', error = NULL, agent_outcome = NULL, started_at = NULL, \
+                 ended_at = NULL WHERE run_id = ?1 AND status IN ('aborted', 'running')",
+                [id],
+            )?;
+            tx.execute(
+                "UPDATE bench_runs SET status = 'running', runner_pid = ?2, abort_requested = 0, stop_reason = NULL, \
+                 ended_at = NULL, budget_usd = COALESCE(?3, budget_usd) WHERE id = ?1",
+                params![id, runner_pid, budget_usd],
+            )?;
+            let waiting: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM bench_results WHERE run_id = ?1 AND status = 'queued'",
+                [id],
+                |r| r.get(0),
+            )?;
+            Ok(queued.max(waiting as usize))
+        })
+    }
+
+    /// What every session of a run's results cost so far (usage with a known price), earlier attempts
+    /// included.
+    pub fn bench_spend_usd(&self, run_id: &str) -> Result<f64, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(SUM(u.cost_usd), 0.0) FROM token_usage u JOIN sessions s ON s.id = u.session_id \
+             WHERE s.bench_result_id IN (SELECT id FROM bench_results WHERE run_id = ?1)",
+            [run_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// How many sessions were made for a result so far (one per attempt).
+    pub fn bench_result_sessions(&self, result_id: &str) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM sessions WHERE bench_result_id = ?1",
+            [result_id],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Marks every queued result of the run aborted with `note`; returns how many.
     pub fn abort_queued_bench_results(&mut self, run_id: &str, note: &str) -> Result<usize, StoreError> {
         Ok(self.conn().execute(

@@ -530,11 +530,11 @@ impl Store {
         )
     }
 
-    /// Ids of the sessions of a benchmark run's results.
+    /// Ids of the sessions of a benchmark run's results (every attempt's, after a `bench resume`).
     pub fn bench_session_ids(&self, run_id: &str) -> Result<Vec<SessionId>, StoreError> {
         self.ids(
-            "SELECT DISTINCT session_id FROM bench_results WHERE run_id = ?1 AND session_id IS NOT NULL \
-             ORDER BY instance_id, repeat",
+            "SELECT s.id FROM sessions s JOIN bench_results r ON r.id = s.bench_result_id WHERE r.run_id = ?1 \
+             ORDER BY r.seq, s.created_at, s.id",
             Some(run_id),
         )
     }

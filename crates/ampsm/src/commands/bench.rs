@@ -14,7 +14,7 @@ use ampsm_engine::bench::{
 use ampsm_engine::export::{ExportFormat, ExportRequest};
 use ampsm_engine::metrics_error::MetricsError;
 use ampsm_engine::{Engine, EngineError};
-use ampsm_store::bench::BenchResult;
+use ampsm_store::bench::{BenchResult, BenchRun};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -40,6 +40,18 @@ pub enum BenchCommand {
     Export(ExportArgs),
     /// Stop a run from any terminal: running agents are stopped, unstarted results marked aborted.
     Abort(BenchRef),
+    /// Go on with a run that stopped (abort, budget, crash): results that did not finish run again, each in
+    /// a fresh session; finished results are kept.
+    Resume(ResumeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id, unique id prefix, or name.
+    pub run: String,
+    /// A new budget in USD for the whole run (what it already spent counts against it).
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    pub budget: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +163,7 @@ pub fn run(cmd: BenchCommand, json: bool) -> Result<(), CliError> {
         BenchCommand::Compare(a) => compare(&a.a, &a.b, json),
         BenchCommand::Export(a) => export(a, json),
         BenchCommand::Abort(a) => abort(&a.run, json),
+        BenchCommand::Resume(a) => resume(&a.run, a.budget, json),
     }
 }
 
@@ -208,7 +221,6 @@ fn start(engine: &mut Engine, plan: BenchPlan, dry_run: bool, json: bool) -> Res
         return print_plan(&plan, json);
     }
     let run = engine.create_bench_run(&plan)?;
-    let paths = engine.paths.clone();
     eprintln!(
         "Bench run {} ({}): {} results = {} problems × {} agent configs × {} repeats, concurrency {}{}",
         run.name,
@@ -220,6 +232,32 @@ fn start(engine: &mut Engine, plan: BenchPlan, dry_run: bool, json: bool) -> Res
         plan.concurrency,
         plan.budget_usd.map(|b| format!(", budget ${b:.2}")).unwrap_or_default()
     );
+    run_here(engine, &run, json)
+}
+
+fn resume(reference: &str, budget: Option<f64>, json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    let run = engine.prepare_bench_resume(reference, budget_arg(budget)?)?;
+    let counts = engine.store.bench_counts(&run.id)?;
+    eprintln!(
+        "Resuming bench run {} ({}): {} of {} results left to run{}",
+        run.name,
+        short_id(&run.id),
+        counts.queued,
+        counts.total,
+        run.budget_usd
+            .map(|b| format!(
+                ", budget ${b:.2} (${:.4} spent)",
+                engine.store.bench_spend_usd(&run.id).unwrap_or(0.0)
+            ))
+            .unwrap_or_default()
+    );
+    run_here(&mut engine, &run, json)
+}
+
+/// Runs a recorded run in this process with progress on stderr, then prints its view.
+fn run_here(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliError> {
+    let paths = engine.paths.clone();
     let observer = Arc::new(|e: &BenchEvent| {
         let line = match e {
             BenchEvent::Started { result, session } => format!(

@@ -534,6 +534,28 @@ fn a_bench_budget_stops_the_agents_keeps_their_work_and_starts_nothing_more() {
     assert_eq!(list[0]["status"], "aborted");
     assert!(list[0]["stop_reason"].as_str().unwrap().contains("was reached"));
 
+    // Resuming with the spent budget is refused and changes nothing; a higher budget runs what had not
+    // started, counting what the run already spent ($0.1086): the second result stops at $0.20.
+    let id = view["id"].as_str().unwrap().to_string();
+    let (code, err) = w.fails(&["bench", "resume", &id]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("has spent its budget") && err.contains("--budget USD"), "{err}");
+    assert_eq!(w.json(&["bench", "show", &id])["results"][1]["status"], "aborted");
+    let out = w.run(&["bench", "resume", &id, "--budget", "0.20", "--json"]);
+    assert!(!out.status.success(), "stopped at the new budget");
+    let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(resumed["status"], "aborted", "{resumed}");
+    assert_eq!(resumed["budget_usd"], 0.2);
+    assert!(resumed["stop_reason"].as_str().unwrap().contains("of $0.20 spent"), "{resumed}");
+    assert_eq!(resumed["results"][0]["session_id"], first["session_id"], "a finished result is kept");
+    let again = &resumed["results"][1];
+    assert_eq!(again["agent_outcome"], "budget", "{again}");
+    assert_eq!(again["status"], "resolved", "{again}");
+    assert!(again["session_id"].is_string(), "{again}");
+    let (code, err) = w.fails(&["bench", "resume", &id, "--budget", "5"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has nothing left to run"), "{err}");
+
     // Without `budget:` in the file, `bench.budget_usd` from the config applies; `--budget` wins over both.
     let open = write(
         w.dir.path(),
