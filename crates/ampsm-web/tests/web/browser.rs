@@ -105,12 +105,13 @@ impl Driver {
         call("POST", &self.url(&format!("/element/{e}/click")), Some(json!({})));
     }
 
+    /// The rendered text of the first element matching `css`, read in one script so that a live update
+    /// replacing the element between "find" and "read" cannot make it stale; panics when there is none.
     fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        call("GET", &self.url(&format!("/element/{e}/text")), None)["value"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        let selector = serde_json::to_string(css).unwrap();
+        let v = self
+            .script(&format!("const e = document.querySelector({selector}); return e ? e.innerText : null;"));
+        v.as_str().unwrap_or_else(|| panic!("no element {css} on the page")).trim().to_string()
     }
 
     fn script(&self, js: &str) -> Value {
