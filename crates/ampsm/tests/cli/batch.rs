@@ -3,7 +3,7 @@
 //! sessions, merge on pass, timeouts, abort from another process (every agent process group gone within
 //! 2 s), resume after `kill -9` of the runner (nothing finished re-runs), exports and clean.
 
-use crate::support::{World, one_line};
+use crate::support::{World, one_line, real_claude_world};
 use ampsm_testutils::install_fake_agent_as;
 use ampsm_testutils::repo::{git, init_repo};
 use serde_json::Value;
@@ -571,21 +571,8 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
 
 #[test]
 fn the_real_claude_code_batch_is_stopped_at_the_whole_batch_budget() {
-    use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
-    let Some(claude) = ampsm_testutils::npm_agent_bin("claude") else {
-        println!("skipped: real claude CLI not installed; run .ci/install-agents.sh");
-        return;
-    };
-    let w = World::new();
-    let agent_home = w.dir.path().join("claude-home");
-    std::fs::create_dir_all(&agent_home).unwrap();
-    let server = ModelServer::start(Script::new(vec![])).unwrap();
-    let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
-    let env_yaml: String = env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect();
-    w.write_config(&format!(
-        "amp:\n  dangerously_allow_all: true\nnotifications:\n  desktop: false\nagents:\n  claude:\n    path: {}\n    env:\n{env_yaml}",
-        claude.display()
-    ));
+    use ampsm_testutils::model_server::{Script, Turn, Usage};
+    let Some((w, server)) = real_claude_world() else { return };
     let usage = |output_tokens, cache_creation_input_tokens| Usage {
         input_tokens: 10,
         output_tokens,

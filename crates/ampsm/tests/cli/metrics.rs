@@ -2,7 +2,7 @@
 //! a Claude Code stand-in (the fake agent) plays a recorded stream, and every figure is compared with what
 //! that stream said and with what git says.
 
-use crate::support::{World, one_line};
+use crate::support::{World, one_line, real_claude_world};
 use ampsm_testutils::repo::git;
 use ampsm_testutils::{install_fake_agent_as, scenario_path};
 use serde_json::Value;
@@ -505,21 +505,8 @@ print(max(len(c) for r in rows for c in r), sum("[clipped:" in c for r in rows f
 
 #[test]
 fn the_real_claude_code_is_stopped_at_the_budget_with_its_first_file_committed() {
-    use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
-    let Some(claude) = ampsm_testutils::npm_agent_bin("claude") else {
-        println!("skipped: real claude CLI not installed; run .ci/install-agents.sh");
-        return;
-    };
-    let w = World::new();
-    let agent_home = w.dir.path().join("claude-home");
-    std::fs::create_dir_all(&agent_home).unwrap();
-    let server = ModelServer::start(Script::new(vec![])).unwrap();
-    let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
-    let env_yaml: String = env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect();
-    w.write_config(&format!(
-        "amp:\n  dangerously_allow_all: true\nnotifications:\n  desktop: false\nagents:\n  claude:\n    path: {}\n    env:\n{env_yaml}",
-        claude.display()
-    ));
+    use ampsm_testutils::model_server::{Script, Turn, Usage};
+    let Some((w, server)) = real_claude_world() else { return };
     let s = w.json(&[
         "new",
         "--repo",

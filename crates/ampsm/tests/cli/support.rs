@@ -98,3 +98,22 @@ pub fn one_line(stderr: &str) -> &str {
     assert_eq!(lines.len(), 1, "expected a one-line error, got:\n{stderr}");
     lines[0]
 }
+
+/// A world whose `claude` is the real Claude Code CLI (installed by `.ci/install-agents.sh`) talking to a
+/// scripted model server on 127.0.0.1 (give it its turns with `set_script`); tools run unattended.
+/// `None` when the CLI is not installed (the test is then skipped; in CI that fails).
+pub fn real_claude_world() -> Option<(World, ampsm_testutils::ModelServer)> {
+    let claude = ampsm_testutils::npm_agent_bin("claude")?;
+    let w = World::new();
+    let agent_home = w.dir.path().join("claude-home");
+    std::fs::create_dir_all(&agent_home).unwrap();
+    let server = ampsm_testutils::ModelServer::start(ampsm_testutils::Script::new(vec![])).unwrap();
+    let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
+    let env_yaml: String = env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect();
+    w.write_config(&format!(
+        "amp:\n  dangerously_allow_all: true\nnotifications:\n  desktop: false\nagents:\n  claude:\n    path: {}\n    \
+         env:\n{env_yaml}",
+        claude.display()
+    ));
+    Some((w, server))
+}
