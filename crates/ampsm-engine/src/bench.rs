@@ -175,7 +175,9 @@ pub struct SweBenchOptions {
     pub instances: Vec<String>,
     pub limit: Option<usize>,
     pub repos_dir: Option<PathBuf>,
-    pub agent: Option<String>,
+    /// The matrix of agents (each with its model, or `model` below); empty: `session.default_agent`.
+    pub agents: Vec<BenchAgent>,
+    /// The model of agents that name none.
     pub model: Option<String>,
     pub concurrency: Option<u32>,
     pub repeats: Option<u32>,
@@ -390,9 +392,22 @@ impl Engine {
             Some(d) => std::env::current_dir().map(|c| c.join(d)).unwrap_or_else(|_| d.clone()),
             None => self.paths.home.join("repos"),
         };
-        let agent = o.agent.clone().unwrap_or_else(|| self.config.session.default_agent.clone());
-        if !crate::sessions::AGENTS.contains(&agent.as_str()) {
-            return Err(EngineError::UnknownAgent(agent));
+        let mut agents: Vec<BenchAgent> = if o.agents.is_empty() {
+            vec![BenchAgent { agent: self.config.session.default_agent.clone(), model: None }]
+        } else {
+            o.agents.clone()
+        };
+        for a in &mut agents {
+            if !crate::sessions::AGENTS.contains(&a.agent.as_str()) {
+                return Err(EngineError::UnknownAgent(a.agent.clone()));
+            }
+            if a.model.is_none() {
+                a.model = o.model.clone();
+            }
+        }
+        if let Some(twice) = agents.iter().enumerate().find(|(i, a)| agents[..*i].contains(a)).map(|(_, a)| a)
+        {
+            return Err(BenchError::BadSelection(format!("--agent {} is given twice", twice.label())).into());
         }
         let mut problems = Vec::new();
         for inst in &selected {
@@ -441,7 +456,7 @@ impl Engine {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "swe-bench".into()),
-            BenchAgent { agent: agent.clone(), model: o.model.clone() }.label()
+            agents.iter().map(BenchAgent::label).collect::<Vec<_>>().join(" vs ")
         );
         Ok(BenchPlan {
             kind: "swe-bench-lite".into(),
@@ -452,7 +467,7 @@ impl Engine {
             timeout_ms: o.timeout.unwrap_or_else(|| self.config.agent_timeout()).as_millis() as u64,
             test_timeout_ms: o.test_timeout.unwrap_or(DEFAULT_TEST_TIMEOUT).as_millis() as u64,
             budget_usd: o.budget_usd.or(self.config.bench.budget_usd),
-            agents: vec![BenchAgent { agent, model: o.model.clone() }],
+            agents,
             problems,
             out_dir: o.out.clone(),
             warnings: Vec::new(),

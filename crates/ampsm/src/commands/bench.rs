@@ -5,6 +5,7 @@
 
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
+use ampsm_config::bench::BenchAgent;
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_engine::batch::{AbortTarget, abort_on_signal_for};
@@ -69,10 +70,11 @@ pub struct SweArgs {
     /// (default: AMPSM_HOME/repos).
     #[arg(long)]
     pub repos_dir: Option<PathBuf>,
-    /// The agent (default: session.default_agent).
-    #[arg(long)]
-    pub agent: Option<String>,
-    /// The model (Amp: its mode).
+    /// The agent, or `agent:model`; repeat it to compare agents and models in one run, e.g. `--agent
+    /// claude:claude-sonnet-4-5 --agent codex:gpt-5` (default: session.default_agent).
+    #[arg(long = "agent", value_name = "AGENT[:MODEL]")]
+    pub agents: Vec<String>,
+    /// The model of agents given without one (Amp: its mode).
     #[arg(long)]
     pub model: Option<String>,
     /// Results running at once (default 1).
@@ -190,7 +192,16 @@ fn swe(a: SweArgs, json: bool) -> Result<(), CliError> {
         instances: a.instances.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         limit: a.limit,
         repos_dir: a.repos_dir,
-        agent: a.agent,
+        agents: a
+            .agents
+            .iter()
+            .map(|text| match text.split_once(':') {
+                Some((agent, model)) if !model.trim().is_empty() => {
+                    BenchAgent { agent: agent.trim().to_string(), model: Some(model.trim().to_string()) }
+                }
+                _ => BenchAgent { agent: text.trim().trim_end_matches(':').to_string(), model: None },
+            })
+            .collect(),
         model: a.model,
         concurrency: a.concurrency,
         repeats: a.repeats,

@@ -358,6 +358,46 @@ fn a_swe_bench_dataset_is_graded_per_test_and_written_as_official_predictions() 
     ]);
     assert_eq!(only["results"], 1);
     assert_eq!(only["problems"][0]["id"], "octo__demo-2");
+    // Several agents (each with its model, or --model) make one run's matrix; the same one twice is refused.
+    let matrix = w.json(&[
+        "bench",
+        "swe-bench-lite",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--repos-dir",
+        "repos",
+        "--agent",
+        "claude:claude-sonnet-4-5",
+        "--agent",
+        "codex",
+        "--model",
+        "gpt-5",
+        "--repeats",
+        "2",
+        "--dry-run",
+    ]);
+    assert_eq!(matrix["results"], 8, "{matrix}");
+    let labels: Vec<String> = matrix["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}/{}", a["agent"].as_str().unwrap(), a["model"].as_str().unwrap()))
+        .collect();
+    assert_eq!(labels, ["claude/claude-sonnet-4-5", "codex/gpt-5"], "{matrix}");
+    let (code, err) = w.fails(&[
+        "bench",
+        "swe-bench-lite",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--repos-dir",
+        "repos",
+        "--agent",
+        "codex",
+        "--agent",
+        "codex",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--agent codex is given twice"), "{err}");
     let (code, err) = w.fails(&[
         "bench",
         "swe-bench-lite",
