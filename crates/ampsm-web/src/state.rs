@@ -73,6 +73,27 @@ impl AppState {
         self.inner.background.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `job` (a batch or bench run, by `id`) on a new thread kept in the registry `list` picks (so
+    /// Ctrl-C can stop it); its failure (one line) is kept for the pages.
+    pub fn spawn_job(
+        &self,
+        id: String,
+        list: fn(&mut Background) -> &mut HashMap<String, std::thread::JoinHandle<()>>,
+        job: impl FnOnce() -> Result<(), WebError> + Send + 'static,
+    ) {
+        let state = self.clone();
+        let key = id.clone();
+        let handle = std::thread::spawn(move || {
+            if let Err(e) = job() {
+                state.lock().failures.insert(key, e.line());
+            }
+        });
+        let mut bg = self.lock();
+        let jobs = list(&mut bg);
+        jobs.retain(|_, h| !h.is_finished());
+        jobs.insert(id, handle);
+    }
+
     /// Runs one iteration of `session` on a new thread; its failure (if any) is kept for the pages.
     pub fn spawn_iteration(&self, session_id: String, prompt: Option<String>) {
         let paths = self.inner.paths.clone();

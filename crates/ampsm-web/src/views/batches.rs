@@ -4,9 +4,9 @@
 
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::views::export;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
+use crate::views::{export, yaml_source};
 use ampsm_engine::batch::{BatchPlan, BatchView, run_batch};
 use ampsm_store::batches::{Batch, BatchCounts};
 use axum::Form;
@@ -15,7 +15,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The start form.
@@ -105,23 +104,13 @@ fn batch_table(batches: &[(Batch, BatchCounts)]) -> Markup {
 
 /// `POST /batches`: plan (and unless dry run, create and run) a batch.
 pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> Result<Response, WebError> {
-    let file = f.file.trim().to_string();
+    let file = f.file.clone();
     let yaml = f.yaml.clone();
     let dry = f.dry_run.is_some();
     let dir = state.inner.paths.home.join("web-batches");
     let planned = state
         .engine(move |e| {
-            let path: PathBuf = if !file.is_empty() {
-                PathBuf::from(&file)
-            } else if !yaml.trim().is_empty() {
-                std::fs::create_dir_all(&dir).map_err(|source| WebError::Io { path: dir.clone(), source })?;
-                let p = dir.join(format!("batch-{}.yaml", uuid::Uuid::new_v4().simple()));
-                std::fs::write(&p, yaml.as_bytes())
-                    .map_err(|source| WebError::Io { path: p.clone(), source })?;
-                p
-            } else {
-                return Err(WebError::BadRequest("give a YAML file path or paste the YAML".into()));
-            };
+            let path = yaml_source(&file, &yaml, &dir, "batch", "YAML")?;
             let plan = e.plan_batch(&path)?;
             if dry {
                 return Ok((plan, None));
@@ -147,17 +136,12 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
 }
 
 fn spawn_batch(state: &AppState, id: String) {
-    let paths = state.inner.paths.clone();
-    let st = state.clone();
-    let bid = id.clone();
-    let handle = std::thread::spawn(move || {
-        if let Err(e) = run_batch(&paths, &bid, Arc::new(|_| {})) {
-            st.lock().failures.insert(bid, WebError::from(e).line());
-        }
-    });
-    let mut bg = state.lock();
-    bg.batches.retain(|_, h| !h.is_finished());
-    bg.batches.insert(id, handle);
+    let (paths, bid) = (state.inner.paths.clone(), id.clone());
+    state.spawn_job(
+        id,
+        |bg| &mut bg.batches,
+        move || run_batch(&paths, &bid, Arc::new(|_| {})).map(|_| ()).map_err(WebError::from),
+    );
 }
 
 fn plan_view(p: &BatchPlan) -> Markup {

@@ -5,9 +5,9 @@
 
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::views::export;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
+use crate::views::{export, yaml_source};
 use ampsm_engine::bench::{BenchComparison, BenchPlan, BenchView, ConfigSummary, run_bench};
 use ampsm_store::bench::{BenchCounts, BenchRun};
 use axum::Form;
@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The start form.
@@ -133,23 +132,13 @@ async fn render(
 
 /// `POST /bench`: plan a custom bench (and unless dry run, record and run it in the background).
 pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> Result<Response, WebError> {
-    let file = f.file.trim().to_string();
+    let file = f.file.clone();
     let yaml = f.yaml.clone();
     let dry = f.dry_run.is_some();
     let dir = state.inner.paths.home.join("web-bench");
     let planned = state
         .engine(move |e| {
-            let path: PathBuf = if !file.is_empty() {
-                PathBuf::from(&file)
-            } else if !yaml.trim().is_empty() {
-                std::fs::create_dir_all(&dir).map_err(|source| WebError::Io { path: dir.clone(), source })?;
-                let p = dir.join(format!("bench-{}.yaml", uuid::Uuid::new_v4().simple()));
-                std::fs::write(&p, yaml.as_bytes())
-                    .map_err(|source| WebError::Io { path: p.clone(), source })?;
-                p
-            } else {
-                return Err(WebError::BadRequest("give a bench YAML file path or paste the YAML".into()));
-            };
+            let path = yaml_source(&file, &yaml, &dir, "bench", "bench YAML")?;
             let plan = e.plan_custom_bench(&path, None)?;
             if dry {
                 return Ok((plan, None));
@@ -175,17 +164,12 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
 }
 
 fn spawn_run(state: &AppState, id: String) {
-    let paths = state.inner.paths.clone();
-    let st = state.clone();
-    let rid = id.clone();
-    let handle = std::thread::spawn(move || {
-        if let Err(e) = run_bench(&paths, &rid, Arc::new(|_| {})) {
-            st.lock().failures.insert(rid, WebError::from(e).line());
-        }
-    });
-    let mut bg = state.lock();
-    bg.benches.retain(|_, h| !h.is_finished());
-    bg.benches.insert(id, handle);
+    let (paths, rid) = (state.inner.paths.clone(), id.clone());
+    state.spawn_job(
+        id,
+        |bg| &mut bg.benches,
+        move || run_bench(&paths, &rid, Arc::new(|_| {})).map(|_| ()).map_err(WebError::from),
+    );
 }
 
 fn plan_view(p: &BenchPlan) -> Markup {

@@ -9,3 +9,27 @@ pub mod layout;
 pub mod session;
 pub mod sessions;
 pub mod settings;
+
+use crate::error::WebError;
+use std::path::{Path, PathBuf};
+
+/// The YAML file a "start" form names: its path when given, else the pasted text saved as a new
+/// `<dir>/<prefix>-<random>.yaml` (relative paths in it then resolve against `dir`).
+pub fn yaml_source(
+    file: &str,
+    yaml: &str,
+    dir: &Path,
+    prefix: &str,
+    what: &str,
+) -> Result<PathBuf, WebError> {
+    if !file.trim().is_empty() {
+        return Ok(PathBuf::from(file.trim()));
+    }
+    if yaml.trim().is_empty() {
+        return Err(WebError::BadRequest(format!("give a {what} file path or paste the YAML")));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| WebError::Io { path: dir.to_path_buf(), source })?;
+    let p = dir.join(format!("{prefix}-{}.yaml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&p, yaml.as_bytes()).map_err(|source| WebError::Io { path: p.clone(), source })?;
+    Ok(p)
+}
