@@ -26,7 +26,7 @@
 //! example `batch.yaml:12:14: items[1].timeout: invalid duration "soon": …`).
 
 use crate::error::ConfigError;
-use crate::spec::{DurationText, absolute, invalid};
+use crate::spec::{DurationText, invalid, read_spec};
 use crate::yaml;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -89,9 +89,7 @@ pub struct ItemSpec {
 impl BatchSpec {
     /// Reads and checks the batch file at `path`.
     pub fn load(path: &Path) -> Result<BatchSpec, ConfigError> {
-        let file = absolute(path);
-        let text = std::fs::read_to_string(&file)
-            .map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+        let (file, text) = read_spec(path)?;
         BatchSpec::parse(&file, &text)
     }
 

@@ -30,7 +30,7 @@
 
 use crate::batch::BATCH_AGENTS;
 use crate::error::ConfigError;
-use crate::spec::{DurationText, absolute, invalid};
+use crate::spec::{DurationText, absolute, invalid, read_spec};
 use crate::yaml;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -121,9 +121,7 @@ impl std::fmt::Display for BenchWarning {
 impl CustomBench {
     /// Reads and checks the bench file at `path` (and the test patches it names).
     pub fn load(path: &Path) -> Result<CustomBench, ConfigError> {
-        let file = absolute(path);
-        let text = std::fs::read_to_string(&file)
-            .map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+        let (file, text) = read_spec(path)?;
         CustomBench::parse(&file, &text)
     }
 

@@ -44,6 +44,14 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// Reads a run file the user named: its absolute path (anchoring the relative paths inside it) and text.
+pub(crate) fn read_spec(path: &Path) -> Result<(PathBuf, String), ConfigError> {
+    let file = absolute(path);
+    let text =
+        std::fs::read_to_string(&file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+    Ok((file, text))
+}
+
 /// An error at a place of a file.
 pub(crate) fn invalid(path: &Path, line: u64, column: u64, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { path: path.to_path_buf(), line, column, message: message.into() }
