@@ -913,18 +913,16 @@ pub fn run_batch(
         "completed"
     };
     engine.store.finish_batch(batch_id, status, stop_reason.as_deref())?;
-    let mut summary = format!(
+    let summary = format!(
         "batch {}: {status}: {} of {} passed, {} merged",
         batch.name, counts.passed, counts.total, counts.merged
     );
-    if let Some(reason) = &stop_reason {
-        summary.push_str(&format!(" ({reason})"));
-    }
     crate::notify::notify_run_end(
         &engine.config.notifications,
         batch_id,
         &batch.name,
         status,
+        stop_reason.as_deref(),
         budget_stop.is_some() && !user_abort,
         summary,
     );

@@ -963,17 +963,14 @@ pub fn run_bench(
     let predictions = write_predictions(&engine.store, &shared).ok();
     engine.store.finish_bench_run(run_id, status, stop_reason.as_deref())?;
     let counts = engine.store.bench_counts(run_id)?;
-    let mut message = format!("bench run {}: {status}: {} resolved", run.name, counts.resolved_text());
-    if let Some(reason) = &stop_reason {
-        message.push_str(&format!(" ({reason})"));
-    }
     crate::notify::notify_run_end(
         &engine.config.notifications,
         run_id,
         &run.name,
         status,
+        stop_reason.as_deref(),
         budget_reason.is_some() && !aborted,
-        message,
+        format!("bench run {}: {status}: {} resolved", run.name, counts.resolved_text()),
     );
     if let Some(e) = first_error {
         return Err(e);

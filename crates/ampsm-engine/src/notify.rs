@@ -102,19 +102,24 @@ pub fn notify(config: &NotificationsConfig, n: &Notification) -> Delivery {
 }
 
 /// The one notification of a whole batch or bench run when it ends: `completed`, `budget` when its budget
-/// stopped it, `failed` otherwise.
+/// stopped it, `failed` otherwise. `summary` gets the stop reason, when there is one, in parentheses.
 pub fn notify_run_end(
     config: &NotificationsConfig,
     id: &str,
     name: &str,
     status: &str,
+    stop: Option<&str>,
     budget_stop: bool,
-    message: String,
+    summary: String,
 ) {
     let event = match status {
         "completed" => NotifyEvent::Completed,
         _ if budget_stop => NotifyEvent::Budget,
         _ => NotifyEvent::Failed,
+    };
+    let message = match stop {
+        Some(reason) => format!("{summary} ({reason})"),
+        None => summary,
     };
     let n = Notification {
         event,
