@@ -204,10 +204,8 @@ impl Engine {
         let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
         self.check_credentials(adapter.as_ref(), &spec)?;
         let meter = self.budget_meter(&session, &spec, pool.is_some())?;
-        if let Some(reason) = pool.as_ref().and_then(|p| p.stop_reason()) {
-            return Err(MetricsError::PoolExhausted { session: label, reason }.into());
-        }
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        // A spent pool admits no new member.
         let member = match &pool {
             Some(p) => Some(p.join(cancel_tx.clone()).ok_or_else(|| MetricsError::PoolExhausted {
                 session: label.clone(),
@@ -636,7 +634,8 @@ pub(crate) struct PreparedRun {
     pub(crate) meter: Option<BudgetMeter>,
     /// The run's place in a shared budget.
     pub(crate) member: Option<PoolMember>,
-    /// Stops the agent (budget meter or pool): the sender side is shared with the pool.
+    /// Stops the agent (budget meter or pool): the pool holds a clone of the sender. The receiver is kept
+    /// from the start, so a stop sent before the agent runs is not lost.
     pub(crate) cancel: (tokio::sync::watch::Sender<bool>, tokio::sync::watch::Receiver<bool>),
     pub(crate) iteration_id: String,
     pub(crate) head_before: String,
