@@ -220,28 +220,17 @@ impl BudgetPool {
     /// A pool of `limit_usd` for `scope` (a label such as "batch 1a2b3c4d"), of which `spent_before_usd`
     /// was already spent (e.g. by the items of a batch that is resumed).
     pub fn new(scope: impl Into<String>, limit_usd: f64, spent_before_usd: f64) -> Arc<BudgetPool> {
-        let pool = BudgetPool {
-            scope: scope.into(),
-            limit: limit_usd,
-            state: Mutex::new(PoolState { settled: spent_before_usd, ..PoolState::default() }),
-        };
-        {
-            let mut st = pool.lock();
-            if spent_before_usd >= limit_usd {
-                st.warned = true;
-                st.stop_reason = Some(pool.reached_text(spent_before_usd));
-            }
-        }
-        Arc::new(pool)
+        let scope = scope.into();
+        let spent = spent_before_usd >= limit_usd;
+        let stop_reason = spent.then(|| reached_text(&scope, spent_before_usd, limit_usd));
+        let state =
+            PoolState { settled: spent_before_usd, warned: spent, stop_reason, ..PoolState::default() };
+        Arc::new(BudgetPool { scope, limit: limit_usd, state: Mutex::new(state) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
         // A panic in another run's thread cannot leave the sums half-updated: every update is one statement.
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn reached_text(&self, spent: f64) -> String {
-        format!("the budget of {} was reached (${spent:.4} of ${:.2} spent)", self.scope, self.limit)
     }
 
     /// What the pool covers ("batch 1a2b3c4d").
@@ -300,7 +289,7 @@ impl BudgetPool {
             )));
         }
         if st.stop_reason.is_none() && spent >= self.limit {
-            let reason = self.reached_text(spent);
+            let reason = reached_text(&self.scope, spent, self.limit);
             st.stop_reason = Some(reason.clone());
             for cancel in st.cancels.values() {
                 let _ = cancel.send(true);
@@ -319,6 +308,11 @@ impl BudgetPool {
         st.cancels.remove(&key);
         st.settled += final_usd.unwrap_or(live);
     }
+}
+
+/// Why a pool stopped: "the budget of batch 1a2b3c4d was reached ($X of $Y spent)".
+fn reached_text(scope: &str, spent: f64, limit: f64) -> String {
+    format!("the budget of {scope} was reached (${spent:.4} of ${limit:.2} spent)")
 }
 
 /// One run's place in a [`BudgetPool`]; settles with its last reported cost when dropped unsettled.
