@@ -27,19 +27,23 @@ pub(crate) fn check_and_migrate(conn: &Connection, path: &Path) -> Result<(), St
 
 fn migrate_with(conn: &Connection, path: &Path, migrations: &[&str]) -> Result<(), StoreError> {
     let known = migrations.len() as i64;
-    let found = retry_busy(|| schema_version_of(conn)).map_err(|e| StoreError::open(path, e))?;
-    if found > known {
-        return Err(StoreError::TooNew { path: path.to_path_buf(), found, known });
-    }
-    if found == known {
+    // The stored version; a newer one than this build knows is refused.
+    let version = || -> Result<i64, StoreError> {
+        let found = retry_busy(|| schema_version_of(conn)).map_err(|e| StoreError::open(path, e))?;
+        if found > known {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found, known });
+        }
+        Ok(found)
+    };
+    if version()? == known {
         return Ok(());
     }
     // Two commands started at once on a new (or old) file: one migrates, the other waits for it, then
     // finds the schema current.
     let _lock = MigrationLock::take(path)?;
-    let found = retry_busy(|| schema_version_of(conn)).map_err(|e| StoreError::open(path, e))?;
-    if found >= known {
-        return refuse_newer(found, known, path);
+    let found = version()?;
+    if found == known {
+        return Ok(());
     }
     // WAL is a property of the file; set it once, when the file is new or being upgraded. Changing the
     // journal mode does not always wait for a reader's lock, hence the retries.
@@ -79,13 +83,6 @@ fn migrate_with(conn: &Connection, path: &Path, migrations: &[&str]) -> Result<(
                 return Err(fail(e));
             }
         }
-    }
-    Ok(())
-}
-
-fn refuse_newer(found: i64, known: i64, path: &Path) -> Result<(), StoreError> {
-    if found > known {
-        return Err(StoreError::TooNew { path: path.to_path_buf(), found, known });
     }
     Ok(())
 }
