@@ -81,16 +81,19 @@ fn fill(home: &Path) -> Result<SessionId, String> {
     store.finish_creating(&id).map_err(|e| e.to_string())?;
     let iteration = "0123456789abcdef0123456789abcdef".to_string();
     store
-        .insert_iteration(&NewIteration {
-            id: iteration.clone(),
-            session_id: id.clone(),
-            kind: "iterate",
-            prompt: Some("Export benchmark".into()),
-            agent: "claude".into(),
-            model: Some("claude-sonnet-4-5".into()),
-            thread_id: None,
-            runner_pid: 1,
-        })
+        .begin_iteration(
+            &NewIteration {
+                id: iteration.clone(),
+                session_id: id.clone(),
+                kind: "iterate",
+                prompt: Some("Export benchmark".into()),
+                agent: "claude".into(),
+                model: Some("claude-sonnet-4-5".into()),
+                thread_id: None,
+                runner_pid: 1,
+            },
+            "running claude",
+        )
         .map_err(|e| e.to_string())?;
     let t0 = 1_760_000_000_000i64;
     let mut batch = Vec::with_capacity(2_000);

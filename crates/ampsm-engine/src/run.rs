@@ -217,22 +217,19 @@ impl Engine {
         let git = Git::new(&worktree);
         let head_before = git.resolve_commit("HEAD")?.unwrap_or_default();
         let iteration_id = new_id();
-        self.store.insert_iteration(&NewIteration {
-            id: iteration_id.clone(),
-            session_id: session.id.clone(),
-            kind,
-            prompt: Some(prompt.clone()),
-            agent: session.agent.clone(),
-            model: spec.model.clone(),
-            thread_id: spec.thread_id.clone(),
-            runner_pid: own_pid(),
-        })?;
-        self.store.set_status(
-            &session.id,
-            SessionStatus::Running,
-            Some(&format!("running {}", session.agent)),
+        self.store.begin_iteration(
+            &NewIteration {
+                id: iteration_id.clone(),
+                session_id: session.id.clone(),
+                kind,
+                prompt: Some(prompt.clone()),
+                agent: session.agent.clone(),
+                model: spec.model.clone(),
+                thread_id: spec.thread_id.clone(),
+                runner_pid: own_pid(),
+            },
+            &format!("running {}", session.agent),
         )?;
-        self.store.set_pids(&session.id, Some(own_pid()), None)?;
         Ok(PreparedRun {
             session,
             adapter,

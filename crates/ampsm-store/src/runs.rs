@@ -4,7 +4,7 @@
 
 use crate::{Store, StoreError};
 use ampsm_core::time::now_ms;
-use ampsm_core::{AgentEvent, SessionId, TokenUsage};
+use ampsm_core::{AgentEvent, SessionId, SessionStatus, TokenUsage};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -218,8 +218,10 @@ impl Store {
         )?)
     }
 
-    /// Records the start of an iteration.
-    pub fn insert_iteration(&mut self, it: &NewIteration) -> Result<i64, StoreError> {
+    /// Records the start of an iteration in one transaction: its row, the session's move to `running`
+    /// (with `note`) and the runner's pid. Nobody reading the store sees the new iteration without the
+    /// `running` status, or the other way round. Returns the iteration's sequence number.
+    pub fn begin_iteration(&mut self, it: &NewIteration, note: &str) -> Result<i64, StoreError> {
         self.write_tx(|tx| {
             let seq: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM iterations WHERE session_id = ?1",
@@ -241,6 +243,11 @@ impl Store {
                     now_ms(),
                     it.runner_pid
                 ],
+            )?;
+            crate::sessions::transition(tx, &it.session_id, SessionStatus::Running, Some(note))?;
+            tx.execute(
+                "UPDATE sessions SET runner_pid = ?2, agent_pid = NULL WHERE id = ?1",
+                params![it.session_id.as_str(), it.runner_pid],
             )?;
             Ok(seq)
         })

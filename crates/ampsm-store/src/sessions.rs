@@ -281,27 +281,7 @@ impl Store {
         to: SessionStatus,
         reason: Option<&str>,
     ) -> Result<SessionStatus, StoreError> {
-        self.write_tx(|tx| {
-            let from: String = tx
-                .query_row("SELECT status FROM sessions WHERE id = ?1", [id.as_str()], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| StoreError::SessionNotFound(id.to_string()))?;
-            let from: SessionStatus = from.parse().map_err(StoreError::Corrupt)?;
-            from.check_transition(to)
-                .map_err(|source| StoreError::Transition { session: id.to_string(), source })?;
-            let now = now_ms();
-            tx.execute(
-                "UPDATE sessions SET status = ?2, status_note = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id.as_str(), to.as_str(), reason, now],
-            )?;
-            if from != to {
-                tx.execute(
-                    "INSERT INTO status_changes (session_id, from_status, to_status, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id.as_str(), from.as_str(), to.as_str(), reason, now],
-                )?;
-            }
-            Ok(from)
-        })
+        self.write_tx(|tx| transition(tx, id, to, reason))
     }
 
     /// Records which processes run the session's iteration (`None` clears them).
@@ -359,4 +339,32 @@ impl Store {
             params![session.as_str(), now_ms()],
         )?)
     }
+}
+
+/// Moves session `id` to status `to` inside the caller's transaction, recording the change in
+/// `status_changes` when the status differs; returns the status it had.
+pub(crate) fn transition(
+    tx: &rusqlite::Connection,
+    id: &SessionId,
+    to: SessionStatus,
+    reason: Option<&str>,
+) -> Result<SessionStatus, StoreError> {
+    let from: String = tx
+        .query_row("SELECT status FROM sessions WHERE id = ?1", [id.as_str()], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::SessionNotFound(id.to_string()))?;
+    let from: SessionStatus = from.parse().map_err(StoreError::Corrupt)?;
+    from.check_transition(to).map_err(|source| StoreError::Transition { session: id.to_string(), source })?;
+    let now = now_ms();
+    tx.execute(
+        "UPDATE sessions SET status = ?2, status_note = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id.as_str(), to.as_str(), reason, now],
+    )?;
+    if from != to {
+        tx.execute(
+            "INSERT INTO status_changes (session_id, from_status, to_status, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.as_str(), from.as_str(), to.as_str(), reason, now],
+        )?;
+    }
+    Ok(from)
 }

@@ -101,6 +101,36 @@ fn status_changes_follow_the_state_machine() {
 }
 
 #[test]
+fn an_iteration_begins_with_its_row_status_and_runner_pid_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let s = new_session("it", "/r");
+    store.insert_creating_session(&s).unwrap();
+    store.finish_creating(&s.id).unwrap();
+    let it = ampsm_store::NewIteration {
+        id: "i1".into(),
+        session_id: s.id.clone(),
+        kind: "iterate",
+        prompt: Some("go".into()),
+        agent: "amp".into(),
+        model: None,
+        thread_id: None,
+        runner_pid: 4242,
+    };
+    assert_eq!(store.begin_iteration(&it, "running amp").unwrap(), 1);
+    let got = store.get_session(&s.id).unwrap();
+    assert_eq!(got.status, SessionStatus::Running);
+    assert_eq!(got.status_note.as_deref(), Some("running amp"));
+    assert_eq!(got.runner_pid, Some(4242));
+    assert_eq!(store.list_iterations(&s.id).unwrap().len(), 1);
+    // An unknown session gets neither an iteration nor a status.
+    let ghost = ampsm_store::NewIteration { id: "i2".into(), session_id: SessionId::new_random(), ..it };
+    assert!(store.begin_iteration(&ghost, "running amp").is_err());
+    let n: i64 = store.conn().query_row("SELECT COUNT(*) FROM iterations", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
 fn agent_events_are_append_only() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db")).unwrap();

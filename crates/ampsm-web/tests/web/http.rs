@@ -348,7 +348,7 @@ fn sse_streams_deliver_the_events_of_a_running_iteration() {
     let m = w.wait_idle(&id, 2);
     assert_eq!(m["iterations_count"], 2);
     let its = w.json(&["usage", &id]);
-    assert!(its["usage"].as_array().unwrap().len() >= 2);
+    assert!(its["usage"].as_array().unwrap().len() >= 2, "{its}");
 }
 
 #[test]
