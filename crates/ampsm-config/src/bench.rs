@@ -803,6 +803,22 @@ pub fn patch_paths(patch: &str) -> Vec<String> {
     out
 }
 
+/// The files a unified diff leaves behind: the new side of every `diff --git` header, in order, without
+/// duplicates (deleted files, whose new side is `/dev/null` in the `+++` line, are still named by the header).
+pub fn patch_new_paths(patch: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in patch.lines() {
+        if let Some((_, b)) = line.strip_prefix("diff --git ").and_then(split_git_header) {
+            let b = b.trim_end_matches('\r');
+            let b = b.strip_prefix("b/").unwrap_or(b);
+            if !out.iter().any(|x| x == b) {
+                out.push(b.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// `a/X b/Y` → (`a/X`, `b/Y`).
 fn split_git_header(rest: &str) -> Option<(String, String)> {
     let rest = rest.trim_end();

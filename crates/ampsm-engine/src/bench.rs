@@ -12,11 +12,14 @@
 //! - **Evaluation** happens in a clean detached worktree at the base under `AMPSM_HOME/bench/<run>/eval`
 //!   (never in the user's checkout; removed afterwards): the model patch is applied (`git apply`, then
 //!   `--3way`), then the `test_patch`, then the test command runs with a timeout that kills its whole process
-//!   group. Custom: resolved iff `test` exits 0. SWE-bench: with `{test}` in the command it runs once per
-//!   `FAIL_TO_PASS`/`PASS_TO_PASS` id (exit 0 = pass); with `{tests}` (or neither) it runs once with all ids
-//!   and the pytest `-rA` summary lines (`PASSED id`, `FAILED id`, `ERROR id`) decide each id; resolved =
-//!   every listed test passes. With no test command a result is `not_evaluated` (never a guessed
-//!   "unresolved"); an empty patch is `empty_patch`.
+//!   group. Custom: resolved iff `test` exits 0. SWE-bench: the command is `--test-cmd`, else the row's
+//!   `test_cmd`, else the official harness's command for the repository ([`crate::swe_harness`]: its runner
+//!   aimed at the test files of `test_patch`). With `{test}` in the command it runs once per
+//!   `FAIL_TO_PASS`/`PASS_TO_PASS` id (exit 0 = pass); otherwise once (`{tests}` = every id, `{files}` =
+//!   the test files, `{harness}` = the harness's command), and the repository's log format (pytest,
+//!   Django, sympy) decides each id; resolved = every listed test passes. `PYTHONPATH` starts with the
+//!   evaluation tree. With no test command a result is `not_evaluated` (never a guessed "unresolved"), as
+//!   when the harness's runner is not installed (exit 127); an empty patch is `empty_patch`.
 //! - **Predictions** go to `<out>/predictions.jsonl` in the official format (`instance_id`,
 //!   `model_name_or_path` = `agent[/model]`, `model_patch`), rewritten as results finish; when the run has
 //!   several agent configs or repeats, `<out>/predictions/<config>[-rN].jsonl` hold one valid file each.
@@ -35,6 +38,7 @@ use crate::process::{group_alive, own_pid, pid_alive};
 use crate::run::IterateRequest;
 use crate::script::{ScriptRun, run_script};
 use crate::sessions::{CreateSession, LOCK_TIMEOUT};
+use crate::swe_harness::{LogFormat, builtin_command, shell_quote, test_directives};
 use crate::{Engine, EngineError};
 use ampsm_config::bench::{BenchAgent, CustomBench, SweInstance, load_dataset, patch_paths};
 use ampsm_config::{ConfigError, Paths};
@@ -126,13 +130,26 @@ pub struct BenchProblem {
     pub base_commit: String,
     /// What the agent sees.
     pub prompt: String,
-    /// The evaluation command (custom: exit 0 = resolved; SWE-bench: a template with `{test}`/`{tests}`).
+    /// The evaluation command (custom: exit 0 = resolved; SWE-bench: a template with `{test}`/`{tests}`/
+    /// `{files}`/`{harness}`, or the harness's own command).
     pub test: Option<String>,
+    /// Where `test` came from: `--test-cmd`, `dataset` (the row's `test_cmd`) or `built-in` (SWE-bench).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_from: Option<String>,
     pub test_patch: Option<String>,
     #[serde(rename = "FAIL_TO_PASS")]
     pub fail_to_pass: Vec<String>,
     #[serde(rename = "PASS_TO_PASS")]
     pub pass_to_pass: Vec<String>,
+    /// How the test runner names each test in its output (SWE-bench).
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// The official harness's command for this instance, when its repository is one of SWE-bench's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<String>,
+    /// The test files of `test_patch` as the runner takes them (`{files}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_files: Vec<String>,
 }
 
 /// A checked benchmark: problems × agents × repeats, stored (as JSON) with the run.
@@ -336,9 +353,13 @@ impl Engine {
                 base_commit: commit,
                 prompt: p.prompt.clone(),
                 test: p.test.clone(),
+                test_from: None,
                 test_patch: p.test_patch.clone(),
                 fail_to_pass: Vec::new(),
                 pass_to_pass: Vec::new(),
+                log_format: LogFormat::default(),
+                harness: None,
+                test_files: Vec::new(),
             });
         }
         Ok(BenchPlan {
@@ -428,16 +449,40 @@ impl Engine {
                 prompt.push_str("\n\nHints:\n");
                 prompt.push_str(h.trim());
             }
+            let harness = builtin_command(&inst.repo, inst.version.as_deref(), &inst.test_patch);
+            let (test, test_from) = match (&o.test_cmd, &inst.test_cmd, &harness) {
+                (Some(t), _, _) => (Some(t.clone()), Some("--test-cmd")),
+                (None, Some(t), _) => (Some(t.clone()), Some("dataset")),
+                (None, None, Some(h)) => (Some(h.clone()), Some("built-in")),
+                (None, None, None) => (None, None),
+            };
+            if harness.is_none()
+                && let Some(t) = test.as_deref().filter(|t| t.contains("{harness}"))
+            {
+                return Err(BenchError::BadSelection(format!(
+                    "{}:{}: instance {}: the test command {t:?} uses {{harness}}, but {} is not a SWE-bench \
+                     repository with a known test command",
+                    dataset.display(),
+                    inst.line,
+                    inst.instance_id,
+                    inst.repo
+                ))
+                .into());
+            }
             problems.push(BenchProblem {
                 id: inst.instance_id.clone(),
                 repo: root,
                 base: inst.base_commit.clone(),
                 base_commit: commit,
                 prompt,
-                test: o.test_cmd.clone().or_else(|| inst.test_cmd.clone()),
+                test,
+                test_from: test_from.map(str::to_string),
                 test_patch: Some(inst.test_patch.clone()).filter(|t| !t.trim().is_empty()),
                 fail_to_pass: inst.fail_to_pass.clone(),
                 pass_to_pass: inst.pass_to_pass.clone(),
+                log_format: LogFormat::for_repo(&inst.repo),
+                harness,
+                test_files: test_directives(&inst.repo, &inst.test_patch),
             });
         }
         if problems.is_empty() {
@@ -1145,7 +1190,8 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         end.error = Some(join_notes(
             &notes,
             if sh.plan.is_swe() {
-                "not evaluated: no test command (pass --test-cmd, e.g. 'python -m pytest -rA {tests}')"
+                "not evaluated: no test command (the repository is not one of SWE-bench's, whose commands are \
+                 built in; pass --test-cmd, e.g. 'python -m pytest -rA {tests}')"
             } else {
                 "not evaluated: the problem has no `test:` command"
             },
@@ -1376,20 +1422,62 @@ fn evaluate(
             note: Some("not evaluated: the instance lists no FAIL_TO_PASS or PASS_TO_PASS tests".into()),
         });
     }
+    // The tree's own sources come first on Python's path, whatever the environment has installed.
+    let python_path = format!(
+        "export PYTHONPATH={}${{PYTHONPATH:+:$PYTHONPATH}}\n",
+        shell_quote(&tree.path.to_string_lossy())
+    );
+    let files = problem.test_files.iter().map(|f| shell_quote(f)).collect::<Vec<_>>().join(" ");
+    let test = test.replace("{harness}", problem.harness.as_deref().unwrap_or("")).replace("{files}", &files);
+    let builtin = problem.test_from.as_deref() == Some("built-in");
     let mut passed_ids: std::collections::HashSet<String> = Default::default();
     if test.contains("{test}") {
         for id in &ids {
-            let cmd = test.replace("{test}", &shell_quote(id));
+            let cmd = format!("{python_path}{}", test.replace("{test}", &shell_quote(id)));
             if run_logged(&tree.path, &cmd, timeout, &log, &work)?.passed() {
                 passed_ids.insert((*id).clone());
             }
         }
     } else {
         let all = ids.iter().map(|i| shell_quote(i)).collect::<Vec<_>>().join(" ");
-        let cmd = test.replace("{tests}", &all);
+        let cmd = format!("{python_path}{}", test.replace("{tests}", &all));
         let run = run_logged(&tree.path, &cmd, timeout, &log, &work)?;
         let output = read_capped(&work.join("last-output.txt"));
-        let parsed = parse_pytest_summary(&output);
+        let parsed = problem.log_format.parse(&output);
+        if parsed.is_empty() && builtin {
+            // The harness's runner reported nothing: its environment is missing or broken. That is not
+            // the agent's failure, so nothing is graded.
+            let why = format!(
+                "the {} runner reported no test results ({}): {}",
+                problem.log_format.as_str(),
+                run.outcome(),
+                run.short_tail()
+            );
+            let (status, note) = if run.exit_code == Some(127) {
+                (
+                    "not_evaluated",
+                    format!(
+                        "not evaluated: {why}; install the repository's Python environment (or activate it) \
+                         before `bench`, or pass --test-cmd"
+                    ),
+                )
+            } else {
+                ("error", format!("{why}; is the repository's Python environment installed?"))
+            };
+            return Ok(Evaluation {
+                status: status.into(),
+                resolved: (status == "error").then_some(false),
+                passed: None,
+                failed: None,
+                report: serde_json::json!({
+                    "patch_applied": true,
+                    "command": test,
+                    "exit_code": run.exit_code,
+                    "log": log,
+                }),
+                note: Some(note),
+            });
+        }
         if parsed.is_empty() {
             // No per-test lines: the exit status speaks for every listed test.
             if run.passed() {
@@ -1409,6 +1497,8 @@ fn evaluate(
     };
     let report = serde_json::json!({
         "patch_applied": true,
+        "command": test,
+        "log_format": problem.log_format.as_str(),
         "FAIL_TO_PASS": split(&problem.fail_to_pass),
         "PASS_TO_PASS": split(&problem.pass_to_pass),
         "log": log,
@@ -1476,87 +1566,6 @@ fn file_safe(s: &str) -> String {
         .collect()
 }
 
-/// Quotes `s` for `sh` (single quotes; a quote inside becomes `'\''`).
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// A test's outcome in a pytest summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestStatus {
-    Passed,
-    Failed,
-    Error,
-    Skipped,
-    XFail,
-    XPass,
-}
-
-impl TestStatus {
-    /// Whether the SWE-bench grading counts it as passing (PASSED, XFAIL).
-    pub fn is_pass(self) -> bool {
-        matches!(self, TestStatus::Passed | TestStatus::XFail)
-    }
-
-    fn parse(word: &str) -> Option<TestStatus> {
-        Some(match word {
-            "PASSED" => TestStatus::Passed,
-            "FAILED" => TestStatus::Failed,
-            "ERROR" => TestStatus::Error,
-            "SKIPPED" => TestStatus::Skipped,
-            "XFAIL" => TestStatus::XFail,
-            "XPASS" => TestStatus::XPass,
-            _ => return None,
-        })
-    }
-}
-
-/// Per-test outcomes from pytest output: the `-rA` summary lines (`PASSED id`, `FAILED id - message`,
-/// `ERROR id`) and verbose lines (`id PASSED [ 50%]`). A later line about the same test wins.
-pub fn parse_pytest_summary(output: &str) -> HashMap<String, TestStatus> {
-    let mut out = HashMap::new();
-    for line in output.lines() {
-        let line = line.trim();
-        let mut words = line.splitn(2, ' ');
-        let first = words.next().unwrap_or("");
-        let rest = words.next().unwrap_or("").trim();
-        if let Some(status) = TestStatus::parse(first) {
-            if rest.is_empty() {
-                continue;
-            }
-            let id = strip_message(rest);
-            if !id.is_empty() {
-                out.insert(id.to_string(), status);
-            }
-            continue;
-        }
-        // Verbose form: `path::test STATUS [ NN%]`.
-        let tokens: Vec<&str> = line.split_whitespace().collect();
-        if tokens.len() >= 2
-            && tokens[0].contains("::")
-            && let Some(status) = TestStatus::parse(tokens[1])
-        {
-            out.insert(tokens[0].to_string(), status);
-        }
-    }
-    out
-}
-
-/// `id - message` → `id` (a ` - ` inside the brackets of a parametrized id is kept).
-fn strip_message(rest: &str) -> &str {
-    let search_from = match (rest.find('['), rest.rfind(']')) {
-        (Some(open), Some(close)) if close > open => close,
-        _ => 0,
-    };
-    match rest[search_from..].find(" - ") {
-        Some(i) => rest[..search_from + i].trim_end(),
-        None => rest,
-    }
-}
-
 /// Writes `<out>/predictions.jsonl` (every result that produced a patch, in order) and, when the run has
 /// several configs or repeats, one file per config and repeat under `<out>/predictions/`.
 fn write_predictions(store: &Store, sh: &Shared) -> Result<PathBuf, EngineError> {
@@ -1614,39 +1623,6 @@ fn write_predictions(store: &Store, sh: &Shared) -> Result<PathBuf, EngineError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pytest_summary_lines_give_each_tests_outcome() {
-        let out = "\
-============================= test session starts ==============================
-tests/test_a.py::test_one PASSED                                         [ 33%]
-tests/test_a.py::test_two FAILED                                         [ 66%]
-=========================== short test summary info ============================
-PASSED tests/test_a.py::test_one
-PASSED tests/test_a.py::test_p[a - b]
-FAILED tests/test_a.py::test_two - AssertionError: assert 1 == 2
-ERROR tests/test_b.py::test_setup - RuntimeError
-XFAIL tests/test_a.py::test_known - reason
-SKIPPED [1] tests/test_c.py:3: no db
-==================== 1 failed, 2 passed, 1 error in 0.12s =====================
-";
-        let m = parse_pytest_summary(out);
-        assert_eq!(m.get("tests/test_a.py::test_one"), Some(&TestStatus::Passed));
-        assert_eq!(m.get("tests/test_a.py::test_p[a - b]"), Some(&TestStatus::Passed));
-        assert_eq!(m.get("tests/test_a.py::test_two"), Some(&TestStatus::Failed));
-        assert_eq!(m.get("tests/test_b.py::test_setup"), Some(&TestStatus::Error));
-        assert!(m.get("tests/test_a.py::test_known").is_some_and(|s| s.is_pass()));
-        assert!(!TestStatus::Error.is_pass() && !TestStatus::Skipped.is_pass());
-        assert!(parse_pytest_summary("all good\n").is_empty());
-    }
-
-    #[test]
-    fn shell_quoting_keeps_ids_whole() {
-        assert_eq!(shell_quote("tests/t1.sh"), "tests/t1.sh");
-        assert_eq!(shell_quote("test_x (module.Class)"), "'test_x (module.Class)'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
 
     #[test]
     fn session_names_fit_and_stay_valid() {

@@ -22,6 +22,7 @@ pub mod review_error;
 pub mod run;
 pub mod script;
 pub mod sessions;
+pub mod swe_harness;
 
 pub use error::EngineError;
 pub use repair::RepairReport;

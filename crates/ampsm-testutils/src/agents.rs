@@ -164,6 +164,30 @@ pub fn npm_agent_bin(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// The folder where `.ci/install-python.sh` put its pinned pytest (`bin/pytest` plus the modules, for
+/// `PATH` and `PYTHONPATH`), searching upward from this crate; `None` when it is not installed (a failure
+/// in CI, see [`missing_tool`]).
+pub fn ci_python() -> Option<PathBuf> {
+    let found = Path::new(MANIFEST_DIR)
+        .ancestors()
+        .map(|dir| dir.join(".ci").join("python"))
+        .find(|dir| dir.join("bin").join("pytest").is_file());
+    if found.is_none() {
+        missing_tool("pytest", "run `bash .ci/install-python.sh`");
+    }
+    found
+}
+
+/// Whether `python3` runs; when it does not, says so through [`missing_tool`].
+pub fn python3_available() -> bool {
+    let ok =
+        std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        missing_tool("python3", "install Python 3 (Debian: apt-get install python3)");
+    }
+    ok
+}
+
 /// Whether this is a CI run (`CI` set, and not to "", "0" or "false").
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))

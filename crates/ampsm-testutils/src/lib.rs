@@ -8,8 +8,8 @@ pub mod real_cli;
 pub mod repo;
 
 pub use agents::{
-    fake_agent_path, in_ci, install_fake_agent_as, missing_tool, npm_agent_bin, scenario_path, scenarios_dir,
-    workspace_root,
+    ci_python, fake_agent_path, in_ci, install_fake_agent_as, missing_tool, npm_agent_bin, python3_available,
+    scenario_path, scenarios_dir, workspace_root,
 };
 pub use model_server::{ModelServer, RecordedRequest, Script, Turn, Usage};
 pub use real_cli::{claude_offline_env, codex_config_toml, codex_offline_env, write_codex_home};

@@ -343,7 +343,8 @@ fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
             .map(|p| {
                 json!({
                     "id": p.id, "repo": p.repo, "base": p.base, "base_commit": p.base_commit,
-                    "test": p.test, "has_test_patch": p.test_patch.is_some(),
+                    "test": p.test, "test_from": p.test_from, "log_format": p.log_format.as_str(),
+                    "has_test_patch": p.test_patch.is_some(),
                     "fail_to_pass": p.fail_to_pass.len(), "pass_to_pass": p.pass_to_pass.len(),
                 })
             })
@@ -375,7 +376,11 @@ fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
             p.id.clone(),
             p.repo.display().to_string(),
             if p.base == p.base_commit { short_id(&p.base_commit).to_string() } else { p.base.clone() },
-            p.test.clone().unwrap_or_else(|| "- (not evaluated)".into()),
+            match (&p.test, &p.test_from) {
+                (Some(t), Some(from)) if from == "built-in" => format!("{t} (built-in)"),
+                (Some(t), _) => t.clone(),
+                (None, _) => "- (not evaluated)".into(),
+            },
             match (&p.test_patch, p.fail_to_pass.len() + p.pass_to_pass.len()) {
                 (None, 0) => "-".into(),
                 (Some(_), 0) => "test_patch".into(),

@@ -44,7 +44,7 @@ const CLAUDE_ECHOES: &str = r#"{"format": "claude", "steps": [
 const HIDDEN_PATCH: &str = "diff --git a/tests/shout_test.sh b/tests/shout_test.sh\nnew file mode 100644\n\
 --- /dev/null\n+++ b/tests/shout_test.sh\n@@ -0,0 +1 @@\n+test \"$(sh greet.sh)\" = \"HELLO\"\n";
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     if let Some(parent) = p.parent() {
         std::fs::create_dir_all(parent).unwrap();
@@ -55,7 +55,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// A world with a `demo` repository (greet.sh says hello), `claude` and `codex` played by the fake agent
 /// with their own scenarios (through `agents.<name>.env`), and credentials for both.
-fn bench_world(claude: &str, codex: &str) -> World {
+pub(crate) fn bench_world(claude: &str, codex: &str) -> World {
     let w = World::new();
     let d = w.dir.path();
     let demo = init_repo(&d.join("demo"));
@@ -101,7 +101,7 @@ problems:
     test: "grep -q 'Write notes' NOTES.md"
 "#;
 
-fn results_by(view: &Value) -> Vec<(String, String, String, Value)> {
+pub(crate) fn results_by(view: &Value) -> Vec<(String, String, String, Value)> {
     view["results"]
         .as_array()
         .unwrap()

@@ -10,3 +10,4 @@ mod metrics;
 mod review;
 mod sessions;
 mod support;
+mod swe;
