@@ -15,7 +15,7 @@ use owo_colors::OwoColorize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -217,11 +217,53 @@ fn detach(engine: &Engine, batch: &Batch, json: bool) -> Result<(), CliError> {
         })
         .into()
     };
+    let taken = || -> Result<bool, CliError> {
+        let now = engine.store.get_batch(&batch.id)?;
+        Ok(now.as_ref().is_some_and(|b| b.status != "queued" || b.runner_pid.is_some()))
+    };
+    let pid = spawn_runner(&["batch", "run-detached", &batch.id], &log, false, taken, &fail)?;
+    if json {
+        print_json(&json!({
+            "id": batch.id,
+            "name": batch.name,
+            "runner_pid": pid,
+            "log": log,
+            "detached": true,
+        }))?;
+    } else {
+        println!("{}", batch.id);
+        eprintln!(
+            "Batch {} runs in the background (process {pid}, log {}). Follow it with: amp-sessions batch status {} --follow",
+            batch.name,
+            log.display(),
+            short_id(&batch.id)
+        );
+    }
+    Ok(())
+}
+
+/// Starts this program again as `args` (a hidden `… run-detached <id>` subcommand) with stdin closed and
+/// stdout and stderr going to `log` (appended to, or truncated first), then waits until `taken` says the
+/// runner took over (polled every 20 ms, at most 10 s). Returns the runner's pid; errors go through `fail`
+/// (with the last line of the log when the runner exited early). Shared by `batch` and `bench --detach`.
+pub(crate) fn spawn_runner(
+    args: &[&str],
+    log: &Path,
+    append: bool,
+    mut taken: impl FnMut() -> Result<bool, CliError>,
+    fail: &dyn Fn(String) -> CliError,
+) -> Result<u32, CliError> {
     let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this program: {e}")))?;
-    let file = std::fs::File::create(&log).map_err(|e| fail(format!("cannot create the log file: {e}")))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .map_err(|e| fail(format!("cannot create the log file: {e}")))?;
     let err_file = file.try_clone().map_err(|e| fail(e.to_string()))?;
     let mut child = std::process::Command::new(exe)
-        .args(["batch", "run-detached", &batch.id])
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(file)
         .stderr(err_file)
@@ -229,39 +271,19 @@ fn detach(engine: &Engine, batch: &Batch, json: bool) -> Result<(), CliError> {
         .map_err(|e| fail(e.to_string()))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now = engine.store.get_batch(&batch.id)?;
-        if now.as_ref().is_some_and(|b| b.status != "queued" || b.runner_pid.is_some()) {
-            break;
+        if taken()? {
+            return Ok(child.id());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
             let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string();
             return Err(fail(format!("it exited ({status}): {last}")));
         }
         if Instant::now() >= deadline {
-            return Err(fail("it did not take the batch within 10 s".into()));
+            return Err(fail("it did not take over within 10 s".into()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    if json {
-        print_json(&json!({
-            "id": batch.id,
-            "name": batch.name,
-            "runner_pid": child.id(),
-            "log": log,
-            "detached": true,
-        }))?;
-    } else {
-        println!("{}", batch.id);
-        eprintln!(
-            "Batch {} runs in the background (process {}, log {}). Follow it with: amp-sessions batch status {} --follow",
-            batch.name,
-            child.id(),
-            log.display(),
-            short_id(&batch.id)
-        );
-    }
-    Ok(())
 }
 
 /// The hidden `batch run-detached <id>`: a new session without a terminal, lines to the log file.

@@ -1,7 +1,8 @@
-//! `amp-sessions bench …`: run SWE-bench instances or a custom suite across agents and models (progress on
-//! stderr as results finish, the summary on stdout), list runs, show one (per agent/model: resolve rate,
-//! cost, time, tokens; then every result), compare two, export one through the export engine, and abort one
-//! from any terminal. The work itself is in `ampsm_engine::bench`.
+//! `amp-sessions bench …`: run SWE-bench instances or a custom suite across agents and models (in the
+//! foreground with progress on stderr as results finish and the summary on stdout, or `--detach`ed in the
+//! background with a log file), list runs, show one (per agent/model: resolve rate, cost, time, tokens;
+//! then every result; `--follow` until it ends), compare two, export one through the export engine, and
+//! abort one from any terminal. The work itself is in `ampsm_engine::bench`.
 
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
@@ -10,14 +11,16 @@ use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_engine::batch::{AbortTarget, abort_on_signal_for};
 use ampsm_engine::bench::{
-    BenchComparison, BenchEvent, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench,
+    BenchComparison, BenchError, BenchEvent, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench,
 };
 use ampsm_engine::export::{ExportFormat, ExportRequest};
 use ampsm_engine::metrics_error::MetricsError;
+use ampsm_engine::process::{own_pid, pid_alive};
 use ampsm_engine::{Engine, EngineError};
 use ampsm_store::bench::{BenchResult, BenchRun};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,8 +36,9 @@ pub enum BenchCommand {
     Custom(CustomArgs),
     /// List bench runs, newest first.
     List,
-    /// Show a run: per agent/model resolve rate, cost, time and tokens, then every result.
-    Show(BenchRef),
+    /// Show a run: per agent/model resolve rate, cost, time and tokens, then every result (--follow: until
+    /// it ends).
+    Show(ShowArgs),
     /// Compare two runs side by side, with the instances resolved in one and not the other.
     Compare(CompareArgs),
     /// Export a run (the run, its results and their sessions) as CSV, JSON or JSONL.
@@ -44,6 +48,18 @@ pub enum BenchCommand {
     /// Go on with a run that stopped (abort, budget, crash): results that did not finish run again, each in
     /// a fresh session; finished results are kept.
     Resume(ResumeArgs),
+    /// The background runner started by `--detach` (internal).
+    #[command(name = "run-detached", hide = true)]
+    RunDetached(BenchRef),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run id, unique id prefix, or name.
+    pub run: String,
+    /// Keep printing result changes until the run ends (JSON lines with --json).
+    #[arg(long, short)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +69,9 @@ pub struct ResumeArgs {
     /// A new budget in USD for the whole run (what it already spent counts against it).
     #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget: Option<f64>,
+    /// Run in the background; print the run id and return.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +124,9 @@ pub struct SweArgs {
     /// Check everything and print the plan; run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run in the background; print the run id and return.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +143,9 @@ pub struct CustomArgs {
     /// Check everything and print the plan; run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run in the background; print the run id and return.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Args)]
@@ -161,11 +186,12 @@ pub fn run(cmd: BenchCommand, json: bool) -> Result<(), CliError> {
         BenchCommand::SweBenchLite(a) => swe(a, json),
         BenchCommand::Custom(a) => custom(a, json),
         BenchCommand::List => list(json),
-        BenchCommand::Show(a) => show(&a.run, json),
+        BenchCommand::Show(a) => show(&a.run, a.follow, json),
         BenchCommand::Compare(a) => compare(&a.a, &a.b, json),
         BenchCommand::Export(a) => export(a, json),
         BenchCommand::Abort(a) => abort(&a.run, json),
-        BenchCommand::Resume(a) => resume(&a.run, a.budget, json),
+        BenchCommand::Resume(a) => resume(&a.run, a.budget, a.detach, json),
+        BenchCommand::RunDetached(a) => run_detached(&a.run),
     }
 }
 
@@ -213,18 +239,25 @@ fn swe(a: SweArgs, json: bool) -> Result<(), CliError> {
         out: a.out,
     };
     let plan = engine.plan_swe_bench(&options)?;
-    start(&mut engine, plan, a.dry_run, json)
+    start(&mut engine, plan, a.dry_run, a.detach, json)
 }
 
 fn custom(a: CustomArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let mut plan = engine.plan_custom_bench(&a.config, budget_arg(a.budget)?)?;
     plan.out_dir = a.out;
-    start(&mut engine, plan, a.dry_run, json)
+    start(&mut engine, plan, a.dry_run, a.detach, json)
 }
 
-/// Prints the plan (dry run), or records the run and runs it here with progress on stderr.
-fn start(engine: &mut Engine, plan: BenchPlan, dry_run: bool, json: bool) -> Result<(), CliError> {
+/// Prints the plan (dry run), or records the run and runs it here with progress on stderr (or in the
+/// background with `--detach`).
+fn start(
+    engine: &mut Engine,
+    plan: BenchPlan,
+    dry_run: bool,
+    detach_flag: bool,
+    json: bool,
+) -> Result<(), CliError> {
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
@@ -243,10 +276,13 @@ fn start(engine: &mut Engine, plan: BenchPlan, dry_run: bool, json: bool) -> Res
         plan.concurrency,
         plan.budget_usd.map(|b| format!(", budget ${b:.2}")).unwrap_or_default()
     );
+    if detach_flag {
+        return detach(engine, &run, json);
+    }
     run_here(engine, &run, json)
 }
 
-fn resume(reference: &str, budget: Option<f64>, json: bool) -> Result<(), CliError> {
+fn resume(reference: &str, budget: Option<f64>, detach_flag: bool, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let run = engine.prepare_bench_resume(reference, budget_arg(budget)?)?;
     let counts = engine.store.bench_counts(&run.id)?;
@@ -263,6 +299,9 @@ fn resume(reference: &str, budget: Option<f64>, json: bool) -> Result<(), CliErr
             ))
             .unwrap_or_default()
     );
+    if detach_flag {
+        return detach(&mut engine, &run, json);
+    }
     run_here(&mut engine, &run, json)
 }
 
@@ -270,19 +309,8 @@ fn resume(reference: &str, budget: Option<f64>, json: bool) -> Result<(), CliErr
 fn run_here(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliError> {
     let paths = engine.paths.clone();
     let observer = Arc::new(|e: &BenchEvent| {
-        let line = match e {
-            BenchEvent::Started { result, session } => format!(
-                "started  {} with {}{} (session {session})",
-                result.instance_id,
-                result.config_label(),
-                repeat_text(result)
-            ),
-            BenchEvent::Finished { result, done, total } => {
-                format!("[{done}/{total}] {}", finished_line(result))
-            }
-        };
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{line}");
+        let _ = writeln!(err, "{}", event_line(e));
     });
     let interrupt = abort_on_signal_for(&paths, AbortTarget::Bench(run.id.clone()));
     let outcome = run_bench(&paths, &run.id, observer);
@@ -316,6 +344,172 @@ fn run_here(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliEr
             code: 1,
         }),
     }
+}
+
+/// One progress line of the runner.
+fn event_line(e: &BenchEvent) -> String {
+    match e {
+        BenchEvent::Started { result, session } => format!(
+            "started  {} with {}{} (session {session})",
+            result.instance_id,
+            result.config_label(),
+            repeat_text(result)
+        ),
+        BenchEvent::Finished { result, done, total } => format!("[{done}/{total}] {}", finished_line(result)),
+    }
+}
+
+/// Where the background runner of a run writes: `runner.log` in the run's output folder (appended to, so a
+/// resumed run keeps the earlier runner's lines), or AMPSM_HOME/logs/bench-<id>.log without one.
+fn runner_log(engine: &Engine, run: &BenchRun) -> PathBuf {
+    match &run.out_dir {
+        Some(dir) if std::path::Path::new(dir).is_dir() => PathBuf::from(dir).join("runner.log"),
+        _ => engine.paths.logs.join(format!("bench-{}.log", run.id)),
+    }
+}
+
+/// Starts the background runner of a recorded run (which this process holds as its runner until then) and
+/// waits until it has taken the run over (at most 10 s). When it does not, the run is ended as `failed`
+/// so that it can be resumed.
+fn detach(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliError> {
+    let log = runner_log(engine, run);
+    let short = short_id(&run.id).to_string();
+    let fail = |message: String| -> CliError {
+        EngineError::from(BenchError::Other {
+            run: format!("{} ({short})", run.name),
+            message: format!("cannot start the background runner: {message}; see {}", log.display()),
+        })
+        .into()
+    };
+    let store = &engine.store;
+    let taken = || -> Result<bool, CliError> {
+        let now = store.get_bench_run(&run.id)?;
+        Ok(now.is_none_or(|r| r.is_finished() || r.runner_pid != Some(own_pid())))
+    };
+    let pid = match crate::commands::batch::spawn_runner(
+        &["bench", "run-detached", &run.id],
+        &log,
+        true,
+        taken,
+        &fail,
+    ) {
+        Ok(pid) => pid,
+        Err(e) => {
+            if engine.store.get_bench_run(&run.id)?.is_some_and(|r| r.runner_pid == Some(own_pid())) {
+                let note = "not started: the background runner did not start";
+                engine.store.abort_queued_bench_results(&run.id, note)?;
+                engine.store.finish_bench_run(
+                    &run.id,
+                    "failed",
+                    Some("the background runner did not start"),
+                )?;
+            }
+            return Err(e);
+        }
+    };
+    if json {
+        print_json(&json!({
+            "id": run.id,
+            "name": run.name,
+            "runner_pid": pid,
+            "log": log,
+            "out_dir": run.out_dir,
+            "detached": true,
+        }))?;
+    } else {
+        println!("{}", run.id);
+        eprintln!(
+            "Bench run {} ({short}) runs in the background (process {pid}, log {}).",
+            run.name,
+            log.display()
+        );
+        eprintln!("Follow it with: amp-sessions bench show {short} --follow");
+        eprintln!("Stop it with:   amp-sessions bench abort {short}");
+    }
+    Ok(())
+}
+
+/// The hidden `bench run-detached <id>`: a new session without a terminal, progress lines to the log file.
+/// It takes the run over from the process that started it (`--detach`), then runs it to the end.
+fn run_detached(run_id: &str) -> Result<(), CliError> {
+    ampsm_engine::batch::detach_from_terminal()?;
+    let engine = open_engine()?;
+    let stamp = || format_ms(now_ms());
+    if let Err(e) = take_over(&engine, run_id) {
+        println!("{} bench run {run_id} not started: {e}", stamp());
+        return Err(e);
+    }
+    let paths = engine.paths.clone();
+    drop(engine);
+    println!("{} runner {} started bench run {run_id}", stamp(), std::process::id());
+    let observer = Arc::new(|e: &BenchEvent| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{} {}", format_ms(now_ms()), event_line(e));
+        let _ = out.flush();
+    });
+    let interrupt = abort_on_signal_for(&paths, AbortTarget::Bench(run_id.to_string()));
+    let outcome = run_bench(&paths, run_id, observer);
+    drop(interrupt);
+    match outcome {
+        Ok(o) => {
+            println!(
+                "{} bench run {run_id} ended: {}{} ({} resolved, {} ms)",
+                stamp(),
+                o.status,
+                o.stop_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
+                o.counts.resolved_text(),
+                o.took_ms
+            );
+            if let Some(p) = &o.predictions {
+                println!("{} predictions: {p}", stamp());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            println!("{} bench run {run_id} stopped: {e}", stamp());
+            Err(e.into())
+        }
+    }
+}
+
+/// Makes this process the runner of record of `run_id`, in place of the process that started it (its
+/// parent) or of a runner that is gone; refuses a run that ended or that another live runner holds.
+fn take_over(engine: &Engine, run_id: &str) -> Result<(), CliError> {
+    let run = engine
+        .store
+        .get_bench_run(run_id)?
+        .ok_or_else(|| EngineError::from(BenchError::NotFound(run_id.to_string())))?;
+    let label = format!("{} ({})", run.name, short_id(&run.id));
+    let other = |message: &str| -> CliError {
+        EngineError::from(BenchError::Other { run: label.clone(), message: message.to_string() }).into()
+    };
+    if run.is_finished() {
+        return Err(other(&format!("it already ended ({})", run.status)));
+    }
+    let parent = std::os::unix::process::parent_id() as i64;
+    if let Some(pid) = run.runner_pid.filter(|p| *p != parent && *p != own_pid() && pid_alive(*p)) {
+        return Err(EngineError::from(BenchError::Running {
+            run: label.clone(),
+            short: short_id(&run.id).to_string(),
+            pid,
+        })
+        .into());
+    }
+    // Only if nothing changed since it was read: another process may have ended or taken the run meanwhile.
+    let changed = engine
+        .store
+        .conn()
+        .execute(
+            "UPDATE bench_runs SET runner_pid = ?1 WHERE id = ?2 AND status = 'running' AND runner_pid IS ?3",
+            (own_pid(), &run.id, run.runner_pid),
+        )
+        .map_err(|e| CliError::from(ampsm_store::StoreError::from(e)))?;
+    if changed == 0 {
+        return Err(other(
+            "it changed while its background runner started (ended, or taken by another runner)",
+        ));
+    }
+    Ok(())
 }
 
 fn repeat_text(r: &BenchResult) -> String {
@@ -498,15 +692,97 @@ fn print_view(v: &BenchView) {
     output::print_table(&t);
 }
 
-fn show(reference: &str, json: bool) -> Result<(), CliError> {
+fn show(reference: &str, follow_flag: bool, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     engine.settle_dead_bench_runs()?;
     let view = engine.bench_view(reference)?;
+    if follow_flag {
+        return follow(engine, view, json);
+    }
     if json {
         return Ok(print_json(&view)?);
     }
     print_view(&view);
     Ok(())
+}
+
+/// Whether a followed run will change no more: it ended (a run whose runner died is ended by
+/// `settle_dead_bench_runs`), or nothing runs it.
+fn settled(view: &BenchView) -> bool {
+    view.run.is_finished() || view.run.runner_pid.is_none()
+}
+
+/// `bench show --follow`: the full view once, then one line per result change until the run ends, then
+/// its summary. With --json: one document per line, `{"event": "result", …}` per change (every result at
+/// first) and `{"event": "run", …}` (the whole view) at the end.
+fn follow(mut engine: Engine, mut view: BenchView, json: bool) -> Result<(), CliError> {
+    let mut seen: HashMap<String, (String, Option<String>)> = HashMap::new();
+    let mut first = true;
+    loop {
+        let mut out = std::io::stdout().lock();
+        for rv in &view.results {
+            let r = &rv.result;
+            let key = (r.status.clone(), r.session_id.clone());
+            if seen.get(&r.id) == Some(&key) {
+                continue;
+            }
+            seen.insert(r.id.clone(), key);
+            if json {
+                let line = json!({"event": "result", "run_id": view.run.id, "result": rv});
+                writeln!(out, "{line}")?;
+            } else if !first {
+                let line = if r.status == "running" {
+                    format!(
+                        "started  {} with {}{}{}",
+                        r.instance_id,
+                        rv.label,
+                        repeat_text(r),
+                        rv.session_name.as_deref().map(|s| format!(" (session {s})")).unwrap_or_default()
+                    )
+                } else if r.is_finished() {
+                    finished_line(r)
+                } else {
+                    format!("{:<13} {} with {}{}", r.status, r.instance_id, rv.label, repeat_text(r))
+                };
+                writeln!(out, "{} {line}", time_of_day())?;
+            }
+        }
+        if first && !json {
+            drop(out);
+            print_view(&view);
+            println!();
+            out = std::io::stdout().lock();
+        }
+        first = false;
+        out.flush()?;
+        drop(out);
+        if settled(&view) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        engine.settle_dead_bench_runs()?;
+        view = engine.bench_view(&view.run.id)?;
+    }
+    if json {
+        let mut doc = serde_json::to_value(&view).map_err(std::io::Error::other)?;
+        if let Value::Object(m) = &mut doc {
+            m.insert("event".into(), Value::String("run".into()));
+        }
+        println!("{doc}");
+        return Ok(());
+    }
+    let r = &view.run;
+    println!("Bench run {} ({}) {}: {}", r.name, short_id(&r.id), r.status, view.counts.summary());
+    if let Some(note) = &view.note {
+        println!("note: {note}");
+    }
+    summary_table(&view.summary);
+    Ok(())
+}
+
+fn time_of_day() -> String {
+    let t = format_ms(now_ms());
+    t.get(11..19).unwrap_or(&t).to_string()
 }
 
 fn list(json: bool) -> Result<(), CliError> {

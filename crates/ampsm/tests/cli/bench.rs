@@ -714,3 +714,211 @@ fn recorded_agent_pids(w: &World) -> Vec<i64> {
     let list = w.json(&["list", "--all"]);
     list.as_array().map(|a| a.iter().filter_map(|s| s["agent_pid"].as_i64()).collect()).unwrap_or_default()
 }
+
+/// Processes (not zombies) whose process group is one of `groups`, from /proc.
+fn processes_in_groups(groups: &[i64]) -> Vec<(i64, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid pgrp …; comm may contain spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (state, pgrp) = (fields[0], fields[2].parse::<i64>().unwrap_or(0));
+        if groups.contains(&pgrp) && state != "Z" {
+            found.push((pid, stat.trim().to_string()));
+        }
+    }
+    found
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet).
+fn process_gone(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+fn wait_until_gone(pid: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !process_gone(pid) {
+        assert!(Instant::now() < deadline, "{what} (process {pid}) is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `bench show <id> --follow --json`, to its end: every line one JSON document.
+fn follow_json(w: &World, id: &str) -> Vec<Value> {
+    let out = w.run(&["bench", "show", id, "--follow", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn a_detached_custom_bench_returns_its_id_and_follow_streams_it_to_the_end() {
+    let w = bench_world(CLAUDE_FIXES, CODEX_MISSES);
+    let d = w.dir.path();
+    write(d, "hidden.patch", HIDDEN_PATCH);
+    let file = write(d, "bench.yaml", SHOUT_BENCH);
+    let file = file.to_str().unwrap();
+
+    // --json: one document with the id, the runner and its log; the run goes on in the background.
+    let started = w.json(&["bench", "custom", "--config", file, "--detach"]);
+    assert_eq!(started["detached"], true, "{started}");
+    assert_eq!(started["name"], "shout-bench");
+    let id = started["id"].as_str().unwrap().to_string();
+    let runner = started["runner_pid"].as_i64().unwrap();
+    assert!(runner > 0);
+    let log = PathBuf::from(started["log"].as_str().unwrap());
+    assert!(log.starts_with(started["out_dir"].as_str().unwrap()), "{started}");
+
+    // Follow: one JSON line per result change, then the whole run once it ended.
+    let lines = follow_json(&w, &id[..8]);
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "run", "{last}");
+    assert_eq!(last["id"], id.as_str());
+    assert_eq!(last["status"], "completed", "{last:#}");
+    assert_eq!(last["counts"]["resolved"], 3, "{last:#}");
+    assert_eq!(last["counts"]["unresolved"], 1, "{last:#}");
+    let results = results_by(last);
+    let status_of = |id: &str, label: &str| {
+        results.iter().find(|r| r.0 == id && r.1 == label).map(|r| r.2.clone()).unwrap()
+    };
+    assert_eq!(status_of("shout", "claude/claude-sonnet-4-5"), "resolved");
+    assert_eq!(status_of("shout", "codex"), "unresolved");
+    assert_eq!(status_of("notes", "claude/claude-sonnet-4-5"), "resolved");
+    assert_eq!(status_of("notes", "codex"), "resolved");
+    for l in &lines[..lines.len() - 1] {
+        assert_eq!(l["event"], "result", "{l}");
+        assert_eq!(l["run_id"], id.as_str());
+    }
+    for (instance, label, status, _) in &results {
+        assert!(
+            lines.iter().any(|l| l["event"] == "result"
+                && l["result"]["instance_id"] == instance.as_str()
+                && l["result"]["label"] == label.as_str()
+                && l["result"]["status"] == status.as_str()),
+            "{instance} with {label} ended {status} on some line: {lines:?}"
+        );
+    }
+    assert_eq!(w.json(&["bench", "show", &id])["status"], "completed");
+    wait_until_gone(runner, "the runner of a finished run");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("ended: completed"), "{text}");
+    assert!(text.contains("[4/4]"), "{text}");
+    let out_dir = PathBuf::from(started["out_dir"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(out_dir.join("predictions.jsonl")).unwrap().lines().count(), 4);
+
+    // Without --json: the id alone on stdout, how to follow and stop it on stderr; --follow prints the run,
+    // then its changes, and ends with its summary.
+    let out = w.run(&["bench", "custom", "--config", file, "--detach"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let id2 = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(id2.len(), 32, "{id2}");
+    assert!(stderr.contains(&format!("amp-sessions bench show {} --follow", &id2[..8])), "{stderr}");
+    assert!(stderr.contains(&format!("amp-sessions bench abort {}", &id2[..8])), "{stderr}");
+    assert!(stderr.contains("runs in the background (process "), "{stderr}");
+    let shown = w.ok(&["bench", "show", &id2, "--follow"]);
+    assert!(shown.contains(&format!("Bench run shout-bench ({}) completed", &id2[..8])), "{shown}");
+    assert!(shown.contains("AGENT/MODEL"), "{shown}");
+
+    // A finished run's follow ends at once with the run; nothing is left to resume.
+    let lines = follow_json(&w, &id2);
+    assert_eq!(lines.last().unwrap()["status"], "completed");
+    assert_eq!(lines.len(), 5, "four results and the run: {lines:?}");
+    let (code, err) = w.fails(&["bench", "resume", &id2, "--detach"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(one_line(&err).contains("nothing left to run"), "{err}");
+    // The internal runner refuses a run that ended, in one line.
+    let (code, err) = w.fails(&["bench", "run-detached", &id2]);
+    assert_eq!(code, 1, "{err}");
+    assert!(one_line(&err).contains("it already ended (completed)"), "{err}");
+    let (code, err) = w.fails(&["bench", "show", "nosuch", "--follow"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(one_line(&err).contains("no bench run matches \"nosuch\""), "{err}");
+}
+
+#[test]
+fn bench_abort_stops_a_detached_run_and_follow_ends_when_its_runner_dies() {
+    let w = bench_world(CLAUDE_SLOW, CODEX_MISSES);
+    let file = write(
+        w.dir.path(),
+        "slow.yaml",
+        "name: slow\nagents: [claude]\nproblems:\n  - id: a\n    repo: ./demo\n    prompt: go\n    test: \"true\"\n  - id: b\n    \
+         repo: ./demo\n    prompt: go\n    test: \"true\"\n",
+    );
+    let file = file.to_str().unwrap();
+    let started = w.json(&["bench", "custom", "--config", file, "--detach"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    let runner = started["runner_pid"].as_i64().unwrap();
+    // The command came back while the run goes on (its agent works for 8 s), under the background runner.
+    let v = w.json(&["bench", "show", &id]);
+    assert_eq!(v["status"], "running", "{v}");
+    assert_eq!(v["runner_pid"], runner, "{v}");
+    wait_for(&w, &id, "the first agent to run", |v| v["results"][0]["status"] == "running");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let groups = loop {
+        let pids = recorded_agent_pids(&w);
+        if !pids.is_empty() {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "no agent process was recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!processes_in_groups(&groups).is_empty(), "the agent runs");
+
+    // A follower in another terminal, then the abort from a third one.
+    let follower = w
+        .cmd()
+        .args(["bench", "show", &id, "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let report = w.json(&["bench", "abort", &id[..8]]);
+    assert_eq!(report["was_active"], true, "{report}");
+    assert_eq!(report["queued_aborted"], 1, "{report}");
+    assert_eq!(report["agents_left"], 0, "{report}");
+    let left = processes_in_groups(&groups);
+    assert!(left.is_empty(), "agent processes left after abort: {left:?}");
+    wait_until_gone(runner, "the runner of an aborted run");
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run", "{text}");
+    assert_eq!(last["status"], "aborted", "{last:#}");
+    assert_eq!(last["counts"]["running"], 0, "{last:#}");
+    assert_eq!(last["counts"]["queued"], 0, "{last:#}");
+    assert_eq!(last["results"][1]["status"], "aborted", "{last:#}");
+    let log = std::fs::read_to_string(started["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("ended: aborted"), "{log}");
+    // Aborting again is harmless.
+    assert_eq!(w.json(&["bench", "abort", &id])["was_active"], false);
+
+    // Resumed in the background, then its runner killed: follow ends with the run failed, not running forever.
+    let resumed = w.json(&["bench", "resume", &id, "--detach"]);
+    assert_eq!(resumed["detached"], true, "{resumed}");
+    assert_eq!(resumed["log"], started["log"], "the resumed runner writes to the same log");
+    let runner = resumed["runner_pid"].as_i64().unwrap();
+    wait_for(&w, &id, "the resumed agent to run", |v| {
+        v["status"] == "running" && v["results"].as_array().unwrap().iter().any(|r| r["status"] == "running")
+    });
+    std::process::Command::new("kill").args(["-9", &runner.to_string()]).status().unwrap();
+    let lines = follow_json(&w, &id);
+    let last = lines.last().unwrap();
+    assert_eq!(last["status"], "failed", "{last:#}");
+    assert!(last["stop_reason"].as_str().unwrap().contains("stopped before the run finished"), "{last:#}");
+    assert_eq!(last["counts"]["running"], 0, "{last:#}");
+    let log = std::fs::read_to_string(started["log"].as_str().unwrap()).unwrap();
+    assert_eq!(log.matches("started bench run").count(), 2, "{log}");
+    // The orphaned agent of the killed runner would finish on its own; stop it so nothing is left behind.
+    for p in recorded_agent_pids(&w) {
+        let _ = std::process::Command::new("kill").args(["-9", &format!("-{p}")]).status();
+    }
+}
