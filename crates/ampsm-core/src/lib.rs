@@ -15,5 +15,5 @@ pub use duration::parse_duration;
 pub use event::{AgentEvent, EventKind, ModelUsage, RunOutcome, TokenUsage};
 pub use id::SessionId;
 pub use names::{NameError, slugify, validate_session_name};
-pub use pricing::{CostEstimate, CostSource, ModelPrice, PriceTable};
+pub use pricing::{CostEstimate, CostSource, ModelPrice, PriceTable, dollars};
 pub use status::{SessionStatus, TransitionError};

@@ -150,9 +150,29 @@ fn model_matches(key: &str, model: &str) -> bool {
     }
 }
 
+/// An amount in USD as a person reads it: `$2.00`, `$0.055`, `$0.0125` (two to four decimals, no trailing
+/// zeros past the cents), so that a budget of $0.055 is never shown as `$0.06`.
+pub fn dollars(v: f64) -> String {
+    let text = format!("{v:.4}");
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, "0000"));
+    let frac = frac.trim_end_matches('0');
+    format!("${whole}.{frac:0<2}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dollars_keep_the_digits_that_matter() {
+        assert_eq!(dollars(2.0), "$2.00");
+        assert_eq!(dollars(0.055), "$0.055");
+        assert_eq!(dollars(0.03), "$0.03");
+        assert_eq!(dollars(0.0125), "$0.0125");
+        assert_eq!(dollars(0.12345), "$0.1235");
+        assert_eq!(dollars(10.5), "$10.50");
+        assert_eq!(dollars(0.0), "$0.00");
+    }
 
     #[test]
     fn claude_example_matches_reported_cost() {

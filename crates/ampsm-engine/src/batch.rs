@@ -80,8 +80,9 @@ pub enum BatchError {
     #[error("cannot start the background runner of batch {batch}: {message}; see {log}")]
     Detach { batch: String, message: String, log: String },
     #[error(
-        "batch {batch} has spent its budget (${spent:.4} of ${budget:.2}); resume it with a higher one: \
-         `amp-sessions batch resume {short} --budget USD`"
+        "batch {batch} has spent its budget (${spent:.4} of {}); resume it with a higher one: \
+         `amp-sessions batch resume {short} --budget USD`",
+        ampsm_core::dollars(*.budget)
     )]
     BudgetSpent { batch: String, short: String, spent: f64, budget: f64 },
     #[error("batch {batch}: {message}")]

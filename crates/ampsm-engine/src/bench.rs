@@ -86,8 +86,9 @@ pub enum BenchError {
     #[error("bench run {run} has nothing left to run (every result finished: {summary})")]
     NothingToResume { run: String, summary: String },
     #[error(
-        "bench run {run} has spent its budget (${spent:.4} of ${budget:.2}); resume it with a higher one: \
-         `amp-sessions bench resume {short} --budget USD`"
+        "bench run {run} has spent its budget (${spent:.4} of {}); resume it with a higher one: \
+         `amp-sessions bench resume {short} --budget USD`",
+        ampsm_core::dollars(*.budget)
     )]
     BudgetSpent { run: String, short: String, spent: f64, budget: f64 },
     #[error("bench run {run}: {message}")]

@@ -14,7 +14,7 @@
 //! (priced) cost replaces its running figure.
 
 use ampsm_core::pricing::PriceTable;
-use ampsm_core::{AgentEvent, TokenUsage};
+use ampsm_core::{AgentEvent, TokenUsage, dollars};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -161,15 +161,16 @@ impl BudgetMeter {
         if !self.warned && spent >= WARN_AT * budget {
             self.warned = true;
             signals.push(BudgetSignal::Warn(format!(
-                "budget: {:.0} % used (${spent:.4} of ${:.2})",
+                "budget: {:.0} % used (${spent:.4} of {})",
                 100.0 * spent / budget,
-                budget
+                dollars(budget)
             )));
         }
         if !self.stopped && spent >= budget {
             self.stopped = true;
             signals.push(BudgetSignal::Stop(format!(
-                "budget reached: ${spent:.4} of ${budget:.2} spent; the agent was stopped",
+                "budget reached: ${spent:.4} of {} spent; the agent was stopped",
+                dollars(budget)
             )));
         }
         signals
@@ -282,10 +283,10 @@ impl BudgetPool {
         if !st.warned && spent >= WARN_AT * self.limit {
             st.warned = true;
             signals.push(BudgetSignal::Warn(format!(
-                "budget: {} {:.0} % used (${spent:.4} of ${:.2})",
+                "budget: {} {:.0} % used (${spent:.4} of {})",
                 self.scope,
                 100.0 * spent / self.limit,
-                self.limit
+                dollars(self.limit)
             )));
         }
         if st.stop_reason.is_none() && spent >= self.limit {
@@ -312,7 +313,7 @@ impl BudgetPool {
 
 /// Why a pool stopped: "the budget of batch 1a2b3c4d was reached ($X of $Y spent)".
 fn reached_text(scope: &str, spent: f64, limit: f64) -> String {
-    format!("the budget of {scope} was reached (${spent:.4} of ${limit:.2} spent)")
+    format!("the budget of {scope} was reached (${spent:.4} of {} spent)", dollars(limit))
 }
 
 /// One run's place in a [`BudgetPool`]; settles with its last reported cost when dropped unsettled.

@@ -621,8 +621,11 @@ fn render_markdown(m: &SessionMetrics, t: &crate::metrics::Timeline) -> String {
     }
     if let Some(b) = &m.budget {
         o.push_str(&format!(
-            "| Budget | ${:.4} of ${:.2} spent ({:.0} %), {} stop(s) |\n",
-            b.spent_usd, b.budget_usd, b.percent, b.stops
+            "| Budget | ${:.4} of {} spent ({:.0} %), {} stop(s) |\n",
+            b.spent_usd,
+            ampsm_core::dollars(b.budget_usd),
+            b.percent,
+            b.stops
         ));
     }
     if !m.cost.price_entries.is_empty() {

@@ -24,8 +24,9 @@ pub enum MetricsError {
     Write { path: PathBuf, source: std::io::Error },
 
     #[error(
-        "session {session} has spent ${spent:.4} of its ${budget:.2} budget, so the agent was not started; raise \
-         the budget with `amp-sessions budget {short_id} USD` or clear it with `amp-sessions budget {short_id} --clear`"
+        "session {session} has spent ${spent:.4} of its {} budget, so the agent was not started; raise \
+         the budget with `amp-sessions budget {short_id} USD` or clear it with `amp-sessions budget {short_id} --clear`",
+        ampsm_core::dollars(*.budget)
     )]
     BudgetExhausted { session: String, short_id: String, spent: f64, budget: f64 },
 

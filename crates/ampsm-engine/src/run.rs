@@ -288,17 +288,17 @@ impl Engine {
             None
         } else if let Some(m) = meter.as_ref().filter(|_| budget_stop && session_stop) {
             Some(format!(
-                "stopped at the budget: ${:.4} of ${:.2} spent (this run ${:.4}); its work so far is committed",
+                "stopped at the budget: ${:.4} of {} spent (this run ${:.4}); its work so far is committed",
                 m.spent_usd(),
-                m.status().map(|s| s.budget_usd).unwrap_or_default(),
+                ampsm_core::dollars(m.status().map(|s| s.budget_usd).unwrap_or_default()),
                 m.run_usd()
             ))
         } else if let Some(pool) = pool_stop.filter(|_| budget_stop) {
             Some(format!(
-                "stopped at the budget of {}: ${:.4} of ${:.2} spent (this run ${:.4}); its work so far is committed",
+                "stopped at the budget of {}: ${:.4} of {} spent (this run ${:.4}); its work so far is committed",
                 pool.scope(),
                 pool.spent_usd(),
-                pool.limit_usd(),
+                ampsm_core::dollars(pool.limit_usd()),
                 cost_usd.or(run_usd).unwrap_or_default(),
             ))
         } else {

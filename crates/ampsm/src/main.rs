@@ -16,6 +16,7 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("__offline-agent") {
         std::process::exit(commands::offline_agent(&args[2..]));
     }
+    quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     init_logging();
     let json = cli.json;
@@ -24,6 +25,26 @@ fn main() {
         Err(e) => render::error(&e, json),
     };
     std::process::exit(code);
+}
+
+/// When the reader of stdout goes away (`amp-sessions metrics s | head`), `println!` (and clap_complete's
+/// writer) panic with a broken pipe. Output already went where it was asked to, so end quietly with the status of a process stopped by
+/// SIGPIPE (141) instead of printing a panic. Live output of running agents never gets here: it writes
+/// without `println!` and ignores write errors, so the run and its records finish first.
+fn quiet_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if payload.contains("Broken pipe") || payload.contains("BrokenPipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }
 
 fn init_logging() {

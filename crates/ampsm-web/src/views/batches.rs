@@ -148,7 +148,7 @@ fn plan_view(p: &BatchPlan) -> Markup {
     html! {
         div.note #plan {
             b { "Plan of " (p.name) } ": " (p.runs.len()) " run(s) (" (p.items) " item(s) × " (p.repos) " repositor(ies)), concurrency " (p.concurrency)
-            @if let Some(b) = p.budget_usd { ", budget $" (format!("{b:.2}")) }
+            @if let Some(b) = p.budget_usd { ", budget " (ampsm_core::dollars(b)) }
             ". Nothing runs in a dry run."
             table {
                 tr { th { "#" } th { "Item" } th { "Repository" } th { "Base" } th { "Agent" } th { "Script" } }
@@ -174,7 +174,7 @@ pub async fn show(
         div #batch-progress data-live {
             p { (status(&v.batch.status)) " " (counts_text(&v.counts))
                 " · spent $" (format!("{:.4}", v.spent_usd))
-                @if let Some(b) = v.batch.budget_usd { " of $" (format!("{b:.2}")) } }
+                @if let Some(b) = v.batch.budget_usd { " of " (ampsm_core::dollars(b)) } }
             @if let Some(r) = &v.batch.stop_reason { div.err.warn { "Stopped: " (r) } }
             @if let Some(n) = &v.note { div.err.warn { (n) } }
             @if let Some(f) = state.failure(&bid) { div.err { (f) } }

@@ -177,7 +177,7 @@ fn plan_view(p: &BenchPlan) -> Markup {
         div.note #plan {
             b { "Plan of " (p.name) } ": " (p.result_count()) " result(s) = " (p.problems.len()) " problem(s) × "
             (p.agents.len()) " agent config(s) × " (p.repeats) " repeat(s), concurrency " (p.concurrency)
-            @if let Some(b) = p.budget_usd { ", budget $" (format!("{b:.2}")) }
+            @if let Some(b) = p.budget_usd { ", budget " (ampsm_core::dollars(b)) }
             ". Nothing runs in a dry run."
             @for w in &p.warnings { div.dim { "warning: " (w) } }
             ul { @for pr in &p.problems { li { code { (pr.id) } " in " (pr.repo.display()) } } }

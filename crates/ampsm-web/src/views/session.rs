@@ -136,7 +136,7 @@ fn cards(m: &SessionMetrics) -> Markup {
             }))
             (card("Errors", "errors", format!("{} failed, {} from agent", m.errors.failed_iterations, m.errors.agent_errors)))
             @if let Some(b) = &m.budget {
-                (card("Budget", "budget", format!("${:.4} of ${:.2} ({:.0} %)", b.spent_usd, b.budget_usd, b.percent)))
+                (card("Budget", "budget", format!("${:.4} of {} ({:.0} %)", b.spent_usd, ampsm_core::dollars(b.budget_usd), b.percent)))
             }
         }
         @if m.cost.usd.is_none() && m.cost.unpriced_rows > 0 {
@@ -280,7 +280,7 @@ fn budget_form(state: &AppState, s: &Session) -> Markup {
         form.inline method="post" action={ "/s/" (s.id.as_str()) "/budget" } {
             (csrf(state))
             "Budget (USD) "
-            input name="usd" size="8" value=(s.budget_usd.map(|b| format!("{b:.2}")).unwrap_or_default()) placeholder="none";
+            input name="usd" size="8" value=(s.budget_usd.map(|b| b.to_string()).unwrap_or_default()) placeholder="none";
             " " button type="submit" { "Set" }
             " " button type="submit" name="clear" value="1" { "Clear" }
         }
@@ -319,7 +319,7 @@ pub async fn set_budget(
             let s = e.store.resolve_session(&id, false)?;
             e.store.set_budget(&s.id, value)?;
             let note = match value {
-                Some(v) => format!("budget set to ${v:.2}"),
+                Some(v) => format!("budget set to {}", ampsm_core::dollars(v)),
                 None => "budget cleared".into(),
             };
             e.store.record_note(&s.id, &note)?;

@@ -4,6 +4,7 @@
 
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
+use ampsm_core::dollars;
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_engine::batch::{BatchEvent, BatchPlan, BatchView, ExportRow, run_batch};
@@ -143,7 +144,7 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
             plan.concurrency
         );
         if let Some(b) = plan.budget_usd {
-            println!("Budget of the whole batch: ${b:.2}");
+            println!("Budget of the whole batch: {}", dollars(b));
         }
     }
     foreground(engine, &batch, json)
@@ -182,7 +183,7 @@ fn print_plan(plan: &BatchPlan, json: bool) -> Result<(), CliError> {
         plan.concurrency
     );
     if let Some(b) = plan.budget_usd {
-        println!("Budget of the whole batch: ${b:.2} (warn at 80 %, stop at 100 %)");
+        println!("Budget of the whole batch: {} (warn at 80 %, stop at 100 %)", dollars(b));
     }
     let mut t =
         output::table(&["#", "ITEM", "REPO", "BASE", "AGENT", "TIMEOUT", "RETRIES", "MERGE", "SCRIPT"]);
@@ -519,7 +520,7 @@ fn print_summary(view: &BatchView, took_ms: u64) {
         c.merged
     );
     if let Some(budget) = view.batch.budget_usd {
-        println!("Spent ${:.4} of the batch's ${budget:.2} budget", view.spent_usd);
+        println!("Spent ${:.4} of the batch's {} budget", view.spent_usd, dollars(budget));
     }
     if let Some(reason) = &view.batch.stop_reason {
         println!("Stopped: {reason}");
@@ -628,8 +629,9 @@ fn print_view(view: &BatchView) {
             "spent",
             match b.budget_usd {
                 Some(budget) => format!(
-                    "${:.4} of a ${budget:.2} budget ({:.0} %)",
+                    "${:.4} of a {} budget ({:.0} %)",
                     view.spent_usd,
+                    dollars(budget),
                     100.0 * view.spent_usd / budget
                 ),
                 None => format!("${:.4} (no budget for the whole batch)", view.spent_usd),

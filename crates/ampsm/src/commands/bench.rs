@@ -7,6 +7,7 @@
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
 use ampsm_config::bench::BenchAgent;
+use ampsm_core::dollars;
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_engine::batch::{AbortTarget, abort_on_signal_for};
@@ -274,7 +275,7 @@ fn start(
         plan.agents.len(),
         plan.repeats,
         plan.concurrency,
-        plan.budget_usd.map(|b| format!(", budget ${b:.2}")).unwrap_or_default()
+        plan.budget_usd.map(|b| format!(", budget {}", dollars(b))).unwrap_or_default()
     );
     if detach_flag {
         return detach(engine, &run, json);
@@ -294,7 +295,8 @@ fn resume(reference: &str, budget: Option<f64>, detach_flag: bool, json: bool) -
         counts.total,
         run.budget_usd
             .map(|b| format!(
-                ", budget ${b:.2} (${:.4} spent)",
+                ", budget {} (${:.4} spent)",
+                dollars(b),
                 engine.store.bench_spend_usd(&run.id).unwrap_or(0.0)
             ))
             .unwrap_or_default()
@@ -561,7 +563,7 @@ fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
         plan.repeats,
         plan.concurrency,
         ampsm_core::duration::format_duration(Duration::from_millis(plan.timeout_ms)),
-        plan.budget_usd.map(|b| format!(", budget ${b:.2}")).unwrap_or_default()
+        plan.budget_usd.map(|b| format!(", budget {}", dollars(b))).unwrap_or_default()
     );
     println!("Agents: {}", plan.agents.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "));
     let mut t = output::table(&["PROBLEM", "REPO", "BASE", "TEST", "HIDDEN TESTS"]);
@@ -646,7 +648,7 @@ fn print_view(v: &BenchView) {
         ("status", r.status.clone()),
         ("runner", runner),
         ("results", c.summary()),
-        ("budget", r.budget_usd.map(|b| format!("${b:.2}")).unwrap_or_else(|| "-".into())),
+        ("budget", r.budget_usd.map(dollars).unwrap_or_else(|| "-".into())),
         ("output", r.out_dir.clone().unwrap_or_else(|| "-".into())),
         ("created", format_ms(r.created_at)),
         ("took", took),

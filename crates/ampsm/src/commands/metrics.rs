@@ -3,6 +3,7 @@
 
 use super::{CliError, open_engine};
 use crate::output::{self, heading, print_fields, print_json};
+use ampsm_core::dollars;
 use ampsm_core::time::format_ms;
 use ampsm_engine::export::{ExportFormat, ExportRequest, usd};
 use ampsm_engine::metrics::SessionMetrics;
@@ -150,9 +151,9 @@ fn print_metrics(m: &SessionMetrics) {
         fields.push((
             "budget",
             format!(
-                "${:.4} of ${:.2} spent ({:.0} %){}",
+                "${:.4} of {} spent ({:.0} %){}",
                 b.spent_usd,
-                b.budget_usd,
+                dollars(b.budget_usd),
                 b.percent,
                 if b.stops > 0 { format!(", stopped {} time(s)", b.stops) } else { String::new() }
             ),
@@ -376,7 +377,7 @@ fn budget(a: BudgetArgs, json: bool) -> Result<(), CliError> {
             return Err(EngineError::from(MetricsError::BadBudget(v)).into());
         }
         engine.store.set_budget(&s.id, Some(v))?;
-        engine.store.record_note(&s.id, &format!("budget set to ${v:.2}"))?;
+        engine.store.record_note(&s.id, &format!("budget set to {}", dollars(v)))?;
     } else if a.clear {
         engine.store.set_budget(&s.id, None)?;
         engine.store.record_note(&s.id, "budget cleared")?;
@@ -393,7 +394,7 @@ fn budget(a: BudgetArgs, json: bool) -> Result<(), CliError> {
     }
     let mut fields = vec![
         ("session", format!("{} ({})", s.name, s.id.short())),
-        ("budget", s.budget_usd.map(|b| format!("${b:.2}")).unwrap_or_else(|| "none".into())),
+        ("budget", s.budget_usd.map(dollars).unwrap_or_else(|| "none".into())),
         ("spent", format!("${:.4}", spend.known_usd)),
     ];
     if spend.unpriced_rows > 0 {

@@ -3,8 +3,8 @@
 use super::{CliError, open_engine};
 use crate::cli::{ListArgs, NewArgs, RepoInfoArgs, RmArgs};
 use crate::output::{self, print_fields, print_json, status_word};
-use ampsm_core::SessionStatus;
 use ampsm_core::time::{age, format_ms, now_ms};
+use ampsm_core::{SessionStatus, dollars};
 use ampsm_engine::CreateSession;
 use ampsm_store::{Session, SessionFilter};
 
@@ -138,7 +138,7 @@ pub fn show(reference: &str, json: bool) -> Result<(), CliError> {
         fields.push(("script", sc.clone()));
     }
     if let Some(b) = s.budget_usd {
-        fields.push(("budget", format!("${b:.2}")));
+        fields.push(("budget", dollars(b)));
     }
     fields.push(("commits ahead", d.commits_ahead.map(|n| n.to_string()).unwrap_or_else(|| "-".into())));
     fields.push(("uncommitted", format!("{} file(s)", d.uncommitted.len())));

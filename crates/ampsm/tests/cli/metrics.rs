@@ -358,6 +358,10 @@ fn a_budget_below_the_agents_cost_stops_it_and_keeps_its_partial_work() {
     let line = one_line(&err);
     assert!(line.contains("budget") && line.contains("amp-sessions budget"), "{err}");
     assert_eq!(w.json(&["metrics", "capped"])["iterations_count"], 1);
+    // Amounts keep the digits that matter: a budget of $0.125 is not shown as $0.13.
+    let text = w.ok(&["budget", "capped", "0.125"]);
+    assert!(text.contains("$0.125"), "{text}");
+    assert!(w.ok(&["metrics", "capped"]).contains(" of $0.125 spent"));
     let b = w.json(&["budget", "capped", "0.5"]);
     assert_eq!(b["budget_usd"], 0.5);
     assert!(close(b["spent_usd"].as_f64().unwrap(), cost));
