@@ -473,8 +473,16 @@ fn csv_cell(col: &str, cell: &Cell) -> String {
         Cell::Int(i) if is_time_column(col) => format_ms(*i),
         Cell::Int(i) => i.to_string(),
         Cell::Real(r) => r.to_string(),
-        Cell::Text(t) => clip_cell(t),
+        Cell::Text(t) => guard_formula(clip_cell(t)),
     }
+}
+
+/// Text that a spreadsheet would take for a formula (it starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return) gets a leading `'`, so that it is shown as the text it is and never run: prompts, tool
+/// output and commit subjects come from agents, and a cell like `=HYPERLINK(…)` must not become a live link
+/// or a call. JSON and JSONL keep the text as it is.
+fn guard_formula(t: String) -> String {
+    if t.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{t}") } else { t }
 }
 
 /// Clips text longer than [`CSV_CELL_MAX`] characters, saying so in the cell.
@@ -714,6 +722,20 @@ mod tests {
         assert!(c.chars().count() <= CSV_CELL_MAX);
         assert!(c.contains("clipped: 32010 characters"));
         assert_eq!(clip_cell("short"), "short");
+    }
+
+    #[test]
+    fn text_that_looks_like_a_formula_is_shown_as_text() {
+        let text = |t: &str| csv_cell("prompt", &Cell::Text(t.to_string()));
+        assert_eq!(text("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(text("+1"), "'+1");
+        assert_eq!(text("--- FAIL: x"), "'--- FAIL: x");
+        assert_eq!(text("@sum"), "'@sum");
+        assert_eq!(text("\tx"), "'\tx");
+        assert_eq!(text("plain = fine"), "plain = fine");
+        assert_eq!(text(""), "");
+        // Numbers are numbers, negative ones too.
+        assert_eq!(csv_cell("exit_code", &Cell::Int(-1)), "-1");
     }
 
     #[test]

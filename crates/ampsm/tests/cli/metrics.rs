@@ -610,3 +610,113 @@ fn desktop_notifications_go_through_notify_send_and_fall_back_to_the_command_whe
     assert_eq!(notifications(&notes), ["completed|desk"]);
     assert_eq!(std::fs::read_to_string(&shown).unwrap().lines().count(), 1);
 }
+
+/// LibreOffice's `soffice`, which the spreadsheet check loads the CSV files with; `None` when it is not
+/// installed (a failure in CI, whose script installs it).
+fn soffice() -> Option<PathBuf> {
+    let found = ["/usr/bin/soffice", "/usr/bin/libreoffice"].iter().map(PathBuf::from).find(|p| p.is_file());
+    if found.is_none() {
+        ampsm_testutils::missing_tool(
+            "LibreOffice Calc",
+            "install Debian's libreoffice-calc-nogui (`.ci/run` does)",
+        );
+    }
+    found
+}
+
+/// Converts every `*.csv` in `from` with `soffice` (`filter` as its `--infilter`, or none) to `to` as
+/// `format`; returns what it printed when it failed.
+fn soffice_convert(
+    bin: &Path,
+    profile: &Path,
+    filter: Option<&str>,
+    format: &str,
+    files: &[PathBuf],
+    to: &Path,
+) {
+    let mut c = Command::new(bin);
+    c.arg(format!("-env:UserInstallation=file://{}", profile.display())).arg("--headless");
+    if let Some(f) = filter {
+        c.arg(format!("--infilter={f}"));
+    }
+    let out = c.arg("--convert-to").arg(format).arg("--outdir").arg(to).args(files).output().unwrap();
+    assert!(out.status.success(), "soffice failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn csv_exports_load_in_a_spreadsheet_cell_for_cell() {
+    // Prompts a spreadsheet would run as formulas, with quotes, a comma, a line break and non-ASCII text.
+    let (w, _) = claude_world("claude");
+    let prompt = "=1+1 then \"quote\", and -x @y\nsecond line: ünïcödé ✓";
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "sheet", "--agent", "claude", "--prompt", prompt]);
+    w.ok(&["iterate", "sheet"]);
+    w.ok(&["iterate", "sheet", "--prompt", "=1+1 and a second run"]);
+    let csv_dir = w.dir.path().join("csv");
+    w.ok(&["export", "--session", "sheet", "--format", "csv", "--out", csv_dir.to_str().unwrap()]);
+    let Some(bin) = soffice() else { return };
+
+    // Load every file as a spreadsheet would (UTF-8, comma, double quotes, formulas evaluated), save it
+    // as a workbook, and write each workbook back out as CSV to compare with what was exported.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&csv_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 15, "{files:?}");
+    let profile = w.dir.path().join("lo-profile");
+    let books = w.dir.path().join("xlsx");
+    let back = w.dir.path().join("back");
+    soffice_convert(
+        &bin,
+        &profile,
+        Some("CSV:44,34,76,1,,0,false,false,false,false,false,true"),
+        "xlsx",
+        &files,
+        &books,
+    );
+    let workbooks: Vec<PathBuf> =
+        files.iter().map(|f| books.join(f.file_name().unwrap()).with_extension("xlsx")).collect();
+    soffice_convert(
+        &bin,
+        &profile,
+        None,
+        "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,true,false",
+        &workbooks,
+        &back,
+    );
+
+    let mut cells = 0;
+    for f in &files {
+        let written = read_csv(f);
+        let loaded = read_csv(&back.join(f.file_name().unwrap()));
+        assert_eq!(written.len(), loaded.len(), "{}: rows", f.display());
+        for (row, (a, b)) in written.iter().zip(&loaded).enumerate() {
+            assert_eq!(a.len(), b.len(), "{} row {row}: columns", f.display());
+            for (col, (x, y)) in a.iter().zip(b).enumerate() {
+                cells += 1;
+                let same = x == y
+                    || (matches!(x.as_str(), "true" | "false") && *y == x.to_uppercase())
+                    || x.parse::<f64>().ok().zip(y.parse::<f64>().ok()).is_some_and(|(p, q)| close(p, q));
+                assert!(
+                    same,
+                    "{} row {row} column {}: wrote {x:?}, the spreadsheet shows {y:?}",
+                    f.display(),
+                    written[0][col]
+                );
+            }
+        }
+    }
+    assert!(cells > 200, "{cells} cells compared");
+    // The formula-looking prompts are there as text, marked so a spreadsheet never runs them.
+    let iterations = read_csv(&csv_dir.join("iterations.csv"));
+    let col = iterations[0].iter().position(|h| h == "prompt").unwrap();
+    assert_eq!(iterations[1][col], format!("'{prompt}"));
+    assert_eq!(iterations[2][col], "'=1+1 and a second run");
+}
