@@ -473,8 +473,14 @@ fn csv_cell(col: &str, cell: &Cell) -> String {
         Cell::Int(i) if is_time_column(col) => format_ms(*i),
         Cell::Int(i) => i.to_string(),
         Cell::Real(r) => r.to_string(),
-        Cell::Text(t) => guard_formula(clip_cell(t)),
+        Cell::Text(t) => csv_text(t),
     }
+}
+
+/// A text cell of a CSV file: clipped to [`CSV_CELL_MAX`] characters and marked when it looks like a
+/// formula. Shared by every CSV the program writes.
+pub fn csv_text(t: &str) -> String {
+    guard_formula(clip_cell(t))
 }
 
 /// Text that a spreadsheet would take for a formula (it starts with `=`, `+`, `-`, `@`, a tab or a

@@ -98,7 +98,8 @@ pub struct ExportArgs {
     pub batch: String,
     #[arg(long, value_enum, default_value = "json")]
     pub format: ExportFormat,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout; a folder (existing, or ending in '/') gets
+    /// `batch-<name>-<id>.<format>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -800,37 +801,50 @@ fn export(a: ExportArgs, json: bool) -> Result<(), CliError> {
     let (batch, rows) = engine.batch_export_rows(&a.batch)?;
     let counts = engine.store.batch_counts(&batch.id)?;
     let text = render_export(&batch, &counts, &rows, a.format)?;
-    match &a.out {
-        Some(path) => {
-            std::fs::write(path, text.as_bytes())
-                .map_err(|source| EngineError::Io { path: path.clone(), source })?;
-            if json {
-                print_json(&json!({"batch_id": batch.id, "out": path, "rows": rows.len()}))?;
-            } else {
-                println!(
-                    "Wrote {} item(s) of batch {} to {}",
-                    rows.len(),
-                    short_id(&batch.id),
-                    path.display()
-                );
-            }
-        }
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    let Some(out) = &a.out else {
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(());
+    };
+    // A folder (one that exists, or a path ending in '/') gets a file named after the batch.
+    let path = if out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') {
+        std::fs::create_dir_all(out).map_err(|source| EngineError::Io { path: out.clone(), source })?;
+        let ext = match a.format {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+            ExportFormat::Jsonl => "jsonl",
+        };
+        out.join(format!("batch-{}-{}.{ext}", ampsm_core::slugify(&batch.name), short_id(&batch.id)))
+    } else {
+        out.clone()
+    };
+    std::fs::write(&path, text.as_bytes())
+        .map_err(|source| EngineError::Io { path: path.clone(), source })?;
+    if json {
+        print_json(&json!({"batch_id": batch.id, "out": path, "rows": rows.len()}))?;
+    } else {
+        println!("Wrote {} item(s) of batch {} to {}", rows.len(), short_id(&batch.id), path.display());
     }
     Ok(())
 }
 
+/// The batch's results, one row per item, in the export conventions of `docs/exports.md`: times as RFC
+/// 3339 text in every format; CSV through the export engine's cell rules (RFC 4180, CRLF, long text
+/// clipped, formula-looking text marked).
 fn render_export(
     batch: &Batch,
     counts: &ampsm_store::batches::BatchCounts,
     rows: &[ExportRow],
     format: ExportFormat,
 ) -> Result<String, CliError> {
-    let values: Vec<Value> =
-        rows.iter().map(serde_json::to_value).collect::<Result<_, _>>().map_err(std::io::Error::other)?;
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::to_value(r).map(times_as_text))
+        .collect::<Result<_, _>>()
+        .map_err(std::io::Error::other)?;
     let mut out = String::new();
     match format {
         ExportFormat::Json => {
+            let batch = serde_json::to_value(batch).map(times_as_text).map_err(std::io::Error::other)?;
             let doc = json!({"batch": batch, "counts": counts, "items": values});
             out = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
             out.push('\n');
@@ -846,26 +860,38 @@ fn render_export(
             }
         }
         ExportFormat::Csv => {
-            out.push_str(&EXPORT_COLUMNS.join(","));
-            out.push('\n');
+            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+            let io = |e: csv::Error| std::io::Error::other(e.to_string());
+            w.write_record(EXPORT_COLUMNS).map_err(io)?;
             for v in &values {
-                let cells: Vec<String> = EXPORT_COLUMNS.iter().map(|c| csv_cell(v.get(*c))).collect();
-                out.push_str(&cells.join(","));
-                out.push('\n');
+                w.write_record(EXPORT_COLUMNS.iter().map(|c| csv_cell(v.get(*c)))).map_err(io)?;
             }
+            let bytes = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+            out = String::from_utf8_lossy(&bytes).into_owned();
         }
     }
     Ok(out)
 }
 
-/// One CSV field (RFC 4180 quoting); absent values are empty.
+/// A JSON object with its times (`*_at` columns holding epoch milliseconds) as RFC 3339 text.
+fn times_as_text(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        for (k, x) in m.iter_mut() {
+            if let (true, Some(ms)) = (ampsm_store::metrics::is_time_column(k), x.as_i64()) {
+                *x = Value::String(format_ms(ms));
+            }
+        }
+    }
+    v
+}
+
+/// One CSV field; absent values are empty, text follows the export engine's cell rules.
 fn csv_cell(v: Option<&Value>) -> String {
-    let text = match v {
+    match v {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => ampsm_engine::export::csv_text(s),
         Some(other) => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
+    }
 }
 
 fn clean(reference: &str, json: bool) -> Result<(), CliError> {

@@ -7,7 +7,7 @@ use crate::support::{World, one_line, real_claude_world};
 use ampsm_testutils::install_fake_agent_as;
 use ampsm_testutils::repo::{git, init_repo};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -166,6 +166,27 @@ fn the_seed_example_runs_as_written_and_exports_its_results() {
     );
     assert!(lines[1].contains(",jwt-auth,") && lines[1].contains(",passed,"), "{csv}");
     assert!(lines[1].contains("Authentication Features"));
+    assert!(csv.contains("\r\n"), "RFC 4180 line ends");
+    let jwt = csv::ReaderBuilder::new()
+        .from_reader(csv.as_bytes())
+        .deserialize::<BTreeMap<String, String>>()
+        .next();
+    let jwt = jwt.unwrap().unwrap();
+    assert!(
+        jwt["started_at"].ends_with('Z') && jwt["started_at"].contains('T'),
+        "times as RFC 3339: {jwt:?}"
+    );
+    // --out a folder: a file named after the batch inside it.
+    let results = w.dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let wrote = w.json(&["batch", "export", &id, "--format", "csv", "--out", results.to_str().unwrap()]);
+    let file = PathBuf::from(wrote["out"].as_str().unwrap());
+    assert_eq!(file.parent().unwrap(), results);
+    assert_eq!(
+        file.file_name().unwrap().to_str().unwrap(),
+        format!("batch-authentication-features-{}.csv", &id[..8])
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), csv);
     let jsonl = w.ok(&["batch", "export", &id, "--format", "jsonl"]);
     let rows: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 4);
