@@ -3,7 +3,7 @@
 //! sessions, merge on pass, timeouts, abort from another process (every agent process group gone within
 //! 2 s), resume after `kill -9` of the runner (nothing finished re-runs), exports and clean.
 
-use crate::support::{World, one_line, real_claude_world};
+use crate::support::{World, one_line, processes_in_groups, real_claude_world};
 use ampsm_testutils::install_fake_agent_as;
 use ampsm_testutils::repo::{git, init_repo};
 use serde_json::Value;
@@ -86,23 +86,6 @@ fn wait_for(w: &World, id: &str, limit: Duration, what: &str, done: impl Fn(&Val
         assert!(Instant::now() < deadline, "timed out waiting for {what}: {v:#}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Live (non-zombie) processes whose process group is one of `groups`.
-fn processes_in_groups(groups: &HashSet<i64>) -> Vec<(i64, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // pid (comm) state ppid pgrp …; comm may contain spaces, so split after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let (state, pgrp) = (fields[0], fields[2].parse::<i64>().unwrap_or(0));
-        if groups.contains(&pgrp) && state != "Z" {
-            found.push((pid, stat.trim().to_string()));
-        }
-    }
-    found
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! errors with file, line and field; compare, export, abort and a runner killed with `kill -9`; and a run
 //! budget that stops the agents and keeps their partial work.
 
-use crate::support::{World, one_line};
+use crate::support::{World, one_line, processes_in_groups};
 use ampsm_testutils::repo::{git, init_repo};
 use ampsm_testutils::{install_fake_agent_as, scenario_path};
 use serde_json::Value;
@@ -643,15 +643,20 @@ fn wait_for(w: &World, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> V
     }
 }
 
-#[test]
-fn bench_abort_from_another_terminal_and_a_killed_runner_end_the_run() {
-    let w = bench_world(CLAUDE_SLOW, CODEX_MISSES);
-    let file = write(
+/// A suite of two problems for claude alone (run with `CLAUDE_SLOW`: its agent works for seconds).
+fn slow_suite(w: &World) -> PathBuf {
+    write(
         w.dir.path(),
         "slow.yaml",
         "name: slow\nagents: [claude]\nproblems:\n  - id: a\n    repo: ./demo\n    prompt: go\n    test: \"true\"\n  - id: b\n    \
          repo: ./demo\n    prompt: go\n    test: \"true\"\n",
-    );
+    )
+}
+
+#[test]
+fn bench_abort_from_another_terminal_and_a_killed_runner_end_the_run() {
+    let w = bench_world(CLAUDE_SLOW, CODEX_MISSES);
+    let file = slow_suite(&w);
     // abort from another process: the running agent is stopped, the unstarted result marked aborted.
     let mut runner = w
         .cmd()
@@ -713,23 +718,6 @@ fn bench_abort_from_another_terminal_and_a_killed_runner_end_the_run() {
 fn recorded_agent_pids(w: &World) -> Vec<i64> {
     let list = w.json(&["list", "--all"]);
     list.as_array().map(|a| a.iter().filter_map(|s| s["agent_pid"].as_i64()).collect()).unwrap_or_default()
-}
-
-/// Processes (not zombies) whose process group is one of `groups`, from /proc.
-fn processes_in_groups(groups: &[i64]) -> Vec<(i64, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // pid (comm) state ppid pgrp …; comm may contain spaces, so split after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let (state, pgrp) = (fields[0], fields[2].parse::<i64>().unwrap_or(0));
-        if groups.contains(&pgrp) && state != "Z" {
-            found.push((pid, stat.trim().to_string()));
-        }
-    }
-    found
 }
 
 /// Whether `pid` is gone (or a zombie nobody reaped yet).
@@ -846,12 +834,7 @@ fn a_detached_custom_bench_returns_its_id_and_follow_streams_it_to_the_end() {
 #[test]
 fn bench_abort_stops_a_detached_run_and_follow_ends_when_its_runner_dies() {
     let w = bench_world(CLAUDE_SLOW, CODEX_MISSES);
-    let file = write(
-        w.dir.path(),
-        "slow.yaml",
-        "name: slow\nagents: [claude]\nproblems:\n  - id: a\n    repo: ./demo\n    prompt: go\n    test: \"true\"\n  - id: b\n    \
-         repo: ./demo\n    prompt: go\n    test: \"true\"\n",
-    );
+    let file = slow_suite(&w);
     let file = file.to_str().unwrap();
     let started = w.json(&["bench", "custom", "--config", file, "--detach"]);
     let id = started["id"].as_str().unwrap().to_string();

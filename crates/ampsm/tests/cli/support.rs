@@ -117,3 +117,21 @@ pub fn real_claude_world() -> Option<(World, ampsm_testutils::ModelServer)> {
     ));
     Some((w, server))
 }
+
+/// Live (non-zombie) processes whose process group is one of `groups`, read from /proc: pid and stat line.
+pub fn processes_in_groups<'a>(groups: impl IntoIterator<Item = &'a i64>) -> Vec<(i64, String)> {
+    let groups: std::collections::HashSet<i64> = groups.into_iter().copied().collect();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid pgrp …; comm may contain spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (state, pgrp) = (fields[0], fields[2].parse::<i64>().unwrap_or(0));
+        if groups.contains(&pgrp) && state != "Z" {
+            found.push((pid, stat.trim().to_string()));
+        }
+    }
+    found
+}
