@@ -151,6 +151,18 @@ fn csv_records(text: &str) -> Vec<Vec<String>> {
     records
 }
 
+/// The outcomes of the shout suite with `CLAUDE_FIXES` and `CODEX_MISSES`: claude resolves both
+/// problems, codex only `notes`. `results` as [`results_by`] lists them.
+fn assert_shout_outcomes(results: &[(String, String, String, Value)]) {
+    let status_of = |id: &str, label: &str| {
+        results.iter().find(|r| r.0 == id && r.1 == label).map(|r| r.2.clone()).unwrap()
+    };
+    assert_eq!(status_of("shout", "claude/claude-sonnet-4-5"), "resolved");
+    assert_eq!(status_of("shout", "codex"), "unresolved");
+    assert_eq!(status_of("notes", "claude/claude-sonnet-4-5"), "resolved");
+    assert_eq!(status_of("notes", "codex"), "resolved");
+}
+
 #[test]
 fn a_custom_bench_evaluates_every_problem_with_every_agent_against_hidden_tests() {
     let w = bench_world(CLAUDE_FIXES, CODEX_MISSES);
@@ -176,13 +188,7 @@ fn a_custom_bench_evaluates_every_problem_with_every_agent_against_hidden_tests(
     let view: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(view["status"], "completed");
     let results = results_by(&view);
-    let status_of = |id: &str, label: &str| {
-        results.iter().find(|r| r.0 == id && r.1 == label).map(|r| r.2.clone()).unwrap()
-    };
-    assert_eq!(status_of("shout", "claude/claude-sonnet-4-5"), "resolved");
-    assert_eq!(status_of("shout", "codex"), "unresolved");
-    assert_eq!(status_of("notes", "claude/claude-sonnet-4-5"), "resolved");
-    assert_eq!(status_of("notes", "codex"), "resolved");
+    assert_shout_outcomes(&results);
     let claude = summary_of(&view, "claude/claude-sonnet-4-5");
     assert_eq!((claude["results"].as_i64(), claude["resolved"].as_i64()), (Some(2), Some(2)));
     assert_eq!(claude["resolve_rate"], 1.0);
@@ -773,13 +779,7 @@ fn a_detached_custom_bench_returns_its_id_and_follow_streams_it_to_the_end() {
     assert_eq!(last["counts"]["resolved"], 3, "{last:#}");
     assert_eq!(last["counts"]["unresolved"], 1, "{last:#}");
     let results = results_by(last);
-    let status_of = |id: &str, label: &str| {
-        results.iter().find(|r| r.0 == id && r.1 == label).map(|r| r.2.clone()).unwrap()
-    };
-    assert_eq!(status_of("shout", "claude/claude-sonnet-4-5"), "resolved");
-    assert_eq!(status_of("shout", "codex"), "unresolved");
-    assert_eq!(status_of("notes", "claude/claude-sonnet-4-5"), "resolved");
-    assert_eq!(status_of("notes", "codex"), "resolved");
+    assert_shout_outcomes(&results);
     for l in &lines[..lines.len() - 1] {
         assert_eq!(l["event"], "result", "{l}");
         assert_eq!(l["run_id"], id.as_str());
