@@ -1079,6 +1079,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
             prompt: None,
             timeout: item.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
             budget_pool: ctx.pool.cloned(),
+            interrupt: None,
         };
         let result = engine.iterate(request, &mut |_| {});
         let (status, reason) = match result {

@@ -1112,6 +1112,7 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         prompt: None,
         timeout: Some(Duration::from_millis(sh.plan.timeout_ms.max(1))),
         budget_pool: sh.pool.clone(),
+        interrupt: None,
     };
     let iterated = engine.iterate(request, &mut |_| {});
     let (agent_outcome, agent_note, duration_ms) = match iterated {

@@ -41,6 +41,7 @@ impl Engine {
                     prompt: Some(text),
                     timeout: None,
                     budget_pool: None,
+                    interrupt: None,
                 };
                 reports.push(self.iterate(req, observer)?);
             }

@@ -42,6 +42,8 @@ pub enum EngineError {
     Bench(#[from] crate::bench::BenchError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics_error::MetricsError),
+    #[error("interrupted before the agent of session {session} started; nothing ran")]
+    Interrupted { session: String },
 }
 
 fn suggestions_text(s: &[String]) -> String {
@@ -82,6 +84,7 @@ impl EngineError {
             EngineError::Batch(e) => e.exit_code(),
             EngineError::Bench(e) => e.exit_code(),
             EngineError::Metrics(e) => e.exit_code(),
+            EngineError::Interrupted { .. } => 130,
             _ => 1,
         }
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod feed;
 pub mod health;
+pub mod interrupt;
 pub mod merge;
 pub mod metrics;
 pub mod metrics_error;
@@ -25,6 +26,7 @@ pub mod sessions;
 pub mod swe_harness;
 
 pub use error::EngineError;
+pub use interrupt::Interrupt;
 pub use repair::RepairReport;
 pub use run::{IterateRequest, IterationReport};
 pub use sessions::{CreateSession, RemoveOutcome, RepoInfo, SessionDetails};

@@ -5,10 +5,11 @@
 //! ended.
 
 use crate::budget::{BudgetMeter, BudgetPool, BudgetSignal, BudgetStatus, PoolMember};
+use crate::interrupt::Interrupt;
 use crate::metrics_error::MetricsError;
 use crate::notify::{Notification, NotifyEvent};
 use crate::process::own_pid;
-use crate::script::{ScriptRun, run_script};
+use crate::script::{ScriptRun, run_script_with};
 use crate::{Engine, EngineError};
 use ampsm_agent::{AgentAdapter, RunReport, RunSpec, StreamItem};
 use ampsm_core::event::OutputStream;
@@ -43,6 +44,9 @@ pub struct IterateRequest {
     pub timeout: Option<Duration>,
     /// A budget shared with other runs (a whole batch or benchmark run), counted on top of the session's.
     pub budget_pool: Option<std::sync::Arc<BudgetPool>>,
+    /// Ctrl-C / SIGTERM of a foreground command: stops the agent (its work is committed, the iteration
+    /// recorded `cancelled`) and the test script.
+    pub interrupt: Option<Interrupt>,
 }
 
 /// What one iteration did.
@@ -167,8 +171,32 @@ impl Engine {
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<IterationReport, EngineError> {
         let session = self.store.resolve_session(&req.session, false)?;
+        let label = format!("{} ({})", session.name, session.id.short());
         let mut prep = self.prepare_run(session, req.prompt, req.timeout, req.budget_pool, "iterate")?;
+        if let Some(i) = &req.interrupt {
+            if i.interrupted() {
+                // Stopped before anything ran: the iteration is closed as cancelled, nothing else happens.
+                let end = IterationEnd {
+                    outcome: "cancelled".into(),
+                    error: Some("interrupted before the agent started".into()),
+                    ..Default::default()
+                };
+                self.store.finish_iteration(&prep.iteration_id, &end)?;
+                self.store.set_pids(&prep.session.id, None, None)?;
+                self.store.set_status(
+                    &prep.session.id,
+                    SessionStatus::Idle,
+                    Some("interrupted before the agent started"),
+                )?;
+                return Err(EngineError::Interrupted { session: label });
+            }
+            i.watch(prep.cancel.0.clone());
+        }
+        prep.interrupt = req.interrupt;
         let run = self.run_recorded(&mut prep, observer);
+        if let Some(i) = &prep.interrupt {
+            i.unwatch();
+        }
         self.finish_run(prep, run)
     }
 
@@ -241,6 +269,7 @@ impl Engine {
             head_before,
             prompt,
             worktree,
+            interrupt: None,
         })
     }
 
@@ -251,8 +280,19 @@ impl Engine {
         prep: PreparedRun,
         run: Result<(RunReport, usize), EngineError>,
     ) -> Result<IterationReport, EngineError> {
-        let PreparedRun { session, spec, meter, member, iteration_id, head_before, prompt, worktree, .. } =
-            prep;
+        let PreparedRun {
+            session,
+            spec,
+            meter,
+            member,
+            iteration_id,
+            head_before,
+            prompt,
+            worktree,
+            interrupt,
+            ..
+        } = prep;
+        let stop = || interrupt.as_ref().is_some_and(Interrupt::interrupted);
         let (report, lines_recorded) = match run {
             Ok(r) => r,
             Err(e) => {
@@ -284,8 +324,12 @@ impl Engine {
             m.settle(cost_usd.or(run_usd));
         }
         let outcome_word = if budget_stop { "budget" } else { outcome_word(&report) };
+        // Stopped by the user's Ctrl-C: not a failure of the agent, and nobody to notify.
+        let user_stop = stop() && outcome_word == "cancelled";
         let error = if outcome_word == "success" {
             None
+        } else if user_stop {
+            Some("interrupted by the user: the agent was stopped".to_string())
         } else if let Some(m) = meter.as_ref().filter(|_| budget_stop && session_stop) {
             Some(format!(
                 "stopped at the budget: ${:.4} of {} spent (this run ${:.4}); its work so far is committed",
@@ -331,10 +375,11 @@ impl Engine {
         let commit = self.commit_agent_work(&session_now, &iteration_id, &prompt, &report, outcome_word)?;
         let files = self.record_new_commits(&session_now, &iteration_id, &head_before)?;
 
-        // The test script runs whether or not there was a commit.
-        let tests = match session.script.as_deref().filter(|s| !s.trim().is_empty()) {
+        // The test script runs whether or not there was a commit (not after an interrupt: the user asked
+        // to stop).
+        let tests = match session.script.as_deref().filter(|s| !s.trim().is_empty() && !stop()) {
             Some(script) => {
-                let run = run_script(&worktree, script, spec.timeout)
+                let run = run_script_with(&worktree, script, spec.timeout, &stop, None)
                     .map_err(|source| EngineError::Io { path: worktree.clone(), source })?;
                 self.store.set_iteration_test(
                     &iteration_id,
@@ -347,7 +392,12 @@ impl Engine {
             None => None,
         };
 
-        let (status, note) = if outcome_word != "success" {
+        let (status, note) = if user_stop {
+            (
+                SessionStatus::Idle,
+                "interrupted: the agent was stopped; its work so far is committed".to_string(),
+            )
+        } else if outcome_word != "success" {
             (SessionStatus::Error, error.unwrap_or_else(|| "the agent failed".into()))
         } else if report.outcome.awaiting_input {
             (SessionStatus::AwaitingInput, "the agent is waiting for your answer".to_string())
@@ -366,7 +416,9 @@ impl Engine {
             (_, SessionStatus::AwaitingInput) => NotifyEvent::AwaitingInput,
             _ => NotifyEvent::Completed,
         };
-        self.notify_session(&session, event, status.as_str(), &note);
+        if !user_stop {
+            self.notify_session(&session, event, status.as_str(), &note);
+        }
 
         let iteration = self
             .store
@@ -638,6 +690,8 @@ pub(crate) struct PreparedRun {
     pub(crate) head_before: String,
     pub(crate) prompt: String,
     pub(crate) worktree: PathBuf,
+    /// The foreground command's Ctrl-C, when it has one.
+    pub(crate) interrupt: Option<Interrupt>,
 }
 
 /// Records one run's stream lines: a writer thread with its own connection, fed through an

@@ -3,7 +3,7 @@
 //! with stdin closed, a timeout that kills the whole group, and only the tail of its output kept.
 
 use serde::Serialize;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,6 +25,8 @@ pub struct ScriptRun {
     pub exit_code: Option<i32>,
     /// True when the timeout killed it.
     pub timed_out: bool,
+    /// True when it was killed because the user interrupted (Ctrl-C).
+    pub interrupted: bool,
     /// The last bytes of stdout and stderr, interleaved per stream as read.
     pub output_tail: String,
     pub duration_ms: u64,
@@ -33,13 +35,15 @@ pub struct ScriptRun {
 impl ScriptRun {
     /// True when the script exited 0 in time.
     pub fn passed(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
+        self.exit_code == Some(0) && !self.timed_out && !self.interrupted
     }
 
     /// "exit code 1", "timed out after 5s", "killed by a signal".
     pub fn outcome(&self) -> String {
         if self.timed_out {
             format!("timed out after {:.1}s", self.duration_ms as f64 / 1000.0)
+        } else if self.interrupted {
+            "interrupted".into()
         } else {
             match self.exit_code {
                 Some(c) => format!("exit code {c}"),
@@ -59,6 +63,18 @@ impl ScriptRun {
 
 /// Runs `script` with `sh -c` in `dir`, killing its process group after `timeout`.
 pub fn run_script(dir: &Path, script: &str, timeout: Duration) -> std::io::Result<ScriptRun> {
+    run_script_with(dir, script, timeout, &|| false, None)
+}
+
+/// [`run_script`], also killing the group as soon as `stop` says so (polled every 20 ms), and copying the
+/// whole output (not only its tail) to `log` as it arrives.
+pub fn run_script_with(
+    dir: &Path,
+    script: &str,
+    timeout: Duration,
+    stop: &dyn Fn() -> bool,
+    mut log: Option<&mut dyn Write>,
+) -> std::io::Result<ScriptRun> {
     let started = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
@@ -81,13 +97,32 @@ pub fn run_script(dir: &Path, script: &str, timeout: Duration) -> std::io::Resul
     }
     drop(tx);
     let pid = child.id();
-    let mut timed_out = false;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut finished = 0;
+    let mut take = |chunk: Vec<u8>, finished: &mut usize| {
+        if chunk.is_empty() {
+            *finished += 1;
+            return;
+        }
+        if let Some(w) = log.as_mut() {
+            let _ = w.write_all(&chunk);
+        }
+        tail.extend_from_slice(&chunk);
+        if tail.len() > OUTPUT_TAIL {
+            tail.drain(..tail.len() - OUTPUT_TAIL);
+        }
+    };
+    let (mut timed_out, mut interrupted) = (false, false);
     let status = loop {
+        while let Ok(chunk) = rx.try_recv() {
+            take(chunk, &mut finished);
+        }
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if started.elapsed() >= timeout {
-            timed_out = true;
+        if started.elapsed() >= timeout || stop() {
+            timed_out = started.elapsed() >= timeout;
+            interrupted = !timed_out;
             kill_group(pid);
             break child.wait()?;
         }
@@ -95,25 +130,21 @@ pub fn run_script(dir: &Path, script: &str, timeout: Duration) -> std::io::Resul
     };
     // The group may have left helpers holding the pipes; never wait long for them.
     kill_group(pid);
-    let mut tail: Vec<u8> = Vec::new();
     let grace = Instant::now() + Duration::from_secs(2);
-    let mut finished = 0;
     while finished < readers {
         match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
-            Ok(chunk) if chunk.is_empty() => finished += 1,
-            Ok(chunk) => {
-                tail.extend_from_slice(&chunk);
-                if tail.len() > OUTPUT_TAIL {
-                    tail.drain(..tail.len() - OUTPUT_TAIL);
-                }
-            }
+            Ok(chunk) => take(chunk, &mut finished),
             Err(_) => break,
         }
     }
+    if let Some(w) = log.as_mut() {
+        let _ = w.flush();
+    }
     Ok(ScriptRun {
         script: script.to_string(),
-        exit_code: if timed_out { None } else { status.code() },
+        exit_code: if timed_out || interrupted { None } else { status.code() },
         timed_out,
+        interrupted,
         output_tail: String::from_utf8_lossy(&tail).into_owned(),
         duration_ms: started.elapsed().as_millis() as u64,
     })
@@ -159,5 +190,31 @@ mod tests {
         let slow = run_script(dir.path(), "sleep 30", Duration::from_millis(300)).unwrap();
         assert!(slow.timed_out && !slow.passed());
         assert!(slow.duration_ms < 10_000);
+    }
+
+    #[test]
+    fn a_stop_kills_the_group_and_the_log_gets_the_whole_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log: Vec<u8> = Vec::new();
+        let script = "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done";
+        let full =
+            run_script_with(dir.path(), script, Duration::from_secs(20), &|| false, Some(&mut log)).unwrap();
+        assert!(full.passed());
+        let text = String::from_utf8(log).unwrap();
+        assert_eq!(text.lines().count(), 3000, "the log has every line");
+        assert!(full.output_tail.len() <= OUTPUT_TAIL && full.output_tail.ends_with("line 2999\n"));
+
+        let started = Instant::now();
+        let stopped = run_script_with(
+            dir.path(),
+            "sleep 30 & sleep 30; wait",
+            Duration::from_secs(60),
+            &|| started.elapsed() > Duration::from_millis(200),
+            None,
+        )
+        .unwrap();
+        assert!(stopped.interrupted && !stopped.timed_out && !stopped.passed(), "{stopped:?}");
+        assert_eq!(stopped.outcome(), "interrupted");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

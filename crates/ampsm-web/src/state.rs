@@ -109,6 +109,7 @@ impl AppState {
                     prompt,
                     timeout: None,
                     budget_pool: None,
+                    interrupt: None,
                 };
                 engine.iterate(req, &mut |_| {})
             });

@@ -27,14 +27,15 @@ pub fn iterate(
     let mut engine = open_engine()?;
     run_iteration(
         &mut engine,
-        IterateRequest { session: session.to_string(), prompt, timeout, budget_pool: None },
+        IterateRequest { session: session.to_string(), prompt, timeout, ..Default::default() },
         json,
     )
 }
 
 /// Runs one iteration with live output (unless `json`) and prints its summary; fails when the agent or
 /// the tests failed.
-pub fn run_iteration(engine: &mut Engine, req: IterateRequest, json: bool) -> Result<(), CliError> {
+pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -> Result<(), CliError> {
+    let interrupt = req.interrupt.get_or_insert_with(ampsm_engine::Interrupt::install).clone();
     let mut live = |item: &StreamItem| {
         if json {
             return;
@@ -54,6 +55,16 @@ pub fn run_iteration(engine: &mut Engine, req: IterateRequest, json: bool) -> Re
         print_json(&report)?;
     } else {
         print_summary(&report);
+    }
+    if interrupt.interrupted() {
+        let message = match &report.commit {
+            Some(c) => format!(
+                "interrupted: the agent was stopped; its work so far is committed ({})",
+                &c[..c.len().min(12)]
+            ),
+            None => "interrupted: the agent was stopped before it changed anything".to_string(),
+        };
+        return Err(CliError::Reported { message, code: 130 });
     }
     if report.passed() {
         Ok(())

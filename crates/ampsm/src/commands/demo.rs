@@ -43,7 +43,11 @@ pub fn run(agent: Option<String>, json: bool) -> Result<(), CliError> {
     }
     let result = super::agents::run_iteration(
         &mut engine,
-        IterateRequest { session: session.id.to_string(), prompt: None, timeout: None, budget_pool: None },
+        IterateRequest {
+            session: session.id.to_string(),
+            interrupt: Some(ampsm_engine::Interrupt::install()),
+            ..Default::default()
+        },
         json,
     );
     if json {

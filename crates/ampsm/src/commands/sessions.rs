@@ -37,6 +37,7 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
             prompt: None,
             timeout: None,
             budget_pool: None,
+            interrupt: None,
         };
         return super::agents::run_iteration(&mut engine, req, json);
     }

@@ -2,7 +2,7 @@
 //! the missing-key refusal, timeouts, and the real Claude Code and Codex CLIs against the scripted model
 //! server.
 
-use crate::support::{World, one_line};
+use crate::support::{World, command_world, one_line, processes_in_groups};
 use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
 use ampsm_testutils::repo::git;
 use ampsm_testutils::{install_fake_agent_as, npm_agent_bin, scenario_path};
@@ -178,6 +178,118 @@ fn a_hanging_agent_is_stopped_at_the_timeout_with_its_process_group() {
                 .unwrap_or(false)
         });
     assert!(!group_left, "a process of the agent's group survived");
+}
+
+/// Sends SIGINT, as Ctrl-C in the terminal does, to the process `pid`.
+fn ctrl_c(pid: u32) {
+    let ok = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+/// Waits until `list` shows the session running with its agent started; returns the agent's pid.
+fn wait_for_agent(w: &World, session: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = w.json(&["show", session]);
+        if let Some(pid) = s["session"]["agent_pid"].as_i64() {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the agent did not start: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_agent_commits_its_work_so_far_and_exits_130() {
+    // It writes partial.txt, then works for 30 s before it writes late.txt.
+    let w = command_world("echo partial > partial.txt\nsleep 30\necho late > late.txt");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "stopme", "--agent", "command", "--prompt", "go"]);
+    let child = w
+        .cmd()
+        .args(["iterate", "stopme"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agent = wait_for_agent(&w, "stopme");
+    let wt = PathBuf::from(w.json(&["show", "stopme"])["session"]["worktree_path"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !wt.join("partial.txt").exists() {
+        assert!(Instant::now() < deadline, "the agent wrote nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    ctrl_c(child.id());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: stopping the agent"), "{stderr}");
+    assert!(
+        stderr.contains("error: interrupted: the agent was stopped; its work so far is committed"),
+        "{stderr}"
+    );
+    // The agent's whole group is gone, and nothing it would have done later happened.
+    assert!(
+        processes_in_groups(&[agent]).is_empty(),
+        "agent processes left: {:?}",
+        processes_in_groups(&[agent])
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!wt.join("late.txt").exists());
+    // Its work so far is committed; the session is idle (not an error), the iteration `cancelled`.
+    assert_eq!(git(&wt, &["status", "--porcelain"]), "");
+    assert_eq!(git(&wt, &["show", "HEAD:partial.txt"]), "partial\n");
+    assert!(git(&wt, &["log", "-1", "--format=%s"]).contains("(agent run: cancelled)"));
+    let m = w.json(&["metrics", "stopme"]);
+    assert_eq!(m["session"]["status"], "idle", "{m}");
+    assert_eq!(m["iterations"][0]["outcome"], "cancelled", "{m}");
+    // The user stopped it: nobody to notify.
+    assert!(!w.dir.path().join("notes.log").exists());
+    // The next run works as usual.
+    let again = w.run(&["iterate", "stopme", "--timeout", "1s"]);
+    assert_eq!(again.status.code(), Some(1), "the timeout stops it this time");
+    assert_eq!(w.json(&["metrics", "stopme"])["iterations_count"], 2);
+}
+
+#[test]
+fn ctrl_c_during_the_test_script_stops_it() {
+    let w = command_world("echo done > done.txt");
+    w.ok(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "tests",
+        "--agent",
+        "command",
+        "--prompt",
+        "go",
+        "--script",
+        "echo started > tests-started; sleep 30",
+    ]);
+    let child = w
+        .cmd()
+        .args(["iterate", "tests", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wt = PathBuf::from(w.json(&["show", "tests"])["session"]["worktree_path"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !wt.join("tests-started").exists() {
+        assert!(Instant::now() < deadline, "the test script did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    ctrl_c(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["iteration"]["outcome"], "success", "the agent had finished: {report}");
+    assert_eq!(report["tests"]["interrupted"], true, "{report}");
+    assert!(report["commit"].is_string(), "the agent's work is committed");
 }
 
 #[test]

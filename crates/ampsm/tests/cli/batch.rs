@@ -3,7 +3,7 @@
 //! sessions, merge on pass, timeouts, abort from another process (every agent process group gone within
 //! 2 s), resume after `kill -9` of the runner (nothing finished re-runs), exports and clean.
 
-use crate::support::{World, one_line, processes_in_groups, real_claude_world};
+use crate::support::{World, command_world, one_line, processes_in_groups, real_claude_world};
 use ampsm_testutils::install_fake_agent_as;
 use ampsm_testutils::repo::{git, init_repo};
 use serde_json::Value;
@@ -48,16 +48,6 @@ fn seed_world(scenario: &str) -> World {
     w.write_config(&format!("amp:\n  path: {}\n", amp.display()));
     w.set_env("FAKE_AGENT_SCENARIO", scenario);
     w.set_env("AMP_API_KEY", "sgamp_test_key");
-    w
-}
-
-/// A world whose `command` agent is `sh -c SCRIPT`.
-fn command_world(script: &str) -> World {
-    let w = World::new();
-    w.write_config(&format!(
-        "agents:\n  command:\n    path: /bin/sh\n    args: [\"-c\", {}]\n",
-        serde_json::to_string(script).unwrap()
-    ));
     w
 }
 
@@ -460,11 +450,6 @@ fn concurrency_bounds_the_agents_running_at_once() {
 fn a_batch_notifies_once_when_it_ends_not_once_per_item() {
     let w = command_world("echo x > out.txt");
     let notes = w.dir.path().join("notes.log");
-    let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
-    w.write_config(&format!(
-        "{config}notifications:\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_MESSAGE\" >> {}'\n",
-        notes.display()
-    ));
     let file = write(
         &w,
         "notify.yaml",

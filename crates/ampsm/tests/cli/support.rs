@@ -135,3 +135,16 @@ pub fn processes_in_groups<'a>(groups: impl IntoIterator<Item = &'a i64>) -> Vec
     }
     found
 }
+
+/// A world whose `command` agent is `sh -c SCRIPT` (run in the worktree), and whose notifications go to
+/// `notes.log` in the world's folder (a line `EVENT|MESSAGE` each).
+pub fn command_world(script: &str) -> World {
+    let w = World::new();
+    w.write_config(&format!(
+        "agents:\n  command:\n    path: /bin/sh\n    args: [\"-c\", {}]\nnotifications:\n  desktop: false\n  \
+         command: 'echo \"$AMPSM_EVENT|$AMPSM_MESSAGE\" >> {}'\n",
+        serde_json::to_string(script).unwrap(),
+        w.dir.path().join("notes.log").display()
+    ));
+    w
+}

@@ -1,0 +1,121 @@
+//! Ctrl-C and SIGTERM for commands that run an agent in the foreground (`iterate`, `new --run`, `demo`).
+//! Without this the signal would end the program and leave the agent, which runs in a process group of its
+//! own, working on unattended. With it, the first signal stops the running agent's whole group through the
+//! run's cancel channel (SIGINT, then SIGTERM, then SIGKILL, a few seconds at most), kills a test or setup
+//! script that is running, and lets the run finish its bookkeeping: the work so far is committed and the
+//! iteration is recorded `cancelled`. Later signals only say that this is under way: the stop is bounded,
+//! and quitting in the middle of it could leave the agent behind.
+//!
+//! Not for batch and bench runners (they abort through the store, see `batch::abort_on_signal_for`) nor
+//! for the dashboard (it stops what it started itself).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// A handle on the process's SIGINT/SIGTERM listener; clones share it.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    signals: AtomicUsize,
+    interrupted: AtomicBool,
+    /// The cancel channel of the agent run in progress, if any.
+    target: Mutex<Option<watch::Sender<bool>>>,
+}
+
+impl Interrupt {
+    /// Starts listening for SIGINT and SIGTERM (for the rest of the process's life: from now on they no
+    /// longer end it by themselves).
+    pub fn install() -> Interrupt {
+        let inner = Arc::new(Inner::default());
+        let listener = inner.clone();
+        std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                        _ = term.recv() => {},
+                    }
+                    listener.signalled();
+                }
+            });
+        });
+        Interrupt { inner }
+    }
+
+    /// A handle that is never signalled (for callers without a terminal).
+    pub fn never() -> Interrupt {
+        Interrupt { inner: Arc::new(Inner::default()) }
+    }
+
+    /// Whether a signal arrived.
+    pub fn interrupted(&self) -> bool {
+        self.inner.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Acts as if a signal arrived (what the listener does on SIGINT/SIGTERM).
+    pub fn trigger(&self) {
+        self.inner.signalled();
+    }
+
+    /// Makes `cancel` the channel to stop on a signal (at once if one already arrived).
+    pub(crate) fn watch(&self, cancel: watch::Sender<bool>) {
+        if self.interrupted() {
+            let _ = cancel.send(true);
+        }
+        if let Ok(mut t) = self.inner.target.lock() {
+            *t = Some(cancel);
+        }
+    }
+
+    /// The run ended: nothing to stop any more.
+    pub(crate) fn unwatch(&self) {
+        if let Ok(mut t) = self.inner.target.lock() {
+            *t = None;
+        }
+    }
+}
+
+impl Inner {
+    fn signalled(&self) {
+        let n = self.signals.fetch_add(1, Ordering::SeqCst) + 1;
+        self.interrupted.store(true, Ordering::SeqCst);
+        let agent = self.target.lock().ok().and_then(|t| t.clone());
+        match (n, agent) {
+            (1, Some(cancel)) => {
+                eprintln!("\ninterrupted: stopping the agent; its work so far will be committed…");
+                let _ = cancel.send(true);
+            }
+            (1, None) => eprintln!("\ninterrupted: stopping…"),
+            _ => eprintln!("still stopping (at most a few seconds); the work is being saved"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_cancels_the_watched_run_and_one_before_it_cancels_at_once() {
+        let i = Interrupt::never();
+        let (tx, rx) = watch::channel(false);
+        i.watch(tx);
+        assert!(!i.interrupted() && !*rx.borrow());
+        i.trigger();
+        assert!(i.interrupted() && *rx.borrow());
+        i.unwatch();
+        let (tx, rx) = watch::channel(false);
+        i.watch(tx);
+        assert!(*rx.borrow(), "already interrupted: the next run is stopped as it starts");
+    }
+}
