@@ -21,6 +21,21 @@ pub fn ends_turn(ev: &AgentEvent) -> bool {
     matches!(ev, AgentEvent::TurnEnd { .. } | AgentEvent::Result { .. })
 }
 
+/// The next message, waiting for it until the input ends or the user interrupts (`None` then).
+fn next_message(messages: &mut UnboundedReceiver<String>, interrupt: &crate::Interrupt) -> Option<String> {
+    use tokio::sync::mpsc::error::TryRecvError;
+    loop {
+        if interrupt.interrupted() {
+            return None;
+        }
+        match messages.try_recv() {
+            Ok(text) => return Some(text),
+            Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(50)),
+            Err(TryRecvError::Disconnected) => return None,
+        }
+    }
+}
+
 impl Engine {
     /// Runs a conversation: `messages` are the user's messages (the channel closing ends the chat);
     /// `observer` sees every agent line as it arrives. Returns one report per iteration recorded.
@@ -33,17 +48,21 @@ impl Engine {
         let session = self.store.resolve_session(session_ref, false)?;
         let adapter = ampsm_agent::adapter_for(&session.agent)?;
         if !adapter.capabilities().interactive {
-            // One turn per message, continuing the agent's thread.
+            // One turn per message, continuing the agent's thread. Ctrl-C stops the turn in progress (its
+            // work is committed) and ends the chat.
+            let interrupt = crate::Interrupt::install();
             let mut reports = Vec::new();
-            while let Some(text) = messages.blocking_recv() {
+            while let Some(text) = next_message(&mut messages, &interrupt) {
                 let req = IterateRequest {
                     session: session.id.to_string(),
                     prompt: Some(text),
-                    timeout: None,
-                    budget_pool: None,
-                    interrupt: None,
+                    interrupt: Some(interrupt.clone()),
+                    ..Default::default()
                 };
                 reports.push(self.iterate(req, observer)?);
+                if interrupt.interrupted() {
+                    break;
+                }
             }
             return Ok(reports);
         }

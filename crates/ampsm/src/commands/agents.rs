@@ -137,7 +137,8 @@ pub fn chat(session: &str, json: bool) -> Result<(), CliError> {
             print_summary(r);
         }
     }
-    match reports.iter().find(|r| !r.passed()) {
+    // Ctrl-C is how a chat ends: a turn it stopped (`cancelled`, its work committed) is not a failure.
+    match reports.iter().find(|r| !r.passed() && r.iteration.outcome.as_deref() != Some("cancelled")) {
         Some(r) => Err(CliError::Reported {
             message: format!(
                 "the chat ended with {}: {}",

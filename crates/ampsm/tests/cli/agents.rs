@@ -666,3 +666,32 @@ fn chat_with_an_agent_without_an_interactive_protocol_runs_one_turn_per_message(
     assert_eq!(calls[1]["prompt"], "two");
     assert_eq!(calls[1]["continuation"], true, "the second message continues the thread");
 }
+
+#[test]
+fn ctrl_c_ends_a_chat_of_turns_and_stops_the_turn_in_progress() {
+    let w = command_world("echo partial > partial.txt\nsleep 30\necho late > late.txt");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "talk", "--agent", "command", "--prompt", "unused"]);
+    let mut child = w
+        .cmd()
+        .args(["chat", "talk"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One message, and the input stays open as in a terminal.
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"start working\n").unwrap();
+    let agent = wait_for_agent(&w, "talk");
+    let started = Instant::now();
+    ctrl_c(child.id());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(out.status.success(), "Ctrl-C is how a chat ends: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(processes_in_groups(&[agent]).is_empty(), "the agent of the turn in progress was stopped");
+    let m = w.json(&["metrics", "talk"]);
+    assert_eq!(m["iterations_count"], 1, "{m}");
+    assert_eq!(m["iterations"][0]["outcome"], "cancelled", "{m}");
+    assert_eq!(m["session"]["status"], "idle", "{m}");
+}
