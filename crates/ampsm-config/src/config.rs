@@ -28,6 +28,19 @@ pub struct Config {
     pub ui: UiConfig,
     /// Price overrides: `pricing.<model>.{input,output,cache_read,cache_write}` in USD per million tokens.
     pub pricing: BTreeMap<String, ModelPrice>,
+    /// Per-repository settings: `repos.<path>.setup|copy_files`, the path as the repository's root
+    /// (`~/` allowed).
+    pub repos: BTreeMap<String, RepoConfig>,
+}
+
+/// Settings of one repository (a project), on top of the global ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RepoConfig {
+    /// The setup command of new sessions on this repository (instead of `session.setup`).
+    pub setup: Option<String>,
+    /// Ignored files copied into new worktrees, besides `git.copy_files`.
+    pub copy_files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,11 +96,21 @@ pub struct SessionConfig {
     pub default_agent: String,
     /// Budget in USD of new sessions when `--budget` is not given.
     pub budget_usd: Option<f64>,
+    /// A shell command run in every new session's worktree once it is made (`npm ci`, `make deps`), unless
+    /// `repos.<path>.setup` or `new --setup` says otherwise.
+    pub setup: Option<String>,
+    /// How long a setup command may take before its process group is killed.
+    pub setup_timeout: String,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { default_agent: "amp".into(), budget_usd: None }
+        SessionConfig {
+            default_agent: "amp".into(),
+            budget_usd: None,
+            setup: None,
+            setup_timeout: "10m".into(),
+        }
     }
 }
 
@@ -173,6 +196,7 @@ pub struct LoadedConfig {
 }
 
 const AGENT_FIELDS: &[&str] = &["path", "args", "env"];
+const REPO_FIELDS: &[&str] = &["setup", "copy_files"];
 const PRICE_FIELDS: &[&str] = &["input", "output", "cache_read", "cache_write"];
 const THEMES: &[&str] = &["gruvbox", "gruvbox-light", "light", "dark"];
 const EXPORT_FORMATS: &[&str] = &["json", "csv", "jsonl"];
@@ -233,6 +257,8 @@ impl Config {
             message: format!("{key}: {message}"),
         };
         ampsm_core::parse_duration(&self.amp.timeout).map_err(|m| bad("amp.timeout", m))?;
+        ampsm_core::parse_duration(&self.session.setup_timeout)
+            .map_err(|m| bad("session.setup_timeout", m))?;
         if !THEMES.contains(&self.ui.theme.as_str()) {
             return Err(bad(
                 "ui.theme",
@@ -287,6 +313,38 @@ impl Config {
         ampsm_core::parse_duration(&self.amp.timeout).unwrap_or(Duration::from_secs(300))
     }
 
+    /// How long a setup command may take.
+    pub fn setup_timeout(&self) -> Duration {
+        ampsm_core::parse_duration(&self.session.setup_timeout).unwrap_or(Duration::from_secs(600))
+    }
+
+    /// The settings of the repository whose root is `root` (`repos.<path>`, compared as canonical paths).
+    pub fn repo_settings(&self, root: &Path) -> Option<&RepoConfig> {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let root = canonical(root);
+        self.repos.iter().find(|(path, _)| canonical(&expand_tilde(path)) == root).map(|(_, r)| r)
+    }
+
+    /// The setup command of a new session on `root`: `repos.<path>.setup`, else `session.setup`; an empty
+    /// command means none.
+    pub fn setup_for(&self, root: &Path) -> Option<String> {
+        self.repo_settings(root)
+            .and_then(|r| r.setup.clone())
+            .or_else(|| self.session.setup.clone())
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// The ignored files copied into a new worktree of `root`: `git.copy_files` then `repos.<path>.copy_files`.
+    pub fn copy_files_for(&self, root: &Path) -> Vec<String> {
+        let mut files = self.git.copy_files.clone();
+        for f in self.repo_settings(root).map(|r| r.copy_files.clone()).unwrap_or_default() {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+        files
+    }
+
     /// The price table with the config's overrides applied.
     pub fn price_table(&self) -> PriceTable {
         let mut table = PriceTable::builtin();
@@ -309,7 +367,7 @@ impl Config {
         check_key(key)?;
         let all = self.known_keys_value();
         let mut cur = &all;
-        for part in key.split('.') {
+        for part in &split_key(key) {
             match cur.get(part) {
                 Some(v) => cur = v,
                 None => return Ok(Value::Null),
@@ -341,7 +399,8 @@ pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, C
         doc = Value::Object(Default::default());
     }
     let value = parse_value(key, value_text)?;
-    let parts: Vec<&str> = key.split('.').collect();
+    let parts = split_key(key);
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if let Value::Object(map) = &mut doc {
         set_path(map, &parts, value);
     }
@@ -399,10 +458,27 @@ fn set_path(map: &mut serde_json::Map<String, Value>, parts: &[&str], value: Val
     }
 }
 
-/// Whether `key` names a known setting (fixed keys, or `agents.<name>.<field>` / `pricing.<model>.<field>`).
+/// The parts of a dotted key. A repository path may hold dots itself, so `repos.<path>.<field>` is split
+/// at its first and last dot only.
+fn split_key(key: &str) -> Vec<String> {
+    if let Some(rest) = key.strip_prefix("repos.") {
+        return match rest.rsplit_once('.') {
+            Some((path, field)) if REPO_FIELDS.contains(&field) => {
+                vec!["repos".into(), path.to_string(), field.to_string()]
+            }
+            _ => vec!["repos".into(), rest.to_string()],
+        };
+    }
+    key.split('.').map(str::to_string).collect()
+}
+
+/// Whether `key` names a known setting (fixed keys, or `agents.<name>.<field>` / `pricing.<model>.<field>` /
+/// `repos.<path>.<field>`).
 fn check_key(key: &str) -> Result<(), ConfigError> {
-    let parts: Vec<&str> = key.split('.').collect();
+    let split = split_key(key);
+    let parts: Vec<&str> = split.iter().map(String::as_str).collect();
     let ok = match parts.as_slice() {
+        ["repos", path, field] => !path.is_empty() && REPO_FIELDS.contains(field),
         ["agents", name, field] => !name.is_empty() && AGENT_FIELDS.contains(field),
         ["agents", name] | ["pricing", name] => !name.is_empty(),
         ["pricing", model, field] => !model.is_empty() && PRICE_FIELDS.contains(field),
@@ -456,6 +532,13 @@ fn collect_unknown(raw: &Value, known: &Value, prefix: &str, report: &mut dyn Fn
             ("pricing", _) => {
                 if let Value::Object(fields) = v {
                     for f in fields.keys().filter(|f| !PRICE_FIELDS.contains(&f.as_str())) {
+                        report(format!("{path}.{f}"));
+                    }
+                }
+            }
+            ("repos", _) => {
+                if let Value::Object(fields) = v {
+                    for f in fields.keys().filter(|f| !REPO_FIELDS.contains(&f.as_str())) {
                         report(format!("{path}.{f}"));
                     }
                 }
@@ -552,5 +635,38 @@ mod tests {
         assert!(loaded.config.list().iter().any(|(k, _)| k == "ui.port"));
         let err = set_in_file(&path, "git.prefx", "x").unwrap_err().to_string();
         assert!(err.contains("unknown config key"), "{err}");
+    }
+
+    #[test]
+    fn per_repository_setup_and_copy_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("my.app");
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let path = dir.path().join("config.yaml");
+        set_in_file(&path, "session.setup", "make deps").unwrap();
+        set_in_file(&path, "git.copy_files", "[.env]").unwrap();
+        // A path with a dot in it: split at the first and last dot only.
+        let key = format!("repos.{}.setup", app.display());
+        set_in_file(&path, &key, "npm ci").unwrap();
+        set_in_file(&path, &format!("repos.{}.copy_files", app.display()), "[.env, .npmrc]").unwrap();
+        let loaded = Config::load(&path).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let c = loaded.config;
+        assert_eq!(c.get(&key).unwrap(), Value::String("npm ci".into()));
+        assert_eq!(c.setup_for(&app).as_deref(), Some("npm ci"));
+        assert_eq!(c.setup_for(&other).as_deref(), Some("make deps"), "the global setup elsewhere");
+        assert_eq!(c.copy_files_for(&app), vec![".env".to_string(), ".npmrc".to_string()]);
+        assert_eq!(c.copy_files_for(&other), vec![".env".to_string()]);
+        // An empty command turns the global one off for that repository.
+        set_in_file(&path, &format!("repos.{}.setup", other.display()), "\"\"").unwrap();
+        assert_eq!(Config::load(&path).unwrap().config.setup_for(&other), None);
+        let err = set_in_file(&path, &format!("repos.{}.setpu", app.display()), "x").unwrap_err().to_string();
+        assert!(err.contains("unknown config key"), "{err}");
+        let (_, w) = Config::parse(&p(), "repos:\n  /src/app:\n    setpu: x\n").unwrap();
+        assert_eq!(w[0].key, "repos./src/app.setpu");
+        let err = Config::parse(&p(), "session:\n  setup_timeout: soon\n").unwrap_err().to_string();
+        assert!(err.contains("session.setup_timeout"), "{err}");
     }
 }

@@ -1159,6 +1159,8 @@ fn prepare_session(
         budget_usd: item.budget_usd,
         batch_item_id: Some(item.id.clone()),
         bench_result_id: None,
+        // The configured setup (`repos.<path>.setup`, `session.setup`) runs as for `new`.
+        ..Default::default()
     });
     match made {
         Err(EngineError::Store(ampsm_store::StoreError::DuplicateName { id, name, repo })) => {

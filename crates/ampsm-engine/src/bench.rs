@@ -1092,6 +1092,8 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         budget_usd: None,
         batch_item_id: None,
         bench_result_id: Some(result.id.clone()),
+        // The configured setup (`repos.<path>.setup`, `session.setup`) runs as for `new`.
+        ..Default::default()
     }) {
         Ok(s) => s,
         Err(e) => {

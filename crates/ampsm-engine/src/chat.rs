@@ -24,6 +24,7 @@ pub fn ends_turn(ev: &AgentEvent) -> bool {
 /// The next message, waiting for it until the input ends or the user interrupts (`None` then).
 fn next_message(messages: &mut UnboundedReceiver<String>, interrupt: &crate::Interrupt) -> Option<String> {
     use tokio::sync::mpsc::error::TryRecvError;
+    let _busy = interrupt.busy();
     loop {
         if interrupt.interrupted() {
             return None;

@@ -44,6 +44,8 @@ pub enum EngineError {
     Metrics(#[from] crate::metrics_error::MetricsError),
     #[error("interrupted before the agent of session {session} started; nothing ran")]
     Interrupted { session: String },
+    #[error("{0}")]
+    SetupFailed(Box<crate::sessions::SetupFailure>),
 }
 
 fn suggestions_text(s: &[String]) -> String {
@@ -85,6 +87,7 @@ impl EngineError {
             EngineError::Bench(e) => e.exit_code(),
             EngineError::Metrics(e) => e.exit_code(),
             EngineError::Interrupted { .. } => 130,
+            EngineError::SetupFailed(f) if f.interrupted => 130,
             _ => 1,
         }
     }

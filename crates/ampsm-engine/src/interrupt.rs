@@ -1,10 +1,12 @@
-//! Ctrl-C and SIGTERM for commands that run an agent in the foreground (`iterate`, `new --run`, `demo`).
-//! Without this the signal would end the program and leave the agent, which runs in a process group of its
-//! own, working on unattended. With it, the first signal stops the running agent's whole group through the
-//! run's cancel channel (SIGINT, then SIGTERM, then SIGKILL, a few seconds at most), kills a test or setup
-//! script that is running, and lets the run finish its bookkeeping: the work so far is committed and the
-//! iteration is recorded `cancelled`. Later signals only say that this is under way: the stop is bounded,
-//! and quitting in the middle of it could leave the agent behind.
+//! Ctrl-C and SIGTERM for commands that run an agent or a script in the foreground (`iterate`, `new`
+//! with a setup command or `--run`, `chat`, `demo`). Without this the signal would end the program and
+//! leave the agent, which runs in a process group of its own, working on unattended. With it, the first
+//! signal stops what is running: the agent's whole group through the run's cancel channel (SIGINT, then
+//! SIGTERM, then SIGKILL, a few seconds at most), or a test or setup script that polls
+//! [`Interrupt::interrupted`] while it holds a [`Busy`] guard; the run then finishes its bookkeeping (the
+//! work so far is committed, the iteration recorded `cancelled`). Later signals only say that this is under
+//! way: the stop is bounded, and quitting in the middle of it could leave the agent behind. When nothing is
+//! running, the signal ends the program at once (exit code 130), as it would without this.
 //!
 //! Not for batch and bench runners (they abort through the store, see `batch::abort_on_signal_for`) nor
 //! for the dashboard (it stops what it started itself).
@@ -23,6 +25,10 @@ pub struct Interrupt {
 struct Inner {
     signals: AtomicUsize,
     interrupted: AtomicBool,
+    /// How many [`Busy`] guards are alive.
+    busy: AtomicUsize,
+    /// Whether the process ends on a signal that finds nothing running (not for [`Interrupt::never`]).
+    exit_when_idle: bool,
     /// The cancel channel of the agent run in progress, if any.
     target: Mutex<Option<watch::Sender<bool>>>,
 }
@@ -31,7 +37,7 @@ impl Interrupt {
     /// Starts listening for SIGINT and SIGTERM (for the rest of the process's life: from now on they no
     /// longer end it by themselves).
     pub fn install() -> Interrupt {
-        let inner = Arc::new(Inner::default());
+        let inner = Arc::new(Inner { exit_when_idle: true, ..Inner::default() });
         let listener = inner.clone();
         std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
@@ -83,6 +89,26 @@ impl Interrupt {
             *t = None;
         }
     }
+
+    /// Marks the process busy with something that polls [`Interrupt::interrupted`] and stops by itself
+    /// (a script, a wait for input) until the guard is dropped: a signal then sets the flag instead of
+    /// ending the program.
+    pub fn busy(&self) -> Busy {
+        self.inner.busy.fetch_add(1, Ordering::SeqCst);
+        Busy { inner: self.inner.clone() }
+    }
+}
+
+/// See [`Interrupt::busy`].
+#[derive(Debug)]
+pub struct Busy {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.inner.busy.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Inner {
@@ -90,12 +116,17 @@ impl Inner {
         let n = self.signals.fetch_add(1, Ordering::SeqCst) + 1;
         self.interrupted.store(true, Ordering::SeqCst);
         let agent = self.target.lock().ok().and_then(|t| t.clone());
+        let busy = self.busy.load(Ordering::SeqCst) > 0;
         match (n, agent) {
             (1, Some(cancel)) => {
                 eprintln!("\ninterrupted: stopping the agent; its work so far will be committed…");
                 let _ = cancel.send(true);
             }
-            (1, None) => eprintln!("\ninterrupted: stopping…"),
+            (1, None) if busy || !self.exit_when_idle => eprintln!("\ninterrupted: stopping…"),
+            (1, None) => {
+                eprintln!("\ninterrupted");
+                std::process::exit(130);
+            }
             _ => eprintln!("still stopping (at most a few seconds); the work is being saved"),
         }
     }

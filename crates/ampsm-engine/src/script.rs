@@ -63,17 +63,19 @@ impl ScriptRun {
 
 /// Runs `script` with `sh -c` in `dir`, killing its process group after `timeout`.
 pub fn run_script(dir: &Path, script: &str, timeout: Duration) -> std::io::Result<ScriptRun> {
-    run_script_with(dir, script, timeout, &|| false, None)
+    run_script_with(dir, script, timeout, &|| false, None, &mut |_| {})
 }
 
-/// [`run_script`], also killing the group as soon as `stop` says so (polled every 20 ms), and copying the
-/// whole output (not only its tail) to `log` as it arrives.
+/// [`run_script`], also killing the group as soon as `stop` says so (polled every 20 ms), copying the
+/// whole output (not only its tail) to `log` as it arrives, and telling `on_spawn` the pid of the script's
+/// shell (which leads its process group) once it started.
 pub fn run_script_with(
     dir: &Path,
     script: &str,
     timeout: Duration,
     stop: &dyn Fn() -> bool,
     mut log: Option<&mut dyn Write>,
+    on_spawn: &mut dyn FnMut(u32),
 ) -> std::io::Result<ScriptRun> {
     let started = Instant::now();
     let mut child = Command::new("sh")
@@ -97,6 +99,7 @@ pub fn run_script_with(
     }
     drop(tx);
     let pid = child.id();
+    on_spawn(pid);
     let mut tail: Vec<u8> = Vec::new();
     let mut finished = 0;
     let mut take = |chunk: Vec<u8>, finished: &mut usize| {
@@ -197,8 +200,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log: Vec<u8> = Vec::new();
         let script = "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done";
-        let full =
-            run_script_with(dir.path(), script, Duration::from_secs(20), &|| false, Some(&mut log)).unwrap();
+        let full = run_script_with(
+            dir.path(),
+            script,
+            Duration::from_secs(20),
+            &|| false,
+            Some(&mut log),
+            &mut |_| {},
+        )
+        .unwrap();
         assert!(full.passed());
         let text = String::from_utf8(log).unwrap();
         assert_eq!(text.lines().count(), 3000, "the log has every line");
@@ -211,6 +221,7 @@ mod tests {
             Duration::from_secs(60),
             &|| started.elapsed() > Duration::from_millis(200),
             None,
+            &mut |_| {},
         )
         .unwrap();
         assert!(stopped.interrupted && !stopped.timed_out && !stopped.passed(), "{stopped:?}");

@@ -1,13 +1,15 @@
 //! Session lifecycle: `new` (validated name and base, a worktree outside the repository on a fresh
-//! branch, crash-safe in two recorded steps), `rm` (refuses to drop work unless forced, and then snapshots
+//! branch, crash-safe in two recorded steps, then the project's setup command), `rm` (refuses to drop work unless forced, and then snapshots
 //! first), `show` and `repo-info`.
 
 use crate::process::{fault_point, own_pid, pid_alive, stop_group};
+use crate::script::run_script_with;
 use crate::{Engine, EngineError};
 use ampsm_core::{SessionId, SessionStatus, slugify, validate_session_name};
 use ampsm_git::{Git, RepoLock};
 use ampsm_store::{NewSession, Session, SnapshotRecord, StatusChange};
 use serde::Serialize;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +33,46 @@ pub struct CreateSession {
     pub batch_item_id: Option<String>,
     /// The benchmark result the session is made for.
     pub bench_result_id: Option<String>,
+    /// The setup command run in the new worktree: `None` takes the configured one (`repos.<path>.setup`,
+    /// else `session.setup`), `Some("")` runs none.
+    pub setup: Option<String>,
+    /// Ctrl-C of a foreground `new`: stops the setup command.
+    pub interrupt: Option<crate::Interrupt>,
+}
+
+/// A setup command that did not pass: the session exists, in status `error`.
+#[derive(Debug)]
+pub struct SetupFailure {
+    pub session: String,
+    pub name: String,
+    pub command: String,
+    /// "exit code 1", "timed out after 600.0s", "interrupted".
+    pub outcome: String,
+    /// Its last lines of output, on one line.
+    pub tail: String,
+    /// Where its whole output is.
+    pub log: PathBuf,
+    pub worktree: PathBuf,
+    /// Whether Ctrl-C stopped it.
+    pub interrupted: bool,
+}
+
+impl std::fmt::Display for SetupFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "session {} was created, but its setup `{}` failed ({}): {}; the whole output is in {}. Fix it in {} \
+             and go on with `amp-sessions iterate {}`, or remove the session with `amp-sessions rm {} --force`",
+            self.session,
+            self.command,
+            self.outcome,
+            self.tail,
+            self.log.display(),
+            self.worktree.display(),
+            self.name,
+            self.name
+        )
+    }
 }
 
 /// What `rm` did.
@@ -147,7 +189,111 @@ impl Engine {
         }
         fault_point("new:after-worktree");
         self.store.finish_creating(&id)?;
+        let session = self.store.get_session(&id)?;
+        let setup = match req.setup {
+            Some(s) => Some(s).filter(|s| !s.trim().is_empty()),
+            None => self.config.setup_for(&repo_root),
+        };
+        if let Some(command) = setup {
+            self.run_setup(&session, &command, req.interrupt.as_ref())?;
+        }
         Ok(self.store.get_session(&id)?)
+    }
+
+    /// Runs the configured setup command (`repos.<path>.setup`, else `session.setup`) of a session made
+    /// with `setup: Some("")` (the dashboard makes the session first and sets it up in the background).
+    /// Returns whether there was one to run.
+    pub fn setup_session(
+        &mut self,
+        reference: &str,
+        interrupt: Option<&crate::Interrupt>,
+    ) -> Result<bool, EngineError> {
+        let session = self.store.resolve_session(reference, false)?;
+        match self.config.setup_for(Path::new(&session.repo_path)) {
+            Some(command) => self.run_setup(&session, &command, interrupt).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Runs the setup command of a new session in its worktree (see [`crate::script`]: its own process
+    /// group, stdin closed, `session.setup_timeout`, Ctrl-C). The session is `running` meanwhile, with the
+    /// command's group recorded as its agent, so `repair` can stop it after a crash. The whole output goes
+    /// to `logs/setup-<session id>.log`. A failure leaves the session and its worktree as they are, in
+    /// status `error` with a note, and is returned as [`EngineError::SetupFailed`].
+    fn run_setup(
+        &mut self,
+        session: &Session,
+        command: &str,
+        interrupt: Option<&crate::Interrupt>,
+    ) -> Result<(), EngineError> {
+        let label = format!("{} ({})", session.name, session.id.short());
+        let worktree = PathBuf::from(&session.worktree_path);
+        std::fs::create_dir_all(&self.paths.logs)
+            .map_err(|source| EngineError::Io { path: self.paths.logs.clone(), source })?;
+        let log_path = self.paths.logs.join(format!("setup-{}.log", session.id));
+        let mut log = std::fs::File::create(&log_path)
+            .map_err(|source| EngineError::Io { path: log_path.clone(), source })?;
+        let _ = writeln!(log, "$ {command}");
+        self.store.set_status(
+            &session.id,
+            SessionStatus::Running,
+            Some(&format!("running setup `{command}`")),
+        )?;
+        self.store.set_pids(&session.id, Some(own_pid()), None)?;
+        let store_path = self.store.path().to_path_buf();
+        let id = session.id.clone();
+        let mut on_spawn = move |pid: u32| {
+            if let Ok(mut s) = ampsm_store::Store::open(&store_path) {
+                let _ = s.set_pids(&id, Some(own_pid()), Some(pid as i64));
+            }
+        };
+        let stop = || interrupt.is_some_and(crate::Interrupt::interrupted);
+        let _busy = interrupt.map(crate::Interrupt::busy);
+        let timeout = self.config.setup_timeout();
+        let ran = run_script_with(&worktree, command, timeout, &stop, Some(&mut log), &mut on_spawn);
+        self.store.set_pids(&session.id, None, None)?;
+        let ran = match ran {
+            Ok(r) => r,
+            Err(source) => {
+                let note = format!("setup `{command}` could not start: {source}");
+                self.store.set_status(&session.id, SessionStatus::Error, Some(&note))?;
+                return Err(EngineError::Io { path: worktree, source });
+            }
+        };
+        let seconds = ran.duration_ms as f64 / 1000.0;
+        if ran.passed() {
+            // What it left that git would commit ends up in the agent's first commit: say so.
+            let left: Vec<String> = Git::new(&worktree)
+                .status()
+                .map(|st| st.entries.into_iter().map(|e| e.path).collect())
+                .unwrap_or_default();
+            let mut note = format!("setup `{command}` passed in {seconds:.1} s");
+            if !left.is_empty() {
+                let shown: Vec<&str> = left.iter().take(3).map(String::as_str).collect();
+                note.push_str(&format!(
+                    "; it left {} file(s) that git does not ignore ({}{}), which the agent's first commit will \
+                     include unless .gitignore covers them",
+                    left.len(),
+                    shown.join(", "),
+                    if left.len() > 3 { ", …" } else { "" }
+                ));
+            }
+            self.store.set_status(&session.id, SessionStatus::Idle, Some(&note))?;
+            return Ok(());
+        }
+        let outcome = ran.outcome();
+        let note = format!("setup `{command}` failed ({outcome}); output in {}", log_path.display());
+        self.store.set_status(&session.id, SessionStatus::Error, Some(&note))?;
+        Err(EngineError::SetupFailed(Box::new(SetupFailure {
+            session: label,
+            name: session.name.clone(),
+            command: command.to_string(),
+            outcome,
+            tail: ran.short_tail(),
+            log: log_path,
+            worktree,
+            interrupted: ran.interrupted,
+        })))
     }
 
     fn default_base(&self, git: &Git) -> Result<String, EngineError> {
@@ -172,7 +318,7 @@ impl Engine {
         }
         let _lock = RepoLock::acquire(&self.paths.locks, repo_root, LOCK_TIMEOUT)?;
         git.worktree_add(branch, worktree, base_commit)?;
-        for file in &self.config.git.copy_files {
+        for file in &self.config.copy_files_for(repo_root) {
             copy_ignored_file(repo_root, worktree, file)?;
         }
         Ok(())

@@ -94,6 +94,28 @@ impl AppState {
         jobs.insert(id, handle);
     }
 
+    /// Runs the configured setup command of a new session on a new thread, then (with `then_run`) its
+    /// first iteration; a failure is kept for the pages.
+    pub fn spawn_setup(&self, session_id: String, then_run: bool) {
+        let paths = self.inner.paths.clone();
+        let state = self.clone();
+        let id = session_id.clone();
+        let mut bg = self.lock();
+        bg.failures.remove(&session_id);
+        bg.running.retain(|_, h| !h.is_finished());
+        let handle = std::thread::spawn(move || {
+            let result = Engine::open_at(paths).and_then(|mut engine| engine.setup_session(&id, None));
+            match result {
+                Ok(_) if then_run => state.spawn_iteration(id, None),
+                Ok(_) => {}
+                Err(e) => {
+                    state.lock().failures.insert(id, WebError::from(e).line());
+                }
+            }
+        });
+        bg.running.insert(session_id, handle);
+    }
+
     /// Runs one iteration of `session` on a new thread; its failure (if any) is kept for the pages.
     pub fn spawn_iteration(&self, session_id: String, prompt: Option<String>) {
         let paths = self.inner.paths.clone();
@@ -104,13 +126,7 @@ impl AppState {
         bg.running.retain(|_, h| !h.is_finished());
         let handle = std::thread::spawn(move || {
             let result = Engine::open_at(paths).and_then(|mut engine| {
-                let req = ampsm_engine::IterateRequest {
-                    session: id.clone(),
-                    prompt,
-                    timeout: None,
-                    budget_pool: None,
-                    interrupt: None,
-                };
+                let req = ampsm_engine::IterateRequest { session: id.clone(), prompt, ..Default::default() };
                 engine.iterate(req, &mut |_| {})
             });
             let failure = match result {

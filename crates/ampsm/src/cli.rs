@@ -99,6 +99,13 @@ pub struct NewArgs {
     /// Cost budget in USD: warn at 80 %, stop the agent at 100 %.
     #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget: Option<f64>,
+    /// Setup command run in the new worktree (e.g. "npm ci"; default: repos.<path>.setup, else
+    /// session.setup).
+    #[arg(long, value_name = "CMD", conflicts_with = "no_setup")]
+    pub setup: Option<String>,
+    /// Run no setup command, whatever the config says.
+    #[arg(long)]
+    pub no_setup: bool,
     /// Run the first iteration right away.
     #[arg(long)]
     pub run: bool,

@@ -42,6 +42,7 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "removed" => "Session removed.",
         "created" => "Session created.",
         "started" => "Session created; its first iteration is running.",
+        "setup" => "Session created; its setup command is running (then the first iteration, if asked).",
         "sent" => "Message sent; the agent is running.",
         "staged" => "Staged.",
         "unstaged" => "Unstaged.",
@@ -179,8 +180,9 @@ pub async fn create(
         model: opt(&f.model),
         script: opt(&f.script),
         budget_usd: budget,
-        batch_item_id: None,
-        bench_result_id: None,
+        // The configured setup runs in the background once the session exists (it may take minutes).
+        setup: Some(String::new()),
+        ..Default::default()
     };
     if f.repo.trim().is_empty() {
         return render(
@@ -192,10 +194,20 @@ pub async fn create(
         )
         .await;
     }
-    match state.engine(move |e| Ok(e.create_session(req)?)).await {
-        Ok(session) => {
+    let made = state
+        .engine(move |e| {
+            let session = e.create_session(req)?;
+            let setup = e.config.setup_for(std::path::Path::new(&session.repo_path)).is_some();
+            Ok((session, setup))
+        })
+        .await;
+    match made {
+        Ok((session, setup)) => {
             let id = session.id.to_string();
-            if f.run.is_some() {
+            if setup {
+                state.spawn_setup(id.clone(), f.run.is_some());
+                Ok(Redirect::to(&format!("/s/{id}?done=setup")).into_response())
+            } else if f.run.is_some() {
                 state.spawn_iteration(id.clone(), None);
                 Ok(Redirect::to(&format!("/s/{id}?done=started")).into_response())
             } else {

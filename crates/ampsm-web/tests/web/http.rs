@@ -157,6 +157,34 @@ fn new_session_form_creates_a_session_and_keeps_values_on_error() {
     assert_eq!(w.json(&["show", id])["snapshots"].as_array().unwrap().len(), 1);
 }
 
+#[test]
+fn a_configured_setup_runs_in_the_background_after_the_form_returns() {
+    let w = World::new();
+    w.ok(&["config", "set", "session.setup", "sleep 2; echo ready > setup-done.txt"]);
+    let d = Dashboard::start(&w);
+    let started = Instant::now();
+    let r = d.post("/sessions", &[("repo", w.repo_arg()), ("name", "prepared")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(2), "the form waited for the setup");
+    let s = w.json(&["show", "prepared"]);
+    let id = s["session"]["id"].as_str().unwrap();
+    assert_eq!(r.location.unwrap(), format!("/s/{id}?done=setup"));
+    let page = d.get(&format!("/s/{id}?done=setup")).body;
+    assert!(page.contains("its setup command is running"), "{page}");
+    let wt = std::path::PathBuf::from(s["session"]["worktree_path"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = w.json(&["show", "prepared"]);
+        if now["session"]["status"] == "idle" {
+            assert!(now["session"]["status_note"].as_str().unwrap().starts_with("setup `sleep 2;"), "{now}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the setup did not finish: {now}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(wt.join("setup-done.txt")).unwrap(), "ready\n");
+}
+
 fn without_exported_at(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("exported_at");

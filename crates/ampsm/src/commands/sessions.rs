@@ -11,6 +11,8 @@ use ampsm_store::{Session, SessionFilter};
 pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let run = a.run;
+    // Ctrl-C stops a setup command (and the first run) instead of leaving it behind.
+    let interrupt = ampsm_engine::Interrupt::install();
     let session = engine.create_session(CreateSession {
         repo: a.repo,
         name: a.name,
@@ -20,8 +22,9 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         model: a.model,
         script: a.script,
         budget_usd: a.budget,
-        batch_item_id: None,
-        bench_result_id: None,
+        setup: if a.no_setup { Some(String::new()) } else { a.setup },
+        interrupt: Some(interrupt.clone()),
+        ..Default::default()
     })?;
     if run {
         if !json {
@@ -34,10 +37,8 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         }
         let req = ampsm_engine::IterateRequest {
             session: session.id.to_string(),
-            prompt: None,
-            timeout: None,
-            budget_pool: None,
-            interrupt: None,
+            interrupt: Some(interrupt),
+            ..Default::default()
         };
         return super::agents::run_iteration(&mut engine, req, json);
     }
@@ -45,7 +46,7 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         print_json(&session)?;
     } else {
         println!("Created session {} ({})", session.name, session.id.short());
-        print_fields(&[
+        let mut fields = vec![
             ("branch", session.branch.clone()),
             ("worktree", session.worktree_path.clone()),
             (
@@ -57,7 +58,11 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
                 ),
             ),
             ("agent", session.agent.clone()),
-        ]);
+        ];
+        if let Some(note) = session.status_note.as_deref().filter(|n| n.starts_with("setup ")) {
+            fields.push(("setup", note.trim_start_matches("setup ").to_string()));
+        }
+        print_fields(&fields);
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! the missing-key refusal, timeouts, and the real Claude Code and Codex CLIs against the scripted model
 //! server.
 
-use crate::support::{World, command_world, one_line, processes_in_groups};
+use crate::support::{World, command_world, ctrl_c, one_line, processes_in_groups};
 use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
 use ampsm_testutils::repo::git;
 use ampsm_testutils::{install_fake_agent_as, npm_agent_bin, scenario_path};
@@ -178,12 +178,6 @@ fn a_hanging_agent_is_stopped_at_the_timeout_with_its_process_group() {
                 .unwrap_or(false)
         });
     assert!(!group_left, "a process of the agent's group survived");
-}
-
-/// Sends SIGINT, as Ctrl-C in the terminal does, to the process `pid`.
-fn ctrl_c(pid: u32) {
-    let ok = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
-    assert!(ok.success());
 }
 
 /// Waits until `list` shows the session running with its agent started; returns the agent's pid.

@@ -1,6 +1,6 @@
 //! Session lifecycle: new, list, show, rm, repo-info, config, repair, crash safety.
 
-use crate::support::{World, one_line};
+use crate::support::{World, ctrl_c, one_line, processes_in_groups};
 use ampsm_testutils::repo::git;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -270,4 +270,117 @@ fn every_command_speaks_json() {
     let out = w.run(&["show", "missing", "--json"]);
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(err["exit_code"], 2);
+}
+
+#[test]
+fn a_setup_command_prepares_each_new_worktree_per_repository() {
+    let w = World::new();
+    let other = ampsm_testutils::repo::init_repo(&w.dir.path().join("other"));
+    // .env is ignored in the repository and copied into worktrees of this repository only.
+    std::fs::write(w.repo.join(".gitignore"), ".env\nnode_modules/\n").unwrap();
+    git(&w.repo, &["add", ".gitignore"]);
+    git(&w.repo, &["commit", "-q", "-m", "ignore"]);
+    std::fs::write(w.repo.join(".env"), "TOKEN=local\n").unwrap();
+    let repo = w.repo.to_str().unwrap();
+    w.ok(&["config", "set", "session.setup", "echo global > global.txt"]);
+    w.ok(&[
+        "config",
+        "set",
+        &format!("repos.{repo}.setup"),
+        "mkdir -p node_modules && cp .env node_modules/seen-env && echo installed",
+    ]);
+    w.ok(&["config", "set", &format!("repos.{repo}.copy_files"), "[.env]"]);
+
+    // This repository's own setup, after its files were copied; the output goes to a log.
+    let s = w.json(&["new", "--repo", repo, "--name", "proj"]);
+    let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(wt.join("node_modules/seen-env")).unwrap(), "TOKEN=local\n");
+    assert!(!wt.join("global.txt").exists(), "the repository's setup replaces the global one");
+    assert_eq!(s["status"], "idle", "{s}");
+    assert!(s["status_note"].as_str().unwrap().starts_with("setup `mkdir -p node_modules"), "{s}");
+    let log = w.home().join("logs").join(format!("setup-{}.log", s["id"].as_str().unwrap()));
+    assert!(std::fs::read_to_string(&log).unwrap().contains("installed"));
+    assert_eq!(git(&wt, &["status", "--porcelain"]), "", "what it made is ignored");
+
+    // Another repository gets the global setup, and is told what it left for git to commit.
+    let out = w.ok(&["new", "--repo", other.to_str().unwrap(), "--name", "plain"]);
+    assert!(out.contains("setup     `echo global > global.txt` passed"), "{out}");
+    assert!(out.contains("it left 1 file(s) that git does not ignore (global.txt)"), "{out}");
+    // --setup and --no-setup win over the config.
+    let s = w.json(&["new", "--repo", repo, "--name", "own", "--setup", "echo mine > mine.txt"]);
+    assert!(PathBuf::from(s["worktree_path"].as_str().unwrap()).join("mine.txt").exists());
+    let s = w.json(&["new", "--repo", repo, "--name", "none", "--no-setup"]);
+    assert_eq!(
+        std::fs::read_dir(s["worktree_path"].as_str().unwrap()).unwrap().count(),
+        4,
+        ".git, .gitignore, .env, README"
+    );
+    assert!(s["status_note"].is_null(), "{s}");
+    let timeline = w.json(&["timeline", "proj"]);
+    assert!(timeline.to_string().contains("running setup"), "{timeline}");
+}
+
+#[test]
+fn a_failing_or_hanging_setup_keeps_the_session_and_says_where_its_output_is() {
+    let w = World::new();
+    let (code, err) = w.fails(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "broken",
+        "--setup",
+        "echo step one; echo no such tool >&2; exit 4",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let line = one_line(&err);
+    assert!(line.contains("session broken (") && line.contains("was created, but its setup"), "{line}");
+    assert!(line.contains("failed (exit code 4): step one | no such tool"), "{line}");
+    assert!(line.contains("amp-sessions rm broken --force"), "{line}");
+    let shown = w.json(&["show", "broken"]);
+    assert_eq!(shown["session"]["status"], "error", "the session and its worktree stay for a look");
+    assert!(Path::new(shown["session"]["worktree_path"].as_str().unwrap()).join(".git").exists());
+    let log = line.split("the whole output is in ").nth(1).unwrap().split(". Fix").next().unwrap();
+    assert!(std::fs::read_to_string(log).unwrap().contains("no such tool"));
+
+    // A setup that hangs is stopped at session.setup_timeout, with its whole process group.
+    w.ok(&["config", "set", "session.setup_timeout", "1s"]);
+    let marker = w.dir.path().join("child-pid");
+    let script = format!("sleep 60 & echo $! > {}; wait", marker.display());
+    let started = std::time::Instant::now();
+    let (code, err) = w.fails(&["new", "--repo", w.repo_arg(), "--name", "hangs", "--setup", &script]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("failed (timed out after"), "{err}");
+    let child: i64 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let alive = std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    assert!(!alive, "the setup's child process was stopped");
+}
+
+#[test]
+fn ctrl_c_stops_a_setup_command_with_its_process_group() {
+    let w = World::new();
+    let marker = w.dir.path().join("setup-started");
+    let script = format!("echo $$ > {}; sleep 30", marker.display());
+    let child = w
+        .cmd()
+        .args(["new", "--repo", w.repo_arg(), "--name", "slowsetup", "--setup", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(&marker).map(|t| t.trim().is_empty()).unwrap_or(true) {
+        assert!(std::time::Instant::now() < deadline, "the setup did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let group: i64 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    ctrl_c(child.id());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("failed (interrupted)"), "{stderr}");
+    assert!(processes_in_groups(&[group]).is_empty(), "the setup's group is gone");
+    assert_eq!(w.json(&["show", "slowsetup"])["session"]["status"], "error");
 }

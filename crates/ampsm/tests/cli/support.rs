@@ -148,3 +148,9 @@ pub fn command_world(script: &str) -> World {
     ));
     w
 }
+
+/// Sends SIGINT, as Ctrl-C in the terminal does, to the process `pid`.
+pub fn ctrl_c(pid: u32) {
+    let ok = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
