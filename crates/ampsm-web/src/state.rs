@@ -94,9 +94,13 @@ impl AppState {
         jobs.insert(id, handle);
     }
 
-    /// Runs the configured setup command of a new session on a new thread, then (with `then_run`) its
-    /// first iteration; a failure is kept for the pages.
-    pub fn spawn_setup(&self, session_id: String, then_run: bool) {
+    /// Runs `work` for a session on a new thread kept in the registry (so Ctrl-C can stop what it
+    /// started); the failure line it returns, if any, is kept for the pages.
+    fn spawn_for_session(
+        &self,
+        session_id: String,
+        work: impl FnOnce(&AppState, Paths, &str) -> Option<String> + Send + 'static,
+    ) {
         let paths = self.inner.paths.clone();
         let state = self.clone();
         let id = session_id.clone();
@@ -104,32 +108,37 @@ impl AppState {
         bg.failures.remove(&session_id);
         bg.running.retain(|_, h| !h.is_finished());
         let handle = std::thread::spawn(move || {
-            let result = Engine::open_at(paths).and_then(|mut engine| engine.setup_session(&id, None));
-            match result {
-                Ok(_) if then_run => state.spawn_iteration(id, None),
-                Ok(_) => {}
-                Err(e) => {
-                    state.lock().failures.insert(id, WebError::from(e).line());
-                }
+            if let Some(f) = work(&state, paths, &id) {
+                state.lock().failures.insert(id, f);
             }
         });
         bg.running.insert(session_id, handle);
     }
 
+    /// Runs the configured setup command of a new session on a new thread, then (with `then_run`) its
+    /// first iteration; a failure is kept for the pages.
+    pub fn spawn_setup(&self, session_id: String, then_run: bool) {
+        self.spawn_for_session(session_id, move |state, paths, id| {
+            match Engine::open_at(paths).and_then(|mut engine| engine.setup_session(id, None)) {
+                Ok(_) if then_run => {
+                    state.spawn_iteration(id.to_string(), None);
+                    None
+                }
+                Ok(_) => None,
+                Err(e) => Some(WebError::from(e).line()),
+            }
+        });
+    }
+
     /// Runs one iteration of `session` on a new thread; its failure (if any) is kept for the pages.
     pub fn spawn_iteration(&self, session_id: String, prompt: Option<String>) {
-        let paths = self.inner.paths.clone();
-        let state = self.clone();
-        let id = session_id.clone();
-        let mut bg = self.lock();
-        bg.failures.remove(&session_id);
-        bg.running.retain(|_, h| !h.is_finished());
-        let handle = std::thread::spawn(move || {
+        self.spawn_for_session(session_id, move |_, paths, id| {
             let result = Engine::open_at(paths).and_then(|mut engine| {
-                let req = ampsm_engine::IterateRequest { session: id.clone(), prompt, ..Default::default() };
+                let req =
+                    ampsm_engine::IterateRequest { session: id.to_string(), prompt, ..Default::default() };
                 engine.iterate(req, &mut |_| {})
             });
-            let failure = match result {
+            match result {
                 Ok(report) if report.passed() => None,
                 Ok(report) => Some(match report.iteration.outcome.as_deref() {
                     Some("success") => format!(
@@ -143,11 +152,7 @@ impl AppState {
                     ),
                 }),
                 Err(e) => Some(WebError::from(e).line()),
-            };
-            if let Some(f) = failure {
-                state.lock().failures.insert(id, f);
             }
         });
-        bg.running.insert(session_id, handle);
     }
 }

@@ -198,13 +198,7 @@ fn ctrl_c_stops_the_agent_commits_its_work_so_far_and_exits_130() {
     // It writes partial.txt, then works for 30 s before it writes late.txt.
     let w = command_world("echo partial > partial.txt\nsleep 30\necho late > late.txt");
     w.ok(&["new", "--repo", w.repo_arg(), "--name", "stopme", "--agent", "command", "--prompt", "go"]);
-    let child = w
-        .cmd()
-        .args(["iterate", "stopme"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = w.spawn(&["iterate", "stopme"]);
     let agent = wait_for_agent(&w, "stopme");
     let wt = PathBuf::from(w.json(&["show", "stopme"])["session"]["worktree_path"].as_str().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -262,13 +256,7 @@ fn ctrl_c_during_the_test_script_stops_it() {
         "--script",
         "echo started > tests-started; sleep 30",
     ]);
-    let child = w
-        .cmd()
-        .args(["iterate", "tests", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = w.spawn(&["iterate", "tests", "--json"]);
     let wt = PathBuf::from(w.json(&["show", "tests"])["session"]["worktree_path"].as_str().unwrap());
     let deadline = Instant::now() + Duration::from_secs(30);
     while !wt.join("tests-started").exists() {
@@ -605,14 +593,7 @@ fn real_amp_without_a_key_fails_within_seconds_and_leaves_no_process() {
 
 fn chat(w: &World, session: &str, input: &str) -> std::process::Output {
     use std::io::Write;
-    let mut child = w
-        .cmd()
-        .args(["chat", session])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = w.spawn(&["chat", session]);
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -665,14 +646,7 @@ fn chat_with_an_agent_without_an_interactive_protocol_runs_one_turn_per_message(
 fn ctrl_c_ends_a_chat_of_turns_and_stops_the_turn_in_progress() {
     let w = command_world("echo partial > partial.txt\nsleep 30\necho late > late.txt");
     w.ok(&["new", "--repo", w.repo_arg(), "--name", "talk", "--agent", "command", "--prompt", "unused"]);
-    let mut child = w
-        .cmd()
-        .args(["chat", "talk"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = w.spawn(&["chat", "talk"]);
     // One message, and the input stays open as in a terminal.
     let mut stdin = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut stdin, b"start working\n").unwrap();

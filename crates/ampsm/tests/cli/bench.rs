@@ -856,13 +856,7 @@ fn bench_abort_stops_a_detached_run_and_follow_ends_when_its_runner_dies() {
     assert!(!processes_in_groups(&groups).is_empty(), "the agent runs");
 
     // A follower in another terminal, then the abort from a third one.
-    let follower = w
-        .cmd()
-        .args(["bench", "show", &id, "--follow", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let follower = w.spawn(&["bench", "show", &id, "--follow", "--json"]);
     let report = w.json(&["bench", "abort", &id[..8]]);
     assert_eq!(report["was_active"], true, "{report}");
     assert_eq!(report["queued_aborted"], 1, "{report}");

@@ -80,13 +80,7 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     // `amp-sessions completions bash | head -1`: the script (about 100 kB) is more than a pipe holds, so the
     // writer meets the closed pipe for sure.
     let w = World::new();
-    let mut child = w
-        .cmd()
-        .args(["completions", "bash"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = w.spawn(&["completions", "bash"]);
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

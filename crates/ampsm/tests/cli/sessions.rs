@@ -363,13 +363,7 @@ fn ctrl_c_stops_a_setup_command_with_its_process_group() {
     let w = World::new();
     let marker = w.dir.path().join("setup-started");
     let script = format!("echo $$ > {}; sleep 30", marker.display());
-    let child = w
-        .cmd()
-        .args(["new", "--repo", w.repo_arg(), "--name", "slowsetup", "--setup", &script])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = w.spawn(&["new", "--repo", w.repo_arg(), "--name", "slowsetup", "--setup", &script]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::fs::read_to_string(&marker).map(|t| t.trim().is_empty()).unwrap_or(true) {
         assert!(std::time::Instant::now() < deadline, "the setup did not start");

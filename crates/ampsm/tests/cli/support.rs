@@ -52,6 +52,18 @@ impl World {
         std::fs::write(self.home().join("config.yaml"), text).unwrap();
     }
 
+    /// Starts the program in the background with stdin, stdout and stderr piped (read them with
+    /// `wait_with_output`).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
