@@ -22,7 +22,7 @@
 
 use crate::review::label;
 use crate::review_error::ReviewError;
-use crate::script::{SCRIPT_TIMEOUT, ScriptRun, run_script};
+use crate::script::{SCRIPT_TIMEOUT, ScriptRun, run_script_with};
 use crate::{Engine, EngineError};
 use ampsm_core::SessionStatus;
 use ampsm_core::time::now_ms;
@@ -77,6 +77,8 @@ pub struct MergeRequest {
     pub pr: bool,
     /// Limit for the test script (default 10 minutes).
     pub script_timeout: Option<Duration>,
+    /// Ctrl-C of a foreground `merge`: stops the test script (and with it the merge; nothing changes).
+    pub interrupt: Option<crate::Interrupt>,
 }
 
 /// One preflight check.
@@ -341,10 +343,12 @@ impl Engine {
             Some(_) if pre.failure.is_some() => {}
             Some(script) => {
                 let timeout = req.script_timeout.unwrap_or(SCRIPT_TIMEOUT);
-                let run =
-                    run_script(&PathBuf::from(&s.worktree_path), script, timeout).map_err(|source| {
-                        ReviewError::ScriptSpawn { session: label(&s), script: script.to_string(), source }
-                    })?;
+                let stop = || req.interrupt.as_ref().is_some_and(crate::Interrupt::interrupted);
+                let _busy = req.interrupt.as_ref().map(crate::Interrupt::busy);
+                let worktree = PathBuf::from(&s.worktree_path);
+                let run = run_script_with(&worktree, script, timeout, &stop, None, &mut |_| {}).map_err(
+                    |source| ReviewError::ScriptSpawn { session: label(&s), script: script.to_string(), source },
+                )?;
                 if run.passed() {
                     pre.pass("tests pass", format!("{script}: passed in {} ms", run.duration_ms));
                 } else {

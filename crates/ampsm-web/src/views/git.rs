@@ -320,7 +320,7 @@ pub async fn action(
                         dry_run,
                         push: false,
                         pr: false,
-                        script_timeout: None,
+                        ..Default::default()
                     };
                     let r = e.merge_session(&sid, &req)?;
                     if dry_run {
