@@ -75,7 +75,8 @@ impl EngineError {
             | EngineError::Name(_)
             | EngineError::BadBase { .. }
             | EngineError::UnknownAgent(_)
-            | EngineError::Invalid(_) => 2,
+            | EngineError::Invalid(_)
+            | EngineError::Git(ampsm_git::GitError::NotARepository { .. }) => 2,
             EngineError::Store(ampsm_store::StoreError::SessionNotFound(_))
             | EngineError::Store(ampsm_store::StoreError::AmbiguousSession { .. })
             | EngineError::Store(ampsm_store::StoreError::DuplicateName { .. }) => 2,

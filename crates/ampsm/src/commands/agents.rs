@@ -47,6 +47,8 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
             }
         }
     };
+    // A session that does not exist is said before anything else is printed.
+    engine.store.resolve_session(&req.session, false)?;
     if !json {
         println!("Running the agent…");
     }

@@ -103,8 +103,12 @@ fn bad_input_gets_a_one_line_error_naming_the_problem() {
             && line.contains("did you mean: main"),
         "{err}"
     );
-    let (_, err) = w.fails(&["new", "--repo", w.dir.path().to_str().unwrap(), "--name", "x"]);
+    let (code, err) = w.fails(&["new", "--repo", w.dir.path().to_str().unwrap(), "--name", "x"]);
     assert!(one_line(&err).contains("not a git repository"), "{err}");
+    assert_eq!(code, 2, "bad input");
+    let out = w.run(&["iterate", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing is printed before the error");
     let (_, err) = w.fails(&["new", "--repo", repo, "--name", "x", "--agent", "gpt"]);
     assert!(one_line(&err).contains("unknown agent \"gpt\""), "{err}");
     w.ok(&["new", "--repo", repo, "--name", "dup"]);
