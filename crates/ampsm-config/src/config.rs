@@ -407,7 +407,10 @@ pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, C
     let new_text = serde_saphyr::to_string(&doc)
         .map_err(|e| ConfigError::BadValue { key: key.into(), message: e.to_string() })?;
     let (config, _) = Config::parse(path, &new_text).map_err(|e| match e {
-        ConfigError::Invalid { message, .. } => ConfigError::BadValue { key: key.into(), message },
+        ConfigError::Invalid { message, .. } => {
+            let message = message.strip_prefix(&format!("{key}: ")).map(str::to_string).unwrap_or(message);
+            ConfigError::BadValue { key: key.into(), message }
+        }
         other => other,
     })?;
     if let Some(dir) = path.parent() {
@@ -601,7 +604,9 @@ mod tests {
     #[test]
     fn invalid_values_fail_with_position() {
         let err = Config::parse(&p(), "notifications:\n  desktop: maybe\n").unwrap_err().to_string();
-        assert!(err.starts_with("/h/config.yaml:2:"), "{err}");
+        assert_eq!(err, "/h/config.yaml:2:12: notifications.desktop: expected true or false, got maybe");
+        let err = Config::parse(&p(), "ui:\n  theme: light\n  port: 70000\n").unwrap_err().to_string();
+        assert!(err.ends_with("ui.port: expected a whole number from 0 to 65535, got 70000"), "{err}");
         let err = Config::parse(&p(), "amp:\n  timeout: soon\n").unwrap_err().to_string();
         assert!(err.starts_with("/h/config.yaml:2: amp.timeout: invalid duration"), "{err}");
         let err = Config::parse(&p(), "git: [\n").unwrap_err().to_string();

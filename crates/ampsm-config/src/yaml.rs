@@ -16,8 +16,39 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigEr
             };
             ConfigError::Invalid { path, line, column, message }
         }
+        // "invalid u16" says neither which field nor what it wants: say both, and what it got.
+        ConfigError::Invalid { path, line, column, message } if line > 0 && wanted(&message).is_some() => {
+            let message = explain_bad_value(text, line, &message);
+            ConfigError::Invalid { path, line, column, message }
+        }
         other => other,
     })
+}
+
+/// What a scalar of serde's type name in "invalid <type>" must look like.
+fn wanted(message: &str) -> Option<&'static str> {
+    Some(match message.strip_prefix("invalid ")? {
+        "boolean" => "expected true or false",
+        "u8" => "expected a whole number from 0 to 255",
+        "u16" => "expected a whole number from 0 to 65535",
+        "u32" | "u64" | "usize" => "expected a whole number, 0 or more",
+        "i32" | "i64" | "isize" => "expected a whole number",
+        "f32" | "f64" => "expected a number",
+        _ => return None,
+    })
+}
+
+/// `field.path: expected …, got VALUE` for a bad scalar on line `line` (1-based).
+fn explain_bad_value(text: &str, line: u64, message: &str) -> String {
+    let expected = wanted(message).unwrap_or(message);
+    let raw = text.lines().nth(line as usize - 1).unwrap_or("");
+    let Some(key) = key_of(raw) else { return expected.to_string() };
+    let field = match mapping_path_at(text, line) {
+        Some(at) => format!("{at}.{key}"),
+        None => key.to_string(),
+    };
+    let got = raw.split_once(':').map(|(_, v)| v.trim()).unwrap_or("");
+    format!("{field}: {expected}, got {got}")
 }
 
 /// The path (`items[1]`, `problems[0].agent`) of the block mapping that line `line` (1-based) is part of,
@@ -154,7 +185,7 @@ mod tests {
     #[test]
     fn errors_are_one_line_with_position() {
         let err = parse::<T>(&PathBuf::from("/x/c.yaml"), "flag: 1\n").unwrap_err().to_string();
-        assert_eq!(err, "/x/c.yaml:1:7: invalid boolean");
+        assert_eq!(err, "/x/c.yaml:1:7: flag: expected true or false, got 1");
         let err = parse::<T>(&PathBuf::from("c.yaml"), "flag: {\n").unwrap_err().to_string();
         assert!(err.starts_with("c.yaml:1:7: "), "{err}");
         assert!(!err.contains('\n'));
