@@ -7,6 +7,7 @@
 //! repeats: 1            # each problem × agent runs this many times
 //! timeout: 5m           # per agent run
 //! test_timeout: 10m     # per evaluation command (default 10m)
+//! setup: "npm ci"       # run in each agent worktree and each evaluation tree (a problem's own wins)
 //! budget: 2.0           # USD for the whole run
 //! agents:               # the matrix: a name, or {agent, model}
 //!   - agent: claude
@@ -19,6 +20,7 @@
 //!     prompt: "Make greet shout"
 //!     test: "sh tests/shout_test.sh"    # evaluation command; exit 0 = resolved
 //!     test_patch: ./hidden.patch        # applied only for evaluation, never shown to the agent
+//!     setup: "pip install -e ."         # this problem's setup ("" for none)
 //! ```
 //!
 //! Unknown keys are warnings (with their line); bad values fail with `file:line:col: field: reason`.
@@ -75,6 +77,9 @@ pub struct CustomProblem {
     pub prompt: String,
     /// The evaluation command (`sh -c`); exit 0 = resolved. `None`: results are `not_evaluated`.
     pub test: Option<String>,
+    /// The setup command (`sh -c`) run in the agent's new worktree and in the evaluation tree before the
+    /// test: the problem's own, else the file's top-level `setup`; `Some("")` runs none.
+    pub setup: Option<String>,
     /// The file given as `test_patch`, and its content.
     pub test_patch_file: Option<PathBuf>,
     #[serde(skip)]
@@ -156,8 +161,8 @@ impl CustomBench {
 // ---- the YAML as written ----
 
 const TOP_KEYS: &[&str] =
-    &["name", "concurrency", "repeats", "timeout", "test_timeout", "budget", "agents", "problems"];
-const PROBLEM_KEYS: &[&str] = &["id", "repo", "base", "prompt", "test", "test_patch"];
+    &["name", "concurrency", "repeats", "timeout", "test_timeout", "budget", "setup", "agents", "problems"];
+const PROBLEM_KEYS: &[&str] = &["id", "repo", "base", "prompt", "test", "test_patch", "setup"];
 const AGENT_KEYS: &[&str] = &["agent", "model"];
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +178,8 @@ struct RawBench {
     test_timeout: Option<Spanned<DurationText>>,
     #[serde(default)]
     budget: Option<Spanned<f64>>,
+    #[serde(default)]
+    setup: Option<String>,
     agents: Spanned<Vec<Spanned<RawAgent>>>,
     problems: Spanned<Vec<Spanned<RawProblem>>>,
 }
@@ -188,6 +195,8 @@ struct RawProblem {
     test: Option<Spanned<String>>,
     #[serde(default)]
     test_patch: Option<Spanned<String>>,
+    #[serde(default)]
+    setup: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,7 +310,10 @@ impl Checker<'_> {
         }
         let mut problems: Vec<CustomProblem> = Vec::new();
         for (i, p) in raw.problems.value.iter().enumerate() {
-            let problem = self.problem(&p.value, &format!("problems[{i}]"), p.referenced.line())?;
+            let mut problem = self.problem(&p.value, &format!("problems[{i}]"), p.referenced.line())?;
+            if problem.setup.is_none() {
+                problem.setup = raw.setup.as_ref().map(|s| s.trim().to_string());
+            }
             if problems.iter().any(|x| x.id == problem.id) {
                 return Err(self.at(
                     &p.value.id,
@@ -409,6 +421,7 @@ impl Checker<'_> {
             base,
             prompt,
             test,
+            setup: raw.setup.as_ref().map(|s| s.trim().to_string()),
             test_patch_file,
             test_patch,
             line,

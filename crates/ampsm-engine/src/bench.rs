@@ -151,6 +151,11 @@ pub struct BenchProblem {
     /// The test files of `test_patch` as the runner takes them (`{files}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_files: Vec<String>,
+    /// The setup command run in each agent worktree (as `new --setup`) and in each evaluation tree (after
+    /// the patches, before the test): the problem's or the run's own, else the config's for the
+    /// repository, fixed when the run is planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
 }
 
 /// A checked benchmark: problems × agents × repeats, stored (as JSON) with the run.
@@ -203,6 +208,9 @@ pub struct SweBenchOptions {
     pub test_timeout: Option<Duration>,
     pub budget_usd: Option<f64>,
     pub test_cmd: Option<String>,
+    /// The setup command of every agent worktree and evaluation tree (`Some("")`: none; `None`: the
+    /// config's for the repository).
+    pub setup: Option<String>,
     pub hints: bool,
     pub out: Option<PathBuf>,
 }
@@ -347,6 +355,10 @@ impl Engine {
                     format!("{field}.base: {base:?} is not a branch or commit in {}{hint}", root.display()),
                 ));
             };
+            let setup = match &p.setup {
+                Some(s) => Some(s.clone()).filter(|s| !s.is_empty()),
+                None => self.config.setup_for(&root),
+            };
             problems.push(BenchProblem {
                 id: p.id.clone(),
                 repo: root,
@@ -361,6 +373,7 @@ impl Engine {
                 log_format: LogFormat::default(),
                 harness: None,
                 test_files: Vec::new(),
+                setup,
             });
         }
         Ok(BenchPlan {
@@ -470,6 +483,10 @@ impl Engine {
                 ))
                 .into());
             }
+            let setup = match &o.setup {
+                Some(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+                None => self.config.setup_for(&root),
+            };
             problems.push(BenchProblem {
                 id: inst.instance_id.clone(),
                 repo: root,
@@ -484,6 +501,7 @@ impl Engine {
                 log_format: LogFormat::for_repo(&inst.repo),
                 harness,
                 test_files: test_directives(&inst.repo, &inst.test_patch),
+                setup,
             });
         }
         if problems.is_empty() {
@@ -1092,7 +1110,8 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         budget_usd: None,
         batch_item_id: None,
         bench_result_id: Some(result.id.clone()),
-        // The configured setup (`repos.<path>.setup`, `session.setup`) runs as for `new`.
+        // The plan fixed the setup (an empty command runs none).
+        setup: Some(problem.setup.clone().unwrap_or_default()),
         ..Default::default()
     }) {
         Ok(s) => s,
@@ -1396,6 +1415,24 @@ fn evaluate(
     std::fs::create_dir_all(&log_dir).map_err(|e| io(&log_dir, e))?;
     let log = log_dir.join(format!("{:04}-{}.log", result.seq, file_safe(&result.instance_id)));
     let timeout = Duration::from_millis(sh.plan.test_timeout_ms.max(1));
+    if let Some(setup) = &problem.setup {
+        let run = run_logged(&tree.path, setup, timeout, &log, &work)?;
+        if !run.passed() {
+            // The environment, not the agent's work, failed: nothing can be said about the result.
+            return Ok(Evaluation {
+                status: "error".into(),
+                resolved: None,
+                passed: None,
+                failed: None,
+                report: serde_json::json!({ "patch_applied": true, "setup": setup, "setup_exit_code": run.exit_code, "log": log }),
+                note: Some(format!(
+                    "the setup `{setup}` failed in the evaluation tree ({}): {}",
+                    run.outcome(),
+                    run.short_tail()
+                )),
+            });
+        }
+    }
     if !sh.plan.is_swe() {
         let run = run_logged(&tree.path, test, timeout, &log, &work)?;
         let ok = run.passed();

@@ -347,7 +347,11 @@ impl Engine {
                 let _busy = req.interrupt.as_ref().map(crate::Interrupt::busy);
                 let worktree = PathBuf::from(&s.worktree_path);
                 let run = run_script_with(&worktree, script, timeout, &stop, None, &mut |_| {}).map_err(
-                    |source| ReviewError::ScriptSpawn { session: label(&s), script: script.to_string(), source },
+                    |source| ReviewError::ScriptSpawn {
+                        session: label(&s),
+                        script: script.to_string(),
+                        source,
+                    },
                 )?;
                 if run.passed() {
                     pre.pass("tests pass", format!("{script}: passed in {} ms", run.duration_ms));

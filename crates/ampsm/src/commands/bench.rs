@@ -116,6 +116,10 @@ pub struct SweArgs {
     /// it once per test id (exit 0 = pass), `{tests}` once with all ids (pytest -rA lines decide).
     #[arg(long)]
     pub test_cmd: Option<String>,
+    /// Setup command run in each agent worktree and each evaluation tree before the tests (e.g. "pip
+    /// install -e ."; default: repos.<path>.setup, else session.setup; "" for none).
+    #[arg(long, value_name = "CMD")]
+    pub setup: Option<String>,
     /// Show the agent hints_text too (the leaderboard default is no hints).
     #[arg(long)]
     pub hints: bool,
@@ -236,6 +240,7 @@ fn swe(a: SweArgs, json: bool) -> Result<(), CliError> {
         test_timeout: duration_arg("--test-timeout", a.test_timeout.as_ref())?,
         budget_usd: budget_arg(a.budget)?,
         test_cmd: a.test_cmd.filter(|c| !c.trim().is_empty()),
+        setup: a.setup,
         hints: a.hints,
         out: a.out,
     };
@@ -540,7 +545,7 @@ fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
                 json!({
                     "id": p.id, "repo": p.repo, "base": p.base, "base_commit": p.base_commit,
                     "test": p.test, "test_from": p.test_from, "log_format": p.log_format.as_str(),
-                    "has_test_patch": p.test_patch.is_some(),
+                    "has_test_patch": p.test_patch.is_some(), "setup": p.setup,
                     "fail_to_pass": p.fail_to_pass.len(), "pass_to_pass": p.pass_to_pass.len(),
                 })
             })
@@ -566,12 +571,13 @@ fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
         plan.budget_usd.map(|b| format!(", budget {}", dollars(b))).unwrap_or_default()
     );
     println!("Agents: {}", plan.agents.iter().map(|a| a.label()).collect::<Vec<_>>().join(", "));
-    let mut t = output::table(&["PROBLEM", "REPO", "BASE", "TEST", "HIDDEN TESTS"]);
+    let mut t = output::table(&["PROBLEM", "REPO", "BASE", "SETUP", "TEST", "HIDDEN TESTS"]);
     for p in &plan.problems {
         t.add_row(vec![
             p.id.clone(),
             p.repo.display().to_string(),
             if p.base == p.base_commit { short_id(&p.base_commit).to_string() } else { p.base.clone() },
+            p.setup.clone().unwrap_or_else(|| "-".into()),
             match (&p.test, &p.test_from) {
                 (Some(t), Some(from)) if from == "built-in" => format!("{t} (built-in)"),
                 (Some(t), _) => t.clone(),

@@ -899,3 +899,46 @@ fn bench_abort_stops_a_detached_run_and_follow_ends_when_its_runner_dies() {
         let _ = std::process::Command::new("kill").args(["-9", &format!("-{p}")]).status();
     }
 }
+
+#[test]
+fn a_bench_setup_prepares_every_agent_worktree_and_evaluation_tree() {
+    let w = bench_world(CLAUDE_FIXES, CODEX_MISSES);
+    let d = w.dir.path();
+    // The setup makes a file the tests need and that git ignores, so only the setup can provide it.
+    std::fs::write(d.join("demo/.git/info/exclude"), ".ready\n").unwrap();
+    let runs = d.join("setup-runs.log");
+    let file = write(
+        d,
+        "setup.yaml",
+        &format!(
+            "name: prepared\nagents: [claude]\nsetup: \"echo \\\"$PWD\\\" >> {runs}; touch .ready\"\nproblems:\n  - id: needs\n    \
+             repo: ./demo\n    prompt: go\n    test: \"test -f .ready && test \\\"$(sh greet.sh)\\\" = HELLO\"\n  - id: bare\n    \
+             repo: ./demo\n    prompt: go\n    setup: \"\"\n    test: \"test ! -f .ready\"\n",
+            runs = runs.display()
+        ),
+    );
+    let file = file.to_str().unwrap();
+    let plan = w.json(&["bench", "custom", "--config", file, "--dry-run"]);
+    assert_eq!(plan["problems"][1]["setup"], Value::Null, "an empty setup runs none: {plan}");
+    assert!(plan["problems"][0]["setup"].as_str().unwrap().starts_with("echo"), "{plan}");
+    let view = w.json(&["bench", "custom", "--config", file]);
+    assert_eq!(view["counts"]["resolved"], 2, "{view:#}");
+    // Once in the agent's worktree, once in the evaluation tree, for the one problem with a setup.
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    let dirs: Vec<&str> = ran.lines().collect();
+    assert_eq!(dirs.len(), 2, "{ran}");
+    assert!(dirs.iter().any(|d| d.contains("/worktrees/")), "{ran}");
+    assert!(dirs.iter().any(|d| d.contains("/eval/")), "{ran}");
+
+    // A setup that fails in the evaluation tree is the environment's error, not an unresolved result.
+    let broken = write(
+        d,
+        "broken.yaml",
+        "name: broken\nagents: [claude]\nproblems:\n  - id: env\n    repo: ./demo\n    prompt: go\n    \
+         setup: 'case \"$PWD\" in */eval/*) exit 7;; esac'\n    test: \"true\"\n",
+    );
+    let view = w.json(&["bench", "custom", "--config", broken.to_str().unwrap()]);
+    let r = &view["results"][0];
+    assert_eq!(r["status"], "error", "{view:#}");
+    assert!(r["error"].as_str().unwrap().contains("failed in the evaluation tree (exit code 7)"), "{r}");
+}
