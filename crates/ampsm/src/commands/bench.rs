@@ -32,7 +32,7 @@ pub enum BenchCommand {
     /// Run SWE-bench instances (JSONL rows: instance_id, repo, base_commit, problem_statement, test_patch,
     /// FAIL_TO_PASS, PASS_TO_PASS) on local clones; writes predictions.jsonl, evaluates with --test-cmd.
     #[command(name = "swe-bench-lite")]
-    SweBenchLite(SweArgs),
+    SweBenchLite(Box<SweArgs>),
     /// Run a custom suite from YAML: problems × agents (× repeats), each evaluated by its `test:` command.
     Custom(CustomArgs),
     /// List bench runs, newest first.
@@ -188,7 +188,7 @@ pub struct ExportArgs {
 /// Runs one `bench` subcommand.
 pub fn run(cmd: BenchCommand, json: bool) -> Result<(), CliError> {
     match cmd {
-        BenchCommand::SweBenchLite(a) => swe(a, json),
+        BenchCommand::SweBenchLite(a) => swe(*a, json),
         BenchCommand::Custom(a) => custom(a, json),
         BenchCommand::List => list(json),
         BenchCommand::Show(a) => show(&a.run, a.follow, json),
