@@ -235,6 +235,24 @@ pub struct ConfigSummary {
     pub total_tokens: i64,
     /// Results per status.
     pub statuses: BTreeMap<String, i64>,
+    /// With repeats (the same problem run k times by this config): how stable the figure is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<RepeatStats>,
+}
+
+/// What k repeats of every problem say beyond the overall rate.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RepeatStats {
+    /// k: the repeats of each problem.
+    pub k: i64,
+    /// The resolve rate of each repeat (repeat 1, 2, …), over that repeat's results.
+    pub rates: Vec<f64>,
+    /// The sample standard deviation of `rates`.
+    pub rate_stddev: f64,
+    /// Problems resolved by at least one of the k repeats, over all problems (pass@k).
+    pub pass_at_k: f64,
+    /// Problems resolved by every one of the k repeats, over all problems (consistency).
+    pub pass_all_k: f64,
 }
 
 /// A result as `bench show` presents it (the patch itself is in exports and predictions).
@@ -860,6 +878,7 @@ fn summarize(results: &[&BenchResult]) -> Vec<ConfigSummary> {
                     mean_duration_ms: None,
                     total_tokens: 0,
                     statuses: BTreeMap::new(),
+                    repeats: None,
                 });
                 out.len() - 1
             }
@@ -903,8 +922,42 @@ fn summarize(results: &[&BenchResult]) -> Vec<ConfigSummary> {
         if let Some((sum, n)) = durations.get(&s.label).filter(|(_, n)| *n > 0) {
             s.mean_duration_ms = Some(*sum as f64 / *n as f64);
         }
+        if s.evaluated > 0 {
+            let mine: Vec<&BenchResult> =
+                results.iter().copied().filter(|r| r.config_label() == s.label).collect();
+            s.repeats = repeat_stats(&mine);
+        }
     }
     out
+}
+
+/// [`RepeatStats`] of one config's results, when they hold more than one repeat.
+fn repeat_stats(results: &[&BenchResult]) -> Option<RepeatStats> {
+    let mut by_repeat: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    let mut by_problem: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for r in results {
+        let ok = i64::from(r.status == "resolved");
+        let e = by_repeat.entry(r.repeat).or_default();
+        e.0 += ok;
+        e.1 += 1;
+        let p = by_problem.entry(r.instance_id.as_str()).or_default();
+        p.0 += ok;
+        p.1 += 1;
+    }
+    if by_repeat.len() < 2 {
+        return None;
+    }
+    let rates: Vec<f64> = by_repeat.values().map(|(ok, n)| *ok as f64 / *n as f64).collect();
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    let variance = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (rates.len() - 1) as f64;
+    let problems = by_problem.len() as f64;
+    Some(RepeatStats {
+        k: by_repeat.len() as i64,
+        rates,
+        rate_stddev: variance.sqrt(),
+        pass_at_k: by_problem.values().filter(|(ok, _)| *ok > 0).count() as f64 / problems,
+        pass_all_k: by_problem.values().filter(|(ok, n)| ok == n).count() as f64 / problems,
+    })
 }
 
 // ---- the runner ----
@@ -1664,6 +1717,59 @@ fn write_predictions(store: &Store, sh: &Shared) -> Result<PathBuf, EngineError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn result(instance: &str, agent: &str, repeat: i64, status: &str) -> BenchResult {
+        BenchResult {
+            id: format!("{instance}-{agent}-{repeat}"),
+            run_id: "run".into(),
+            seq: 0,
+            instance_id: instance.into(),
+            agent: agent.into(),
+            model: None,
+            repeat,
+            session_id: None,
+            status: status.into(),
+            agent_outcome: None,
+            resolved: Some(status == "resolved"),
+            model_patch: None,
+            tests_passed: None,
+            tests_failed: None,
+            test_report: None,
+            error: None,
+            duration_ms: None,
+            total_tokens: None,
+            cost_usd: None,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn repeats_give_per_repeat_rates_their_spread_and_pass_at_k() {
+        // 3 problems × 2 repeats: a is always resolved, b once, c never.
+        let rs = [
+            result("a", "claude", 1, "resolved"),
+            result("b", "claude", 1, "resolved"),
+            result("c", "claude", 1, "unresolved"),
+            result("a", "claude", 2, "resolved"),
+            result("b", "claude", 2, "unresolved"),
+            result("c", "claude", 2, "unresolved"),
+            result("a", "codex", 1, "resolved"),
+        ];
+        let refs: Vec<&BenchResult> = rs.iter().collect();
+        let summary = summarize(&refs);
+        let claude = &summary[0];
+        assert_eq!(claude.resolve_rate, Some(0.5));
+        let st = claude.repeats.as_ref().unwrap();
+        assert_eq!(st.k, 2);
+        assert_eq!(st.rates.len(), 2);
+        assert!((st.rates[0] - 2.0 / 3.0).abs() < 1e-12 && (st.rates[1] - 1.0 / 3.0).abs() < 1e-12);
+        // The sample standard deviation of 2/3 and 1/3: sqrt(2 × (1/6)² / 1).
+        assert!((st.rate_stddev - (1.0f64 / 18.0).sqrt()).abs() < 1e-12, "{}", st.rate_stddev);
+        assert!((st.pass_at_k - 2.0 / 3.0).abs() < 1e-12);
+        assert!((st.pass_all_k - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(summary[1].repeats, None, "one repeat: nothing to add");
+    }
 
     #[test]
     fn session_names_fit_and_stay_valid() {

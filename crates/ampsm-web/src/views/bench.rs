@@ -186,11 +186,23 @@ fn plan_view(p: &BenchPlan) -> Markup {
 }
 
 fn summary_table(id: &str, rows: &[ConfigSummary]) -> Markup {
+    let repeats = rows.iter().any(|s| s.repeats.is_some());
+    let pct = |v: f64| format!("{:.0} %", v * 100.0);
     html! {
         table id=(id) {
-            tr { th { "Agent/model" } th.n { "Resolved" } th.n { "Rate" } th.n { "Cost" } th.n { "Mean cost" } th.n { "Mean time" } th.n { "Tokens" } }
+            tr { th { "Agent/model" } th.n { "Resolved" } th.n { "Rate" }
+                 @if repeats { th.n title="sample standard deviation of the per-repeat rates" { "± SD" }
+                               th.n title="problems resolved by at least one repeat" { "Pass@k" }
+                               th.n title="problems resolved by every repeat" { "All k" } }
+                 th.n { "Cost" } th.n { "Mean cost" } th.n { "Mean time" } th.n { "Tokens" } }
             @for s in rows {
                 tr { td { (s.label) } td.n { (s.resolved) "/" (s.results) } td.n data-rate=(s.label) { (rate(s)) }
+                     @if repeats {
+                         @match &s.repeats {
+                             Some(st) => { td.n { (pct(st.rate_stddev)) } td.n { (pct(st.pass_at_k)) " (k=" (st.k) ")" } td.n { (pct(st.pass_all_k)) } }
+                             None => { td.n { "-" } td.n { "-" } td.n { "-" } }
+                         }
+                     }
                      td.n { (money(s.cost_usd)) } td.n { (money(s.mean_cost_usd)) } td.n { (mean_time(s.mean_duration_ms)) }
                      td.n { (s.total_tokens) } }
             }

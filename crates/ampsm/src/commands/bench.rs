@@ -609,28 +609,36 @@ fn secs(ms: Option<f64>) -> String {
     ms.map(|m| format!("{:.1}s", m / 1000.0)).unwrap_or_else(|| "-".into())
 }
 
+/// Per agent/model figures; with repeats also the spread of the per-repeat rates, pass@k (resolved by
+/// some repeat) and all-k (resolved by every repeat).
 fn summary_table(summary: &[ConfigSummary]) {
-    let mut t = output::table(&[
-        "AGENT/MODEL",
-        "RESULTS",
-        "RESOLVED",
-        "RATE",
-        "COST",
-        "MEAN COST",
-        "MEAN TIME",
-        "TOKENS",
-    ]);
+    let repeats = summary.iter().any(|s| s.repeats.is_some());
+    let mut header = vec!["AGENT/MODEL", "RESULTS", "RESOLVED", "RATE"];
+    if repeats {
+        header.extend(["± SD", "PASS@K", "ALL K"]);
+    }
+    header.extend(["COST", "MEAN COST", "MEAN TIME", "TOKENS"]);
+    let mut t = output::table(&header);
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
     for s in summary {
-        t.add_row(vec![
-            s.label.clone(),
-            s.results.to_string(),
-            s.resolved.to_string(),
-            rate(s),
+        let mut row = vec![s.label.clone(), s.results.to_string(), s.resolved.to_string(), rate(s)];
+        if repeats {
+            match &s.repeats {
+                Some(st) => row.extend([
+                    pct(st.rate_stddev),
+                    format!("{} (k={})", pct(st.pass_at_k), st.k),
+                    pct(st.pass_all_k),
+                ]),
+                None => row.extend(["-".to_string(), "-".to_string(), "-".to_string()]),
+            }
+        }
+        row.extend([
             money(s.cost_usd),
             if s.cost_usd.is_some() { money(s.mean_cost_usd) } else { "unknown".into() },
             secs(s.mean_duration_ms),
             s.total_tokens.to_string(),
         ]);
+        t.add_row(row);
     }
     output::print_table(&t);
 }

@@ -942,3 +942,27 @@ fn a_bench_setup_prepares_every_agent_worktree_and_evaluation_tree() {
     assert_eq!(r["status"], "error", "{view:#}");
     assert!(r["error"].as_str().unwrap().contains("failed in the evaluation tree (exit code 7)"), "{r}");
 }
+
+#[test]
+fn repeats_show_their_spread_pass_at_k_and_all_k() {
+    let w = bench_world(CLAUDE_FIXES, CODEX_MISSES);
+    let d = w.dir.path();
+    write(d, "hidden.patch", HIDDEN_PATCH);
+    let file = write(d, "bench.yaml", &SHOUT_BENCH.replace("repeats: 1", "repeats: 2"));
+    let view = w.json(&["bench", "custom", "--config", file.to_str().unwrap()]);
+    assert_eq!(view["counts"]["total"], 8, "{view:#}");
+    let claude = summary_of(&view, "claude/claude-sonnet-4-5");
+    assert_eq!(claude["repeats"]["k"], 2, "{claude}");
+    assert_eq!(claude["repeats"]["rates"], serde_json::json!([1.0, 1.0]));
+    assert_eq!(claude["repeats"]["pass_at_k"], 1.0);
+    let codex = summary_of(&view, "codex");
+    // codex resolves `notes` and never `shout`, in both repeats.
+    assert_eq!(codex["repeats"]["rates"], serde_json::json!([0.5, 0.5]), "{codex}");
+    assert_eq!(codex["repeats"]["rate_stddev"], 0.0);
+    assert_eq!(
+        (codex["repeats"]["pass_at_k"].as_f64(), codex["repeats"]["pass_all_k"].as_f64()),
+        (Some(0.5), Some(0.5))
+    );
+    let shown = w.ok(&["bench", "show", view["id"].as_str().unwrap()]);
+    assert!(shown.contains("PASS@K") && shown.contains("50.0% (k=2)"), "{shown}");
+}
