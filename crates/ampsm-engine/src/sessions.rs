@@ -200,19 +200,16 @@ impl Engine {
         Ok(self.store.get_session(&id)?)
     }
 
-    /// Runs the configured setup command (`repos.<path>.setup`, else `session.setup`) of a session made
-    /// with `setup: Some("")` (the dashboard makes the session first and sets it up in the background).
-    /// Returns whether there was one to run.
+    /// Runs a setup command in the worktree of a session made with `setup: Some("")` (the dashboard makes
+    /// the session first and sets it up in the background), as [`Engine::create_session`] would.
     pub fn setup_session(
         &mut self,
         reference: &str,
+        command: &str,
         interrupt: Option<&crate::Interrupt>,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<(), EngineError> {
         let session = self.store.resolve_session(reference, false)?;
-        match self.config.setup_for(Path::new(&session.repo_path)) {
-            Some(command) => self.run_setup(&session, &command, interrupt).map(|()| true),
-            None => Ok(false),
-        }
+        self.run_setup(&session, command, interrupt)
     }
 
     /// Runs the setup command of a new session in its worktree (see [`crate::script`]: its own process

@@ -115,11 +115,11 @@ impl AppState {
         bg.running.insert(session_id, handle);
     }
 
-    /// Runs the configured setup command of a new session on a new thread, then (with `then_run`) its
-    /// first iteration; a failure is kept for the pages.
-    pub fn spawn_setup(&self, session_id: String, then_run: bool) {
+    /// Runs the setup command of a new session on a new thread, then (with `then_run`) its first
+    /// iteration; a failure is kept for the pages.
+    pub fn spawn_setup(&self, session_id: String, command: String, then_run: bool) {
         self.spawn_for_session(session_id, move |state, paths, id| {
-            match Engine::open_at(paths).and_then(|mut engine| engine.setup_session(id, None)) {
+            match Engine::open_at(paths).and_then(|mut engine| engine.setup_session(id, &command, None)) {
                 Ok(_) if then_run => {
                     state.spawn_iteration(id.to_string(), None);
                     None

@@ -24,6 +24,9 @@ pub struct NewSessionForm {
     pub agent: String,
     pub model: String,
     pub script: String,
+    /// A setup command for the new worktree; empty: the configured one, if any.
+    #[serde(default)]
+    pub setup: String,
     pub budget: String,
     pub prompt: String,
     /// "on" when the first iteration should start right away.
@@ -139,6 +142,8 @@ fn new_form(state: &AppState, f: &NewSessionForm, default_agent: &str) -> Markup
             input #model name="model" value=(f.model) placeholder="(agent default; Amp: mode)";
             label for="script" { "Test script" }
             input #script name="script" value=(f.script) placeholder="npm test";
+            label for="setup" { "Setup" }
+            input #setup name="setup" value=(f.setup) placeholder="(the configured one; e.g. npm ci)";
             label for="budget" { "Budget (USD)" }
             input #budget name="budget" value=(f.budget) inputmode="decimal" placeholder="(none)";
             label for="prompt" { "Prompt" }
@@ -194,18 +199,20 @@ pub async fn create(
         )
         .await;
     }
+    let explicit_setup = opt(&f.setup);
     let made = state
         .engine(move |e| {
             let session = e.create_session(req)?;
-            let setup = e.config.setup_for(std::path::Path::new(&session.repo_path)).is_some();
+            let setup =
+                explicit_setup.or_else(|| e.config.setup_for(std::path::Path::new(&session.repo_path)));
             Ok((session, setup))
         })
         .await;
     match made {
         Ok((session, setup)) => {
             let id = session.id.to_string();
-            if setup {
-                state.spawn_setup(id.clone(), f.run.is_some());
+            if let Some(command) = setup {
+                state.spawn_setup(id.clone(), command, f.run.is_some());
                 Ok(Redirect::to(&format!("/s/{id}?done=setup")).into_response())
             } else if f.run.is_some() {
                 state.spawn_iteration(id.clone(), None);

@@ -183,6 +183,18 @@ fn a_configured_setup_runs_in_the_background_after_the_form_returns() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(std::fs::read_to_string(wt.join("setup-done.txt")).unwrap(), "ready\n");
+
+    // A setup typed in the form is run instead of the configured one.
+    let r =
+        d.post("/sessions", &[("repo", w.repo_arg()), ("name", "own"), ("setup", "echo mine > mine.txt")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let wt = std::path::PathBuf::from(w.json(&["show", "own"])["session"]["worktree_path"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.json(&["show", "own"])["session"]["status"] != "idle" {
+        assert!(Instant::now() < deadline, "the setup did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(wt.join("mine.txt").exists() && !wt.join("setup-done.txt").exists());
 }
 
 fn without_exported_at(mut v: Value) -> Value {
