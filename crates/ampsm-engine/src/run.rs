@@ -170,6 +170,9 @@ impl Engine {
         req: IterateRequest,
         observer: &mut (dyn FnMut(&StreamItem) + Send),
     ) -> Result<IterationReport, EngineError> {
+        // From here to the end a signal stops the run in order (agent, then no test script) instead of
+        // ending the program in the middle of its bookkeeping.
+        let _busy = req.interrupt.as_ref().map(Interrupt::busy);
         let session = self.store.resolve_session(&req.session, false)?;
         let label = format!("{} ({})", session.name, session.id.short());
         let mut prep = self.prepare_run(session, req.prompt, req.timeout, req.budget_pool, "iterate")?;

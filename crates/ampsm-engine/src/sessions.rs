@@ -1,6 +1,6 @@
 //! Session lifecycle: `new` (validated name and base, a worktree outside the repository on a fresh
-//! branch, crash-safe in two recorded steps, then the project's setup command), `rm` (refuses to drop work unless forced, and then snapshots
-//! first), `show` and `repo-info`.
+//! branch, crash-safe in two recorded steps, then the project's setup command), `rm` (refuses to drop
+//! work unless forced, and then snapshots first), `show` and `repo-info`.
 
 use crate::process::{fault_point, own_pid, pid_alive, stop_group};
 use crate::script::run_script_with;
