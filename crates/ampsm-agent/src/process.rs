@@ -126,12 +126,17 @@ impl Spawned {
         let guard = GroupGuard { pgid: pid as i32, armed: true };
         let (tx, rx) = mpsc::channel(256);
         let cap = spec.line_cap();
+        // The secrets of the child's environment never reach what is recorded (a `env` tool call).
+        let mut env = spec.env.clone();
+        env.extend(cmd.env.iter().cloned());
+        let redactor = std::sync::Arc::new(ampsm_core::Redactor::from_environment(&env));
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(read_lines(out, cap, OutputStream::Stdout, tx.clone())));
+            let r = redactor.clone();
+            readers.push(tokio::spawn(read_lines(out, cap, OutputStream::Stdout, tx.clone(), r)));
         }
         if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(read_lines(err, cap, OutputStream::Stderr, tx.clone())));
+            readers.push(tokio::spawn(read_lines(err, cap, OutputStream::Stderr, tx.clone(), redactor)));
         }
         let stdin = child.stdin.take();
         Ok(Spawned { child, pid, stdin, stdin_task: None, lines: rx, readers, guard })
@@ -189,12 +194,13 @@ async fn read_lines(
     cap: usize,
     stream: OutputStream,
     tx: mpsc::Sender<PipeMsg>,
+    redactor: std::sync::Arc<ampsm_core::Redactor>,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, pipe);
     let mut buf = Vec::new();
     // A read error ends the stream like EOF does.
     while let Ok(Some(truncated)) = read_capped_line(&mut reader, &mut buf, cap).await {
-        let raw = line_to_string(&buf, truncated);
+        let raw = redactor.apply(line_to_string(&buf, truncated));
         if tx.send(PipeMsg::Line { stream, raw, truncated }).await.is_err() {
             return;
         }

@@ -8,6 +8,7 @@ pub mod event;
 pub mod id;
 pub mod names;
 pub mod pricing;
+pub mod redact;
 pub mod status;
 pub mod time;
 
@@ -16,4 +17,5 @@ pub use event::{AgentEvent, EventKind, ModelUsage, RunOutcome, TokenUsage};
 pub use id::SessionId;
 pub use names::{NameError, slugify, validate_session_name};
 pub use pricing::{CostEstimate, CostSource, ModelPrice, PriceTable, dollars};
+pub use redact::Redactor;
 pub use status::{SessionStatus, TransitionError};

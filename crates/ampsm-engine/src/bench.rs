@@ -1624,6 +1624,14 @@ fn run_logged(
     let mut run = run_script(dir, &wrapped, timeout)
         .map_err(|source| EngineError::Io { path: dir.to_path_buf(), source })?;
     let output = read_capped(&out_file);
+    // The environment's secrets never reach the log (nor the copy the test report is read from).
+    let output = match ampsm_core::Redactor::from_environment(&[]).redact(&output) {
+        Some(clean) => {
+            let _ = std::fs::write(&out_file, &clean);
+            clean
+        }
+        None => output,
+    };
     run.script = cmd.to_string();
     run.output_tail = tail(&output, 8 * 1024);
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log)

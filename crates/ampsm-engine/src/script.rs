@@ -100,6 +100,8 @@ pub fn run_script_with(
     drop(tx);
     let pid = child.id();
     on_spawn(pid);
+    // What the script prints is kept (tail, log): the environment's secrets are replaced first.
+    let redactor = ampsm_core::Redactor::from_environment(&[]);
     let mut tail: Vec<u8> = Vec::new();
     let mut finished = 0;
     let mut take = |chunk: Vec<u8>, finished: &mut usize| {
@@ -107,6 +109,10 @@ pub fn run_script_with(
             *finished += 1;
             return;
         }
+        let chunk = match std::str::from_utf8(&chunk).ok().and_then(|t| redactor.redact(t)) {
+            Some(clean) => clean.into_bytes(),
+            None => chunk,
+        };
         if let Some(w) = log.as_mut() {
             let _ = w.write_all(&chunk);
         }
@@ -148,7 +154,8 @@ pub fn run_script_with(
         exit_code: if timed_out || interrupted { None } else { status.code() },
         timed_out,
         interrupted,
-        output_tail: String::from_utf8_lossy(&tail).into_owned(),
+        // Again on the whole tail: a secret may have been split between two reads.
+        output_tail: redactor.apply(String::from_utf8_lossy(&tail).into_owned()),
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }

@@ -663,3 +663,58 @@ fn ctrl_c_ends_a_chat_of_turns_and_stops_the_turn_in_progress() {
     assert_eq!(m["iterations"][0]["outcome"], "cancelled", "{m}");
     assert_eq!(m["session"]["status"], "idle", "{m}");
 }
+
+#[test]
+fn secrets_of_the_environment_never_reach_the_database_logs_or_exports() {
+    // An agent that dumps its environment, and a test script that prints a token.
+    let w = command_world("env; echo \"key is $AMP_API_KEY\" >&2; echo done > done.txt");
+    let key = "sgamp_user_live_0123456789abcdef";
+    let token = "ghp_abcdefghijklmnopqrstuvwxyz012345";
+    w.set_env("AMP_API_KEY", key);
+    w.set_env("MY_SERVICE_TOKEN", token);
+    w.ok(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "leaky",
+        "--agent",
+        "command",
+        "--prompt",
+        "go",
+        "--script",
+        "echo \"token=$MY_SERVICE_TOKEN\"",
+    ]);
+    let out = w.run(&["iterate", "leaky"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logs = w.ok(&["logs", "leaky", "--raw"]);
+    assert!(logs.contains("AMP_API_KEY=[redacted:AMP_API_KEY]"), "{logs}");
+    assert!(logs.contains("key is [redacted:AMP_API_KEY]"), "{logs}");
+    assert!(logs.contains("MY_SERVICE_TOKEN=[redacted:MY_SERVICE_TOKEN]"), "{logs}");
+    let m = w.json(&["metrics", "leaky"]);
+    assert_eq!(m["iterations"][0]["test"], "passed", "{m}");
+    let export = w.ok(&["export", "--session", "leaky", "--format", "jsonl"]);
+    assert!(export.contains("token=[redacted:MY_SERVICE_TOKEN]"), "the test output is kept, redacted");
+    // Nowhere on disk under AMPSM_HOME: the database, its WAL, the logs.
+    let mut files = vec![w.home()];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "worktrees") {
+                continue;
+            }
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            for secret in [key, token] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|win| win == secret.as_bytes()),
+                    "{} holds a secret",
+                    p.display()
+                );
+            }
+        }
+    }
+    for secret in [key, token] {
+        assert!(!export.contains(secret) && !logs.contains(secret));
+    }
+}

@@ -1,0 +1,132 @@
+//! Keeping secrets out of what is recorded. An agent that runs `env`, or a test script that prints its
+//! configuration, would otherwise put `AMP_API_KEY` and its kind into the database, the logs and every
+//! export. A [`Redactor`] knows the values of the secret-looking variables of an environment (the
+//! vendors' key and token variables, and any variable whose name has a segment like `KEY`, `TOKEN`,
+//! `SECRET` or `PASSWORD`) and replaces each occurrence in a text by `[redacted:NAME]`.
+//!
+//! It does not find secrets it was not told about (a key pasted into a prompt, a password in a file the
+//! agent reads): it is a net under the known ones, not a scanner.
+
+/// Variables that hold a credential whatever their name looks like.
+const KNOWN: &[&str] = &[
+    "AMP_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "CODEX_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+];
+
+/// Name segments (split at `_`) that mark a variable as secret.
+const SECRET_SEGMENTS: &[&str] =
+    &["KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIALS", "PAT"];
+
+/// Shorter values are not replaced (they would match ordinary text).
+const MIN_SECRET_LEN: usize = 8;
+
+/// The secret values of an environment, and where to replace them.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// (name, value), longest value first so that a secret containing another is replaced whole.
+    secrets: Vec<(String, String)>,
+}
+
+impl Redactor {
+    /// The secrets of this process's environment plus `extra` (what a child is given on top of it).
+    pub fn from_environment(extra: &[(String, String)]) -> Redactor {
+        let mut vars: Vec<(String, String)> = std::env::vars().collect();
+        vars.extend(extra.iter().cloned());
+        Redactor::from_vars(vars)
+    }
+
+    /// The secrets among `vars`.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Redactor {
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        for (name, value) in vars {
+            let value = value.trim().to_string();
+            if value.len() < MIN_SECRET_LEN || !is_secret_name(&name) {
+                continue;
+            }
+            if !secrets.iter().any(|(_, v)| *v == value) {
+                secrets.push((name, value));
+            }
+        }
+        secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        Redactor { secrets }
+    }
+
+    /// Whether there is nothing to replace.
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// `text` with every known secret value replaced by `[redacted:NAME]`; `None` when it holds none
+    /// (the common case, which allocates nothing).
+    pub fn redact(&self, text: &str) -> Option<String> {
+        let first = self.secrets.iter().position(|(_, v)| text.contains(v.as_str()))?;
+        let mut out = text.to_string();
+        for (name, value) in &self.secrets[first..] {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), &format!("[redacted:{name}]"));
+            }
+        }
+        Some(out)
+    }
+
+    /// [`Redactor::redact`], or `text` itself.
+    pub fn apply(&self, text: String) -> String {
+        self.redact(&text).unwrap_or(text)
+    }
+}
+
+/// Whether a variable's name says it holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    KNOWN.contains(&upper.as_str()) || upper.split('_').any(|seg| SECRET_SEGMENTS.contains(&seg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn secret_values_are_replaced_by_their_name() {
+        let r = Redactor::from_vars(vars(&[
+            ("AMP_API_KEY", "sgamp_user_0123456789abcdef"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG"),
+            ("DB_PASSWORD", "hunter2hunter2"),
+            ("HOME", "/home/someone/long"),
+            ("KEYBOARD_LAYOUT", "us-international"),
+            ("SHORT_TOKEN", "abc"),
+        ]));
+        let line = r#"{"output":"AMP_API_KEY=sgamp_user_0123456789abcdef\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG\nHOME=/home/someone/long"}"#;
+        let out = r.redact(line).unwrap();
+        assert!(out.contains("AMP_API_KEY=[redacted:AMP_API_KEY]"), "{out}");
+        assert!(out.contains("=[redacted:AWS_SECRET_ACCESS_KEY]"), "{out}");
+        assert!(out.contains("HOME=/home/someone/long"), "not a secret: {out}");
+        assert!(!out.contains("sgamp_user") && !out.contains("wJalr"));
+        assert_eq!(r.redact("nothing secret here, us-international abc"), None);
+        assert_eq!(r.apply("plain".to_string()), "plain");
+    }
+
+    #[test]
+    fn names_that_mark_secrets() {
+        for name in ["GITHUB_TOKEN", "my_api_key", "STRIPE_SECRET", "DB_PASSWORD", "NPM_TOKEN", "HF_TOKEN"] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["PATH", "HOME", "KEYBOARD", "TOKENIZERS_PARALLELISM", "MONKEY"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        // A secret inside a longer one: the longer is replaced whole.
+        let r = Redactor::from_vars(vars(&[("A_TOKEN", "abcdefgh"), ("B_TOKEN", "abcdefgh-and-more")]));
+        assert_eq!(r.redact("x abcdefgh-and-more y").unwrap(), "x [redacted:B_TOKEN] y");
+    }
+}
