@@ -55,7 +55,7 @@ impl Redactor {
                 secrets.push((name, value));
             }
         }
-        secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.1.len()));
         Redactor { secrets }
     }
 
