@@ -243,7 +243,7 @@ pub async fn show(
                 tr { th { "#" } th { "Instance" } th { "Agent/model" } th.n { "Repeat" } th { "Status" } th { "Tests" } th.n { "Time" } th.n { "Tokens" } th.n { "Cost" } th { "Session" } th { "Error" } }
                 @for r in &v.results {
                     tr {
-                        td { (r.result.seq) } td { code { (r.result.instance_id) } } td { (r.label) } td.n { (r.result.repeat) }
+                        td { (r.result.seq) } td { code { (r.result.instance_id) } } td { (r.label) } td.n { (r.result.repeat + 1) }
                         td { (status(&r.result.status)) }
                         td { @if let (Some(p), Some(f)) = (r.result.tests_passed, r.result.tests_failed) { (p) " passed, " (f) " failed" } }
                         td.n { (r.result.duration_ms.map(ms_text).unwrap_or_default()) }
