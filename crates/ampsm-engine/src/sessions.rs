@@ -62,7 +62,7 @@ impl std::fmt::Display for SetupFailure {
         write!(
             f,
             "session {} was created, but its setup `{}` failed ({}): {}; the whole output is in {}. Fix it in {} \
-             and go on with `amp-sessions iterate {}`, or remove the session with `amp-sessions rm {} --force`",
+             and run it again with `amp-sessions setup {}`, or remove the session with `amp-sessions rm {} --force`",
             self.session,
             self.command,
             self.outcome,
@@ -210,6 +210,41 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let session = self.store.resolve_session(reference, false)?;
         self.run_setup(&session, command, interrupt)
+    }
+
+    /// `setup <s>`: runs `command` (else the configured setup of the session's repository) in the
+    /// session's worktree again, after a failure was fixed; refused while the session runs.
+    pub fn rerun_setup(
+        &mut self,
+        reference: &str,
+        command: Option<&str>,
+        interrupt: Option<&crate::Interrupt>,
+    ) -> Result<Session, EngineError> {
+        let session = self.store.resolve_session(reference, false)?;
+        let label = format!("{} ({})", session.name, session.id.short());
+        if session.status == SessionStatus::Running
+            && let Some(pid) = session.runner_pid.filter(|p| pid_alive(*p))
+        {
+            return Err(EngineError::Running { session: label, pid });
+        }
+        let command = match command.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => c.to_string(),
+            None => self.config.setup_for(Path::new(&session.repo_path)).ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "session {label} has no setup command to run: pass --cmd CMD, or set repos.<path>.setup or \
+                     session.setup in the config"
+                ))
+            })?,
+        };
+        if !Path::new(&session.worktree_path).join(".git").exists() {
+            return Err(EngineError::Invalid(format!(
+                "session {label}: its worktree {} is missing; run `amp-sessions repair` or `amp-sessions undo {}`",
+                session.worktree_path,
+                session.id.short()
+            )));
+        }
+        self.run_setup(&session, &command, interrupt)?;
+        Ok(self.store.get_session(&session.id)?)
     }
 
     /// Runs the setup command of a new session in its worktree (see [`crate::script`]: its own process

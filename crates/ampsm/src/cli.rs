@@ -41,6 +41,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run the agent once in a session: commit its changes, run the test script, record everything.
     Iterate(IterateArgs),
+    /// Run a session's setup command again (after fixing what made it fail): the configured one, or --cmd.
+    Setup(SetupArgs),
     /// Talk with the session's agent in the terminal (one message per line), its output streamed live.
     Chat(SessionRef),
     /// Show the agent events recorded for a session.
@@ -109,6 +111,15 @@ pub struct NewArgs {
     /// Run the first iteration right away.
     #[arg(long)]
     pub run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+    /// The command to run (default: repos.<path>.setup, else session.setup).
+    #[arg(long, value_name = "CMD")]
+    pub cmd: Option<String>,
 }
 
 #[derive(Debug, Args)]

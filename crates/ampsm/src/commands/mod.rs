@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::RepoInfo(a) => sessions::repo_info(a, json),
         Command::Config(c) => config::run(c, json),
         Command::Iterate(a) => agents::iterate(&a.session, a.prompt, a.timeout, json),
+        Command::Setup(a) => sessions::setup(a, json),
         Command::Chat(a) => agents::chat(&a.session, json),
         Command::Logs(a) => agents::logs(&a.session, a.follow, a.raw, json),
         Command::Tools(a) => agents::tools(&a.session, json),

@@ -1,7 +1,7 @@
 //! Session commands: `new`, `list`, `show`, `rm`/`cleanup`, `repo-info`, `repair`.
 
 use super::{CliError, open_engine};
-use crate::cli::{ListArgs, NewArgs, RepoInfoArgs, RmArgs};
+use crate::cli::{ListArgs, NewArgs, RepoInfoArgs, RmArgs, SetupArgs};
 use crate::output::{self, print_fields, print_json, status_word};
 use ampsm_core::time::{age, format_ms, now_ms};
 use ampsm_core::{SessionStatus, dollars};
@@ -64,6 +64,18 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         }
         print_fields(&fields);
     }
+    Ok(())
+}
+
+/// `setup <s> [--cmd CMD]`: the setup command again, in the session's worktree.
+pub fn setup(a: SetupArgs, json: bool) -> Result<(), CliError> {
+    let mut engine = open_engine()?;
+    let interrupt = ampsm_engine::Interrupt::install();
+    let session = engine.rerun_setup(&a.session, a.cmd.as_deref(), Some(&interrupt))?;
+    if json {
+        return Ok(print_json(&session)?);
+    }
+    println!("{}", session.status_note.as_deref().unwrap_or("setup passed"));
     Ok(())
 }
 

@@ -339,13 +339,26 @@ fn a_failing_or_hanging_setup_keeps_the_session_and_says_where_its_output_is() {
     assert_eq!(code, 1, "{err}");
     let line = one_line(&err);
     assert!(line.contains("session broken (") && line.contains("was created, but its setup"), "{line}");
-    assert!(line.contains("failed (exit code 4): step one | no such tool"), "{line}");
+    // Its last lines (stdout and stderr are read side by side, so in either order).
+    assert!(line.contains("failed (exit code 4): "), "{line}");
+    assert!(line.contains("step one") && line.contains("no such tool"), "{line}");
     assert!(line.contains("amp-sessions rm broken --force"), "{line}");
     let shown = w.json(&["show", "broken"]);
     assert_eq!(shown["session"]["status"], "error", "the session and its worktree stay for a look");
     assert!(Path::new(shown["session"]["worktree_path"].as_str().unwrap()).join(".git").exists());
     let log = line.split("the whole output is in ").nth(1).unwrap().split(". Fix").next().unwrap();
     assert!(std::fs::read_to_string(log).unwrap().contains("no such tool"));
+    // Fixed, it runs again with `setup`; the session is ready.
+    assert!(line.contains("amp-sessions setup broken"), "{line}");
+    let (code, err) = w.fails(&["setup", "broken"]);
+    assert_eq!(code, 2, "nothing configured and no --cmd: {err}");
+    assert!(one_line(&err).contains("has no setup command to run: pass --cmd CMD"), "{err}");
+    let again = w.json(&["setup", "broken", "--cmd", "echo fixed > fixed.txt"]);
+    assert_eq!(again["status"], "idle", "{again}");
+    assert!(Path::new(again["worktree_path"].as_str().unwrap()).join("fixed.txt").exists());
+    let text = w.ok(&["setup", "broken", "--cmd", "true"]);
+    assert!(text.starts_with("setup `true` passed in "), "{text}");
+    assert!(text.contains("it left 1 file(s) that git does not ignore (fixed.txt)"), "{text}");
 
     // A setup that hangs is stopped at session.setup_timeout, with its whole process group.
     w.ok(&["config", "set", "session.setup_timeout", "1s"]);
