@@ -294,6 +294,14 @@ impl Config {
                 }
             }
         }
+        if let Some(repo) = self.repos.keys().find(|r| !is_anchored(r)) {
+            return Err(bad(
+                &format!("repos.{repo}"),
+                format!(
+                    "{repo:?} is relative; name the repository by an absolute path or one starting with ~/"
+                ),
+            ));
+        }
         for (key, budget) in [
             ("session.budget_usd", self.session.budget_usd),
             ("batch.budget_usd", self.batch.budget_usd),
@@ -399,7 +407,14 @@ pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, C
         doc = Value::Object(Default::default());
     }
     let value = parse_value(key, value_text)?;
-    let parts = split_key(key);
+    let mut parts = split_key(key);
+    // A repository given relative to where the command runs is stored as the absolute path it means.
+    if parts.len() == 3 && parts[0] == "repos" && !is_anchored(&parts[1]) {
+        let here =
+            std::env::current_dir().map_err(|source| ConfigError::Read { path: ".".into(), source })?;
+        let full = here.join(&parts[1]);
+        parts[1] = std::fs::canonicalize(&full).unwrap_or(full).to_string_lossy().into_owned();
+    }
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if let Value::Object(map) = &mut doc {
         set_path(map, &parts, value);
@@ -566,6 +581,11 @@ fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
     }
 }
 
+/// Whether a repository path in `repos:` means the same wherever amp-sessions runs.
+fn is_anchored(path: &str) -> bool {
+    path.starts_with('/') || path.starts_with("~/")
+}
+
 fn expand_tilde(p: &str) -> PathBuf {
     if let Some(rest) = p.strip_prefix("~/")
         && let Some(home) = std::env::var_os("HOME")
@@ -671,6 +691,8 @@ mod tests {
         assert!(err.contains("unknown config key"), "{err}");
         let (_, w) = Config::parse(&p(), "repos:\n  /src/app:\n    setpu: x\n").unwrap();
         assert_eq!(w[0].key, "repos./src/app.setpu");
+        let err = Config::parse(&p(), "repos:\n  ./app:\n    setup: x\n").unwrap_err().to_string();
+        assert!(err.contains("is relative; name the repository by an absolute path"), "{err}");
         let err = Config::parse(&p(), "session:\n  setup_timeout: soon\n").unwrap_err().to_string();
         assert!(err.contains("session.setup_timeout"), "{err}");
     }

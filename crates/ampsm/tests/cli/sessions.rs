@@ -310,6 +310,12 @@ fn a_setup_command_prepares_each_new_worktree_per_repository() {
     let out = w.ok(&["new", "--repo", other.to_str().unwrap(), "--name", "plain"]);
     assert!(out.contains("setup     `echo global > global.txt` passed"), "{out}");
     assert!(out.contains("it left 1 file(s) that git does not ignore (global.txt)"), "{out}");
+    // A repository named relative to where `config set` runs is stored as the absolute path it means.
+    w.ok(&["config", "set", "repos.other.setup", "echo relative > relative.txt"]);
+    let stored = w.ok(&["config", "list"]);
+    assert!(stored.contains(&format!("repos.{}.setup", other.canonicalize().unwrap().display())), "{stored}");
+    let s = w.json(&["new", "--repo", other.to_str().unwrap(), "--name", "plain2"]);
+    assert!(PathBuf::from(s["worktree_path"].as_str().unwrap()).join("relative.txt").exists());
     // --setup and --no-setup win over the config.
     let s = w.json(&["new", "--repo", repo, "--name", "own", "--setup", "echo mine > mine.txt"]);
     assert!(PathBuf::from(s["worktree_path"].as_str().unwrap()).join("mine.txt").exists());
