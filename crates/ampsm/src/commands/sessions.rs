@@ -158,6 +158,10 @@ pub fn show(reference: &str, json: bool) -> Result<(), CliError> {
     if let Some(b) = s.budget_usd {
         fields.push(("budget", dollars(b)));
     }
+    let setup_log = engine.paths.logs.join(format!("setup-{}.log", s.id));
+    if setup_log.is_file() {
+        fields.push(("setup log", setup_log.display().to_string()));
+    }
     fields.push(("commits ahead", d.commits_ahead.map(|n| n.to_string()).unwrap_or_else(|| "-".into())));
     fields.push(("uncommitted", format!("{} file(s)", d.uncommitted.len())));
     fields.push(("created", format_ms(s.created_at)));
