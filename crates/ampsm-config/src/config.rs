@@ -333,6 +333,11 @@ impl Config {
         self.repos.iter().find(|(path, _)| canonical(&expand_tilde(path)) == root).map(|(_, r)| r)
     }
 
+    /// The repositories of `repos:` as written, each with the path it means (`~/` expanded).
+    pub fn repo_paths(&self) -> Vec<(String, PathBuf)> {
+        self.repos.keys().map(|k| (k.clone(), expand_tilde(k))).collect()
+    }
+
     /// The setup command of a new session on `root`: `repos.<path>.setup`, else `session.setup`; an empty
     /// command means none.
     pub fn setup_for(&self, root: &Path) -> Option<String> {

@@ -125,6 +125,25 @@ impl Engine {
         ));
         let root = self.config.worktree_root(&self.paths);
         checks.push(Check::new("worktree root", "ok", root.display().to_string()));
+        // A mistyped `repos.<path>` would silently apply to nothing.
+        for (written, path) in self.config.repo_paths() {
+            let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            let (status, detail) = match ampsm_git::repo_root(&path) {
+                Ok(found) if canonical(&found) == canonical(&path) => {
+                    let setup = self.config.setup_for(&path).unwrap_or_else(|| "no setup".into());
+                    ("ok", format!("setup: {setup}"))
+                }
+                Ok(found) => (
+                    "warn",
+                    format!(
+                        "is inside the repository {}: name its root, or these settings apply to no session",
+                        found.display()
+                    ),
+                ),
+                Err(_) => ("warn", "is not a git repository: these settings apply to no session".to_string()),
+            };
+            checks.push(Check::new(format!("repos.{written}"), status, detail));
+        }
 
         let mut agents = Vec::new();
         for name in AGENT_NAMES {

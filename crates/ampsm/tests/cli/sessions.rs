@@ -328,6 +328,20 @@ fn a_setup_command_prepares_each_new_worktree_per_repository() {
     assert!(s["status_note"].is_null(), "{s}");
     let timeline = w.json(&["timeline", "proj"]);
     assert!(timeline.to_string().contains("running setup"), "{timeline}");
+
+    // doctor says which repos.<path> entries apply to nothing (a typo would otherwise go unnoticed).
+    let typo = w.dir.path().join("repo-typo");
+    w.ok(&["config", "set", &format!("repos.{}.setup", typo.display()), "true"]);
+    let doctor = w.json(&["doctor"]);
+    let check = |name: String| {
+        doctor["checks"].as_array().unwrap().iter().find(|c| c["name"] == name.as_str()).cloned()
+    };
+    let ok = check(format!("repos.{repo}")).unwrap();
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert!(ok["detail"].as_str().unwrap().starts_with("setup: mkdir -p node_modules"), "{ok}");
+    let bad = check(format!("repos.{}", typo.display())).unwrap();
+    assert_eq!(bad["status"], "warn", "{bad}");
+    assert!(bad["detail"].as_str().unwrap().contains("not a git repository"), "{bad}");
 }
 
 #[test]
