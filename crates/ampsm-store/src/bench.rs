@@ -474,6 +474,21 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `pid` the runner of a running bench run, only if its runner is still `expected` (a
+    /// compare-and-swap: another process may have ended or taken the run meanwhile). Returns whether it did.
+    pub fn take_bench_runner(
+        &mut self,
+        id: &str,
+        expected: Option<i64>,
+        pid: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE bench_runs SET runner_pid = ?1 WHERE id = ?2 AND status = 'running' AND runner_pid IS ?3",
+            rusqlite::params![pid, id, expected],
+        )?;
+        Ok(changed == 1)
+    }
+
     /// Sets the abort flag; returns whether the run exists.
     pub fn request_bench_abort(&mut self, id: &str) -> Result<bool, StoreError> {
         Ok(self.conn().execute("UPDATE bench_runs SET abort_requested = 1 WHERE id = ?1", [id])? > 0)

@@ -440,9 +440,9 @@ fn detach(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliErro
 /// It takes the run over from the process that started it (`--detach`), then runs it to the end.
 fn run_detached(run_id: &str) -> Result<(), CliError> {
     ampsm_engine::batch::detach_from_terminal()?;
-    let engine = open_engine()?;
+    let mut engine = open_engine()?;
     let stamp = || format_ms(now_ms());
-    if let Err(e) = take_over(&engine, run_id) {
+    if let Err(e) = take_over(&mut engine, run_id) {
         println!("{} bench run {run_id} not started: {e}", stamp());
         return Err(e);
     }
@@ -481,7 +481,7 @@ fn run_detached(run_id: &str) -> Result<(), CliError> {
 
 /// Makes this process the runner of record of `run_id`, in place of the process that started it (its
 /// parent) or of a runner that is gone; refuses a run that ended or that another live runner holds.
-fn take_over(engine: &Engine, run_id: &str) -> Result<(), CliError> {
+fn take_over(engine: &mut Engine, run_id: &str) -> Result<(), CliError> {
     let run = engine
         .store
         .get_bench_run(run_id)?
@@ -503,15 +503,7 @@ fn take_over(engine: &Engine, run_id: &str) -> Result<(), CliError> {
         .into());
     }
     // Only if nothing changed since it was read: another process may have ended or taken the run meanwhile.
-    let changed = engine
-        .store
-        .conn()
-        .execute(
-            "UPDATE bench_runs SET runner_pid = ?1 WHERE id = ?2 AND status = 'running' AND runner_pid IS ?3",
-            (own_pid(), &run.id, run.runner_pid),
-        )
-        .map_err(|e| CliError::from(ampsm_store::StoreError::from(e)))?;
-    if changed == 0 {
+    if !engine.store.take_bench_runner(&run.id, run.runner_pid, own_pid())? {
         return Err(other(
             "it changed while its background runner started (ended, or taken by another runner)",
         ));
