@@ -503,6 +503,7 @@ fn check_key(key: &str) -> Result<(), ConfigError> {
     let ok = match parts.as_slice() {
         ["repos", path, field] => !path.is_empty() && REPO_FIELDS.contains(field),
         ["agents", name, field] => !name.is_empty() && AGENT_FIELDS.contains(field),
+        ["agents", name, "env", var] => !name.is_empty() && !var.is_empty(),
         ["agents", name] | ["pricing", name] => !name.is_empty(),
         ["pricing", model, field] => !model.is_empty() && PRICE_FIELDS.contains(field),
         _ => {
@@ -584,6 +585,16 @@ fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
         }
         other => out.push((prefix.to_string(), other.clone())),
     }
+}
+
+/// Words in a dotted config key that mark its value as secret.
+const SECRET_WORDS: &[&str] = &["env", "key", "token", "secret", "password", "auth"];
+
+/// Whether the value of a config key (`agents.claude.env.ANTHROPIC_API_KEY`) must not be shown in
+/// listings (the dashboard's settings, `config list`); `config get` of the key itself still prints it.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.split(['.', '_', '-']).any(|part| SECRET_WORDS.contains(&part))
 }
 
 /// Whether a repository path in `repos:` means the same wherever amp-sessions runs.

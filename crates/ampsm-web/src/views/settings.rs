@@ -9,14 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-/// Words in a key that mark its value as secret.
-const SECRET_WORDS: &[&str] = &["env", "key", "token", "secret", "password", "auth"];
-
-/// Whether the value of `key` must not be shown.
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.split(['.', '_', '-']).any(|part| SECRET_WORDS.contains(&part))
-}
+use ampsm_config::config::is_secret_key;
 
 /// The config file, its entries, the doctor's report (or its failure) and the config warnings.
 type Loaded = (String, Vec<(String, String)>, Result<DoctorReport, String>, Vec<String>);

@@ -27,7 +27,7 @@ pub fn run(cmd: ConfigCommand, json: bool) -> Result<(), CliError> {
         }
         ConfigCommand::Set { key, value } => {
             let config = ampsm_config::config::set_in_file(&paths.config, &key, &value)?;
-            let new_value = config.get(&key)?;
+            let new_value = hidden(&key, config.get(&key)?);
             if json {
                 output::print_json(
                     &serde_json::json!({ "key": key, "value": new_value, "path": paths.config }),
@@ -38,7 +38,8 @@ pub fn run(cmd: ConfigCommand, json: bool) -> Result<(), CliError> {
         }
         ConfigCommand::List => {
             let loaded = load(&paths)?;
-            let entries = loaded.list();
+            let entries: Vec<(String, Value)> =
+                loaded.list().into_iter().map(|(k, v)| (k.clone(), hidden(&k, v))).collect();
             if json {
                 let map: serde_json::Map<String, Value> = entries.into_iter().collect();
                 output::print_json(&map)?;
@@ -60,6 +61,23 @@ fn load(paths: &Paths) -> Result<Config, CliError> {
         eprintln!("warning: {w}");
     }
     Ok(loaded.config)
+}
+
+/// A secret value (an agent's environment, a key or token) as listings show it: hidden, so that a
+/// terminal log or a pasted listing never carries it. `config get KEY` prints the value itself.
+fn hidden(key: &str, v: Value) -> Value {
+    let empty = match &v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    if ampsm_config::config::is_secret_key(key) && !empty {
+        Value::String("•••• (hidden; `amp-sessions config get KEY` shows it)".into())
+    } else {
+        v
+    }
 }
 
 /// A value as a person reads it: strings bare, null as empty, the rest as JSON.

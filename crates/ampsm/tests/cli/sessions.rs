@@ -150,6 +150,19 @@ fn config_errors_name_file_line_and_column_and_unknown_keys_warn() {
     let (_, err) = w.fails(&["config", "get", "git.prefx"]);
     assert!(one_line(&err).contains("unknown config key \"git.prefx\""), "{err}");
     assert!(w.json(&["config", "list"])["ui.theme"] == "gruvbox");
+    // Secrets set in the config are hidden in listings and when set; `config get` of the key shows them.
+    let set = w.ok(&["config", "set", "agents.claude.env.ANTHROPIC_API_KEY", "sk-ant-listed-000111"]);
+    assert!(!set.contains("sk-ant-listed") && set.contains("hidden"), "{set}");
+    let list = w.ok(&["config", "list"]);
+    assert!(
+        !list.contains("sk-ant-listed") && list.contains("agents.claude.env.ANTHROPIC_API_KEY"),
+        "{list}"
+    );
+    assert!(!w.ok(&["config", "list", "--json"]).contains("sk-ant-listed"));
+    assert_eq!(
+        w.ok(&["config", "get", "agents.claude.env.ANTHROPIC_API_KEY"]).trim(),
+        "sk-ant-listed-000111"
+    );
     // The branch prefix is configurable.
     w.ok(&["config", "set", "git.branch_prefix", "agents/"]);
     let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "pfx"]);
