@@ -347,6 +347,15 @@ impl Config {
             .filter(|s| !s.trim().is_empty())
     }
 
+    /// The setup command of a new session on `root` when `explicit` may name one: an explicit command
+    /// wins (an empty one means none), else the configured one ([`Config::setup_for`]).
+    pub fn setup_or(&self, explicit: Option<&str>, root: &Path) -> Option<String> {
+        match explicit {
+            Some(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+            None => self.setup_for(root),
+        }
+    }
+
     /// The ignored files copied into a new worktree of `root`: `git.copy_files` then `repos.<path>.copy_files`.
     pub fn copy_files_for(&self, root: &Path) -> Vec<String> {
         let mut files = self.git.copy_files.clone();

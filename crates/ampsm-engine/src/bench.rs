@@ -373,10 +373,7 @@ impl Engine {
                     format!("{field}.base: {base:?} is not a branch or commit in {}{hint}", root.display()),
                 ));
             };
-            let setup = match &p.setup {
-                Some(s) => Some(s.clone()).filter(|s| !s.is_empty()),
-                None => self.config.setup_for(&root),
-            };
+            let setup = self.config.setup_or(p.setup.as_deref(), &root);
             problems.push(BenchProblem {
                 id: p.id.clone(),
                 repo: root,
@@ -501,10 +498,7 @@ impl Engine {
                 ))
                 .into());
             }
-            let setup = match &o.setup {
-                Some(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
-                None => self.config.setup_for(&root),
-            };
+            let setup = self.config.setup_or(o.setup.as_deref(), &root);
             problems.push(BenchProblem {
                 id: inst.instance_id.clone(),
                 repo: root,

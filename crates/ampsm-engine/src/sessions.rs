@@ -190,11 +190,7 @@ impl Engine {
         fault_point("new:after-worktree");
         self.store.finish_creating(&id)?;
         let session = self.store.get_session(&id)?;
-        let setup = match req.setup {
-            Some(s) => Some(s).filter(|s| !s.trim().is_empty()),
-            None => self.config.setup_for(&repo_root),
-        };
-        if let Some(command) = setup {
+        if let Some(command) = self.config.setup_or(req.setup.as_deref(), &repo_root) {
             self.run_setup(&session, &command, req.interrupt.as_ref())?;
         }
         Ok(self.store.get_session(&id)?)
