@@ -27,8 +27,6 @@ struct Inner {
     interrupted: AtomicBool,
     /// How many [`Busy`] guards are alive.
     busy: AtomicUsize,
-    /// Whether the process ends on a signal that finds nothing running (not for [`Interrupt::never`]).
-    exit_when_idle: bool,
     /// The cancel channel of the agent run in progress, if any.
     target: Mutex<Option<watch::Sender<bool>>>,
 }
@@ -37,7 +35,7 @@ impl Interrupt {
     /// Starts listening for SIGINT and SIGTERM (for the rest of the process's life: from now on they no
     /// longer end it by themselves).
     pub fn install() -> Interrupt {
-        let inner = Arc::new(Inner { exit_when_idle: true, ..Inner::default() });
+        let inner = Arc::new(Inner::default());
         let listener = inner.clone();
         std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
@@ -58,19 +56,9 @@ impl Interrupt {
         Interrupt { inner }
     }
 
-    /// A handle that is never signalled (for callers without a terminal).
-    pub fn never() -> Interrupt {
-        Interrupt { inner: Arc::new(Inner::default()) }
-    }
-
     /// Whether a signal arrived.
     pub fn interrupted(&self) -> bool {
         self.inner.interrupted.load(Ordering::SeqCst)
-    }
-
-    /// Acts as if a signal arrived (what the listener does on SIGINT/SIGTERM).
-    pub fn trigger(&self) {
-        self.inner.signalled();
     }
 
     /// Makes `cancel` the channel to stop on a signal (at once if one already arrived).
@@ -122,7 +110,7 @@ impl Inner {
                 eprintln!("\ninterrupted: stopping the agent; its work so far will be committed…");
                 let _ = cancel.send(true);
             }
-            (1, None) if busy || !self.exit_when_idle => eprintln!("\ninterrupted: stopping…"),
+            (1, None) if busy => eprintln!("\ninterrupted: stopping…"),
             (1, None) => {
                 eprintln!("\ninterrupted");
                 std::process::exit(130);
@@ -136,13 +124,18 @@ impl Inner {
 mod tests {
     use super::*;
 
+    /// A handle with no listener: signals come from `inner.signalled()`.
+    fn unlistened() -> Interrupt {
+        Interrupt { inner: Arc::new(Inner::default()) }
+    }
+
     #[test]
     fn a_signal_cancels_the_watched_run_and_one_before_it_cancels_at_once() {
-        let i = Interrupt::never();
+        let i = unlistened();
         let (tx, rx) = watch::channel(false);
         i.watch(tx);
         assert!(!i.interrupted() && !*rx.borrow());
-        i.trigger();
+        i.inner.signalled();
         assert!(i.interrupted() && *rx.borrow());
         i.unwatch();
         let (tx, rx) = watch::channel(false);

@@ -384,7 +384,6 @@ impl Engine {
         // to stop).
         let tests = match session.script.as_deref().filter(|s| !s.trim().is_empty() && !stop()) {
             Some(script) => {
-                let _busy = interrupt.as_ref().map(Interrupt::busy);
                 let run = run_script_with(&worktree, script, spec.timeout, &stop, None, &mut |_| {})
                     .map_err(|source| EngineError::Io { path: worktree.clone(), source })?;
                 self.store.set_iteration_test(

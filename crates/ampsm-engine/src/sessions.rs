@@ -196,20 +196,9 @@ impl Engine {
         Ok(self.store.get_session(&id)?)
     }
 
-    /// Runs a setup command in the worktree of a session made with `setup: Some("")` (the dashboard makes
-    /// the session first and sets it up in the background), as [`Engine::create_session`] would.
-    pub fn setup_session(
-        &mut self,
-        reference: &str,
-        command: &str,
-        interrupt: Option<&crate::Interrupt>,
-    ) -> Result<(), EngineError> {
-        let session = self.store.resolve_session(reference, false)?;
-        self.run_setup(&session, command, interrupt)
-    }
-
     /// `setup <s>`: runs `command` (else the configured setup of the session's repository) in the
-    /// session's worktree again, after a failure was fixed; refused while the session runs.
+    /// session's worktree again, after a failure was fixed; refused while the session runs. The dashboard
+    /// also sets up the sessions it makes (with `setup: Some("")`) through it, in the background.
     pub fn rerun_setup(
         &mut self,
         reference: &str,

@@ -119,7 +119,7 @@ impl AppState {
     /// iteration; a failure is kept for the pages.
     pub fn spawn_setup(&self, session_id: String, command: String, then_run: bool) {
         self.spawn_for_session(session_id, move |state, paths, id| {
-            match Engine::open_at(paths).and_then(|mut engine| engine.setup_session(id, &command, None)) {
+            match Engine::open_at(paths).and_then(|mut engine| engine.rerun_setup(id, Some(&command), None)) {
                 Ok(_) if then_run => {
                     state.spawn_iteration(id.to_string(), None);
                     None
