@@ -6,7 +6,8 @@ use crate::process::MessageFormat;
 use crate::spec::{CommandSpec, ExitInfo, RunSpec};
 use ampsm_core::{AgentEvent, RunOutcome};
 use serde::Serialize;
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// What "continue this session" means for an agent (shown in the UI, see LESSONS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +60,46 @@ impl CredentialCheck {
     }
 }
 
+/// What a credential check may look at. It holds no secret: values are read through `env` when needed
+/// and never kept.
+#[derive(Clone, Copy)]
+pub struct CredentialContext<'a> {
+    /// Looks up an environment variable (the engine: the run's extra environment, then the process's).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The names of the variables that are set, for checks that accept any `*_API_KEY`; empty when unknown.
+    pub env_names: &'a [String],
+    /// The user's home directory.
+    pub home: &'a Path,
+    /// The directory the agent runs in (project settings live there), when known.
+    pub cwd: Option<&'a Path>,
+    /// The agent's extra arguments (`agents.<name>.args`), which may pick a profile or a provider.
+    pub args: &'a [String],
+}
+
+impl<'a> CredentialContext<'a> {
+    /// A context with only an environment lookup and a home: no cwd, no extra arguments.
+    pub fn new(env: &'a dyn Fn(&str) -> Option<String>, home: &'a Path) -> Self {
+        CredentialContext { env, env_names: &[], home, cwd: None, args: &[] }
+    }
+
+    /// The variable's value when it is set to something other than blanks.
+    pub fn var(&self, key: &str) -> Option<String> {
+        (self.env)(key).filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl fmt::Debug for CredentialContext<'_> {
+    /// Names and paths only: no variable value, and only the number of arguments (they may hold a token).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialContext")
+            .field("env_names", &self.env_names)
+            .field("home", &self.home)
+            .field("cwd", &self.cwd)
+            .field("args", &self.args.len())
+            .finish()
+    }
+}
+
 /// One agent: how to start it and how to read it.
 pub trait AgentAdapter: Send + Sync {
     /// The agent's name (`amp`, `claude`, …), as used in the config and on the command line.
@@ -72,9 +113,47 @@ pub trait AgentAdapter: Send + Sync {
     /// A fresh parser for one run of `spec`.
     fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send>;
 
-    /// Whether credentials are present, without spending anything and without reading out the secret.
-    /// `env` looks up environment variables; `home` is the user's home directory.
-    fn check_credentials(&self, env: &dyn Fn(&str) -> Option<String>, home: &Path) -> CredentialCheck;
+    /// Whether credentials are present for a run, without spending anything and without reading out the
+    /// secret: every way the CLI itself authenticates (environment, its login files, its settings and
+    /// config, the run's project settings in `ctx.cwd` and the extra arguments in `ctx.args`).
+    fn check_credentials_in(&self, ctx: &CredentialContext<'_>) -> CredentialCheck;
+
+    /// [`AgentAdapter::check_credentials_in`] with only an environment lookup and the home directory.
+    fn check_credentials(&self, env: &dyn Fn(&str) -> Option<String>, home: &Path) -> CredentialCheck {
+        self.check_credentials_in(&CredentialContext::new(env, home))
+    }
+
+    /// Whether a run must be refused when [`AgentAdapter::check_credentials_in`] fails: true only for CLIs
+    /// known to hang without credentials (Amp waits forever on an interactive login). For the others a
+    /// failed check is a warning and the run goes ahead, bounded by its timeout.
+    fn credentials_required(&self) -> bool {
+        false
+    }
+
+    /// How to install the agent's CLI (a command line), when there is a standard way.
+    fn install_hint(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The program a run of `spec` would start, resolved: as given when it has a slash (it must exist and
+    /// be executable), else found on the `PATH` of the run (its extra environment's, else the process's).
+    /// [`AgentError::NotFound`] (with [`AgentAdapter::install_hint`]) when it is not installed.
+    fn locate_program(&self, spec: &RunSpec) -> Result<PathBuf, AgentError> {
+        let program = self.command(spec)?.program;
+        let path_var = spec
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"));
+        crate::adapters::find_program(&program, path_var.as_deref()).ok_or_else(|| AgentError::NotFound {
+            agent: self.name(),
+            program,
+            config_key: self.config_key(),
+            install: self.install_hint(),
+        })
+    }
 
     /// Arguments that make the program print its version (empty: the agent has no version to ask).
     fn version_args(&self) -> Vec<String>;

@@ -1,6 +1,6 @@
 //! The errors of this crate. Each one names the agent, the program when there is one, and what to do next.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Something went wrong before or while running an agent. Agent *failures* (a bad key, a failed turn) are
 /// not errors here: they come back in [`ampsm_core::RunOutcome`]; these are the cases where no run could
@@ -11,12 +11,10 @@ pub enum AgentError {
     #[error("unknown agent `{name}`: valid agents are {valid}")]
     UnknownAgent { name: String, valid: String },
 
-    /// The program does not exist (not on PATH, or the configured path is wrong).
-    #[error(
-        "{agent}: program `{}` was not found; install it or set `{config_key}` to its full path",
-        program.display()
-    )]
-    NotFound { agent: &'static str, program: PathBuf, config_key: String },
+    /// The program is not installed: not on PATH, or the configured path is wrong. `install` is the
+    /// command that installs the agent's CLI, when there is a standard one.
+    #[error("{}", not_found_text(agent, program, config_key, *install))]
+    NotFound { agent: &'static str, program: PathBuf, config_key: String, install: Option<&'static str> },
 
     /// The adapter needs a program and none was configured (the `command` agent).
     #[error(
@@ -55,4 +53,21 @@ pub enum AgentError {
     /// An interactive session was already closed, or its process has ended.
     #[error("{agent}: the interactive session has ended; start a new one to send more messages")]
     Closed { agent: &'static str },
+}
+
+/// The one-line message of [`AgentError::NotFound`].
+fn not_found_text(agent: &str, program: &Path, config_key: &str, install: Option<&str>) -> String {
+    let where_ = if program.components().count() > 1 {
+        "does not exist or is not executable"
+    } else {
+        "was not found on PATH"
+    };
+    let install = match install {
+        Some(cmd) => format!("install it with {cmd}, or"),
+        None => "install it, or".to_string(),
+    };
+    format!(
+        "{agent} is not installed: `{}` {where_}; {install} set `{config_key}` to its full path",
+        program.display()
+    )
 }

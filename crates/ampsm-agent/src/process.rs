@@ -149,6 +149,7 @@ fn spawn_error(adapter: &dyn AgentAdapter, program: &Path, cwd: &Path, e: std::i
             agent: adapter.name(),
             program: program.to_path_buf(),
             config_key: adapter.config_key(),
+            install: adapter.install_hint(),
         }
     } else {
         AgentError::Spawn {

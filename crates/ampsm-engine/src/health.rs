@@ -5,7 +5,6 @@
 use crate::{Engine, EngineError};
 use ampsm_agent::{AGENT_NAMES, AgentAdapter, RunSpec};
 use serde::Serialize;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,6 +50,10 @@ pub struct AgentHealth {
     pub version: Option<String>,
     pub credentials: bool,
     pub credentials_detail: String,
+    /// Whether a run is refused when the credential check fails (Amp); otherwise it is only a warning.
+    pub credentials_required: bool,
+    /// How to install the agent's CLI, when there is a standard way.
+    pub install_hint: Option<String>,
     pub capabilities: ampsm_agent::Capabilities,
 }
 
@@ -156,15 +159,29 @@ impl Engine {
             };
             let detail = match &health.found {
                 Some(path) => format!(
-                    "{} {}; {}",
+                    "{} {}; {}{}",
                     path,
                     health.version.clone().unwrap_or_else(|| "(version unknown)".into()),
-                    health.credentials_detail
+                    health.credentials_detail,
+                    if health.credentials || health.credentials_required {
+                        ""
+                    } else {
+                        " (a run starts anyway, with a warning)"
+                    }
                 ),
                 None if health.program.is_empty() => {
                     format!("no program configured (set {})", adapter.config_key())
                 }
-                None => format!("`{}` not found (set {} to use it)", health.program, adapter.config_key()),
+                None => match &health.install_hint {
+                    Some(hint) => format!(
+                        "`{}` not installed (install: {hint}; or set {} to its path)",
+                        health.program,
+                        adapter.config_key()
+                    ),
+                    None => {
+                        format!("`{}` not installed (set {} to use it)", health.program, adapter.config_key())
+                    }
+                },
             };
             checks.push(Check::new(format!("agent {name}"), status, detail));
             agents.push(health);
@@ -193,7 +210,7 @@ impl Engine {
         let mut spec = RunSpec::new("", std::env::temp_dir());
         self.apply_agent_overrides(adapter, &mut spec);
         let program = adapter.command(&spec).map(|c| c.program).unwrap_or_default();
-        let found = find_program(&program);
+        let found = adapter.locate_program(&spec).ok();
         let version = match (&found, adapter.version_args()) {
             (Some(path), args) if !args.is_empty() => {
                 probe(path, &args, &spec.env).ok().map(|(_, out)| first_line(&out))
@@ -208,6 +225,8 @@ impl Engine {
             version,
             credentials: cred.ok,
             credentials_detail: cred.message,
+            credentials_required: adapter.credentials_required(),
+            install_hint: adapter.install_hint().map(str::to_string),
             capabilities: adapter.capabilities(),
         }
     }
@@ -222,9 +241,14 @@ impl Engine {
         let cred = self.credentials(adapter.as_ref(), &spec);
         let mut env = spec.env;
         let (auth_check, auth_detail) = match (&health.found, cred.ok) {
-            (None, _) => {
-                ("skipped", format!("amp not found ({}): install it or set amp.path", health.program))
-            }
+            (None, _) => (
+                "skipped",
+                format!(
+                    "amp is not installed (`{}` not found): install it with {}, or set amp.path",
+                    health.program,
+                    adapter.install_hint().unwrap_or("its installer")
+                ),
+            ),
             (Some(_), false) => ("skipped", format!("no key, nothing was sent: {}", cred.message)),
             (Some(path), true) => {
                 env.push(("NO_COLOR".into(), "1".into()));
@@ -249,13 +273,7 @@ impl Engine {
 
 /// The program's path: as given when it has a slash, else the first match on PATH.
 pub fn find_program(program: &Path) -> Option<PathBuf> {
-    let executable =
-        |p: &Path| p.is_file() && p.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    if program.components().count() > 1 {
-        return executable(program).then(|| program.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| executable(p))
+    ampsm_agent::adapters::find_program(program, std::env::var_os("PATH").as_deref())
 }
 
 /// Runs `program args` with stdin closed and a timeout; returns the exit code and stdout+stderr. The

@@ -116,15 +116,26 @@ impl Engine {
         }
     }
 
-    /// The agent's credential check, looking in the run's extra environment first, then the process's;
-    /// never spends anything and never reads out the secret.
+    /// The agent's credential check for a run, looking in the run's extra environment first, then the
+    /// process's, and at the run's directory (project settings) and extra arguments (profiles,
+    /// providers); never spends anything and never reads out the secret.
     pub fn credentials(&self, adapter: &dyn AgentAdapter, spec: &RunSpec) -> ampsm_agent::CredentialCheck {
         let extra = spec.env.clone();
         let lookup = move |k: &str| -> Option<String> {
             extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
         };
+        let mut names: Vec<String> = spec.env.iter().map(|(k, _)| k.clone()).collect();
+        names.extend(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
+        names.sort();
+        names.dedup();
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        adapter.check_credentials(&lookup, &home)
+        adapter.check_credentials_in(&ampsm_agent::adapter::CredentialContext {
+            env: &lookup,
+            env_names: &names,
+            home: &home,
+            cwd: Some(&spec.cwd),
+            args: &spec.extra_args,
+        })
     }
 
     /// What earlier iterations of `thread` used, per model, with the cost the agent reported. Agents that
@@ -205,8 +216,8 @@ impl Engine {
         self.finish_run(prep, run)
     }
 
-    /// Everything before an agent run: the checks (worktree, not already running, a prompt, credentials,
-    /// budget left), the iteration row, status `running`.
+    /// Everything before an agent run: the checks (worktree, not already running, a prompt, the agent's
+    /// program installed, credentials, budget left), the iteration row, status `running`.
     pub(crate) fn prepare_run(
         &mut self,
         session: Session,
@@ -235,7 +246,9 @@ impl Engine {
             return Err(EngineError::Invalid(format!("session {label} has no prompt; pass --prompt TEXT")));
         };
         let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
-        self.check_credentials(adapter.as_ref(), &spec)?;
+        // "Not installed" comes first: a missing program is not a missing login.
+        adapter.locate_program(&spec)?;
+        self.check_credentials(&session, adapter.as_ref(), &spec)?;
         let meter = self.budget_meter(&session, &spec, pool.is_some())?;
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         // A spent pool admits no new member.
@@ -486,15 +499,31 @@ impl Engine {
         crate::notify::notify(&self.config.notifications, &n);
     }
 
-    /// Refuses to start an agent whose credentials are missing: some CLIs (Amp) would otherwise open an
-    /// interactive login and wait forever.
-    fn check_credentials(&self, adapter: &dyn AgentAdapter, spec: &RunSpec) -> Result<(), EngineError> {
+    /// Refuses to start an agent whose credentials are missing when its CLI would hang without them (Amp
+    /// opens an interactive login and waits forever: [`AgentAdapter::credentials_required`]). For the
+    /// others a failed check is a warning on stderr and a note in the session's status history, and the
+    /// run goes ahead (the check cannot see every way a CLI authenticates; the run timeout bounds it).
+    fn check_credentials(
+        &mut self,
+        session: &Session,
+        adapter: &dyn AgentAdapter,
+        spec: &RunSpec,
+    ) -> Result<(), EngineError> {
         let check = self.credentials(adapter, spec);
         if check.ok {
-            Ok(())
-        } else {
-            Err(EngineError::NotLoggedIn { agent: adapter.name().to_string(), message: check.message })
+            return Ok(());
         }
+        if adapter.credentials_required() {
+            return Err(EngineError::NotLoggedIn {
+                agent: adapter.name().to_string(),
+                message: check.message,
+            });
+        }
+        let text = format!("{}; starting {} anyway", check.message, adapter.name());
+        eprintln!("warning: {text}");
+        // Best effort: the warning was shown; a failed note must not stop the run.
+        let _ = self.store.record_note(&session.id, &format!("warning: {text}"));
+        Ok(())
     }
 
     /// Runs the agent with a writer thread recording every line; returns the run report and the number of

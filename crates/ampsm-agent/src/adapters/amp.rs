@@ -2,7 +2,9 @@
 //! continue, `--mode` for the model family, `--stream-json-input` for chat.
 
 use super::{data_home, first_env, program_or, read_small_json};
-use crate::adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, StreamParser};
+use crate::adapter::{
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+};
 use crate::error::AgentError;
 use crate::parsers::amp::{AmpParser, AmpParserOptions};
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
@@ -87,8 +89,17 @@ impl AgentAdapter for AmpAdapter {
         }))
     }
 
-    fn check_credentials(&self, env: &dyn Fn(&str) -> Option<String>, home: &Path) -> CredentialCheck {
-        amp_credentials(env, home)
+    fn check_credentials_in(&self, ctx: &CredentialContext<'_>) -> CredentialCheck {
+        amp_credentials(ctx.env, ctx.home)
+    }
+
+    /// Without a key `amp -x` opens an interactive login and waits forever.
+    fn credentials_required(&self) -> bool {
+        true
+    }
+
+    fn install_hint(&self) -> Option<&'static str> {
+        Some("npm install -g @ampcode/cli (or curl -fsSL https://ampcode.com/install.sh | bash)")
     }
 
     fn version_args(&self) -> Vec<String> {

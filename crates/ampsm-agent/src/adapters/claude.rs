@@ -2,13 +2,16 @@
 //! stdin, `--resume <id>`, `--model`, `--dangerously-skip-permissions` (with `IS_SANDBOX=1` when running as
 //! root, which the CLI otherwise refuses), `--input-format stream-json` for chat.
 
-use super::{dir_from_env, first_env, has_material, program_or, read_small_json};
-use crate::adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, StreamParser};
+use super::{dir_from_env, has_material, program_or, read_small_json, truthy};
+use crate::adapter::{
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+};
 use crate::error::AgentError;
 use crate::parsers::claude::ClaudeParser;
 use crate::process::MessageFormat;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
-use std::path::Path;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// The Claude Code CLI.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,6 +49,125 @@ fn build(spec: &RunSpec, interactive: bool, as_root: bool) -> CommandSpec {
     }
 }
 
+/// A Claude credential among a set of variables (the environment, or the `env` of a settings file): the
+/// variable and what it is. Bedrock and Vertex count only when switched on with a true value (`1`,
+/// `true`); `0` or `false` is off.
+fn env_credential(get: &dyn Fn(&str) -> Option<String>) -> Option<(&'static str, &'static str)> {
+    let set = |k: &str| get(k).is_some_and(|v| !v.trim().is_empty());
+    if set("ANTHROPIC_API_KEY") {
+        return Some(("ANTHROPIC_API_KEY", "Anthropic API key"));
+    }
+    if set("CLAUDE_CODE_OAUTH_TOKEN") {
+        return Some(("CLAUDE_CODE_OAUTH_TOKEN", "Claude OAuth token"));
+    }
+    if set("ANTHROPIC_AUTH_TOKEN") {
+        let what = if set("ANTHROPIC_BASE_URL") {
+            "Anthropic auth token (for the server in ANTHROPIC_BASE_URL)"
+        } else {
+            "Anthropic auth token"
+        };
+        return Some(("ANTHROPIC_AUTH_TOKEN", what));
+    }
+    if truthy(get("CLAUDE_CODE_USE_BEDROCK").as_deref()) {
+        return Some(("CLAUDE_CODE_USE_BEDROCK", "Amazon Bedrock switch (AWS credentials are used)"));
+    }
+    if truthy(get("CLAUDE_CODE_USE_VERTEX").as_deref()) {
+        return Some(("CLAUDE_CODE_USE_VERTEX", "Google Vertex AI switch (Google credentials are used)"));
+    }
+    None
+}
+
+/// The settings files Claude Code reads for a run, most specific first: `--settings <file|json>` in the
+/// extra arguments, the project's `.claude/settings.local.json` and `.claude/settings.json` in the run's
+/// directory, and the user's `settings.json`. Each with a label and its content, when readable.
+fn settings_files(ctx: &CredentialContext<'_>, config_dir: &Path) -> Vec<(String, Value)> {
+    let mut files = Vec::new();
+    let mut args = ctx.args.iter();
+    while let Some(arg) = args.next() {
+        let value = match arg.strip_prefix("--settings=") {
+            Some(v) => Some(v.to_string()),
+            None if arg == "--settings" => args.next().cloned(),
+            None => None,
+        };
+        let Some(value) = value else { continue };
+        if value.trim_start().starts_with('{') {
+            if let Ok(v) = serde_json::from_str(&value) {
+                files.push(("--settings (in the agent's args)".to_string(), v));
+            }
+        } else {
+            let path = match ctx.cwd {
+                Some(cwd) if Path::new(&value).is_relative() => cwd.join(&value),
+                _ => PathBuf::from(&value),
+            };
+            if let Some(v) = read_small_json(&path) {
+                files.push((path.display().to_string(), v));
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    if let Some(cwd) = ctx.cwd {
+        paths.push(cwd.join(".claude").join("settings.local.json"));
+        paths.push(cwd.join(".claude").join("settings.json"));
+    }
+    paths.push(config_dir.join("settings.json"));
+    for path in paths {
+        if let Some(v) = read_small_json(&path) {
+            files.push((path.display().to_string(), v));
+        }
+    }
+    files
+}
+
+/// Where Claude Code's credentials for a run are, if anywhere: the environment, then the settings files
+/// (their `env` entries and `apiKeyHelper`), then the stored login.
+fn claude_credentials(ctx: &CredentialContext<'_>) -> CredentialCheck {
+    if let Some((var, what)) = env_credential(ctx.env) {
+        return CredentialCheck::found(var, what);
+    }
+    let dir = dir_from_env(ctx.env, "CLAUDE_CONFIG_DIR", ctx.home.join(".claude"));
+    for (label, settings) in settings_files(ctx, &dir) {
+        let env = settings.get("env").and_then(Value::as_object).cloned().unwrap_or_default();
+        let get = move |k: &str| env.get(k).and_then(Value::as_str).map(str::to_string);
+        if let Some((var, what)) = env_credential(&get) {
+            return CredentialCheck::found(format!("{label} (env.{var})"), what);
+        }
+        if settings.get("apiKeyHelper").and_then(Value::as_str).is_some_and(|h| !h.trim().is_empty()) {
+            return CredentialCheck::found(format!("{label} (apiKeyHelper)"), "Claude key helper");
+        }
+    }
+    let creds = dir.join(".credentials.json");
+    if read_small_json(&creds).is_some_and(|v| has_material(&v)) {
+        return CredentialCheck::found(creds.display().to_string(), "Claude login");
+    }
+    // An API key stored by `/login` in the global config file (older versions keep it there).
+    let global = match ctx.var("CLAUDE_CONFIG_DIR") {
+        Some(_) => dir.join(".claude.json"),
+        None => ctx.home.join(".claude.json"),
+    };
+    if read_small_json(&global)
+        .is_some_and(|v| v.get("primaryApiKey").and_then(Value::as_str).is_some_and(|k| !k.trim().is_empty()))
+    {
+        return CredentialCheck::found(format!("{} (primaryApiKey)", global.display()), "Claude API key");
+    }
+    let off: Vec<&str> = ["CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX"]
+        .into_iter()
+        .filter(|k| ctx.var(k).is_some())
+        .collect();
+    let off = if off.is_empty() {
+        String::new()
+    } else {
+        format!("; {} is set but not to a true value (1 or true), so it is off", off.join(" and "))
+    };
+    CredentialCheck::missing(format!(
+        "Claude Code is not logged in: run `claude` then `/login` (or `claude setup-token` and set \
+         CLAUDE_CODE_OAUTH_TOKEN), or set ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, CLAUDE_CODE_USE_BEDROCK=1 \
+         or CLAUDE_CODE_USE_VERTEX=1, or an apiKeyHelper or env in settings.json (looked in the environment, \
+         the settings files and {}; on macOS the login lives in the keychain, check it with `claude auth \
+         status`){off}",
+        creds.display()
+    ))
+}
+
 impl AgentAdapter for ClaudeAdapter {
     fn name(&self) -> &'static str {
         "claude"
@@ -56,9 +178,12 @@ impl AgentAdapter for ClaudeAdapter {
             continue_mode: ContinueMode::Resume,
             interactive: true,
             reports_cost: true,
-            credential_check: "ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_AUTH_TOKEN (or Bedrock/Vertex \
-                               switches), else $CLAUDE_CONFIG_DIR or ~/.claude: .credentials.json, or an \
-                               apiKeyHelper in settings.json; presence only (`claude auth status` confirms)",
+            credential_check: "ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_AUTH_TOKEN, or \
+                               CLAUDE_CODE_USE_BEDROCK/CLAUDE_CODE_USE_VERTEX set to a true value, in the \
+                               environment or in the `env` of a settings file; an apiKeyHelper in a settings \
+                               file (--settings, the project's .claude/settings.local.json and \
+                               .claude/settings.json, $CLAUDE_CONFIG_DIR or ~/.claude settings.json); else the \
+                               login in .credentials.json; presence only (`claude auth status` confirms)",
         }
     }
 
@@ -73,39 +198,12 @@ impl AgentAdapter for ClaudeAdapter {
         }
     }
 
-    fn check_credentials(&self, env: &dyn Fn(&str) -> Option<String>, home: &Path) -> CredentialCheck {
-        if let Some(var) = first_env(
-            env,
-            &[
-                "ANTHROPIC_API_KEY",
-                "CLAUDE_CODE_OAUTH_TOKEN",
-                "ANTHROPIC_AUTH_TOKEN",
-                "CLAUDE_CODE_USE_BEDROCK",
-                "CLAUDE_CODE_USE_VERTEX",
-            ],
-        ) {
-            return CredentialCheck::found(var, "Claude credential");
-        }
-        let dir = dir_from_env(env, "CLAUDE_CONFIG_DIR", home.join(".claude"));
-        let creds = dir.join(".credentials.json");
-        if read_small_json(&creds).is_some_and(|v| has_material(&v)) {
-            return CredentialCheck::found(creds.display().to_string(), "Claude login");
-        }
-        let settings = dir.join("settings.json");
-        if read_small_json(&settings).is_some_and(|v| {
-            v.get("apiKeyHelper").and_then(|h| h.as_str()).is_some_and(|h| !h.trim().is_empty())
-        }) {
-            return CredentialCheck::found(
-                format!("{} (apiKeyHelper)", settings.display()),
-                "Claude key helper",
-            );
-        }
-        CredentialCheck::missing(format!(
-            "Claude Code is not logged in: run `claude` then `/login` (or `claude setup-token` and set \
-             CLAUDE_CODE_OAUTH_TOKEN), or set ANTHROPIC_API_KEY (looked in the environment and {}; on macOS \
-             the login lives in the keychain, check it with `claude auth status`)",
-            creds.display()
-        ))
+    fn check_credentials_in(&self, ctx: &CredentialContext<'_>) -> CredentialCheck {
+        claude_credentials(ctx)
+    }
+
+    fn install_hint(&self) -> Option<&'static str> {
+        Some("npm install -g @anthropic-ai/claude-code")
     }
 
     fn version_args(&self) -> Vec<String> {
@@ -179,5 +277,106 @@ mod tests {
         let dir = other.path().display().to_string();
         let config_dir = move |k: &str| (k == "CLAUDE_CONFIG_DIR").then(|| dir.clone());
         assert!(!ClaudeAdapter.check_credentials(&config_dir, home.path()).ok);
+    }
+
+    fn check_in(env: &[(&str, &str)], home: &Path, cwd: Option<&Path>, args: &[&str]) -> CredentialCheck {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = move |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let ctx = CredentialContext { env: &lookup, env_names: &[], home, cwd, args: &args };
+        ClaudeAdapter.check_credentials_in(&ctx)
+    }
+
+    #[test]
+    fn bedrock_and_vertex_count_only_when_switched_on() {
+        let home = tempfile::tempdir().unwrap();
+        for off in ["0", "false", "", "no"] {
+            let check = check_in(&[("CLAUDE_CODE_USE_BEDROCK", off)], home.path(), None, &[]);
+            assert!(!check.ok, "CLAUDE_CODE_USE_BEDROCK={off:?} is off");
+            if !off.is_empty() {
+                assert!(check.message.contains("CLAUDE_CODE_USE_BEDROCK is set but not to a true value"));
+            }
+        }
+        for on in ["1", "true", "TRUE"] {
+            let check = check_in(&[("CLAUDE_CODE_USE_BEDROCK", on)], home.path(), None, &[]);
+            assert_eq!(check.source.as_deref(), Some("CLAUDE_CODE_USE_BEDROCK"), "{on}");
+        }
+        let check = check_in(
+            &[("CLAUDE_CODE_USE_VERTEX", "0"), ("CLAUDE_CODE_USE_BEDROCK", "0")],
+            home.path(),
+            None,
+            &[],
+        );
+        assert!(!check.ok);
+        assert_eq!(
+            check_in(&[("CLAUDE_CODE_USE_VERTEX", "1")], home.path(), None, &[]).source.as_deref(),
+            Some("CLAUDE_CODE_USE_VERTEX")
+        );
+    }
+
+    #[test]
+    fn auth_token_with_a_base_url() {
+        let home = tempfile::tempdir().unwrap();
+        let env = [("ANTHROPIC_AUTH_TOKEN", "tok-secret"), ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")];
+        let check = check_in(&env, home.path(), None, &[]);
+        assert!(check.ok);
+        assert_eq!(check.source.as_deref(), Some("ANTHROPIC_AUTH_TOKEN"));
+        assert!(check.message.contains("ANTHROPIC_BASE_URL"), "{}", check.message);
+        let shown = format!("{check:?}");
+        assert!(!shown.contains("tok-secret") && !shown.contains("127.0.0.1"), "{shown}");
+    }
+
+    #[test]
+    fn project_settings_api_key_helper_and_settings_env() {
+        let home = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let cwd = project.path();
+        assert!(!check_in(&[], home.path(), Some(cwd), &[]).ok);
+        std::fs::create_dir_all(cwd.join(".claude")).unwrap();
+        std::fs::write(cwd.join(".claude/settings.json"), r#"{"apiKeyHelper":"~/bin/get-key.sh"}"#).unwrap();
+        let check = check_in(&[], home.path(), Some(cwd), &[]);
+        assert!(check.ok, "{}", check.message);
+        assert!(check.source.unwrap().ends_with(".claude/settings.json (apiKeyHelper)"));
+        // Without the run's directory the project's settings are not seen.
+        assert!(!check_in(&[], home.path(), None, &[]).ok);
+        std::fs::remove_file(cwd.join(".claude/settings.json")).unwrap();
+
+        std::fs::write(
+            cwd.join(".claude/settings.local.json"),
+            r#"{"env":{"ANTHROPIC_API_KEY":"sk-ant-secret"}}"#,
+        )
+        .unwrap();
+        let check = check_in(&[], home.path(), Some(cwd), &[]);
+        assert!(check.ok);
+        assert!(check.source.as_deref().unwrap().ends_with("settings.local.json (env.ANTHROPIC_API_KEY)"));
+        assert!(!format!("{check:?}").contains("sk-ant-secret"));
+        std::fs::write(cwd.join(".claude/settings.local.json"), r#"{"env":{"CLAUDE_CODE_USE_BEDROCK":"0"}}"#)
+            .unwrap();
+        assert!(!check_in(&[], home.path(), Some(cwd), &[]).ok, "an off switch in settings is off too");
+
+        // The user's settings, and --settings in the agent's args (inline JSON or a file).
+        std::fs::create_dir_all(home.path().join(".claude")).unwrap();
+        std::fs::write(
+            home.path().join(".claude/settings.json"),
+            r#"{"env":{"CLAUDE_CODE_USE_VERTEX":"1"}}"#,
+        )
+        .unwrap();
+        assert!(check_in(&[], home.path(), Some(cwd), &[]).ok);
+        std::fs::remove_file(home.path().join(".claude/settings.json")).unwrap();
+        let inline = check_in(&[], home.path(), Some(cwd), &["--settings", r#"{"apiKeyHelper":"x"}"#]);
+        assert_eq!(inline.source.as_deref(), Some("--settings (in the agent's args) (apiKeyHelper)"));
+        std::fs::write(cwd.join("s.json"), r#"{"apiKeyHelper":"x"}"#).unwrap();
+        assert!(check_in(&[], home.path(), Some(cwd), &["--settings=s.json"]).ok);
+    }
+
+    #[test]
+    fn a_key_stored_in_the_global_config() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(".claude.json"), r#"{"primaryApiKey":""}"#).unwrap();
+        assert!(!check_in(&[], home.path(), None, &[]).ok);
+        std::fs::write(home.path().join(".claude.json"), r#"{"primaryApiKey":"sk-ant-x"}"#).unwrap();
+        let check = check_in(&[], home.path(), None, &[]);
+        assert!(check.ok);
+        assert!(!format!("{check:?}").contains("sk-ant-x"));
     }
 }

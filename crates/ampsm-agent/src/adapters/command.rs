@@ -3,11 +3,12 @@
 //! event; exit 0 is success.
 
 use super::MAX_PROMPT_ARG_BYTES;
-use crate::adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, StreamParser};
+use crate::adapter::{
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+};
 use crate::error::AgentError;
 use crate::parsers::command::CommandParser;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
-use std::path::Path;
 
 /// Runs an arbitrary program as the agent.
 #[derive(Debug, Clone, Copy, Default)]
@@ -53,7 +54,8 @@ impl AgentAdapter for CommandAdapter {
         Box::new(CommandParser::new())
     }
 
-    fn check_credentials(&self, _env: &dyn Fn(&str) -> Option<String>, _home: &Path) -> CredentialCheck {
+    /// Nothing to check: the program only has to exist ([`AgentAdapter::locate_program`]).
+    fn check_credentials_in(&self, _ctx: &CredentialContext<'_>) -> CredentialCheck {
         CredentialCheck::not_needed()
     }
 

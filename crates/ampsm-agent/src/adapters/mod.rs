@@ -1,5 +1,6 @@
-//! The adapters, one per agent, the lookup by name ([`adapter_for`]), and the helpers the credential
-//! checks share (environment lookups, the XDG data directory, reading small JSON files).
+//! The adapters, one per agent, the lookup by name ([`adapter_for`]), finding a program on PATH
+//! ([`find_program`]), and the helpers the credential checks share (environment lookups, the XDG data
+//! directory, reading small JSON, JSONC and `.env` files).
 
 pub mod amp;
 pub mod claude;
@@ -12,6 +13,9 @@ pub mod opencode;
 use crate::adapter::AgentAdapter;
 use crate::error::AgentError;
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Every agent name [`adapter_for`] knows, in the order shown to users.
@@ -42,6 +46,138 @@ pub(crate) fn program_or(spec_program: &Option<PathBuf>, default: &str) -> PathB
         Some(p) if !p.as_os_str().is_empty() => p.clone(),
         _ => PathBuf::from(default),
     }
+}
+
+/// The program's path: as given when it has a slash (if it is an executable file), else the first
+/// executable match in the directories of `path_var` (a `PATH` value).
+pub fn find_program(program: &Path, path_var: Option<&OsStr>) -> Option<PathBuf> {
+    let executable =
+        |p: &Path| p.is_file() && p.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    if program.as_os_str().is_empty() {
+        return None;
+    }
+    if program.components().count() > 1 {
+        return executable(program).then(|| program.to_path_buf());
+    }
+    std::env::split_paths(path_var?)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}
+
+/// Whether a switch variable is on: `1`, `true`, `yes` or `on` (any case). `0`, `false` and blanks are off.
+pub(crate) fn truthy(value: Option<&str>) -> bool {
+    value.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// A small file's text (at most 1 MiB); `None` when it is missing, too big or not UTF-8.
+pub(crate) fn read_small_text(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 1 << 20 {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
+/// The variables of a `.env` file (`KEY=value`, optional `export `, quotes and `#` comments), or `None`
+/// when it cannot be read. The values may be secrets: callers only test them.
+pub(crate) fn read_dotenv(path: &Path) -> Option<BTreeMap<String, String>> {
+    let text = read_small_text(path)?;
+    let mut vars = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let value = value.trim();
+        let value = match value.chars().next() {
+            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
+            _ => value.split(" #").next().unwrap_or("").trim(),
+        };
+        vars.insert(key.to_string(), value.to_string());
+    }
+    Some(vars)
+}
+
+/// JSON with comments (`//`, `/* */`) and trailing commas, as JSONC config files allow, made plain JSON.
+pub(crate) fn strip_jsonc(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut in_string = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if in_string {
+            out.push(c);
+            if c == '\\' && i + 1 < chars.len() {
+                out.push(chars[i + 1]);
+                i += 1;
+            } else if c == '"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        match (c, chars.get(i + 1)) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+                i += 1;
+            }
+            ('/', Some('/')) => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            ('/', Some('*')) => {
+                i += 2;
+                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            (',', _) => {
+                // A comma followed only by blanks (or comments) and a closing bracket is dropped.
+                let rest: String = chars[i + 1..].iter().collect();
+                let next = strip_jsonc_prefix(&rest);
+                if !matches!(next.chars().next(), Some('}' | ']')) {
+                    out.push(c);
+                }
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `text` without its leading blanks and comments.
+fn strip_jsonc_prefix(text: &str) -> &str {
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("//") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, after)| after).trim_start();
+        } else {
+            return rest;
+        }
+    }
+}
+
+/// A small JSON or JSONC file's content; `None` when it is missing, too big or not JSON(C).
+pub(crate) fn read_small_jsonc(path: &Path) -> Option<Value> {
+    let text = read_small_text(path)?;
+    serde_json::from_str(&text).ok().or_else(|| serde_json::from_str(&strip_jsonc(&text)).ok())
 }
 
 /// The first of `keys` set to a non-blank value.
@@ -91,6 +227,80 @@ mod tests {
             let a = adapter_for(name).unwrap();
             assert_eq!(a.name(), *name);
         }
+    }
+
+    #[test]
+    fn programs_are_found_on_path_or_at_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        let path = std::env::join_paths([Path::new("/nonexistent"), dir.path()]).unwrap();
+        // Not executable yet.
+        assert_eq!(find_program(Path::new("tool"), Some(&path)), None);
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(find_program(Path::new("tool"), Some(&path)), Some(tool.clone()));
+        assert_eq!(find_program(&tool, None), Some(tool.clone()));
+        assert_eq!(find_program(&dir.path().join("other"), Some(&path)), None);
+        assert_eq!(find_program(Path::new("tool"), None), None);
+        assert_eq!(find_program(Path::new(""), Some(&path)), None);
+    }
+
+    #[test]
+    fn not_installed_names_the_program_the_key_and_the_install_command() {
+        let codex = adapter_for("codex").unwrap();
+        let mut spec = crate::RunSpec::new("p", "/w");
+        spec.program = Some(PathBuf::from("ampsm-no-such-codex"));
+        spec.env = vec![("PATH".into(), "/nonexistent".into())];
+        let err = codex.locate_program(&spec).unwrap_err().to_string();
+        assert!(err.contains("codex is not installed"), "{err}");
+        assert!(err.contains("`ampsm-no-such-codex` was not found on PATH"), "{err}");
+        assert!(err.contains("npm install -g @openai/codex") && err.contains("agents.codex.path"), "{err}");
+        assert!(!err.contains('\n'));
+        spec.program = Some(PathBuf::from("/nonexistent/amp"));
+        let err = adapter_for("amp").unwrap().locate_program(&spec).unwrap_err().to_string();
+        assert!(err.contains("`/nonexistent/amp` does not exist or is not executable"), "{err}");
+        assert!(err.contains("@ampcode/cli") && err.contains("amp.path"), "{err}");
+        let hints = [
+            ("claude", "npm install -g @anthropic-ai/claude-code"),
+            ("gemini", "npm install -g @google/gemini-cli"),
+            ("opencode", "npm install -g opencode-ai"),
+        ];
+        for (name, hint) in hints {
+            assert!(adapter_for(name).unwrap().install_hint().unwrap().contains(hint), "{name}");
+        }
+        // `command` needs a program; `offline` is the running executable.
+        let command = adapter_for("command").unwrap();
+        assert!(command.locate_program(&spec).is_err());
+        spec.program = Some(PathBuf::from("sh"));
+        spec.env = vec![("PATH".into(), "/bin:/usr/bin".into())];
+        assert!(command.locate_program(&spec).is_ok());
+        assert!(adapter_for("offline").unwrap().locate_program(&crate::RunSpec::new("p", "/w")).is_ok());
+    }
+
+    #[test]
+    fn only_amp_refuses_to_run_without_credentials() {
+        for name in AGENT_NAMES {
+            assert_eq!(adapter_for(name).unwrap().credentials_required(), *name == "amp", "{name}");
+        }
+    }
+
+    #[test]
+    fn dotenv_and_jsonc_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        std::fs::write(&env, "# c\nexport A=\"x y\"\nB = 'q' \nC=plain # note\nD=\nnot a line\n").unwrap();
+        let vars = read_dotenv(&env).unwrap();
+        assert_eq!(vars["A"], "x y");
+        assert_eq!(vars["B"], "q");
+        assert_eq!(vars["C"], "plain");
+        assert_eq!(vars["D"], "");
+        assert_eq!(vars.len(), 4);
+        let text = "{\n // c\n \"a\": \"http://x//y\", /* b */ \"l\": [1, 2,],\n}";
+        let v: Value = serde_json::from_str(&strip_jsonc(text)).unwrap();
+        assert_eq!(v["a"], "http://x//y");
+        assert_eq!(v["l"], serde_json::json!([1, 2]));
+        assert!(truthy(Some("TRUE")) && truthy(Some("1")) && !truthy(Some("0")) && !truthy(Some("false")));
+        assert!(!truthy(None) && !truthy(Some("")));
     }
 
     #[test]

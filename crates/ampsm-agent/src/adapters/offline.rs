@@ -2,12 +2,14 @@
 //! main binary (`amp-sessions __offline-agent --stream-json`) and reads it with the Amp parser, so the demo
 //! goes through exactly the path a real Amp run takes.
 
-use crate::adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, StreamParser};
+use crate::adapter::{
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+};
 use crate::error::AgentError;
 use crate::offline::OFFLINE_SUBCOMMAND;
 use crate::parsers::amp::{AmpParser, AmpParserOptions};
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The demo agent.
 ///
@@ -25,6 +27,7 @@ impl OfflineAdapter {
                 agent: "offline",
                 program: PathBuf::from("amp-sessions (the running executable)"),
                 config_key: "agents.offline.path".to_string(),
+                install: None,
             }),
         }
     }
@@ -75,7 +78,7 @@ impl AgentAdapter for OfflineAdapter {
         }))
     }
 
-    fn check_credentials(&self, _env: &dyn Fn(&str) -> Option<String>, _home: &Path) -> CredentialCheck {
+    fn check_credentials_in(&self, _ctx: &CredentialContext<'_>) -> CredentialCheck {
         CredentialCheck::not_needed()
     }
 
@@ -105,6 +108,7 @@ impl AgentAdapter for OfflineAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn argv_routes_to_the_hidden_subcommand() {

@@ -60,7 +60,7 @@ pub fn verify_amp(json: bool) -> Result<(), CliError> {
         Ok(())
     } else {
         let why = if v.found.is_none() {
-            "amp was not found: install it, or set amp.path"
+            "amp is not installed: install it with npm install -g @ampcode/cli, or set amp.path"
         } else if !v.key_present {
             "amp has no key: run `amp login` or set AMP_API_KEY"
         } else {

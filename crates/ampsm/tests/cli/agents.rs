@@ -1,6 +1,6 @@
 //! Agent runs through `iterate`: an Amp stand-in speaking the published stream format (the fake agent),
-//! the missing-key refusal, timeouts, and the real Claude Code and Codex CLIs against the scripted model
-//! server.
+//! the missing-key refusal (Amp only; other agents run with a warning), agents that are not installed,
+//! timeouts, and the real Claude Code and Codex CLIs against the scripted model server.
 
 use crate::support::{World, command_world, ctrl_c, one_line, processes_in_groups};
 use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
@@ -150,6 +150,103 @@ fn amp_without_a_key_is_refused_quickly_and_nothing_is_started() {
     );
     assert!(fake_log(&log).is_empty(), "the agent must not be started without credentials");
     assert_eq!(w.json(&["show", "nokey"])["session"]["status"], "idle");
+}
+
+#[test]
+fn codex_with_its_own_model_provider_runs_and_without_its_key_runs_with_a_warning() {
+    let (w, log) = amp_world("codex");
+    let codex = install_fake_agent_as(&w.dir.path().join("bin"), "codex");
+    let codex_home = w.dir.path().join("codex-home");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("config.toml"),
+        "model_provider = \"azure\"\n\n[model_providers.azure]\nname = \"Azure\"\n\
+         base_url = \"https://example.invalid/openai\"\nenv_key = \"AZURE_OPENAI_API_KEY\"\n",
+    )
+    .unwrap();
+    w.write_config(&format!("agents:\n  codex:\n    path: {}\n", codex.display()));
+    w.set_env("CODEX_HOME", codex_home.to_str().unwrap());
+    w.set_env("AZURE_OPENAI_API_KEY", "az-test-key-0123456789");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "azure", "--agent", "codex", "--prompt", "go"]);
+    // No OpenAI key or login anywhere: the provider's own key is what counts.
+    let iterate = |w: &World| {
+        w.cmd()
+            .args(["iterate", "azure", "--json"])
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("CODEX_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = iterate(&w);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning:") && !stderr.contains("not logged in"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["iteration"]["outcome"], "success", "{report}");
+    assert_eq!(fake_log(&log).len(), 1, "codex was started");
+
+    // Without that key the check fails, but only Amp is refused: codex runs, with a one-line warning that
+    // is also noted in the session's history, and no secret anywhere.
+    w.env.borrow_mut().retain(|(k, _)| k != "AZURE_OPENAI_API_KEY");
+    let out = iterate(&w);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("`azure`") && warnings[0].contains("AZURE_OPENAI_API_KEY"), "{stderr}");
+    assert_eq!(fake_log(&log).len(), 2, "codex was started again");
+    let shown = w.json(&["show", "azure"]);
+    let noted = shown["status_history"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no status_history: {shown}"))
+        .iter()
+        .any(|h| h["reason"].as_str().is_some_and(|r| r.contains("AZURE_OPENAI_API_KEY")));
+    assert!(noted, "{shown}");
+    assert!(!stderr.contains("az-test-key") && !shown.to_string().contains("az-test-key"));
+}
+
+#[test]
+fn an_agent_that_is_not_installed_is_reported_before_any_credential_check() {
+    let (w, log) = amp_world("amp_oneshot");
+    // No key either: "not installed" must win over "not logged in".
+    w.env.borrow_mut().retain(|(k, _)| k != "AMP_API_KEY");
+    w.write_config(
+        "amp:\n  path: ampsm-amp-not-installed\nagents:\n  codex:\n    path: ampsm-codex-not-installed\n\
+         \x20 claude:\n    path: /nonexistent/bin/claude\n",
+    );
+    let cases = [
+        ("amp", "`ampsm-amp-not-installed` was not found on PATH", "npm install -g @ampcode/cli", "amp.path"),
+        ("codex", "`ampsm-codex-not-installed`", "npm install -g @openai/codex", "agents.codex.path"),
+        (
+            "claude",
+            "`/nonexistent/bin/claude`",
+            "npm install -g @anthropic-ai/claude-code",
+            "agents.claude.path",
+        ),
+    ];
+    for (agent, program, hint, key) in cases {
+        let name = format!("missing-{agent}");
+        w.ok(&["new", "--repo", w.repo_arg(), "--name", &name, "--agent", agent, "--prompt", "hello"]);
+        let (code, err) = w.fails(&["iterate", &name]);
+        assert_ne!(code, 0);
+        let line = one_line(&err);
+        assert!(line.contains(&format!("{agent} is not installed")), "{err}");
+        assert!(line.contains(program) && line.contains(hint) && line.contains(key), "{err}");
+        assert!(!err.contains("not logged in"), "{err}");
+        assert_eq!(w.json(&["show", &name])["session"]["status"], "idle");
+    }
+    assert!(fake_log(&log).is_empty());
+    // doctor says the same, and still shows the credential state of what is installed.
+    let report = w.json(&["doctor"]);
+    let checks = report["checks"].as_array().unwrap();
+    let detail = |name: &str| {
+        checks.iter().find(|c| c["name"] == name).unwrap()["detail"].as_str().unwrap().to_string()
+    };
+    let codex = detail("agent codex");
+    assert!(codex.contains("not installed (install: npm install -g @openai/codex"), "{codex}");
+    assert!(detail("agent amp").contains("not installed (install: npm install -g @ampcode/cli"));
+    assert!(detail("agent offline").contains("no credentials needed"));
 }
 
 #[test]
