@@ -76,6 +76,7 @@ fn fill(home: &Path) -> Result<SessionId, String> {
             batch_item_id: None,
             bench_result_id: None,
             creating_pid: 1,
+            permissions: None,
         })
         .map_err(|e| e.to_string())?;
     store.finish_creating(&id).map_err(|e| e.to_string())?;
@@ -91,6 +92,7 @@ fn fill(home: &Path) -> Result<SessionId, String> {
                 model: Some("claude-sonnet-4-5".into()),
                 thread_id: None,
                 runner_pid: 1,
+                permissions: None,
             },
             "running claude",
         )

@@ -59,6 +59,7 @@ fn run() -> Result<(), String> {
                 batch_item_id: None,
                 bench_result_id: None,
                 creating_pid: 1,
+                permissions: None,
             };
             store.insert_creating_session(&s).map_err(|e| e.to_string())?;
             store.finish_creating(&id).map_err(|e| e.to_string())?;

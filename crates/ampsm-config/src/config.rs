@@ -3,6 +3,7 @@
 
 use crate::error::ConfigError;
 use crate::yaml;
+use ampsm_core::PermissionPolicy;
 use ampsm_core::pricing::{ModelPrice, PriceTable};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -79,7 +80,8 @@ pub struct AmpConfig {
     pub timeout: String,
     /// Path of the `amp` binary (default: found on PATH).
     pub path: Option<String>,
-    /// Pass `--dangerously-allow-all` (and the other agents' equivalents) so tools run unattended.
+    /// The old spelling of `session.permissions: full` (read as such, with a warning, where no
+    /// permission policy is set).
     pub dangerously_allow_all: bool,
 }
 
@@ -101,6 +103,11 @@ pub struct SessionConfig {
     pub setup: Option<String>,
     /// How long a setup command may take before its process group is killed.
     pub setup_timeout: String,
+    /// The permission policy of new sessions when neither `new --permissions` nor
+    /// `agents.<name>.permissions` sets one: `auto` (default), `ask`, `read-only` or `full`.
+    pub permissions: Option<String>,
+    /// Under the `ask` policy, how long a tool call waits for an answer before it is denied.
+    pub ask_timeout: String,
 }
 
 impl Default for SessionConfig {
@@ -110,6 +117,8 @@ impl Default for SessionConfig {
             budget_usd: None,
             setup: None,
             setup_timeout: "10m".into(),
+            permissions: None,
+            ask_timeout: "10m".into(),
         }
     }
 }
@@ -128,6 +137,8 @@ pub struct AgentConfig {
     pub path: Option<String>,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// This agent's default permission policy (over `session.permissions`).
+    pub permissions: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,18 +182,23 @@ impl Default for UiConfig {
     }
 }
 
-/// A key in the file that amp-sessions does not know; it is ignored.
+/// A key in the file that amp-sessions does not know (it is ignored), or one read under an old name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
     pub path: PathBuf,
     pub line: u64,
     pub key: String,
+    /// What to say instead of "unknown config key" (an old spelling, and the key that replaces it).
+    pub note: Option<String>,
 }
 
 impl std::fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let pos = if self.line > 0 { format!(":{}", self.line) } else { String::new() };
-        write!(f, "{}{pos}: unknown config key `{}` (ignored)", self.path.display(), self.key)
+        match &self.note {
+            Some(note) => write!(f, "{}{pos}: `{}` {note}", self.path.display(), self.key),
+            None => write!(f, "{}{pos}: unknown config key `{}` (ignored)", self.path.display(), self.key),
+        }
     }
 }
 
@@ -195,7 +211,7 @@ pub struct LoadedConfig {
     pub from_file: bool,
 }
 
-const AGENT_FIELDS: &[&str] = &["path", "args", "env"];
+const AGENT_FIELDS: &[&str] = &["path", "args", "env", "permissions"];
 const REPO_FIELDS: &[&str] = &["setup", "copy_files"];
 const PRICE_FIELDS: &[&str] = &["input", "output", "cache_read", "cache_write"];
 const THEMES: &[&str] = &["gruvbox", "gruvbox-light", "light", "dark"];
@@ -238,8 +254,23 @@ impl Config {
                 path: path.to_path_buf(),
                 line: yaml::line_of_key(text, &key),
                 key,
+                note: None,
             })
         });
+        if config.amp.dangerously_allow_all {
+            let key = "amp.dangerously_allow_all".to_string();
+            warnings.push(ConfigWarning {
+                path: path.to_path_buf(),
+                line: yaml::line_of_key(text, &key),
+                key,
+                note: Some(
+                    "is the old spelling of `session.permissions: full` (no guard at all, for every agent); \
+                     it is still read as that where no permissions are set: set `session.permissions` (or \
+                     `agents.<name>.permissions`) instead"
+                        .to_string(),
+                ),
+            });
+        }
         config.validate(path, text)?;
         Ok((config, warnings))
     }
@@ -259,6 +290,15 @@ impl Config {
         ampsm_core::parse_duration(&self.amp.timeout).map_err(|m| bad("amp.timeout", m))?;
         ampsm_core::parse_duration(&self.session.setup_timeout)
             .map_err(|m| bad("session.setup_timeout", m))?;
+        ampsm_core::parse_duration(&self.session.ask_timeout).map_err(|m| bad("session.ask_timeout", m))?;
+        if let Some(p) = &self.session.permissions {
+            p.parse::<PermissionPolicy>().map_err(|m| bad("session.permissions", m))?;
+        }
+        for (name, agent) in &self.agents {
+            if let Some(p) = &agent.permissions {
+                p.parse::<PermissionPolicy>().map_err(|m| bad(&format!("agents.{name}.permissions"), m))?;
+            }
+        }
         if !THEMES.contains(&self.ui.theme.as_str()) {
             return Err(bad(
                 "ui.theme",
@@ -319,6 +359,28 @@ impl Config {
     /// The agent run timeout.
     pub fn agent_timeout(&self) -> Duration {
         ampsm_core::parse_duration(&self.amp.timeout).unwrap_or(Duration::from_secs(300))
+    }
+
+    /// The permission policy of a new session of `agent` when `new` names none, and where it came from
+    /// (the config key). `agents.<agent>.permissions` wins over `session.permissions`; the old
+    /// `amp.dangerously_allow_all: true` counts as `full`; else `auto`.
+    pub fn permissions_for(&self, agent: &str) -> (PermissionPolicy, &'static str) {
+        let parsed = |v: &Option<String>| v.as_deref().and_then(|p| p.parse::<PermissionPolicy>().ok());
+        if let Some(p) = parsed(&self.agents.get(agent).and_then(|a| a.permissions.clone())) {
+            return (p, "agents.<name>.permissions");
+        }
+        if let Some(p) = parsed(&self.session.permissions) {
+            return (p, "session.permissions");
+        }
+        if self.amp.dangerously_allow_all {
+            return (PermissionPolicy::Full, "amp.dangerously_allow_all");
+        }
+        (PermissionPolicy::Auto, "default")
+    }
+
+    /// Under the `ask` policy, how long a tool call waits for an answer.
+    pub fn ask_timeout(&self) -> Duration {
+        ampsm_core::parse_duration(&self.session.ask_timeout).unwrap_or(Duration::from_secs(600))
     }
 
     /// How long a setup command may take.
@@ -666,6 +728,32 @@ mod tests {
         assert_eq!((c.batch.budget_usd, c.bench.budget_usd), (Some(20.0), Some(5.5)));
         let err = Config::parse(&p(), "bench:\n  budget_usd: 0\n").unwrap_err().to_string();
         assert!(err.starts_with("/h/config.yaml:2: bench.budget_usd: must be a positive number"), "{err}");
+    }
+
+    #[test]
+    fn permission_policies_per_agent_then_global_then_the_old_allow_all() {
+        let (c, w) = Config::parse(&p(), "").unwrap();
+        assert!(w.is_empty());
+        assert_eq!(c.permissions_for("claude"), (PermissionPolicy::Auto, "default"));
+        let text = "amp:\n  dangerously_allow_all: true\n";
+        let (c, w) = Config::parse(&p(), text).unwrap();
+        assert_eq!(c.permissions_for("codex").0, PermissionPolicy::Full);
+        let warning = w.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(warning.contains(":2: `amp.dangerously_allow_all` is the old spelling"), "{warning}");
+        assert!(warning.contains("session.permissions"), "{warning}");
+        let text = "amp:\n  dangerously_allow_all: true\nsession:\n  permissions: read-only\nagents:\n  claude:\n    permissions: ask\n";
+        let (c, _) = Config::parse(&p(), text).unwrap();
+        assert_eq!(c.permissions_for("claude"), (PermissionPolicy::Ask, "agents.<name>.permissions"));
+        assert_eq!(c.permissions_for("codex"), (PermissionPolicy::ReadOnly, "session.permissions"));
+        let err = Config::parse(&p(), "session:\n  permissions: yolo\n").unwrap_err().to_string();
+        assert!(
+            err.contains(":2") && err.contains("session.permissions") && err.contains("read-only"),
+            "{err}"
+        );
+        let err = Config::parse(&p(), "agents:\n  codex:\n    permissions: nope\n").unwrap_err().to_string();
+        assert!(err.contains("agents.codex.permissions"), "{err}");
+        let err = Config::parse(&p(), "session:\n  ask_timeout: soon\n").unwrap_err().to_string();
+        assert!(err.contains("session.ask_timeout"), "{err}");
     }
 
     #[test]

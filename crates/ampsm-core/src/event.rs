@@ -118,6 +118,11 @@ pub enum AgentEvent {
     Error { message: String, fatal: bool },
     /// Informational line (system subtypes, hooks, notices, unknown types).
     Notice { subtype: String, message: String },
+    /// The agent asks whether it may run a tool call (the `ask` policy). `request_id` is the agent's id of
+    /// the request, used in the answer.
+    PermissionRequest { request_id: String, call_id: Option<String>, tool: String, input: serde_json::Value },
+    /// A tool call was not allowed (by the policy, the agent's sandbox, or the user).
+    PermissionDenied { call_id: Option<String>, tool: String, detail: Option<String>, reason: Option<String> },
     /// Plain output: a non-JSON line, or output of a command adapter. `truncated` when the line was cut at
     /// the length cap.
     Output {
@@ -152,6 +157,8 @@ pub enum EventKind {
     Retry,
     Error,
     Notice,
+    PermissionRequest,
+    PermissionDenied,
     Output,
 }
 
@@ -171,6 +178,8 @@ impl EventKind {
             EventKind::Retry => "retry",
             EventKind::Error => "error",
             EventKind::Notice => "notice",
+            EventKind::PermissionRequest => "permission_request",
+            EventKind::PermissionDenied => "permission_denied",
             EventKind::Output => "output",
         }
     }
@@ -192,6 +201,8 @@ impl AgentEvent {
             AgentEvent::Retry { .. } => EventKind::Retry,
             AgentEvent::Error { .. } => EventKind::Error,
             AgentEvent::Notice { .. } => EventKind::Notice,
+            AgentEvent::PermissionRequest { .. } => EventKind::PermissionRequest,
+            AgentEvent::PermissionDenied { .. } => EventKind::PermissionDenied,
             AgentEvent::Output { .. } => EventKind::Output,
         }
     }
@@ -247,6 +258,14 @@ impl AgentEvent {
                 format!("{}error: {}", if *fatal { "fatal " } else { "" }, clip(message))
             }
             AgentEvent::Notice { subtype, message } => format!("{subtype}: {}", clip(message)),
+            AgentEvent::PermissionRequest { tool, input, .. } => {
+                format!("asks permission: {tool} {}", clip(&input.to_string()))
+            }
+            AgentEvent::PermissionDenied { tool, detail, reason, .. } => format!(
+                "DENIED {tool}{}{}",
+                detail.as_deref().map(|d| format!(" ({})", clip(d))).unwrap_or_default(),
+                reason.as_deref().map(|r| format!(": {}", clip(r))).unwrap_or_default()
+            ),
             AgentEvent::Output { stream, text, truncated } => format!(
                 "{}{}: {}",
                 match stream {
@@ -279,6 +298,9 @@ pub struct RunOutcome {
     /// The agent ended its turn waiting for the user (a question, or a stop reason that asks).
     pub awaiting_input: bool,
     pub num_turns: Option<u64>,
+    /// Tool calls the agent was not allowed to make, in the order they were refused.
+    #[serde(default)]
+    pub denials: Vec<crate::Denial>,
 }
 
 impl RunOutcome {

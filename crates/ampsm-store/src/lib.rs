@@ -2,6 +2,7 @@
 //! busy timeout, foreign keys), refuses databases written by a newer version, and offers typed access to
 //! sessions, their status history, iterations, agent events, metrics, snapshots, batches and benchmarks.
 
+pub mod approvals;
 pub mod batches;
 pub mod bench;
 mod checkpoint;
@@ -12,6 +13,7 @@ pub mod runs;
 pub mod sessions;
 pub mod snapshots;
 
+pub use approvals::{Approval, ApprovalStatus, NewApproval};
 pub use checkpoint::Checkpointer;
 pub use error::StoreError;
 pub use migrate::{SCHEMA_VERSION, schema_version_of};

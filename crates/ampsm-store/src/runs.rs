@@ -4,7 +4,7 @@
 
 use crate::{Store, StoreError};
 use ampsm_core::time::now_ms;
-use ampsm_core::{AgentEvent, SessionId, SessionStatus, TokenUsage};
+use ampsm_core::{AgentEvent, PermissionPolicy, SessionId, SessionStatus, TokenUsage};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -22,6 +22,8 @@ pub struct NewIteration {
     pub model: Option<String>,
     pub thread_id: Option<String>,
     pub runner_pid: i64,
+    /// The permission policy the run has.
+    pub permissions: Option<PermissionPolicy>,
 }
 
 /// How an iteration's agent run ended.
@@ -35,6 +37,8 @@ pub struct IterationEnd {
     pub thread_id: Option<String>,
     pub cost_usd: Option<f64>,
     pub cost_source: Option<String>,
+    /// Tool calls the agent was not allowed to make.
+    pub denials: i64,
 }
 
 /// An iteration as stored.
@@ -60,6 +64,10 @@ pub struct Iteration {
     pub test_duration_ms: Option<i64>,
     pub cost_usd: Option<f64>,
     pub cost_source: Option<String>,
+    /// The permission policy the run had (`None` before policies existed).
+    pub permissions: Option<String>,
+    /// Tool calls the agent was not allowed to make.
+    pub denials: i64,
 }
 
 /// One stream line to record. Built by the producer with [`EventRecord::new`], which does the costly part
@@ -90,6 +98,8 @@ pub enum EventEffect {
     ToolUse { call_id: String, name: String, input: String },
     /// A tool call ended.
     ToolResult { call_id: String, ok: bool, exit_code: Option<i64>, output: String, duration_ms: Option<i64> },
+    /// A tool call was not allowed (by the policy, a sandbox or the user).
+    Denied { call_id: Option<String>, tool: String },
 }
 
 /// Where a line sits in a run: session, iteration, position and time.
@@ -126,6 +136,9 @@ impl EventRecord {
                         output: clip(output, TOOL_OUTPUT_EXCERPT).to_string(),
                         duration_ms: duration_ms.map(|d| d as i64),
                     })
+                }
+                AgentEvent::PermissionDenied { call_id, tool, .. } => {
+                    effects.push(EventEffect::Denied { call_id: call_id.clone(), tool: tool.clone() })
                 }
                 _ => {}
             }
@@ -172,6 +185,8 @@ pub struct ToolCall {
     pub success: Option<bool>,
     pub exit_code: Option<i64>,
     pub output_excerpt: Option<String>,
+    /// The call was not allowed (policy, sandbox or user).
+    pub denied: bool,
 }
 
 /// A token usage row.
@@ -195,7 +210,8 @@ pub struct RecordSummary {
 }
 
 const ITERATION_COLUMNS: &str = "id, seq, kind, prompt, agent, model, thread_id, started_at, ended_at, outcome, exit_code, \
-     signal, error, awaiting_input, commit_sha, test_exit_code, test_output, test_duration_ms, cost_usd, cost_source";
+     signal, error, awaiting_input, commit_sha, test_exit_code, test_output, test_duration_ms, cost_usd, cost_source, \
+     permissions, denials";
 
 fn clip(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -229,8 +245,8 @@ impl Store {
                 |r| r.get(0),
             )?;
             tx.execute(
-                "INSERT INTO iterations (id, session_id, seq, kind, prompt, agent, model, thread_id, started_at, runner_pid) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO iterations (id, session_id, seq, kind, prompt, agent, model, thread_id, started_at, runner_pid, \
+                 permissions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     it.id,
                     it.session_id.as_str(),
@@ -241,7 +257,8 @@ impl Store {
                     it.model,
                     it.thread_id,
                     now_ms(),
-                    it.runner_pid
+                    it.runner_pid,
+                    it.permissions.map(PermissionPolicy::as_str)
                 ],
             )?;
             crate::sessions::transition(tx, &it.session_id, SessionStatus::Running, Some(note))?;
@@ -257,7 +274,7 @@ impl Store {
     pub fn finish_iteration(&mut self, id: &str, end: &IterationEnd) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE iterations SET ended_at = ?2, outcome = ?3, exit_code = ?4, signal = ?5, error = ?6, awaiting_input = ?7, \
-             thread_id = COALESCE(?8, thread_id), cost_usd = ?9, cost_source = ?10 WHERE id = ?1",
+             thread_id = COALESCE(?8, thread_id), cost_usd = ?9, cost_source = ?10, denials = ?11 WHERE id = ?1",
             params![
                 id,
                 now_ms(),
@@ -268,7 +285,8 @@ impl Store {
                 end.awaiting_input,
                 end.thread_id,
                 end.cost_usd,
-                end.cost_source
+                end.cost_source,
+                end.denials
             ],
         )?;
         Ok(())
@@ -322,6 +340,8 @@ impl Store {
                 test_duration_ms: r.get(17)?,
                 cost_usd: r.get(18)?,
                 cost_source: r.get(19)?,
+                permissions: r.get(20)?,
+                denials: r.get(21)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -384,8 +404,8 @@ impl Store {
     /// Tool calls of a session in call order.
     pub fn list_tool_calls(&self, session: &SessionId) -> Result<Vec<ToolCall>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, output_excerpt \
-             FROM tool_calls WHERE session_id = ?1 ORDER BY started_at, id",
+            "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, output_excerpt, \
+             denied FROM tool_calls WHERE session_id = ?1 ORDER BY started_at, id",
         )?;
         let rows = stmt.query_map([session.as_str()], |r| {
             let input: Option<String> = r.get(3)?;
@@ -400,6 +420,7 @@ impl Store {
                 success: r.get(7)?,
                 exit_code: r.get(8)?,
                 output_excerpt: r.get(9)?,
+                denied: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -535,6 +556,13 @@ fn record_batch(
         "UPDATE tool_calls SET ended_at = ?2, duration_ms = COALESCE(?3, MAX(0, ?2 - started_at)), success = ?4, \
          exit_code = ?5, output_excerpt = ?6 WHERE id = ?1",
     )?;
+    let mut deny_call = tx.prepare_cached(
+        "UPDATE tool_calls SET denied = 1, success = 0 WHERE iteration_id = ?1 AND call_id = ?2",
+    )?;
+    let mut denied_unpaired = tx.prepare_cached(
+        "INSERT INTO tool_calls (session_id, iteration_id, call_id, name, started_at, ended_at, duration_ms, success, \
+         denied) VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, 0, 1)",
+    )?;
     let mut orphan_result = tx.prepare_cached(
         "INSERT INTO tool_calls (session_id, iteration_id, call_id, name, started_at, ended_at, duration_ms, success, \
          exit_code, output_excerpt) VALUES (?1, ?2, ?3, '(unknown)', ?4, ?4, ?8, ?5, ?6, ?7)",
@@ -573,6 +601,23 @@ fn record_batch(
                             rec.ts
                         ])?;
                         slot.insert(tx.last_insert_rowid());
+                    }
+                }
+                EventEffect::Denied { call_id, tool } => {
+                    let updated = match call_id {
+                        Some(c) => deny_call.execute(params![rec.iteration_id, c])?,
+                        None => 0,
+                    };
+                    if updated == 0 {
+                        // The agent reported no call of its own (a sandbox refusal): one of its own, denied.
+                        let id = call_id.clone().unwrap_or_else(|| format!("denied-{}", rec.seq));
+                        denied_unpaired.execute(params![
+                            rec.session_id,
+                            rec.iteration_id,
+                            id,
+                            tool,
+                            rec.ts
+                        ])?;
                     }
                 }
                 EventEffect::ToolResult { call_id, ok, exit_code, output, duration_ms } => {

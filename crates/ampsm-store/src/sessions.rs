@@ -5,7 +5,7 @@
 use crate::{Store, StoreError};
 use ampsm_core::id::looks_like_id_prefix;
 use ampsm_core::time::now_ms;
-use ampsm_core::{SessionId, SessionStatus};
+use ampsm_core::{PermissionPolicy, SessionId, SessionStatus};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -36,6 +36,9 @@ pub struct Session {
     pub updated_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<i64>,
+    /// The permission policy chosen at `new`; `None` for sessions made before policies existed (the
+    /// config's default applies when they run).
+    pub permissions: Option<PermissionPolicy>,
 }
 
 /// One recorded status change.
@@ -66,6 +69,7 @@ pub struct NewSession {
     /// The benchmark result the session was made for.
     pub bench_result_id: Option<String>,
     pub creating_pid: i64,
+    pub permissions: Option<PermissionPolicy>,
 }
 
 /// Filters of `list`.
@@ -79,7 +83,7 @@ pub struct SessionFilter {
 
 const COLUMNS: &str = "id, name, repo_path, base_branch, base_commit, branch, worktree_path, status, status_note, \
      agent, model, prompt, script, budget_usd, thread_id, runner_pid, agent_pid, creating_pid, batch_item_id, \
-     created_at, updated_at, removed_at";
+     created_at, updated_at, removed_at, permissions";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
     let status: String = r.get(7)?;
@@ -109,6 +113,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         created_at: r.get(19)?,
         updated_at: r.get(20)?,
         removed_at: r.get(21)?,
+        permissions: r.get::<_, Option<String>>(22)?.and_then(|p| p.parse().ok()),
     })
 }
 
@@ -131,8 +136,8 @@ impl Store {
             tx.execute(
                 "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, status, \
                  agent, model, prompt, script, budget_usd, batch_item_id, creating_pid, created_at, updated_at, \
-                 bench_result_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'idle', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
+                 bench_result_id, permissions) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'idle', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17)",
                 params![
                     s.id.as_str(),
                     s.name,
@@ -149,7 +154,8 @@ impl Store {
                     s.batch_item_id,
                     s.creating_pid,
                     now,
-                    s.bench_result_id
+                    s.bench_result_id,
+                    s.permissions.map(PermissionPolicy::as_str)
                 ],
             )?;
             tx.execute(
@@ -180,10 +186,14 @@ impl Store {
         self.query_sessions(&format!("SELECT {COLUMNS} FROM sessions WHERE creating_pid IS NOT NULL"), [])
     }
 
-    /// Sessions marked running, with their runner pids.
+    /// Sessions with a run in progress, with their runner pids: marked running, or awaiting an approval
+    /// while their runner waits (`awaiting-input` with a runner).
     pub fn running_sessions(&self) -> Result<Vec<Session>, StoreError> {
         self.query_sessions(
-            &format!("SELECT {COLUMNS} FROM sessions WHERE status = 'running' AND removed_at IS NULL"),
+            &format!(
+                "SELECT {COLUMNS} FROM sessions WHERE removed_at IS NULL AND (status = 'running' \
+                 OR (status = 'awaiting-input' AND runner_pid IS NOT NULL))"
+            ),
             [],
         )
     }

@@ -21,6 +21,7 @@ fn new_session(name: &str, repo: &str) -> NewSession {
         batch_item_id: None,
         bench_result_id: None,
         creating_pid: 1,
+        permissions: None,
     }
 }
 
@@ -116,6 +117,7 @@ fn an_iteration_begins_with_its_row_status_and_runner_pid_in_one_step() {
         model: None,
         thread_id: None,
         runner_pid: 4242,
+        permissions: None,
     };
     assert_eq!(store.begin_iteration(&it, "running amp").unwrap(), 1);
     let got = store.get_session(&s.id).unwrap();
