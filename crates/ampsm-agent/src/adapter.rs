@@ -4,7 +4,7 @@
 use crate::error::AgentError;
 use crate::process::MessageFormat;
 use crate::spec::{CommandSpec, ExitInfo, RunSpec};
-use ampsm_core::{AgentEvent, RunOutcome};
+use ampsm_core::{AgentEvent, PermissionPolicy, RunOutcome};
 use serde::Serialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -100,6 +100,30 @@ impl fmt::Debug for CredentialContext<'_> {
     }
 }
 
+/// Whether an agent can honour a permission policy, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "support", rename_all = "snake_case")]
+pub enum PolicySupport {
+    /// Honoured; `how` says with which of the CLI's flags or settings.
+    Honoured { how: &'static str },
+    /// Not honoured; `why` says why and what to use instead.
+    Unsupported { why: &'static str },
+}
+
+impl PolicySupport {
+    pub fn is_honoured(&self) -> bool {
+        matches!(self, PolicySupport::Honoured { .. })
+    }
+
+    /// The explanation: how it is honoured, or why not.
+    pub fn text(&self) -> &'static str {
+        match self {
+            PolicySupport::Honoured { how } => how,
+            PolicySupport::Unsupported { why } => why,
+        }
+    }
+}
+
 /// One agent: how to start it and how to read it.
 pub trait AgentAdapter: Send + Sync {
     /// The agent's name (`amp`, `claude`, …), as used in the config and on the command line.
@@ -178,6 +202,23 @@ pub trait AgentAdapter: Send + Sync {
         self.parser(spec)
     }
 
+    /// How this agent honours `policy`: the CLI flags or settings it maps to, or why it cannot (then a
+    /// session with that policy is refused at `new`, before anything runs).
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport;
+
+    /// The stdin line that answers the agent's permission request `request_id` under the `ask` policy;
+    /// `input` is the tool call's input as the agent sent it. `None`: the agent takes no answers.
+    fn permission_answer(
+        &self,
+        request_id: &str,
+        input: &serde_json::Value,
+        allow: bool,
+        message: &str,
+    ) -> Option<String> {
+        let _ = (request_id, input, allow, message);
+        None
+    }
+
     /// How user messages are written on stdin in an interactive session.
     fn message_format(&self) -> MessageFormat {
         MessageFormat::ContentBlocks
@@ -189,6 +230,13 @@ pub trait StreamParser {
     /// The events of one stdout line (without its newline). Blank lines give nothing; lines that are not
     /// JSON give an [`AgentEvent::Output`]; unknown line types give an [`AgentEvent::Notice`].
     fn parse_line(&mut self, line: &str) -> Vec<AgentEvent>;
+
+    /// Events found in one stderr line, beyond the line itself (which is always recorded as output): some
+    /// agents report refused tool calls only there (Codex's sandbox). Default: none.
+    fn parse_stderr_line(&mut self, line: &str) -> Vec<AgentEvent> {
+        let _ = line;
+        Vec::new()
+    }
 
     /// The run's outcome, once the process has ended.
     fn finish(&mut self, exit: &ExitInfo) -> RunOutcome;

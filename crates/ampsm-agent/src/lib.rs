@@ -36,8 +36,11 @@ pub mod parsers;
 pub mod process;
 pub mod spec;
 
-pub use adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, StreamParser};
+pub use adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, PolicySupport, StreamParser};
 pub use adapters::{AGENT_NAMES, adapter_for};
 pub use error::AgentError;
-pub use process::{InteractiveAgent, MessageFormat, RunReport, StreamItem, run_agent, spawn_interactive};
+pub use process::{
+    InteractiveAgent, MessageFormat, RunReport, StreamItem, run_agent, run_agent_with_answers,
+    spawn_interactive,
+};
 pub use spec::{CommandSpec, DEFAULT_MAX_LINE_BYTES, DEFAULT_TIMEOUT, ExitInfo, RunSpec, StdinMode};

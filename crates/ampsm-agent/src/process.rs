@@ -2,13 +2,18 @@
 //! length-capped lines (each delivered as it arrives, with its parsed events), and enforces the timeout or
 //! a cancellation by stopping the whole group (SIGINT, then SIGTERM after 2 s, then SIGKILL after 2 more)
 //! until none of its processes is left. Also the interactive variant used for chat.
+//!
+//! A run whose stdin is a [`StdinMode::Conversation`] (the `ask` policy) keeps stdin open after the prompt:
+//! the answers to the agent's permission requests are written there as they come in
+//! ([`run_agent_with_answers`]), and stdin is closed once the run's result line arrived. Every
+//! [`AgentEvent::PermissionDenied`] of the run also lands in the outcome's `denials`.
 
 use crate::adapter::{AgentAdapter, StreamParser};
 use crate::error::AgentError;
 use crate::parsers::{prefix_at_boundary, suffix_at_boundary};
 use crate::spec::{CommandSpec, ExitInfo, RunSpec, StdinMode};
 use ampsm_core::event::OutputStream;
-use ampsm_core::{AgentEvent, RunOutcome};
+use ampsm_core::{AgentEvent, Denial, RunOutcome};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -32,6 +37,9 @@ pub const STDERR_TAIL_BYTES: usize = 64 * 1024;
 /// After the agent and its group are gone, how long the pipes may stay open *without data* (held by a
 /// descendant that left the group) before reading stops.
 const DRAIN_IDLE: Duration = Duration::from_secs(2);
+
+/// The most denials kept in one run's outcome (each is also recorded with its stream line).
+const MAX_DENIALS: usize = 1_000;
 
 /// After the agent and its group are gone, the longest time spent reading what is left.
 const DRAIN_MAX: Duration = Duration::from_secs(60);
@@ -70,24 +78,88 @@ pub async fn run_agent(
     on_spawn: &mut (dyn FnMut(u32) + Send),
     on_line: &mut (dyn FnMut(StreamItem) + Send),
 ) -> Result<RunReport, AgentError> {
+    run_agent_with_answers(adapter, spec, cancel, None, on_spawn, on_line).await
+}
+
+/// [`run_agent`], with `answers`: lines to write on the agent's stdin while it runs (the answers to its
+/// permission requests, from [`crate::AgentAdapter::permission_answer`]). They reach the agent only when
+/// its stdin is a [`StdinMode::Conversation`]; otherwise they are dropped.
+pub async fn run_agent_with_answers(
+    adapter: &dyn AgentAdapter,
+    spec: &RunSpec,
+    cancel: Option<watch::Receiver<bool>>,
+    answers: Option<mpsc::UnboundedReceiver<String>>,
+    on_spawn: &mut (dyn FnMut(u32) + Send),
+    on_line: &mut (dyn FnMut(StreamItem) + Send),
+) -> Result<RunReport, AgentError> {
     let cmd = adapter.command(spec)?;
     let mut parser = adapter.parser(spec);
     let started = Instant::now();
     let mut child = Spawned::start(adapter, &cmd, spec)?;
     on_spawn(child.pid);
-    if let (StdinMode::Text(text), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
-        let text = text.clone();
-        child.stdin_task = Some(tokio::spawn(async move {
-            // The child may exit without reading: a broken pipe is not our error.
-            let _ = stdin.write_all(text.as_bytes()).await;
-            let _ = stdin.shutdown().await;
-        }));
+    match (&cmd.stdin, child.stdin.take()) {
+        (StdinMode::Text(text), Some(mut stdin)) => {
+            let text = text.clone();
+            child.stdin_task = Some(tokio::spawn(async move {
+                // The child may exit without reading: a broken pipe is not our error.
+                let _ = stdin.write_all(text.as_bytes()).await;
+                let _ = stdin.shutdown().await;
+            }));
+        }
+        (StdinMode::Conversation(first), Some(stdin)) => {
+            let (tx, rx) = mpsc::unbounded_channel::<String>();
+            let _ = tx.send(first.clone());
+            if let Some(mut answers) = answers {
+                let forward = tx.clone();
+                child.answer_task = Some(tokio::spawn(async move {
+                    while let Some(line) = answers.recv().await {
+                        if forward.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+            child.conversation = Some(tx);
+            child.stdin_task = Some(tokio::spawn(write_conversation(stdin, rx)));
+        }
+        (_, stdin) => child.stdin = stdin,
     }
     let pid = child.pid;
     let deadline = started + spec.timeout;
-    let exit = supervise(child, parser.as_mut(), Some(deadline), cancel, Sink::Callback(on_line)).await;
-    let outcome = parser.finish(&exit);
+    let mut denials = Vec::new();
+    let exit =
+        supervise(child, parser.as_mut(), Some(deadline), cancel, Sink::Callback(on_line), &mut denials)
+            .await;
+    let mut outcome = parser.finish(&exit);
+    outcome.denials = merge_denials(std::mem::take(&mut outcome.denials), denials);
     Ok(RunReport { outcome, exit, duration: started.elapsed(), pid })
+}
+
+/// Writes each line of `lines` (a newline added) to the agent's stdin until the channel closes (the run's
+/// result arrived, or the run ended), then closes stdin.
+async fn write_conversation(mut stdin: ChildStdin, mut lines: mpsc::UnboundedReceiver<String>) {
+    while let Some(mut line) = lines.recv().await {
+        line.push('\n');
+        // The child may exit without reading: a broken pipe is not our error.
+        if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = stdin.shutdown().await;
+}
+
+/// The denials a parser put in its outcome, then those seen as events, each tool call once.
+fn merge_denials(mut first: Vec<Denial>, seen: Vec<Denial>) -> Vec<Denial> {
+    for d in seen {
+        let known = first.iter().any(|f| match (&f.call_id, &d.call_id) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        });
+        if !known {
+            first.push(d);
+        }
+    }
+    first
 }
 
 /// A started child with its pipes being read.
@@ -96,6 +168,10 @@ struct Spawned {
     pid: u32,
     stdin: Option<ChildStdin>,
     stdin_task: Option<JoinHandle<()>>,
+    /// A conversation's stdin writer: dropped (closing stdin) once the result line arrived.
+    conversation: Option<mpsc::UnboundedSender<String>>,
+    /// Forwards answers into `conversation`.
+    answer_task: Option<JoinHandle<()>>,
     lines: mpsc::Receiver<PipeMsg>,
     readers: Vec<JoinHandle<()>>,
     guard: GroupGuard,
@@ -111,7 +187,7 @@ impl Spawned {
             .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(match cmd.stdin {
                 StdinMode::Null => Stdio::null(),
-                StdinMode::Text(_) | StdinMode::Interactive => Stdio::piped(),
+                StdinMode::Text(_) | StdinMode::Interactive | StdinMode::Conversation(_) => Stdio::piped(),
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -139,7 +215,17 @@ impl Spawned {
             readers.push(tokio::spawn(read_lines(err, cap, OutputStream::Stderr, tx.clone(), redactor)));
         }
         let stdin = child.stdin.take();
-        Ok(Spawned { child, pid, stdin, stdin_task: None, lines: rx, readers, guard })
+        Ok(Spawned {
+            child,
+            pid,
+            stdin,
+            stdin_task: None,
+            conversation: None,
+            answer_task: None,
+            lines: rx,
+            readers,
+            guard,
+        })
     }
 }
 
@@ -309,6 +395,7 @@ async fn supervise(
     deadline: Option<Instant>,
     mut cancel: Option<watch::Receiver<bool>>,
     mut sink: Sink<'_>,
+    denials: &mut Vec<Denial>,
 ) -> ExitInfo {
     let pgid = run.pid as i32;
     let mut seq = 0u64;
@@ -339,9 +426,31 @@ async fn supervise(
                         OutputStream::Stdout => parser.parse_line(&raw),
                         OutputStream::Stderr => {
                             keep_tail(&mut stderr_tail, &raw);
-                            vec![AgentEvent::Output { stream, text: raw.clone(), truncated }]
+                            let mut events = vec![AgentEvent::Output { stream, text: raw.clone(), truncated }];
+                            events.extend(parser.parse_stderr_line(&raw));
+                            events
                         }
                     };
+                    for ev in &events {
+                        match ev {
+                            // The run's answer is in: a conversation's stdin closes, so the agent can end.
+                            AgentEvent::Result { .. } => {
+                                run.conversation = None;
+                                if let Some(task) = run.answer_task.take() {
+                                    task.abort();
+                                }
+                            }
+                            AgentEvent::PermissionDenied { call_id, tool, detail, reason } if denials.len() < MAX_DENIALS => {
+                                denials.push(Denial {
+                                    tool: tool.clone(),
+                                    call_id: call_id.clone(),
+                                    detail: detail.clone(),
+                                    reason: reason.clone(),
+                                });
+                            }
+                            _ => {}
+                        }
+                    }
                     if truncated {
                         for ev in &mut events {
                             if let AgentEvent::Output { truncated: t, .. } = ev {
@@ -418,6 +527,10 @@ async fn supervise(
     if let Some(task) = &run.stdin_task {
         task.abort();
     }
+    if let Some(task) = &run.answer_task {
+        task.abort();
+    }
+    run.conversation = None;
     drop(run.stdin.take());
 
     let stderr_tail = suffix_at_boundary(&stderr_tail, STDERR_TAIL_BYTES).to_string();
@@ -488,8 +601,11 @@ pub async fn spawn_interactive(
     let (items_tx, items_rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
     let pump = tokio::spawn(async move {
-        let exit = supervise(run, parser.as_mut(), None, Some(stop_rx), Sink::Channel(items_tx)).await;
-        let outcome = parser.finish(&exit);
+        let mut denials = Vec::new();
+        let exit =
+            supervise(run, parser.as_mut(), None, Some(stop_rx), Sink::Channel(items_tx), &mut denials).await;
+        let mut outcome = parser.finish(&exit);
+        outcome.denials = merge_denials(std::mem::take(&mut outcome.denials), denials);
         (exit, outcome)
     });
     let mut agent = InteractiveAgent {

@@ -1,7 +1,7 @@
 //! What a run asks for ([`RunSpec`]), what an adapter turns it into ([`CommandSpec`]), and how the process
 //! ended ([`ExitInfo`]). Plain data; no IO.
 
-use ampsm_core::ModelUsage;
+use ampsm_core::{ModelUsage, PermissionPolicy};
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -32,8 +32,9 @@ pub struct RunSpec {
     pub extra_args: Vec<String>,
     /// Extra environment for the child (`agents.<name>.env`). Values may be secrets: never log them.
     pub env: Vec<(String, String)>,
-    /// Pass the agent's skip-permission flag.
-    pub allow_all: bool,
+    /// What the agent may do without asking; each adapter maps it onto its CLI's flags
+    /// ([`crate::AgentAdapter::permission_support`]).
+    pub permissions: PermissionPolicy,
     /// Lines longer than this are cut and marked truncated. `0` means [`DEFAULT_MAX_LINE_BYTES`].
     pub max_line_bytes: usize,
     /// When continuing `thread_id`: the usage the earlier runs of that thread reported (the sum of their
@@ -44,7 +45,7 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// A spec with the defaults: new thread, default model, 300 s, no overrides, no skip-permission flag.
+    /// A spec with the defaults: new thread, default model, 300 s, no overrides, the `auto` policy.
     pub fn new(prompt: impl Into<String>, cwd: impl Into<PathBuf>) -> Self {
         RunSpec {
             prompt: prompt.into(),
@@ -55,7 +56,7 @@ impl RunSpec {
             program: None,
             extra_args: Vec::new(),
             env: Vec::new(),
-            allow_all: false,
+            permissions: PermissionPolicy::Auto,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             prior_usage: Vec::new(),
         }
@@ -79,7 +80,7 @@ impl fmt::Debug for RunSpec {
             .field("program", &self.program)
             .field("extra_args", &self.extra_args)
             .field("env_keys", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
-            .field("allow_all", &self.allow_all)
+            .field("permissions", &self.permissions)
             .field("max_line_bytes", &self.max_line_bytes)
             .field("prior_usage", &self.prior_usage)
             .finish()
@@ -95,6 +96,9 @@ pub enum StdinMode {
     Null,
     /// Keep a pipe open for messages sent later (interactive sessions).
     Interactive,
+    /// One run over a message pipe: write this line (the prompt as a message), keep stdin open for the
+    /// answers to the agent's permission requests, and close it once the run's result line arrived.
+    Conversation(String),
 }
 
 impl fmt::Debug for StdinMode {
@@ -103,6 +107,7 @@ impl fmt::Debug for StdinMode {
             StdinMode::Text(t) => write!(f, "Text({} bytes)", t.len()),
             StdinMode::Null => f.write_str("Null"),
             StdinMode::Interactive => f.write_str("Interactive"),
+            StdinMode::Conversation(t) => write!(f, "Conversation({} bytes)", t.len()),
         }
     }
 }

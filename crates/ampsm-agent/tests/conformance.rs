@@ -28,7 +28,7 @@ fn fake_spec(prompt: &str, scenario_name: &str, dir: &Path) -> RunSpec {
         ("AMP_API_KEY".into(), "sgamp_test".into()),
     ];
     spec.timeout = Duration::from_secs(30);
-    spec.allow_all = true;
+    spec.permissions = ampsm_core::PermissionPolicy::Full;
     spec
 }
 
@@ -237,7 +237,7 @@ async fn real_claude_code_one_shot_resume_and_chat() {
     let mut spec = RunSpec::new("Create hello.txt", repo.path());
     spec.program = Some(claude);
     spec.env = claude_offline_env(&server.url(), home.path());
-    spec.allow_all = true;
+    spec.permissions = ampsm_core::PermissionPolicy::Full;
     spec.timeout = Duration::from_secs(120);
 
     let (r, items) = run("claude", &spec).await;
@@ -314,7 +314,7 @@ async fn real_codex_one_shot_and_resume() {
     let mut spec = RunSpec::new("Write shell.txt", repo.path());
     spec.program = Some(codex);
     spec.env = codex_offline_env(&codex_home, home.path());
-    spec.allow_all = true;
+    spec.permissions = ampsm_core::PermissionPolicy::Full;
     spec.timeout = Duration::from_secs(120);
 
     let (r, items) = run("codex", &spec).await;

@@ -3,11 +3,12 @@
 
 use super::{data_home, first_env, program_or, read_small_json};
 use crate::adapter::{
-    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, PolicySupport, StreamParser,
 };
 use crate::error::AgentError;
 use crate::parsers::amp::{AmpParser, AmpParserOptions};
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
+use ampsm_core::PermissionPolicy;
 use serde_json::Value;
 use std::path::Path;
 
@@ -25,7 +26,7 @@ fn base_args(spec: &RunSpec) -> Vec<String> {
     if let Some(mode) = &spec.model {
         args.extend(["--mode".to_string(), mode.clone()]);
     }
-    if spec.allow_all {
+    if spec.permissions == PermissionPolicy::Full {
         args.push("--dangerously-allow-all".to_string());
     }
     args.extend(["--no-notifications", "--no-color", "--no-ide"].map(String::from));
@@ -78,6 +79,26 @@ impl AgentAdapter for AmpAdapter {
             env: spec.env.clone(),
             stdin: StdinMode::Text(format!("{}\n", spec.prompt.trim_end_matches('\n'))),
         })
+    }
+
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport {
+        match policy {
+            PermissionPolicy::Auto => PolicySupport::Honoured {
+                how: "Amp's own permission rules (amp.permissions): file edits and the commands its rules allow \
+                      run; a command its rules would ask about is rejected in execute mode and recorded as denied",
+            },
+            PermissionPolicy::Ask => PolicySupport::Unsupported {
+                why: "Amp sends no permission request on its stream, so nobody can answer one; use auto, or \
+                      amp.permissions rules in Amp's settings",
+            },
+            PermissionPolicy::ReadOnly => PolicySupport::Unsupported {
+                why: "Amp has no read-only switch on its command line; use auto with `reject` rules in \
+                      amp.permissions, or another agent",
+            },
+            PermissionPolicy::Full => PolicySupport::Honoured {
+                how: "--dangerously-allow-all: every tool call runs, no rule applies",
+            },
+        }
     }
 
     fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send> {
@@ -152,9 +173,10 @@ mod tests {
     #[test]
     fn continue_mode_and_allow_all() {
         let mut s = spec();
+        assert!(!AmpAdapter.command(&s).unwrap().args.contains(&"--dangerously-allow-all".to_string()));
         s.thread_id = Some("T-1234".into());
         s.model = Some("some-new-mode".into());
-        s.allow_all = true;
+        s.permissions = PermissionPolicy::Full;
         s.extra_args = vec!["--label".into(), "x".into()];
         s.program = Some("/opt/amp/bin/amp".into());
         let cmd = AmpAdapter.command(&s).unwrap();

@@ -4,12 +4,13 @@
 
 use super::{dir_from_env, has_material, program_or, read_small_json, truthy};
 use crate::adapter::{
-    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, PolicySupport, StreamParser,
 };
 use crate::error::AgentError;
 use crate::parsers::claude::ClaudeParser;
 use crate::process::MessageFormat;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
+use ampsm_core::PermissionPolicy;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -22,8 +23,9 @@ fn running_as_root() -> bool {
 }
 
 fn build(spec: &RunSpec, interactive: bool, as_root: bool) -> CommandSpec {
+    let ask = spec.permissions == PermissionPolicy::Ask && !interactive;
     let mut args = vec!["-p".to_string()];
-    if interactive {
+    if interactive || ask {
         args.extend(["--input-format".to_string(), "stream-json".to_string()]);
     }
     args.extend(["--output-format", "stream-json", "--verbose"].map(String::from));
@@ -34,19 +36,34 @@ fn build(spec: &RunSpec, interactive: bool, as_root: bool) -> CommandSpec {
         args.extend(["--model".to_string(), model.clone()]);
     }
     let mut env = spec.env.clone();
-    if spec.allow_all {
-        args.push("--dangerously-skip-permissions".to_string());
-        if as_root && !env.iter().any(|(k, _)| k == "IS_SANDBOX") {
-            env.push(("IS_SANDBOX".to_string(), "1".to_string()));
+    // The mode is always given, so a `defaultMode` in the user's settings cannot loosen the policy.
+    match spec.permissions {
+        PermissionPolicy::Auto => {
+            args.extend(["--permission-mode", "acceptEdits", "--allowedTools", "Bash"].map(String::from))
+        }
+        PermissionPolicy::ReadOnly => args.extend(["--permission-mode", "plan"].map(String::from)),
+        PermissionPolicy::Ask => {
+            args.extend(["--permission-mode", "default"].map(String::from));
+            if ask {
+                args.extend(["--permission-prompt-tool", "stdio"].map(String::from));
+            }
+        }
+        PermissionPolicy::Full => {
+            args.push("--dangerously-skip-permissions".to_string());
+            if as_root && !env.iter().any(|(k, _)| k == "IS_SANDBOX") {
+                env.push(("IS_SANDBOX".to_string(), "1".to_string()));
+            }
         }
     }
     args.extend(spec.extra_args.iter().cloned());
-    CommandSpec {
-        program: program_or(&spec.program, "claude"),
-        args,
-        env,
-        stdin: if interactive { StdinMode::Interactive } else { StdinMode::Text(spec.prompt.clone()) },
-    }
+    let stdin = if interactive {
+        StdinMode::Interactive
+    } else if ask {
+        StdinMode::Conversation(MessageFormat::ContentString.line(&spec.prompt))
+    } else {
+        StdinMode::Text(spec.prompt.clone())
+    };
+    CommandSpec { program: program_or(&spec.program, "claude"), args, env, stdin }
 }
 
 /// A Claude credential among a set of variables (the environment, or the `env` of a settings file): the
@@ -211,11 +228,59 @@ impl AgentAdapter for ClaudeAdapter {
     }
 
     fn interactive_command(&self, spec: &RunSpec) -> Result<CommandSpec, AgentError> {
+        if spec.permissions == PermissionPolicy::Ask {
+            return Err(AgentError::Unsupported {
+                agent: "claude",
+                what: "chat under the `ask` permission policy".to_string(),
+                hint: "use `iterate` (its tool calls wait for `approve`/`deny`), or another policy"
+                    .to_string(),
+            });
+        }
         Ok(build(spec, true, running_as_root()))
     }
 
     fn message_format(&self) -> MessageFormat {
         MessageFormat::ContentString
+    }
+
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport {
+        let how = match policy {
+            PermissionPolicy::Auto => {
+                "--permission-mode acceptEdits --allowedTools Bash: edits inside the worktree and shell commands \
+                 run unattended; writes outside it are denied (commands are sandboxed only if Claude Code's own \
+                 sandbox is on in its settings)"
+            }
+            PermissionPolicy::Ask => {
+                "--permission-prompt-tool stdio: each tool call that needs approval waits for approve/deny \
+                 (stream-json control protocol, can_use_tool)"
+            }
+            PermissionPolicy::ReadOnly => {
+                "--permission-mode plan: reads and plans; writes and commands are denied"
+            }
+            PermissionPolicy::Full => {
+                "--dangerously-skip-permissions (IS_SANDBOX=1 as root): no check at all"
+            }
+        };
+        PolicySupport::Honoured { how }
+    }
+
+    fn permission_answer(
+        &self,
+        request_id: &str,
+        input: &Value,
+        allow: bool,
+        message: &str,
+    ) -> Option<String> {
+        let decision = if allow {
+            serde_json::json!({"behavior": "allow", "updatedInput": input})
+        } else {
+            serde_json::json!({"behavior": "deny", "message": message})
+        };
+        let line = serde_json::json!({
+            "type": "control_response",
+            "response": {"subtype": "success", "request_id": request_id, "response": decision},
+        });
+        Some(line.to_string())
     }
 }
 
@@ -228,11 +293,23 @@ mod tests {
         let mut spec = RunSpec::new("hi", "/w");
         let cmd = build(&spec, false, false);
         assert_eq!(cmd.program, Path::new("claude"));
-        assert_eq!(cmd.args, ["-p", "--output-format", "stream-json", "--verbose"]);
+        assert_eq!(
+            cmd.args,
+            [
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--permission-mode",
+                "acceptEdits",
+                "--allowedTools",
+                "Bash"
+            ]
+        );
         assert_eq!(cmd.stdin, StdinMode::Text("hi".into()));
         spec.thread_id = Some("6b0d9f2e".into());
         spec.model = Some("opus".into());
-        spec.allow_all = true;
+        spec.permissions = PermissionPolicy::Full;
         let cmd = build(&spec, false, false);
         assert_eq!(
             cmd.args,
@@ -250,11 +327,41 @@ mod tests {
         );
         assert_eq!(cmd.env_value("IS_SANDBOX"), None);
         assert_eq!(build(&spec, false, true).env_value("IS_SANDBOX"), Some("1"));
-        spec.allow_all = false;
-        assert_eq!(build(&spec, false, true).env_value("IS_SANDBOX"), None);
+        spec.permissions = PermissionPolicy::ReadOnly;
+        let cmd = build(&spec, false, true);
+        assert_eq!(cmd.env_value("IS_SANDBOX"), None);
+        assert_eq!(&cmd.args[cmd.args.len() - 2..], ["--permission-mode", "plan"]);
         let chat = build(&spec, true, false);
         assert_eq!(&chat.args[..3], ["-p", "--input-format", "stream-json"]);
         assert_eq!(chat.stdin, StdinMode::Interactive);
+    }
+
+    #[test]
+    fn ask_runs_over_the_control_protocol() {
+        let mut spec = RunSpec::new("fix it", "/w");
+        spec.permissions = PermissionPolicy::Ask;
+        let cmd = build(&spec, false, false);
+        assert_eq!(&cmd.args[..3], ["-p", "--input-format", "stream-json"]);
+        assert!(cmd.args.windows(2).any(|w| w == ["--permission-prompt-tool", "stdio"]), "{:?}", cmd.args);
+        assert!(cmd.args.windows(2).any(|w| w == ["--permission-mode", "default"]), "{:?}", cmd.args);
+        let StdinMode::Conversation(first) = &cmd.stdin else { panic!("{:?}", cmd.stdin) };
+        let msg: Value = serde_json::from_str(first).unwrap();
+        assert_eq!(msg["message"]["content"], "fix it");
+        assert!(ClaudeAdapter.interactive_command(&spec).is_err());
+        let input = serde_json::json!({"file_path": "/w/a.txt"});
+        let allow: Value =
+            serde_json::from_str(&ClaudeAdapter.permission_answer("r1", &input, true, "").unwrap()).unwrap();
+        assert_eq!(allow["type"], "control_response");
+        assert_eq!(allow["response"]["request_id"], "r1");
+        assert_eq!(allow["response"]["response"]["behavior"], "allow");
+        assert_eq!(allow["response"]["response"]["updatedInput"], input);
+        let deny: Value =
+            serde_json::from_str(&ClaudeAdapter.permission_answer("r2", &input, false, "no").unwrap())
+                .unwrap();
+        assert_eq!(deny["response"]["response"], serde_json::json!({"behavior": "deny", "message": "no"}));
+        for p in PermissionPolicy::ALL {
+            assert!(ClaudeAdapter.permission_support(p).is_honoured());
+        }
     }
 
     #[test]

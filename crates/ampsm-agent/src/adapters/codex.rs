@@ -5,12 +5,12 @@
 
 use super::{dir_from_env, has_material, program_or, read_dotenv, read_small_json, read_small_text};
 use crate::adapter::{
-    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, PolicySupport, StreamParser,
 };
 use crate::error::AgentError;
 use crate::parsers::codex::CodexParser;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
-use ampsm_core::TokenUsage;
+use ampsm_core::{PermissionPolicy, TokenUsage};
 use std::path::Path;
 use toml::{Table, Value};
 
@@ -285,10 +285,14 @@ impl AgentAdapter for CodexAdapter {
         if let Some(model) = &spec.model {
             args.extend(["-m".to_string(), model.clone()]);
         }
-        if spec.allow_all {
-            args.push("--dangerously-bypass-approvals-and-sandbox".to_string());
-        } else {
-            args.extend(["-s".to_string(), "workspace-write".to_string()]);
+        match spec.permissions {
+            PermissionPolicy::Full => args.push("--dangerously-bypass-approvals-and-sandbox".to_string()),
+            PermissionPolicy::ReadOnly => args.extend(["-s", "read-only"].map(String::from)),
+            // `ask` is refused at `new` (see `permission_support`); a run that gets here anyway keeps the
+            // sandbox.
+            PermissionPolicy::Auto | PermissionPolicy::Ask => {
+                args.extend(["-s", "workspace-write"].map(String::from))
+            }
         }
         // Options belong to `exec` and so come before `resume`.
         args.extend(spec.extra_args.iter().cloned());
@@ -302,6 +306,25 @@ impl AgentAdapter for CodexAdapter {
             env: spec.env.clone(),
             stdin: StdinMode::Text(spec.prompt.clone()),
         })
+    }
+
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport {
+        match policy {
+            PermissionPolicy::Auto => PolicySupport::Honoured {
+                how: "-s workspace-write: Codex's sandbox lets it edit the worktree and run commands there \
+                      (no network, nothing written outside it)",
+            },
+            PermissionPolicy::Ask => PolicySupport::Unsupported {
+                why: "`codex exec` never asks for approval (it has no approval channel on its stream); use \
+                      auto (its workspace-write sandbox) or read-only",
+            },
+            PermissionPolicy::ReadOnly => PolicySupport::Honoured {
+                how: "-s read-only: Codex's sandbox refuses every write; refused patches are recorded as denied",
+            },
+            PermissionPolicy::Full => PolicySupport::Honoured {
+                how: "--dangerously-bypass-approvals-and-sandbox: no sandbox and no approval at all",
+            },
+        }
     }
 
     fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send> {
@@ -340,8 +363,12 @@ mod tests {
         let cmd = CodexAdapter.command(&spec).unwrap();
         assert_eq!(cmd.args, ["exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "-"]);
         assert_eq!(cmd.stdin, StdinMode::Text("p".into()));
+        spec.permissions = PermissionPolicy::ReadOnly;
+        let cmd = CodexAdapter.command(&spec).unwrap();
+        assert_eq!(cmd.args, ["exec", "--json", "--skip-git-repo-check", "-s", "read-only", "-"]);
+        assert!(!CodexAdapter.permission_support(PermissionPolicy::Ask).is_honoured());
         spec.model = Some("gpt-5".into());
-        spec.allow_all = true;
+        spec.permissions = PermissionPolicy::Full;
         spec.thread_id = Some("0199a213".into());
         spec.extra_args = vec!["-c".into(), "model_reasoning_effort=\"high\"".into()];
         let cmd = CodexAdapter.command(&spec).unwrap();

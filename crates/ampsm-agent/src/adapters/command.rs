@@ -4,11 +4,12 @@
 
 use super::MAX_PROMPT_ARG_BYTES;
 use crate::adapter::{
-    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, PolicySupport, StreamParser,
 };
 use crate::error::AgentError;
 use crate::parsers::command::CommandParser;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
+use ampsm_core::PermissionPolicy;
 
 /// Runs an arbitrary program as the agent.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,6 +53,17 @@ impl AgentAdapter for CommandAdapter {
 
     fn parser(&self, _spec: &RunSpec) -> Box<dyn StreamParser + Send> {
         Box::new(CommandParser::new())
+    }
+
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport {
+        match policy {
+            PermissionPolicy::Auto | PermissionPolicy::Full => PolicySupport::Honoured {
+                how: "runs the configured program as it is: amp-sessions cannot limit what it does",
+            },
+            PermissionPolicy::Ask | PermissionPolicy::ReadOnly => PolicySupport::Unsupported {
+                why: "an arbitrary program cannot be held to a policy; use auto or full",
+            },
+        }
     }
 
     /// Nothing to check: the program only has to exist ([`AgentAdapter::locate_program`]).

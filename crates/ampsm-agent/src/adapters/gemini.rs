@@ -6,11 +6,12 @@ use super::{
     MAX_PROMPT_ARG_BYTES, dir_from_env, has_material, program_or, read_dotenv, read_small_json, truthy,
 };
 use crate::adapter::{
-    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, PolicySupport, StreamParser,
 };
 use crate::error::AgentError;
 use crate::parsers::gemini::GeminiParser;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
+use ampsm_core::PermissionPolicy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -144,8 +145,15 @@ impl AgentAdapter for GeminiAdapter {
         if let Some(model) = &spec.model {
             args.extend(["-m".to_string(), model.clone()]);
         }
-        if spec.allow_all {
-            args.push("-y".to_string());
+        match spec.permissions {
+            PermissionPolicy::Auto => args.extend(
+                ["--approval-mode", "auto_edit", "--allowed-tools", "run_shell_command"].map(String::from),
+            ),
+            // Headless Gemini leaves out every tool that would need a confirmation.
+            PermissionPolicy::ReadOnly | PermissionPolicy::Ask => {
+                args.extend(["--approval-mode", "default"].map(String::from))
+            }
+            PermissionPolicy::Full => args.push("-y".to_string()),
         }
         if let Some(id) = &spec.thread_id {
             args.extend(["-r".to_string(), id.clone()]);
@@ -159,6 +167,22 @@ impl AgentAdapter for GeminiAdapter {
             StdinMode::Text(format!("{}\n\n", spec.prompt))
         };
         Ok(CommandSpec { program: program_or(&spec.program, "gemini"), args, env: spec.env.clone(), stdin })
+    }
+
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport {
+        match policy {
+            PermissionPolicy::Auto => PolicySupport::Honoured {
+                how: "--approval-mode auto_edit --allowed-tools run_shell_command: edits and shell commands run \
+                      unattended (sandboxed only when Gemini's own --sandbox is configured)",
+            },
+            PermissionPolicy::Ask => PolicySupport::Unsupported {
+                why: "headless Gemini cannot ask for approval (it leaves such tools out); use auto or read-only",
+            },
+            PermissionPolicy::ReadOnly => PolicySupport::Honoured {
+                how: "--approval-mode default: headless Gemini leaves out every tool that writes or runs commands",
+            },
+            PermissionPolicy::Full => PolicySupport::Honoured { how: "-y (yolo): every tool call runs" },
+        }
     }
 
     fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send> {
@@ -186,7 +210,7 @@ mod tests {
     fn argv() {
         let mut spec = RunSpec::new("-fix it", "/w");
         spec.model = Some("gemini-2.5-pro".into());
-        spec.allow_all = true;
+        spec.permissions = PermissionPolicy::Full;
         spec.thread_id = Some("c8f1e2a4".into());
         let cmd = GeminiAdapter.command(&spec).unwrap();
         assert_eq!(

@@ -3,12 +3,13 @@
 //! goes through exactly the path a real Amp run takes.
 
 use crate::adapter::{
-    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, PolicySupport, StreamParser,
 };
 use crate::error::AgentError;
 use crate::offline::OFFLINE_SUBCOMMAND;
 use crate::parsers::amp::{AmpParser, AmpParserOptions};
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
+use ampsm_core::PermissionPolicy;
 use std::path::PathBuf;
 
 /// The demo agent.
@@ -41,6 +42,9 @@ impl OfflineAdapter {
         if interactive {
             args.push("--stream-json-input".to_string());
         }
+        if spec.permissions == PermissionPolicy::ReadOnly {
+            args.push("--read-only".to_string());
+        }
         args.extend(spec.extra_args.iter().cloned());
         args
     }
@@ -67,6 +71,20 @@ impl AgentAdapter for OfflineAdapter {
             env: spec.env.clone(),
             stdin: StdinMode::Text(format!("{}\n", spec.prompt.trim_end_matches('\n'))),
         })
+    }
+
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport {
+        match policy {
+            PermissionPolicy::Auto | PermissionPolicy::Full => PolicySupport::Honoured {
+                how: "the demo applies its recorded edits in the worktree (its shell results are replayed)",
+            },
+            PermissionPolicy::ReadOnly => PolicySupport::Honoured {
+                how: "--read-only: the demo refuses its edits and commands and reports them as denied",
+            },
+            PermissionPolicy::Ask => PolicySupport::Unsupported {
+                why: "the recorded demo cannot wait for approvals; use auto or read-only",
+            },
+        }
     }
 
     fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send> {

@@ -1,6 +1,6 @@
 //! OpenCode (agent-protocols.md §5): `opencode run --format json [-m provider/model] [-s <id>] <prompt>`.
-//! `run` approves every tool by itself, so `allow_all` adds nothing (newer builds' skip flag can go in
-//! `agents.opencode.args`). A prompt that starts with `-` or is too long for one argument goes on stdin,
+//! `run` approves every tool by itself, so the `auto` and `full` policies add nothing (newer builds' skip
+//! flag can go in `agents.opencode.args`); `read-only` runs OpenCode's built-in `plan` agent. A prompt that starts with `-` or is too long for one argument goes on stdin,
 //! which `run` appends to its message.
 
 use super::{
@@ -8,11 +8,12 @@ use super::{
     read_small_jsonc,
 };
 use crate::adapter::{
-    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, StreamParser,
+    AgentAdapter, Capabilities, ContinueMode, CredentialCheck, CredentialContext, PolicySupport, StreamParser,
 };
 use crate::error::AgentError;
 use crate::parsers::opencode::OpenCodeParser;
 use crate::spec::{CommandSpec, RunSpec, StdinMode};
+use ampsm_core::PermissionPolicy;
 use serde_json::Value;
 
 /// The OpenCode CLI.
@@ -155,6 +156,9 @@ impl AgentAdapter for OpenCodeAdapter {
         if let Some(id) = &spec.thread_id {
             args.extend(["-s".to_string(), id.clone()]);
         }
+        if spec.permissions == PermissionPolicy::ReadOnly {
+            args.extend(["--agent", "plan"].map(String::from));
+        }
         args.extend(spec.extra_args.iter().cloned());
         let stdin = if spec.prompt.len() <= MAX_PROMPT_ARG_BYTES && !spec.prompt.starts_with('-') {
             args.push(spec.prompt.clone());
@@ -167,6 +171,23 @@ impl AgentAdapter for OpenCodeAdapter {
 
     fn parser(&self, spec: &RunSpec) -> Box<dyn StreamParser + Send> {
         Box::new(OpenCodeParser::new(spec.model.clone()))
+    }
+
+    fn permission_support(&self, policy: PermissionPolicy) -> PolicySupport {
+        match policy {
+            PermissionPolicy::Auto => PolicySupport::Honoured {
+                how: "`opencode run` approves edits and commands by itself (no sandbox: the same as full)",
+            },
+            PermissionPolicy::Ask => PolicySupport::Unsupported {
+                why: "`opencode run` has no approval channel on its stream; use auto or read-only",
+            },
+            PermissionPolicy::ReadOnly => PolicySupport::Honoured {
+                how: "--agent plan: OpenCode's built-in planning agent, whose edits and commands are denied",
+            },
+            PermissionPolicy::Full => {
+                PolicySupport::Honoured { how: "`opencode run` as is: every tool call runs, no sandbox" }
+            }
+        }
     }
 
     fn check_credentials_in(&self, ctx: &CredentialContext<'_>) -> CredentialCheck {

@@ -2,7 +2,9 @@
 //! transcript, so a newcomer with no agent installed (and no key) can try every feature on the demo
 //! repository. It really applies the transcript's file edits in its working directory (`edit_file` is an
 //! exact string replacement, `create_file` writes the file, `Read` reads it); `Bash` results are replayed,
-//! not executed. It never touches the network.
+//! not executed. It never touches the network. With `--read-only` (the `read-only` permission policy) it
+//! refuses its own edits and commands, as a real agent's sandbox would, and reports them in the result
+//! line's `permission_denials`.
 //!
 //! The main binary routes its hidden `__offline-agent` subcommand to [`run_offline_agent`].
 
@@ -124,6 +126,7 @@ struct Args {
     stream_json: bool,
     stream_json_input: bool,
     version: bool,
+    read_only: bool,
 }
 
 fn parse_args(args: &[String]) -> Args {
@@ -133,6 +136,7 @@ fn parse_args(args: &[String]) -> Args {
         match args[i].as_str() {
             OFFLINE_SUBCOMMAND | "-x" | "--execute" => {}
             "--version" | "-V" => out.version = true,
+            "--read-only" => out.read_only = true,
             "--stream-json" | "--stream-json-thinking" => out.stream_json = true,
             "--stream-json-input" => {
                 out.stream_json = true;
@@ -198,6 +202,8 @@ pub fn run_offline_agent_with(
         results: Vec::new(),
         failure: None,
         started: Instant::now(),
+        read_only: args.read_only,
+        denials: Vec::new(),
     };
     let mut final_text = None;
     for (index, template) in transcript.lines().enumerate() {
@@ -212,6 +218,9 @@ pub fn run_offline_agent_with(
             Some("result") => {
                 if let Some(obj) = line.as_object_mut() {
                     obj.insert("duration_ms".into(), json!(replay.started.elapsed().as_millis() as u64));
+                    if !replay.denials.is_empty() {
+                        obj.insert("permission_denials".into(), json!(replay.denials));
+                    }
                 }
                 final_text = str_at(&line, &["result"]).map(str::to_string);
             }
@@ -265,6 +274,10 @@ struct Replay {
     results: Vec<(String, String, bool)>,
     failure: Option<String>,
     started: Instant,
+    /// The `read-only` policy: edits and commands are refused.
+    read_only: bool,
+    /// The refused tool calls, as Claude Code reports them (`tool_name`, `tool_use_id`, `tool_input`).
+    denials: Vec<Value>,
 }
 
 impl Replay {
@@ -297,7 +310,14 @@ impl Replay {
             }
             let id = block.get("id").and_then(Value::as_str).unwrap_or("").to_string();
             let input = block.get("input").unwrap_or(&Value::Null);
-            let outcome = match block.get("name").and_then(Value::as_str).unwrap_or("") {
+            let name = block.get("name").and_then(Value::as_str).unwrap_or("");
+            if self.read_only && matches!(name, "edit_file" | "create_file" | "Bash") {
+                self.denials.push(json!({"tool_name": name, "tool_use_id": id, "tool_input": input}));
+                let text = format!("Permission denied: the read-only policy does not allow {name}");
+                self.results.push((id, text, true));
+                continue;
+            }
+            let outcome = match name {
                 "Read" => Some(self.read(input)),
                 "edit_file" => Some(self.edit(input)),
                 "create_file" => Some(self.create(input)),

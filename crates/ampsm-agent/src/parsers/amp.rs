@@ -173,7 +173,7 @@ impl AmpParser {
         };
         let num_turns = u64_of(obj, "num_turns");
         self.result = Some(AmpResult { ok, text: text.clone(), error: error.clone(), num_turns });
-        vec![AgentEvent::Result {
+        let mut events = vec![AgentEvent::Result {
             ok,
             subtype,
             text,
@@ -181,7 +181,9 @@ impl AmpParser {
             duration_ms: u64_of(obj, "duration_ms"),
             num_turns,
             cost_usd: None,
-        }]
+        }];
+        events.extend(super::result_denials(obj, &Default::default()));
+        events
     }
 
     fn counted_usage(&self) -> UsageByModel {
@@ -305,6 +307,7 @@ impl AmpParser {
             error: error.map(|e| classify_error(&e, None)),
             awaiting_input,
             num_turns: self.result.as_ref().and_then(|r| r.num_turns),
+            denials: Vec::new(),
         }
     }
 }

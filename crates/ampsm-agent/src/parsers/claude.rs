@@ -13,11 +13,17 @@
 //! (cost too); when that is not known (or does not add up), the run's tokens are the result's `usage`
 //! under the session's model and its cost is left unknown (the price table prices it). Success is `!is_error` on the result line — `subtype` does
 //! not follow it.
+//!
+//! Permissions: a refused tool call comes as a `system/permission_denied` line (and again in the result's
+//! `permission_denials`, from which only calls not seen before are taken); under `--permission-prompt-tool
+//! stdio` a `control_request` of subtype `can_use_tool` asks for approval and becomes a
+//! [`AgentEvent::PermissionRequest`].
 
 use super::anthropic_blocks::{assistant_blocks, user_blocks};
 use super::{
     UsageByModel, anthropic_usage, as_u64_lenient, bool_of, clip_json, compose_error, ends_with_question,
-    f64_of, minus, note_session_id, parse_object, push_bounded, str_of, sum_usage, u64_of,
+    f64_of, input_detail, minus, note_session_id, parse_object, push_bounded, result_denials, str_of,
+    sum_usage, u64_of,
 };
 use crate::adapter::StreamParser;
 use crate::spec::ExitInfo;
@@ -62,6 +68,10 @@ pub struct ClaudeParser {
     pending_usage_fallback_model: Option<String>,
     resumed: bool,
     prior: Vec<ModelUsage>,
+    /// What each tool call was about (its path or command), for denial reports; bounded.
+    call_details: HashMap<String, String>,
+    /// Tool calls reported denied so far.
+    denied: std::collections::HashSet<String>,
 }
 
 impl ClaudeParser {
@@ -88,6 +98,14 @@ impl ClaudeParser {
             self.pending_usage_fallback_model = model.clone();
         }
         let (mut events, last_text) = assistant_blocks(msg.get("content").unwrap_or(&Value::Null));
+        for ev in &events {
+            if let AgentEvent::ToolUse { call_id, input, .. } = ev
+                && self.call_details.len() < 10_000
+                && let Some(detail) = input_detail(input)
+            {
+                self.call_details.insert(call_id.clone(), detail);
+            }
+        }
         if let Some(t) = last_text {
             let mut bounded = String::new();
             push_bounded(&mut bounded, &t);
@@ -295,8 +313,35 @@ impl StreamParser for ClaudeParser {
                 self.last_retry = Some(message.clone());
                 events.push(AgentEvent::Retry { attempt: u64_of(&obj, "attempt"), message });
             }
+            ("system", "permission_denied") => {
+                let call_id = str_of(&obj, "tool_use_id").map(str::to_string);
+                if let Some(c) = &call_id {
+                    self.denied.insert(c.clone());
+                }
+                events.push(AgentEvent::PermissionDenied {
+                    detail: call_id.as_ref().and_then(|c| self.call_details.get(c).cloned()),
+                    call_id,
+                    tool: str_of(&obj, "tool_name").unwrap_or("tool").to_string(),
+                    reason: str_of(&obj, "message").map(str::to_string),
+                });
+            }
             ("system", sub) => {
                 events.push(AgentEvent::Notice { subtype: format!("system/{sub}"), message: clip_json(&obj) })
+            }
+            ("control_request", _) => {
+                let request = obj.get("request").unwrap_or(&Value::Null);
+                match (str_of(request, "subtype"), str_of(&obj, "request_id")) {
+                    (Some("can_use_tool"), Some(id)) => events.push(AgentEvent::PermissionRequest {
+                        request_id: id.to_string(),
+                        call_id: str_of(request, "tool_use_id").map(str::to_string),
+                        tool: str_of(request, "tool_name").unwrap_or("tool").to_string(),
+                        input: request.get("input").cloned().unwrap_or(Value::Null),
+                    }),
+                    _ => events.push(AgentEvent::Notice {
+                        subtype: "control_request".to_string(),
+                        message: clip_json(&obj),
+                    }),
+                }
             }
             ("assistant", _) => events.extend(self.on_assistant(&obj)),
             ("user", _) => {
@@ -304,7 +349,16 @@ impl StreamParser for ClaudeParser {
                 let replay = bool_of(&obj, "isReplay").unwrap_or(false);
                 events.extend(user_blocks(content, replay).0);
             }
-            ("result", _) => events.extend(self.on_result(&obj)),
+            ("result", _) => {
+                events.extend(self.on_result(&obj));
+                let denials = result_denials(&obj, &self.denied);
+                for d in &denials {
+                    if let AgentEvent::PermissionDenied { call_id: Some(c), .. } = d {
+                        self.denied.insert(c.clone());
+                    }
+                }
+                events.extend(denials);
+            }
             // Partial-message deltas repeat what the full assistant lines carry; the raw line is kept.
             ("stream_event", _) => {}
             (other, _) => events.push(AgentEvent::Notice {
@@ -365,6 +419,7 @@ impl StreamParser for ClaudeParser {
             error,
             awaiting_input,
             num_turns: self.result.as_ref().and_then(|r| r.num_turns),
+            denials: Vec::new(),
         }
     }
 }

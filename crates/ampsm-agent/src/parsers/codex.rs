@@ -17,6 +17,10 @@
 //! `mcp:<server>/<tool>`; `web_search` → `web_search`. Success: a `turn.completed`, no `turn.failed`, no
 //! fatal `error` after the last completed turn, and exit 0. `error` lines that say `Reconnecting...` are
 //! retries, not failures.
+//!
+//! Refusals: a `declined` command is a denied `shell` call. Codex 0.169 does not put a call its sandbox
+//! refused on the stream at all; it only logs `patch rejected: …` on stderr (checked against the real CLI
+//! under `-s read-only`), which [`StreamParser::parse_stderr_line`] turns into a denied `apply_patch`.
 
 use super::{
     UsageByModel, clip_json, compose_error, content_text, ends_with_question, i64_of, parse_object,
@@ -186,6 +190,14 @@ impl CodexParser {
                     }
                     _ => (!failed_status, String::new(), None),
                 };
+                if status == "declined" {
+                    events.push(AgentEvent::PermissionDenied {
+                        call_id: Some(id.clone()),
+                        tool: "shell".to_string(),
+                        detail: item.get("command").and_then(super::input_detail_of_value),
+                        reason: Some("declined".to_string()),
+                    });
+                }
                 events.push(AgentEvent::ToolResult {
                     call_id: id,
                     ok,
@@ -218,6 +230,19 @@ fn todo_notice(item: &Value) -> AgentEvent {
 }
 
 impl StreamParser for CodexParser {
+    fn parse_stderr_line(&mut self, line: &str) -> Vec<AgentEvent> {
+        // `… ERROR codex_core::tools::router: error=patch rejected: writing is blocked by read-only sandbox; …`
+        match line.find("patch rejected:") {
+            Some(at) => vec![AgentEvent::PermissionDenied {
+                call_id: None,
+                tool: "apply_patch".to_string(),
+                detail: None,
+                reason: Some(super::prefix_at_boundary(line[at..].trim(), 300).to_string()),
+            }],
+            None => Vec::new(),
+        }
+    }
+
     fn parse_line(&mut self, line: &str) -> Vec<AgentEvent> {
         let obj = match parse_object(line) {
             Ok(map) => Value::Object(map),
@@ -338,6 +363,7 @@ impl StreamParser for CodexParser {
             error,
             awaiting_input,
             num_turns: None,
+            denials: Vec::new(),
         }
     }
 }

@@ -221,6 +221,7 @@ impl StreamParser for GeminiParser {
             stop_reason: None,
             error,
             num_turns: None,
+            denials: Vec::new(),
         }
     }
 }

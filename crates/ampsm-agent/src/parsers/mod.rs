@@ -313,6 +313,57 @@ pub(crate) fn push_bounded(buf: &mut String, text: &str) {
     buf.push_str(prefix_at_boundary(text, room));
 }
 
+/// A value that is itself the detail (a command string or argv array), shortened.
+pub(crate) fn input_detail_of_value(v: &Value) -> Option<String> {
+    input_detail(&serde_json::json!({ "command": v }))
+}
+
+/// A short description of what a tool call is about, for denial lists: its path or command.
+pub(crate) fn input_detail(input: &Value) -> Option<String> {
+    for key in ["file_path", "path", "notebook_path", "command", "cmd", "filePattern", "pattern", "url"] {
+        match input.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                return Some(prefix_at_boundary(s.trim(), 200).to_string());
+            }
+            Some(Value::Array(parts)) if !parts.is_empty() => {
+                let joined: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+                return Some(prefix_at_boundary(&joined.join(" "), 200).to_string());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The `permission_denials` of a result line as events: Claude Code's objects (`tool_name`, `tool_use_id`,
+/// `tool_input`) or Amp's tool names. Calls whose id is in `seen` (already reported) are left out.
+pub(crate) fn result_denials(obj: &Value, seen: &std::collections::HashSet<String>) -> Vec<AgentEvent> {
+    let Some(list) = obj.get("permission_denials").and_then(Value::as_array) else { return Vec::new() };
+    list.iter()
+        .filter_map(|d| match d {
+            Value::String(tool) => Some(AgentEvent::PermissionDenied {
+                call_id: None,
+                tool: tool.clone(),
+                detail: None,
+                reason: None,
+            }),
+            Value::Object(_) => {
+                let call_id = str_of(d, "tool_use_id").map(str::to_string);
+                if call_id.as_ref().is_some_and(|c| seen.contains(c)) {
+                    return None;
+                }
+                Some(AgentEvent::PermissionDenied {
+                    call_id,
+                    tool: str_of(d, "tool_name").unwrap_or("tool").to_string(),
+                    detail: d.get("tool_input").and_then(input_detail),
+                    reason: None,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Claude-compatible streams (Amp, Claude Code) put the thread id on every line as `session_id`. Remembers
 /// the first one and, when a line other than `system/init` comes before init, emits an `Init` for it, so the
 /// engine stores the thread id as soon as it appears.

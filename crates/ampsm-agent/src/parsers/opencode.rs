@@ -205,6 +205,7 @@ impl StreamParser for OpenCodeParser {
             stop_reason: self.last_finish_reason.clone(),
             error,
             num_turns: (self.steps > 0).then_some(self.steps),
+            denials: Vec::new(),
         }
     }
 }
