@@ -46,6 +46,10 @@ pub enum EngineError {
     Interrupted { session: String },
     #[error("{0}")]
     SetupFailed(Box<crate::sessions::SetupFailure>),
+    #[error("agent {agent} cannot honour the `{policy}` permission policy: {why}")]
+    PolicyUnsupported { agent: String, policy: ampsm_core::PermissionPolicy, why: String },
+    #[error("session {session} is not running (it is {status}); there is nothing to stop")]
+    NotRunning { session: String, status: String },
 }
 
 fn suggestions_text(s: &[String]) -> String {
@@ -62,6 +66,11 @@ impl EngineError {
             EngineError::Store(ampsm_store::StoreError::SessionNotFound(_)) => {
                 Some("run `amp-sessions list` to see sessions".into())
             }
+            EngineError::PolicyUnsupported { .. } => Some(
+                "choose another policy with --permissions (auto, ask, read-only, full); `amp-sessions doctor` \
+                 lists what each agent supports"
+                    .into(),
+            ),
             EngineError::Batch(e) => e.hint(),
             EngineError::Bench(e) => e.hint(),
             _ => None,
@@ -76,6 +85,8 @@ impl EngineError {
             | EngineError::BadBase { .. }
             | EngineError::UnknownAgent(_)
             | EngineError::Invalid(_)
+            | EngineError::PolicyUnsupported { .. }
+            | EngineError::NotRunning { .. }
             | EngineError::Git(ampsm_git::GitError::NotARepository { .. }) => 2,
             EngineError::Store(ampsm_store::StoreError::SessionNotFound(_))
             | EngineError::Store(ampsm_store::StoreError::AmbiguousSession { .. })

@@ -51,6 +51,7 @@ impl Engine {
             self.store.set_status(&s.id, SessionStatus::Error, Some(&note))?;
             self.store.set_pids(&s.id, None, None)?;
             self.store.mark_running_iterations_crashed(&s.id)?;
+            self.store.cancel_session_approvals(&s.id, "the process running the session ended")?;
             report.orphaned_runs.push((s.id.to_string(), s.name.clone()));
         }
         Ok(report)

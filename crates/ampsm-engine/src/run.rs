@@ -5,6 +5,7 @@
 //! ended.
 
 use crate::budget::{BudgetMeter, BudgetPool, BudgetSignal, BudgetStatus, PoolMember};
+use crate::control::{PermissionAsk, RunWatch, WatchSpec};
 use crate::interrupt::Interrupt;
 use crate::metrics_error::MetricsError;
 use crate::notify::{Notification, NotifyEvent};
@@ -67,12 +68,16 @@ pub struct IterationReport {
     pub lines_recorded: usize,
     /// The session's budget and this run's spend against it, when the session has a budget.
     pub budget: Option<BudgetStatus>,
+    /// `stop` (from any terminal or the dashboard) stopped the agent.
+    pub stopped: bool,
 }
 
 impl IterationReport {
-    /// Whether the agent run succeeded and the test script (if any) passed.
+    /// Whether the agent run succeeded with none of its tool calls denied, and the test script (if any)
+    /// passed.
     pub fn passed(&self) -> bool {
         self.iteration.outcome.as_deref() == Some("success")
+            && self.outcome.denials.is_empty()
             && self.tests.as_ref().is_none_or(ScriptRun::passed)
     }
 }
@@ -93,7 +98,7 @@ impl Engine {
             _ => session.thread_id.clone(),
         };
         spec.timeout = timeout.unwrap_or_else(|| self.config.agent_timeout());
-        spec.allow_all = self.config.amp.dangerously_allow_all;
+        spec.permissions = self.session_policy(session);
         self.apply_agent_overrides(adapter, &mut spec);
         if let Some(thread) = &spec.thread_id {
             spec.prior_usage = self.thread_usage(session, thread).unwrap_or_default();
@@ -235,12 +240,14 @@ impl Engine {
                 session.id.short()
             )));
         }
-        if session.status == SessionStatus::Running
+        if matches!(session.status, SessionStatus::Running | SessionStatus::AwaitingInput)
             && let Some(pid) = session.runner_pid.filter(|p| crate::process::pid_alive(*p))
         {
             return Err(EngineError::Running { session: label, pid });
         }
         let adapter = ampsm_agent::adapter_for(&session.agent)?;
+        let policy = self.session_policy(&session);
+        self.check_policy(adapter.as_ref(), policy)?;
         let prompt = prompt.or_else(|| session.prompt.clone()).filter(|p| !p.trim().is_empty());
         let Some(prompt) = prompt else {
             return Err(EngineError::Invalid(format!("session {label} has no prompt; pass --prompt TEXT")));
@@ -273,6 +280,7 @@ impl Engine {
                 model: spec.model.clone(),
                 thread_id: spec.thread_id.clone(),
                 runner_pid: own_pid(),
+                permissions: Some(policy),
             },
             &format!("running {}", session.agent),
         )?;
@@ -288,6 +296,7 @@ impl Engine {
             prompt,
             worktree,
             interrupt: None,
+            stop_requested: false,
         })
     }
 
@@ -308,9 +317,10 @@ impl Engine {
             prompt,
             worktree,
             interrupt,
+            stop_requested,
             ..
         } = prep;
-        let stop = || interrupt.as_ref().is_some_and(Interrupt::interrupted);
+        let stop = || stop_requested || interrupt.as_ref().is_some_and(Interrupt::interrupted);
         let (report, lines_recorded) = match run {
             Ok(r) => r,
             Err(e) => {
@@ -342,10 +352,14 @@ impl Engine {
             m.settle(cost_usd.or(run_usd));
         }
         let outcome_word = if budget_stop { "budget" } else { outcome_word(&report) };
-        // Stopped by the user's Ctrl-C: not a failure of the agent, and nobody to notify.
+        // Stopped by the user (Ctrl-C, or `stop` from anywhere): not a failure of the agent, and nobody to
+        // notify.
         let user_stop = stop() && outcome_word == "cancelled";
+        let denials = &report.outcome.denials;
         let error = if outcome_word == "success" {
             None
+        } else if user_stop && stop_requested {
+            Some("stopped by `amp-sessions stop`: the agent was stopped".to_string())
         } else if user_stop {
             Some("interrupted by the user: the agent was stopped".to_string())
         } else if let Some(m) = meter.as_ref().filter(|_| budget_stop && session_stop) {
@@ -382,6 +396,7 @@ impl Engine {
                 thread_id: report.outcome.thread_id.clone(),
                 cost_usd,
                 cost_source: Some(cost_source),
+                denials: denials.len() as i64,
             },
         )?;
         if let Some(t) = &report.outcome.thread_id {
@@ -411,12 +426,13 @@ impl Engine {
         };
 
         let (status, note) = if user_stop {
-            (
-                SessionStatus::Idle,
-                "interrupted: the agent was stopped; its work so far is committed".to_string(),
-            )
+            let who = if stop_requested { "stopped by `amp-sessions stop`" } else { "interrupted" };
+            (SessionStatus::Idle, format!("{who}: the agent was stopped; its work so far is committed"))
         } else if outcome_word != "success" {
             (SessionStatus::Error, error.unwrap_or_else(|| "the agent failed".into()))
+        } else if !denials.is_empty() {
+            // The agent finished, but not everything it tried was allowed: the user decides what next.
+            (SessionStatus::AwaitingInput, denial_note(denials, spec.permissions))
         } else if report.outcome.awaiting_input {
             (SessionStatus::AwaitingInput, "the agent is waiting for your answer".to_string())
         } else {
@@ -454,6 +470,7 @@ impl Engine {
             usage,
             lines_recorded,
             budget: meter.and_then(|m| m.status()),
+            stopped: user_stop && stop_requested,
         })
     }
 
@@ -536,6 +553,19 @@ impl Engine {
         // The budget meter (or the shared pool) stops the agent (its whole process group) through this channel.
         let (cancel_tx, cancel_rx) = prep.cancel.clone();
         let recorder = Recorder::start(self.store.path(), &prep.session, &prep.iteration_id);
+        let (answers_tx, answers_rx) = tokio::sync::mpsc::unbounded_channel();
+        let watch = RunWatch::start(WatchSpec {
+            db: self.store.path().to_path_buf(),
+            session_id: prep.session.id.clone(),
+            session_name: prep.session.name.clone(),
+            iteration_id: prep.iteration_id.clone(),
+            agent: prep.session.agent.clone(),
+            ask_timeout: self.config.ask_timeout(),
+            notifications: self.config.notifications.clone(),
+            cancel: cancel_tx.clone(),
+            answers: answers_tx,
+        });
+        let asks = watch.requests();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -547,6 +577,16 @@ impl Engine {
         let member = prep.member.as_ref();
         let mut on_line = move |item: StreamItem| {
             observer(&item);
+            for ev in &item.events {
+                if let ampsm_core::AgentEvent::PermissionRequest { request_id, call_id, tool, input } = ev {
+                    let _ = asks.send(PermissionAsk {
+                        request_id: request_id.clone(),
+                        call_id: call_id.clone(),
+                        tool: tool.clone(),
+                        input: input.clone(),
+                    });
+                }
+            }
             if let Some(m) = meter.as_deref_mut() {
                 let mut signals = m.observe(&item.events);
                 if let Some(member) = member {
@@ -567,15 +607,18 @@ impl Engine {
             // Blocks when the writer is behind: the agent's pipe then fills and it waits. Memory stays bounded.
             sink.line(item);
         };
-        let result = runtime.block_on(ampsm_agent::run_agent(
+        let result = runtime.block_on(ampsm_agent::run_agent_with_answers(
             prep.adapter.as_ref(),
             &prep.spec,
             Some(cancel_rx),
+            Some(answers_rx),
             &mut on_spawn,
             &mut on_line,
         ));
         drop(on_line);
         drop(on_spawn);
+        let summary = watch.finish();
+        prep.stop_requested = summary.stop_requested && result.as_ref().is_ok_and(|r| r.exit.cancelled);
         let written = recorder.finish()?;
         let report = result?;
         Ok((report, written))
@@ -726,6 +769,8 @@ pub(crate) struct PreparedRun {
     pub(crate) worktree: PathBuf,
     /// The foreground command's Ctrl-C, when it has one.
     pub(crate) interrupt: Option<Interrupt>,
+    /// `stop` (from any process) asked this run to stop, and it was stopped.
+    pub(crate) stop_requested: bool,
 }
 
 /// Records one run's stream lines: a writer thread with its own connection, fed through an
@@ -941,6 +986,20 @@ fn total_cost(rows: &[UsageRow]) -> (Option<f64>, String) {
         "mixed".into()
     };
     (Some(sum), source)
+}
+
+/// What the session says after a run in which tool calls were denied: how many, which, and what to do.
+fn denial_note(denials: &[ampsm_core::Denial], policy: ampsm_core::PermissionPolicy) -> String {
+    let mut labels: Vec<String> = denials.iter().take(5).map(ampsm_core::Denial::label).collect();
+    if denials.len() > 5 {
+        labels.push(format!("and {} more", denials.len() - 5));
+    }
+    let calls = if denials.len() == 1 { "tool call was" } else { "tool calls were" };
+    format!(
+        "{} {calls} denied under the {policy} permission policy: {}; what they would have done is not in the commit",
+        denials.len(),
+        labels.join(", ")
+    )
 }
 
 /// The first line of the prompt, at most 72 characters.

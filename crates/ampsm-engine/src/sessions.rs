@@ -38,6 +38,8 @@ pub struct CreateSession {
     pub setup: Option<String>,
     /// Ctrl-C of a foreground `new`: stops the setup command.
     pub interrupt: Option<crate::Interrupt>,
+    /// The permission policy (`new --permissions`); `None` takes the config's default for the agent.
+    pub permissions: Option<ampsm_core::PermissionPolicy>,
 }
 
 /// A setup command that did not pass: the session exists, in status `error`.
@@ -122,6 +124,9 @@ impl Engine {
         if !AGENTS.contains(&agent.as_str()) {
             return Err(EngineError::UnknownAgent(agent));
         }
+        // An agent that cannot honour the policy says so now, before anything is made or run.
+        let permissions = self.policy_for_new(&agent, req.permissions);
+        self.check_policy(ampsm_agent::adapter_for(&agent)?.as_ref(), permissions)?;
         if let Some(b) = req.budget_usd
             && !(b.is_finite() && b > 0.0)
         {
@@ -180,6 +185,7 @@ impl Engine {
             batch_item_id: req.batch_item_id.clone(),
             bench_result_id: req.bench_result_id.clone(),
             creating_pid: own_pid(),
+            permissions: Some(permissions),
         };
         self.store.insert_creating_session(&new)?;
         let made = self.add_worktree(&git, &repo_root, &branch, &worktree, &base_commit);

@@ -43,6 +43,14 @@ pub enum Command {
     Iterate(IterateArgs),
     /// Run a session's setup command again (after fixing what made it fail): the configured one, or --cmd.
     Setup(SetupArgs),
+    /// Stop the agent running in a session, from any terminal (its work so far is committed).
+    Stop(StopArgs),
+    /// List the tool calls waiting for approval (the `ask` permission policy): of one session, or all.
+    Approvals(ApprovalsArgs),
+    /// Approve a tool call a session's agent is waiting on (its number, or the only one pending).
+    Approve(ApproveArgs),
+    /// Deny a tool call a session's agent is waiting on; --message tells the agent why.
+    Deny(DenyArgs),
     /// Talk with the session's agent in the terminal (one message per line), its output streamed live.
     Chat(SessionRef),
     /// Show the agent events recorded for a session.
@@ -111,6 +119,48 @@ pub struct NewArgs {
     /// Run the first iteration right away.
     #[arg(long)]
     pub run: bool,
+    /// What the agent may do without asking: auto (edit and run commands in its worktree, in its own
+    /// sandbox where it has one), ask (tool calls wait for `approve`/`deny`), read-only, full (no guard).
+    /// Default: agents.<name>.permissions, else session.permissions, else auto.
+    #[arg(long, value_name = "POLICY")]
+    pub permissions: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+    /// How long to wait for the run to stop before its processes are killed.
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub wait: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// Only this session (id, unique id prefix, or name).
+    pub session: Option<String>,
+    /// Every request of the session, answered or not (needs a session).
+    #[arg(long, requires = "session")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+    /// The request's number (see `approvals`); may be left out when only one is pending.
+    pub id: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// Session id, unique id prefix, or name.
+    pub session: String,
+    /// The request's number (see `approvals`); may be left out when only one is pending.
+    pub id: Option<i64>,
+    /// Why, for the agent (it reads this as the tool's answer).
+    #[arg(long, short = 'm')]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Args)]

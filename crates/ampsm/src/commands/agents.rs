@@ -58,6 +58,16 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
     } else {
         print_summary(&report);
     }
+    if report.stopped {
+        let message = match &report.commit {
+            Some(c) => format!(
+                "stopped by `amp-sessions stop`: its work so far is committed ({})",
+                &c[..c.len().min(12)]
+            ),
+            None => "stopped by `amp-sessions stop` before the agent changed anything".to_string(),
+        };
+        return Err(CliError::Reported { message, code: 130 });
+    }
     if interrupt.interrupted() {
         let message = match &report.commit {
             Some(c) => format!(
@@ -72,6 +82,10 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
         Ok(())
     } else {
         let what = match report.iteration.outcome.as_deref() {
+            Some("success") if !report.outcome.denials.is_empty() => format!(
+                "the agent finished, but {}",
+                report.session.status_note.clone().unwrap_or_else(|| "tool calls were denied".into())
+            ),
             Some("success") => {
                 format!("tests failed: {}", report.tests.as_ref().map(|t| t.outcome()).unwrap_or_default())
             }
@@ -198,8 +212,20 @@ fn print_summary(r: &IterationReport) {
     if let Some(t) = &r.tests {
         fields.push(("tests", format!("{} ({})", if t.passed() { "passed" } else { "FAILED" }, t.outcome())));
     }
+    fields.push(("permissions", it.permissions.clone().unwrap_or_else(|| "-".into())));
+    let denials = &r.outcome.denials;
+    if !denials.is_empty() {
+        let labels: Vec<String> = denials.iter().map(ampsm_core::Denial::label).collect();
+        fields.push(("denied", format!("{}: {}", denials.len(), labels.join(", "))));
+    }
     output::print_fields(&fields);
-    if r.session.status == SessionStatus::AwaitingInput {
+    if !denials.is_empty() && r.session.status == SessionStatus::AwaitingInput {
+        println!(
+            "\nNot everything the agent tried was allowed. Rerun with another prompt (`amp-sessions iterate {} \
+             --prompt \"…\"`), or make a session with a looser --permissions policy.",
+            r.session.id.short()
+        );
+    } else if r.session.status == SessionStatus::AwaitingInput {
         println!(
             "\nThe agent asked a question: answer with `amp-sessions iterate {} --prompt \"…\"`",
             r.session.id.short()
@@ -261,6 +287,7 @@ pub fn tools(session: &str, json: bool) -> Result<(), CliError> {
     let mut t = output::table(&["TOOL", "RESULT", "DURATION", "EXIT", "INPUT"]);
     for c in &calls {
         let result = match c.success {
+            _ if c.denied => "DENIED",
             Some(true) => "ok",
             Some(false) => "failed",
             None => "no result",
@@ -275,6 +302,10 @@ pub fn tools(session: &str, json: bool) -> Result<(), CliError> {
         ]);
     }
     output::print_table(&t);
+    let denied = calls.iter().filter(|c| c.denied).count();
+    if denied > 0 {
+        println!("{denied} of {} tool calls were denied (permission policy, sandbox or user).", calls.len());
+    }
     Ok(())
 }
 

@@ -6,8 +6,12 @@ use crate::output::{self, print_fields, print_json};
 pub fn doctor(json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let report = engine.doctor()?;
+    let policies = engine.agent_policies();
     if json {
-        print_json(&report)?;
+        print_json(&output::json_with(
+            &report,
+            vec![("permissions", serde_json::to_value(&policies).unwrap_or_default())],
+        ))?;
     } else {
         let mut t = output::table(&["CHECK", "STATUS", "DETAIL"]);
         for c in &report.checks {
@@ -29,6 +33,24 @@ pub fn doctor(json: bool) -> Result<(), CliError> {
             ]);
         }
         output::print_table(&t);
+        println!();
+        let mut t = output::table(&["AGENT", "PERMISSIONS", "FROM", "HOW (OR WHY NOT)"]);
+        for a in &policies {
+            for p in &a.policies {
+                let mark = if p.policy == a.default { " (default)" } else { "" };
+                t.add_row(vec![
+                    a.agent.to_string(),
+                    format!("{}{mark}", p.policy),
+                    if p.honoured { "yes".to_string() } else { "NOT SUPPORTED".to_string() },
+                    p.how.to_string(),
+                ]);
+            }
+        }
+        output::print_table(&t);
+        println!(
+            "The default of new sessions comes from agents.<name>.permissions, else session.permissions, else auto; \
+             `new --permissions` chooses per session."
+        );
     }
     if report.failed() {
         return Err(CliError::Reported { message: "a health check failed (see above)".into(), code: 1 });

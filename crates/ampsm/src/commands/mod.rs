@@ -5,6 +5,7 @@ mod agents;
 pub mod batch;
 pub mod bench;
 mod config;
+mod control;
 mod demo;
 mod health;
 pub mod metrics;
@@ -75,6 +76,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config(c) => config::run(c, json),
         Command::Iterate(a) => agents::iterate(&a.session, a.prompt, a.timeout, json),
         Command::Setup(a) => sessions::setup(a, json),
+        Command::Stop(a) => control::stop(a, json),
+        Command::Approvals(a) => control::approvals(a, json),
+        Command::Approve(a) => control::answer(&a.session, a.id, true, None, json),
+        Command::Deny(a) => control::answer(&a.session, a.id, false, a.message.as_deref(), json),
         Command::Chat(a) => agents::chat(&a.session, json),
         Command::Logs(a) => agents::logs(&a.session, a.follow, a.raw, json),
         Command::Tools(a) => agents::tools(&a.session, json),

@@ -5,7 +5,7 @@ use crate::cli::{ListArgs, NewArgs, RepoInfoArgs, RmArgs, SetupArgs};
 use crate::output::{self, print_fields, print_json, status_word};
 use ampsm_core::time::{age, format_ms, now_ms};
 use ampsm_core::{SessionStatus, dollars};
-use ampsm_engine::CreateSession;
+use ampsm_engine::{CreateSession, EngineError};
 use ampsm_store::{Session, SessionFilter};
 
 pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
@@ -24,6 +24,12 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         budget_usd: a.budget,
         setup: if a.no_setup { Some(String::new()) } else { a.setup },
         interrupt: Some(interrupt.clone()),
+        permissions: match a.permissions.as_deref() {
+            Some(p) => Some(p.parse().map_err(|e: String| {
+                CliError::Engine(EngineError::Invalid(format!("--permissions: {e}")))
+            })?),
+            None => None,
+        },
         ..Default::default()
     })?;
     if run {
@@ -58,6 +64,7 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
                 ),
             ),
             ("agent", session.agent.clone()),
+            ("permissions", engine.session_policy(&session).to_string()),
         ];
         if let Some(note) = session.status_note.as_deref().filter(|n| n.starts_with("setup ")) {
             fields.push(("setup", note.trim_start_matches("setup ").to_string()));
