@@ -169,6 +169,14 @@ pub fn show(reference: &str, json: bool) -> Result<(), CliError> {
     if setup_log.is_file() {
         fields.push(("setup log", setup_log.display().to_string()));
     }
+    let policy = engine.session_policy(s);
+    fields.push(("permissions", format!("{policy} ({})", policy.meaning())));
+    let pending = engine.pending_approvals(Some(s.id.as_str()))?;
+    if !pending.is_empty() {
+        let list: Vec<String> =
+            pending.iter().map(|a| format!("#{} {}", a.approval.seq, a.summary)).collect();
+        fields.push(("waiting", format!("{} (`amp-sessions approve|deny {} N`)", list.join(", "), s.name)));
+    }
     fields.push(("commits ahead", d.commits_ahead.map(|n| n.to_string()).unwrap_or_else(|| "-".into())));
     fields.push(("uncommitted", format!("{} file(s)", d.uncommitted.len())));
     fields.push(("created", format_ms(s.created_at)));

@@ -413,7 +413,7 @@ fn real_claude_code_writes_a_file_that_the_session_commits_with_the_servers_toke
     let server = ModelServer::start(Script::new(vec![])).unwrap();
     let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
     w.write_config(&format!(
-        "amp:\n  dangerously_allow_all: true\nagents:\n  claude:\n    path: {}\n    env:\n{}",
+        "session:\n  permissions: full\nagents:\n  claude:\n    path: {}\n    env:\n{}",
         claude.display(),
         yaml_env(&env)
     ));
@@ -567,7 +567,7 @@ fn real_codex_writes_a_file_that_the_session_commits_with_the_servers_token_coun
     ampsm_testutils::real_cli::write_codex_home(&codex_home, &server.openai_base_url(), model).unwrap();
     let env = ampsm_testutils::real_cli::codex_offline_env(&codex_home, &agent_home);
     w.write_config(&format!(
-        "amp:\n  dangerously_allow_all: true\nagents:\n  codex:\n    path: {}\n    env:\n{}",
+        "session:\n  permissions: full\nagents:\n  codex:\n    path: {}\n    env:\n{}",
         codex.display(),
         yaml_env(&env)
     ));

@@ -7,6 +7,7 @@ mod batch;
 mod bench;
 mod health;
 mod metrics;
+mod permissions;
 mod review;
 mod sessions;
 mod support;

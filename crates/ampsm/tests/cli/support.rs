@@ -123,7 +123,7 @@ pub fn real_claude_world() -> Option<(World, ampsm_testutils::ModelServer)> {
     let env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
     let env_yaml: String = env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect();
     w.write_config(&format!(
-        "amp:\n  dangerously_allow_all: true\nnotifications:\n  desktop: false\nagents:\n  claude:\n    path: {}\n    \
+        "session:\n  permissions: full\nnotifications:\n  desktop: false\nagents:\n  claude:\n    path: {}\n    \
          env:\n{env_yaml}",
         claude.display()
     ));
