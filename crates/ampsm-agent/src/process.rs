@@ -132,6 +132,13 @@ pub async fn run_agent_with_answers(
             .await;
     let mut outcome = parser.finish(&exit);
     outcome.denials = merge_denials(std::mem::take(&mut outcome.denials), denials);
+    // Paths inside the worktree read better relative to it.
+    let prefix = format!("{}/", spec.cwd.display());
+    for d in &mut outcome.denials {
+        if let Some(detail) = &mut d.detail {
+            *detail = detail.replace(&prefix, "");
+        }
+    }
     Ok(RunReport { outcome, exit, duration: started.elapsed(), pid })
 }
 

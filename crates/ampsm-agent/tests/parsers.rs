@@ -695,3 +695,97 @@ fn tool_output_is_truncated_to_64_kib() {
     assert!(output.len() < 64 * 1024 + 100 && output.len() >= 64 * 1024, "{}", output.len());
     assert!(output.ends_with("[truncated 134464 bytes]"));
 }
+
+/// Claude Code 2.1.330 in its default mode under `-p` (captured against the scripted server): each refused
+/// call is a `system/permission_denied` line and again in the result's `permission_denials`; it is
+/// reported once, with what it was about.
+#[test]
+fn claude_permission_denials_are_reported_once_each() {
+    let mut p = ClaudeParser::new();
+    let events = feed(&mut p, include_str!("fixtures/claude_denied.jsonl"));
+    let denied: Vec<(Option<String>, String, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::PermissionDenied { call_id, tool, detail, .. } => {
+                Some((call_id.clone(), tool.clone(), detail.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert_eq!(denied[0].1, "Write");
+    assert_eq!(denied[0].0.as_deref(), Some("toolu_mock000000000002"));
+    assert_eq!(denied[0].2.as_deref(), Some("/tmp/exp/wt/hello.txt"));
+    assert_eq!(denied[1].1, "Bash");
+    assert_eq!(denied[1].2.as_deref(), Some("echo ran > ran.txt && ls"));
+    let outcome = p.finish(&ExitInfo::success());
+    assert!(outcome.success, "a run with denials still ended normally");
+}
+
+/// Under `--permission-prompt-tool stdio` Claude Code asks with a `control_request` of subtype
+/// `can_use_tool`; its request id is what the answer names.
+#[test]
+fn claude_can_use_tool_requests_become_permission_requests() {
+    let mut p = ClaudeParser::new();
+    let events = feed(&mut p, include_str!("fixtures/claude_can_use_tool.jsonl"));
+    match events.as_slice() {
+        [AgentEvent::PermissionRequest { request_id, call_id, tool, input }] => {
+            assert_eq!(request_id, "ef8e34da-27b1-4bb0-8a89-21409625cc89");
+            assert_eq!(call_id.as_deref(), Some("toolu_mock000000000002"));
+            assert_eq!(tool, "Write");
+            assert_eq!(input["file_path"], "/tmp/exp/wt/hello.txt");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another control request is only a notice.
+    let other =
+        p.parse_line(r#"{"type":"control_request","request_id":"r9","request":{"subtype":"hook_callback"}}"#);
+    assert!(matches!(other.as_slice(), [AgentEvent::Notice { .. }]), "{other:?}");
+}
+
+/// Codex 0.169 under `-s read-only` puts a refused patch on stderr only (captured line).
+#[test]
+fn codex_sandbox_refusals_on_stderr_are_denials() {
+    let mut p = CodexParser::new(None);
+    let line = "2026-12-03T20:24:54.120572Z ERROR codex_core::tools::router: error=patch rejected: writing is \
+                blocked by read-only sandbox; rejected by user approval settings";
+    match p.parse_stderr_line(line).as_slice() {
+        [AgentEvent::PermissionDenied { tool, reason, .. }] => {
+            assert_eq!(tool, "apply_patch");
+            assert!(reason.as_deref().unwrap().starts_with("patch rejected: writing is blocked"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        p.parse_stderr_line("WARNING: proceeding, even though we could not create PATH aliases").is_empty()
+    );
+    let declined = r#"{"type":"item.completed","item":{"id":"item_3","type":"command_execution","command":"rm -rf build","aggregated_output":"","exit_code":null,"status":"declined"}}"#;
+    let events = p.parse_line(declined);
+    assert!(
+        events.iter().any(|e| matches!(e, AgentEvent::PermissionDenied { tool, detail: Some(d), .. } if tool == "shell" && d == "rm -rf build")),
+        "{events:?}"
+    );
+}
+
+/// Amp reports no permission events: a tool error that says so is a denial, and the result's
+/// `permission_denials` (tool names) adds the ones not seen.
+#[test]
+fn amp_tool_errors_that_say_permission_and_result_denials() {
+    let mut p = amp("do it", false);
+    let lines = [
+        r#"{"type":"assistant","message":{"type":"message","role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"cmd":"rm -rf /"}}],"stop_reason":"tool_use"},"session_id":"T-1"}"#,
+        r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"Permission denied: command rejected by amp.permissions","is_error":true}]},"session_id":"T-1"}"#,
+        r#"{"type":"assistant","message":{"type":"message","role":"assistant","content":[{"type":"tool_use","id":"t2","name":"Bash","input":{"cmd":"false"}}],"stop_reason":"tool_use"},"session_id":"T-1"}"#,
+        r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t2","content":"exit 1","is_error":true}]},"session_id":"T-1"}"#,
+        r#"{"type":"result","subtype":"success","is_error":false,"result":"done","permission_denials":["edit_file"],"session_id":"T-1"}"#,
+    ];
+    let events: Vec<AgentEvent> = lines.iter().flat_map(|l| p.parse_line(l)).collect();
+    let denied: Vec<(Option<&str>, &str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::PermissionDenied { call_id, tool, .. } => Some((call_id.as_deref(), tool.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(denied, [(Some("t1"), "Bash"), (None, "edit_file")]);
+}

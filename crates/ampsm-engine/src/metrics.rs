@@ -43,6 +43,8 @@ pub struct SessionMetrics {
     pub budget: Option<BudgetView>,
     pub models: Vec<ModelMetrics>,
     pub tool_calls: usize,
+    /// Tool calls that were not allowed (permission policy, sandbox or user).
+    pub tool_calls_denied: usize,
     pub tools: Vec<ToolMetrics>,
     pub files: FilesMetrics,
     pub errors: ErrorsMetrics,
@@ -130,6 +132,8 @@ pub struct ToolMetrics {
     pub count: usize,
     pub succeeded: usize,
     pub failed: usize,
+    /// Of the failed calls, those that were not allowed (policy, sandbox or user).
+    pub denied: usize,
     /// Calls that never got a result.
     pub no_result: usize,
     /// succeeded / (succeeded + failed); `None` without results.
@@ -187,6 +191,10 @@ pub struct IterationMetrics {
     pub cost_usd: Option<f64>,
     pub cost_source: Option<String>,
     pub commit_sha: Option<String>,
+    /// The permission policy the run had.
+    pub permissions: Option<String>,
+    /// Tool calls of the run that were not allowed.
+    pub denials: i64,
 }
 
 /// One entry of `timeline <s>`.
@@ -325,6 +333,7 @@ impl Engine {
 
         // Tools.
         let mut by_tool: BTreeMap<&str, (usize, usize, usize, usize, Vec<i64>)> = BTreeMap::new();
+        let mut denied_by_tool: BTreeMap<&str, usize> = BTreeMap::new();
         for c in &calls {
             let slot = by_tool.entry(c.name.as_str()).or_default();
             slot.0 += 1;
@@ -332,6 +341,9 @@ impl Engine {
                 Some(true) => slot.1 += 1,
                 Some(false) => slot.2 += 1,
                 None => slot.3 += 1,
+            }
+            if c.denied {
+                *denied_by_tool.entry(c.name.as_str()).or_default() += 1;
             }
             if c.success.is_some()
                 && let Some(d) = c.duration_ms
@@ -349,6 +361,7 @@ impl Engine {
                     count,
                     succeeded: ok,
                     failed,
+                    denied: denied_by_tool.get(name).copied().unwrap_or(0),
                     no_result: none,
                     success_rate: (with_result > 0).then(|| ok as f64 / with_result as f64),
                     avg_duration_ms: (!durations.is_empty())
@@ -400,6 +413,8 @@ impl Engine {
                     cost_usd: i.cost_usd,
                     cost_source: i.cost_source.clone(),
                     commit_sha: i.commit_sha.clone(),
+                    permissions: i.permissions.clone(),
+                    denials: i.denials,
                 }
             })
             .collect();
@@ -424,6 +439,7 @@ impl Engine {
             budget,
             models,
             tool_calls: calls.len(),
+            tool_calls_denied: calls.iter().filter(|c| c.denied).count(),
             tools,
             files: self.files_from_git(&s)?,
             errors,

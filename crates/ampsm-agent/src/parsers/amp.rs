@@ -55,6 +55,10 @@ pub struct AmpParser {
     last_error: Option<String>,
     login_prompt_seen: bool,
     init_emitted: bool,
+    /// Tool name and what it was about, per call id (bounded), for denial reports.
+    calls: std::collections::HashMap<String, (String, Option<String>)>,
+    /// Calls reported denied so far.
+    denied: HashSet<String>,
 }
 
 impl AmpParser {
@@ -74,6 +78,8 @@ impl AmpParser {
             last_error: None,
             login_prompt_seen: false,
             init_emitted: false,
+            calls: Default::default(),
+            denied: HashSet::new(),
         }
     }
 
@@ -102,7 +108,26 @@ impl AmpParser {
         let is_prompt =
             !self.prompt_trimmed.is_empty() && texts.iter().any(|t| t.trim() == self.prompt_trimmed);
         let replay = explicit_replay || (self.opts.continued && self.since_prompt.is_none() && !is_prompt);
-        let (events, texts) = user_blocks(content, replay);
+        let (mut events, texts) = user_blocks(content, replay);
+        // Amp has no permission events: a refused call shows as a tool error that says so.
+        let mut denials = Vec::new();
+        for ev in &events {
+            if let AgentEvent::ToolResult { call_id, ok: false, output, .. } = ev
+                && !self.denied.contains(call_id)
+                && super::says_permission_denied(output)
+            {
+                let (tool, detail) =
+                    self.calls.get(call_id).cloned().unwrap_or_else(|| ("tool".to_string(), None));
+                self.denied.insert(call_id.clone());
+                denials.push(AgentEvent::PermissionDenied {
+                    call_id: Some(call_id.clone()),
+                    tool,
+                    detail,
+                    reason: output.lines().next().map(|l| super::prefix_at_boundary(l, 300).to_string()),
+                });
+            }
+        }
+        events.extend(denials);
         // A sub-agent's (Task) own user messages carry the parent tool call; they are not the user's.
         let from_subagent = obj.get("parent_tool_use_id").is_some_and(|p| !p.is_null());
         if !texts.is_empty() && !from_subagent {
@@ -117,6 +142,13 @@ impl AmpParser {
     fn on_assistant(&mut self, obj: &Value) -> Vec<AgentEvent> {
         let msg = obj.get("message").unwrap_or(&Value::Null);
         let (mut events, last_text) = assistant_blocks(msg.get("content").unwrap_or(&Value::Null));
+        for ev in &events {
+            if let AgentEvent::ToolUse { call_id, name, input } = ev
+                && self.calls.len() < 10_000
+            {
+                self.calls.insert(call_id.clone(), (name.clone(), super::input_detail(input)));
+            }
+        }
         let stop_reason = str_of(msg, "stop_reason").map(str::to_string);
         if let Some(t) = &last_text {
             let mut bounded = String::new();
@@ -182,7 +214,7 @@ impl AmpParser {
             num_turns,
             cost_usd: None,
         }];
-        events.extend(super::result_denials(obj, &Default::default()));
+        events.extend(super::result_denials(obj, &self.denied));
         events
     }
 

@@ -313,6 +313,18 @@ pub(crate) fn push_bounded(buf: &mut String, text: &str) {
     buf.push_str(prefix_at_boundary(text, room));
 }
 
+/// Whether a tool's error output says the call was not allowed (a permission rule, a sandbox, the user),
+/// judged on its first 300 bytes so that a long log that mentions permissions somewhere does not count.
+pub(crate) fn says_permission_denied(output: &str) -> bool {
+    let head = prefix_at_boundary(output, 300).to_lowercase();
+    (head.contains("permission")
+        && (head.contains("denied") || head.contains("reject") || head.contains("not granted")))
+        || head.contains("requires approval")
+        || head.contains("needs approval")
+        || head.contains("rejected by the user")
+        || head.contains("not allowed by")
+}
+
 /// A value that is itself the detail (a command string or argv array), shortened.
 pub(crate) fn input_detail_of_value(v: &Value) -> Option<String> {
     input_detail(&serde_json::json!({ "command": v }))

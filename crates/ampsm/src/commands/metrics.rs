@@ -205,14 +205,18 @@ fn print_metrics(m: &SessionMetrics) {
     }
     if !m.tools.is_empty() {
         println!();
-        heading(&format!("Tools ({} calls)", m.tool_calls));
-        let mut t = output::table(&["TOOL", "CALLS", "OK", "FAILED", "NO RESULT", "SUCCESS", "AVG", "P95"]);
+        let denied =
+            if m.tool_calls_denied > 0 { format!(", {} denied", m.tool_calls_denied) } else { String::new() };
+        heading(&format!("Tools ({} calls{denied})", m.tool_calls));
+        let mut t =
+            output::table(&["TOOL", "CALLS", "OK", "FAILED", "DENIED", "NO RESULT", "SUCCESS", "AVG", "P95"]);
         for tm in &m.tools {
             t.add_row(vec![
                 tm.name.clone(),
                 tm.count.to_string(),
                 tm.succeeded.to_string(),
                 tm.failed.to_string(),
+                tm.denied.to_string(),
                 tm.no_result.to_string(),
                 tm.success_rate.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_else(|| "-".into()),
                 tm.avg_duration_ms.map(|d| ms_text(d.round() as i64)).unwrap_or_else(|| "-".into()),

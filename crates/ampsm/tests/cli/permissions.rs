@@ -142,7 +142,7 @@ fn real_claude_under_read_only_changes_nothing_and_iterate_names_the_denied_tool
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stdout.contains("denied       2: Edit"), "{stdout}");
+    assert!(stdout.contains("denied       2: Edit (calc.py), Bash (printf"), "{stdout}");
     assert!(stdout.contains("Bash (printf"), "{stdout}");
     let err = one_line(&stderr);
     assert!(err.contains("2 tool calls were denied under the read-only permission policy"), "{err}");
@@ -151,6 +151,10 @@ fn real_claude_under_read_only_changes_nothing_and_iterate_names_the_denied_tool
     assert_eq!(git(&wt, &["status", "--porcelain"]), "");
     assert_eq!(std::fs::read_to_string(wt.join("calc.py")).unwrap(), CALC);
     assert_eq!(denied_tools(&w, "ro"), ["Edit", "Bash"]);
+    let m = w.json(&["metrics", "ro"]);
+    assert_eq!(m["tool_calls_denied"], 2, "{m}");
+    assert_eq!(m["iterations"][0]["denials"], 2, "{m}");
+    assert_eq!(m["iterations"][0]["permissions"], "read-only", "{m}");
     let m = w.json(&["show", "ro"]);
     assert_eq!(m["session"]["status"], "awaiting-input", "{m}");
     assert!(m["session"]["status_note"].as_str().unwrap().contains("read-only"), "{m}");
