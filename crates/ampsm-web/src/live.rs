@@ -46,11 +46,14 @@ fn sse_from(rx: mpsc::Receiver<Event>, state: &AppState) -> EventStream {
     Sse::new(Box::pin(stream) as BoxedEvents).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// `GET /live?topic=sessions|session:<id>|batch:<id>|bench:<id>`: a `change` event whenever what the
-/// topic covers changes (and one at the start).
+/// `GET /live?topic=sessions|approvals|session:<id>|batch:<id>|bench:<id>`: a `change` event whenever
+/// what the topic covers changes. Every topic also covers the pending approvals of all sessions (the
+/// navigation's badge is on every page).
 pub async fn live(State(state): State<AppState>, Query(t): Query<Topic>) -> Result<EventStream, WebError> {
     let topic = t.topic;
-    if !(topic == "sessions" || topic.starts_with("session:") || topic.starts_with("batch:")) {
+    let known = ["sessions", "approvals"].contains(&topic.as_str())
+        || ["session:", "batch:", "bench:"].iter().any(|p| topic.starts_with(p));
+    if !known {
         return Err(WebError::BadRequest(format!("unknown live topic {topic:?}")));
     }
     let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
@@ -82,6 +85,11 @@ pub async fn live(State(state): State<AppState>, Query(t): Query<Topic>) -> Resu
 fn fingerprint(state: &AppState, store: &Store, topic: &str) -> Result<String, ampsm_store::StoreError> {
     use std::fmt::Write;
     let mut out = String::new();
+    // The badge and the inbox: which requests are pending.
+    for a in store.pending_approvals(None)? {
+        let _ = write!(out, "{};", a.id);
+    }
+    out.push('|');
     if topic == "sessions" {
         for s in store.list_sessions(&ampsm_store::SessionFilter::default())? {
             let _ =
@@ -99,6 +107,9 @@ fn fingerprint(state: &AppState, store: &Store, topic: &str) -> Result<String, a
             store.list_iterations(&sid)?.len(),
             state.failure(id)
         );
+        for a in store.session_approvals(&sid)? {
+            let _ = write!(out, "{}:{};", a.seq, a.status.as_str());
+        }
     } else if let Some(id) = topic.strip_prefix("batch:")
         && let Some(b) = store.get_batch(id)?
     {

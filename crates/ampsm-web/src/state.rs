@@ -63,6 +63,24 @@ impl AppState {
         )
     }
 
+    /// How many tool calls of all sessions wait for an answer (the navigation's badge). A quick read of
+    /// its own; 0 when the database cannot be read (the pages say why elsewhere).
+    pub fn pending_approval_count(&self) -> usize {
+        let read = || {
+            ampsm_store::Store::open(&self.inner.paths.db)
+                .and_then(|s| s.pending_approvals(None))
+                .map(|v| v.len())
+                .unwrap_or(0)
+        };
+        // Rendering runs on the async workers: let them hand other requests on while this reads.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(read)
+            }
+            _ => read(),
+        }
+    }
+
     /// The failure recorded for background work on `id`, if any.
     pub fn failure(&self, id: &str) -> Option<String> {
         self.lock().failures.get(id).cloned()
@@ -140,6 +158,16 @@ impl AppState {
             });
             match result {
                 Ok(report) if report.passed() => None,
+                // Stopped on purpose (the Stop button, `amp-sessions stop`): the status note says so.
+                Ok(report) if report.stopped => None,
+                Ok(report) if !report.outcome.denials.is_empty() => {
+                    let which: Vec<String> = report.outcome.denials.iter().map(|d| d.label()).collect();
+                    Some(format!(
+                        "{} tool call(s) were denied: {}",
+                        report.outcome.denials.len(),
+                        which.join(", ")
+                    ))
+                }
                 Ok(report) => Some(match report.iteration.outcome.as_deref() {
                     Some("success") => format!(
                         "tests failed: {}",

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "web/approvals.rs"]
+mod approvals;
 #[path = "web/browser.rs"]
 mod browser;
 #[path = "web/http.rs"]

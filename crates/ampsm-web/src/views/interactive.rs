@@ -5,10 +5,12 @@
 use crate::error::WebError;
 use crate::live::{event_kind, shown};
 use crate::state::AppState;
+use crate::views::approvals;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line};
 use crate::views::session::{Tab, header};
 use crate::views::sessions::{Notice, notice_text};
 use ampsm_core::SessionStatus;
+use ampsm_engine::permissions::ApprovalView;
 use ampsm_store::{Session, StoredEvent, ToolCall};
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -46,6 +48,16 @@ struct Data {
     first_shown: i64,
     tools: Vec<ToolCall>,
     capabilities: Option<ampsm_agent::Capabilities>,
+    pending: Vec<ApprovalView>,
+}
+
+/// Whether an agent run of the session is under way (running, or waiting for an approval).
+fn busy(s: &Session) -> bool {
+    match s.status {
+        SessionStatus::Running => true,
+        SessionStatus::AwaitingInput => s.runner_pid.is_some_and(ampsm_engine::process::pid_alive),
+        _ => false,
+    }
 }
 
 async fn render(
@@ -64,7 +76,8 @@ async fn render(
             let lines = e.store.last_events(&session.id, LINES_ON_PAGE)?;
             let tools = e.store.list_tool_calls(&session.id)?;
             let capabilities = ampsm_agent::adapter_for(&session.agent).ok().map(|a| a.capabilities());
-            Ok(Data { session, lines, first_shown: skip, tools, capabilities })
+            let pending = e.pending_approvals(Some(session.id.as_str()))?;
+            Ok(Data { session, lines, first_shown: skip, tools, capabilities, pending })
         })
         .await?;
     let s = &d.session;
@@ -74,6 +87,7 @@ async fn render(
         style { (PreEscaped(FEED_CSS)) }
         (header(&state, s, Tab::Interactive))
         (notice_line(notice))
+        (approvals::session_pending(&state, &d.pending))
         @if let Some(c) = &d.capabilities {
             p.dim {
                 "Continue: " (format!("{:?}", c.continue_mode).to_lowercase())
@@ -98,8 +112,8 @@ async fn render(
         form method="post" action={ "/s/" (sid) "/message" } #message-form {
             (csrf(&state))
             textarea name="prompt" #message rows="3" placeholder="Tell the agent what to do next (runs one iteration, continuing its thread)" { (draft) }
-            div { button.primary type="submit" disabled[s.status == SessionStatus::Running] { "Send" }
-                  @if s.status == SessionStatus::Running { span.dim { " the agent is running" } } }
+            div { button.primary type="submit" disabled[busy(s)] { "Send" }
+                  @if busy(s) { span.dim { " the agent is running" } } }
         }
         (tool_table(&d.tools))
         @if state.inner.auto_update { script { (PreEscaped(FEED_JS)) } }
@@ -121,7 +135,8 @@ fn tool_table(calls: &[ToolCall]) -> Markup {
                     @for c in calls {
                         tr {
                             td { (c.name) }
-                            td { (layout::status(match c.success { Some(true) => "ok", Some(false) => "failed", None => "no result" })) }
+                            td { @if c.denied { (approvals::status_word("DENIED", "denied")) }
+                                 @else { (layout::status(match c.success { Some(true) => "ok", Some(false) => "failed", None => "no result" })) } }
                             td.n { (c.duration_ms.map(ms_text).unwrap_or_default()) }
                             td.n { (c.exit_code.map(|e| e.to_string()).unwrap_or_default()) }
                             td { code { (clip(&c.input.as_ref().map(|i| i.to_string()).unwrap_or_default(), 160)) } }
@@ -169,9 +184,9 @@ pub async fn message(
     let id2 = id.clone();
     let session = state.engine(move |e| Ok(e.store.resolve_session(&id2, false)?)).await?;
     let sid = session.id.to_string();
-    let busy = session.status == SessionStatus::Running
+    let running = session.status == SessionStatus::Running
         && session.runner_pid.is_some_and(ampsm_engine::process::pid_alive);
-    if busy {
+    if running || busy(&session) {
         let line = format!("session {} is running; wait for it to finish", session.name);
         return render(state, sid, Some(line), f.prompt, None, StatusCode::CONFLICT).await;
     }

@@ -14,6 +14,7 @@ pub enum Section {
     Batches,
     Benchmarks,
     Settings,
+    Approvals,
 }
 
 /// A page: its title, section, the live topic (if it updates itself) and its body.
@@ -41,7 +42,9 @@ button.danger{border-color:var(--red)}textarea{width:100%;font-family:ui-monospa
 form.grid{display:grid;grid-template-columns:max-content minmax(20em,40em);gap:.35em .8em;align-items:center}\
 form.inline{display:inline}.err{background:var(--bg1);border-left:4px solid var(--red);padding:.5em .8em;margin:.5em 0}\
 .note{background:var(--bg1);border-left:4px solid var(--green);padding:.5em .8em;margin:.5em 0}\
-.warn{border-left-color:var(--yellow)}.badge{display:inline-block;padding:0 .5em;border-radius:8px;background:var(--bg2);font-size:90%}\
+.warn{border-left-color:var(--yellow)}.badge.pending{background:var(--yellow);color:var(--bg)}\
+.approval{background:var(--bg1);padding:.5em .8em;margin:.5em 0;border-left:4px solid var(--yellow)}.approval pre{background:var(--bg);max-height:16em}\
+.s-denied,.s-timed_out{color:var(--red)}#permissions-help{margin:.3em 0 0;padding-left:1.2em}.s-approved{color:var(--green)}.s-pending{color:var(--yellow)}.badge{display:inline-block;padding:0 .5em;border-radius:8px;background:var(--bg2);font-size:90%}\
 .s-running{color:var(--aqua)}.s-error,.s-failed,.s-fail,.s-aborted,.s-timeout{color:var(--red)}.s-done,.s-passed,.s-ok,.s-completed{color:var(--green)}\
 .s-awaiting-input,.s-warn,.s-queued{color:var(--yellow)}.dim{color:var(--dim)}.tabs{display:flex;gap:1em;margin:.3em 0 1em;\
 border-bottom:1px solid var(--bg2)}.tabs a{padding:.3em 0;text-decoration:none}.tabs a.on{border-bottom:2px solid var(--yellow);\
@@ -53,18 +56,20 @@ margin-bottom:1em}.card{background:var(--bg1);padding:.5em .9em;border-radius:4p
 section{margin-bottom:1.5em}h2{font-size:120%;color:var(--orange);margin:1.2em 0 .3em}h1{font-size:150%;margin:.2em 0}";
 
 /// Refreshes every `[data-live]` element (by id) from a fresh copy of the page when `/live` says the
-/// watched topic changed.
+/// watched topic changed; a region where the user is typing (a focused field with text, such as a
+/// denial's message) is left alone until the next change.
 const LIVE_JS: &str = "(function(){var t=document.body.getAttribute('data-live');if(!t||!window.EventSource)return;\
 var busy=false,again=false;function refresh(){if(busy){again=true;return}busy=true;\
 fetch(location.href,{credentials:'same-origin'}).then(function(r){return r.text()}).then(function(text){\
 var doc=new DOMParser().parseFromString(text,'text/html');document.querySelectorAll('[data-live]').forEach(function(el){\
-var n=doc.getElementById(el.id);if(n)el.replaceWith(n)})}).finally(function(){busy=false;if(again){again=false;refresh()}})}\
+var a=document.activeElement;if(a&&el.contains(a)&&a.value)return;var n=doc.getElementById(el.id);if(n)el.replaceWith(n)})}).finally(function(){busy=false;if(again){again=false;refresh()}})}\
 var es=new EventSource('/live?topic='+encodeURIComponent(t));es.addEventListener('change',refresh);})();";
 
 /// Renders a full page.
 pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {
     let theme = if state.inner.theme == "light" { LIGHT } else { GRUVBOX };
     let live = if state.inner.auto_update { p.live } else { None };
+    let pending = state.pending_approval_count();
     let nav = |s: Section, href: &str, label: &str| {
         html! { a href=(href) class=[(p.section == s).then_some("on")] { (label) } }
     };
@@ -83,6 +88,9 @@ pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {
                     (nav(Section::Sessions, "/", "Sessions"))
                     (nav(Section::Batches, "/batches", "Batches"))
                     (nav(Section::Benchmarks, "/bench", "Benchmarks"))
+                    a href="/approvals" #nav-approvals-link class=[(p.section == Section::Approvals).then_some("on")] {
+                        "Approvals" " " (approvals_badge(pending))
+                    }
                     (nav(Section::Settings, "/settings", "Settings"))
                 }
                 main { (p.body) }
@@ -91,6 +99,17 @@ pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {
         }
     };
     Html(markup.into_string())
+}
+
+/// The count of pending approvals in the navigation (a live region: it follows every page's updates).
+fn approvals_badge(pending: usize) -> Markup {
+    html! {
+        @if pending > 0 {
+            span.badge.pending #nav-approvals data-live title={ (pending) " tool call(s) waiting for an answer" } { (pending) }
+        } @else {
+            span #nav-approvals data-live {}
+        }
+    }
 }
 
 /// The hidden CSRF field every form carries.

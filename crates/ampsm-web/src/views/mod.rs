@@ -1,5 +1,6 @@
 //! The pages, one module per view; each handler asks the engine and renders with maud.
 
+pub mod approvals;
 pub mod batches;
 pub mod bench;
 pub mod export;

@@ -5,14 +5,17 @@
 use crate::charts;
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::views::export;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
+use crate::views::{approvals, export};
+use ampsm_core::{PermissionPolicy, SessionStatus};
 use ampsm_engine::export::usd;
 use ampsm_engine::metrics::{SessionMetrics, Timeline};
-use ampsm_store::Session;
+use ampsm_engine::permissions::ApprovalView;
+use ampsm_store::{ApprovalStatus, Iteration, Session, ToolCall};
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
@@ -35,12 +38,17 @@ pub fn header(state: &AppState, s: &Session, tab: Tab) -> Markup {
         div #session-status data-live {
             (status(s.status.as_str()))
             @if let Some(n) = &s.status_note { " " span.dim { (n) } }
+            @if matches!(s.status, SessionStatus::Running | SessionStatus::AwaitingInput)
+                && (s.runner_pid.is_some() || s.agent_pid.is_some()) {
+                (approvals::stop_form(state, s))
+            }
             @if let Some(f) = state.failure(id) { div.err role="alert" { "Last background run: " (f) } }
         }
         p.dim {
             (s.agent) @if let Some(m) = &s.model { " (" (m) ")" }
             " · branch " code { (s.branch) } " from " code { (s.base_branch) }
             " · worktree " code { (s.worktree_path) }
+            " · permissions " b.policy { (s.permissions.map(|p| p.as_str()).unwrap_or("config default")) }
         }
         nav.tabs {
             (t(Tab::Overview, format!("/s/{id}"), "Overview"))
@@ -56,28 +64,59 @@ pub async fn overview(
     Path(id): Path<String>,
     Query(n): Query<Notice>,
 ) -> Result<Response, WebError> {
-    let (session, m, t) = state
+    render(state, id, notice_text(n.done.as_deref()), None, StatusCode::OK).await
+}
+
+/// What the overview shows besides the metrics: the policy, approvals, iterations and tool calls.
+struct Extra {
+    policy: PermissionPolicy,
+    approvals: Vec<ApprovalView>,
+    iterations: Vec<Iteration>,
+    tool_calls: Vec<ToolCall>,
+}
+
+/// The overview with a notice or an error line (an action that failed on this page shows it here).
+pub async fn render(
+    state: AppState,
+    id: String,
+    notice: Option<&str>,
+    error: Option<String>,
+    code: StatusCode,
+) -> Result<Response, WebError> {
+    let (session, m, t, x) = state
         .engine(move |e| {
             let s = e.store.resolve_session(&id, true)?;
             let m = e.metrics(s.id.as_str())?;
             let t = e.timeline(s.id.as_str())?;
-            Ok((s, m, t))
+            let x = Extra {
+                policy: e.session_policy(&s),
+                approvals: e.session_approvals(&s)?,
+                iterations: e.store.list_iterations(&s.id)?,
+                tool_calls: e.store.list_tool_calls(&s.id)?,
+            };
+            Ok((s, m, t, x))
         })
         .await?;
     let sid = session.id.to_string();
+    let pending: Vec<ApprovalView> =
+        x.approvals.iter().filter(|v| v.approval.status == ApprovalStatus::Pending).cloned().collect();
+    let denied: Vec<&ToolCall> = x.tool_calls.iter().filter(|c| c.denied).collect();
     let body = html! {
         (header(&state, &session, Tab::Overview))
-        (notice_line(notice_text(n.done.as_deref())))
+        (notice_line(notice))
+        (error_line(error.as_deref()))
+        (approvals::session_pending(&state, &pending))
         div #overview data-live {
             (cards(&m))
             (charts_of(&m))
             (models(&m))
             (tools(&m))
             (files(&m))
-            (iterations(&m))
+            (iterations(&m, &x.iterations))
             (errors(&m))
             (timeline(&t))
         }
+        section { (approvals::session_permissions(&session, x.policy, &x.approvals, &denied)) }
         section {
             h2 { "Budget" }
             (budget_form(&state, &session))
@@ -95,11 +134,11 @@ pub async fn overview(
             }
         }
     };
-    Ok(layout::page(
+    let page = layout::page(
         &state,
         Page { title: &session.name, section: Section::Sessions, live: Some(format!("session:{sid}")), body },
-    )
-    .into_response())
+    );
+    Ok((code, page).into_response())
 }
 
 /// `GET /s/{id}/metrics.json`: what `amp-sessions metrics <s> --json` prints.
@@ -130,6 +169,7 @@ fn cards(m: &SessionMetrics) -> Markup {
             (card("Cache read", "tokens-cache-read", m.tokens.cache_read.to_string()))
             (card("Cache write", "tokens-cache-write", m.tokens.cache_write.to_string()))
             (card("Tool calls", "tool-calls", m.tool_calls.to_string()))
+            @if m.tool_calls_denied > 0 { (card("Denied tool calls", "tool-calls-denied", m.tool_calls_denied.to_string())) }
             (card("Files (git)", "files-changed", match &m.files.note {
                 Some(n) => n.clone(),
                 None => format!("{} +{} −{}", m.files.files_changed, m.files.lines_added, m.files.lines_removed),
@@ -196,10 +236,10 @@ fn tools(m: &SessionMetrics) -> Markup {
         @if !m.tools.is_empty() {
             h2 { "Tools (" (m.tool_calls) " calls)" }
             table #tools {
-                tr { th { "Tool" } th.n { "Calls" } th.n { "OK" } th.n { "Failed" } th.n { "No result" } th.n { "Success" } th.n { "Avg" } th.n { "p95" } }
+                tr { th { "Tool" } th.n { "Calls" } th.n { "OK" } th.n { "Failed" } th.n { "No result" } th.n { "Denied" } th.n { "Success" } th.n { "Avg" } th.n { "p95" } }
                 @for t in &m.tools {
                     tr {
-                        td { (t.name) } td.n { (t.count) } td.n { (t.succeeded) } td.n { (t.failed) } td.n { (t.no_result) }
+                        td { (t.name) } td.n { (t.count) } td.n { (t.succeeded) } td.n { (t.failed) } td.n { (t.no_result) } td.n { (t.denied) }
                         td.n { (t.success_rate.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_else(|| "-".into())) }
                         td.n { (t.avg_duration_ms.map(|d| ms_text(d.round() as i64)).unwrap_or_else(|| "-".into())) }
                         td.n { (t.p95_duration_ms.map(ms_text).unwrap_or_else(|| "-".into())) }
@@ -228,20 +268,26 @@ fn files(m: &SessionMetrics) -> Markup {
     }
 }
 
-fn iterations(m: &SessionMetrics) -> Markup {
+fn iterations(m: &SessionMetrics, stored: &[Iteration]) -> Markup {
     html! {
         @if !m.iterations.is_empty() {
             h2 { "Iterations" }
             table #iterations {
-                tr { th { "#" } th { "Started" } th.n { "Duration" } th { "Outcome" } th { "Tests" } th.n { "Tokens" } th.n { "Cost" } th { "Commit" } }
+                tr { th { "#" } th { "Started" } th.n { "Duration" } th { "Outcome" } th { "Tests" } th.n { "Tokens" } th.n { "Cost" } th { "Commit" } th { "Policy" } th.n { "Denied" } }
                 @for it in &m.iterations {
-                    tr {
+                    @let st = stored.iter().find(|s| s.id == it.id);
+                    tr data-iteration=(it.seq) {
                         td { (it.seq) } td.dim { (layout::time_text(it.started_at)) }
                         td.n { (it.duration_ms.map(ms_text).unwrap_or_else(|| "running".into())) }
                         td { (status(it.outcome.as_deref().unwrap_or("running"))) }
                         td { (it.test.clone().unwrap_or_else(|| "-".into())) }
                         td.n { (it.tokens.total) } td.n { (usd(it.cost_usd)) }
                         td { code { (it.commit_sha.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("-")) } }
+                        td { (st.and_then(|s| s.permissions.clone()).unwrap_or_else(|| "-".into())) }
+                        td.n.denials { @match st.map(|s| s.denials) {
+                            Some(0) | None => { "0" }
+                            Some(n) => { span.s-denied { (n) } }
+                        } }
                     }
                 }
             }

@@ -4,14 +4,16 @@
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, notice_line, short, status};
+use ampsm_core::PermissionPolicy;
 use ampsm_engine::CreateSession;
+use ampsm_engine::permissions::AgentPolicies;
 use ampsm_engine::sessions::AGENTS;
 use ampsm_store::{Session, SessionFilter};
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 /// What the "New session" form posts.
@@ -29,6 +31,8 @@ pub struct NewSessionForm {
     pub setup: String,
     pub budget: String,
     pub prompt: String,
+    /// `auto`, `ask`, `read-only`, `full`; empty: the config's default for the agent.
+    pub permissions: String,
     /// "on" when the first iteration should start right away.
     pub run: Option<String>,
 }
@@ -57,6 +61,13 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "batch" => "Batch started.",
         "bench" => "Benchmark run started.",
         "aborted" => "Abort requested.",
+        "approved" => "Approved: the agent goes on with that tool call.",
+        "denied" => "Denied: the agent was told (with your message, if any).",
+        "stopped" => "Stopped: the agent's processes are ended and its work so far is committed.",
+        "stopped-repaired" => {
+            "Stopped: its runner was gone, so the agent's processes were ended and the session repaired; \
+             uncommitted changes are kept in the worktree."
+        }
         _ => return None,
     })
 }
@@ -74,10 +85,10 @@ async fn render(
     notice: Option<&str>,
     code: StatusCode,
 ) -> Result<Response, WebError> {
-    let (sessions, default_agent) = state
+    let (sessions, default_agent, policies) = state
         .engine(|e| {
             let list = e.store.list_sessions(&SessionFilter::default())?;
-            Ok((list, e.config.session.default_agent.clone()))
+            Ok((list, e.config.session.default_agent.clone(), e.agent_policies()))
         })
         .await?;
     let body = html! {
@@ -86,7 +97,7 @@ async fn render(
         (session_table(&state, &sessions))
         h2 #new { "New session" }
         (error_line(error.as_deref()))
-        (new_form(&state, &form, &default_agent))
+        (new_form(&state, &form, &default_agent, &policies))
     };
     let page = layout::page(
         &state,
@@ -123,8 +134,19 @@ fn session_table(state: &AppState, sessions: &[Session]) -> Markup {
     }
 }
 
-fn new_form(state: &AppState, f: &NewSessionForm, default_agent: &str) -> Markup {
+/// Sets the text of the Permissions select's first option to the chosen agent's default.
+const POLICY_JS: &str = "(function(){var a=document.getElementById('agent'),p=document.getElementById('permissions');\
+if(!a||!p)return;var d=JSON.parse(p.getAttribute('data-defaults')||'{}');function f(){var o=p.querySelector('option[value=\"\"]');\
+if(o&&d[a.value])o.textContent='default (from config: '+d[a.value]+')'}a.addEventListener('change',f);f()})();";
+
+fn new_form(state: &AppState, f: &NewSessionForm, default_agent: &str, policies: &[AgentPolicies]) -> Markup {
     let agent = if f.agent.is_empty() { default_agent } else { f.agent.as_str() };
+    let defaults: serde_json::Map<String, serde_json::Value> =
+        policies.iter().map(|p| (p.agent.to_string(), p.default.as_str().into())).collect();
+    let default_text = match policies.iter().find(|p| p.agent == agent) {
+        Some(p) => format!("default (from config: {})", p.default.as_str()),
+        None => "default (from config)".to_string(),
+    };
     html! {
         form.grid method="post" action="/sessions" #new-session {
             (csrf(state))
@@ -144,6 +166,21 @@ fn new_form(state: &AppState, f: &NewSessionForm, default_agent: &str) -> Markup
             input #script name="script" value=(f.script) placeholder="npm test";
             label for="setup" { "Setup" }
             input #setup name="setup" value=(f.setup) placeholder="(the configured one; e.g. npm ci)";
+            label for="permissions" { "Permissions" }
+            div {
+                select #permissions name="permissions" aria-describedby="permissions-help"
+                    data-defaults=(serde_json::Value::Object(defaults).to_string()) {
+                    option value="" selected[f.permissions.trim().is_empty()] { (default_text) }
+                    @for p in PermissionPolicy::ALL {
+                        option value=(p.as_str()) title=(p.meaning()) selected[f.permissions.trim() == p.as_str()] { (p.as_str()) }
+                    }
+                }
+                ul #permissions-help.dim {
+                    @for p in PermissionPolicy::ALL { li { b { (p.as_str()) } ": " (p.meaning()) } }
+                    li { "default: the config's " code { "agents.<name>.permissions" } ", else " code { "session.permissions" }
+                         " (" @for (i, p) in policies.iter().enumerate() { @if i > 0 { ", " } (p.agent) " " (p.default.as_str()) } ")" }
+                }
+            }
             label for="budget" { "Budget (USD)" }
             input #budget name="budget" value=(f.budget) inputmode="decimal" placeholder="(none)";
             label for="prompt" { "Prompt" }
@@ -153,6 +190,7 @@ fn new_form(state: &AppState, f: &NewSessionForm, default_agent: &str) -> Markup
             span {}
             div { button.primary type="submit" { "Create session" } }
         }
+        script { (PreEscaped(POLICY_JS)) }
     }
 }
 
@@ -176,6 +214,11 @@ pub async fn create(
             }
         },
     };
+    let permissions = match opt(&f.permissions).map(|p| p.parse::<PermissionPolicy>()) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(msg)) => return render(state, f, Some(msg), None, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
     let req = CreateSession {
         repo: f.repo.trim().into(),
         name: f.name.trim().to_string(),
@@ -185,6 +228,7 @@ pub async fn create(
         model: opt(&f.model),
         script: opt(&f.script),
         budget_usd: budget,
+        permissions,
         // The configured setup runs in the background once the session exists (it may take minutes).
         setup: Some(String::new()),
         ..Default::default()

@@ -4,19 +4,22 @@
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, status};
+use ampsm_core::PermissionPolicy;
 use ampsm_engine::health::DoctorReport;
+use ampsm_engine::permissions::AgentPolicies;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use ampsm_config::config::is_secret_key;
 
-/// The config file, its entries, the doctor's report (or its failure) and the config warnings.
-type Loaded = (String, Vec<(String, String)>, Result<DoctorReport, String>, Vec<String>);
+/// The config file, its entries, the doctor's report (or its failure), the config warnings and each
+/// agent's permission policies.
+type Loaded = (String, Vec<(String, String)>, Result<DoctorReport, String>, Vec<String>, Vec<AgentPolicies>);
 
 /// `GET /settings`.
 pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
-    let (config_path, entries, report, warnings): Loaded = state
+    let (config_path, entries, report, warnings, policies): Loaded = state
         .engine(|e| {
             let entries = e
                 .config
@@ -37,7 +40,7 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
                 .collect();
             let warnings = e.config_warnings.iter().map(|w| w.to_string()).collect();
             let report = e.doctor().map_err(|err| WebError::from(err).line());
-            Ok((e.paths.config.display().to_string(), entries, report, warnings))
+            Ok((e.paths.config.display().to_string(), entries, report, warnings, e.agent_policies()))
         })
         .await?;
     let body = html! {
@@ -67,6 +70,30 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
             }
             Err(line) => { div.err { "doctor failed: " (line) } }
         }
+        h2 { "Permission policies" }
+        ul #policy-meanings {
+            @for p in PermissionPolicy::ALL { li { b { (p.as_str()) } ": " (p.meaning()) } }
+        }
+        table #policies {
+            tr {
+                th { "Agent" } th { "Default" }
+                @for p in PermissionPolicy::ALL { th title=(p.meaning()) { (p.as_str()) } }
+            }
+            @for a in &policies {
+                tr data-agent=(a.agent) {
+                    td { (a.agent) }
+                    td { b { (a.default.as_str()) } " " span.dim { "(" (a.default_from) ")" } }
+                    @for p in &a.policies {
+                        td data-policy=(p.policy.as_str()) {
+                            @if p.honoured { span.s-ok { "honoured" } } @else { span.s-error { "not supported" } }
+                            div.dim { (p.how) }
+                        }
+                    }
+                }
+            }
+        }
+        p.dim { "A new session takes its agent's default unless the New session form (or " code { "new --permissions" } ") names one; "
+            "set defaults with " code { "amp-sessions config set agents.<name>.permissions POLICY" } " or " code { "session.permissions" } "." }
         h2 { "Config" }
         p.dim { code { (config_path) } " · change values with " code { "amp-sessions config set KEY VALUE" } }
         @for w in &warnings { div.err.warn { (w) } }

@@ -2,7 +2,7 @@
 //! printed URL, creates a session through the form with "run now", watches its status change without
 //! reloading the page (the live updates), and reads the overview and the interactive feed.
 
-use crate::support::{Dashboard, World, slow_scenario};
+use crate::support::{Dashboard, World, ask_for_approvals, slow_scenario};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -191,4 +191,49 @@ fn browser_creates_runs_and_watches_a_session_live() {
     b.click("nav.tabs a[href$=interactive]");
     b.wait(10, "the feed", || Some(()).filter(|_| b.text("#feed").contains("Write")));
     assert!(b.text("#tool-calls").contains("Bash"));
+}
+
+#[test]
+fn browser_answers_tool_calls_from_the_approvals_inbox() {
+    let w = World::new();
+    let d = Dashboard::start(&w);
+    let id = w.json(&["new", "--repo", w.repo_arg(), "--name", "asking"])["id"].as_str().unwrap().to_string();
+    ask_for_approvals(&w, &id, &[("Bash", json!({ "command": "npm test" }))]);
+    let Some(b) = Driver::start() else { return };
+    b.goto(&d.url);
+    // The navigation counts the pending request and leads to the inbox.
+    assert_eq!(b.text("#nav-approvals"), "1");
+    b.click("#nav-approvals-link");
+    b.wait(10, "the inbox", || Some(()).filter(|_| b.current_url().ends_with("/approvals")));
+    assert!(b.text("#approvals").contains("Bash npm test"));
+
+    // A second request arrives while the page is open: it shows up without a reload.
+    b.script("window.__ampsm_marker = 7; return 1;");
+    ask_for_approvals(&w, &id, &[("Write", json!({ "file_path": "notes.md", "content": "hi" }))]);
+    b.wait(15, "the new request", || Some(()).filter(|_| b.text("#approvals").contains("Write notes.md")));
+    b.wait(5, "the badge", || Some(()).filter(|_| b.text("#nav-approvals") == "2"));
+    assert_eq!(b.script("return window.__ampsm_marker || 0;"), json!(7), "the page reloaded");
+
+    // Approve #1.
+    let key = format!("{}-1", &id[..8]);
+    b.click(&format!("[data-approval=\"{key}\"] form.approve button"));
+    b.wait(15, "the notice", || Some(()).filter(|_| b.text("main").contains("Approved: the agent goes on")));
+    let list = w.json(&["approvals", "asking", "--all"]);
+    assert_eq!(list[0]["status"], "approved", "{list}");
+    assert_eq!(list[1]["status"], "pending", "{list}");
+    assert!(!b.text("#approvals").contains("Bash npm test"));
+
+    // Deny #2 with a message typed into its labelled field.
+    let key = format!("{}-2", &id[..8]);
+    let label =
+        b.script(&format!("return document.querySelector('label[for=\"deny-message-{key}\"]').innerText;"));
+    assert_eq!(label, json!("Message for the agent (optional)"));
+    b.type_into(&format!("#deny-message-{key}"), "not in this repository");
+    b.click(&format!("[data-approval=\"{key}\"] form.deny button"));
+    b.wait(15, "the denial", || Some(()).filter(|_| b.text("main").contains("Denied: the agent was told")));
+    let list = w.json(&["approvals", "asking", "--all"]);
+    assert_eq!(list[1]["status"], "denied", "{list}");
+    assert_eq!(list[1]["message"], "not in this repository", "{list}");
+    assert!(b.text("#approvals").contains("No tool call is waiting"));
+    assert_eq!(b.text("#nav-approvals"), "");
 }

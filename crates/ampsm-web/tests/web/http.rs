@@ -300,7 +300,11 @@ fn overview_equals_metrics_and_downloads_equal_exports() {
 }
 
 /// Reads SSE events (`event`, `data`) from a stream until `stop` says so or the deadline passes.
-fn read_events(reader: impl std::io::Read, deadline: Instant, mut on_event: impl FnMut(&str, &str) -> bool) {
+pub fn read_events(
+    reader: impl std::io::Read,
+    deadline: Instant,
+    mut on_event: impl FnMut(&str, &str) -> bool,
+) {
     let mut r = BufReader::new(reader);
     let mut event = String::new();
     let mut data = String::new();
