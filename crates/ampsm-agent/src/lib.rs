@@ -40,7 +40,7 @@ pub use adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, Pol
 pub use adapters::{AGENT_NAMES, adapter_for};
 pub use error::AgentError;
 pub use process::{
-    InteractiveAgent, MessageFormat, RunReport, StreamItem, run_agent, run_agent_with_answers,
+    InteractiveAgent, MessageFormat, RunClock, RunControls, RunReport, StreamItem, run_agent, run_agent_with,
     spawn_interactive,
 };
 pub use spec::{CommandSpec, DEFAULT_MAX_LINE_BYTES, DEFAULT_TIMEOUT, ExitInfo, RunSpec, StdinMode};

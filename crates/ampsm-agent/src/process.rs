@@ -78,20 +78,80 @@ pub async fn run_agent(
     on_spawn: &mut (dyn FnMut(u32) + Send),
     on_line: &mut (dyn FnMut(StreamItem) + Send),
 ) -> Result<RunReport, AgentError> {
-    run_agent_with_answers(adapter, spec, cancel, None, on_spawn, on_line).await
+    run_agent_with(adapter, spec, cancel, RunControls::default(), on_spawn, on_line).await
 }
 
-/// [`run_agent`], with `answers`: lines to write on the agent's stdin while it runs (the answers to its
-/// permission requests, from [`crate::AgentAdapter::permission_answer`]). They reach the agent only when
-/// its stdin is a [`StdinMode::Conversation`]; otherwise they are dropped.
-pub async fn run_agent_with_answers(
+/// What a caller can do to a run while it goes on, besides cancelling it.
+#[derive(Debug, Default)]
+pub struct RunControls {
+    /// Lines to write on the agent's stdin (the answers to its permission requests, from
+    /// [`crate::AgentAdapter::permission_answer`]). They reach the agent only when its stdin is a
+    /// [`StdinMode::Conversation`]; otherwise they are dropped.
+    pub answers: Option<mpsc::UnboundedReceiver<String>>,
+    /// Stops the run's clock while the agent waits for a person (an approval): the timeout counts only
+    /// the time it worked.
+    pub clock: Option<std::sync::Arc<RunClock>>,
+}
+
+/// A run's clock that can be paused (see [`RunControls::clock`]).
+#[derive(Debug, Default)]
+pub struct RunClock {
+    state: std::sync::Mutex<ClockState>,
+}
+
+#[derive(Debug, Default)]
+struct ClockState {
+    /// How many pauses are open (one per request waiting).
+    open: usize,
+    since: Option<std::time::Instant>,
+    total: Duration,
+}
+
+impl RunClock {
+    /// Stops the clock (nested pauses count once).
+    pub fn pause(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            if s.open == 0 {
+                s.since = Some(std::time::Instant::now());
+            }
+            s.open += 1;
+        }
+    }
+
+    /// Ends one pause; the clock runs again when none is left.
+    pub fn resume(&self) {
+        if let Ok(mut s) = self.state.lock()
+            && s.open > 0
+        {
+            s.open -= 1;
+            if s.open == 0
+                && let Some(since) = s.since.take()
+            {
+                s.total += since.elapsed();
+            }
+        }
+    }
+
+    /// Whether the clock is stopped now, and how long it has been stopped in all.
+    fn paused(&self) -> (bool, Duration) {
+        match self.state.lock() {
+            Ok(s) => (s.open > 0, s.total + s.since.map(|t| t.elapsed()).unwrap_or_default()),
+            Err(_) => (false, Duration::ZERO),
+        }
+    }
+}
+
+/// [`run_agent`] with [`RunControls`]: answers for the agent's stdin, and a clock that waiting for a
+/// person does not run down.
+pub async fn run_agent_with(
     adapter: &dyn AgentAdapter,
     spec: &RunSpec,
     cancel: Option<watch::Receiver<bool>>,
-    answers: Option<mpsc::UnboundedReceiver<String>>,
+    controls: RunControls,
     on_spawn: &mut (dyn FnMut(u32) + Send),
     on_line: &mut (dyn FnMut(StreamItem) + Send),
 ) -> Result<RunReport, AgentError> {
+    let RunControls { answers, clock } = controls;
     let cmd = adapter.command(spec)?;
     let mut parser = adapter.parser(spec);
     let started = Instant::now();
@@ -126,6 +186,7 @@ pub async fn run_agent_with_answers(
     }
     let pid = child.pid;
     let deadline = started + spec.timeout;
+    child.clock = clock;
     let mut denials = Vec::new();
     let exit =
         supervise(child, parser.as_mut(), Some(deadline), cancel, Sink::Callback(on_line), &mut denials)
@@ -179,6 +240,8 @@ struct Spawned {
     conversation: Option<mpsc::UnboundedSender<String>>,
     /// Forwards answers into `conversation`.
     answer_task: Option<JoinHandle<()>>,
+    /// Paused while the agent waits for a person: the deadline moves by the time it was paused.
+    clock: Option<std::sync::Arc<RunClock>>,
     lines: mpsc::Receiver<PipeMsg>,
     readers: Vec<JoinHandle<()>>,
     guard: GroupGuard,
@@ -229,6 +292,7 @@ impl Spawned {
             stdin_task: None,
             conversation: None,
             answer_task: None,
+            clock: None,
             lines: rx,
             readers,
             guard,
@@ -404,6 +468,8 @@ async fn supervise(
     mut sink: Sink<'_>,
     denials: &mut Vec<Denial>,
 ) -> ExitInfo {
+    let base_deadline = deadline;
+    let mut deadline = deadline;
     let pgid = run.pid as i32;
     let mut seq = 0u64;
     let mut stderr_tail = String::new();
@@ -489,9 +555,18 @@ async fn supervise(
             },
             _ = tokio::time::sleep_until(deadline.unwrap_or(far_future)),
                 if phase == Phase::Running && deadline.is_some() => {
-                timed_out = true;
-                signal_group(pgid, Signal::SIGINT);
-                phase = Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE };
+                // Time spent waiting for a person does not count.
+                let (paused_now, paused) = run.clock.as_ref().map(|c| c.paused()).unwrap_or_default();
+                let due = base_deadline.map(|d| d + paused);
+                if paused_now {
+                    deadline = Some(Instant::now() + Duration::from_millis(250));
+                } else if due.is_some_and(|d| d > Instant::now()) {
+                    deadline = due;
+                } else {
+                    timed_out = true;
+                    signal_group(pgid, Signal::SIGINT);
+                    phase = Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE };
+                }
             },
             _ = cancel_requested(&mut cancel), if phase == Phase::Running => {
                 cancelled = true;

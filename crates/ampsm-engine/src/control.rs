@@ -44,6 +44,8 @@ pub(crate) struct WatchSpec {
     pub(crate) cancel: tokio::sync::watch::Sender<bool>,
     /// Lines for the agent's stdin (answers to its requests).
     pub(crate) answers: tokio::sync::mpsc::UnboundedSender<String>,
+    /// The run's clock, stopped while a request waits (the timeout counts the agent's own time only).
+    pub(crate) clock: std::sync::Arc<ampsm_agent::RunClock>,
 }
 
 /// What the watcher saw, once the run is over.
@@ -99,6 +101,7 @@ fn watch(spec: WatchSpec, rx: mpsc::Receiver<PermissionAsk>) -> WatchSummary {
         match rx.recv_timeout(POLL_EVERY) {
             Ok(ask) => {
                 if let Some(w) = record_request(&mut store, &spec, ask) {
+                    spec.clock.pause();
                     waiting.push(w);
                 }
                 continue;
@@ -108,7 +111,9 @@ fn watch(spec: WatchSpec, rx: mpsc::Receiver<PermissionAsk>) -> WatchSummary {
                     open = false;
                     // The run is over: nobody reads answers any more.
                     let _ = store.cancel_pending_approvals(&spec.iteration_id, "the agent run ended first");
-                    waiting.clear();
+                    for _ in waiting.drain(..) {
+                        spec.clock.resume();
+                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -118,7 +123,13 @@ fn watch(spec: WatchSpec, rx: mpsc::Receiver<PermissionAsk>) -> WatchSummary {
             let _ = spec.cancel.send(true);
         }
         let before = waiting.len();
-        waiting.retain(|w| !answer_if_decided(&mut store, &spec, adapter.as_deref(), w, &mut summary));
+        waiting.retain(|w| {
+            let done = answer_if_decided(&mut store, &spec, adapter.as_deref(), w, &mut summary);
+            if done {
+                spec.clock.resume();
+            }
+            !done
+        });
         if before > 0 && waiting.is_empty() && open {
             // Every question is answered: the agent works again.
             let _ = store.set_status(&spec.session_id, SessionStatus::Running, Some("approval answered"));

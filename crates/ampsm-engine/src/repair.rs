@@ -4,7 +4,6 @@
 
 use crate::process::{group_alive, pid_alive, stop_group};
 use crate::{Engine, EngineError};
-use ampsm_core::SessionStatus;
 use ampsm_git::Git;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -48,8 +47,10 @@ impl Engine {
                 "the process running this session ({}) ended unexpectedly; uncommitted changes were kept in the worktree",
                 s.runner_pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
             );
-            self.store.set_status(&s.id, SessionStatus::Error, Some(&note))?;
-            self.store.set_pids(&s.id, None, None)?;
+            // Only if it is still that run: it may have ended normally since it was read.
+            if !self.store.mark_orphaned(&s.id, s.runner_pid, &note)? {
+                continue;
+            }
             self.store.mark_running_iterations_crashed(&s.id)?;
             self.store.cancel_session_approvals(&s.id, "the process running the session ended")?;
             report.orphaned_runs.push((s.id.to_string(), s.name.clone()));

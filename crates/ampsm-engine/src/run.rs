@@ -330,8 +330,9 @@ impl Engine {
                     ..Default::default()
                 };
                 self.store.finish_iteration(&iteration_id, &end)?;
-                self.store.set_pids(&session.id, None, None)?;
+                // The status first, then the pids: a repair in between must not take the run for orphaned.
                 self.store.set_status(&session.id, SessionStatus::Error, Some(&e.to_string()))?;
+                self.store.set_pids(&session.id, None, None)?;
                 self.notify_session(&session, NotifyEvent::Failed, "error", &e.to_string());
                 return Err(e);
             }
@@ -442,8 +443,8 @@ impl Engine {
                 None => (SessionStatus::Idle, "iteration finished".to_string()),
             }
         };
-        self.store.set_pids(&session.id, None, None)?;
         self.store.set_status(&session.id, status, Some(&note))?;
+        self.store.set_pids(&session.id, None, None)?;
         let event = match (outcome_word, status) {
             ("budget", _) => NotifyEvent::Budget,
             (_, SessionStatus::Error) => NotifyEvent::Failed,
@@ -554,6 +555,7 @@ impl Engine {
         let (cancel_tx, cancel_rx) = prep.cancel.clone();
         let recorder = Recorder::start(self.store.path(), &prep.session, &prep.iteration_id);
         let (answers_tx, answers_rx) = tokio::sync::mpsc::unbounded_channel();
+        let clock = std::sync::Arc::new(ampsm_agent::RunClock::default());
         let watch = RunWatch::start(WatchSpec {
             db: self.store.path().to_path_buf(),
             session_id: prep.session.id.clone(),
@@ -564,6 +566,7 @@ impl Engine {
             notifications: self.config.notifications.clone(),
             cancel: cancel_tx.clone(),
             answers: answers_tx,
+            clock: clock.clone(),
         });
         let asks = watch.requests();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -607,11 +610,11 @@ impl Engine {
             // Blocks when the writer is behind: the agent's pipe then fills and it waits. Memory stays bounded.
             sink.line(item);
         };
-        let result = runtime.block_on(ampsm_agent::run_agent_with_answers(
+        let result = runtime.block_on(ampsm_agent::run_agent_with(
             prep.adapter.as_ref(),
             &prep.spec,
             Some(cancel_rx),
-            Some(answers_rx),
+            ampsm_agent::RunControls { answers: Some(answers_rx), clock: Some(clock) },
             &mut on_spawn,
             &mut on_line,
         ));

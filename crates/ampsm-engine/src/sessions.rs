@@ -257,12 +257,14 @@ impl Engine {
         let mut log = std::fs::File::create(&log_path)
             .map_err(|source| EngineError::Io { path: log_path.clone(), source })?;
         let _ = writeln!(log, "$ {command}");
+        // The runner first, then the status (and the other way round at the end): a repair in another
+        // process never sees the session running without its runner.
+        self.store.set_pids(&session.id, Some(own_pid()), None)?;
         self.store.set_status(
             &session.id,
             SessionStatus::Running,
             Some(&format!("running setup `{command}`")),
         )?;
-        self.store.set_pids(&session.id, Some(own_pid()), None)?;
         let store_path = self.store.path().to_path_buf();
         let id = session.id.clone();
         let mut on_spawn = move |pid: u32| {
@@ -274,12 +276,13 @@ impl Engine {
         let _busy = interrupt.map(crate::Interrupt::busy);
         let timeout = self.config.setup_timeout();
         let ran = run_script_with(&worktree, command, timeout, &stop, Some(&mut log), &mut on_spawn);
-        self.store.set_pids(&session.id, None, None)?;
+        self.store.set_pids(&session.id, Some(own_pid()), None)?;
         let ran = match ran {
             Ok(r) => r,
             Err(source) => {
                 let note = format!("setup `{command}` could not start: {source}");
                 self.store.set_status(&session.id, SessionStatus::Error, Some(&note))?;
+                self.store.set_pids(&session.id, None, None)?;
                 return Err(EngineError::Io { path: worktree, source });
             }
         };
@@ -302,11 +305,13 @@ impl Engine {
                 ));
             }
             self.store.set_status(&session.id, SessionStatus::Idle, Some(&note))?;
+            self.store.set_pids(&session.id, None, None)?;
             return Ok(());
         }
         let outcome = ran.outcome();
         let note = format!("setup `{command}` failed ({outcome}); output in {}", log_path.display());
         self.store.set_status(&session.id, SessionStatus::Error, Some(&note))?;
+        self.store.set_pids(&session.id, None, None)?;
         Err(EngineError::SetupFailed(Box::new(SetupFailure {
             session: label,
             name: session.name.clone(),

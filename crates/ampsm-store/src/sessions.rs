@@ -294,6 +294,37 @@ impl Store {
         self.write_tx(|tx| transition(tx, id, to, reason))
     }
 
+    /// Marks the run a crashed runner left (its runner is gone): status `error` with `note`, pids cleared;
+    /// only if the session is still in that run (running, or awaiting an approval, with the runner `seen`
+    /// when it was found), checked and changed in one transaction. Whether it did.
+    pub fn mark_orphaned(
+        &mut self,
+        id: &SessionId,
+        seen: Option<i64>,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        self.write_tx(|tx| {
+            let now: Option<(String, Option<i64>)> = tx
+                .query_row("SELECT status, runner_pid FROM sessions WHERE id = ?1", [id.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match now {
+                Some((status, runner))
+                    if (status == "running" || status == "awaiting-input") && runner == seen =>
+                {
+                    transition(tx, id, SessionStatus::Error, Some(note))?;
+                    tx.execute(
+                        "UPDATE sessions SET runner_pid = NULL, agent_pid = NULL WHERE id = ?1",
+                        [id.as_str()],
+                    )?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
     /// Records which processes run the session's iteration (`None` clears them).
     pub fn set_pids(
         &mut self,

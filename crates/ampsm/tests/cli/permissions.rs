@@ -191,7 +191,9 @@ fn real_claude_under_ask_waits_for_approve_and_deny_from_other_terminals() {
     ]);
     let wt = worktree(&w, "asky");
     server.set_script(claude_script(&wt));
-    let run = w.spawn(&["iterate", "asky", "--timeout", "120s"]);
+    // A short run timeout: the time spent waiting for the user does not count against it.
+    let run = w.spawn(&["iterate", "asky", "--timeout", "6s"]);
+    let started = Instant::now();
 
     let first = wait_pending(&w, "asky", 1);
     assert_eq!(first["tool"], "Edit", "{first}");
@@ -204,6 +206,7 @@ fn real_claude_under_ask_waits_for_approve_and_deny_from_other_terminals() {
     // Another iterate is refused while this one waits.
     let (code, err) = w.fails(&["iterate", "asky"]);
     assert_eq!(code, 3, "{err}");
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(started.elapsed()));
     let ok = w.json(&["approve", "asky"]);
     assert_eq!(ok["status"], "approved", "{ok}");
 
@@ -234,7 +237,11 @@ fn real_claude_under_ask_waits_for_approve_and_deny_from_other_terminals() {
 #[test]
 fn an_unanswered_request_is_denied_when_it_times_out_and_recorded_so() {
     let Some((w, server)) = claude_world() else { return };
-    w.write_config("session:\n  ask_timeout: 2s\n");
+    let notes = w.dir.path().join("notes.log");
+    w.write_config(&format!(
+        "session:\n  ask_timeout: 2s\nnotifications:\n  desktop: false\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_SESSION_NAME|$AMPSM_MESSAGE\" >> {}'\n",
+        notes.display()
+    ));
     w.ok(&[
         "new",
         "--repo",
@@ -262,6 +269,9 @@ fn an_unanswered_request_is_denied_when_it_times_out_and_recorded_so() {
     assert!(all[0]["message"].as_str().unwrap().contains("nobody answered within 2s"), "{all}");
     assert_eq!(report["outcome"]["denials"][0]["tool"], "Write", "{report}");
     assert_eq!(w.json(&["approvals"]), json!([]));
+    // A notification said which session waited, and for what.
+    let said = std::fs::read_to_string(&notes).unwrap();
+    assert!(said.contains("awaiting-input|late|asks to run Write"), "{said}");
 }
 
 /// Adds hello.txt with a patch, runs a shell command that writes shell.txt, answers.
