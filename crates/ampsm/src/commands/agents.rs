@@ -58,23 +58,20 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
     } else {
         print_summary(&report);
     }
-    if report.stopped {
+    let who = if report.stopped {
+        Some("stopped by `amp-sessions stop`")
+    } else if interrupt.interrupted() {
+        Some("interrupted")
+    } else {
+        None
+    };
+    if let Some(who) = who {
         let message = match &report.commit {
             Some(c) => format!(
-                "stopped by `amp-sessions stop`: its work so far is committed ({})",
+                "{who}: the agent was stopped; its work so far is committed ({})",
                 &c[..c.len().min(12)]
             ),
-            None => "stopped by `amp-sessions stop` before the agent changed anything".to_string(),
-        };
-        return Err(CliError::Reported { message, code: 130 });
-    }
-    if interrupt.interrupted() {
-        let message = match &report.commit {
-            Some(c) => format!(
-                "interrupted: the agent was stopped; its work so far is committed ({})",
-                &c[..c.len().min(12)]
-            ),
-            None => "interrupted: the agent was stopped before it changed anything".to_string(),
+            None => format!("{who}: the agent was stopped before it changed anything"),
         };
         return Err(CliError::Reported { message, code: 130 });
     }

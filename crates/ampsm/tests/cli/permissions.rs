@@ -62,6 +62,13 @@ fn codex_world(script: Script) -> Option<(World, ModelServer)> {
     Some((w, server))
 }
 
+/// `new --repo <repo> --name NAME --agent AGENT` plus `extra`; the session as JSON.
+fn new(w: &World, name: &str, agent: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["new", "--repo", w.repo_arg(), "--name", name, "--agent", agent];
+    args.extend_from_slice(extra);
+    w.json(&args)
+}
+
 fn worktree(w: &World, session: &str) -> PathBuf {
     PathBuf::from(w.json(&["show", session])["session"]["worktree_path"].as_str().unwrap())
 }
@@ -93,17 +100,7 @@ fn denied_tools(w: &World, session: &str) -> Vec<String> {
 #[test]
 fn real_claude_with_no_permission_setting_edits_runs_a_command_and_the_commit_holds_the_edit() {
     let Some((w, server)) = claude_world() else { return };
-    let s = w.json(&[
-        "new",
-        "--repo",
-        w.repo_arg(),
-        "--name",
-        "fix",
-        "--agent",
-        "claude",
-        "--prompt",
-        "Fix add()",
-    ]);
+    let s = new(&w, "fix", "claude", &["--prompt", "Fix add()"]);
     assert_eq!(s["permissions"], "auto", "{s}");
     let wt = worktree(&w, "fix");
     server.set_script(claude_script(&wt));
@@ -122,19 +119,7 @@ fn real_claude_with_no_permission_setting_edits_runs_a_command_and_the_commit_ho
 #[test]
 fn real_claude_under_read_only_changes_nothing_and_iterate_names_the_denied_tools() {
     let Some((w, server)) = claude_world() else { return };
-    w.ok(&[
-        "new",
-        "--repo",
-        w.repo_arg(),
-        "--name",
-        "ro",
-        "--agent",
-        "claude",
-        "--prompt",
-        "Fix add()",
-        "--permissions",
-        "read-only",
-    ]);
+    new(&w, "ro", "claude", &["--prompt", "Fix add()", "--permissions", "read-only"]);
     let wt = worktree(&w, "ro");
     server.set_script(claude_script(&wt));
     let head = git(&wt, &["rev-parse", "HEAD"]);
@@ -176,19 +161,7 @@ fn wait_pending(w: &World, session: &str, seq: i64) -> Value {
 #[test]
 fn real_claude_under_ask_waits_for_approve_and_deny_from_other_terminals() {
     let Some((w, server)) = claude_world() else { return };
-    w.ok(&[
-        "new",
-        "--repo",
-        w.repo_arg(),
-        "--name",
-        "asky",
-        "--agent",
-        "claude",
-        "--prompt",
-        "Fix add()",
-        "--permissions",
-        "ask",
-    ]);
+    new(&w, "asky", "claude", &["--prompt", "Fix add()", "--permissions", "ask"]);
     let wt = worktree(&w, "asky");
     server.set_script(claude_script(&wt));
     // A short run timeout: the time spent waiting for the user does not count against it.
@@ -242,19 +215,7 @@ fn an_unanswered_request_is_denied_when_it_times_out_and_recorded_so() {
         "session:\n  ask_timeout: 2s\nnotifications:\n  desktop: false\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_SESSION_NAME|$AMPSM_MESSAGE\" >> {}'\n",
         notes.display()
     ));
-    w.ok(&[
-        "new",
-        "--repo",
-        w.repo_arg(),
-        "--name",
-        "late",
-        "--agent",
-        "claude",
-        "--prompt",
-        "Fix add()",
-        "--permissions",
-        "ask",
-    ]);
+    new(&w, "late", "claude", &["--prompt", "Fix add()", "--permissions", "ask"]);
     let wt = worktree(&w, "late");
     server.set_script(Script::new(vec![
         Turn::tool_call("Write", json!({"file_path": wt.join("new.txt"), "content": "x\n"})),
@@ -290,19 +251,7 @@ fn codex_script() -> Script {
 fn real_codex_with_no_permission_setting_edits_and_runs_a_command_in_its_sandbox() {
     let Some((w, _server)) = codex_world(codex_script()) else { return };
     let model = ampsm_testutils::real_cli::CODEX_TEST_MODEL;
-    w.ok(&[
-        "new",
-        "--repo",
-        w.repo_arg(),
-        "--name",
-        "cx",
-        "--agent",
-        "codex",
-        "--model",
-        model,
-        "--prompt",
-        "Add hello.txt",
-    ]);
+    new(&w, "cx", "codex", &["--model", model, "--prompt", "Add hello.txt"]);
     let wt = worktree(&w, "cx");
     let out = w.run(&["iterate", "cx", "--timeout", "120s", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -317,21 +266,7 @@ fn real_codex_with_no_permission_setting_edits_and_runs_a_command_in_its_sandbox
 fn real_codex_under_read_only_changes_nothing_and_records_the_refused_patch() {
     let Some((w, _server)) = codex_world(codex_script()) else { return };
     let model = ampsm_testutils::real_cli::CODEX_TEST_MODEL;
-    w.ok(&[
-        "new",
-        "--repo",
-        w.repo_arg(),
-        "--name",
-        "cxro",
-        "--agent",
-        "codex",
-        "--model",
-        model,
-        "--prompt",
-        "Add hello.txt",
-        "--permissions",
-        "read-only",
-    ]);
+    new(&w, "cxro", "codex", &["--model", model, "--prompt", "Add hello.txt", "--permissions", "read-only"]);
     let wt = worktree(&w, "cxro");
     let out = w.run(&["iterate", "cxro", "--timeout", "120s"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -392,19 +327,7 @@ fn the_offline_demo_under_read_only_is_refused_its_edits() {
     git(&w.repo, &["commit", "-qm", "demo"]);
     w.set_env("AMPSM_OFFLINE_FAST", "1");
     let prompt = ampsm_agent::offline::DEMO_PROMPT;
-    w.ok(&[
-        "new",
-        "--repo",
-        w.repo_arg(),
-        "--name",
-        "demo",
-        "--agent",
-        "offline",
-        "--prompt",
-        prompt,
-        "--permissions",
-        "read-only",
-    ]);
+    new(&w, "demo", "offline", &["--prompt", prompt, "--permissions", "read-only"]);
     let wt = worktree(&w, "demo");
     let out = w.run(&["iterate", "demo", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -436,10 +359,7 @@ fn the_old_allow_all_key_is_read_as_full_with_a_warning_naming_the_new_key() {
     assert_eq!(s["permissions"], "full", "{s}");
     // The new key wins over the old one.
     w.write_config("amp:\n  dangerously_allow_all: true\nsession:\n  permissions: auto\n");
-    assert_eq!(
-        w.json(&["new", "--repo", w.repo_arg(), "--name", "new", "--agent", "command"])["permissions"],
-        "auto"
-    );
+    assert_eq!(new(&w, "new", "command", &[])["permissions"], "auto");
 }
 
 #[test]
@@ -448,7 +368,7 @@ fn stop_from_another_terminal_ends_a_running_agent_within_seconds_with_its_work_
     let w = command_world(
         "echo partial > partial.txt\n(trap '' INT; sleep 30) &\nsleep 30\necho late > late.txt",
     );
-    w.ok(&["new", "--repo", w.repo_arg(), "--name", "busy", "--agent", "command", "--prompt", "go"]);
+    new(&w, "busy", "command", &["--prompt", "go"]);
     let (code, err) = w.fails(&["stop", "busy"]);
     assert_eq!(code, 2);
     assert!(one_line(&err).contains("is not running (it is idle)"), "{err}");
@@ -471,7 +391,11 @@ fn stop_from_another_terminal_ends_a_running_agent_within_seconds_with_its_work_
     let out = run.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("stopped by `amp-sessions stop`: its work so far is committed"), "{stderr}");
+    assert!(
+        stderr
+            .contains("stopped by `amp-sessions stop`: the agent was stopped; its work so far is committed"),
+        "{stderr}"
+    );
     assert!(processes_in_groups(&[agent]).is_empty(), "left: {:?}", processes_in_groups(&[agent]));
     assert_eq!(git(&wt, &["show", "HEAD:partial.txt"]), "partial\n");
     assert!(!wt.join("late.txt").exists());
