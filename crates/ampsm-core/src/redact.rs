@@ -4,6 +4,10 @@
 //! vendors' key and token variables, and any variable whose name has a segment like `KEY`, `TOKEN`,
 //! `SECRET` or `PASSWORD`) and replaces each occurrence in a text by `[redacted:NAME]`.
 //!
+//! A value is looked for in every form the recorded text can hold it in: as it is, JSON-escaped (a `"`,
+//! `\` or control character escaped; non-ASCII as is or as `\uXXXX`), and JSON-escaped twice (a tool's
+//! JSON output inside a stream line's JSON string, as Amp's `Bash` results are).
+//!
 //! It does not find secrets it was not told about (a key pasted into a prompt, a password in a file the
 //! agent reads): it is a net under the known ones, not a scanner.
 
@@ -31,8 +35,49 @@ const MIN_SECRET_LEN: usize = 8;
 /// The secret values of an environment, and where to replace them.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
-    /// (name, value), longest value first so that a secret containing another is replaced whole.
+    /// (name, form of the value), longest first so that a secret containing another is replaced whole.
+    /// Every value is here in each of its encodings (see the module docs).
     secrets: Vec<(String, String)>,
+}
+
+/// `s` as it appears inside a JSON string; with `ascii`, non-ASCII characters as `\uXXXX` escapes (as
+/// Python's `json.dumps` writes them by default).
+fn json_escaped(s: &str, ascii: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if ascii && !c.is_ascii() => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Every form a value can take in recorded text: as it is, JSON-escaped once and twice, with non-ASCII
+/// as is or `\u`-escaped.
+fn encodings(value: &str) -> Vec<String> {
+    let mut forms = vec![value.to_string()];
+    for ascii in [false, true] {
+        let once = json_escaped(value, ascii);
+        let twice = json_escaped(&once, ascii);
+        for f in [once, twice] {
+            if !forms.contains(&f) {
+                forms.push(f);
+            }
+        }
+    }
+    forms
 }
 
 impl Redactor {
@@ -51,8 +96,10 @@ impl Redactor {
             if value.len() < MIN_SECRET_LEN || !is_secret_name(&name) {
                 continue;
             }
-            if !secrets.iter().any(|(_, v)| *v == value) {
-                secrets.push((name, value));
+            for form in encodings(&value) {
+                if !secrets.iter().any(|(_, v)| *v == form) {
+                    secrets.push((name.clone(), form));
+                }
             }
         }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.1.len()));
@@ -80,6 +127,17 @@ impl Redactor {
     /// [`Redactor::redact`], or `text` itself.
     pub fn apply(&self, text: String) -> String {
         self.redact(&text).unwrap_or(text)
+    }
+
+    /// The names of the variables whose values `text` holds (in any form), each once, in order.
+    pub fn names_in(&self, text: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (name, value) in &self.secrets {
+            if !names.contains(&name.as_str()) && text.contains(value.as_str()) {
+                names.push(name);
+            }
+        }
+        names
     }
 }
 
@@ -115,6 +173,24 @@ mod tests {
         assert!(!out.contains("sgamp_user") && !out.contains("wJalr"));
         assert_eq!(r.redact("nothing secret here, us-international abc"), None);
         assert_eq!(r.apply("plain".to_string()), "plain");
+    }
+
+    #[test]
+    fn values_are_found_in_every_encoding_of_the_stored_text() {
+        let value = "p\"a\\ss wörd-0123";
+        let r = Redactor::from_vars(vars(&[("DB_PASSWORD", value)]));
+        // As it is; in a JSON string; in a JSON string inside a JSON string; with \u escapes.
+        let plain = format!("DB_PASSWORD={value}");
+        let once = serde_json::to_string(&plain).unwrap();
+        let twice = serde_json::to_string(&once).unwrap();
+        let ascii = "p\\\"a\\\\ss w\\u00f6rd-0123";
+        for text in [plain.clone(), once, twice, ascii.to_string()] {
+            let out = r.redact(&text).unwrap_or_else(|| panic!("not found in {text}"));
+            assert!(out.contains("[redacted:DB_PASSWORD]"), "{out}");
+            assert!(!out.contains("rd-0123"), "{out}");
+        }
+        assert_eq!(r.names_in(&plain), ["DB_PASSWORD"]);
+        assert!(r.names_in("nothing").is_empty());
     }
 
     #[test]

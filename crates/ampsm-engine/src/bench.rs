@@ -1238,7 +1238,18 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
             return finish(engine, end);
         }
     };
-    end.model_patch = Some(String::from_utf8_lossy(&patch).into_owned());
+    // The stored and exported copy of the patch never holds a secret value; the user is told where one was.
+    let mut notes = notes;
+    let patch_text = String::from_utf8_lossy(&patch).into_owned();
+    let redactor = crate::leaks::agents_redactor(&engine.config);
+    let leaks = crate::leaks::leaks_in_diff(&patch_text, &redactor);
+    if !leaks.is_empty() {
+        notes.push(format!(
+            "the agent's change holds secret values ({}); they are redacted in the stored patch",
+            crate::leaks::describe(&leaks)
+        ));
+    }
+    end.model_patch = Some(redactor.apply(patch_text));
     if patch.iter().all(u8::is_ascii_whitespace) {
         end.status = "empty_patch".into();
         end.resolved = Some(false);

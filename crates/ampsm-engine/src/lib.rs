@@ -13,6 +13,7 @@ pub mod export;
 pub mod feed;
 pub mod health;
 pub mod interrupt;
+pub mod leaks;
 pub mod merge;
 pub mod metrics;
 pub mod metrics_error;

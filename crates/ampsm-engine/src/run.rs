@@ -408,6 +408,16 @@ impl Engine {
         let session_now = self.store.get_session(&session.id)?;
         let commit = self.commit_agent_work(&session_now, &iteration_id, &prompt, &report, outcome_word)?;
         let files = self.record_new_commits(&session_now, &iteration_id, &head_before)?;
+        let leaks = self.leaks_since(&worktree, &head_before);
+        if !leaks.is_empty() {
+            let note = format!(
+                "warning: the agent's committed change holds secret values: {}; the commit keeps them (it is \
+                 the agent's work): check it before you merge or push",
+                crate::leaks::describe(&leaks)
+            );
+            eprintln!("{note}");
+            self.store.record_note(&session.id, &note)?;
+        }
 
         // The test script runs whether or not there was a commit (not after an interrupt: the user asked
         // to stop).
@@ -720,6 +730,18 @@ impl Engine {
             self.store.set_iteration_commit(iteration_id, sha)?;
         }
         Ok(sha)
+    }
+
+    /// Secret values the commits since `head_before` added, per file (none when git cannot say).
+    fn leaks_since(&self, worktree: &Path, head_before: &str) -> Vec<crate::leaks::Leak> {
+        if head_before.is_empty() {
+            return Vec::new();
+        }
+        let git = Git::new(worktree);
+        match git.diff_patch(head_before, "HEAD") {
+            Ok(diff) => crate::leaks::leaks_in_diff(&diff, &crate::leaks::agents_redactor(&self.config)),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Records every commit made since `head_before` (the agent's own and ours) with its file changes.

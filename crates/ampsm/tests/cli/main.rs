@@ -3,12 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agents;
+mod bad_input;
 mod batch;
 mod bench;
 mod health;
 mod metrics;
 mod permissions;
 mod review;
+mod secrets;
 mod sessions;
 mod support;
 mod swe;

@@ -1,0 +1,107 @@
+//! Secrets never reach the database, logs or exports, whatever form they take in the recorded text (as
+//! they are, JSON-escaped once or twice, non-ASCII as `\u` escapes), and a secret value written into the
+//! agent's committed change is named (variable and file) and redacted in every stored copy of the change
+//! (a benchmark's `model_patch`, `predictions.jsonl`, exports).
+
+use crate::support::World;
+use std::path::{Path, PathBuf};
+
+/// A password with a quote, a backslash and a non-ASCII letter: JSON escapes each of them.
+const VALUE: &str = "pa\"ss\\w\u{f6}rd-0123456789";
+
+/// The forms of `VALUE` a stored line can hold.
+fn forms() -> Vec<String> {
+    let once = serde_json::to_string(VALUE).unwrap();
+    let once = once[1..once.len() - 1].to_string();
+    let twice = serde_json::to_string(&once).unwrap();
+    let twice = twice[1..twice.len() - 1].to_string();
+    let ascii = once.replace('\u{f6}', "\\u00f6");
+    vec![VALUE.to_string(), once, twice, ascii]
+}
+
+/// Every file under `root` but the worktrees: none holds any form of the value.
+fn assert_nowhere(root: &Path) {
+    let mut files = vec![root.to_path_buf()];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "worktrees") {
+                continue;
+            }
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            for form in forms() {
+                assert!(
+                    !bytes.windows(form.len()).any(|w| w == form.as_bytes()),
+                    "{} holds the secret as {form}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+/// A world whose `command` agent prints the secret in each encoding (as JSON lines, as Amp and Claude
+/// stream them) and writes its environment into env.txt, which it commits with its work.
+fn leaky_world() -> World {
+    let w = World::new();
+    let f = forms();
+    w.set_env("DB_PASSWORD", VALUE);
+    w.set_env("ONCE", &f[1]);
+    w.set_env("TWICE", &f[2]);
+    w.set_env("ASCII", &f[3]);
+    let script = "printf '{\"out\":\"%s\"}\\n' \"$ONCE\"; printf '{\"content\":\"{\\\\\"output\\\\\":\\\\\"%s\\\\\"}\"}\\n' \"$TWICE\"; \
+                  printf '{\"out\":\"%s\"}\\n' \"$ASCII\"; env > env.txt; echo fixed > fix.txt";
+    w.write_config(&format!(
+        "agents:\n  command:\n    path: /bin/sh\n    args: [\"-c\", {}]\nnotifications:\n  desktop: false\n",
+        serde_json::to_string(script).unwrap()
+    ));
+    w
+}
+
+#[test]
+fn secrets_in_every_encoding_are_redacted_and_a_committed_secret_is_named() {
+    let w = leaky_world();
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "leaky", "--agent", "command", "--prompt", "go"]);
+    let out = w.run(&["iterate", "leaky"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: the agent's committed change holds secret values: DB_PASSWORD in env.txt"),
+        "{stderr}"
+    );
+    let logs = w.ok(&["logs", "leaky", "--raw"]);
+    assert_eq!(logs.matches("[redacted:DB_PASSWORD]").count(), 3, "{logs}");
+    let show = w.ok(&["show", "leaky"]);
+    assert!(show.contains("DB_PASSWORD in env.txt"), "the note is in the status history: {show}");
+    let export = w.ok(&["export", "--session", "leaky", "--format", "json"]);
+    for form in forms() {
+        assert!(!logs.contains(&form) && !export.contains(&form), "{form}");
+    }
+    assert_nowhere(&w.home());
+}
+
+#[test]
+fn a_benchmark_patch_that_holds_a_secret_is_stored_and_exported_redacted() {
+    let w = leaky_world();
+    let file: PathBuf = w.dir.path().join("b.yaml");
+    std::fs::write(
+        &file,
+        "name: leaky\nagents: [command]\nproblems:\n  - id: p\n    repo: ./repo\n    prompt: go\n    test: \"test -f fix.txt\"\n",
+    )
+    .unwrap();
+    let view = w.json(&["bench", "custom", "--config", file.to_str().unwrap()]);
+    let r = &view["results"][0];
+    assert_eq!(r["status"], "resolved", "{view}");
+    assert!(r["error"].as_str().unwrap_or_default().contains("DB_PASSWORD in env.txt"), "{r}");
+    let id = view["id"].as_str().unwrap();
+    let export = w.ok(&["bench", "export", id, "--format", "jsonl"]);
+    assert!(export.contains("[redacted:DB_PASSWORD]"), "the patch is exported, redacted: {export}");
+    let mut files = vec![w.home()];
+    if let Some(dir) = view["out_dir"].as_str() {
+        files.push(PathBuf::from(dir));
+    }
+    for root in files {
+        assert_nowhere(&root);
+    }
+}
