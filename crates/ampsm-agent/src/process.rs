@@ -185,7 +185,8 @@ pub async fn run_agent_with(
         (_, stdin) => child.stdin = stdin,
     }
     let pid = child.pid;
-    let deadline = started + spec.timeout;
+    // A timeout past what an instant can hold means no practical deadline, never a panic.
+    let deadline = started.checked_add(spec.timeout).unwrap_or_else(|| far_after(started));
     child.clock = clock;
     let mut denials = Vec::new();
     let exit =
@@ -477,7 +478,7 @@ async fn supervise(
     let mut status: Option<ExitStatus> = None;
     let mut phase = Phase::Running;
     let (mut timed_out, mut cancelled) = (false, false);
-    let far_future = Instant::now() + Duration::from_secs(30 * 365 * 24 * 3600);
+    let far_future = far_after(Instant::now());
     let draining = || {
         let now = Instant::now();
         Phase::Draining { until: now + DRAIN_IDLE, limit: now + DRAIN_MAX }
@@ -557,7 +558,7 @@ async fn supervise(
                 if phase == Phase::Running && deadline.is_some() => {
                 // Time spent waiting for a person does not count.
                 let (paused_now, paused) = run.clock.as_ref().map(|c| c.paused()).unwrap_or_default();
-                let due = base_deadline.map(|d| d + paused);
+                let due = base_deadline.map(|d| d.checked_add(paused).unwrap_or_else(|| far_after(d)));
                 if paused_now {
                     deadline = Some(Instant::now() + Duration::from_millis(250));
                 } else if due.is_some_and(|d| d > Instant::now()) {
@@ -750,7 +751,8 @@ impl InteractiveAgent {
         drop(self.stdin.take());
         let Some(mut pump) = self.pump.take() else { return Err(AgentError::Closed { agent: self.agent }) };
         // Keep the pipes flowing while waiting, so a chatty agent cannot block on a full channel.
-        let deadline = Instant::now() + wait;
+        let now = Instant::now();
+        let deadline = now.checked_add(wait).unwrap_or_else(|| far_after(now));
         let mut items_open = true;
         let finished = loop {
             tokio::select! {
@@ -789,6 +791,15 @@ impl std::fmt::Debug for InteractiveAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InteractiveAgent").field("agent", &self.agent).field("pid", &self.pid).finish()
     }
+}
+
+/// A point about 30 years after `from`: the deadline of "no deadline" (and of a timeout too long for an
+/// instant), never past what an instant can hold.
+fn far_after(from: Instant) -> Instant {
+    tokio::time::Instant::from_std(ampsm_core::duration::deadline_after(
+        from.into_std(),
+        Duration::from_secs(30 * 365 * 24 * 3600),
+    ))
 }
 
 #[cfg(test)]

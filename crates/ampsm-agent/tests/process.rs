@@ -346,3 +346,15 @@ async fn agents_without_chat_say_so() {
     assert!(matches!(err, AgentError::Unsupported { .. }));
     assert!(err.to_string().contains("codex"));
 }
+
+#[tokio::test]
+async fn a_timeout_longer_than_an_instant_can_reach_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    for timeout in [Duration::MAX, Duration::from_secs(5_000_000_000_000_000 * 3600)] {
+        let mut spec = sh_spec("echo fine", dir.path());
+        spec.timeout = timeout;
+        let (report, _, _) = run("command", &spec).await.unwrap();
+        assert!(report.outcome.success, "{:?}", report.outcome);
+        assert_eq!(report.outcome.final_text.as_deref(), Some("fine"));
+    }
+}

@@ -679,13 +679,13 @@ pub fn stop_groups(pgids: &[i64], grace: Duration) {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    wait_until(Instant::now() + grace);
+    wait_until(ampsm_core::duration::deadline_after(Instant::now(), grace));
     for p in &live {
         if group_alive(*p) {
             signal_group(*p, Signal::SIGKILL);
         }
     }
-    wait_until(Instant::now() + grace);
+    wait_until(ampsm_core::duration::deadline_after(Instant::now(), grace));
 }
 
 /// Puts this process in a session of its own (no controlling terminal), for the detached runner: closing the

@@ -49,7 +49,7 @@ impl SessionFeed {
 
     /// Waits up to `timeout` for new lines; an empty result means none arrived.
     pub fn next(&mut self, timeout: Duration) -> Result<Vec<StoredEvent>, EngineError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = ampsm_core::duration::deadline_after(Instant::now(), timeout);
         let mut wait = MIN_WAIT;
         loop {
             let rows = self.poll()?;

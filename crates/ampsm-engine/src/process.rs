@@ -44,7 +44,7 @@ pub fn stop_group(pgid: i64, grace: std::time::Duration) {
     if !signal_group(pgid, Signal::SIGTERM) {
         return;
     }
-    let deadline = std::time::Instant::now() + grace;
+    let deadline = ampsm_core::duration::deadline_after(std::time::Instant::now(), grace);
     while std::time::Instant::now() < deadline {
         if !group_alive(pgid) {
             return;
@@ -52,7 +52,7 @@ pub fn stop_group(pgid: i64, grace: std::time::Duration) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     signal_group(pgid, Signal::SIGKILL);
-    let deadline = std::time::Instant::now() + grace;
+    let deadline = ampsm_core::duration::deadline_after(std::time::Instant::now(), grace);
     while group_alive(pgid) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

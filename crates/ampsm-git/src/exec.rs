@@ -194,7 +194,7 @@ impl Git {
         let spawn_error =
             |source| GitError::Spawn { command: command.clone(), dir: self.dir.clone(), source };
         let mut child = cmd.spawn().map_err(spawn_error)?;
-        let deadline = Instant::now() + self.timeout;
+        let deadline = ampsm_core::duration::deadline_after(Instant::now(), self.timeout);
 
         let stdout_rx = child.stdout.take().map(|pipe| read_in_background(pipe, usize::MAX));
         let stderr_rx = child.stderr.take().map(|pipe| read_in_background(pipe, STDERR_CAP));
