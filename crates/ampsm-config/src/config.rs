@@ -108,6 +108,11 @@ pub struct SessionConfig {
     pub permissions: Option<String>,
     /// Under the `ask` policy, how long a tool call waits for an answer before it is denied.
     pub ask_timeout: String,
+    /// The most output lines one agent run may record; past it the run is stopped (what was recorded
+    /// stays).
+    pub max_run_lines: u64,
+    /// The most output one agent run may record, in MiB; past it the run is stopped.
+    pub max_run_mib: u64,
 }
 
 impl Default for SessionConfig {
@@ -119,6 +124,8 @@ impl Default for SessionConfig {
             setup_timeout: "10m".into(),
             permissions: None,
             ask_timeout: "10m".into(),
+            max_run_lines: 200_000,
+            max_run_mib: 256,
         }
     }
 }
@@ -291,6 +298,14 @@ impl Config {
         ampsm_core::parse_duration(&self.session.setup_timeout)
             .map_err(|m| bad("session.setup_timeout", m))?;
         ampsm_core::parse_duration(&self.session.ask_timeout).map_err(|m| bad("session.ask_timeout", m))?;
+        for (key, v) in [
+            ("session.max_run_lines", self.session.max_run_lines),
+            ("session.max_run_mib", self.session.max_run_mib),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
+        }
         if let Some(p) = &self.session.permissions {
             p.parse::<PermissionPolicy>().map_err(|m| bad("session.permissions", m))?;
         }

@@ -297,6 +297,7 @@ impl Engine {
             worktree,
             interrupt: None,
             stop_requested: false,
+            output_capped: false,
         })
     }
 
@@ -318,6 +319,7 @@ impl Engine {
             worktree,
             interrupt,
             stop_requested,
+            output_capped,
             ..
         } = prep;
         let stop = || stop_requested || interrupt.as_ref().is_some_and(Interrupt::interrupted);
@@ -352,13 +354,25 @@ impl Engine {
         if let Some(m) = member {
             m.settle(cost_usd.or(run_usd));
         }
-        let outcome_word = if budget_stop { "budget" } else { outcome_word(&report) };
+        let outcome_word = if budget_stop {
+            "budget"
+        } else if output_capped {
+            "failed"
+        } else {
+            outcome_word(&report)
+        };
         // Stopped by the user (Ctrl-C, or `stop` from anywhere): not a failure of the agent, and nobody to
         // notify.
         let user_stop = stop() && outcome_word == "cancelled";
         let denials = &report.outcome.denials;
         let error = if outcome_word == "success" {
             None
+        } else if output_capped {
+            Some(format!(
+                "stopped: its output passed the limit of one run ({} lines or {} MiB; session.max_run_lines, \
+                 session.max_run_mib); what it printed before is recorded and its work so far committed",
+                self.config.session.max_run_lines, self.config.session.max_run_mib
+            ))
         } else if user_stop && stop_requested {
             Some("stopped by `amp-sessions stop`: the agent was stopped".to_string())
         } else if user_stop {
@@ -579,6 +593,14 @@ impl Engine {
             clock: clock.clone(),
         });
         let asks = watch.requests();
+        // Bounded output: past the limits the run is stopped and nothing more is recorded.
+        let max_lines = self.config.session.max_run_lines;
+        let max_bytes = self.config.session.max_run_mib.saturating_mul(1024 * 1024);
+        let (mut lines, mut bytes) = (0u64, 0u64);
+        let capped = std::sync::atomic::AtomicBool::new(false);
+        let capped_ref = &capped;
+        let cap_cancel = cancel_tx.clone();
+        let cap_sink = recorder.sink();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -589,6 +611,23 @@ impl Engine {
         let mut meter = prep.meter.as_mut();
         let member = prep.member.as_ref();
         let mut on_line = move |item: StreamItem| {
+            if capped_ref.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            lines += 1;
+            bytes += item.raw.len() as u64;
+            if lines > max_lines || bytes > max_bytes {
+                capped_ref.store(true, std::sync::atomic::Ordering::Relaxed);
+                let text = format!(
+                    "the agent's output passed the limit of one run ({max_lines} lines, session.max_run_lines; \
+                     {} MiB, session.max_run_mib): it was stopped; what it printed before is recorded",
+                    max_bytes / (1024 * 1024)
+                );
+                eprintln!("warning: {text}");
+                cap_sink.note(text);
+                let _ = cap_cancel.send(true);
+                return;
+            }
             observer(&item);
             for ev in &item.events {
                 if let ampsm_core::AgentEvent::PermissionRequest { request_id, call_id, tool, input } = ev {
@@ -630,6 +669,7 @@ impl Engine {
         ));
         drop(on_line);
         drop(on_spawn);
+        prep.output_capped = capped.load(std::sync::atomic::Ordering::Relaxed);
         let summary = watch.finish();
         prep.stop_requested = summary.stop_requested && result.as_ref().is_ok_and(|r| r.exit.cancelled);
         let written = recorder.finish()?;
@@ -796,6 +836,8 @@ pub(crate) struct PreparedRun {
     pub(crate) interrupt: Option<Interrupt>,
     /// `stop` (from any process) asked this run to stop, and it was stopped.
     pub(crate) stop_requested: bool,
+    /// The run printed more than one run may record, and was stopped.
+    pub(crate) output_capped: bool,
 }
 
 /// Records one run's stream lines: a writer thread with its own connection, fed through an

@@ -1,7 +1,8 @@
 //! Secrets never reach the database, logs or exports, whatever form they take in the recorded text (as
 //! they are, JSON-escaped once or twice, non-ASCII as `\u` escapes), and a secret value written into the
 //! agent's committed change is named (variable and file) and redacted in every stored copy of the change
-//! (a benchmark's `model_patch`, `predictions.jsonl`, exports).
+//! (a benchmark's `model_patch`, `predictions.jsonl`, exports). Recorded output is bounded too: an
+//! agent that floods its output is stopped at the limit of one run.
 
 use crate::support::World;
 use std::path::{Path, PathBuf};
@@ -104,4 +105,27 @@ fn a_benchmark_patch_that_holds_a_secret_is_stored_and_exported_redacted() {
     for root in files {
         assert_nowhere(&root);
     }
+}
+
+/// An agent that floods its output (`yes`) is stopped at the default limit of one run; what it printed
+/// before is recorded, nothing after, and the database stays small.
+#[test]
+fn an_agent_that_floods_its_output_is_stopped_at_the_default_limit() {
+    let w = crate::support::command_world("echo started > started.txt; yes");
+    w.ok(&["new", "--repo", w.repo_arg(), "--name", "flood", "--agent", "command", "--prompt", "go"]);
+    let started = std::time::Instant::now();
+    let out = w.run(&["iterate", "flood", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+    let error = report["iteration"]["error"].as_str().unwrap();
+    assert!(error.contains("200000 lines") && error.contains("session.max_run_lines"), "{error}");
+    assert_eq!(report["lines_recorded"], 200_000, "{report}");
+    assert_eq!(report["session"]["status"], "error");
+    // Its work before the flood is committed.
+    let commit = report["commit"].as_str().expect("a commit");
+    let wt = std::path::PathBuf::from(report["session"]["worktree_path"].as_str().unwrap());
+    assert_eq!(ampsm_testutils::repo::git(&wt, &["show", &format!("{commit}:started.txt")]), "started\n");
+    let db = std::fs::metadata(w.home().join("sessions.db")).unwrap().len();
+    assert!(db < 100 * 1024 * 1024, "database of {db} bytes");
 }
