@@ -484,9 +484,16 @@ impl Config {
 }
 
 /// Reads the file, sets `key` to `value_text` (read as a YAML scalar or list), validates the whole result
-/// and writes it back atomically. Comments in the file are not kept.
+/// and writes it back atomically. Comments in the file are not kept. Concurrent sets (from any process)
+/// are serialized by an exclusive lock on `<file>.lock` held across the read, change and write, so none
+/// is lost; the new text goes to a temporary file of its own, synced, then renamed over the file.
 pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, ConfigError> {
     check_key(key)?;
+    let write_error = |source| ConfigError::Write { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+    }
+    let _lock = lock_config(path)?;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -519,14 +526,57 @@ pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, C
         }
         other => other,
     })?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
-    }
-    let tmp = path.with_extension("yaml.tmp");
-    std::fs::write(&tmp, new_text).map_err(|source| ConfigError::Write { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
+    write_atomically(path, new_text.as_bytes())?;
     Ok(config)
+}
+
+/// Takes the exclusive lock of the config file `path` (on `<file>.lock` beside it, which stays), waiting
+/// for another process's set to finish; released when the returned file is dropped.
+fn lock_config(path: &Path) -> Result<std::fs::File, ConfigError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let lock_error = |source| ConfigError::Write { path: lock_path.clone(), source };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(lock_error)?;
+    file.lock().map_err(lock_error)?;
+    Ok(file)
+}
+
+/// Writes `bytes` to `path` so readers see the old or the new text, never a part: a temporary file of
+/// this process's own in the same folder, synced, renamed over `path` (removed again if anything fails).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    let tmp = path.with_file_name(name);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ConfigError::Write { path: tmp, source });
+    }
+    if let Err(source) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ConfigError::Write { path: path.to_path_buf(), source });
+    }
+    // The rename itself is durable once the folder is synced (best effort: not every filesystem can).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Reads a value given on the command line as YAML (`true`, `300`, `[a, b]`, `{K: v}`); text that YAML

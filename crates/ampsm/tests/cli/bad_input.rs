@@ -95,3 +95,59 @@ fn durations_out_of_range_are_one_line_errors_naming_the_field_and_the_limit() {
         );
     }
 }
+
+#[test]
+fn concurrent_config_sets_all_succeed_and_none_is_lost() {
+    let w = World::new();
+    w.ok(&["config", "set", "git.commit_prefix", "wip:"]);
+    const PROCESSES: usize = 8;
+    const SETS: usize = 20;
+    const KEYS: usize = 5;
+    let key = |p: usize, k: usize| format!("agents.agent{p}.env.K{k}");
+    // Each process sets its own keys in turn, each key several times; the last set of a key must stick.
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..PROCESSES)
+            .map(|p| {
+                let commands: Vec<_> = (0..SETS)
+                    .map(|j| {
+                        let mut c = w.cmd();
+                        c.args(["config", "set", &key(p, j % KEYS), &format!("v{p}-{j}")]);
+                        c
+                    })
+                    .collect();
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for (j, mut c) in commands.into_iter().enumerate() {
+                        let out = c.output().unwrap();
+                        if !out.status.success() {
+                            failures.push(format!("{p}/{j}: {}", String::from_utf8_lossy(&out.stderr)));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} sets failed:\n{}",
+        failures.len(),
+        PROCESSES * SETS,
+        failures.join("")
+    );
+    for p in 0..PROCESSES {
+        for k in 0..KEYS {
+            let last = (0..SETS).filter(|j| j % KEYS == k).max().unwrap();
+            assert_eq!(w.ok(&["config", "get", &key(p, k)]).trim(), format!("v{p}-{last}"), "{}", key(p, k));
+        }
+    }
+    assert_eq!(w.ok(&["config", "get", "git.commit_prefix"]).trim(), "wip:");
+    let leftovers: Vec<_> = std::fs::read_dir(w.home())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
