@@ -89,6 +89,7 @@ impl EngineError {
             | EngineError::NotRunning { .. }
             | EngineError::Git(ampsm_git::GitError::NotARepository { .. }) => 2,
             EngineError::Store(ampsm_store::StoreError::SessionNotFound(_))
+            | EngineError::Store(ampsm_store::StoreError::SessionRemoved(_))
             | EngineError::Store(ampsm_store::StoreError::AmbiguousSession { .. })
             | EngineError::Store(ampsm_store::StoreError::DuplicateName { .. }) => 2,
             EngineError::UnmergedWork { .. }

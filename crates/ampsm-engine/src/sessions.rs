@@ -422,6 +422,10 @@ impl Engine {
             });
         }
         let _lock = RepoLock::acquire(&self.paths.locks, &repo_root, LOCK_TIMEOUT)?;
+        // Another `rm` of the same session may have run while this one waited for the lock.
+        if self.store.get_session(&session.id)?.removed_at.is_some() {
+            return Err(ampsm_store::StoreError::SessionRemoved(session.name.clone()).into());
+        }
         let snapshot = if what.is_empty() {
             None
         } else {

@@ -19,6 +19,8 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("no session matches {0:?}")]
     SessionNotFound(String),
+    #[error("session {0:?} was removed; nothing runs in it (`amp-sessions undo` brings its work back)")]
+    SessionRemoved(String),
     #[error("{reference:?} matches several sessions: {candidates}; use more characters of the id")]
     AmbiguousSession { reference: String, candidates: String },
     #[error("a session named {name:?} already exists for {repo} (id {id})")]

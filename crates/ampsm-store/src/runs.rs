@@ -239,6 +239,17 @@ impl Store {
     /// `running` status, or the other way round. Returns the iteration's sequence number.
     pub fn begin_iteration(&mut self, it: &NewIteration, note: &str) -> Result<i64, StoreError> {
         self.write_tx(|tx| {
+            // `rm` may have removed the session since it was looked up: a removed session runs nothing.
+            let removed: Option<(String, Option<i64>)> = tx
+                .query_row("SELECT name, removed_at FROM sessions WHERE id = ?1", [it.session_id.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match removed {
+                None => return Err(StoreError::SessionNotFound(it.session_id.to_string())),
+                Some((name, Some(_))) => return Err(StoreError::SessionRemoved(name)),
+                Some(_) => {}
+            }
             let seq: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM iterations WHERE session_id = ?1",
                 [it.session_id.as_str()],

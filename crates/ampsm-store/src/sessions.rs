@@ -187,12 +187,13 @@ impl Store {
     }
 
     /// Sessions with a run in progress, with their runner pids: marked running, or awaiting an approval
-    /// while their runner waits (`awaiting-input` with a runner).
+    /// while their runner waits (`awaiting-input` with a runner). Removed sessions too: `rm --force` may
+    /// have raced a run that was starting, and its status must still be settled.
     pub fn running_sessions(&self) -> Result<Vec<Session>, StoreError> {
         self.query_sessions(
             &format!(
-                "SELECT {COLUMNS} FROM sessions WHERE removed_at IS NULL AND (status = 'running' \
-                 OR (status = 'awaiting-input' AND runner_pid IS NOT NULL))"
+                "SELECT {COLUMNS} FROM sessions WHERE status = 'running' \
+                 OR (status = 'awaiting-input' AND runner_pid IS NOT NULL)"
             ),
             [],
         )

@@ -431,3 +431,50 @@ fn ctrl_c_stops_a_setup_command_with_its_process_group() {
     assert!(processes_in_groups(&[group]).is_empty(), "the setup's group is gone");
     assert_eq!(w.json(&["show", "slowsetup"])["session"]["status"], "error");
 }
+
+/// `rm --force` racing an `iterate` that is starting never leaves the removed session `running`: either
+/// the run is refused (the session was removed) or it ends and its status is settled.
+#[test]
+fn rm_force_racing_a_starting_iterate_never_leaves_a_session_running() {
+    let w = crate::support::command_world("echo work > work.txt; sleep 1");
+    for i in 0..10 {
+        let name = format!("race{i}");
+        w.ok(&["new", "--repo", w.repo_arg(), "--name", &name, "--agent", "command", "--prompt", "go"]);
+        let run = w.spawn(&["iterate", &name]);
+        if i % 2 == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(30 * i as u64));
+        }
+        let rm = w.run(&["rm", &name, "--force"]);
+        assert!(rm.status.success(), "{}", String::from_utf8_lossy(&rm.stderr));
+        let out = run.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // Any command settles what a race left (repair runs at start).
+    let all = w.json(&["list", "--all"]);
+    for s in all.as_array().unwrap() {
+        assert_ne!(s["status"], "running", "{s}");
+        assert!(s["removed_at"].is_i64(), "{s}");
+    }
+}
+
+/// Two `rm --force` of one session at once: one removes it, the other says it was removed (one line, no
+/// raw git error).
+#[test]
+fn two_simultaneous_rm_force_of_one_session_give_one_clear_answer() {
+    let w = World::new();
+    for i in 0..5 {
+        let name = format!("twice{i}");
+        w.ok(&["new", "--repo", w.repo_arg(), "--name", &name]);
+        let a = w.spawn(&["rm", &name, "--force"]);
+        let b = w.spawn(&["rm", &name, "--force"]);
+        let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        assert!(outs.iter().any(|o| o.status.success()), "one of them removes it");
+        for o in outs.iter().filter(|o| !o.status.success()) {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let line = one_line(&err);
+            assert!(line.contains("was removed") || line.contains("no session matches"), "{line}");
+            assert_eq!(o.status.code(), Some(2), "{err}");
+        }
+    }
+}
