@@ -1085,7 +1085,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
         let (status, reason) = match result {
             Ok(report) if report.passed() => {
                 let (merged, note) = if item.merge_on_pass {
-                    match engine.merge_session(session.id.as_str(), &MergeRequest::default()) {
+                    match merge_in_turn(engine, session.id.as_str()) {
                         Ok(r) if r.result == "merged" => (true, None),
                         Ok(r) => {
                             (false, Some(format!("passed, not merged: the merge ended with {}", r.result)))
@@ -1108,6 +1108,8 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                         .unwrap_or_else(|| format!("the agent run ended: {outcome}"))
                 } else if let Some(t) = report.tests.as_ref().filter(|t| !t.passed()) {
                     format!("the script failed ({}): {}", t.outcome(), t.short_tail())
+                } else if !report.outcome.denials.is_empty() {
+                    report.session.status_note.clone().unwrap_or_else(|| "tool calls were denied".to_string())
                 } else {
                     "the agent is waiting for input".to_string()
                 };
@@ -1314,6 +1316,31 @@ impl Gate {
                 }
             }
             std::thread::sleep(SLOT_POLL);
+        }
+    }
+}
+
+/// Merges of passing items into their base branch queue here, one at a time in this process.
+static MERGE_QUEUE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// How often a merge is tried again when its base branch moved under it (another merge landed).
+const MERGE_TRIES: u32 = 5;
+
+/// `mergeOnPass`: merges one at a time (other workers of the batch wait their turn), and when the base
+/// branch moved while it was merged (a merge by another process landed first) tries again onto the moved
+/// base, so every passing item lands or reports a real conflict.
+fn merge_in_turn(engine: &mut Engine, session: &str) -> Result<crate::merge::MergeReport, EngineError> {
+    let _turn = MERGE_QUEUE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut attempt = 1;
+    loop {
+        match engine.merge_session(session, &MergeRequest::default()) {
+            Err(EngineError::Review(crate::review_error::ReviewError::Moved { .. }))
+                if attempt < MERGE_TRIES =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
+            }
+            other => return other,
         }
     }
 }

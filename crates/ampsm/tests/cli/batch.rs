@@ -616,3 +616,28 @@ fn the_real_claude_code_batch_is_stopped_at_the_whole_batch_budget() {
     let m = w.json(&["metrics", first["session"]["id"].as_str().unwrap()]);
     assert_eq!(m["iterations"][0]["outcome"], "budget", "{m}");
 }
+
+/// `mergeOnPass` with several workers: every passing item lands on the base branch (merges queue and
+/// retry onto the moved base), none fails with "moved while being merged".
+#[test]
+fn merge_on_pass_at_concurrency_four_merges_every_passing_item() {
+    let w = command_world("echo \"$AMPSM_PROMPT\" > \"$AMPSM_PROMPT.txt\"");
+    let items: String = (0..8)
+        .map(|i| {
+            format!("  - name: item{i}\n    prompt: file{i}\n    mergeOnPass: true\n    script: \"true\"\n")
+        })
+        .collect();
+    let yaml =
+        format!("name: many\nrepos: [./repo]\nconcurrency: 4\ndefaults:\n  agent: command\nitems:\n{items}");
+    let file = write(&w, "many.yaml", &yaml);
+    let out = w.run(&["batch", "start", "--file", file.to_str().unwrap(), "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    for item in v["items"].as_array().unwrap() {
+        assert_eq!(item["status"], "passed", "{item:#}");
+        assert_eq!(item["merged"], true, "{item:#}");
+    }
+    for i in 0..8 {
+        assert_eq!(git(&w.repo, &["show", &format!("main:file{i}.txt")]).trim(), format!("file{i}"));
+    }
+}
