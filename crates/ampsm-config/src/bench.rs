@@ -442,7 +442,28 @@ fn read_patch(file: &Path) -> Result<String, String> {
         return Err(format!("{} is larger than 16 MiB", file.display()));
     }
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", file.display()))
+    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", file.display()))?;
+    if !looks_like_patch(&text) {
+        return Err(format!(
+            "{} is not a patch: it has no `diff --git` line and no `---`/`+++` file headers (make it with `git diff`)",
+            file.display()
+        ));
+    }
+    Ok(text)
+}
+
+/// Whether `text` is a unified diff: a `diff --git` line, or a `--- ` line followed by a `+++ ` line.
+fn looks_like_patch(text: &str) -> bool {
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with("diff --git ") {
+            return true;
+        }
+        if line.starts_with("--- ") && lines.peek().is_some_and(|next| next.starts_with("+++ ")) {
+            return true;
+        }
+    }
+    false
 }
 
 /// An instance or problem id: 1–128 characters of letters, digits, `-`, `_`, `.`, `/`, `:`, `+`, `@`,
@@ -565,8 +586,10 @@ pub fn load_dataset(path: &Path) -> Result<Vec<SweInstance>, ConfigError> {
     parse_dataset(&file, &text)
 }
 
-/// Parses dataset text; `path` names the file in errors.
+/// Parses dataset text; `path` names the file in errors. A UTF-8 byte order mark in front is skipped (as
+/// Python's `utf-8-sig` does: tools that write one are common on Windows).
 pub fn parse_dataset(path: &Path, text: &str) -> Result<Vec<SweInstance>, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rows: Vec<(u64, Value)> = if text.trim_start().starts_with('[') {
         array_rows(path, text)?
     } else {
@@ -897,6 +920,16 @@ problems:
     }
 
     #[test]
+    fn a_test_patch_that_is_not_a_patch_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "just some notes\n").unwrap();
+        std::fs::write(dir.path().join("plain.patch"), "--- a/t\n+++ b/t\n@@ -1 +1 @@\n-x\n+y\n").unwrap();
+        assert!(read_patch(&dir.path().join("plain.patch")).is_ok());
+        let err = read_patch(&dir.path().join("notes.txt")).unwrap_err();
+        assert!(err.contains("notes.txt is not a patch"), "{err}");
+    }
+
+    #[test]
     fn the_test_patch_is_read_relative_to_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hidden.patch"), "diff --git a/t b/t\n").unwrap();
@@ -971,6 +1004,11 @@ problems:
         // A JSON array file works too, with the line each row starts on.
         let array = format!("[\n  {},\n  {}\n]\n", row("[]"), row("[]").replace("demo-1", "demo-2"));
         let rows = parse_dataset(Path::new("/d.json"), &array).unwrap();
+        assert_eq!((rows[0].line, rows[1].line), (2, 3));
+        // A byte order mark in front (as some Windows tools write) is skipped, in both forms.
+        let rows = parse_dataset(Path::new("/d.jsonl"), &format!("\u{feff}{text}")).unwrap();
+        assert_eq!((rows[0].line, rows[1].line), (1, 3));
+        let rows = parse_dataset(Path::new("/d.json"), &format!("\u{feff}{array}")).unwrap();
         assert_eq!((rows[0].line, rows[1].line), (2, 3));
     }
 
