@@ -30,6 +30,7 @@
 
 pub mod adapter;
 pub mod adapters;
+pub mod contain;
 pub mod error;
 pub mod offline;
 pub mod parsers;

@@ -1,7 +1,10 @@
 //! Process supervision: starts an agent in its own process group, feeds stdin, reads stdout and stderr as
 //! length-capped lines (each delivered as it arrives, with its parsed events), and enforces the timeout or
-//! a cancellation by stopping the whole group (SIGINT, then SIGTERM after 2 s, then SIGKILL after 2 more)
-//! until none of its processes is left. Also the interactive variant used for chat.
+//! a cancellation by stopping the whole run (SIGINT, then SIGTERM after 2 s, then SIGKILL after 2 more)
+//! until none of its processes is left. The run is its process group *and* every process carrying its tag
+//! ([`crate::contain`]): descendants that left the group (`setsid`, daemons) are stopped with it, when the
+//! agent exits too, so they can neither outlive the run nor hold it up by keeping its pipes open. Also the
+//! interactive variant used for chat.
 //!
 //! A run whose stdin is a [`StdinMode::Conversation`] (the `ask` policy) keeps stdin open after the prompt:
 //! the answers to the agent's permission requests are written there as they come in
@@ -9,6 +12,7 @@
 //! [`AgentEvent::PermissionDenied`] of the run also lands in the outcome's `denials`.
 
 use crate::adapter::{AgentAdapter, StreamParser};
+use crate::contain;
 use crate::error::AgentError;
 use crate::parsers::{prefix_at_boundary, suffix_at_boundary};
 use crate::spec::{CommandSpec, ExitInfo, RunSpec, StdinMode};
@@ -41,8 +45,17 @@ const DRAIN_IDLE: Duration = Duration::from_secs(2);
 /// The most denials kept in one run's outcome (each is also recorded with its stream line).
 const MAX_DENIALS: usize = 1_000;
 
-/// After the agent and its group are gone, the longest time spent reading what is left.
-const DRAIN_MAX: Duration = Duration::from_secs(60);
+/// After the agent and its processes are gone, the longest time spent waiting for what is left in the pipes
+/// (time spent handing lines to a slow sink does not count, for at most [`DRAIN_LINES`] lines): only a
+/// descendant that scrubbed its tag from its environment can hold them open that long.
+const DRAIN_MAX: Duration = Duration::from_secs(3);
+
+/// After the agent and its processes are gone, how many lines may extend [`DRAIN_MAX`] by the time their
+/// delivery took (more than the pipes and the line channel can hold once no writer is left).
+const DRAIN_LINES: u64 = 20_000;
+
+/// How often a stopping run is checked for processes left.
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// One line of the child's output, as it arrived.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -248,14 +261,35 @@ struct Spawned {
     guard: GroupGuard,
 }
 
+/// The processes of one run: its process group, and whatever carries its tag.
+#[derive(Debug, Clone)]
+struct RunProcs {
+    pgid: i32,
+    tag: String,
+}
+
+impl RunProcs {
+    /// Whether any process of the run is left (a /proc scan: call it at most every few tens of ms).
+    fn alive(&self) -> bool {
+        group_alive(self.pgid) || contain::any_tagged(&self.tag)
+    }
+
+    fn signal(&self, sig: Signal) {
+        signal_group(self.pgid, sig);
+        contain::signal_tagged(&self.tag, sig);
+    }
+}
+
 impl Spawned {
     fn start(adapter: &dyn AgentAdapter, cmd: &CommandSpec, spec: &RunSpec) -> Result<Spawned, AgentError> {
         let agent = adapter.name();
+        let tag = spec.run_tag.clone().filter(|t| !t.is_empty()).unwrap_or_else(contain::new_run_tag);
         let mut command = Command::new(&cmd.program);
         command
             .args(&cmd.args)
             .current_dir(&spec.cwd)
             .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(contain::RUN_TAG_VAR, &tag)
             .stdin(match cmd.stdin {
                 StdinMode::Null => Stdio::null(),
                 StdinMode::Text(_) | StdinMode::Interactive | StdinMode::Conversation(_) => Stdio::piped(),
@@ -270,7 +304,7 @@ impl Spawned {
             program: cmd.program.clone(),
             source: std::io::Error::other("the process ended before its id could be read"),
         })?;
-        let guard = GroupGuard { pgid: pid as i32, armed: true };
+        let guard = GroupGuard { procs: RunProcs { pgid: pid as i32, tag }, armed: true };
         let (tx, rx) = mpsc::channel(256);
         let cap = spec.line_cap();
         // The secrets of the child's environment never reach what is recorded (a `env` tool call).
@@ -319,16 +353,16 @@ fn spawn_error(adapter: &dyn AgentAdapter, program: &Path, cwd: &Path, e: std::i
     }
 }
 
-/// Kills the whole group if the supervision is dropped before it finished (e.g. its task was aborted).
+/// Kills the whole run if the supervision is dropped before it finished (e.g. its task was aborted).
 struct GroupGuard {
-    pgid: i32,
+    procs: RunProcs,
     armed: bool,
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
-            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGKILL);
+            self.procs.signal(Signal::SIGKILL);
         }
     }
 }
@@ -442,9 +476,10 @@ enum Phase {
     /// Stopping the group: `stage` signals sent so far (1 = INT, 2 = TERM, 3 = KILL); `next` is when to
     /// escalate (or give up after KILL).
     Stopping { stage: u8, next: Instant },
-    /// The agent exited and its group is gone; reading what is left in the pipes until they close, or
-    /// until they stay silent until `until` (moved on by each line, never past `limit`).
-    Draining { until: Instant, limit: Instant },
+    /// The agent exited and its processes are gone; reading what is left in the pipes until they close, or
+    /// until they stay silent until `until` (moved on by each line, never past `limit`, which moves on by
+    /// the time the first [`DRAIN_LINES`] `lines` took to deliver).
+    Draining { until: Instant, limit: Instant, lines: u64 },
 }
 
 /// Resolves when `cancel` holds `true`; never resolves without a receiver or once the sender is gone.
@@ -471,7 +506,7 @@ async fn supervise(
 ) -> ExitInfo {
     let base_deadline = deadline;
     let mut deadline = deadline;
-    let pgid = run.pid as i32;
+    let procs = run.guard.procs.clone();
     let mut seq = 0u64;
     let mut stderr_tail = String::new();
     let mut open_pipes = run.readers.len();
@@ -481,7 +516,7 @@ async fn supervise(
     let far_future = far_after(Instant::now());
     let draining = || {
         let now = Instant::now();
-        Phase::Draining { until: now + DRAIN_IDLE, limit: now + DRAIN_MAX }
+        Phase::Draining { until: now + DRAIN_IDLE.min(DRAIN_MAX), limit: now + DRAIN_MAX, lines: 0 }
     };
 
     loop {
@@ -489,7 +524,8 @@ async fn supervise(
             break;
         }
         let stop_at = match phase {
-            Phase::Stopping { next, .. } => next,
+            // Checked often: the run may be over long before the next escalation.
+            Phase::Stopping { next, .. } => next.min(Instant::now() + STOP_POLL),
             Phase::Draining { until, .. } => until,
             Phase::Running => far_future,
         };
@@ -534,8 +570,14 @@ async fn supervise(
                     }
                     let item = StreamItem { seq, ts_ms: ampsm_core::time::now_ms(), stream, raw, truncated, events };
                     seq += 1;
+                    let delivering = Instant::now();
                     sink.deliver(item).await;
-                    if let Phase::Draining { until, limit } = &mut phase {
+                    if let Phase::Draining { until, limit, lines } = &mut phase {
+                        // A slow sink does not run the drain down; a writer that outlived the run does.
+                        *lines += 1;
+                        if *lines <= DRAIN_LINES {
+                            *limit += delivering.elapsed();
+                        }
                         *until = (Instant::now() + DRAIN_IDLE).min(*limit);
                     }
                 }
@@ -545,9 +587,9 @@ async fn supervise(
             st = run.child.wait(), if status.is_none() => {
                 status = Some(st.unwrap_or_else(|_| ExitStatus::from_raw(1 << 8)));
                 if phase == Phase::Running {
-                    // The agent is done. Anything it left behind in its group is stopped too.
-                    phase = if group_alive(pgid) {
-                        signal_group(pgid, Signal::SIGINT);
+                    // The agent is done. Anything it left behind, in its group or not, is stopped too.
+                    phase = if procs.alive() {
+                        procs.signal(Signal::SIGINT);
                         Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE }
                     } else {
                         draining()
@@ -565,20 +607,21 @@ async fn supervise(
                     deadline = due;
                 } else {
                     timed_out = true;
-                    signal_group(pgid, Signal::SIGINT);
+                    procs.signal(Signal::SIGINT);
                     phase = Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE };
                 }
             },
             _ = cancel_requested(&mut cancel), if phase == Phase::Running => {
                 cancelled = true;
-                signal_group(pgid, Signal::SIGINT);
+                procs.signal(Signal::SIGINT);
                 phase = Phase::Stopping { stage: 1, next: Instant::now() + STOP_GRACE };
             },
             _ = tokio::time::sleep_until(stop_at), if phase != Phase::Running => match phase {
                 // Everyone is gone: what is left in the pipes is still read.
-                Phase::Stopping { .. } if status.is_some() && !group_alive(pgid) => phase = draining(),
+                Phase::Stopping { .. } if status.is_some() && !procs.alive() => phase = draining(),
+                Phase::Stopping { next, .. } if Instant::now() < next => {}
                 Phase::Stopping { stage, .. } if stage < 3 => {
-                    signal_group(pgid, if stage == 1 { Signal::SIGTERM } else { Signal::SIGKILL });
+                    procs.signal(if stage == 1 { Signal::SIGTERM } else { Signal::SIGKILL });
                     phase = Phase::Stopping { stage: stage + 1, next: Instant::now() + STOP_GRACE };
                 }
                 // Something outlived SIGKILL and its grace, or the pipes stayed open and silent: stop
@@ -588,22 +631,26 @@ async fn supervise(
         }
     }
 
-    // Whatever happened above, no process of the group may be left behind.
+    // Whatever happened above, no process of the run may be left behind.
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL] {
-        if !group_alive(pgid) {
+        if !procs.alive() {
             break;
         }
-        signal_group(pgid, sig);
+        procs.signal(sig);
         let until = Instant::now() + STOP_GRACE;
-        while group_alive(pgid) && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        while procs.alive() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+    // A daemon forking while it was killed: its new children carry the tag too.
+    if contain::any_tagged(&procs.tag) {
+        contain::stop_tagged(&procs.tag, Duration::ZERO);
     }
     if status.is_none() {
         let _ = run.child.start_kill();
         status = tokio::time::timeout(STOP_GRACE, run.child.wait()).await.ok().and_then(Result::ok);
     }
-    run.guard.armed = group_alive(pgid);
+    run.guard.armed = procs.alive();
     for reader in &run.readers {
         reader.abort();
     }

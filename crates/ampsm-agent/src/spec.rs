@@ -42,6 +42,10 @@ pub struct RunSpec {
     /// Codex (`turn.completed`) report the *thread's* running totals on a resumed run; their parsers
     /// subtract this to count the run's own tokens once. Empty: not known (see each parser's fallback).
     pub prior_usage: Vec<ModelUsage>,
+    /// The run's tag ([`crate::contain::RUN_TAG_VAR`] in the environment of every process it starts), by
+    /// which its processes are found and stopped even after they left its process group. `None`: a tag of
+    /// its own is made for the run.
+    pub run_tag: Option<String>,
 }
 
 impl RunSpec {
@@ -59,6 +63,7 @@ impl RunSpec {
             permissions: PermissionPolicy::Auto,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             prior_usage: Vec::new(),
+            run_tag: None,
         }
     }
 
@@ -83,6 +88,7 @@ impl fmt::Debug for RunSpec {
             .field("permissions", &self.permissions)
             .field("max_line_bytes", &self.max_line_bytes)
             .field("prior_usage", &self.prior_usage)
+            .field("run_tag", &self.run_tag)
             .finish()
     }
 }
