@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The agents an item may name.
-pub const BATCH_AGENTS: &[&str] = &["amp", "claude", "codex", "gemini", "opencode", "command", "offline"];
+pub const BATCH_AGENTS: &[&str] = ampsm_core::names::AGENT_NAMES;
 /// Most items running at once.
 pub const MAX_CONCURRENCY: u32 = 64;
 /// Most retries of one item.

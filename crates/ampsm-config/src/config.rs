@@ -306,6 +306,13 @@ impl Config {
                 return Err(bad(key, "must be at least 1".into()));
             }
         }
+        let agent = &self.session.default_agent;
+        if !ampsm_core::names::AGENT_NAMES.contains(&agent.as_str()) {
+            return Err(bad(
+                "session.default_agent",
+                format!("unknown agent {agent:?} (one of: {})", ampsm_core::names::AGENT_NAMES.join(", ")),
+            ));
+        }
         if let Some(p) = &self.session.permissions {
             p.parse::<PermissionPolicy>().map_err(|m| bad("session.permissions", m))?;
         }

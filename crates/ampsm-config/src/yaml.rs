@@ -21,8 +21,121 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigEr
             let message = explain_bad_value(text, line, &message);
             ConfigError::Invalid { path, line, column, message }
         }
+        // "expected sequence start" says neither which field nor what a user should write: say both.
+        ConfigError::Invalid { path, line, column, message }
+            if line > 0 && shape_wanted(&message).is_some() =>
+        {
+            let message = explain_bad_shape(text, line, column, &message);
+            ConfigError::Invalid { path, line, column, message }
+        }
         other => other,
     })
+}
+
+/// What a node of the shape serde-saphyr's "expected <event>" wanted must look like.
+fn shape_wanted(message: &str) -> Option<&'static str> {
+    Some(match message {
+        "expected sequence start" => "expected a list ([a, b], or one \"- item\" per line)",
+        "expected mapping start" => "expected a mapping (key: value lines, or {key: value})",
+        "expected string scalar" | "expected scalar" => "expected a single value (text or a number)",
+        _ => return None,
+    })
+}
+
+/// `field.path: expected …, got …` for a node of the wrong shape starting at `line`:`column` (1-based).
+fn explain_bad_shape(text: &str, line: u64, column: u64, message: &str) -> String {
+    let expected = shape_wanted(message).unwrap_or(message);
+    let raw = text.lines().nth(line as usize - 1).unwrap_or("");
+    let split = raw.char_indices().nth(column.saturating_sub(1) as usize).map_or(raw.len(), |(i, _)| i);
+    let (before, node) = raw.split_at(split);
+    let inside = mapping_path_at(text, line);
+    let field_of = |key: &str| match &inside {
+        Some(at) => format!("{at}.{key}"),
+        None => key.to_string(),
+    };
+    let (field, got) = if let Some(key) = key_of(before) {
+        // The value is on its key's line; inside a [..] there, the item is counted by its commas.
+        let value_so_far = before.split_once(':').map_or("", |(_, v)| v).trim_start();
+        let field = match value_so_far.strip_prefix('[').and_then(flow_index) {
+            Some(index) => format!("{}[{index}]", field_of(key)),
+            None => field_of(key),
+        };
+        (Some(field), describe_node(node))
+    } else if node.starts_with('-') {
+        // A list in block style starts here: it is the value of the enclosing key (or item).
+        let field = inside.map(|p| match p.strip_suffix(']').and_then(|p| p.rsplit_once('[')) {
+            Some((owner, _)) => owner.to_string(),
+            None => p,
+        });
+        (field, "a list".to_string())
+    } else if key_of(raw).is_some() {
+        (inside, "a mapping".to_string())
+    } else {
+        (inside, describe_node(node))
+    };
+    match field {
+        Some(field) => format!("{field}: {expected}, got {got}"),
+        None => format!("{expected}, got {got}"),
+    }
+}
+
+/// The index of the item that starts after `items` (the text of a `[..]` list so far): its top-level
+/// commas; `None` when that is not simple to tell (quotes, or an unbalanced nesting).
+fn flow_index(items: &str) -> Option<usize> {
+    let (mut depth, mut commas) = (0usize, 0usize);
+    for c in items.chars() {
+        match c {
+            '"' | '\'' => return None,
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.checked_sub(1)?,
+            ',' if depth == 0 => commas += 1,
+            _ => {}
+        }
+    }
+    (depth == 0).then_some(commas)
+}
+
+/// A node as written on its line, for "got …": a list, a mapping, or the value itself (shortened).
+fn describe_node(node: &str) -> String {
+    let node = node.trim();
+    if node.starts_with('[') {
+        return "a list".into();
+    }
+    if node.starts_with('{') {
+        return "a mapping".into();
+    }
+    let value = node.split([',', ']', '}']).next().unwrap_or("").trim();
+    match value.chars().count() {
+        0 => "nothing".into(),
+        n if n > 60 => format!("{}…", value.chars().take(60).collect::<String>()),
+        _ => value.to_string(),
+    }
+}
+
+/// What went over one of serde-saphyr's limits, and the limit, in words.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limits = serde_saphyr::Budget::default();
+    let what = match breach {
+        B::Nodes { .. } => {
+            format!("more than {} YAML values (each list, mapping and scalar counts)", limits.max_nodes)
+        }
+        B::Events { .. } => format!("more than {} YAML parser events", limits.max_events),
+        B::Depth { .. } => format!("lists and mappings nested more than {} deep", limits.max_depth),
+        B::Documents { .. } => format!("more than {} YAML documents", limits.max_documents),
+        B::Aliases { .. } => format!("more than {} aliases (*name)", limits.max_aliases),
+        B::Anchors { .. } => format!("more than {} anchors (&name)", limits.max_anchors),
+        B::MergeKeys { .. } => format!("more than {} merge keys (<<)", limits.max_merge_keys),
+        B::AliasAnchorRatio { .. } => format!(
+            "more than {} times as many aliases (*name) as anchors (&name)",
+            limits.alias_anchor_ratio_multiplier
+        ),
+        B::ScalarBytes { .. } => {
+            format!("more than {} MiB of text in values", limits.max_total_scalar_bytes / (1024 * 1024))
+        }
+        other => format!("over a limit of the YAML reader ({other:?})"),
+    };
+    format!("the file is too large to read: {what}, the most one file may have; split it into smaller files")
 }
 
 /// What a scalar of serde's type name in "invalid <type>" must look like.
@@ -118,6 +231,10 @@ pub fn mapping_path_at(text: &str, line: u64) -> Option<String> {
 /// Turns a serde-saphyr error into [`ConfigError::Invalid`] without the multi-line snippet.
 pub fn invalid(path: &Path, err: &serde_saphyr::Error) -> ConfigError {
     let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    if let serde_saphyr::Error::Budget { breach, .. } = err.without_snippet() {
+        let message = budget_message(breach);
+        return ConfigError::Invalid { path: path.to_path_buf(), line, column, message };
+    }
     let mut message = err.without_snippet().to_string();
     if line > 0 {
         // The message ends with " at line L, column C"; the position is shown once, in front.
@@ -189,6 +306,39 @@ mod tests {
         let err = parse::<T>(&PathBuf::from("c.yaml"), "flag: {\n").unwrap_err().to_string();
         assert!(err.starts_with("c.yaml:1:7: "), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Shapes {
+        name: String,
+        tags: Vec<String>,
+        items: Vec<std::collections::BTreeMap<String, String>>,
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_field_what_it_wants_and_what_it_got() {
+        let err = |text: &str| parse::<Shapes>(&PathBuf::from("s.yaml"), text).unwrap_err().to_string();
+        let e = err("name: n\ntags: one\nitems: []\n");
+        assert_eq!(e, "s.yaml:2:7: tags: expected a list ([a, b], or one \"- item\" per line), got one");
+        let e = err("name: [n]\ntags: []\nitems: []\n");
+        assert_eq!(e, "s.yaml:1:7: name: expected a single value (text or a number), got a list");
+        let e = err("name: n\ntags: []\nitems:\n  - a: b\n  - c\n");
+        assert!(e.starts_with("s.yaml:5:5: items[1]: expected a mapping"), "{e}");
+        assert!(e.ends_with("got c"), "{e}");
+        let e = err("name: n\ntags: []\nitems: [{a: b}, c]\n");
+        assert!(e.contains("items[1]: expected a mapping"), "{e}");
+    }
+
+    #[test]
+    fn over_the_reader_limits_says_the_limit() {
+        let mut text = String::from("name: n\nitems: []\ntags:\n");
+        for i in 0..260_000 {
+            text.push_str(&format!("  - t{i}\n"));
+        }
+        let e = parse::<Shapes>(&PathBuf::from("s.yaml"), &text).unwrap_err().to_string();
+        assert!(e.contains("too large") && e.contains("more than 250000 YAML values"), "{e}");
+        assert!(!e.contains("budget breached"), "{e}");
     }
 
     #[test]

@@ -315,6 +315,9 @@ impl Engine {
             let base = repo.base_branch.clone().unwrap_or(default_base);
             let git = Git::new(&root);
             if base.starts_with('-') || git.resolve_commit(&base)?.is_none() {
+                if !git.has_commits()? {
+                    return Err(at(format!("{}: {}", repo.field, crate::sessions::no_commits(&root))).into());
+                }
                 let hint = git.suggest_refs(&base).unwrap_or_default();
                 let hint = if hint.is_empty() {
                     String::new()

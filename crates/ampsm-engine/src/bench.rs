@@ -361,6 +361,10 @@ impl Engine {
                 None => self.default_base_of(&git)?,
             };
             let Some(commit) = git.resolve_commit(&base)? else {
+                if !git.has_commits()? {
+                    let why = crate::sessions::no_commits(&root);
+                    return Err(at(&spec.file, p.repo_at, format!("{field}.repo: {why}")));
+                }
                 let hint = git.suggest_refs(&base).unwrap_or_default();
                 let hint = if hint.is_empty() {
                     String::new()

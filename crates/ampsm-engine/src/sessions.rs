@@ -140,6 +140,7 @@ impl Engine {
         };
         let base_commit = match (base.starts_with('-'), git.resolve_commit(&base)) {
             (false, Ok(Some(sha))) => sha,
+            _ if !git.has_commits()? => return Err(EngineError::Invalid(no_commits(&repo_root))),
             _ => {
                 return Err(EngineError::BadBase {
                     suggestions: git.suggest_refs(&base).unwrap_or_default(),
@@ -575,4 +576,14 @@ fn copy_ignored_file(repo_root: &Path, worktree: &Path, rel: &str) -> Result<(),
     }
     std::fs::copy(&from, &to).map_err(|source| EngineError::Io { path: from.clone(), source })?;
     Ok(())
+}
+
+/// What to say when a repository has no commits yet (so no base can name one), and how to make one.
+pub(crate) fn no_commits(repo: &Path) -> String {
+    format!(
+        "the repository {} has no commits yet, so a session has nothing to start from; make a first commit \
+         there (for example: git -C {} commit --allow-empty -m \"Initial commit\") and try again",
+        repo.display(),
+        repo.display()
+    )
 }

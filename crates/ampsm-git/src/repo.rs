@@ -217,6 +217,11 @@ impl Git {
         }
     }
 
+    /// Whether the repository has any commit at all (a fresh `git init` has none, so no base can name one).
+    pub fn has_commits(&self) -> Result<bool> {
+        Ok(!self.run(&["rev-list", "-n", "1", "--all"])?.trim().is_empty())
+    }
+
     /// Ref names to offer when `wrong` names nothing: the default branch first, then local and remote-tracking
     /// branches that start with `wrong` or are within a small edit distance of it (transpositions count once),
     /// closest first; at most 5 names.

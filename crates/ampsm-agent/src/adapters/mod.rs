@@ -19,7 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Every agent name [`adapter_for`] knows, in the order shown to users.
-pub const AGENT_NAMES: &[&str] = &["amp", "claude", "codex", "gemini", "opencode", "command", "offline"];
+pub const AGENT_NAMES: &[&str] = ampsm_core::names::AGENT_NAMES;
 
 /// The adapter for an agent name (`amp`, `claude`, `codex`, `gemini`, `opencode`, `command`, `offline`).
 pub fn adapter_for(name: &str) -> Result<Box<dyn AgentAdapter>, AgentError> {

@@ -151,3 +151,143 @@ fn concurrent_config_sets_all_succeed_and_none_is_lost() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+#[test]
+fn an_unknown_default_agent_is_refused_at_load_naming_the_key_and_the_agents() {
+    let w = World::new();
+    w.write_config("git:\n  commit_prefix: \"amp:\"\nsession:\n  default_agent: gtp\n");
+    refused(
+        &w,
+        &["list"],
+        &["config.yaml:4:", "session.default_agent", "unknown agent \"gtp\"", "amp, claude, codex"],
+    );
+    w.write_config("");
+    refused(
+        &w,
+        &["config", "set", "session.default_agent", "gtp"],
+        &["session.default_agent", "unknown agent \"gtp\""],
+    );
+    w.ok(&["config", "set", "session.default_agent", "claude"]);
+    assert_eq!(w.ok(&["config", "get", "session.default_agent"]).trim(), "claude");
+}
+
+#[test]
+fn a_dataset_with_a_byte_order_mark_is_read_like_one_without() {
+    let w = World::new();
+    let good = r#"{"instance_id": "o__r-1", "repo": "o/r", "base_commit": "abc", "problem_statement": "x", "FAIL_TO_PASS": [], "PASS_TO_PASS": []}"#;
+    for (name, text) in
+        [("bom.jsonl", format!("\u{feff}{good}\n")), ("bom.json", format!("\u{feff}[{good}]\n"))]
+    {
+        let data = write(&w, name, &text);
+        // The dataset is read (the instance asked for is looked up in it), not refused at line 1.
+        refused(
+            &w,
+            &[
+                "bench",
+                "swe-bench-lite",
+                "--dataset",
+                data.to_str().unwrap(),
+                "--instances",
+                "nope",
+                "--dry-run",
+            ],
+            &["no instance \"nope\" in the dataset"],
+        );
+    }
+}
+
+#[test]
+fn yaml_shape_and_size_errors_say_which_field_and_what_was_expected() {
+    let w = command_world("true");
+    let cases: &[(&str, &str)] = &[
+        (
+            "name: x\nrepos: ./repo\nitems:\n  - name: a\n    prompt: p\n",
+            ":2:8: repos: expected a list ([a, b], or one \"- item\" per line), got ./repo",
+        ),
+        ("name: x\nrepos: [./repo]\nitems:\n  name: a\n  prompt: p\n", ":4:3: items: expected a list"),
+        ("name: x\nrepos: [./repo]\nitems:\n  - a\n", ":4:5: items[0]: expected a mapping"),
+        (
+            "name: x\nrepos: [./repo]\nitems: [{name: a, prompt: p}, b]\n",
+            ":3:31: items[1]: expected a mapping",
+        ),
+        (
+            "name: [x]\nrepos: [./repo]\nitems:\n  - name: a\n    prompt: p\n",
+            ":1:7: name: expected a single value",
+        ),
+        (
+            "name: x\nrepos: [./repo]\nitems:\n  - name: a\n    prompt:\n      - p\n",
+            ":6:7: items[0].prompt: expected a single value",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let file = write(&w, "b.yaml", yaml);
+        refused(
+            &w,
+            &["batch", "start", "--file", file.to_str().unwrap(), "--dry-run"],
+            &[&format!("b.yaml{expected}")],
+        );
+    }
+    let bench = write(
+        &w,
+        "c.yaml",
+        "name: x\nagents: claude\nproblems:\n  - id: p\n    repo: ./repo\n    prompt: q\n",
+    );
+    refused(
+        &w,
+        &["bench", "custom", "--config", bench.to_str().unwrap(), "--dry-run"],
+        &["c.yaml:2:9: agents: expected a list"],
+    );
+    let config = w.home().join("config.yaml");
+    let good_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, "git: 5\n").unwrap();
+    refused(&w, &["list"], &["config.yaml:1:6: git: expected a mapping", "got 5"]);
+    std::fs::write(&config, &good_config).unwrap();
+
+    // Too big for a YAML file: the limit is said.
+    let mut big = String::from("name: big\nrepos: [./repo]\nitems:\n");
+    for i in 0..60_000 {
+        big.push_str(&format!("  - name: i{i}\n    prompt: p\n"));
+    }
+    let file = write(&w, "big.yaml", &big);
+    refused(
+        &w,
+        &["batch", "start", "--file", file.to_str().unwrap(), "--dry-run"],
+        &["big.yaml", "more than 250000", "split"],
+    );
+}
+
+#[test]
+fn a_repository_without_commits_says_so_and_how_to_make_one() {
+    let w = World::new();
+    let empty = w.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let ok = std::process::Command::new("git")
+        .args(["init", "-q", "-b", "main"])
+        .current_dir(&empty)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = w.run(&["new", "--repo", empty.to_str().unwrap(), "--name", "x"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = one_line(&err);
+    assert!(line.contains("has no commits yet") && line.contains("commit --allow-empty"), "{err}");
+    assert!(!line.contains("did you mean"), "{err}");
+    // The same in batch and bench files, at the repository's entry.
+    let batch = write(&w, "b.yaml", "name: x\nrepos: [./empty]\nitems:\n  - name: a\n    prompt: p\n");
+    refused(
+        &w,
+        &["batch", "start", "--file", batch.to_str().unwrap(), "--dry-run"],
+        &["b.yaml:2:", "repos[0]: the repository", "has no commits yet"],
+    );
+    let bench = write(
+        &w,
+        "c.yaml",
+        "name: x\nagents: [claude]\nproblems:\n  - id: p\n    repo: ./empty\n    prompt: q\n",
+    );
+    refused(
+        &w,
+        &["bench", "custom", "--config", bench.to_str().unwrap(), "--dry-run"],
+        &["c.yaml:5:11: problems[0].repo: the repository", "has no commits yet"],
+    );
+}
