@@ -384,12 +384,7 @@ impl Checker<'_> {
             out.model = Some(model);
         }
         if let Some(t) = raw.timeout {
-            let d = ampsm_core::parse_duration(&t.value.0)
-                .map_err(|m| self.at(t, &format!("{prefix}.timeout"), m))?;
-            if d.is_zero() {
-                return Err(self.at(t, &format!("{prefix}.timeout"), "must be longer than zero"));
-            }
-            out.timeout = Some(d);
+            out.timeout = Some(t.value.timeout().map_err(|m| self.at(t, &format!("{prefix}.timeout"), m))?);
         }
         if let Some(r) = raw.retries {
             if r.value < 0 || r.value > MAX_RETRIES as i64 {

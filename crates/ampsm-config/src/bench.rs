@@ -258,11 +258,7 @@ impl Checker<'_> {
         field: &str,
     ) -> Result<Option<Duration>, ConfigError> {
         let Some(t) = v else { return Ok(None) };
-        let d = ampsm_core::parse_duration(&t.value.0).map_err(|m| self.at(t, field, m))?;
-        if d.is_zero() {
-            return Err(self.at(t, field, "must be longer than zero"));
-        }
-        Ok(Some(d))
+        t.value.timeout().map(Some).map_err(|m| self.at(t, field, m))
     }
 
     fn bench(&self, raw: RawBench) -> Result<CustomBench, ConfigError> {

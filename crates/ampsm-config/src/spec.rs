@@ -35,6 +35,17 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
+impl DurationText {
+    /// The run timeout it means, through the one duration parser (at most
+    /// [`ampsm_core::duration::MAX_DURATION`]); zero is refused, as a run that cannot start.
+    pub(crate) fn timeout(&self) -> Result<std::time::Duration, String> {
+        match ampsm_core::parse_duration(&self.0)? {
+            d if d.is_zero() => Err("must be longer than zero".into()),
+            d => Ok(d),
+        }
+    }
+}
+
 /// `p` made absolute against the current folder.
 pub(crate) fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {

@@ -17,13 +17,7 @@ pub fn iterate(
     timeout: Option<String>,
     json: bool,
 ) -> Result<(), CliError> {
-    let timeout = match timeout {
-        Some(t) => Some(
-            ampsm_core::parse_duration(&t)
-                .map_err(|m| CliError::Usage { message: format!("--timeout: {m}") })?,
-        ),
-        None => None,
-    };
+    let timeout = timeout.map(|t| super::duration_flag("--timeout", &t)).transpose()?;
     let mut engine = open_engine()?;
     run_iteration(
         &mut engine,

@@ -202,10 +202,9 @@ pub fn run(cmd: BenchCommand, json: bool) -> Result<(), CliError> {
 
 fn duration_arg(flag: &str, v: Option<&String>) -> Result<Option<Duration>, CliError> {
     let Some(text) = v else { return Ok(None) };
-    match ampsm_core::parse_duration(text) {
-        Ok(d) if !d.is_zero() => Ok(Some(d)),
-        Ok(_) => Err(CliError::Usage { message: format!("{flag}: must be longer than zero") }),
-        Err(m) => Err(CliError::Usage { message: format!("{flag}: {m}") }),
+    match super::duration_flag(flag, text)? {
+        d if d.is_zero() => Err(CliError::Usage { message: format!("{flag}: must be longer than zero") }),
+        d => Ok(Some(d)),
     }
 }
 

@@ -5,13 +5,11 @@ use super::{CliError, open_engine};
 use crate::cli::{ApprovalsArgs, StopArgs};
 use crate::output::{print_json, print_table, table};
 use ampsm_core::time::{age, now_ms};
-use ampsm_engine::EngineError;
 use ampsm_engine::permissions::ApprovalView;
 
 /// `stop <s> [--wait DUR]`.
 pub fn stop(a: StopArgs, json: bool) -> Result<(), CliError> {
-    let wait = ampsm_core::parse_duration(&a.wait)
-        .map_err(|e| CliError::Engine(EngineError::Invalid(format!("--wait: {e}"))))?;
+    let wait = super::duration_flag("--wait", &a.wait)?;
     let mut engine = open_engine()?;
     let out = engine.stop_session(&a.session, wait)?;
     if json {

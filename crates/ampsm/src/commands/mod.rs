@@ -55,6 +55,12 @@ impl From<ampsm_store::StoreError> for CliError {
     }
 }
 
+/// The duration a flag gives (`--timeout 10m`), through the one duration parser (at most 30d): a bad one
+/// is a one-line usage error naming the flag.
+pub fn duration_flag(flag: &str, text: &str) -> Result<std::time::Duration, CliError> {
+    ampsm_core::parse_duration(text).map_err(|m| CliError::Usage { message: format!("{flag}: {m}") })
+}
+
 /// Opens the engine and prints config warnings (unknown keys) to stderr.
 pub fn open_engine() -> Result<Engine, CliError> {
     let engine = Engine::open()?;

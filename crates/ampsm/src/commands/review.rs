@@ -454,13 +454,8 @@ fn print_rebase(r: &RebaseReport, json: bool) -> Result<(), CliError> {
 
 fn merge(a: MergeArgs, json: bool) -> Result<(), CliError> {
     let strategy: MergeStrategy = a.strategy.parse().map_err(|message| CliError::Usage { message })?;
-    let script_timeout = match a.script_timeout.as_deref() {
-        Some(t) => Some(
-            ampsm_core::parse_duration(t)
-                .map_err(|e| CliError::Usage { message: format!("invalid --script-timeout {t:?}: {e}") })?,
-        ),
-        None => None,
-    };
+    let script_timeout =
+        a.script_timeout.as_deref().map(|t| super::duration_flag("--script-timeout", t)).transpose()?;
     let mut engine = open_engine()?;
     let req = MergeRequest {
         strategy,
