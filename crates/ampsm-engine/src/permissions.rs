@@ -4,7 +4,7 @@
 //! their answers, and `stop` of a running agent from any process.
 
 use crate::control::describe;
-use crate::process::{group_alive, pid_alive, stop_group};
+use crate::process::{pid_alive, stop_run};
 use crate::{Engine, EngineError};
 use ampsm_agent::{AgentAdapter, PolicySupport};
 use ampsm_core::{PermissionPolicy, SessionStatus};
@@ -235,10 +235,10 @@ impl Engine {
         let how = if runner_alive && !still_running {
             "stopped by its runner; its work so far is committed"
         } else {
-            // The runner is gone (or stuck): stop the agent's group ourselves and repair the session.
-            if let Some(agent) = now.agent_pid.filter(|p| group_alive(*p)) {
-                stop_group(agent, Duration::from_secs(2));
-            }
+            // The runner is gone (or stuck): stop the run's processes ourselves (its group, and what left it)
+            // and repair the session.
+            let runner = now.runner_pid.or(session.runner_pid);
+            stop_run(session.id.as_str(), runner, now.agent_pid, Duration::from_secs(2));
             if !still_running {
                 self.repair_quick()?;
             }

@@ -1,5 +1,6 @@
-//! Process facts the engine needs without spawning anything: whether a pid is alive, and stopping a
-//! process group.
+//! Process facts the engine needs without spawning anything: whether a pid is alive, stopping a process
+//! group, and stopping every process of a session's run by its tag ([`ampsm_agent::contain`]), which also
+//! finds what left the group (`setsid`, daemons), even after the runner was killed.
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
@@ -61,6 +62,30 @@ pub fn stop_group(pgid: i64, grace: std::time::Duration) {
 /// Whether any process of the group is left.
 pub fn group_alive(pgid: i64) -> bool {
     pgid > 1 && pgid <= i32::MAX as i64 && killpg(Pid::from_raw(pgid as i32), None).is_ok()
+}
+
+/// The tag of a session's run (agent, test script or setup) under the runner `runner_pid`: what every
+/// process the run starts carries in [`ampsm_agent::contain::RUN_TAG_VAR`]. Made of what the session row
+/// records (its id and `runner_pid`), so `repair` and `stop` find the run's processes after the runner
+/// is gone; no other run has it (one runner runs one session's steps one after the other).
+pub fn run_tag(session_id: &str, runner_pid: i64) -> String {
+    format!("{session_id}.{runner_pid}")
+}
+
+/// Stops every process of a session's run whose runner is gone or does not react: the group of its agent
+/// (or test script, or setup) when known, then whatever carries the run's tag (TERM, KILL after `grace`).
+pub fn stop_run(
+    session_id: &str,
+    runner_pid: Option<i64>,
+    agent_pid: Option<i64>,
+    grace: std::time::Duration,
+) {
+    if let Some(agent) = agent_pid.filter(|p| group_alive(*p)) {
+        stop_group(agent, grace);
+    }
+    if let Some(runner) = runner_pid {
+        ampsm_agent::contain::stop_tagged(&run_tag(session_id, runner), grace);
+    }
 }
 
 #[cfg(test)]

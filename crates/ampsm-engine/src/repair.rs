@@ -2,7 +2,7 @@
 //! and by `amp-sessions repair`: creations interrupted by `kill -9` are undone, and sessions marked
 //! running whose runner process is gone become `error` with a note. Uncommitted agent changes are kept.
 
-use crate::process::{group_alive, pid_alive, stop_group};
+use crate::process::{pid_alive, stop_run};
 use crate::{Engine, EngineError};
 use ampsm_git::Git;
 use serde::Serialize;
@@ -39,10 +39,9 @@ impl Engine {
             if s.runner_pid.is_some_and(pid_alive) {
                 continue;
             }
-            // The runner died; its agent may still be running in its own process group.
-            if let Some(agent) = s.agent_pid.filter(|p| group_alive(*p)) {
-                stop_group(agent, std::time::Duration::from_secs(2));
-            }
+            // The runner died; its agent (or test script, or setup) may still be running in its own process
+            // group, and what left the group still carries the run's tag.
+            stop_run(s.id.as_str(), s.runner_pid, s.agent_pid, std::time::Duration::from_secs(2));
             let note = format!(
                 "the process running this session ({}) ended unexpectedly; uncommitted changes were kept in the worktree",
                 s.runner_pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())

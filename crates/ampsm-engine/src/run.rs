@@ -9,8 +9,8 @@ use crate::control::{PermissionAsk, RunWatch, WatchSpec};
 use crate::interrupt::Interrupt;
 use crate::metrics_error::MetricsError;
 use crate::notify::{Notification, NotifyEvent};
-use crate::process::own_pid;
-use crate::script::{ScriptRun, run_script_with};
+use crate::process::{own_pid, run_tag};
+use crate::script::{ScriptRun, run_script_tagged};
 use crate::{Engine, EngineError};
 use ampsm_agent::{AgentAdapter, RunReport, RunSpec, StreamItem};
 use ampsm_core::event::OutputStream;
@@ -252,7 +252,9 @@ impl Engine {
         let Some(prompt) = prompt else {
             return Err(EngineError::Invalid(format!("session {label} has no prompt; pass --prompt TEXT")));
         };
-        let spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
+        let mut spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
+        // Every process of the run carries its tag, so `repair` can stop what left the group after a crash.
+        spec.run_tag = Some(run_tag(session.id.as_str(), own_pid()));
         // "Not installed" comes first: a missing program is not a missing login.
         adapter.locate_program(&spec)?;
         self.check_credentials(&session, adapter.as_ref(), &spec)?;
@@ -437,8 +439,16 @@ impl Engine {
         // to stop).
         let tests = match session.script.as_deref().filter(|s| !s.trim().is_empty() && !stop()) {
             Some(script) => {
-                let run = run_script_with(&worktree, script, spec.timeout, &stop, None, &mut |_| {})
-                    .map_err(|source| EngineError::Io { path: worktree.clone(), source })?;
+                // Its group is recorded like an agent's, and its processes carry the run's tag: `stop` and
+                // `repair` find them after a crash of this process.
+                let tag = spec.run_tag.clone().unwrap_or_else(|| run_tag(session.id.as_str(), own_pid()));
+                let store = &mut self.store;
+                let mut on_spawn = |pid: u32| {
+                    let _ = store.set_pids(&session.id, Some(own_pid()), Some(pid as i64));
+                };
+                let run =
+                    run_script_tagged(&worktree, script, spec.timeout, &stop, None, &mut on_spawn, &tag)
+                        .map_err(|source| EngineError::Io { path: worktree.clone(), source })?;
                 self.store.set_iteration_test(
                     &iteration_id,
                     run.exit_code.unwrap_or(-1),

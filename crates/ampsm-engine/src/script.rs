@@ -1,6 +1,8 @@
 //! Running a session's test script: the user's shell command (`sh -c SCRIPT`, the one place a shell string is
 //! right, since the script is a shell command by definition) in the session worktree, in its own process group,
-//! with stdin closed, a timeout that kills the whole group, and only the tail of its output kept.
+//! with stdin closed, a timeout that kills the whole group, and only the tail of its output kept. Every process
+//! it starts carries a run tag ([`ampsm_agent::contain`]): what it leaves behind, in its group or not
+//! (`setsid`, daemons), is killed when it ends, and `repair` finds it by the tag after a crash.
 
 use serde::Serialize;
 use std::io::{Read, Write};
@@ -74,13 +76,29 @@ pub fn run_script_with(
     script: &str,
     timeout: Duration,
     stop: &dyn Fn() -> bool,
+    log: Option<&mut dyn Write>,
+    on_spawn: &mut dyn FnMut(u32),
+) -> std::io::Result<ScriptRun> {
+    let tag = ampsm_agent::contain::new_run_tag();
+    run_script_tagged(dir, script, timeout, stop, log, on_spawn, &tag)
+}
+
+/// [`run_script_with`] with the run's tag given (a session's, [`crate::process::run_tag`], so that `repair`
+/// can find the script's processes after a crash).
+pub fn run_script_tagged(
+    dir: &Path,
+    script: &str,
+    timeout: Duration,
+    stop: &dyn Fn() -> bool,
     mut log: Option<&mut dyn Write>,
     on_spawn: &mut dyn FnMut(u32),
+    tag: &str,
 ) -> std::io::Result<ScriptRun> {
     let started = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
+        .env(ampsm_agent::contain::RUN_TAG_VAR, tag)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -133,12 +151,14 @@ pub fn run_script_with(
             timed_out = started.elapsed() >= timeout;
             interrupted = !timed_out;
             kill_group(pid);
+            ampsm_agent::contain::stop_tagged(tag, Duration::ZERO);
             break child.wait()?;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    // The group may have left helpers holding the pipes; never wait long for them.
+    // The group may have left helpers holding the pipes (in the group or not); never wait long for them.
     kill_group(pid);
+    ampsm_agent::contain::stop_tagged(tag, Duration::ZERO);
     let grace = Instant::now() + Duration::from_secs(2);
     while finished < readers {
         match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
@@ -234,5 +254,51 @@ mod tests {
         assert!(stopped.interrupted && !stopped.timed_out && !stopped.passed(), "{stopped:?}");
         assert_eq!(stopped.outcome(), "interrupted");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn what_a_script_leaves_outside_its_group_is_stopped_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (script, timeout) in [
+            // Exits at once, leaving a daemon that writes into the directory and holds the pipes.
+            (
+                "setsid sh -c 'while :; do date >> a.txt; sleep 0.1; done' & while [ ! -s a.txt ]; do sleep 0.05; done",
+                20,
+            ),
+            // Runs into its timeout with the daemon.
+            ("setsid sh -c 'while :; do date >> b.txt; sleep 0.1; done' & sleep 30", 1),
+        ] {
+            let tag = ampsm_agent::contain::new_run_tag();
+            let started = Instant::now();
+            let run = run_script_tagged(
+                dir.path(),
+                script,
+                Duration::from_secs(timeout),
+                &|| false,
+                None,
+                &mut |_| {},
+                &tag,
+            )
+            .unwrap();
+            assert!(started.elapsed() < Duration::from_secs(8), "{script}: {:?}", started.elapsed());
+            assert_eq!(run.timed_out, timeout == 1, "{run:?}");
+            assert!(ampsm_agent::contain::tagged_pids(&tag).is_empty(), "{script}: processes left");
+        }
+    }
+
+    #[test]
+    fn scripts_get_a_run_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_script_tagged(
+            dir.path(),
+            "echo \"$AMPSM_RUN_ID\"",
+            Duration::from_secs(10),
+            &|| false,
+            None,
+            &mut |_| {},
+            "s1.42",
+        )
+        .unwrap();
+        assert_eq!(run.output_tail, "s1.42\n");
     }
 }

@@ -2,8 +2,8 @@
 //! branch, crash-safe in two recorded steps, then the project's setup command), `rm` (refuses to drop
 //! work unless forced, and then snapshots first), `show` and `repo-info`.
 
-use crate::process::{fault_point, own_pid, pid_alive, stop_group};
-use crate::script::run_script_with;
+use crate::process::{fault_point, own_pid, pid_alive, stop_run};
+use crate::script::run_script_tagged;
 use crate::{Engine, EngineError};
 use ampsm_core::{SessionId, SessionStatus, slugify, validate_session_name};
 use ampsm_git::{Git, RepoLock};
@@ -276,7 +276,9 @@ impl Engine {
         let stop = || interrupt.is_some_and(crate::Interrupt::interrupted);
         let _busy = interrupt.map(crate::Interrupt::busy);
         let timeout = self.config.setup_timeout();
-        let ran = run_script_with(&worktree, command, timeout, &stop, Some(&mut log), &mut on_spawn);
+        // Its processes carry the run's tag: `repair` stops what left the group too after a crash.
+        let tag = crate::process::run_tag(session.id.as_str(), own_pid());
+        let ran = run_script_tagged(&worktree, command, timeout, &stop, Some(&mut log), &mut on_spawn, &tag);
         self.store.set_pids(&session.id, Some(own_pid()), None)?;
         let ran = match ran {
             Ok(r) => r,
@@ -395,9 +397,8 @@ impl Engine {
             if !force {
                 return Err(EngineError::Running { session: label, pid });
             }
-            if let Some(agent) = session.agent_pid {
-                stop_group(agent, Duration::from_secs(2));
-            }
+            // The whole run: its group, and what left it.
+            stop_run(session.id.as_str(), Some(pid), session.agent_pid, Duration::from_secs(2));
         }
         let repo_root = PathBuf::from(&session.repo_path);
         let git = Git::new(&repo_root);

@@ -6,6 +6,7 @@ mod agents;
 mod bad_input;
 mod batch;
 mod bench;
+mod containment;
 mod health;
 mod metrics;
 mod permissions;
