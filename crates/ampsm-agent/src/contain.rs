@@ -58,21 +58,37 @@ pub fn any_tagged(tag: &str) -> bool {
     !tagged_pids(tag).is_empty()
 }
 
-/// Sends `signal` to every process tagged `tag`; returns how many it was sent to.
-pub fn signal_tagged(tag: &str, signal: Signal) -> usize {
-    tagged_pids(tag).into_iter().filter(|p| kill(Pid::from_raw(*p), signal).is_ok()).count()
+/// Sends `signal` to every process tagged `tag`; returns those it was sent to.
+pub fn signal_tagged(tag: &str, signal: Signal) -> Vec<i32> {
+    tagged_pids(tag).into_iter().filter(|p| kill(Pid::from_raw(*p), signal).is_ok()).collect()
+}
+
+/// Whether a process has ended: gone, or a zombie. A process that is exiting no longer shows its
+/// environment (so [`tagged_pids`] misses it) a moment before it is a zombie: what was signalled is
+/// watched by pid until it ended.
+pub fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // pid (comm) state …; comm may hold spaces and parentheses.
+        Ok(stat) => match stat.rsplit_once(')') {
+            Some((_, rest)) => matches!(rest.trim_start().chars().next(), Some('Z' | 'X' | 'x') | None),
+            None => true,
+        },
+    }
 }
 
 /// Stops every process tagged `tag`: SIGTERM, then SIGKILL to those left after `grace` (at once when
-/// `grace` is zero), again and again while new ones appear (a daemon may fork while it is killed), for at
-/// most `grace` plus two seconds. Returns how many distinct processes were found.
+/// `grace` is zero), again and again while new ones appear (a daemon may fork while it is killed), and
+/// waits until each one found has ended; for at most `grace` plus two seconds. Returns how many distinct
+/// processes were found.
 pub fn stop_tagged(tag: &str, grace: Duration) -> usize {
     let mut seen = std::collections::HashSet::new();
+    let left = |seen: &std::collections::HashSet<i32>| seen.iter().any(|p| !ended(*p));
     if !grace.is_zero() {
         let until = Instant::now() + grace;
         loop {
             let pids = tagged_pids(tag);
-            if pids.is_empty() {
+            if pids.is_empty() && !left(&seen) {
                 return seen.len();
             }
             for p in pids {
@@ -90,7 +106,7 @@ pub fn stop_tagged(tag: &str, grace: Duration) -> usize {
     let until = Instant::now() + KILL_ROUNDS_FOR;
     loop {
         let pids = tagged_pids(tag);
-        if pids.is_empty() {
+        if pids.is_empty() && !left(&seen) {
             break;
         }
         for p in pids {
@@ -138,5 +154,8 @@ mod tests {
         assert!(stop_tagged(&tag, Duration::from_millis(300)) >= 2);
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(tagged_pids(&tag).is_empty(), "left: {:?}", tagged_pids(&tag));
+        let daemon: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        assert!(ended(daemon));
+        assert!(!ended(std::process::id() as i32));
     }
 }

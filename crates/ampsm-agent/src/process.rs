@@ -266,17 +266,36 @@ struct Spawned {
 struct RunProcs {
     pgid: i32,
     tag: String,
+    /// The tagged processes signalled so far and not seen ended yet (an exiting process no longer shows
+    /// its tag a moment before it is gone). Shared by the clones.
+    signalled: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i32>>>,
 }
 
 impl RunProcs {
+    fn new(pgid: i32, tag: String) -> RunProcs {
+        RunProcs { pgid, tag, signalled: Default::default() }
+    }
+
     /// Whether any process of the run is left (a /proc scan: call it at most every few tens of ms).
     fn alive(&self) -> bool {
-        group_alive(self.pgid) || contain::any_tagged(&self.tag)
+        if group_alive(self.pgid) || contain::any_tagged(&self.tag) {
+            return true;
+        }
+        match self.signalled.lock() {
+            Ok(mut s) => {
+                s.retain(|p| !contain::ended(*p));
+                !s.is_empty()
+            }
+            Err(_) => false,
+        }
     }
 
     fn signal(&self, sig: Signal) {
         signal_group(self.pgid, sig);
-        contain::signal_tagged(&self.tag, sig);
+        let pids = contain::signal_tagged(&self.tag, sig);
+        if let Ok(mut s) = self.signalled.lock() {
+            s.extend(pids);
+        }
     }
 }
 
@@ -304,7 +323,7 @@ impl Spawned {
             program: cmd.program.clone(),
             source: std::io::Error::other("the process ended before its id could be read"),
         })?;
-        let guard = GroupGuard { procs: RunProcs { pgid: pid as i32, tag }, armed: true };
+        let guard = GroupGuard { procs: RunProcs::new(pid as i32, tag), armed: true };
         let (tx, rx) = mpsc::channel(256);
         let cap = spec.line_cap();
         // The secrets of the child's environment never reach what is recorded (a `env` tool call).

@@ -43,6 +43,18 @@ fn gone(pid: i32) -> bool {
     }
 }
 
+/// What /proc says about a process (for failure messages).
+fn describe(pid: i32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let keep: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("State") || l.starts_with("Sig") || l.starts_with("PPid"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    format!("{keep:?} env {:?} gone 500ms later: {}", String::from_utf8_lossy(&env), gone(pid))
+}
+
 /// Waits for `file` to hold a pid, and returns it.
 fn read_pid(file: &Path) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -80,7 +92,7 @@ async fn processes_that_left_the_group_are_stopped_at_the_timeout_within_seconds
     assert!(took < Duration::from_secs(8), "the run took {took:?}");
     for f in ["quiet.pid", "chatty.pid"] {
         let pid = read_pid(&dir.path().join(f));
-        assert!(gone(pid), "the escaped process {pid} ({f}) still runs");
+        assert!(gone(pid), "the escaped process {pid} ({f}) still runs: {}", describe(pid));
     }
     assert!(tagged_pids(&tag).is_empty(), "tagged processes left: {:?}", tagged_pids(&tag));
     stops_growing(&dir.path().join("escaped.txt"));
@@ -110,7 +122,7 @@ async fn daemons_left_by_an_agent_that_finished_are_stopped_and_do_not_hold_it_u
     assert!(report.outcome.success, "{:?}", report.outcome);
     assert!(took < Duration::from_secs(6), "the run took {took:?}");
     let pid = read_pid(&dir.path().join("chatty.pid"));
-    assert!(gone(pid), "the daemon {pid} still runs");
+    assert!(gone(pid), "the daemon {pid} still runs: {}", describe(pid));
     assert!(tagged_pids(&tag).is_empty());
 }
 
@@ -119,12 +131,12 @@ async fn an_untagged_escapee_writing_to_stdout_holds_the_run_up_only_a_few_secon
     let dir = tempfile::tempdir().unwrap();
     let tag = ampsm_agent::contain::new_run_tag();
     // `env -i` scrubs the tag: nothing can find it, but the run must still end soon after the agent.
-    let script =
-        "env -i setsid sh -c 'echo $$ > chatty.pid; while :; do echo tick; sleep 0.3; done' & echo done";
+    let script = "env -i setsid sh -c 'echo $$ > chatty.pid; while :; do echo tick; sleep 0.3; done' & \
+        while [ ! -s chatty.pid ]; do sleep 0.05; done; echo done";
     let spec = sh_spec(script, dir.path(), &tag);
     let (report, took) = run(&spec, None).await;
+    assert!(report.outcome.success, "{:?} {:?}", report.outcome, report.exit);
     let pid = read_pid(&dir.path().join("chatty.pid"));
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    assert!(report.outcome.success, "{:?}", report.outcome);
     assert!(took < Duration::from_secs(10), "the run took {took:?}");
 }
