@@ -424,18 +424,75 @@ impl Engine {
             });
         }
         let _lock = RepoLock::acquire(&self.paths.locks, &repo_root, LOCK_TIMEOUT)?;
-        // Another `rm` of the same session may have run while this one waited for the lock.
-        if self.store.get_session(&session.id)?.removed_at.is_some() {
-            return Err(ampsm_store::StoreError::SessionRemoved(session.name.clone()).into());
+        // From here no run may be going on or begin: the session is marked removed first (another `rm`
+        // of it may have done that while this one waited for the lock: then that is the answer). A run
+        // that started meanwhile is stopped through its runner, which commits what its agent did.
+        let mut dead_runner = None;
+        for _ in 0..3 {
+            let Some(pid) = self.store.claim_for_removal(&session.id, dead_runner)? else { break };
+            if !pid_alive(pid) {
+                dead_runner = Some(pid);
+                continue;
+            }
+            if !force {
+                return Err(EngineError::Running { session: label, pid });
+            }
+            self.store.request_stop(&session.id)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while std::time::Instant::now() < deadline
+                && self.store.get_session(&session.id)?.runner_pid == Some(pid)
+                && pid_alive(pid)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let now = self.store.get_session(&session.id)?;
+            stop_run(session.id.as_str(), now.runner_pid, now.agent_pid, Duration::from_secs(2));
+        }
+        if self.store.get_session(&session.id)?.removed_at.is_none() {
+            return Err(EngineError::Invalid(format!(
+                "session {label} kept running while it was being removed; nothing was removed, try again"
+            )));
+        }
+        let removal = self.remove_claimed(&session, &git, &worktree, force, keep_branch);
+        if removal.is_err() {
+            self.store.unmark_removed(&session.id)?;
+        }
+        let (snapshot, worktree_removed, branch_deleted) = removal?;
+        let session = self.store.get_session(&session.id)?;
+        Ok(RemoveOutcome { session, snapshot, worktree_removed, branch_deleted })
+    }
+
+    /// The git side of `rm`, once the session is claimed: a snapshot of work that is on no other branch
+    /// (taken now, after any run ended), then the worktree and the branch.
+    fn remove_claimed(
+        &mut self,
+        session: &Session,
+        git: &Git,
+        worktree: &Path,
+        force: bool,
+        keep_branch: bool,
+    ) -> Result<(Option<SnapshotRecord>, bool, bool), EngineError> {
+        let worktree_exists = worktree.join(".git").exists();
+        let uncommitted = if worktree_exists { Git::new(worktree).status()?.entries.len() } else { 0 };
+        let unmerged = self.unmerged_commits(git, session)?;
+        let mut what = Vec::new();
+        if unmerged > 0 {
+            what.push(format!("{unmerged} unmerged commit{}", if unmerged == 1 { "" } else { "s" }));
+        }
+        if uncommitted > 0 {
+            what.push(format!(
+                "uncommitted changes in {uncommitted} file{}",
+                if uncommitted == 1 { "" } else { "s" }
+            ));
         }
         let snapshot = if what.is_empty() {
             None
         } else {
-            Some(self.take_snapshot(&session, &format!("rm --force: {}", what.join(", ")))?)
+            Some(self.take_snapshot(session, &format!("rm --force: {}", what.join(", ")))?)
         };
         let mut worktree_removed = false;
         if worktree_exists {
-            git.worktree_remove(&worktree, force)?;
+            git.worktree_remove(worktree, force)?;
             worktree_removed = true;
         }
         git.worktree_prune()?;
@@ -444,9 +501,7 @@ impl Engine {
             git.delete_branch(&session.branch, true)?;
             branch_deleted = true;
         }
-        self.store.mark_removed(&session.id)?;
-        let session = self.store.get_session(&session.id)?;
-        Ok(RemoveOutcome { session, snapshot, worktree_removed, branch_deleted })
+        Ok((snapshot, worktree_removed, branch_deleted))
     }
 
     /// Commits on the session branch that are on no other branch and not on its base.

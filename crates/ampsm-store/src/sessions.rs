@@ -295,6 +295,44 @@ impl Store {
         self.write_tx(|tx| transition(tx, id, to, reason))
     }
 
+    /// Marks a session removed unless a run is going on in it, checked and changed in one transaction, so
+    /// that no iteration can begin in it afterwards (`begin_iteration` refuses removed sessions).
+    /// `Ok(Some(pid))`: a run is going on, by runner `pid` (not removed); `dead_runner` names a runner
+    /// already known to be gone, whose run does not count. Fails with [`StoreError::SessionRemoved`] when
+    /// it is removed already.
+    pub fn claim_for_removal(
+        &mut self,
+        id: &SessionId,
+        dead_runner: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        self.write_tx(|tx| {
+            let (name, status, runner, removed): (String, String, Option<i64>, Option<i64>) = tx.query_row(
+                "SELECT name, status, runner_pid, removed_at FROM sessions WHERE id = ?1",
+                [id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            if removed.is_some() {
+                return Err(StoreError::SessionRemoved(name));
+            }
+            if (status == "running" || status == "awaiting-input")
+                && let Some(pid) = runner.filter(|p| Some(*p) != dead_runner)
+            {
+                return Ok(Some(pid));
+            }
+            tx.execute(
+                "UPDATE sessions SET removed_at = ?2, updated_at = ?2, runner_pid = NULL, agent_pid = NULL WHERE id = ?1",
+                params![id.as_str(), now_ms()],
+            )?;
+            Ok(None)
+        })
+    }
+
+    /// Undoes [`Store::claim_for_removal`] when the removal could not be done.
+    pub fn unmark_removed(&mut self, id: &SessionId) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE sessions SET removed_at = NULL WHERE id = ?1", [id.as_str()])?;
+        Ok(())
+    }
+
     /// Marks the run a crashed runner left (its runner is gone): status `error` with `note`, pids cleared;
     /// only if the session is still in that run (running, or awaiting an approval, with the runner `seen`
     /// when it was found), checked and changed in one transaction. Whether it did.
