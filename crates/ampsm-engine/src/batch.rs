@@ -56,8 +56,9 @@ use std::time::{Duration, Instant};
 /// How often the runner looks at the abort flag.
 const ABORT_POLL: Duration = Duration::from_millis(100);
 /// How long a free slot waits for an earlier item that is still making its session before a later, ready
-/// item may take it.
-const IN_ORDER_GRACE: Duration = Duration::from_millis(150);
+/// item may take it. Making a session (a worktree, a setup) can take a second on a loaded machine; 150 ms
+/// let later items overtake earlier ones there, so items did not start in file order.
+const IN_ORDER_GRACE: Duration = Duration::from_secs(2);
 /// How often the slot watcher looks for agents that have exited.
 const SLOT_POLL: Duration = Duration::from_millis(3);
 /// How long a stopped agent group gets between TERM and KILL.
