@@ -403,19 +403,7 @@ impl Engine {
         let repo_root = PathBuf::from(&session.repo_path);
         let git = Git::new(&repo_root);
         let worktree = PathBuf::from(&session.worktree_path);
-        let worktree_exists = worktree.join(".git").exists();
-        let uncommitted = if worktree_exists { Git::new(&worktree).status()?.entries.len() } else { 0 };
-        let unmerged = self.unmerged_commits(&git, &session)?;
-        let mut what = Vec::new();
-        if unmerged > 0 {
-            what.push(format!("{unmerged} unmerged commit{}", if unmerged == 1 { "" } else { "s" }));
-        }
-        if uncommitted > 0 {
-            what.push(format!(
-                "uncommitted changes in {uncommitted} file{}",
-                if uncommitted == 1 { "" } else { "s" }
-            ));
-        }
+        let what = self.unsaved_work(&git, &session, &worktree)?;
         if !what.is_empty() && !force {
             return Err(EngineError::UnmergedWork {
                 session: label,
@@ -473,18 +461,7 @@ impl Engine {
         keep_branch: bool,
     ) -> Result<(Option<SnapshotRecord>, bool, bool), EngineError> {
         let worktree_exists = worktree.join(".git").exists();
-        let uncommitted = if worktree_exists { Git::new(worktree).status()?.entries.len() } else { 0 };
-        let unmerged = self.unmerged_commits(git, session)?;
-        let mut what = Vec::new();
-        if unmerged > 0 {
-            what.push(format!("{unmerged} unmerged commit{}", if unmerged == 1 { "" } else { "s" }));
-        }
-        if uncommitted > 0 {
-            what.push(format!(
-                "uncommitted changes in {uncommitted} file{}",
-                if uncommitted == 1 { "" } else { "s" }
-            ));
-        }
+        let what = self.unsaved_work(git, session, worktree)?;
         let snapshot = if what.is_empty() {
             None
         } else {
@@ -502,6 +479,29 @@ impl Engine {
             branch_deleted = true;
         }
         Ok((snapshot, worktree_removed, branch_deleted))
+    }
+
+    /// What removing the session would drop: unmerged commits, uncommitted changes (empty: nothing).
+    fn unsaved_work(
+        &self,
+        git: &Git,
+        session: &Session,
+        worktree: &Path,
+    ) -> Result<Vec<String>, EngineError> {
+        let uncommitted =
+            if worktree.join(".git").exists() { Git::new(worktree).status()?.entries.len() } else { 0 };
+        let unmerged = self.unmerged_commits(git, session)?;
+        let mut what = Vec::new();
+        if unmerged > 0 {
+            what.push(format!("{unmerged} unmerged commit{}", if unmerged == 1 { "" } else { "s" }));
+        }
+        if uncommitted > 0 {
+            what.push(format!(
+                "uncommitted changes in {uncommitted} file{}",
+                if uncommitted == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(what)
     }
 
     /// Commits on the session branch that are on no other branch and not on its base.

@@ -793,24 +793,7 @@ fn secrets_of_the_environment_never_reach_the_database_logs_or_exports() {
     let export = w.ok(&["export", "--session", "leaky", "--format", "jsonl"]);
     assert!(export.contains("token=[redacted:MY_SERVICE_TOKEN]"), "the test output is kept, redacted");
     // Nowhere on disk under AMPSM_HOME: the database, its WAL, the logs.
-    let mut files = vec![w.home()];
-    while let Some(p) = files.pop() {
-        if p.is_dir() {
-            if p.file_name().is_some_and(|n| n == "worktrees") {
-                continue;
-            }
-            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            let bytes = std::fs::read(&p).unwrap();
-            for secret in [key, token] {
-                assert!(
-                    !bytes.windows(secret.len()).any(|win| win == secret.as_bytes()),
-                    "{} holds a secret",
-                    p.display()
-                );
-            }
-        }
-    }
+    crate::support::assert_no_file_holds(&w.home(), &[key, token]);
     for secret in [key, token] {
         assert!(!export.contains(secret) && !logs.contains(secret));
     }

@@ -22,24 +22,9 @@ fn forms() -> Vec<String> {
 
 /// Every file under `root` but the worktrees: none holds any form of the value.
 fn assert_nowhere(root: &Path) {
-    let mut files = vec![root.to_path_buf()];
-    while let Some(p) = files.pop() {
-        if p.is_dir() {
-            if p.file_name().is_some_and(|n| n == "worktrees") {
-                continue;
-            }
-            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            let bytes = std::fs::read(&p).unwrap();
-            for form in forms() {
-                assert!(
-                    !bytes.windows(form.len()).any(|w| w == form.as_bytes()),
-                    "{} holds the secret as {form}",
-                    p.display()
-                );
-            }
-        }
-    }
+    let forms = forms();
+    let refs: Vec<&str> = forms.iter().map(String::as_str).collect();
+    crate::support::assert_no_file_holds(root, &refs);
 }
 
 /// A world whose `command` agent prints the secret in each encoding (as JSON lines, as Amp and Claude

@@ -104,6 +104,29 @@ impl World {
     }
 }
 
+/// Asserts that no file under `root` (worktrees left out: they hold the agent's own work) contains any of
+/// `secrets`: the database, its WAL, the logs, exports.
+pub fn assert_no_file_holds(root: &std::path::Path, secrets: &[&str]) {
+    let mut files = vec![root.to_path_buf()];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "worktrees") {
+                continue;
+            }
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            for secret in secrets {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds the secret {secret}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
 /// The single non-warning line of `stderr` (asserts there is exactly one).
 pub fn one_line(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
