@@ -222,9 +222,7 @@ fn answer_if_decided(
 
 /// `Write /path/file` or `Bash npm test`: the tool and what it is about.
 pub fn describe(a: &Approval) -> String {
-    let detail = ["file_path", "path", "command", "cmd", "url", "pattern"]
-        .iter()
-        .find_map(|k| a.input.get(*k).and_then(serde_json::Value::as_str))
+    let detail = ampsm_agent::parsers::input_detail(&a.input)
         .map(|d| {
             let one_line = d.replace('\n', " ");
             if one_line.chars().count() > 120 {

@@ -607,8 +607,8 @@ impl Engine {
         let max_lines = self.config.session.max_run_lines;
         let max_bytes = self.config.session.max_run_mib.saturating_mul(1024 * 1024);
         let (mut lines, mut bytes) = (0u64, 0u64);
-        let capped = std::sync::atomic::AtomicBool::new(false);
-        let capped_ref = &capped;
+        let mut capped = false;
+        let capped_ref = &mut capped;
         let cap_cancel = cancel_tx.clone();
         let cap_sink = recorder.sink();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -621,13 +621,13 @@ impl Engine {
         let mut meter = prep.meter.as_mut();
         let member = prep.member.as_ref();
         let mut on_line = move |item: StreamItem| {
-            if capped_ref.load(std::sync::atomic::Ordering::Relaxed) {
+            if *capped_ref {
                 return;
             }
             lines += 1;
             bytes += item.raw.len() as u64;
             if lines > max_lines || bytes > max_bytes {
-                capped_ref.store(true, std::sync::atomic::Ordering::Relaxed);
+                *capped_ref = true;
                 let text = format!(
                     "the agent's output passed the limit of one run ({max_lines} lines, session.max_run_lines; \
                      {} MiB, session.max_run_mib): it was stopped; what it printed before is recorded",
@@ -679,7 +679,7 @@ impl Engine {
         ));
         drop(on_line);
         drop(on_spawn);
-        prep.output_capped = capped.load(std::sync::atomic::Ordering::Relaxed);
+        prep.output_capped = capped;
         let summary = watch.finish();
         prep.stop_requested = summary.stop_requested && result.as_ref().is_ok_and(|r| r.exit.cancelled);
         let written = recorder.finish()?;

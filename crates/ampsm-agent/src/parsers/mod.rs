@@ -331,7 +331,7 @@ pub(crate) fn input_detail_of_value(v: &Value) -> Option<String> {
 }
 
 /// A short description of what a tool call is about, for denial lists: its path or command.
-pub(crate) fn input_detail(input: &Value) -> Option<String> {
+pub fn input_detail(input: &Value) -> Option<String> {
     for key in ["file_path", "path", "notebook_path", "command", "cmd", "filePattern", "pattern", "url"] {
         match input.get(key) {
             Some(Value::String(s)) if !s.trim().is_empty() => {
