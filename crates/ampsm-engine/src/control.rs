@@ -53,9 +53,6 @@ pub(crate) struct WatchSpec {
 pub(crate) struct WatchSummary {
     /// `stop` asked this run to stop (and it was stopped).
     pub(crate) stop_requested: bool,
-    pub(crate) approved: usize,
-    pub(crate) denied: usize,
-    pub(crate) timed_out: usize,
 }
 
 /// The watcher of one run.
@@ -124,7 +121,7 @@ fn watch(spec: WatchSpec, rx: mpsc::Receiver<PermissionAsk>) -> WatchSummary {
         }
         let before = waiting.len();
         waiting.retain(|w| {
-            let done = answer_if_decided(&mut store, &spec, adapter.as_deref(), w, &mut summary);
+            let done = answer_if_decided(&mut store, &spec, adapter.as_deref(), w);
             if done {
                 spec.clock.resume();
             }
@@ -180,7 +177,6 @@ fn answer_if_decided(
     spec: &WatchSpec,
     adapter: Option<&dyn AgentAdapter>,
     w: &Waiting,
-    summary: &mut WatchSummary,
 ) -> bool {
     let Ok(Some(mut now)) = store.approval(&w.approval.id) else { return false };
     if now.status == ApprovalStatus::Pending && ampsm_core::time::now_ms() >= now.expires_at {
@@ -196,18 +192,8 @@ fn answer_if_decided(
     }
     let allow = match now.status {
         ApprovalStatus::Pending => return false,
-        ApprovalStatus::Approved => {
-            summary.approved += 1;
-            true
-        }
-        ApprovalStatus::Denied => {
-            summary.denied += 1;
-            false
-        }
-        ApprovalStatus::TimedOut => {
-            summary.timed_out += 1;
-            false
-        }
+        ApprovalStatus::Approved => true,
+        ApprovalStatus::Denied | ApprovalStatus::TimedOut => false,
         ApprovalStatus::Cancelled => return true,
     };
     let message = now.message.clone().unwrap_or_else(|| "denied by the user".to_string());
