@@ -55,6 +55,23 @@ pub enum AgentError {
     Closed { agent: &'static str },
 }
 
+impl AgentError {
+    /// What kind of failure this is: an unknown agent, a missing `command` program or an unsupported
+    /// request is bad input; a missing install and a broken process failed.
+    pub fn kind(&self) -> ampsm_core::ErrorKind {
+        use ampsm_core::ErrorKind;
+        match self {
+            AgentError::UnknownAgent { .. }
+            | AgentError::MissingProgram { .. }
+            | AgentError::Unsupported { .. } => ErrorKind::BadInput,
+            AgentError::NotFound { .. }
+            | AgentError::Spawn { .. }
+            | AgentError::Io { .. }
+            | AgentError::Closed { .. } => ErrorKind::Failed,
+        }
+    }
+}
+
 /// The one-line message of [`AgentError::NotFound`].
 fn not_found_text(agent: &str, program: &Path, config_key: &str, install: Option<&str>) -> String {
     let where_ = if program.components().count() > 1 {

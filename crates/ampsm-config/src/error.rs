@@ -31,3 +31,11 @@ fn position(line: u64, column: u64) -> String {
         (l, c) => format!(":{l}:{c}"),
     }
 }
+
+impl ConfigError {
+    /// Always [`ampsm_core::ErrorKind::BadInput`]: a configuration problem is the user's to fix, in the
+    /// file named or in the environment (an unreadable or unwritable file included).
+    pub fn kind(&self) -> ampsm_core::ErrorKind {
+        ampsm_core::ErrorKind::BadInput
+    }
+}

@@ -4,6 +4,7 @@
 //! Every other crate speaks these types; nothing here touches the disk, git or a process.
 
 pub mod duration;
+pub mod errorkind;
 pub mod event;
 pub mod id;
 pub mod names;
@@ -14,6 +15,7 @@ pub mod status;
 pub mod time;
 
 pub use duration::parse_duration;
+pub use errorkind::{ErrorKind, Hint};
 pub use event::{AgentEvent, EventKind, ModelUsage, RunOutcome, TokenUsage};
 pub use id::SessionId;
 pub use names::{NameError, slugify, validate_session_name};

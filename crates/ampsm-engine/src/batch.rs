@@ -91,19 +91,22 @@ pub enum BatchError {
 }
 
 impl BatchError {
-    /// 2 for bad references, 3 for refusals that protect a running batch, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// An unknown batch is not found, an ambiguous reference or nothing to resume is bad input, a stop
+    /// that protects a running batch or the budget is a refusal, the rest failed.
+    pub fn kind(&self) -> ampsm_core::ErrorKind {
+        use ampsm_core::ErrorKind;
         match self {
-            BatchError::NotFound(_) | BatchError::Ambiguous { .. } | BatchError::NothingToResume { .. } => 2,
-            BatchError::Running { .. } | BatchError::BudgetSpent { .. } => 3,
-            _ => 1,
+            BatchError::NotFound(_) => ErrorKind::NotFound,
+            BatchError::Ambiguous { .. } | BatchError::NothingToResume { .. } => ErrorKind::BadInput,
+            BatchError::Running { .. } | BatchError::BudgetSpent { .. } => ErrorKind::Refused,
+            BatchError::Detach { .. } | BatchError::Other { .. } => ErrorKind::Failed,
         }
     }
 
     /// What to do next, when there is more to say than the message.
-    pub fn hint(&self) -> Option<String> {
+    pub fn hint(&self) -> Option<ampsm_core::Hint> {
         match self {
-            BatchError::NotFound(_) => Some("run `amp-sessions batch list` to see batches".into()),
+            BatchError::NotFound(_) => Some(ampsm_core::Hint::ListBatches),
             _ => None,
         }
     }

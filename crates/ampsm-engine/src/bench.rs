@@ -96,24 +96,26 @@ pub enum BenchError {
 }
 
 impl BenchError {
-    /// 2 for bad input and references, 3 for refusals that protect a running run, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// An unknown run is not found, a wrong reference, repository, commit or selection is bad input, a
+    /// stop that protects a running run or the budget is a refusal, the rest failed.
+    pub fn kind(&self) -> ampsm_core::ErrorKind {
+        use ampsm_core::ErrorKind;
         match self {
-            BenchError::NotFound(_)
-            | BenchError::Ambiguous { .. }
+            BenchError::NotFound(_) => ErrorKind::NotFound,
+            BenchError::Ambiguous { .. }
             | BenchError::MissingRepo { .. }
             | BenchError::MissingCommit { .. }
             | BenchError::BadSelection(_)
-            | BenchError::NothingToResume { .. } => 2,
-            BenchError::Running { .. } | BenchError::BudgetSpent { .. } => 3,
-            BenchError::Other { .. } => 1,
+            | BenchError::NothingToResume { .. } => ErrorKind::BadInput,
+            BenchError::Running { .. } | BenchError::BudgetSpent { .. } => ErrorKind::Refused,
+            BenchError::Other { .. } => ErrorKind::Failed,
         }
     }
 
     /// What to do next, when there is more to say than the message.
-    pub fn hint(&self) -> Option<String> {
+    pub fn hint(&self) -> Option<ampsm_core::Hint> {
         match self {
-            BenchError::NotFound(_) => Some("run `amp-sessions bench list` to see bench runs".into()),
+            BenchError::NotFound(_) => Some(ampsm_core::Hint::ListBenches),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
-//! Engine errors: each names the session, repository, file or ref concerned, and carries a hint saying
-//! what to do next. The CLI renders them in one place.
+//! Engine errors: each names the session, repository, file or ref concerned, and has a kind ([`ErrorKind`])
+//! and, where there is one, a [`Hint`] saying what to do next; the CLI and the dashboard word and map them.
 
+use ampsm_core::{ErrorKind, Hint};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,51 +58,43 @@ fn suggestions_text(s: &[String]) -> String {
 }
 
 impl EngineError {
-    /// A short hint for the user, when there is one beyond the message.
-    pub fn hint(&self) -> Option<String> {
+    /// What to do next, when there is more to say than the message; each front end words it.
+    pub fn hint(&self) -> Option<Hint> {
         match self {
-            EngineError::Git(ampsm_git::GitError::NotARepository { .. }) => {
-                Some("pass --repo with the path of a git repository".into())
-            }
-            EngineError::Store(ampsm_store::StoreError::SessionNotFound(_)) => {
-                Some("run `amp-sessions list` to see sessions".into())
-            }
-            EngineError::PolicyUnsupported { .. } => Some(
-                "choose another policy with --permissions (auto, ask, read-only, full); `amp-sessions doctor` \
-                 lists what each agent supports"
-                    .into(),
-            ),
+            EngineError::Git(ampsm_git::GitError::NotARepository { .. }) => Some(Hint::PassRepo),
+            EngineError::Store(ampsm_store::StoreError::SessionNotFound(_)) => Some(Hint::ListSessions),
+            EngineError::PolicyUnsupported { .. } => Some(Hint::ChoosePolicy),
             EngineError::Batch(e) => e.hint(),
             EngineError::Bench(e) => e.hint(),
             _ => None,
         }
     }
 
-    /// The process exit code for this error: 2 for bad input, 3 for refusals that protect work, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is, which front ends turn into an exit code or an HTTP status.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            EngineError::Config(_)
-            | EngineError::Name(_)
+            EngineError::Config(e) => e.kind(),
+            EngineError::Store(e) => e.kind(),
+            EngineError::Git(e) => e.kind(),
+            EngineError::Agent(e) => e.kind(),
+            EngineError::Review(e) => e.kind(),
+            EngineError::Batch(e) => e.kind(),
+            EngineError::Bench(e) => e.kind(),
+            EngineError::Metrics(e) => e.kind(),
+            EngineError::Name(_)
             | EngineError::BadBase { .. }
             | EngineError::UnknownAgent(_)
             | EngineError::Invalid(_)
             | EngineError::PolicyUnsupported { .. }
-            | EngineError::NotRunning { .. }
-            | EngineError::Git(ampsm_git::GitError::NotARepository { .. }) => 2,
-            EngineError::Store(ampsm_store::StoreError::SessionNotFound(_))
-            | EngineError::Store(ampsm_store::StoreError::SessionRemoved(_))
-            | EngineError::Store(ampsm_store::StoreError::AmbiguousSession { .. })
-            | EngineError::Store(ampsm_store::StoreError::DuplicateName { .. }) => 2,
+            | EngineError::NotRunning { .. } => ErrorKind::BadInput,
             EngineError::UnmergedWork { .. }
             | EngineError::Running { .. }
-            | EngineError::WorktreeExists(_) => 3,
-            EngineError::Review(e) => e.exit_code(),
-            EngineError::Batch(e) => e.exit_code(),
-            EngineError::Bench(e) => e.exit_code(),
-            EngineError::Metrics(e) => e.exit_code(),
-            EngineError::Interrupted { .. } => 130,
-            EngineError::SetupFailed(f) if f.interrupted => 130,
-            _ => 1,
+            | EngineError::WorktreeExists(_) => ErrorKind::Refused,
+            EngineError::Interrupted { .. } => ErrorKind::Interrupted,
+            EngineError::SetupFailed(f) if f.interrupted => ErrorKind::Interrupted,
+            EngineError::SetupFailed(_) | EngineError::Io { .. } | EngineError::NotLoggedIn { .. } => {
+                ErrorKind::Failed
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Errors of metrics, exports and budgets: each names the session, batch, run or file concerned and says
 //! what to do next. Carried by [`crate::EngineError::Metrics`].
 
+use ampsm_core::ErrorKind;
 use std::path::PathBuf;
 
 /// A failed or refused metrics, export or budget step.
@@ -38,16 +39,16 @@ pub enum MetricsError {
 }
 
 impl MetricsError {
-    /// 2 for bad input, 3 for a refusal that protects the user's money, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is: an unknown batch or run is not found, a wrong export target or budget
+    /// is bad input, a stop that protects the user's money is a refusal, a failed write failed.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            MetricsError::BatchNotFound(_)
-            | MetricsError::BenchNotFound(_)
-            | MetricsError::CsvNeedsFolder
-            | MetricsError::OutIsFile { .. }
-            | MetricsError::BadBudget(_) => 2,
-            MetricsError::BudgetExhausted { .. } | MetricsError::PoolExhausted { .. } => 3,
-            MetricsError::Write { .. } => 1,
+            MetricsError::BatchNotFound(_) | MetricsError::BenchNotFound(_) => ErrorKind::NotFound,
+            MetricsError::CsvNeedsFolder | MetricsError::OutIsFile { .. } | MetricsError::BadBudget(_) => {
+                ErrorKind::BadInput
+            }
+            MetricsError::BudgetExhausted { .. } | MetricsError::PoolExhausted { .. } => ErrorKind::Refused,
+            MetricsError::Write { .. } => ErrorKind::Failed,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Errors of review and merge commands (status, diff, squash, rebase, merge, undo, clean-environment): each
 //! names the session, branch, checkout or file concerned and says what to do next. They are carried by
-//! [`crate::EngineError::Review`] and map to exit code 3 when they refuse in order to protect work.
+//! [`crate::EngineError::Review`] and are refusals ([`ErrorKind::Refused`]) when they stop to protect work.
 
+use ampsm_core::ErrorKind;
 use std::path::PathBuf;
 
 /// A refused or failed review/merge step.
@@ -144,13 +145,14 @@ pub enum ReviewError {
 }
 
 impl ReviewError {
-    /// The exit code: 2 for bad requests, 3 for refusals that protect work, 1 for failures.
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is: a wrong request is bad input (a missing snapshot number not found),
+    /// a step stopped to protect work is a refusal, the rest failed.
+    pub fn kind(&self) -> ErrorKind {
         match self {
             ReviewError::BadRequest { .. }
             | ReviewError::BaseNotBranch { .. }
-            | ReviewError::UnknownSnapshot { .. }
-            | ReviewError::NoRebaseInProgress { .. } => 2,
+            | ReviewError::NoRebaseInProgress { .. } => ErrorKind::BadInput,
+            ReviewError::UnknownSnapshot { .. } => ErrorKind::NotFound,
             ReviewError::SessionDirty { .. }
             | ReviewError::RebaseInProgress { .. }
             | ReviewError::UnresolvedConflicts { .. }
@@ -161,8 +163,8 @@ impl ReviewError {
             | ReviewError::BaseBehindRemote { .. }
             | ReviewError::TestsFailed { .. }
             | ReviewError::Moved { .. }
-            | ReviewError::NonLinearHistory { .. } => 3,
-            _ => 1,
+            | ReviewError::NonLinearHistory { .. } => ErrorKind::Refused,
+            _ => ErrorKind::Failed,
         }
     }
 }

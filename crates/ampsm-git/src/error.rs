@@ -151,6 +151,25 @@ pub enum GitError {
 }
 
 impl GitError {
+    /// What kind of failure this is: a path or argument that is wrong is bad input, a checkout that must
+    /// not be touched (main checkout, changes, an operation in progress) is a refusal, the rest failed.
+    pub fn kind(&self) -> ampsm_core::ErrorKind {
+        use ampsm_core::ErrorKind;
+        match self {
+            GitError::NotARepository { .. } | GitError::InvalidArgument { .. } => ErrorKind::BadInput,
+            GitError::MainCheckout { .. } | GitError::Dirty { .. } | GitError::OperationInProgress { .. } => {
+                ErrorKind::Refused
+            }
+            GitError::Spawn { .. }
+            | GitError::Failed { .. }
+            | GitError::Timeout { .. }
+            | GitError::Parse { .. }
+            | GitError::VersionTooOld { .. }
+            | GitError::LockTimeout { .. }
+            | GitError::Io { .. } => ErrorKind::Failed,
+        }
+    }
+
     /// git's standard error for [`GitError::Failed`], empty for other variants.
     pub fn stderr(&self) -> &str {
         match self {

@@ -34,6 +34,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What kind of failure this is: a session reference that matches nothing (or a removed session) is
+    /// not found, an ambiguous reference or a taken name is bad input, the rest failed.
+    pub fn kind(&self) -> ampsm_core::ErrorKind {
+        use ampsm_core::ErrorKind;
+        match self {
+            StoreError::SessionNotFound(_) | StoreError::SessionRemoved(_) => ErrorKind::NotFound,
+            StoreError::AmbiguousSession { .. } | StoreError::DuplicateName { .. } => ErrorKind::BadInput,
+            StoreError::Open { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::Migration { .. }
+            | StoreError::Io { .. }
+            | StoreError::Transition { .. }
+            | StoreError::Sqlite(_)
+            | StoreError::Corrupt(_) => ErrorKind::Failed,
+        }
+    }
+
     pub(crate) fn open(path: &std::path::Path, e: rusqlite::Error) -> StoreError {
         StoreError::Open { path: path.to_path_buf(), message: e.to_string() }
     }

@@ -1,6 +1,7 @@
 //! Errors of the dashboard and the one place they become responses: a status code and a page (or a plain
 //! line for API and stream requests) with the engine's one-line reason and its hint.
 
+use ampsm_core::{ErrorKind, Hint};
 use ampsm_engine::EngineError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,23 +32,36 @@ pub enum WebError {
     Internal(String),
 }
 
+/// The one table from an error's kind to its HTTP status.
+pub fn status_for(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadInput => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Refused => StatusCode::CONFLICT,
+        ErrorKind::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl WebError {
-    /// The HTTP status for this error.
+    /// What kind of failure this is. A missing token or a forbidden request has none of its own: it is
+    /// refused (its status is set apart in [`WebError::status`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            WebError::Engine(e) => e.kind(),
+            WebError::BadRequest(_) => ErrorKind::BadInput,
+            WebError::NotFound(_) => ErrorKind::NotFound,
+            WebError::Unauthorized | WebError::Forbidden(_) => ErrorKind::Refused,
+            WebError::Bind { .. } | WebError::Io { .. } | WebError::Internal(_) => ErrorKind::Failed,
+        }
+    }
+
+    /// The HTTP status for this error: 401 and 403 for the guards, else [`status_for`] its kind.
     pub fn status(&self) -> StatusCode {
         match self {
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
-            WebError::NotFound(_) => StatusCode::NOT_FOUND,
-            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::Engine(e) => match e.exit_code() {
-                2 if is_not_found(e) => StatusCode::NOT_FOUND,
-                2 => StatusCode::BAD_REQUEST,
-                3 => StatusCode::CONFLICT,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-            WebError::Bind { .. } | WebError::Io { .. } | WebError::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            other => status_for(other.kind()),
         }
     }
 
@@ -56,39 +70,34 @@ impl WebError {
         let message = self.to_string().replace('\n', " ");
         match self {
             WebError::Engine(e) => match e.hint() {
-                Some(h) => format!("{message} (hint: {h})"),
+                Some(h) => format!("{message} (hint: {})", hint_text(&h)),
                 None => message,
             },
             _ => message,
         }
     }
+}
 
-    /// The process exit code when the server cannot start.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            WebError::Engine(e) => e.exit_code(),
-            WebError::BadRequest(_) => 2,
-            _ => 1,
+/// What to do next, in the dashboard's words.
+pub fn hint_text(hint: &Hint) -> String {
+    match hint {
+        Hint::ListSessions => "the Sessions page lists every session".into(),
+        Hint::ListBatches => "the Batches page lists every batch".into(),
+        Hint::ListBenches => "the Bench page lists every benchmark run".into(),
+        Hint::PassRepo => "choose the folder of a git repository".into(),
+        Hint::ChoosePolicy => {
+            "choose another permission policy (auto, ask, read-only, full); the Health page lists what each \
+             agent supports"
+                .into()
         }
     }
 }
-
-fn is_not_found(e: &EngineError) -> bool {
-    matches!(e, EngineError::Store(ampsm_store::StoreError::SessionNotFound(_)))
-}
-
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = self.status();
         let line = self.line();
         let body = crate::views::layout::error_page(status, &line);
         (status, body).into_response()
-    }
-}
-
-impl From<ampsm_store::StoreError> for WebError {
-    fn from(e: ampsm_store::StoreError) -> Self {
-        WebError::Engine(EngineError::Store(e))
     }
 }
 

@@ -1,10 +1,11 @@
 //! The `amp-sessions` binary: parses the command line and hands each command to its module; errors are
-//! rendered in one place ([`render::error`]) with a one-line reason and a meaningful exit code.
+//! rendered in one place ([`render::error`]) with a one-line reason, a hint on its own line and an exit code from the one table in [`errors`].
 
 #![deny(unsafe_code)]
 
 mod cli;
 mod commands;
+mod errors;
 mod output;
 mod render;
 
@@ -41,7 +42,7 @@ fn quiet_on_closed_stdout() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
         if payload.contains("Broken pipe") || payload.contains("BrokenPipe") {
-            std::process::exit(141);
+            std::process::exit(errors::EXIT_BROKEN_PIPE);
         }
         default_hook(info);
     }));

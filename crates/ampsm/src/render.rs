@@ -1,5 +1,5 @@
-//! The one place errors become text: `error: <reason>` on one line of stderr (or a JSON object with
-//! `--json`), and the exit code.
+//! The one place errors become text: `error: <reason>` on one line of stderr, then `hint: <what to do
+//! next>` on its own line when there is one (or a JSON object with `--json`), and the exit code.
 
 use crate::commands::CliError;
 
@@ -12,7 +12,7 @@ pub fn error(e: &CliError, json: bool) -> i32 {
     } else {
         let message = message.replace('\n', " ");
         match hint {
-            Some(h) => eprintln!("error: {message} (hint: {h})"),
+            Some(h) => eprintln!("error: {message}\nhint: {}", h.replace('\n', " ")),
             None => eprintln!("error: {message}"),
         }
     }

@@ -67,7 +67,7 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
             ),
             None => format!("{who}: the agent was stopped before it changed anything"),
         };
-        return Err(CliError::Reported { message, code: 130 });
+        return Err(CliError::Reported { message, kind: ampsm_core::ErrorKind::Interrupted });
     }
     if report.passed() {
         Ok(())
@@ -86,7 +86,7 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
                 report.iteration.error.clone().unwrap_or_default()
             ),
         };
-        Err(CliError::Reported { message: what, code: 1 })
+        Err(CliError::Reported { message: what, kind: ampsm_core::ErrorKind::Failed })
     }
 }
 
@@ -152,7 +152,7 @@ pub fn chat(session: &str, json: bool) -> Result<(), CliError> {
                 r.iteration.outcome.as_deref().unwrap_or("an error"),
                 r.iteration.error.clone().unwrap_or_else(|| "tests failed".into())
             ),
-            code: 1,
+            kind: ampsm_core::ErrorKind::Failed,
         }),
         None => Ok(()),
     }

@@ -378,7 +378,7 @@ fn foreground(engine: Engine, batch: &Batch, json: bool) -> Result<(), CliError>
                 c.total,
                 view.batch.stop_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
-            code: 1,
+            kind: ampsm_core::ErrorKind::Failed,
         }),
         _ => Err(CliError::Reported {
             message: format!(
@@ -387,7 +387,7 @@ fn foreground(engine: Engine, batch: &Batch, json: bool) -> Result<(), CliError>
                 c.total,
                 short_id(&batch.id)
             ),
-            code: 1,
+            kind: ampsm_core::ErrorKind::Failed,
         }),
     }
 }
@@ -925,7 +925,7 @@ fn clean(reference: &str, json: bool) -> Result<(), CliError> {
     if failed > 0 {
         return Err(CliError::Reported {
             message: format!("{failed} session(s) could not be removed"),
-            code: 1,
+            kind: ampsm_core::ErrorKind::Failed,
         });
     }
     Ok(())

@@ -347,7 +347,7 @@ fn run_here(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliEr
                 outcome.counts.resolved,
                 outcome.counts.total
             ),
-            code: 1,
+            kind: ampsm_core::ErrorKind::Failed,
         }),
     }
 }

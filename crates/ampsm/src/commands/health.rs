@@ -53,7 +53,10 @@ pub fn doctor(json: bool) -> Result<(), CliError> {
         );
     }
     if report.failed() {
-        return Err(CliError::Reported { message: "a health check failed (see above)".into(), code: 1 });
+        return Err(CliError::Reported {
+            message: "a health check failed (see above)".into(),
+            kind: ampsm_core::ErrorKind::Failed,
+        });
     }
     Ok(())
 }
@@ -88,6 +91,6 @@ pub fn verify_amp(json: bool) -> Result<(), CliError> {
         } else {
             "amp's authenticated check failed (see above)"
         };
-        Err(CliError::Reported { message: why.into(), code: 1 })
+        Err(CliError::Reported { message: why.into(), kind: ampsm_core::ErrorKind::Failed })
     }
 }

@@ -14,6 +14,7 @@ mod sessions;
 pub mod ui;
 
 use crate::cli::{Cli, Command};
+use ampsm_core::ErrorKind;
 use ampsm_engine::{Engine, EngineError};
 
 /// Any failure of a command.
@@ -25,20 +26,22 @@ pub enum CliError {
     Usage { message: String },
     /// A failure already described on stdout (e.g. an iteration whose tests failed).
     #[error("{message}")]
-    Reported { message: String, code: i32 },
+    Reported { message: String, kind: ErrorKind },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
 
 impl CliError {
-    /// `(message, hint, exit code)`.
+    /// `(message, hint, exit code)`: the exit code comes from the error's kind through
+    /// [`crate::errors::exit_code`], the hint is worded by [`crate::errors::hint_text`].
     pub fn parts(&self) -> (String, Option<String>, i32) {
+        use crate::errors::{exit_code, hint_text};
         match self {
-            CliError::Engine(e) => (e.to_string(), e.hint(), e.exit_code()),
-            CliError::Usage { message } => (message.clone(), None, 2),
-            CliError::Reported { message, code } => (message.clone(), None, *code),
+            CliError::Engine(e) => (e.to_string(), e.hint().as_ref().map(hint_text), exit_code(e.kind())),
+            CliError::Usage { message } => (message.clone(), None, exit_code(ErrorKind::BadInput)),
+            CliError::Reported { message, kind } => (message.clone(), None, exit_code(*kind)),
             CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => (String::new(), None, 0),
-            CliError::Output(e) => (format!("cannot write output: {e}"), None, 1),
+            CliError::Output(e) => (format!("cannot write output: {e}"), None, exit_code(ErrorKind::Failed)),
         }
     }
 }
@@ -46,12 +49,6 @@ impl CliError {
 impl From<ampsm_config::ConfigError> for CliError {
     fn from(e: ampsm_config::ConfigError) -> Self {
         CliError::Engine(EngineError::Config(e))
-    }
-}
-
-impl From<ampsm_store::StoreError> for CliError {
-    fn from(e: ampsm_store::StoreError) -> Self {
-        CliError::Engine(EngineError::Store(e))
     }
 }
 
@@ -64,7 +61,7 @@ pub fn duration_flag(flag: &str, text: &str) -> Result<std::time::Duration, CliE
 /// Opens the engine and prints config warnings (unknown keys) to stderr.
 pub fn open_engine() -> Result<Engine, CliError> {
     let engine = Engine::open()?;
-    for w in &engine.config_warnings {
+    for w in engine.config_warnings() {
         eprintln!("warning: {w}");
     }
     Ok(engine)
@@ -116,5 +113,5 @@ pub fn offline_agent(args: &[String]) -> i32 {
             return 1;
         }
     };
-    ampsm_agent::offline::run_offline_agent(args, std::io::stdin().lock(), std::io::stdout().lock(), &cwd)
+    ampsm_engine::demo::run_offline_agent(args, std::io::stdin().lock(), std::io::stdout().lock(), &cwd)
 }

@@ -20,6 +20,6 @@ pub fn run(a: UiArgs, json: bool) -> Result<(), CliError> {
     let opts = ampsm_web::ServeOptions { paths, port: a.port, open_browser: !a.no_open, json };
     ampsm_web::serve(opts).map_err(|e| match e {
         ampsm_web::WebError::Engine(e) => CliError::Engine(e),
-        other => CliError::Reported { message: other.line(), code: other.exit_code() },
+        other => CliError::Reported { message: other.line(), kind: other.kind() },
     })
 }
