@@ -127,11 +127,15 @@ pub fn assert_no_file_holds(root: &std::path::Path, secrets: &[&str]) {
     }
 }
 
-/// The single non-warning line of `stderr` (asserts there is exactly one).
-pub fn one_line(stderr: &str) -> &str {
+/// The single non-warning line of `stderr` (asserts there is exactly one), followed by the text of its
+/// `hint:` line when the error has one (the CLI prints what to do next on a line of its own).
+pub fn one_line(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
-    assert_eq!(lines.len(), 1, "expected a one-line error, got:\n{stderr}");
-    lines[0]
+    match lines.as_slice() {
+        [line] => line.to_string(),
+        [line, hint] if hint.starts_with("hint: ") => format!("{line} {hint}"),
+        _ => panic!("expected a one-line error, got:\n{stderr}"),
+    }
 }
 
 /// A world whose `claude` is the real Claude Code CLI (installed by `.ci/install-agents.sh`) talking to a
