@@ -154,9 +154,10 @@ pub trait AgentAdapter: Send + Sync {
         false
     }
 
-    /// How to install the agent's CLI (a command line), when there is a standard way.
+    /// How to install the agent's CLI (a command line), when there is a standard way: the registry's
+    /// [`ampsm_core::agents::AgentInfo::install`].
     fn install_hint(&self) -> Option<&'static str> {
-        None
+        ampsm_core::agents::find_agent(self.name()).and_then(|info| info.install)
     }
 
     /// The program a run of `spec` would start, resolved: as given when it has a slash (it must exist and

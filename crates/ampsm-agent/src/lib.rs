@@ -38,7 +38,7 @@ pub mod process;
 pub mod spec;
 
 pub use adapter::{AgentAdapter, Capabilities, ContinueMode, CredentialCheck, PolicySupport, StreamParser};
-pub use adapters::{AGENT_NAMES, adapter_for};
+pub use adapters::adapter_for;
 pub use error::AgentError;
 pub use process::{
     InteractiveAgent, MessageFormat, RunClock, RunControls, RunReport, StreamItem, run_agent, run_agent_with,

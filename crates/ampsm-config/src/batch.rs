@@ -6,7 +6,7 @@
 //!   - path: "./frontend"          # relative paths resolve against the YAML file's folder
 //!     baseBranch: "main"
 //! defaults:                       # optional; every item inherits these
-//!   agent: amp                    # amp | claude | codex | gemini | opencode | command | offline
+//!   agent: amp                    # a name of ampsm_core::agents::AGENTS (amp, claude, codex, …)
 //!   model: smart
 //!   timeout: 10m                  # per agent run: 90s, 10m, 1h30m or a number of seconds
 //!   retries: 1                    # extra attempts after a failure (each in a fresh session)
@@ -28,14 +28,13 @@
 use crate::error::ConfigError;
 use crate::spec::{DurationText, invalid, read_spec};
 use crate::yaml;
+use ampsm_core::agents::{is_agent_name, unknown_agent_text};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The agents an item may name.
-pub const BATCH_AGENTS: &[&str] = ampsm_core::names::AGENT_NAMES;
 /// Most items running at once.
 pub const MAX_CONCURRENCY: u32 = 64;
 /// Most retries of one item.
@@ -363,12 +362,8 @@ impl Checker<'_> {
         let mut out = clone_settings(inherited);
         if let Some(a) = raw.agent {
             let agent = a.value.trim().to_string();
-            if !BATCH_AGENTS.contains(&agent.as_str()) {
-                return Err(self.at(
-                    a,
-                    &format!("{prefix}.agent"),
-                    format!("unknown agent {agent:?} (one of: {})", BATCH_AGENTS.join(", ")),
-                ));
+            if !is_agent_name(&agent) {
+                return Err(self.at(a, &format!("{prefix}.agent"), unknown_agent_text(&agent)));
             }
             out.agent = Some(agent);
         }

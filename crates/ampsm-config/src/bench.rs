@@ -30,10 +30,10 @@
 //! among them) are ignored and never kept. `FAIL_TO_PASS`/`PASS_TO_PASS` are JSON-encoded strings of lists
 //! on the hub, or plain arrays: both are accepted. Errors name the file, the line and the field.
 
-use crate::batch::BATCH_AGENTS;
 use crate::error::ConfigError;
 use crate::spec::{DurationText, absolute, invalid, read_spec};
 use crate::yaml;
+use ampsm_core::agents::{is_agent_name, unknown_agent_text};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -343,15 +343,10 @@ impl Checker<'_> {
             ),
         };
         let name = name.trim().to_string();
-        if !BATCH_AGENTS.contains(&name.as_str()) {
+        if !is_agent_name(&name) {
             let field =
                 if matches!(entry.value, RawAgent::Map(_)) { format!("{field}.agent") } else { field.into() };
-            return Err(invalid(
-                self.path,
-                at.0,
-                at.1,
-                format!("{field}: unknown agent {name:?} (one of: {})", BATCH_AGENTS.join(", ")),
-            ));
+            return Err(invalid(self.path, at.0, at.1, format!("{field}: {}", unknown_agent_text(&name))));
         }
         let model = match model {
             None => None,

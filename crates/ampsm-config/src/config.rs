@@ -307,11 +307,8 @@ impl Config {
             }
         }
         let agent = &self.session.default_agent;
-        if !ampsm_core::names::AGENT_NAMES.contains(&agent.as_str()) {
-            return Err(bad(
-                "session.default_agent",
-                format!("unknown agent {agent:?} (one of: {})", ampsm_core::names::AGENT_NAMES.join(", ")),
-            ));
+        if !ampsm_core::agents::is_agent_name(agent) {
+            return Err(bad("session.default_agent", ampsm_core::agents::unknown_agent_text(agent)));
         }
         if let Some(p) = &self.session.permissions {
             p.parse::<PermissionPolicy>().map_err(|m| bad("session.permissions", m))?;

@@ -3,6 +3,7 @@
 //!
 //! Every other crate speaks these types; nothing here touches the disk, git or a process.
 
+pub mod agents;
 pub mod duration;
 pub mod errorkind;
 pub mod event;

@@ -1,9 +1,6 @@
 //! Validation of user-chosen names (sessions, batches) and the slug used in branch and folder names.
 //! A valid name can never escape a folder (no `/`, `\`, `..`) and never makes a ref git refuses.
 
-/// The agents amp-sessions can run, by the name `--agent`, `session.default_agent` and run files use.
-pub const AGENT_NAMES: &[&str] = &["amp", "claude", "codex", "gemini", "opencode", "command", "offline"];
-
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid session name {name:?}: {reason}")]

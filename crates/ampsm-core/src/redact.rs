@@ -11,19 +11,9 @@
 //! It does not find secrets it was not told about (a key pasted into a prompt, a password in a file the
 //! agent reads): it is a net under the known ones, not a scanner.
 
-/// Variables that hold a credential whatever their name looks like.
-const KNOWN: &[&str] = &[
-    "AMP_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "CLAUDE_CODE_OAUTH_TOKEN",
-    "OPENAI_API_KEY",
-    "CODEX_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-];
+/// Variables that hold a credential whatever their name looks like, besides the agents' own
+/// ([`crate::agents::AgentInfo::credential_env`]).
+const KNOWN: &[&str] = &["GITHUB_TOKEN", "GH_TOKEN"];
 
 /// Name segments (split at `_`) that mark a variable as secret.
 const SECRET_SEGMENTS: &[&str] =
@@ -144,7 +134,9 @@ impl Redactor {
 /// Whether a variable's name says it holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    KNOWN.contains(&upper.as_str()) || upper.split('_').any(|seg| SECRET_SEGMENTS.contains(&seg))
+    KNOWN.contains(&upper.as_str())
+        || crate::agents::AGENTS.iter().any(|a| a.credential_env.contains(&upper.as_str()))
+        || upper.split('_').any(|seg| SECRET_SEGMENTS.contains(&seg))
 }
 
 #[cfg(test)]

@@ -454,7 +454,7 @@ impl Engine {
             o.agents.clone()
         };
         for a in &mut agents {
-            if !crate::sessions::AGENTS.contains(&a.agent.as_str()) {
+            if !ampsm_core::agents::is_agent_name(&a.agent) {
                 return Err(EngineError::UnknownAgent(a.agent.clone()));
             }
             if a.model.is_none() {
@@ -572,7 +572,7 @@ impl Engine {
             return Err(MetricsError::BadBudget(b).into());
         }
         for a in &plan.agents {
-            if !crate::sessions::AGENTS.contains(&a.agent.as_str()) {
+            if !ampsm_core::agents::is_agent_name(&a.agent) {
                 return Err(EngineError::UnknownAgent(a.agent.clone()));
             }
         }

@@ -18,7 +18,7 @@ pub enum EngineError {
     Name(#[from] ampsm_core::NameError),
     #[error("base {base:?} does not name a branch or commit in {repo}{}", suggestions_text(suggestions))]
     BadBase { base: String, repo: PathBuf, suggestions: Vec<String> },
-    #[error("unknown agent {0:?} (one of: amp, claude, codex, gemini, opencode, command, offline)")]
+    #[error("{}", ampsm_core::agents::unknown_agent_text(.0))]
     UnknownAgent(String),
     #[error("the worktree folder {0} already exists; choose another name or remove that folder")]
     WorktreeExists(PathBuf),

@@ -3,7 +3,7 @@
 //! authenticated call — `amp usage` — only when a key exists; never an agent run that bills).
 
 use crate::{Engine, EngineError};
-use ampsm_agent::{AGENT_NAMES, AgentAdapter, RunSpec};
+use ampsm_agent::{AgentAdapter, RunSpec};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -149,7 +149,7 @@ impl Engine {
         }
 
         let mut agents = Vec::new();
-        for name in AGENT_NAMES {
+        for name in ampsm_core::agents::agent_names() {
             let adapter = ampsm_agent::adapter_for(name)?;
             let health = self.agent_health(adapter.as_ref());
             let status = match (&health.found, health.credentials) {

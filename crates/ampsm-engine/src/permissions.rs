@@ -85,8 +85,7 @@ impl Engine {
 
     /// Every agent's policies, for `doctor` and the dashboard.
     pub fn agent_policies(&self) -> Vec<AgentPolicies> {
-        ampsm_agent::AGENT_NAMES
-            .iter()
+        ampsm_core::agents::agent_names()
             .filter_map(|name| ampsm_agent::adapter_for(name).ok())
             .map(|adapter| {
                 let (default, default_from) = self.config.permissions_for(adapter.name());

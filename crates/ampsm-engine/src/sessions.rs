@@ -16,9 +16,6 @@ use std::time::Duration;
 /// How long to wait for another process's repository lock.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The agents a session can use.
-pub const AGENTS: &[&str] = &["amp", "claude", "codex", "gemini", "opencode", "command", "offline"];
-
 /// What `new` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct CreateSession {
@@ -121,7 +118,7 @@ impl Engine {
     pub fn create_session(&mut self, req: CreateSession) -> Result<Session, EngineError> {
         validate_session_name(&req.name)?;
         let agent = req.agent.clone().unwrap_or_else(|| self.config.session.default_agent.clone());
-        if !AGENTS.contains(&agent.as_str()) {
+        if !ampsm_core::agents::is_agent_name(&agent) {
             return Err(EngineError::UnknownAgent(agent));
         }
         // An agent that cannot honour the policy says so now, before anything is made or run.

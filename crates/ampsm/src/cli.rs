@@ -4,14 +4,24 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The long description of `--help`, naming the agents of the registry that are real products.
+fn long_about() -> String {
+    let products: Vec<&str> =
+        ampsm_core::agents::AGENTS.iter().filter(|a| a.install.is_some()).map(|a| a.display_name).collect();
+    format!(
+        "amp-sessions turns AI coding-agent runs ({}, any command) into isolated Git branches: one worktree per \
+         session, every agent event recorded, tokens, cost, tools and files measured, and a safe path to squash, \
+         rebase and merge back.",
+        products.join(", ")
+    )
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "amp-sessions",
     version,
     about = "Run AI coding agents in isolated, reviewable Git worktrees",
-    long_about = "amp-sessions turns AI coding-agent runs (Amp, Claude Code, Codex, Gemini, OpenCode, any command) into \
-                  isolated Git branches: one worktree per session, every agent event recorded, tokens, cost, tools \
-                  and files measured, and a safe path to squash, rebase and merge back.",
+    long_about = long_about(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -97,8 +107,8 @@ pub struct NewArgs {
     /// Branch or commit to start from (default: git.default_base_branch, else the repository's default).
     #[arg(long)]
     pub base: Option<String>,
-    /// The agent: amp, claude, codex, gemini, opencode, command, offline.
-    #[arg(long)]
+    // The help lists the agents of the registry.
+    #[arg(long, help = format!("The agent: {}.", ampsm_core::agents::agent_list()))]
     pub agent: Option<String>,
     /// Model (Amp: its --mode; others: --model).
     #[arg(long)]

@@ -119,10 +119,6 @@ impl AgentAdapter for AmpAdapter {
         true
     }
 
-    fn install_hint(&self) -> Option<&'static str> {
-        Some("npm install -g @ampcode/cli (or curl -fsSL https://ampcode.com/install.sh | bash)")
-    }
-
     fn version_args(&self) -> Vec<String> {
         vec!["--version".to_string()]
     }

@@ -219,10 +219,6 @@ impl AgentAdapter for ClaudeAdapter {
         claude_credentials(ctx)
     }
 
-    fn install_hint(&self) -> Option<&'static str> {
-        Some("npm install -g @anthropic-ai/claude-code")
-    }
-
     fn version_args(&self) -> Vec<String> {
         vec!["--version".to_string()]
     }

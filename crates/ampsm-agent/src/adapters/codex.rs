@@ -344,10 +344,6 @@ impl AgentAdapter for CodexAdapter {
         codex_credentials(ctx)
     }
 
-    fn install_hint(&self) -> Option<&'static str> {
-        Some("npm install -g @openai/codex")
-    }
-
     fn version_args(&self) -> Vec<String> {
         vec!["--version".to_string()]
     }

@@ -193,10 +193,6 @@ impl AgentAdapter for GeminiAdapter {
         gemini_credentials(ctx)
     }
 
-    fn install_hint(&self) -> Option<&'static str> {
-        Some("npm install -g @google/gemini-cli")
-    }
-
     fn version_args(&self) -> Vec<String> {
         vec!["--version".to_string()]
     }

@@ -1,4 +1,4 @@
-//! The adapters, one per agent, the lookup by name ([`adapter_for`]), finding a program on PATH
+//! The adapters, one per agent, the lookup by name in the registry ([`adapter_for`]), finding a program on PATH
 //! ([`find_program`]), and the helpers the credential checks share (environment lookups, the XDG data
 //! directory, reading small JSON, JSONC and `.env` files).
 
@@ -12,28 +12,32 @@ pub mod opencode;
 
 use crate::adapter::AgentAdapter;
 use crate::error::AgentError;
+use ampsm_core::agents::{agent_list, find_agent};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Every agent name [`adapter_for`] knows, in the order shown to users.
-pub const AGENT_NAMES: &[&str] = ampsm_core::names::AGENT_NAMES;
-
-/// The adapter for an agent name (`amp`, `claude`, `codex`, `gemini`, `opencode`, `command`, `offline`).
+/// The adapter for an agent of the registry ([`ampsm_core::agents::AGENTS`]), by its name or an alias
+/// (any case).
 pub fn adapter_for(name: &str) -> Result<Box<dyn AgentAdapter>, AgentError> {
-    Ok(match name.trim().to_ascii_lowercase().as_str() {
+    find_agent(name)
+        .and_then(|info| construct(info.name))
+        .ok_or_else(|| AgentError::UnknownAgent { name: name.to_string(), valid: agent_list() })
+}
+
+/// The adapter of each registered agent, by its registry name: one line per agent.
+fn construct(name: &str) -> Option<Box<dyn AgentAdapter>> {
+    Some(match name {
         "amp" => Box::new(amp::AmpAdapter),
-        "claude" | "claude-code" => Box::new(claude::ClaudeAdapter),
+        "claude" => Box::new(claude::ClaudeAdapter),
         "codex" => Box::new(codex::CodexAdapter),
         "gemini" => Box::new(gemini::GeminiAdapter),
         "opencode" => Box::new(opencode::OpenCodeAdapter),
         "command" => Box::new(command::CommandAdapter),
         "offline" => Box::new(offline::OfflineAdapter),
-        _ => {
-            return Err(AgentError::UnknownAgent { name: name.to_string(), valid: AGENT_NAMES.join(", ") });
-        }
+        _ => return None,
     })
 }
 
@@ -220,12 +224,13 @@ pub(crate) fn has_material(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ampsm_core::agents::agent_names;
 
     #[test]
     fn every_name_has_an_adapter_that_says_its_name() {
-        for name in AGENT_NAMES {
+        for name in agent_names() {
             let a = adapter_for(name).unwrap();
-            assert_eq!(a.name(), *name);
+            assert_eq!(a.name(), name);
         }
     }
 
@@ -279,8 +284,8 @@ mod tests {
 
     #[test]
     fn only_amp_refuses_to_run_without_credentials() {
-        for name in AGENT_NAMES {
-            assert_eq!(adapter_for(name).unwrap().credentials_required(), *name == "amp", "{name}");
+        for name in agent_names() {
+            assert_eq!(adapter_for(name).unwrap().credentials_required(), name == "amp", "{name}");
         }
     }
 
@@ -307,7 +312,7 @@ mod tests {
     fn unknown_name_lists_the_valid_ones() {
         let err = adapter_for("aider").err().unwrap().to_string();
         assert!(err.contains("`aider`"), "{err}");
-        for name in AGENT_NAMES {
+        for name in agent_names() {
             assert!(err.contains(name), "{err}");
         }
     }

@@ -194,10 +194,6 @@ impl AgentAdapter for OpenCodeAdapter {
         opencode_credentials(ctx)
     }
 
-    fn install_hint(&self) -> Option<&'static str> {
-        Some("npm install -g opencode-ai")
-    }
-
     fn version_args(&self) -> Vec<String> {
         vec!["--version".to_string()]
     }

@@ -7,7 +7,6 @@ use crate::views::layout::{self, Page, Section, csrf, error_line, notice_line, s
 use ampsm_core::PermissionPolicy;
 use ampsm_engine::CreateSession;
 use ampsm_engine::permissions::AgentPolicies;
-use ampsm_engine::sessions::AGENTS;
 use ampsm_store::{Session, SessionFilter};
 use axum::Form;
 use axum::extract::{Query, State};
@@ -158,7 +157,7 @@ fn new_form(state: &AppState, f: &NewSessionForm, default_agent: &str, policies:
             input #base name="base" value=(f.base) placeholder="(default branch)";
             label for="agent" { "Agent" }
             select #agent name="agent" {
-                @for a in AGENTS { option value=(a) selected[*a == agent] { (a) } }
+                @for a in ampsm_core::agents::agent_names() { option value=(a) selected[a == agent] { (a) } }
             }
             label for="model" { "Model" }
             input #model name="model" value=(f.model) placeholder="(agent default; Amp: mode)";
