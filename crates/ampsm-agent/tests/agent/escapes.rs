@@ -1,7 +1,6 @@
 //! Processes that leave the agent's process group (`setsid`, daemons) are still part of the run: they are
 //! stopped at the timeout, on cancel and when the agent exits, and they cannot hold the run up by keeping
 //! its stdout open.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ampsm_agent::contain::tagged_pids;
 use ampsm_agent::{RunReport, RunSpec, adapter_for, run_agent};

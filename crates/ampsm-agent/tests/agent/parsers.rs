@@ -1,6 +1,5 @@
 //! Every vendor parser on the fixture lines of agent-protocols.md: exact token totals, paired tool calls,
 //! thread ids, success and failure, awaiting-input.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ampsm_agent::parsers::amp::{AmpParser, AmpParserOptions};
 use ampsm_agent::parsers::claude::ClaudeParser;

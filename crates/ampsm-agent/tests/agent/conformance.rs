@@ -4,7 +4,6 @@
 //!   failures must be classified, hangs must be stopped with their whole process group;
 //! - against the real Claude Code and Codex CLIs (when `.ci/install-agents.sh` installed them) talking to
 //!   the scripted model server on 127.0.0.1: one-shot, resume, and chat.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ampsm_agent::{RunReport, RunSpec, StreamItem, adapter_for, run_agent, spawn_interactive};
 use ampsm_core::{AgentEvent, TokenUsage};

@@ -1,7 +1,6 @@
 //! Process supervision with real subprocesses: lines as they arrive, stdin, exit codes, the timeout and
 //! cancellation stopping the whole process group (grandchildren included), line caps, missing programs,
 //! and the offline demo agent end to end (one-shot, continuation, chat).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ampsm_agent::offline::{DEMO_FOLLOW_UP_PROMPT, DEMO_PROMPT, DEMO_TEST_SCRIPT, demo_repo_files};
 use ampsm_agent::{AgentError, RunReport, RunSpec, StreamItem, adapter_for, run_agent, spawn_interactive};

@@ -2,7 +2,6 @@
 //! mutated fixture lines go to every parser and then to `finish` with an arbitrary exit. Nothing may panic,
 //! and the outcome must stay coherent (an error exactly when not a success, no success without a clean
 //! exit, bounded tool outputs, no zero usage rows). Also: repeated Claude usage lines never change totals.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ampsm_agent::parsers::claude::ClaudeParser;
 use ampsm_agent::{ExitInfo, RunSpec, StreamParser, adapter_for};
