@@ -1,5 +1,5 @@
-//! Locating agent binaries for tests: the fake agent built from this crate,
-//! its scenario files, and the real CLIs installed by `.ci/install-agents.sh`.
+//! Locating agent binaries for tests: the fake agent built from this crate and
+//! its scenario files (the real CLIs are outside tools: see [`crate::tools`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,18 +13,9 @@ const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const FAKE_AGENT_NAME: &str = "fake-agent";
 
 /// The workspace root: the nearest ancestor of this crate holding a
-/// `Cargo.toml` with a `[workspace]` table (falls back to two levels up).
+/// `Cargo.toml` with a `[workspace]` table.
 pub fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(MANIFEST_DIR);
-    for dir in manifest_dir.ancestors().skip(1) {
-        let candidate = dir.join("Cargo.toml");
-        if let Ok(text) = std::fs::read_to_string(&candidate)
-            && text.lines().any(|line| line.trim() == "[workspace]")
-        {
-            return dir.to_path_buf();
-        }
-    }
-    manifest_dir.ancestors().nth(2).unwrap_or(manifest_dir).to_path_buf()
+    crate::tools::workspace_root_of(Path::new(MANIFEST_DIR))
 }
 
 /// Directory of the shipped scenario files.
@@ -147,56 +138,4 @@ pub fn install_fake_agent_as(dir: &Path, name: &str) -> PathBuf {
         panic!("could not install {} as {}: {err}", source.display(), target.display());
     }
     target
-}
-
-/// The real agent CLI `name` (`claude` or `codex`) installed by
-/// `.ci/install-agents.sh` under `<workspace>/.ci/npm/node_modules/.bin/`,
-/// searching upward from this crate; `None` when it is not installed (a failure in CI, see
-/// [`missing_tool`]).
-pub fn npm_agent_bin(name: &str) -> Option<PathBuf> {
-    let found = Path::new(MANIFEST_DIR)
-        .ancestors()
-        .map(|dir| dir.join(".ci").join("npm").join("node_modules").join(".bin").join(name))
-        .find(|path| path.is_file());
-    if found.is_none() {
-        missing_tool(&format!("the real {name} CLI"), "run `bash .ci/install-agents.sh`");
-    }
-    found
-}
-
-/// The folder where `.ci/install-python.sh` put its pinned pytest (`bin/pytest` plus the modules, for
-/// `PATH` and `PYTHONPATH`), searching upward from this crate; `None` when it is not installed (a failure
-/// in CI, see [`missing_tool`]).
-pub fn ci_python() -> Option<PathBuf> {
-    let found = Path::new(MANIFEST_DIR)
-        .ancestors()
-        .map(|dir| dir.join(".ci").join("python"))
-        .find(|dir| dir.join("bin").join("pytest").is_file());
-    if found.is_none() {
-        missing_tool("pytest", "run `bash .ci/install-python.sh`");
-    }
-    found
-}
-
-/// Whether `python3` runs; when it does not, says so through [`missing_tool`].
-pub fn python3_available() -> bool {
-    let ok =
-        std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        missing_tool("python3", "install Python 3 (Debian: apt-get install python3)");
-    }
-    ok
-}
-
-/// Whether this is a CI run (`CI` set, and not to "", "0" or "false").
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
-}
-
-/// Says that a test needs `what`, which is not installed. On a developer's machine the test is skipped
-/// with this reason printed (the README's test command works with only Rust and git); in CI, whose script
-/// installs everything, it fails instead, so a test can never pass there by not running.
-pub fn missing_tool(what: &str, install: &str) {
-    assert!(!in_ci(), "{what} is not installed, and CI must run the tests that need it: {install}");
-    println!("skipped: {what} is not installed; {install}");
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use ampsm_testutils::model_server::ApiKind;
 use ampsm_testutils::{
-    ModelServer, Script, Turn, Usage, claude_offline_env, codex_offline_env, fake_agent_path, git, init_repo,
-    install_fake_agent_as, npm_agent_bin, scenario_path, temp_home, write_codex_home,
+    ModelServer, Script, Tool, Turn, Usage, claude_offline_env, codex_offline_env, fake_agent_path, git,
+    init_repo, install_fake_agent_as, require, requires, scenario_path, temp_home, write_codex_home,
 };
 use serde_json::{Value, json};
 
@@ -712,23 +712,16 @@ fn server_scripts_errors_and_loads_json() {
 
 // ---------------------------------------------------------------- real CLIs
 
-fn skip_unless_installed(name: &str) -> Option<PathBuf> {
-    let found = npm_agent_bin(name);
-    if found.is_none() {
-        println!("skipped: real `{name}` CLI not installed; run .ci/install-agents.sh");
-    }
-    found
-}
-
 fn run_real(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let child = cmd.spawn().unwrap();
     wait_output(child, limit)
 }
 
+#[requires(claude)]
 #[test]
 fn real_claude_code_writes_a_file_through_the_scripted_server() {
-    let Some(claude) = skip_unless_installed("claude") else { return };
+    let claude = require(Tool::Claude);
     let (_tmp, repo) = fixture();
     let home = temp_home();
     let first = Usage {
@@ -809,9 +802,10 @@ fn real_claude_code_writes_a_file_through_the_scripted_server() {
     assert_eq!(scripted[1].header("x-api-key"), Some("test-key"));
 }
 
+#[requires(codex)]
 #[test]
 fn real_codex_edits_files_through_the_scripted_server() {
-    let Some(codex) = skip_unless_installed("codex") else { return };
+    let codex = require(Tool::Codex);
     let (_tmp, repo) = fixture();
     let home = temp_home();
     let codex_home = home.path().join(".codex");
@@ -930,3 +924,4 @@ fn json_input_prompt_and_every_shipped_scenario_is_well_formed() {
     }
     assert!(count >= 14, "{count}");
 }
+

@@ -2,14 +2,14 @@
 //! - against the shared `fake-agent` (ampsm-testutils), which accepts exactly the vendors' flags and plays
 //!   the recorded scenarios: totals must match each scenario's `expected_usage`, files must be edited,
 //!   failures must be classified, hangs must be stopped with their whole process group;
-//! - against the real Claude Code and Codex CLIs (when `.ci/install-agents.sh` installed them) talking to
+//! - against the real Claude Code and Codex CLIs (installed by `.ci/install-agents.sh`; ignored without them) talking to
 //!   the scripted model server on 127.0.0.1: one-shot, resume, and chat.
 
 use ampsm_agent::{RunReport, RunSpec, StreamItem, adapter_for, run_agent, spawn_interactive};
 use ampsm_core::{AgentEvent, TokenUsage};
 use ampsm_testutils::{
-    ModelServer, Script, Turn, Usage, agents::npm_agent_bin, claude_offline_env, codex_offline_env,
-    fake_agent_path, scenario_path, temp_home, write_codex_home,
+    ModelServer, Script, Tool, Turn, Usage, claude_offline_env, codex_offline_env, fake_agent_path, require,
+    requires, scenario_path, temp_home, write_codex_home,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -202,14 +202,6 @@ async fn fake_agent_hang_and_big_line_are_bounded() {
 
 // ---------------------------------------------------------------- real CLIs
 
-fn installed(name: &str) -> Option<std::path::PathBuf> {
-    let found = npm_agent_bin(name);
-    if found.is_none() {
-        println!("skipped: real `{name}` CLI not installed; run .ci/install-agents.sh");
-    }
-    found
-}
-
 fn u(input: u64, output: u64, cache_read: u64, cache_write: u64, reasoning: u64) -> Usage {
     Usage {
         input_tokens: input,
@@ -220,9 +212,10 @@ fn u(input: u64, output: u64, cache_read: u64, cache_write: u64, reasoning: u64)
     }
 }
 
+#[requires(claude)]
 #[tokio::test]
 async fn real_claude_code_one_shot_resume_and_chat() {
-    let Some(claude) = installed("claude") else { return };
+    let claude = require(Tool::Claude);
     let repo = tempfile::tempdir().unwrap();
     let home = temp_home();
     let server = ModelServer::start(Script::new(vec![
@@ -295,9 +288,10 @@ async fn real_claude_code_one_shot_resume_and_chat() {
     assert_eq!(report.outcome.final_text.as_deref(), Some("Hello from chat."));
 }
 
+#[requires(codex)]
 #[tokio::test]
 async fn real_codex_one_shot_and_resume() {
-    let Some(codex) = installed("codex") else { return };
+    let codex = require(Tool::Codex);
     let repo = tempfile::tempdir().unwrap();
     let home = temp_home();
     let codex_home = home.path().join(".codex");

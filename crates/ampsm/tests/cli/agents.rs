@@ -5,7 +5,7 @@
 use crate::support::{World, command_world, ctrl_c, one_line, processes_in_groups};
 use ampsm_testutils::model_server::{ModelServer, Script, Turn, Usage};
 use ampsm_testutils::repo::git;
-use ampsm_testutils::{install_fake_agent_as, npm_agent_bin, scenario_path};
+use ampsm_testutils::{Tool, install_fake_agent_as, require, requires, scenario_path};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -137,7 +137,7 @@ fn amp_stand_in_records_tokens_tools_thread_and_continues_the_thread() {
 #[test]
 fn amp_without_a_key_is_refused_quickly_and_nothing_is_started() {
     let (w, log) = amp_world("amp_auth_failure");
-    w.env.borrow_mut().retain(|(k, _)| k != "AMP_API_KEY");
+    w.remove_env("AMP_API_KEY");
     w.ok(&["new", "--repo", w.repo_arg(), "--name", "nokey", "--agent", "amp", "--prompt", "hello"]);
     let started = Instant::now();
     let (code, err) = w.fails(&["iterate", "nokey"]);
@@ -188,7 +188,7 @@ fn codex_with_its_own_model_provider_runs_and_without_its_key_runs_with_a_warnin
 
     // Without that key the check fails, but only Amp is refused: codex runs, with a one-line warning that
     // is also noted in the session's history, and no secret anywhere.
-    w.env.borrow_mut().retain(|(k, _)| k != "AZURE_OPENAI_API_KEY");
+    w.remove_env("AZURE_OPENAI_API_KEY");
     let out = iterate(&w);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
@@ -210,7 +210,7 @@ fn codex_with_its_own_model_provider_runs_and_without_its_key_runs_with_a_warnin
 fn an_agent_that_is_not_installed_is_reported_before_any_credential_check() {
     let (w, log) = amp_world("amp_oneshot");
     // No key either: "not installed" must win over "not logged in".
-    w.env.borrow_mut().retain(|(k, _)| k != "AMP_API_KEY");
+    w.remove_env("AMP_API_KEY");
     w.write_config(
         "amp:\n  path: ampsm-amp-not-installed\nagents:\n  codex:\n    path: ampsm-codex-not-installed\n\
          \x20 claude:\n    path: /nonexistent/bin/claude\n",
@@ -391,22 +391,14 @@ fn failing_agents_and_garbage_lines_are_recorded_without_losing_work() {
     assert!(report["iteration"]["error"].as_str().unwrap().len() > 3);
 }
 
-/// The real CLIs are installed by `.ci/install-agents.sh`; without them these tests say so and pass.
-fn real_cli(name: &str) -> Option<PathBuf> {
-    let found = npm_agent_bin(name);
-    if found.is_none() {
-        println!("skipped: real {name} CLI not installed; run .ci/install-agents.sh");
-    }
-    found
-}
-
 fn yaml_env(env: &[(String, String)]) -> String {
     env.iter().map(|(k, v)| format!("      {k}: \"{v}\"\n")).collect()
 }
 
+#[requires(claude)]
 #[test]
 fn real_claude_code_writes_a_file_that_the_session_commits_with_the_servers_token_counts() {
-    let Some(claude) = real_cli("claude") else { return };
+    let claude = require(Tool::Claude);
     let w = World::new();
     let agent_home = w.dir.path().join("claude-home");
     std::fs::create_dir_all(&agent_home).unwrap();
@@ -509,9 +501,10 @@ fn real_claude_code_writes_a_file_that_the_session_commits_with_the_servers_toke
     assert_eq!(iteration_usage(&w, s["id"].as_str().unwrap(), it2), (101, 202, 303, 404));
 }
 
+#[requires(codex)]
 #[test]
 fn real_codex_writes_a_file_that_the_session_commits_with_the_servers_token_counts() {
-    let Some(codex) = real_cli("codex") else { return };
+    let codex = require(Tool::Codex);
     let w = World::new();
     let agent_home = w.dir.path().join("codex-home");
     let codex_home = agent_home.join(".codex");
@@ -663,9 +656,10 @@ fn processes_with(needle: &str) -> Vec<String> {
         .collect()
 }
 
+#[requires(amp)]
 #[test]
 fn real_amp_without_a_key_fails_within_seconds_and_leaves_no_process() {
-    let Some(amp) = real_cli("amp") else { return };
+    let amp = require(Tool::Amp);
     let w = World::new();
     w.write_config(&format!("amp:\n  path: {}\n", amp.display()));
     // A home of its own: no stored Amp login, and any service address points at a closed loopback port.

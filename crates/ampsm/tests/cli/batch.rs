@@ -4,8 +4,8 @@
 //! 2 s), resume after `kill -9` of the runner (nothing finished re-runs), exports and clean.
 
 use crate::support::{World, command_world, one_line, processes_in_groups, real_claude_world};
-use ampsm_testutils::install_fake_agent_as;
 use ampsm_testutils::repo::{git, init_repo};
+use ampsm_testutils::{install_fake_agent_as, requires};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -558,10 +558,11 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
     assert_eq!(item_statuses(&v), ["failed", "failed", "failed"]);
 }
 
+#[requires(claude)]
 #[test]
 fn the_real_claude_code_batch_is_stopped_at_the_whole_batch_budget() {
     use ampsm_testutils::model_server::{Script, Turn, Usage};
-    let Some((w, server)) = real_claude_world() else { return };
+    let (w, server) = real_claude_world();
     let usage = |output_tokens, cache_creation_input_tokens| Usage {
         input_tokens: 10,
         output_tokens,

@@ -1,5 +1,6 @@
 //! The integration tests of the `amp-sessions` binary (one test binary, one module per area): each test
-//! drives the real program on temporary repositories with a temporary AMPSM_HOME, the way a user would.
+//! drives the real program on temporary repositories with a temporary AMPSM_HOME, the way a user would;
+//! the `web_*` modules do it through the dashboard (`amp-sessions ui`), over HTTP and in a real Chromium.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agents;
@@ -15,3 +16,7 @@ mod secrets;
 mod sessions;
 mod support;
 mod swe;
+mod web_approvals;
+mod web_browser;
+mod web_http;
+mod web_support;

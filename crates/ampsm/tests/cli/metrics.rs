@@ -4,7 +4,7 @@
 
 use crate::support::{World, one_line, real_claude_world};
 use ampsm_testutils::repo::git;
-use ampsm_testutils::{install_fake_agent_as, scenario_path};
+use ampsm_testutils::{Tool, install_fake_agent_as, require, requires, scenario_path};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,7 @@ fn git_numstat(repo: &Path, range: &str) -> BTreeMap<String, (u64, u64)> {
         .collect()
 }
 
+#[requires(python3)]
 #[test]
 fn metrics_and_every_export_match_the_agents_stream_and_git() {
     let (w, notes) = claude_world("claude_timed");
@@ -265,7 +266,7 @@ print(json.dumps({"counts": {k: len(v) - 1 for k, v in counts.items()}, "metrics
             assert_eq!(csv_durations, durations_cli);
         }
         Ok(out) => panic!("the CSV files did not load:\n{}", String::from_utf8_lossy(&out.stderr)),
-        Err(e) => println!("skipped the Python CSV check: python3 not available ({e})"),
+        Err(e) => panic!("python3 did not run: {e}"),
     }
 
     // The Markdown report.
@@ -465,6 +466,7 @@ fn an_unknown_price_shows_unknown_everywhere_and_is_never_counted_as_zero() {
     assert!(usage.lines().nth(1).unwrap().contains(",,unknown,"), "empty cost, source unknown: {usage}");
 }
 
+#[requires(python3)]
 #[test]
 fn a_huge_stream_line_exports_whole_in_jsonl_and_clipped_in_csv_that_still_loads() {
     let w = amp_world("amp_big_line");
@@ -503,14 +505,15 @@ print(max(len(c) for r in rows for c in r), sum("[clipped:" in c for r in rows f
             assert!(nums[0] <= 32_000, "{text}");
             assert!(nums[1] >= 1, "{text}");
         }
-        Err(e) => println!("skipped the Python CSV check: python3 not available ({e})"),
+        Err(e) => panic!("python3 did not run: {e}"),
     }
 }
 
+#[requires(claude)]
 #[test]
 fn the_real_claude_code_is_stopped_at_the_budget_with_its_first_file_committed() {
     use ampsm_testutils::model_server::{Script, Turn, Usage};
-    let Some((w, server)) = real_claude_world() else { return };
+    let (w, server) = real_claude_world();
     let s = w.json(&[
         "new",
         "--repo",
@@ -611,19 +614,6 @@ fn desktop_notifications_go_through_notify_send_and_fall_back_to_the_command_whe
     assert_eq!(std::fs::read_to_string(&shown).unwrap().lines().count(), 1);
 }
 
-/// LibreOffice's `soffice`, which the spreadsheet check loads the CSV files with; `None` when it is not
-/// installed (a failure in CI, whose script installs it).
-fn soffice() -> Option<PathBuf> {
-    let found = ["/usr/bin/soffice", "/usr/bin/libreoffice"].iter().map(PathBuf::from).find(|p| p.is_file());
-    if found.is_none() {
-        ampsm_testutils::missing_tool(
-            "LibreOffice Calc",
-            "install Debian's libreoffice-calc-nogui (`.ci/run` does)",
-        );
-    }
-    found
-}
-
 /// Converts every `*.csv` in `from` with `soffice` (`filter` as its `--infilter`, or none) to `to` as
 /// `format`; returns what it printed when it failed.
 fn soffice_convert(
@@ -653,6 +643,7 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+#[requires(soffice)]
 #[test]
 fn csv_exports_load_in_a_spreadsheet_cell_for_cell() {
     // Prompts a spreadsheet would run as formulas, with quotes, a comma, a line break and non-ASCII text.
@@ -663,7 +654,7 @@ fn csv_exports_load_in_a_spreadsheet_cell_for_cell() {
     w.ok(&["iterate", "sheet", "--prompt", "=1+1 and a second run"]);
     let csv_dir = w.dir.path().join("csv");
     w.ok(&["export", "--session", "sheet", "--format", "csv", "--out", csv_dir.to_str().unwrap()]);
-    let Some(bin) = soffice() else { return };
+    let bin = require(Tool::Soffice);
 
     // Load every file as a spreadsheet would (UTF-8, comma, double quotes, formulas evaluated), save it
     // as a workbook, and write each workbook back out as CSV to compare with what was exported.

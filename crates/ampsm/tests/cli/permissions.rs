@@ -7,8 +7,8 @@
 
 use crate::support::{World, command_world, one_line, processes_in_groups};
 use ampsm_testutils::model_server::{ModelServer, Script, Turn};
-use ampsm_testutils::npm_agent_bin;
 use ampsm_testutils::repo::git;
+use ampsm_testutils::{Tool, require, requires};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,22 +36,22 @@ fn use_agent(w: &World, bin: &Path, env: Vec<(String, String)>) {
     }
 }
 
-/// A world whose `claude` is the real Claude Code CLI talking to a scripted server; `None` when the CLI is
-/// not installed (outside CI: skipped with a note; in CI: a failure).
-fn claude_world() -> Option<(World, ModelServer)> {
-    let bin = npm_agent_bin("claude")?;
+/// A world whose `claude` is the real Claude Code CLI talking to a scripted server (the tests that use it
+/// carry `#[requires(claude)]`).
+fn claude_world() -> (World, ModelServer) {
+    let bin = require(Tool::Claude);
     let w = calc_world();
     let agent_home = w.dir.path().join("claude-home");
     std::fs::create_dir_all(&agent_home).unwrap();
     let server = ModelServer::start(Script::new(vec![])).unwrap();
     use_agent(&w, &bin, ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home));
-    Some((w, server))
+    (w, server)
 }
 
 /// A world whose `codex` is the real Codex CLI with a config.toml whose own model provider (`env_key`
 /// OPENAI_API_KEY) is the scripted server.
-fn codex_world(script: Script) -> Option<(World, ModelServer)> {
-    let bin = npm_agent_bin("codex")?;
+fn codex_world(script: Script) -> (World, ModelServer) {
+    let bin = require(Tool::Codex);
     let w = calc_world();
     let agent_home = w.dir.path().join("codex-home");
     let codex_home = agent_home.join(".codex");
@@ -59,7 +59,7 @@ fn codex_world(script: Script) -> Option<(World, ModelServer)> {
     let model = ampsm_testutils::real_cli::CODEX_TEST_MODEL;
     ampsm_testutils::real_cli::write_codex_home(&codex_home, &server.openai_base_url(), model).unwrap();
     use_agent(&w, &bin, ampsm_testutils::real_cli::codex_offline_env(&codex_home, &agent_home));
-    Some((w, server))
+    (w, server)
 }
 
 /// `new --repo <repo> --name NAME --agent AGENT` plus `extra`; the session as JSON.
@@ -97,9 +97,10 @@ fn denied_tools(w: &World, session: &str) -> Vec<String> {
         .collect()
 }
 
+#[requires(claude)]
 #[test]
 fn real_claude_with_no_permission_setting_edits_runs_a_command_and_the_commit_holds_the_edit() {
-    let Some((w, server)) = claude_world() else { return };
+    let (w, server) = claude_world();
     let s = new(&w, "fix", "claude", &["--prompt", "Fix add()"]);
     assert_eq!(s["permissions"], "auto", "{s}");
     let wt = worktree(&w, "fix");
@@ -116,9 +117,10 @@ fn real_claude_with_no_permission_setting_edits_runs_a_command_and_the_commit_ho
     assert!(denied_tools(&w, "fix").is_empty());
 }
 
+#[requires(claude)]
 #[test]
 fn real_claude_under_read_only_changes_nothing_and_iterate_names_the_denied_tools() {
-    let Some((w, server)) = claude_world() else { return };
+    let (w, server) = claude_world();
     new(&w, "ro", "claude", &["--prompt", "Fix add()", "--permissions", "read-only"]);
     let wt = worktree(&w, "ro");
     server.set_script(claude_script(&wt));
@@ -158,9 +160,10 @@ fn wait_pending(w: &World, session: &str, seq: i64) -> Value {
     }
 }
 
+#[requires(claude)]
 #[test]
 fn real_claude_under_ask_waits_for_approve_and_deny_from_other_terminals() {
-    let Some((w, server)) = claude_world() else { return };
+    let (w, server) = claude_world();
     new(&w, "asky", "claude", &["--prompt", "Fix add()", "--permissions", "ask"]);
     let wt = worktree(&w, "asky");
     server.set_script(claude_script(&wt));
@@ -207,9 +210,10 @@ fn real_claude_under_ask_waits_for_approve_and_deny_from_other_terminals() {
     assert!(server.requests().iter().any(|r| r.body.contains("no shell today")));
 }
 
+#[requires(claude)]
 #[test]
 fn an_unanswered_request_is_denied_when_it_times_out_and_recorded_so() {
-    let Some((w, server)) = claude_world() else { return };
+    let (w, server) = claude_world();
     let notes = w.dir.path().join("notes.log");
     w.write_config(&format!(
         "session:\n  ask_timeout: 2s\nnotifications:\n  desktop: false\n  command: 'echo \"$AMPSM_EVENT|$AMPSM_SESSION_NAME|$AMPSM_MESSAGE\" >> {}'\n",
@@ -247,9 +251,10 @@ fn codex_script() -> Script {
     ])
 }
 
+#[requires(codex)]
 #[test]
 fn real_codex_with_no_permission_setting_edits_and_runs_a_command_in_its_sandbox() {
-    let Some((w, _server)) = codex_world(codex_script()) else { return };
+    let (w, _server) = codex_world(codex_script());
     let model = ampsm_testutils::real_cli::CODEX_TEST_MODEL;
     new(&w, "cx", "codex", &["--model", model, "--prompt", "Add hello.txt"]);
     let wt = worktree(&w, "cx");
@@ -262,9 +267,10 @@ fn real_codex_with_no_permission_setting_edits_and_runs_a_command_in_its_sandbox
     assert_eq!(report["iteration"]["permissions"], "auto");
 }
 
+#[requires(codex)]
 #[test]
 fn real_codex_under_read_only_changes_nothing_and_records_the_refused_patch() {
-    let Some((w, _server)) = codex_world(codex_script()) else { return };
+    let (w, _server) = codex_world(codex_script());
     let model = ampsm_testutils::real_cli::CODEX_TEST_MODEL;
     new(&w, "cxro", "codex", &["--model", model, "--prompt", "Add hello.txt", "--permissions", "read-only"]);
     let wt = worktree(&w, "cxro");

@@ -1,108 +1,20 @@
-//! Shared helpers of the CLI tests: a temporary world (AMPSM_HOME, HOME, a repository) and ways to run
-//! the real binary in it.
+//! Shared helpers of the binary's tests: the test world of `ampsm-testutils` over `amp-sessions`, and
+//! what only these tests use (secret scans, one-line errors, worlds with a real or a command agent, the
+//! processes of a group).
 
-use ampsm_testutils::repo::init_repo;
-use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use tempfile::TempDir;
+use ampsm_testutils::world::Program;
 
-/// A temporary world: an AMPSM_HOME, a HOME, and a repository.
-pub struct World {
-    pub dir: TempDir,
-    pub repo: PathBuf,
-    /// Extra environment for every command run in this world.
-    pub env: std::cell::RefCell<Vec<(String, String)>>,
+/// The binary under test, as cargo built it for this test binary.
+pub struct AmpSessions;
+
+impl Program for AmpSessions {
+    const PATH: &'static str = env!("CARGO_BIN_EXE_amp-sessions");
 }
 
-impl World {
-    pub fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = init_repo(&dir.path().join("repo"));
-        World { dir, repo, env: Default::default() }
-    }
+/// The test world (`ampsm_testutils::World`) over `amp-sessions`.
+pub type World = ampsm_testutils::World<AmpSessions>;
 
-    pub fn home(&self) -> PathBuf {
-        self.dir.path().join("ampsm-home")
-    }
-
-    pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_amp-sessions"));
-        c.env("AMPSM_HOME", self.home())
-            .env("HOME", self.dir.path())
-            .env_remove("AMPSM_DB_PATH")
-            .env_remove("AMP_API_KEY")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path());
-        for (k, v) in self.env.borrow().iter() {
-            c.env(k, v);
-        }
-        c
-    }
-
-    /// Adds `key=value` to the environment of every later command.
-    pub fn set_env(&self, key: &str, value: &str) {
-        self.env.borrow_mut().push((key.to_string(), value.to_string()));
-    }
-
-    /// Writes `text` as the config file.
-    pub fn write_config(&self, text: &str) {
-        std::fs::create_dir_all(self.home()).unwrap();
-        std::fs::write(self.home().join("config.yaml"), text).unwrap();
-    }
-
-    /// Starts the program in the background with stdin, stdout and stderr piped (read them with
-    /// `wait_with_output`).
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        self.cmd()
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    /// Runs and expects success; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "amp-sessions {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    pub fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let text = self.ok(&all);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    }
-
-    /// Runs and expects failure; returns (exit code, stderr).
-    pub fn fails(&self, args: &[&str]) -> (i32, String) {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "amp-sessions {args:?} should fail:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
-    }
-
-    pub fn repo_arg(&self) -> &str {
-        self.repo.to_str().unwrap()
-    }
-}
+pub use ampsm_testutils::ctrl_c;
 
 /// Asserts that no file under `root` (worktrees left out: they hold the agent's own work) contains any of
 /// `secrets`: the database, its WAL, the logs, exports.
@@ -140,9 +52,9 @@ pub fn one_line(stderr: &str) -> String {
 
 /// A world whose `claude` is the real Claude Code CLI (installed by `.ci/install-agents.sh`) talking to a
 /// scripted model server on 127.0.0.1 (give it its turns with `set_script`); tools run unattended.
-/// `None` when the CLI is not installed (the test is then skipped; in CI that fails).
-pub fn real_claude_world() -> Option<(World, ampsm_testutils::ModelServer)> {
-    let claude = ampsm_testutils::npm_agent_bin("claude")?;
+/// Tests that use it carry `#[requires(claude)]`.
+pub fn real_claude_world() -> (World, ampsm_testutils::ModelServer) {
+    let claude = ampsm_testutils::require(ampsm_testutils::Tool::Claude);
     let w = World::new();
     let agent_home = w.dir.path().join("claude-home");
     std::fs::create_dir_all(&agent_home).unwrap();
@@ -154,7 +66,7 @@ pub fn real_claude_world() -> Option<(World, ampsm_testutils::ModelServer)> {
          env:\n{env_yaml}",
         claude.display()
     ));
-    Some((w, server))
+    (w, server)
 }
 
 /// Live (non-zombie) processes whose process group is one of `groups`, read from /proc: pid and stat line.
@@ -186,10 +98,4 @@ pub fn command_world(script: &str) -> World {
         w.dir.path().join("notes.log").display()
     ));
     w
-}
-
-/// Sends SIGINT, as Ctrl-C in the terminal does, to the process `pid`.
-pub fn ctrl_c(pid: u32) {
-    let ok = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
-    assert!(ok.success());
 }

@@ -7,7 +7,7 @@
 use crate::bench::{bench_world, results_by, write};
 use crate::support::World;
 use ampsm_testutils::repo::{git, init_repo};
-use ampsm_testutils::{ci_python, python3_available};
+use ampsm_testutils::{Tool, require, requires};
 use serde_json::Value;
 
 /// A Claude Code stand-in that fixes `add`.
@@ -83,12 +83,11 @@ fn row(id: &str, repo: &str, base: &str, test_patch: &str, fail: &[&str], pass: 
     .to_string()
 }
 
+#[requires(python3, pytest)]
 #[test]
 fn swe_bench_instances_are_graded_by_their_repositorys_own_runner_and_log_format() {
-    if !python3_available() {
-        return;
-    }
-    let Some(pytest) = ci_python() else { return };
+    // `.ci/python`: its `bin/pytest` and the modules, for PATH and PYTHONPATH.
+    let pytest = require(Tool::Pytest).ancestors().nth(2).unwrap().to_path_buf();
     let w = bench_world(CLAUDE_FIXES_ADD, CODEX_BREAKS_ADD);
     w.set_env("PATH", &format!("{}:{}", pytest.join("bin").display(), std::env::var("PATH").unwrap()));
     w.set_env("PYTHONPATH", pytest.to_str().unwrap());

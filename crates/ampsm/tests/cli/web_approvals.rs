@@ -4,8 +4,9 @@
 //! Permissions select of the New session form, the session's policy and denials, and each agent's
 //! policies on the Settings page.
 
-use crate::http::read_events;
-use crate::support::{Dashboard, World, agent, approvals_of, ask_for_approvals, group_alive, metric, send};
+use crate::support::World;
+use crate::web_http::read_events;
+use crate::web_support::{Dashboard, agent, approvals_of, ask_for_approvals, group_alive, metric, send};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

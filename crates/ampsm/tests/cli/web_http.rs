@@ -2,7 +2,8 @@
 //! overview against `metrics`; downloads against `export`; the live streams of a running iteration; the
 //! git view's actions; batches; settings without secrets; Ctrl-C.
 
-use crate::support::{Dashboard, World, agent, metric, send, slow_scenario};
+use crate::support::World;
+use crate::web_support::{Dashboard, agent, metric, send, slow_scenario};
 use ampsm_testutils::scenario_path;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

@@ -2,9 +2,10 @@
 //! printed URL, creates a session through the form with "run now", watches its status change without
 //! reloading the page (the live updates), and reads the overview and the interactive feed.
 
-use crate::support::{Dashboard, World, ask_for_approvals, slow_scenario};
+use crate::support::World;
+use crate::web_support::{Dashboard, ask_for_approvals, slow_scenario};
+use ampsm_testutils::{Tool, requires};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,15 +40,9 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Value {
 }
 
 impl Driver {
-    /// `None` (the test is skipped, or fails in CI) when Chromium or chromedriver is not installed.
-    fn start() -> Option<Driver> {
-        if let Some(p) = [CHROMIUM, CHROMEDRIVER].into_iter().find(|p| !Path::new(p).exists()) {
-            ampsm_testutils::missing_tool(
-                &format!("{p} (Debian's Chromium and its driver, for the browser tests)"),
-                "`sudo apt-get install -y --no-install-recommends chromium chromium-driver` (.ci/run does this)",
-            );
-            return None;
-        }
+    /// Starts chromedriver and a headless Chromium; the tests carry `#[requires(chromium)]`.
+    fn start() -> Driver {
+        ampsm_testutils::require(Tool::Chromium);
         let port = free_port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -75,7 +70,7 @@ impl Driver {
         }}});
         let v = call("POST", &format!("{base}/session"), Some(caps));
         let session = v["value"]["sessionId"].as_str().expect("a WebDriver session").to_string();
-        Some(Driver { child, base, session, _profile: profile })
+        Driver { child, base, session, _profile: profile }
     }
 
     fn url(&self, tail: &str) -> String {
@@ -139,13 +134,14 @@ impl Drop for Driver {
     }
 }
 
+#[requires(chromium)]
 #[test]
 fn browser_creates_runs_and_watches_a_session_live() {
     let dir = tempfile::tempdir().unwrap();
     let scen = slow_scenario(dir.path(), 4_000);
     let w = World::with_claude(&scen);
     let d = Dashboard::start(&w);
-    let Some(b) = Driver::start() else { return };
+    let b = Driver::start();
 
     // The printed URL: the token becomes a cookie and leaves the address bar.
     b.goto(&d.url);
@@ -193,13 +189,14 @@ fn browser_creates_runs_and_watches_a_session_live() {
     assert!(b.text("#tool-calls").contains("Bash"));
 }
 
+#[requires(chromium)]
 #[test]
 fn browser_answers_tool_calls_from_the_approvals_inbox() {
     let w = World::new();
     let d = Dashboard::start(&w);
     let id = w.json(&["new", "--repo", w.repo_arg(), "--name", "asking"])["id"].as_str().unwrap().to_string();
     ask_for_approvals(&w, &id, &[("Bash", json!({ "command": "npm test" }))]);
-    let Some(b) = Driver::start() else { return };
+    let b = Driver::start();
     b.goto(&d.url);
     // The navigation counts the pending request and leads to the inbox.
     assert_eq!(b.text("#nav-approvals"), "1");
