@@ -925,3 +925,87 @@ fn json_input_prompt_and_every_shipped_scenario_is_well_formed() {
     assert!(count >= 14, "{count}");
 }
 
+// ---------------------------------------------------------------- test binaries
+
+/// The `.rs` files under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+        if entry.is_dir() {
+            found.extend(rust_files(&entry));
+        } else if entry.extension().is_some_and(|x| x == "rs") {
+            found.push(entry);
+        }
+    }
+    found
+}
+
+/// The files of the modules that `file` declares with `mod name;` (or `#[path = "…"] mod name;`), where
+/// rustc looks for them: beside a crate root, `main.rs` or `mod.rs`, else in the folder named after `file`.
+fn declared_modules(file: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let dir = file.parent().unwrap();
+    let stem = file.file_stem().unwrap();
+    let owns_dir = file.parent().is_some_and(|d| d.file_name().is_some_and(|n| n == "tests"))
+        || stem == "main"
+        || stem == "mod";
+    let children = if owns_dir { dir.to_path_buf() } else { dir.join(stem) };
+    let mut path_attr = None;
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(p) = line.strip_prefix("#[path = \"").and_then(|r| r.strip_suffix("\"]")) {
+            path_attr = Some(dir.join(p));
+            continue;
+        }
+        let decl = line.trim_start_matches("pub(crate) ").trim_start_matches("pub ");
+        if let Some(name) = decl.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
+            found.push(path_attr.take().unwrap_or_else(|| {
+                let flat = children.join(format!("{}.rs", name.trim()));
+                if flat.is_file() { flat } else { children.join(name.trim()).join("mod.rs") }
+            }));
+        } else if !line.starts_with("#[") {
+            path_attr = None;
+        }
+    }
+    found
+}
+
+/// Like jj's test runner: every `.rs` file in a crate's `tests/` folder is a test binary's root (a file
+/// right in `tests/`, or `tests/<dir>/main.rs`) or a module that a root reaches with `mod`; a file that
+/// nothing declares would never be compiled, and its tests would silently never run.
+#[test]
+fn every_test_file_is_compiled_into_a_test_binary() {
+    let root = ampsm_testutils::workspace_root();
+    let mut test_dirs: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("tests"))
+        .chain([root.join("bench").join("tests")])
+        .filter(|d| d.is_dir())
+        .collect();
+    test_dirs.sort();
+    assert!(test_dirs.len() >= 4, "{test_dirs:?}");
+    let mut left_out = Vec::new();
+    for tests in &test_dirs {
+        let mut todo: Vec<PathBuf> = std::fs::read_dir(tests)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| if p.is_dir() { p.join("main.rs") } else { p })
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rs"))
+            .collect();
+        let mut reached = std::collections::HashSet::new();
+        while let Some(file) = todo.pop() {
+            if reached.insert(file.canonicalize().unwrap_or(file.clone())) {
+                todo.extend(declared_modules(&file).into_iter().filter(|p| p.is_file()));
+            }
+        }
+        for file in rust_files(tests) {
+            if !reached.contains(&file.canonicalize().unwrap()) {
+                left_out.push(file.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(
+        left_out.is_empty(),
+        "these test files are in no test binary (declare each with `mod` in its binary's main.rs): {left_out:?}"
+    );
+}
