@@ -23,4 +23,7 @@ pub use names::{NameError, slugify, validate_session_name};
 pub use permissions::{Denial, PermissionPolicy};
 pub use pricing::{CostEstimate, CostSource, ModelPrice, PriceTable, dollars};
 pub use redact::Redactor;
-pub use status::{SessionStatus, TransitionError};
+pub use status::{
+    BatchItemStatus, BatchStatus, BenchResultStatus, BenchRunStatus, JobStatus, MergeResult, RebaseResult,
+    SessionStatus, TransitionError,
+};

@@ -1,5 +1,10 @@
 //! The session state machine: `idle`, `running`, `awaiting-input`, `error`, `done`, and the transitions
 //! allowed between them. Every status change in the store goes through [`SessionStatus::check_transition`].
+//!
+//! Beside it, the other states and outcomes that are stored or printed as text: the status of a batch or a
+//! benchmark run ([`JobStatus`]), of a batch item ([`BatchItemStatus`]) and of a benchmark result
+//! ([`BenchResultStatus`]), and what a merge ([`MergeResult`]) or a rebase ([`RebaseResult`]) came to. Each
+//! keeps the exact text the database and the JSON output have always used.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -97,6 +102,215 @@ impl FromStr for SessionStatus {
     }
 }
 
+/// An enum stored and printed as fixed text: `as_str`, `ALL`, `Display`, `FromStr` and serde, all through
+/// the same text.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident ($what:literal) {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in the order of the lifecycle.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored (and printed) text.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text, )+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            /// The text, padded when a width is asked for (`{:<13}`), as a `&str` would be.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let known: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} {s:?} (expected one of: {})", $what, known.join(", "))
+                })
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Where a batch or a benchmark run stands: `queued` → `running` → `completed` (everything passed or was
+    /// evaluated), `failed` (something did not) or `aborted`.
+    pub enum JobStatus ("status") {
+        /// Recorded, no runner yet.
+        Queued => "queued",
+        /// A runner works on it.
+        Running => "running",
+        /// Every item ran to a good end.
+        Completed => "completed",
+        /// Every item ran; some did not end well.
+        Failed => "failed",
+        /// Stopped before the end (on request, a budget, a dead runner).
+        Aborted => "aborted",
+    }
+}
+
+/// The status of a batch.
+pub type BatchStatus = JobStatus;
+/// The status of a benchmark run.
+pub type BenchRunStatus = JobStatus;
+
+impl JobStatus {
+    /// Whether the job reached a final status.
+    pub fn is_finished(self) -> bool {
+        match self {
+            JobStatus::Queued | JobStatus::Running => false,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Aborted => true,
+        }
+    }
+
+    /// The final status of a job whose items all ended: `aborted` when it was stopped, else `failed` when
+    /// some item did not end well, else `completed`.
+    pub fn final_for(stopped: bool, all_good: bool) -> JobStatus {
+        if stopped {
+            JobStatus::Aborted
+        } else if all_good {
+            JobStatus::Completed
+        } else {
+            JobStatus::Failed
+        }
+    }
+}
+
+text_enum! {
+    /// Where one batch item stands: `queued` → `running` → `passed` | `failed` | `error` | `timeout` |
+    /// `aborted`.
+    pub enum BatchItemStatus ("batch item status") {
+        /// Waiting for a free slot.
+        Queued => "queued",
+        /// An attempt runs.
+        Running => "running",
+        /// The agent finished and the item's checks passed.
+        Passed => "passed",
+        /// The agent or the checks failed on every attempt.
+        Failed => "failed",
+        /// The item could not be run (its session could not be made, …).
+        Error => "error",
+        /// The last attempt ran out of time.
+        Timeout => "timeout",
+        /// Stopped or never started (abort, budget, dead runner).
+        Aborted => "aborted",
+    }
+}
+
+impl BatchItemStatus {
+    /// Whether the item reached a final status.
+    pub fn is_finished(self) -> bool {
+        match self {
+            BatchItemStatus::Queued | BatchItemStatus::Running => false,
+            BatchItemStatus::Passed
+            | BatchItemStatus::Failed
+            | BatchItemStatus::Error
+            | BatchItemStatus::Timeout
+            | BatchItemStatus::Aborted => true,
+        }
+    }
+}
+
+text_enum! {
+    /// Where one benchmark result (problem × agent × repeat) stands: `queued` → `running` → `resolved` |
+    /// `unresolved` | `empty_patch` | `not_evaluated` | `error` | `aborted`.
+    pub enum BenchResultStatus ("bench result status") {
+        /// Waiting for a free slot.
+        Queued => "queued",
+        /// The agent or the evaluation runs.
+        Running => "running",
+        /// The patch made the failing tests pass and kept the passing ones.
+        Resolved => "resolved",
+        /// The patch was evaluated and did not resolve the problem.
+        Unresolved => "unresolved",
+        /// The agent changed nothing.
+        EmptyPatch => "empty_patch",
+        /// There was no way to evaluate the patch (never shown as unresolved).
+        NotEvaluated => "not_evaluated",
+        /// The run or the evaluation broke.
+        Error => "error",
+        /// Stopped or never started.
+        Aborted => "aborted",
+    }
+}
+
+impl BenchResultStatus {
+    /// Whether the result reached a final status.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, BenchResultStatus::Queued | BenchResultStatus::Running)
+    }
+
+    /// Whether the patch was judged (resolved, unresolved or empty).
+    pub fn is_judged(self) -> bool {
+        matches!(
+            self,
+            BenchResultStatus::Resolved | BenchResultStatus::Unresolved | BenchResultStatus::EmptyPatch
+        )
+    }
+}
+
+text_enum! {
+    /// What a merge attempt came to (`merges.result`; `pull-request` is only reported, never stored).
+    pub enum MergeResult ("merge result") {
+        /// The session's work landed on its base.
+        Merged => "merged",
+        /// Nothing changed: a preview of what a merge would do.
+        DryRun => "dry-run",
+        /// A pull request was opened instead of merging locally.
+        PullRequest => "pull-request",
+        /// A preflight check refused the merge.
+        Refused => "refused",
+        /// The work conflicts with the base.
+        Conflicts => "conflicts",
+        /// The merge broke while landing.
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// What a rebase (or its `--continue` or `--abort`) came to.
+    pub enum RebaseResult ("rebase outcome") {
+        /// Every commit was replayed onto the new base.
+        Done => "done",
+        /// The rebase stopped on conflicts and is still in progress.
+        Conflicts => "conflicts",
+        /// The rebase was given up; the branch is back where it was.
+        Aborted => "aborted",
+        /// The branch already contains its base; nothing was done.
+        UpToDate => "up-to-date",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +327,22 @@ mod tests {
             assert!(s.check_transition(s).is_ok());
             assert_eq!(s.as_str().parse::<SessionStatus>(), Ok(s));
         }
+    }
+
+    #[test]
+    fn text_enums_round_trip_through_their_text() {
+        for s in JobStatus::ALL {
+            assert_eq!(s.as_str().parse::<JobStatus>(), Ok(*s));
+        }
+        for s in BenchResultStatus::ALL {
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
+            assert_eq!(serde_json::from_str::<BenchResultStatus>(&format!("\"{s}\"")).unwrap(), *s);
+        }
+        assert_eq!(BenchResultStatus::NotEvaluated.as_str(), "not_evaluated");
+        assert_eq!(MergeResult::DryRun.to_string(), "dry-run");
+        assert_eq!(RebaseResult::UpToDate.as_str(), "up-to-date");
+        assert_eq!(format!("{:<9}|", JobStatus::Failed), "failed   |");
+        assert!("nope".parse::<BatchItemStatus>().unwrap_err().contains("passed"));
+        assert!(BatchItemStatus::Timeout.is_finished() && !BatchItemStatus::Running.is_finished());
     }
 }

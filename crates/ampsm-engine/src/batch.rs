@@ -42,6 +42,7 @@ use crate::{Engine, EngineError};
 use ampsm_config::batch::BatchSpec;
 use ampsm_config::{ConfigError, Paths};
 use ampsm_core::id::{new_id, short_id};
+use ampsm_core::{BatchItemStatus, BatchStatus, MergeResult};
 use ampsm_git::Git;
 use ampsm_store::Store;
 use ampsm_store::batches::{Batch, BatchCounts, BatchItem, ItemUsage, NewBatch, NewBatchItem};
@@ -182,7 +183,7 @@ pub struct BatchView {
 impl BatchView {
     /// Whether nothing more will happen without a user action (finished, or its runner is gone).
     pub fn is_settled(&self) -> bool {
-        matches!(self.batch.status.as_str(), "completed" | "failed" | "aborted") || !self.runner_alive
+        self.batch.status.is_finished() || !self.runner_alive
     }
 }
 
@@ -199,7 +200,7 @@ pub struct AbortReport {
     pub agents_stopped: usize,
     /// Agent process groups still alive at the end (should be 0).
     pub agents_left: usize,
-    pub status: String,
+    pub status: BatchStatus,
     pub took_ms: u64,
 }
 
@@ -234,7 +235,7 @@ pub struct ExportRow {
     pub base_branch: Option<String>,
     pub agent: String,
     pub model: Option<String>,
-    pub status: String,
+    pub status: BatchItemStatus,
     pub attempts: i64,
     pub merged: bool,
     pub session_id: Option<String>,
@@ -263,7 +264,7 @@ pub enum BatchEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchOutcome {
     pub batch_id: String,
-    pub status: String,
+    pub status: BatchStatus,
     pub counts: BatchCounts,
     /// Why the batch stopped before running everything (its budget reached, an abort).
     pub stop_reason: Option<String>,
@@ -451,19 +452,21 @@ impl Engine {
             };
             let duration_ms = match (item.started_at, item.ended_at) {
                 (Some(a), Some(b)) => Some(b - a),
-                (Some(a), None) if item.status == "running" => Some(ampsm_core::time::now_ms() - a),
+                (Some(a), None) if item.status == BatchItemStatus::Running => {
+                    Some(ampsm_core::time::now_ms() - a)
+                }
                 _ => None,
             };
             items.push(ItemView { item, duration_ms, session });
         }
         let runner_alive = batch.runner_pid.is_some_and(pid_alive);
-        let note = match batch.status.as_str() {
-            "running" if !runner_alive => Some(format!(
+        let note = match batch.status {
+            BatchStatus::Running if !runner_alive => Some(format!(
                 "the runner of this batch ({}) is gone; continue with `amp-sessions batch resume {}`",
                 batch.runner_pid.map(|p| format!("process {p}")).unwrap_or_else(|| "unknown process".into()),
                 short_id(&batch.id)
             )),
-            "queued" if counts.finished() < counts.total && !runner_alive => Some(format!(
+            BatchStatus::Queued if counts.finished() < counts.total && !runner_alive => Some(format!(
                 "no runner has started this batch; start it with `amp-sessions batch resume {}`",
                 short_id(&batch.id)
             )),
@@ -479,8 +482,7 @@ impl Engine {
         let batch = self.resolve_batch(reference)?;
         let id = batch.id.clone();
         let counts = self.store.batch_counts(&id)?;
-        let active = !matches!(batch.status.as_str(), "completed" | "failed" | "aborted")
-            || counts.queued + counts.running > 0;
+        let active = !batch.status.is_finished() || counts.queued + counts.running > 0;
         let mut report = AbortReport {
             batch_id: id.clone(),
             name: batch.name.clone(),
@@ -489,7 +491,7 @@ impl Engine {
             running_aborted: 0,
             agents_stopped: 0,
             agents_left: 0,
-            status: batch.status.clone(),
+            status: batch.status,
             took_ms: 0,
         };
         if !active {
@@ -527,12 +529,16 @@ impl Engine {
         if !batch_runner_alive(&self.store, &id)? {
             report.running_aborted +=
                 self.store.abort_running_items(&id, "aborted (its runner had stopped)")?;
-            let current = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or_default();
-            if !matches!(current.as_str(), "completed" | "failed" | "aborted") {
-                self.store.finish_batch(&id, "aborted", Some("aborted on request (`batch abort`)"))?;
+            let current = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or(report.status);
+            if !current.is_finished() {
+                self.store.finish_batch(
+                    &id,
+                    BatchStatus::Aborted,
+                    Some("aborted on request (`batch abort`)"),
+                )?;
             }
         }
-        report.status = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or_default();
+        report.status = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or(report.status);
         report.took_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
@@ -582,7 +588,7 @@ impl Engine {
             }
             .into());
         }
-        self.store.finish_batch(&batch.id, "queued", None)?;
+        self.store.finish_batch(&batch.id, BatchStatus::Queued, None)?;
         self.store.get_batch(&batch.id)?.ok_or_else(|| other(&batch.id, "the batch disappeared"))
     }
 
@@ -645,7 +651,7 @@ impl Engine {
                 base_branch: v.item.base_branch.clone(),
                 agent: v.item.agent.clone(),
                 model: v.item.model.clone(),
-                status: v.item.status.clone(),
+                status: v.item.status,
                 attempts: v.item.attempts,
                 merged: v.item.merged,
                 session_id: v.item.session_id.clone(),
@@ -834,8 +840,12 @@ pub fn run_batch(
         None => None,
     };
     engine.store.set_batch_running(batch_id, own_pid())?;
-    let queue: VecDeque<BatchItem> =
-        engine.store.batch_items(batch_id)?.into_iter().filter(|i| i.status == "queued").collect();
+    let queue: VecDeque<BatchItem> = engine
+        .store
+        .batch_items(batch_id)?
+        .into_iter()
+        .filter(|i| i.status == BatchItemStatus::Queued)
+        .collect();
     let concurrency = batch.concurrency.max(1) as usize;
     // Twice as many workers as agent slots: while `concurrency` agents run, the other workers create the
     // next sessions and commit/record finished runs.
@@ -913,13 +923,9 @@ pub fn run_batch(
     };
     let aborted = stop_reason.is_some();
     let counts = engine.store.batch_counts(batch_id)?;
-    let status = if aborted {
-        "aborted"
-    } else if first_error.is_some() || counts.queued + counts.running > 0 || counts.passed < counts.total {
-        "failed"
-    } else {
-        "completed"
-    };
+    let all_passed =
+        first_error.is_none() && counts.queued + counts.running == 0 && counts.passed == counts.total;
+    let status = BatchStatus::final_for(aborted, all_passed);
     engine.store.finish_batch(batch_id, status, stop_reason.as_deref())?;
     let summary = format!(
         "batch {}: {status}: {} of {} passed, {} merged",
@@ -939,7 +945,7 @@ pub fn run_batch(
     }
     Ok(BatchOutcome {
         batch_id: batch_id.to_string(),
-        status: status.to_string(),
+        status,
         counts,
         stop_reason,
         spent_usd: pool.as_ref().map(|p| p.spent_usd()),
@@ -1028,40 +1034,48 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
     let mut attempt = item.attempts + 1;
     // Out of the line for a slot whichever way this returns.
     let _line = InLine { gate: ctx.gate, seq: item.seq };
-    let finish =
-        |engine: &mut Engine, status: &str, error: Option<&str>, merged: bool| -> Result<(), EngineError> {
-            engine.store.finish_batch_item(&item.id, status, error, merged)?;
-            if let Some(row) = engine.store.get_batch_item(&item.id)? {
-                (ctx.observer)(&BatchEvent::Finished { item: row });
-            }
-            Ok(())
-        };
+    let finish = |engine: &mut Engine,
+                  status: BatchItemStatus,
+                  error: Option<&str>,
+                  merged: bool|
+     -> Result<(), EngineError> {
+        engine.store.finish_batch_item(&item.id, status, error, merged)?;
+        if let Some(row) = engine.store.get_batch_item(&item.id)? {
+            (ctx.observer)(&BatchEvent::Finished { item: row });
+        }
+        Ok(())
+    };
     loop {
         if ctx.abort.load(Ordering::SeqCst) {
             if engine.store.get_batch_item(&item.id)?.is_some_and(|i| !i.is_finished()) {
-                return finish(engine, "aborted", Some("aborted before it started"), false);
+                return finish(engine, BatchItemStatus::Aborted, Some("aborted before it started"), false);
             }
             return Ok(());
         }
         if let Some(reason) = ctx.pool.and_then(|p| p.stop_reason()) {
-            return finish(engine, "aborted", Some(&format!("not started: {reason}")), false);
+            return finish(engine, BatchItemStatus::Aborted, Some(&format!("not started: {reason}")), false);
         }
         let session = match prepare_session(engine, batch_id, &item, attempt) {
             Ok(s) => s,
             // Creating a session fails the same way again (bad base, name, disk): no retry.
             Err(e) => {
-                return finish(engine, "error", Some(&format!("cannot create the session: {e}")), false);
+                return finish(
+                    engine,
+                    BatchItemStatus::Error,
+                    Some(&format!("cannot create the session: {e}")),
+                    false,
+                );
             }
         };
         let Some(slot) = ctx.gate.acquire(item.seq, ctx.abort) else {
             discard_unused_session(engine, &session);
-            return finish(engine, "aborted", Some("aborted before it started"), false);
+            return finish(engine, BatchItemStatus::Aborted, Some("aborted before it started"), false);
         };
         if let Some(reason) = ctx.pool.and_then(|p| p.stop_reason()) {
             // The batch's budget ran out while this item waited for a slot.
             ctx.gate.release(slot);
             discard_unused_session(engine, &session);
-            return finish(engine, "aborted", Some(&format!("not started: {reason}")), false);
+            return finish(engine, BatchItemStatus::Aborted, Some(&format!("not started: {reason}")), false);
         }
         let Some(started) = engine.store.start_batch_item_attempt(&item.id)? else {
             // `batch abort` marked it meanwhile.
@@ -1093,7 +1107,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
             Ok(report) if report.passed() => {
                 let (merged, note) = if item.merge_on_pass {
                     match merge_in_turn(engine, session.id.as_str()) {
-                        Ok(r) if r.result == "merged" => (true, None),
+                        Ok(r) if r.result == MergeResult::Merged => (true, None),
                         Ok(r) => {
                             (false, Some(format!("passed, not merged: the merge ended with {}", r.result)))
                         }
@@ -1103,7 +1117,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                     (false, None)
                 };
                 ctx.gate.release(slot);
-                return finish(engine, "passed", note.as_deref(), merged);
+                return finish(engine, BatchItemStatus::Passed, note.as_deref(), merged);
             }
             Ok(report) => {
                 let outcome = report.iteration.outcome.clone().unwrap_or_else(|| "failed".into());
@@ -1120,20 +1134,27 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                 } else {
                     "the agent is waiting for input".to_string()
                 };
-                (if outcome == "timeout" { "timeout" } else { "failed" }, reason)
+                let status =
+                    if outcome == "timeout" { BatchItemStatus::Timeout } else { BatchItemStatus::Failed };
+                (status, reason)
             }
             Err(EngineError::Metrics(MetricsError::PoolExhausted { reason, .. })) => {
                 ctx.gate.release(slot);
                 discard_unused_session(engine, &session);
-                return finish(engine, "aborted", Some(&format!("not started: {reason}")), false);
+                return finish(
+                    engine,
+                    BatchItemStatus::Aborted,
+                    Some(&format!("not started: {reason}")),
+                    false,
+                );
             }
-            Err(e) => ("error", e.to_string()),
+            Err(e) => (BatchItemStatus::Error, e.to_string()),
         };
         ctx.gate.release(slot);
         // The flag in the database too: `batch abort` stops the agent at once, before this runner's
         // watcher has seen the flag.
         if ctx.abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)? {
-            return finish(engine, "aborted", Some(&format!("aborted: {reason}")), false);
+            return finish(engine, BatchItemStatus::Aborted, Some(&format!("aborted: {reason}")), false);
         }
         if ctx.pool.is_some_and(|p| p.exhausted()) {
             // No retry once the batch's money is gone.

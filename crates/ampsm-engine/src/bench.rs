@@ -43,7 +43,8 @@ use crate::{Engine, EngineError};
 use ampsm_config::bench::{BenchAgent, CustomBench, SweInstance, load_dataset, patch_paths};
 use ampsm_config::{ConfigError, Paths};
 use ampsm_core::id::{new_id, short_id};
-use ampsm_git::{Git, RepoLock};
+use ampsm_core::{BenchResultStatus, BenchRunStatus};
+use ampsm_git::{Git, PatchApply, RepoLock};
 use ampsm_store::Store;
 use ampsm_store::bench::{BenchCounts, BenchResult, BenchRun, NewBenchResult, NewBenchRun, ResultEnd};
 use ampsm_store::metrics::RunTable;
@@ -302,7 +303,7 @@ pub struct BenchAbortReport {
     pub running_aborted: usize,
     pub agents_stopped: usize,
     pub agents_left: usize,
-    pub status: String,
+    pub status: BenchRunStatus,
     pub took_ms: u64,
 }
 
@@ -317,7 +318,7 @@ pub enum BenchEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchOutcome {
     pub run_id: String,
-    pub status: String,
+    pub status: BenchRunStatus,
     pub stop_reason: Option<String>,
     pub counts: BenchCounts,
     pub out_dir: Option<String>,
@@ -678,7 +679,7 @@ impl Engine {
     pub fn settle_dead_bench_runs(&mut self) -> Result<usize, EngineError> {
         let mut settled = 0;
         for run in self.store.list_bench_runs()? {
-            if run.is_finished() || run.status == "queued" && run.runner_pid.is_none() {
+            if run.is_finished() || run.status == BenchRunStatus::Queued && run.runner_pid.is_none() {
                 continue;
             }
             let Some(pid) = run.runner_pid else { continue };
@@ -694,7 +695,7 @@ impl Engine {
             )?;
             self.store.finish_bench_run(
                 &run.id,
-                "failed",
+                BenchRunStatus::Failed,
                 Some(&format!(
                     "the runner (process {pid}) stopped before the run finished (killed or crashed)"
                 )),
@@ -723,8 +724,8 @@ impl Engine {
         }
         let summary = summarize(&results.iter().map(|v| &v.result).collect::<Vec<_>>());
         let runner_alive = run.runner_pid.is_some_and(pid_alive);
-        let note = match (run.status.as_str(), &run.stop_reason) {
-            ("running", _) if !runner_alive => Some(format!(
+        let note = match (run.status, &run.stop_reason) {
+            (BenchRunStatus::Running, _) if !runner_alive => Some(format!(
                 "the runner of this run ({}) is gone; its unfinished results will be marked aborted",
                 run.runner_pid.map(|p| format!("process {p}")).unwrap_or_else(|| "unknown process".into())
             )),
@@ -748,7 +749,7 @@ impl Engine {
         let resolved = |v: &BenchView| -> Vec<String> {
             let mut ids: Vec<String> = Vec::new();
             for r in &v.results {
-                if r.result.status == "resolved" && !ids.contains(&r.result.instance_id) {
+                if r.result.status == BenchResultStatus::Resolved && !ids.contains(&r.result.instance_id) {
                     ids.push(r.result.instance_id.clone());
                 }
             }
@@ -776,7 +777,7 @@ impl Engine {
             running_aborted: 0,
             agents_stopped: 0,
             agents_left: 0,
-            status: run.status.clone(),
+            status: run.status,
             took_ms: 0,
         };
         if !active {
@@ -811,10 +812,14 @@ impl Engine {
             report.running_aborted =
                 self.store.abort_running_bench_results(&id, "aborted (its runner had stopped)")?;
             if !self.store.get_bench_run(&id)?.is_some_and(|r| r.is_finished()) {
-                self.store.finish_bench_run(&id, "aborted", Some("aborted by `amp-sessions bench abort`"))?;
+                self.store.finish_bench_run(
+                    &id,
+                    BenchRunStatus::Aborted,
+                    Some("aborted by `amp-sessions bench abort`"),
+                )?;
             }
         }
-        report.status = self.store.get_bench_run(&id)?.map(|r| r.status).unwrap_or_default();
+        report.status = self.store.get_bench_run(&id)?.map(|r| r.status).unwrap_or(report.status);
         report.took_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
@@ -885,11 +890,11 @@ fn summarize(results: &[&BenchResult]) -> Vec<ConfigSummary> {
         };
         let s = &mut out[i];
         s.results += 1;
-        *s.statuses.entry(r.status.clone()).or_default() += 1;
-        if r.status == "resolved" {
+        *s.statuses.entry(r.status.to_string()).or_default() += 1;
+        if r.status == BenchResultStatus::Resolved {
             s.resolved += 1;
         }
-        if matches!(r.status.as_str(), "resolved" | "unresolved" | "empty_patch") {
+        if r.status.is_judged() {
             s.evaluated += 1;
         }
         s.total_tokens += r.total_tokens.unwrap_or(0);
@@ -936,7 +941,7 @@ fn repeat_stats(results: &[&BenchResult]) -> Option<RepeatStats> {
     let mut by_repeat: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     let mut by_problem: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for r in results {
-        let ok = i64::from(r.status == "resolved");
+        let ok = i64::from(r.status == BenchResultStatus::Resolved);
         let e = by_repeat.entry(r.repeat).or_default();
         e.0 += ok;
         e.1 += 1;
@@ -1011,8 +1016,12 @@ pub fn run_bench(
             Ok(BudgetPool::new(format!("bench run {}", short_id(run_id)), limit, spent))
         })
         .transpose()?;
-    let queue: VecDeque<BenchResult> =
-        engine.store.bench_results(run_id)?.into_iter().filter(|r| r.status == "queued").collect();
+    let queue: VecDeque<BenchResult> = engine
+        .store
+        .bench_results(run_id)?
+        .into_iter()
+        .filter(|r| r.status == BenchResultStatus::Queued)
+        .collect();
     let total = queue.len();
     let workers = (run.concurrency.max(1) as usize).min(total).max(1);
     let abort = Arc::new(AtomicBool::new(engine.store.bench_abort_requested(run_id)?));
@@ -1070,13 +1079,7 @@ pub fn run_bench(
     } else {
         None
     };
-    let status = if aborted || budget_reason.is_some() {
-        "aborted"
-    } else if first_error.is_some() {
-        "failed"
-    } else {
-        "completed"
-    };
+    let status = BenchRunStatus::final_for(aborted || budget_reason.is_some(), first_error.is_none());
     let predictions = write_predictions(&engine.store, &shared).ok();
     engine.store.finish_bench_run(run_id, status, stop_reason.as_deref())?;
     let counts = engine.store.bench_counts(run_id)?;
@@ -1094,7 +1097,7 @@ pub fn run_bench(
     }
     Ok(BenchOutcome {
         run_id: run_id.to_string(),
-        status: status.to_string(),
+        status,
         stop_reason: engine.store.get_bench_run(run_id)?.and_then(|r| r.stop_reason),
         counts,
         out_dir: Some(out_dir.display().to_string()),
@@ -1123,7 +1126,7 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         Ok(())
     };
     let not_started =
-        |error: String| ResultEnd { status: "aborted".into(), error: Some(error), ..Default::default() };
+        |error: String| ResultEnd { error: Some(error), ..ResultEnd::new(BenchResultStatus::Aborted) };
     if sh.abort.load(Ordering::SeqCst) {
         if engine.store.get_bench_result(&result.id)?.is_some_and(|r| !r.is_finished()) {
             return finish(engine, not_started("aborted before it started".into()));
@@ -1137,9 +1140,8 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         return finish(
             engine,
             ResultEnd {
-                status: "error".into(),
                 error: Some(format!("problem {:?} is not in the run's plan", result.instance_id)),
-                ..Default::default()
+                ..ResultEnd::new(BenchResultStatus::Error)
             },
         );
     };
@@ -1172,9 +1174,8 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
             return finish(
                 engine,
                 ResultEnd {
-                    status: "error".into(),
                     error: Some(format!("cannot create the session: {e}")),
-                    ..Default::default()
+                    ..ResultEnd::new(BenchResultStatus::Error)
                 },
             );
         }
@@ -1204,9 +1205,8 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
             return finish(
                 engine,
                 ResultEnd {
-                    status: "aborted".into(),
                     error: Some(format!("not started: {reason}")),
-                    ..Default::default()
+                    ..ResultEnd::new(BenchResultStatus::Aborted)
                 },
             );
         }
@@ -1215,11 +1215,10 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
             return finish(
                 engine,
                 ResultEnd {
-                    status: "error".into(),
                     error: Some(format!("the agent run failed: {e}")),
                     total_tokens: Some(spend.total_tokens),
                     cost_usd: spend.cost_usd,
-                    ..Default::default()
+                    ..ResultEnd::new(BenchResultStatus::Error)
                 },
             );
         }
@@ -1230,16 +1229,17 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         duration_ms,
         total_tokens: Some(spend.total_tokens),
         cost_usd: spend.cost_usd,
-        ..Default::default()
+        // Every path below sets the final status.
+        ..ResultEnd::new(BenchResultStatus::Error)
     };
     let notes: Vec<String> = agent_note.into_iter().collect();
     let head =
         Git::new(&session.worktree_path).resolve_commit("HEAD")?.unwrap_or(problem.base_commit.clone());
     let hidden = problem.test_patch.as_deref().map(patch_paths).unwrap_or_default();
-    let patch = match diff_bytes(&problem.repo, &problem.base_commit, &head, &hidden) {
+    let patch = match Git::new(&problem.repo).diff_binary(&problem.base_commit, &head, &hidden) {
         Ok(p) => p,
         Err(e) => {
-            end.status = "error".into();
+            end.status = BenchResultStatus::Error;
             end.error = Some(join_notes(&notes, &format!("cannot take the model patch: {e}")));
             return finish(engine, end);
         }
@@ -1257,7 +1257,7 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
     }
     end.model_patch = Some(redactor.apply(patch_text));
     if patch.iter().all(u8::is_ascii_whitespace) {
-        end.status = "empty_patch".into();
+        end.status = BenchResultStatus::EmptyPatch;
         end.resolved = Some(false);
         end.error = Some(join_notes(&notes, "the agent changed nothing (outside the test files)"));
         return finish(engine, end);
@@ -1268,12 +1268,12 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
     }
     if sh.abort.load(Ordering::SeqCst) {
         // The user asked to stop: what the agent did is kept (session branch, patch), not evaluated.
-        end.status = "aborted".into();
+        end.status = BenchResultStatus::Aborted;
         end.error = Some(join_notes(&notes, "aborted while the agent ran (not evaluated)"));
         return finish(engine, end);
     }
     let Some(test) = problem.test.clone() else {
-        end.status = "not_evaluated".into();
+        end.status = BenchResultStatus::NotEvaluated;
         end.error = Some(join_notes(
             &notes,
             if sh.plan.is_swe() {
@@ -1299,7 +1299,7 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
             };
         }
         Err(e) => {
-            end.status = "error".into();
+            end.status = BenchResultStatus::Error;
             end.error = Some(join_notes(&notes, &format!("evaluation failed: {e}")));
         }
     }
@@ -1330,48 +1330,9 @@ fn session_name(instance: &str, run_id: &str, seq: i64, attempt: i64) -> String 
     if ampsm_core::validate_session_name(&name).is_ok() { name } else { format!("bench{suffix}") }
 }
 
-/// `git diff --binary <base> <head>` in `repo` as raw bytes, leaving out `excluded` paths.
-fn diff_bytes(repo: &Path, base: &str, head: &str, excluded: &[String]) -> Result<Vec<u8>, String> {
-    let mut cmd = git_command(repo);
-    cmd.args([
-        "diff",
-        "--binary",
-        "--full-index",
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-renames",
-    ])
-    .arg(base)
-    .arg(head)
-    .arg("--")
-    .arg(":/");
-    for p in excluded {
-        cmd.arg(format!(":(top,exclude,literal){p}"));
-    }
-    let out = cmd.output().map_err(|e| format!("cannot run git: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("git diff failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(out.stdout)
-}
-
-/// `git` in `dir` with the environment that could point it elsewhere removed.
-fn git_command(dir: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new("git");
-    cmd.current_dir(dir).stdin(std::process::Stdio::null());
-    for var in
-        ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_PREFIX"]
-    {
-        cmd.env_remove(var);
-    }
-    cmd.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0");
-    cmd
-}
-
 /// What an evaluation found.
 struct Evaluation {
-    status: String,
+    status: BenchResultStatus,
     resolved: Option<bool>,
     passed: Option<i64>,
     failed: Option<i64>,
@@ -1421,25 +1382,13 @@ impl Drop for EvalTree {
     }
 }
 
-/// Applies `patch_file` in `tree`: `git apply`, then `git apply --3way`.
+/// Applies `patch_file` in `tree` (see [`Git::apply_patch_file`]); the error says why it did not apply.
 fn apply_patch(tree: &Path, patch_file: &Path) -> Result<(), String> {
-    let mut last = String::new();
-    for extra in [&[][..], &["--3way"][..]] {
-        let out = git_command(tree)
-            .args(["apply", "--whitespace=nowarn"])
-            .args(extra)
-            .arg(patch_file)
-            .output()
-            .map_err(|e| format!("cannot run git apply: {e}"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        last = String::from_utf8_lossy(&out.stderr).lines().take(4).collect::<Vec<_>>().join(" | ");
-        // A failed --3way may leave conflict markers: start the next attempt (if any) from a clean tree.
-        let _ = git_command(tree).args(["checkout", "--force", "HEAD", "--", "."]).output();
-        let _ = git_command(tree).args(["clean", "-fdq"]).output();
+    match Git::new(tree).apply_patch_file(patch_file) {
+        Ok(PatchApply::Applied) => Ok(()),
+        Ok(PatchApply::Rejected(why)) => Err(why),
+        Err(e) => Err(e.to_string()),
     }
-    Err(last)
 }
 
 fn evaluate(
@@ -1458,7 +1407,7 @@ fn evaluate(
     let model_file = work.join("model.patch");
     std::fs::write(&model_file, patch).map_err(|e| io(&model_file, e))?;
     let failed_apply = |what: &str, why: String| Evaluation {
-        status: "error".into(),
+        status: BenchResultStatus::Error,
         resolved: Some(false),
         passed: None,
         failed: None,
@@ -1484,7 +1433,7 @@ fn evaluate(
         if !run.passed() {
             // The environment, not the agent's work, failed: nothing can be said about the result.
             return Ok(Evaluation {
-                status: "error".into(),
+                status: BenchResultStatus::Error,
                 resolved: None,
                 passed: None,
                 failed: None,
@@ -1501,7 +1450,7 @@ fn evaluate(
         let run = run_logged(&tree.path, test, timeout, &log, &work)?;
         let ok = run.passed();
         return Ok(Evaluation {
-            status: if ok { "resolved" } else { "unresolved" }.into(),
+            status: if ok { BenchResultStatus::Resolved } else { BenchResultStatus::Unresolved },
             resolved: Some(ok),
             passed: Some(i64::from(ok)),
             failed: Some(i64::from(!ok)),
@@ -1519,7 +1468,7 @@ fn evaluate(
     let ids: Vec<&String> = problem.fail_to_pass.iter().chain(problem.pass_to_pass.iter()).collect();
     if ids.is_empty() {
         return Ok(Evaluation {
-            status: "not_evaluated".into(),
+            status: BenchResultStatus::NotEvaluated,
             resolved: None,
             passed: None,
             failed: None,
@@ -1560,18 +1509,21 @@ fn evaluate(
             );
             let (status, note) = if run.exit_code == Some(127) {
                 (
-                    "not_evaluated",
+                    BenchResultStatus::NotEvaluated,
                     format!(
                         "not evaluated: {why}; install the repository's Python environment (or activate it) \
                          before `bench`, or pass --test-cmd"
                     ),
                 )
             } else {
-                ("error", format!("{why}; is the repository's Python environment installed?"))
+                (
+                    BenchResultStatus::Error,
+                    format!("{why}; is the repository's Python environment installed?"),
+                )
             };
             return Ok(Evaluation {
-                status: status.into(),
-                resolved: (status == "error").then_some(false),
+                status,
+                resolved: (status == BenchResultStatus::Error).then_some(false),
                 passed: None,
                 failed: None,
                 report: serde_json::json!({
@@ -1612,7 +1564,7 @@ fn evaluate(
     let failed = ids.len() as i64 - passed;
     let resolved = failed == 0;
     Ok(Evaluation {
-        status: if resolved { "resolved" } else { "unresolved" }.into(),
+        status: if resolved { BenchResultStatus::Resolved } else { BenchResultStatus::Unresolved },
         resolved: Some(resolved),
         passed: Some(passed),
         failed: Some(failed),
@@ -1737,7 +1689,7 @@ fn write_predictions(store: &Store, sh: &Shared) -> Result<PathBuf, EngineError>
 mod tests {
     use super::*;
 
-    fn result(instance: &str, agent: &str, repeat: i64, status: &str) -> BenchResult {
+    fn result(instance: &str, agent: &str, repeat: i64, status: BenchResultStatus) -> BenchResult {
         BenchResult {
             id: format!("{instance}-{agent}-{repeat}"),
             run_id: "run".into(),
@@ -1747,9 +1699,9 @@ mod tests {
             model: None,
             repeat,
             session_id: None,
-            status: status.into(),
+            status,
             agent_outcome: None,
-            resolved: Some(status == "resolved"),
+            resolved: Some(status == BenchResultStatus::Resolved),
             model_patch: None,
             tests_passed: None,
             tests_failed: None,
@@ -1767,13 +1719,13 @@ mod tests {
     fn repeats_give_per_repeat_rates_their_spread_and_pass_at_k() {
         // 3 problems × 2 repeats: a is always resolved, b once, c never.
         let rs = [
-            result("a", "claude", 1, "resolved"),
-            result("b", "claude", 1, "resolved"),
-            result("c", "claude", 1, "unresolved"),
-            result("a", "claude", 2, "resolved"),
-            result("b", "claude", 2, "unresolved"),
-            result("c", "claude", 2, "unresolved"),
-            result("a", "codex", 1, "resolved"),
+            result("a", "claude", 1, BenchResultStatus::Resolved),
+            result("b", "claude", 1, BenchResultStatus::Resolved),
+            result("c", "claude", 1, BenchResultStatus::Unresolved),
+            result("a", "claude", 2, BenchResultStatus::Resolved),
+            result("b", "claude", 2, BenchResultStatus::Unresolved),
+            result("c", "claude", 2, BenchResultStatus::Unresolved),
+            result("a", "codex", 1, BenchResultStatus::Resolved),
         ];
         let refs: Vec<&BenchResult> = rs.iter().collect();
         let summary = summarize(&refs);
@@ -1815,26 +1767,24 @@ mod tests {
         let head = git_out(&repo, &["rev-parse", "HEAD"]);
         let hidden =
             patch_paths("diff --git a/tests/t1.sh b/tests/t1.sh\n--- /dev/null\n+++ b/tests/t1.sh\n");
-        let patch = String::from_utf8(diff_bytes(&repo, &base, &head, &hidden).unwrap()).unwrap();
+        let patch = String::from_utf8(Git::new(&repo).diff_binary(&base, &head, &hidden).unwrap()).unwrap();
         assert!(patch.contains("src.txt") && patch.contains("GIT binary patch"), "{patch}");
         assert!(!patch.contains("tests/t1.sh"), "{patch}");
-        let all = String::from_utf8(diff_bytes(&repo, &base, &head, &[]).unwrap()).unwrap();
+        let all = String::from_utf8(Git::new(&repo).diff_binary(&base, &head, &[]).unwrap()).unwrap();
         assert!(all.contains("tests/t1.sh"));
     }
 
     fn git_out(dir: &Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        Git::new(dir)
+            .with_env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .with_env("GIT_AUTHOR_NAME", "t")
+            .with_env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .with_env("GIT_COMMITTER_NAME", "t")
+            .with_env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .run(args)
+            .unwrap()
+            .trim()
+            .to_string()
     }
 
     fn ampsm_testutils_free_repo(dir: &Path) -> PathBuf {

@@ -118,8 +118,7 @@ impl Engine {
             if self.config_warnings.is_empty() { "ok" } else { "warn" },
             config_detail,
         ));
-        let version =
-            ampsm_store::schema_version_of(self.store.conn()).map_err(ampsm_store::StoreError::from)?;
+        let version = self.store.schema_version()?;
         let sessions = self.store.list_sessions(&Default::default())?.len();
         checks.push(Check::new(
             "database",

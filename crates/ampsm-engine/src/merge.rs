@@ -24,9 +24,9 @@ use crate::review::label;
 use crate::review_error::ReviewError;
 use crate::script::{SCRIPT_TIMEOUT, ScriptRun, run_script_with};
 use crate::{Engine, EngineError};
-use ampsm_core::SessionStatus;
-use ampsm_core::time::now_ms;
+use ampsm_core::{MergeResult, SessionStatus};
 use ampsm_git::{Git, RebaseOutcome, RepoLock};
+use ampsm_store::metrics::NewMerge;
 use ampsm_store::{Session, SnapshotRecord};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -100,7 +100,7 @@ pub struct MergeReport {
     pub base_after: Option<String>,
     pub session_head: Option<String>,
     /// `merged`, `dry-run` or `pull-request`.
-    pub result: String,
+    pub result: MergeResult,
     /// With --dry-run: whether the merge would go ahead.
     pub would_merge: bool,
     pub conflicts: Vec<String>,
@@ -152,7 +152,7 @@ impl Engine {
             base_before: None,
             base_after: None,
             session_head: None,
-            result: if req.dry_run { "dry-run".into() } else { "merged".into() },
+            result: if req.dry_run { MergeResult::DryRun } else { MergeResult::Merged },
             would_merge: false,
             conflicts: vec![],
             checks: vec![],
@@ -381,11 +381,12 @@ impl Engine {
                 let n = files.split('\0').filter(|f| !f.is_empty()).count();
                 report.notes.push(format!("{n} file(s) would change on {base}"));
             }
-            self.record_merge(&s, &report, "dry-run", req.message.as_deref())?;
+            self.record_merge(&s, &report, MergeResult::DryRun, req.message.as_deref())?;
             return Ok(report);
         }
         if let Some(err) = pre.failure {
-            let result = if report.conflicts.is_empty() { "refused" } else { "conflicts" };
+            let result =
+                if report.conflicts.is_empty() { MergeResult::Refused } else { MergeResult::Conflicts };
             self.record_merge(&s, &report, result, req.message.as_deref())?;
             return Err(err);
         }
@@ -457,7 +458,7 @@ impl Engine {
                         RebaseOutcome::Conflicts(files) => {
                             wt.rebase_abort()?;
                             report.conflicts = files.clone();
-                            self.record_merge(&s, &report, "conflicts", req.message.as_deref())?;
+                            self.record_merge(&s, &report, MergeResult::Conflicts, req.message.as_deref())?;
                             return Err(ReviewError::ReplayConflicts {
                                 session: label(&s),
                                 short_id: short,
@@ -483,7 +484,7 @@ impl Engine {
                     .into());
                 }
                 if let Err(e) = co.merge_ff_only(&result) {
-                    self.record_merge(&s, &report, "failed", req.message.as_deref())?;
+                    self.record_merge(&s, &report, MergeResult::Failed, req.message.as_deref())?;
                     return Err(match e {
                         ampsm_git::GitError::Dirty { detail, .. } => ReviewError::BaseCheckoutDirty {
                             session: label(&s),
@@ -517,7 +518,7 @@ impl Engine {
         if s.status != SessionStatus::Done {
             self.store.set_status(&s.id, SessionStatus::Done, Some(&format!("merged into {base}")))?;
         }
-        let merge_id = self.record_merge(&s, &report, "merged", req.message.as_deref())?;
+        let merge_id = self.record_merge(&s, &report, MergeResult::Merged, req.message.as_deref())?;
         report.merge_id = Some(merge_id.clone());
 
         if req.push {
@@ -525,10 +526,7 @@ impl Engine {
             let pushed = repo.clone().with_timeout(Duration::from_secs(300)).push(&remote, &base);
             match pushed {
                 Ok(()) => {
-                    self.store
-                        .conn()
-                        .execute("UPDATE merges SET pushed = 1 WHERE id = ?1", [merge_id.as_str()])
-                        .map_err(ampsm_store::StoreError::from)?;
+                    self.store.mark_merge_pushed(&merge_id)?;
                     report.pushed = Some(remote);
                 }
                 Err(e) => {
@@ -664,7 +662,7 @@ impl Engine {
             .find(|l| l.starts_with("http"))
             .map(str::to_string)
             .unwrap_or_else(|| String::from_utf8_lossy(&out.stdout).trim().to_string());
-        report.result = "pull-request".into();
+        report.result = MergeResult::PullRequest;
         report.pr_url = Some(url.clone());
         report.notes.push(format!("{base} was not changed locally; the pull request merges it on the forge"));
         Ok(report)
@@ -672,37 +670,24 @@ impl Engine {
 
     /// Records a merge attempt in `merges` and returns its id.
     fn record_merge(
-        &self,
+        &mut self,
         s: &Session,
         r: &MergeReport,
-        result: &str,
+        result: MergeResult,
         message: Option<&str>,
     ) -> Result<String, EngineError> {
-        let id = ampsm_core::id::new_id();
-        let conflicts = serde_json::to_string(&r.conflicts).unwrap_or_else(|_| "[]".into());
-        self.store
-            .conn()
-            .execute(
-                "INSERT INTO merges (id, session_id, strategy, base_branch, base_before, base_after, session_head, \
-                 result, conflicts, message, pushed, pr_url, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12)",
-                (
-                    id.as_str(),
-                    s.id.as_str(),
-                    r.strategy.as_str(),
-                    r.base_branch.as_str(),
-                    r.base_before.as_deref(),
-                    r.base_after.as_deref(),
-                    r.session_head.as_deref(),
-                    result,
-                    conflicts.as_str(),
-                    message,
-                    r.pr_url.as_deref(),
-                    now_ms(),
-                ),
-            )
-            .map_err(ampsm_store::StoreError::from)?;
-        Ok(id)
+        Ok(self.store.insert_merge(&NewMerge {
+            session: &s.id,
+            strategy: r.strategy.as_str(),
+            base_branch: &r.base_branch,
+            base_before: r.base_before.as_deref(),
+            base_after: r.base_after.as_deref(),
+            session_head: r.session_head.as_deref(),
+            result,
+            conflicts: &r.conflicts,
+            message,
+            pr_url: r.pr_url.as_deref(),
+        })?)
     }
 }
 

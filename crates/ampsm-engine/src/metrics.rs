@@ -465,12 +465,9 @@ impl Engine {
             return Ok(empty(format!("the repository {} is gone", s.repo_path)));
         }
         let git = Git::new(repo);
-        let merged = self
-            .store
-            .list_merges(&s.id)?
-            .into_iter()
-            .rev()
-            .find(|m| m.result == "merged" && m.base_before.is_some() && m.session_head.is_some());
+        let merged = self.store.list_merges(&s.id)?.into_iter().rev().find(|m| {
+            m.result == ampsm_core::MergeResult::Merged && m.base_before.is_some() && m.session_head.is_some()
+        });
         let (from, to) = match merged {
             Some(m) => (m.base_before.unwrap_or_default(), m.session_head.unwrap_or_default()),
             None => {

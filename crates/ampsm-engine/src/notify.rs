@@ -107,13 +107,13 @@ pub fn notify_run_end(
     config: &NotificationsConfig,
     id: &str,
     name: &str,
-    status: &str,
+    status: ampsm_core::JobStatus,
     stop: Option<&str>,
     budget_stop: bool,
     summary: String,
 ) {
     let event = match status {
-        "completed" => NotifyEvent::Completed,
+        ampsm_core::JobStatus::Completed => NotifyEvent::Completed,
         _ if budget_stop => NotifyEvent::Budget,
         _ => NotifyEvent::Failed,
     };

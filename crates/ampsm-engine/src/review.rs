@@ -7,8 +7,7 @@
 
 use crate::review_error::ReviewError;
 use crate::{Engine, EngineError};
-use ampsm_core::SessionStatus;
-use ampsm_core::time::now_ms;
+use ampsm_core::{RebaseResult, SessionStatus};
 use ampsm_git::{CommitInfo, FileStat, Git, RebaseOutcome, RepoLock, StatusEntry};
 use ampsm_store::{Session, SnapshotRecord};
 use serde::Serialize;
@@ -125,8 +124,8 @@ pub struct RebaseReport {
     pub onto_commit: Option<String>,
     /// The remote fetched first, if any.
     pub fetched: Option<String>,
-    /// `done`, `conflicts`, `aborted` or `up-to-date`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: RebaseResult,
     pub conflicts: Vec<String>,
     pub head: Option<String>,
     pub snapshot: Option<SnapshotRecord>,
@@ -216,19 +215,13 @@ impl Engine {
 
     /// Records a commit made by amp-sessions in the `commits` table (ignored when already there).
     pub(crate) fn record_commit(
-        &self,
+        &mut self,
         s: &Session,
         sha: &str,
         kind: &str,
         subject: &str,
     ) -> Result<(), EngineError> {
-        self.store
-            .conn()
-            .execute(
-                "INSERT OR IGNORE INTO commits (session_id, sha, kind, subject, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite_params(s.id.as_str(), sha, kind, subject),
-            )
-            .map_err(ampsm_store::StoreError::from)?;
+        self.store.insert_commit(&s.id, sha, None, kind, subject)?;
         Ok(())
     }
 
@@ -572,7 +565,7 @@ impl Engine {
                 onto: target,
                 onto_commit: Some(onto_commit),
                 fetched,
-                outcome: "up-to-date".into(),
+                outcome: RebaseResult::UpToDate,
                 conflicts: vec![],
                 head: Some(head),
                 snapshot: None,
@@ -634,7 +627,7 @@ impl Engine {
             onto: s.base_branch.clone(),
             onto_commit: None,
             fetched: None,
-            outcome: "aborted".into(),
+            outcome: RebaseResult::Aborted,
             conflicts: vec![],
             head: wt.resolve_commit("HEAD")?,
             snapshot: None,
@@ -663,7 +656,7 @@ impl Engine {
                     self.set_base_commit(s, c)?;
                 }
                 self.record_commit(s, &head, "rebase", &format!("rebased onto {onto}"))?;
-                ("done".to_string(), vec![], vec![format!("amp-sessions merge {short}")])
+                (RebaseResult::Done, vec![], vec![format!("amp-sessions merge {short}")])
             }
             RebaseOutcome::Conflicts(files) => {
                 let steps = vec![
@@ -671,7 +664,7 @@ impl Engine {
                     format!("amp-sessions rebase {short} --continue"),
                     format!("amp-sessions rebase {short} --abort   (to give up and restore the branch)"),
                 ];
-                ("conflicts".to_string(), files, steps)
+                (RebaseResult::Conflicts, files, steps)
             }
         };
         Ok(RebaseReport {
@@ -731,26 +724,14 @@ impl Engine {
     }
 
     /// Records a new base branch and commit for the session.
-    fn set_base(&self, s: &Session, branch: &str, commit: &str) -> Result<(), EngineError> {
-        self.store
-            .conn()
-            .execute(
-                "UPDATE sessions SET base_branch = ?2, base_commit = ?3, updated_at = ?4 WHERE id = ?1",
-                (s.id.as_str(), branch, commit, now_ms()),
-            )
-            .map_err(ampsm_store::StoreError::from)?;
+    fn set_base(&mut self, s: &Session, branch: &str, commit: &str) -> Result<(), EngineError> {
+        self.store.set_base(&s.id, Some(branch), commit)?;
         Ok(())
     }
 
     /// Records the commit the session now builds on (after a finished rebase).
-    fn set_base_commit(&self, s: &Session, commit: &str) -> Result<(), EngineError> {
-        self.store
-            .conn()
-            .execute(
-                "UPDATE sessions SET base_commit = ?2, updated_at = ?3 WHERE id = ?1",
-                (s.id.as_str(), commit, now_ms()),
-            )
-            .map_err(ampsm_store::StoreError::from)?;
+    fn set_base_commit(&mut self, s: &Session, commit: &str) -> Result<(), EngineError> {
+        self.store.set_base(&s.id, None, commit)?;
         Ok(())
     }
 
@@ -823,15 +804,7 @@ impl Engine {
             ReviewError::CannotRecreate { session: label(s), reason }.into()
         };
         if s.removed_at.is_some() {
-            let clash: Option<String> = self
-                .store
-                .conn()
-                .query_row(
-                    "SELECT id FROM sessions WHERE repo_path = ?1 AND name = ?2 AND removed_at IS NULL",
-                    (s.repo_path.as_str(), s.name.as_str()),
-                    |r| r.get(0),
-                )
-                .ok();
+            let clash = self.store.live_session_named(&s.repo_path, &s.name)?;
             if let Some(other) = clash {
                 return Err(cannot(format!(
                     "another live session is named {:?} ({}); remove or rename it first",
@@ -871,13 +844,7 @@ impl Engine {
             let source = format!("--source={}", snap.sha);
             wt.run(&["restore", source.as_str(), "--worktree", "--", "."])?;
         }
-        self.store
-            .conn()
-            .execute(
-                "UPDATE sessions SET removed_at = NULL, updated_at = ?2 WHERE id = ?1",
-                (s.id.as_str(), now_ms()),
-            )
-            .map_err(ampsm_store::StoreError::from)?;
+        self.store.mark_restored(&s.id)?;
         Ok(saved)
     }
 
@@ -920,15 +887,6 @@ impl Engine {
 /// True when `subject` starts with the agent commit prefix.
 pub fn is_agent_subject(subject: &str, prefix: &str) -> bool {
     !prefix.is_empty() && subject.starts_with(prefix)
-}
-
-fn rusqlite_params<'a>(
-    id: &'a str,
-    sha: &'a str,
-    kind: &'a str,
-    subject: &'a str,
-) -> (&'a str, &'a str, &'a str, &'a str, i64) {
-    (id, sha, kind, subject, now_ms())
 }
 
 fn check_paths_or_all(paths: &[String], all: bool) -> Result<(), EngineError> {

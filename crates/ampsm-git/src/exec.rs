@@ -169,6 +169,24 @@ impl Git {
 
     /// Start git, feed stdin, collect stdout and stderr, and enforce the timeout.
     pub(crate) fn exec(&self, inv: Invocation<'_>) -> Result<GitOutput> {
+        let (code, stdout, stderr) = self.exec_bytes(inv)?;
+        Ok(GitOutput { code, stdout: String::from_utf8_lossy(&stdout).into_owned(), stderr })
+    }
+
+    /// Run an invocation and return stdout as raw bytes (file contents kept as they are), failing on a
+    /// non-zero status.
+    pub(crate) fn run_bytes(&self, inv: Invocation<'_>) -> Result<Vec<u8>> {
+        let command = render_args(&inv.args);
+        let (code, stdout, stderr) = self.exec_bytes(inv)?;
+        if code == Some(0) {
+            Ok(stdout)
+        } else {
+            Err(self.failed(command, &GitOutput { code, stdout: String::new(), stderr }))
+        }
+    }
+
+    /// [`Git::exec`] with standard output as bytes: the exit code, stdout and stderr.
+    fn exec_bytes(&self, inv: Invocation<'_>) -> Result<(Option<i32>, Vec<u8>, String)> {
         let command = render_args(&inv.args);
         let mut cmd = Command::new("git");
         cmd.args(&inv.args)
@@ -234,11 +252,7 @@ impl Git {
             Some(rx) => rx.recv_timeout(grace).unwrap_or_default(),
             None => Vec::new(),
         };
-        Ok(GitOutput {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
+        Ok((status.code(), stdout, String::from_utf8_lossy(&stderr).into_owned()))
     }
 }
 

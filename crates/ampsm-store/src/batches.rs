@@ -6,13 +6,11 @@
 //! puts `running` items of a dead runner and `aborted` items back to `queued`. Batch statuses: `queued`,
 //! `running`, `completed` (every item passed), `failed` (some did not), `aborted`.
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, text_column};
 use ampsm_core::time::now_ms;
+use ampsm_core::{BatchItemStatus, BatchStatus};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
-
-/// Item statuses that are final.
-pub const FINISHED_ITEM_STATUSES: &[&str] = &["passed", "failed", "error", "timeout", "aborted"];
 
 /// What `batch start` records before anything runs.
 #[derive(Debug, Clone)]
@@ -51,7 +49,7 @@ pub struct Batch {
     pub id: String,
     pub name: String,
     pub file_path: Option<String>,
-    pub status: String,
+    pub status: BatchStatus,
     pub concurrency: i64,
     pub runner_pid: Option<i64>,
     pub abort_requested: bool,
@@ -81,7 +79,7 @@ pub struct BatchItem {
     pub retries: i64,
     pub merge_on_pass: bool,
     pub budget_usd: Option<f64>,
-    pub status: String,
+    pub status: BatchItemStatus,
     pub attempts: i64,
     pub session_id: Option<String>,
     pub merged: bool,
@@ -93,7 +91,7 @@ pub struct BatchItem {
 impl BatchItem {
     /// Whether the item reached a final status.
     pub fn is_finished(&self) -> bool {
-        FINISHED_ITEM_STATUSES.contains(&self.status.as_str())
+        self.status.is_finished()
     }
 }
 
@@ -112,6 +110,21 @@ pub struct BatchCounts {
 }
 
 impl BatchCounts {
+    /// Counts `n` more items in `status`.
+    pub fn add(&mut self, status: BatchItemStatus, n: i64) {
+        self.total += n;
+        let slot = match status {
+            BatchItemStatus::Queued => &mut self.queued,
+            BatchItemStatus::Running => &mut self.running,
+            BatchItemStatus::Passed => &mut self.passed,
+            BatchItemStatus::Failed => &mut self.failed,
+            BatchItemStatus::Error => &mut self.error,
+            BatchItemStatus::Timeout => &mut self.timeout,
+            BatchItemStatus::Aborted => &mut self.aborted,
+        };
+        *slot += n;
+    }
+
     /// Items in a final status.
     pub fn finished(&self) -> i64 {
         self.passed + self.failed + self.error + self.timeout + self.aborted
@@ -155,7 +168,7 @@ fn batch_from_row(r: &Row<'_>) -> rusqlite::Result<Batch> {
         id: r.get(0)?,
         name: r.get(1)?,
         file_path: r.get(2)?,
-        status: r.get(3)?,
+        status: text_column(r, 3)?,
         concurrency: r.get(4)?,
         runner_pid: r.get(5)?,
         abort_requested: r.get::<_, i64>(6)? != 0,
@@ -183,7 +196,7 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<BatchItem> {
         retries: r.get(11)?,
         merge_on_pass: r.get::<_, i64>(12)? != 0,
         budget_usd: r.get(13)?,
-        status: r.get(14)?,
+        status: text_column(r, 14)?,
         attempts: r.get(15)?,
         session_id: r.get(16)?,
         merged: r.get::<_, i64>(17)? != 0,
@@ -300,18 +313,9 @@ impl Store {
         })?;
         for row in rows {
             let (status, n, merged) = row?;
-            c.total += n;
+            let status: BatchItemStatus = status.parse().map_err(StoreError::Corrupt)?;
+            c.add(status, n);
             c.merged += merged;
-            match status.as_str() {
-                "queued" => c.queued += n,
-                "running" => c.running += n,
-                "passed" => c.passed += n,
-                "failed" => c.failed += n,
-                "error" => c.error += n,
-                "timeout" => c.timeout += n,
-                "aborted" => c.aborted += n,
-                other => return Err(StoreError::Corrupt(format!("batch item status {other:?}"))),
-            }
         }
         Ok(c)
     }
@@ -330,12 +334,12 @@ impl Store {
     pub fn finish_batch(
         &mut self,
         id: &str,
-        status: &str,
+        status: BatchStatus,
         stop_reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE batches SET status = ?2, runner_pid = NULL, ended_at = ?3, stop_reason = ?4 WHERE id = ?1",
-            params![id, status, now_ms(), stop_reason],
+            params![id, status.as_str(), now_ms(), stop_reason],
         )?;
         Ok(())
     }
@@ -410,13 +414,13 @@ impl Store {
     pub fn finish_batch_item(
         &mut self,
         item_id: &str,
-        status: &str,
+        status: BatchItemStatus,
         error: Option<&str>,
         merged: bool,
     ) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE batch_items SET status = ?2, error = ?3, merged = ?4, ended_at = ?5 WHERE id = ?1",
-            params![item_id, status, error, merged as i64, now_ms()],
+            params![item_id, status.as_str(), error, merged as i64, now_ms()],
         )?;
         Ok(())
     }
@@ -602,11 +606,11 @@ mod tests {
         assert_eq!(s.batch_items(id).unwrap()[0].budget_usd, Some(2.0));
 
         assert_eq!(s.start_batch_item_attempt(&items[0].id).unwrap(), Some(1));
-        s.finish_batch_item(&items[0].id, "passed", None, true).unwrap();
+        s.finish_batch_item(&items[0].id, BatchItemStatus::Passed, None, true).unwrap();
         assert_eq!(s.start_batch_item_attempt(&items[1].id).unwrap(), Some(1));
         assert_eq!(s.start_batch_item_attempt(&items[1].id).unwrap(), Some(2));
         assert_eq!(s.start_batch_item_attempt(&items[2].id).unwrap(), Some(1));
-        s.finish_batch_item(&items[2].id, "aborted", Some("aborted"), false).unwrap();
+        s.finish_batch_item(&items[2].id, BatchItemStatus::Aborted, Some("aborted"), false).unwrap();
         // A finished item cannot be started again.
         assert_eq!(s.start_batch_item_attempt(&items[0].id).unwrap(), None);
         let c = s.batch_counts(id).unwrap();
@@ -614,9 +618,9 @@ mod tests {
 
         assert_eq!(s.requeue_unfinished_items(id).unwrap(), 2);
         let all = s.batch_items(id).unwrap();
-        assert_eq!(all[0].status, "passed");
-        assert_eq!((all[1].status.as_str(), all[1].attempts), ("queued", 2));
-        assert_eq!((all[2].status.as_str(), all[2].attempts), ("queued", 1));
+        assert_eq!(all[0].status, BatchItemStatus::Passed);
+        assert_eq!((all[1].status, all[1].attempts), (BatchItemStatus::Queued, 2));
+        assert_eq!((all[2].status, all[2].attempts), (BatchItemStatus::Queued, 1));
         assert_eq!(s.abort_queued_items(id, "aborted").unwrap(), 3);
         assert_eq!(s.batch_counts(id).unwrap().finished(), 4);
 
@@ -624,7 +628,7 @@ mod tests {
         assert!(s.request_batch_abort(id).unwrap());
         assert!(s.batch_abort_requested(id).unwrap());
         s.set_batch_running(id, 42).unwrap();
-        s.finish_batch(id, "aborted", Some("the batch budget was reached")).unwrap();
+        s.finish_batch(id, BatchStatus::Aborted, Some("the batch budget was reached")).unwrap();
         let b = s.get_batch(id).unwrap().unwrap();
         assert_eq!(
             (b.budget_usd, b.stop_reason.as_deref()),
@@ -634,6 +638,6 @@ mod tests {
         s.set_batch_budget(id, Some(7.0)).unwrap();
         assert_eq!(s.get_batch(id).unwrap().unwrap().budget_usd, Some(7.0));
         let got = s.get_batch(id).unwrap().unwrap();
-        assert_eq!((got.status.as_str(), got.runner_pid), ("aborted", None));
+        assert_eq!((got.status, got.runner_pid), (BatchStatus::Aborted, None));
     }
 }

@@ -6,14 +6,11 @@
 //! `error` | `aborted`. Run statuses: `running` (recorded with its runner's pid from the start), then
 //! `completed`, `failed` or `aborted`.
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, text_column};
 use ampsm_core::time::now_ms;
+use ampsm_core::{BenchResultStatus, BenchRunStatus};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
-
-/// Result statuses that are final.
-pub const FINISHED_RESULT_STATUSES: &[&str] =
-    &["resolved", "unresolved", "empty_patch", "not_evaluated", "error", "aborted"];
 
 /// What a runner records before anything runs.
 #[derive(Debug, Clone)]
@@ -48,7 +45,7 @@ pub struct BenchRun {
     pub id: String,
     pub kind: String,
     pub name: String,
-    pub status: String,
+    pub status: BenchRunStatus,
     pub concurrency: i64,
     pub budget_usd: Option<f64>,
     pub runner_pid: Option<i64>,
@@ -63,7 +60,7 @@ pub struct BenchRun {
 impl BenchRun {
     /// Whether the run reached a final status.
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "aborted")
+        self.status.is_finished()
     }
 }
 
@@ -78,7 +75,7 @@ pub struct BenchResult {
     pub model: Option<String>,
     pub repeat: i64,
     pub session_id: Option<String>,
-    pub status: String,
+    pub status: BenchResultStatus,
     /// How the agent run ended (`success`, `timeout`, `budget`, …).
     pub agent_outcome: Option<String>,
     pub resolved: Option<bool>,
@@ -99,7 +96,7 @@ pub struct BenchResult {
 impl BenchResult {
     /// Whether the result reached a final status.
     pub fn is_finished(&self) -> bool {
-        FINISHED_RESULT_STATUSES.contains(&self.status.as_str())
+        self.status.is_finished()
     }
 
     /// `agent` or `agent/model`.
@@ -112,9 +109,9 @@ impl BenchResult {
 }
 
 /// How a result ended.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ResultEnd {
-    pub status: String,
+    pub status: BenchResultStatus,
     pub agent_outcome: Option<String>,
     pub resolved: Option<bool>,
     pub model_patch: Option<String>,
@@ -125,6 +122,25 @@ pub struct ResultEnd {
     pub duration_ms: Option<i64>,
     pub total_tokens: Option<i64>,
     pub cost_usd: Option<f64>,
+}
+
+impl ResultEnd {
+    /// An end in `status` with nothing else known yet.
+    pub fn new(status: BenchResultStatus) -> ResultEnd {
+        ResultEnd {
+            status,
+            agent_outcome: None,
+            resolved: None,
+            model_patch: None,
+            tests_passed: None,
+            tests_failed: None,
+            test_report: None,
+            error: None,
+            duration_ms: None,
+            total_tokens: None,
+            cost_usd: None,
+        }
+    }
 }
 
 /// How many results are in each status.
@@ -142,6 +158,22 @@ pub struct BenchCounts {
 }
 
 impl BenchCounts {
+    /// Counts `n` more results in `status`.
+    pub fn add(&mut self, status: BenchResultStatus, n: i64) {
+        self.total += n;
+        let slot = match status {
+            BenchResultStatus::Queued => &mut self.queued,
+            BenchResultStatus::Running => &mut self.running,
+            BenchResultStatus::Resolved => &mut self.resolved,
+            BenchResultStatus::Unresolved => &mut self.unresolved,
+            BenchResultStatus::EmptyPatch => &mut self.empty_patch,
+            BenchResultStatus::NotEvaluated => &mut self.not_evaluated,
+            BenchResultStatus::Error => &mut self.error,
+            BenchResultStatus::Aborted => &mut self.aborted,
+        };
+        *slot += n;
+    }
+
     /// Results in a final status.
     pub fn finished(&self) -> i64 {
         self.total - self.queued - self.running
@@ -196,7 +228,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<BenchRun> {
         id: r.get(0)?,
         kind: r.get(1)?,
         name: r.get(2)?,
-        status: r.get(3)?,
+        status: text_column(r, 3)?,
         concurrency: r.get(4)?,
         budget_usd: r.get(5)?,
         runner_pid: r.get(6)?,
@@ -219,7 +251,7 @@ fn result_from_row(r: &Row<'_>) -> rusqlite::Result<BenchResult> {
         model: r.get(5)?,
         repeat: r.get(6)?,
         session_id: r.get(7)?,
-        status: r.get(8)?,
+        status: text_column(r, 8)?,
         agent_outcome: r.get(9)?,
         resolved: r.get::<_, Option<i64>>(10)?.map(|v| v != 0),
         model_patch: r.get(11)?,
@@ -325,18 +357,8 @@ impl Store {
         let rows = stmt.query_map([run_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
             let (status, n) = row?;
-            c.total += n;
-            match status.as_str() {
-                "queued" => c.queued += n,
-                "running" => c.running += n,
-                "resolved" => c.resolved += n,
-                "unresolved" => c.unresolved += n,
-                "empty_patch" => c.empty_patch += n,
-                "not_evaluated" => c.not_evaluated += n,
-                "error" => c.error += n,
-                "aborted" => c.aborted += n,
-                other => return Err(StoreError::Corrupt(format!("bench result status {other:?}"))),
-            }
+            let status: BenchResultStatus = status.parse().map_err(StoreError::Corrupt)?;
+            c.add(status, n);
         }
         Ok(c)
     }
@@ -365,7 +387,7 @@ impl Store {
              total_tokens = ?11, cost_usd = ?12, ended_at = ?13 WHERE id = ?1",
             params![
                 id,
-                end.status,
+                end.status.as_str(),
                 end.agent_outcome,
                 end.resolved.map(i64::from),
                 end.model_patch,
@@ -463,13 +485,13 @@ impl Store {
     pub fn finish_bench_run(
         &mut self,
         id: &str,
-        status: &str,
+        status: BenchRunStatus,
         stop_reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE bench_runs SET status = ?2, stop_reason = COALESCE(stop_reason, ?3), runner_pid = NULL, \
              ended_at = ?4 WHERE id = ?1",
-            params![id, status, stop_reason, now_ms()],
+            params![id, status.as_str(), stop_reason, now_ms()],
         )?;
         Ok(())
     }
@@ -559,18 +581,20 @@ mod tests {
             .collect();
         s.insert_bench_run(&run, &results).unwrap();
         let got = s.get_bench_run(id).unwrap().unwrap();
-        assert_eq!((got.status.as_str(), got.runner_pid, got.budget_usd), ("running", Some(42), Some(1.5)));
+        assert_eq!(
+            (got.status, got.runner_pid, got.budget_usd),
+            (BenchRunStatus::Running, Some(42), Some(1.5))
+        );
         assert!(s.start_bench_result("r1").unwrap());
         assert!(!s.start_bench_result("r1").unwrap(), "a running result cannot start again");
         s.finish_bench_result(
             "r1",
             &ResultEnd {
-                status: "resolved".into(),
                 agent_outcome: Some("success".into()),
                 resolved: Some(true),
                 model_patch: Some("diff".into()),
                 duration_ms: Some(5),
-                ..Default::default()
+                ..ResultEnd::new(BenchResultStatus::Resolved)
             },
         )
         .unwrap();
@@ -588,11 +612,11 @@ mod tests {
         assert!(s.request_bench_abort(id).unwrap());
         assert!(s.bench_abort_requested(id).unwrap());
         s.set_bench_stop_reason(id, "budget").unwrap();
-        s.finish_bench_run(id, "aborted", Some("later")).unwrap();
+        s.finish_bench_run(id, BenchRunStatus::Aborted, Some("later")).unwrap();
         let got = s.get_bench_run(id).unwrap().unwrap();
         assert_eq!(
-            (got.status.as_str(), got.runner_pid, got.stop_reason.as_deref()),
-            ("aborted", None, Some("budget"))
+            (got.status, got.runner_pid, got.stop_reason.as_deref()),
+            (BenchRunStatus::Aborted, None, Some("budget"))
         );
         assert_eq!(
             s.bench_session_spend("nope").unwrap(),

@@ -25,6 +25,7 @@ pub use sessions::{NewSession, Session, SessionFilter, StatusChange};
 pub use snapshots::SnapshotRecord;
 
 use rusqlite::Connection;
+use rusqlite::Row;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -59,8 +60,13 @@ impl Store {
         &self.path
     }
 
-    /// The underlying connection, for modules of this crate and for exports.
-    pub fn conn(&self) -> &Connection {
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(schema_version_of(&self.conn)?)
+    }
+
+    /// The underlying connection, for the modules of this crate.
+    pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -73,5 +79,32 @@ impl Store {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// Reads a text column as one of the core's text enums (a status, an outcome).
+pub(crate) fn text_column<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr<Err = String>,
+{
+    let text: String = row.get(idx)?;
+    text.parse::<T>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_is_wal_with_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a/b/sessions.db")).unwrap();
+        let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = store.conn().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1);
+        assert_eq!(schema_version_of(store.conn()).unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     }
 }

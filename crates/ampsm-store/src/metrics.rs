@@ -4,8 +4,8 @@
 //! hand each row to a callback, so memory stays flat however many events a session holds.
 
 use crate::{Store, StoreError};
-use ampsm_core::SessionId;
 use ampsm_core::time::now_ms;
+use ampsm_core::{MergeResult, SessionId};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -29,12 +29,27 @@ pub struct MergeRecord {
     pub base_before: Option<String>,
     pub base_after: Option<String>,
     pub session_head: Option<String>,
-    pub result: String,
+    pub result: MergeResult,
     pub conflicts: Vec<String>,
     pub message: Option<String>,
     pub pushed: bool,
     pub pr_url: Option<String>,
     pub created_at: i64,
+}
+
+/// A merge attempt to record (see [`Store::insert_merge`]).
+#[derive(Debug, Clone)]
+pub struct NewMerge<'a> {
+    pub session: &'a SessionId,
+    pub strategy: &'a str,
+    pub base_branch: &'a str,
+    pub base_before: Option<&'a str>,
+    pub base_after: Option<&'a str>,
+    pub session_head: Option<&'a str>,
+    pub result: MergeResult,
+    pub conflicts: &'a [String],
+    pub message: Option<&'a str>,
+    pub pr_url: Option<&'a str>,
 }
 
 /// What a session has spent so far according to its recorded usage.
@@ -411,6 +426,38 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Records a merge attempt (not pushed yet) and returns its new id.
+    pub fn insert_merge(&mut self, m: &NewMerge<'_>) -> Result<String, StoreError> {
+        let id = ampsm_core::id::new_id();
+        let conflicts = serde_json::to_string(m.conflicts).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            "INSERT INTO merges (id, session_id, strategy, base_branch, base_before, base_after, session_head, \
+             result, conflicts, message, pushed, pr_url, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12)",
+            params![
+                id,
+                m.session.as_str(),
+                m.strategy,
+                m.base_branch,
+                m.base_before,
+                m.base_after,
+                m.session_head,
+                m.result.as_str(),
+                conflicts,
+                m.message,
+                m.pr_url,
+                now_ms()
+            ],
+        )?;
+        Ok(id)
+    }
+
+    /// Marks a recorded merge as pushed to its remote.
+    pub fn mark_merge_pushed(&mut self, merge_id: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE merges SET pushed = 1 WHERE id = ?1", [merge_id])?;
+        Ok(())
+    }
+
     /// Merge attempts of a session, oldest first.
     pub fn list_merges(&self, session: &SessionId) -> Result<Vec<MergeRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -426,7 +473,7 @@ impl Store {
                 base_before: r.get(3)?,
                 base_after: r.get(4)?,
                 session_head: r.get(5)?,
-                result: r.get(6)?,
+                result: crate::text_column(r, 6)?,
                 conflicts: conflicts.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
                 message: r.get(8)?,
                 pushed: r.get(9)?,

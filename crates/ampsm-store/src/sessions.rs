@@ -333,6 +333,37 @@ impl Store {
         Ok(())
     }
 
+    /// Brings a removed session back to life (`undo` recreated its worktree).
+    pub fn mark_restored(&mut self, id: &SessionId) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET removed_at = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id.as_str(), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The id of the live session of `repo_path` named `name`, if there is one.
+    pub fn live_session_named(&self, repo_path: &str, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM sessions WHERE repo_path = ?1 AND name = ?2 AND removed_at IS NULL",
+                params![repo_path, name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records the base a session builds on: a branch and its commit, or with `branch` `None` only the
+    /// commit (after a finished rebase).
+    pub fn set_base(&mut self, id: &SessionId, branch: Option<&str>, commit: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET base_branch = COALESCE(?2, base_branch), base_commit = ?3, updated_at = ?4              WHERE id = ?1",
+            params![id.as_str(), branch, commit, now_ms()],
+        )?;
+        Ok(())
+    }
+
     /// Marks the run a crashed runner left (its runner is gone): status `error` with `note`, pids cleared;
     /// only if the session is still in that run (running, or awaiting an approval, with the runner `seen`
     /// when it was found), checked and changed in one transaction. Whether it did.

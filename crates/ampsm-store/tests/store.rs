@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ampsm_core::{SessionId, SessionStatus};
-use ampsm_store::{NewSession, SCHEMA_VERSION, SessionFilter, Store, StoreError};
+use ampsm_store::{NewSession, SessionFilter, Store, StoreError};
 
 fn new_session(name: &str, repo: &str) -> NewSession {
     NewSession {
@@ -23,17 +23,6 @@ fn new_session(name: &str, repo: &str) -> NewSession {
         creating_pid: 1,
         permissions: None,
     }
-}
-
-#[test]
-fn fresh_database_is_wal_with_current_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("a/b/sessions.db")).unwrap();
-    let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-    assert_eq!(mode, "wal");
-    let fk: i64 = store.conn().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
-    assert_eq!(fk, 1);
-    assert_eq!(ampsm_store::schema_version_of(store.conn()).unwrap(), SCHEMA_VERSION);
 }
 
 #[test]
@@ -128,15 +117,17 @@ fn an_iteration_begins_with_its_row_status_and_runner_pid_in_one_step() {
     // An unknown session gets neither an iteration nor a status.
     let ghost = ampsm_store::NewIteration { id: "i2".into(), session_id: SessionId::new_random(), ..it };
     assert!(store.begin_iteration(&ghost, "running amp").is_err());
-    let n: i64 = store.conn().query_row("SELECT COUNT(*) FROM iterations", [], |r| r.get(0)).unwrap();
+    let raw = rusqlite::Connection::open(dir.path().join("s.db")).unwrap();
+    let n: i64 = raw.query_row("SELECT COUNT(*) FROM iterations", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 1);
 }
 
 #[test]
 fn agent_events_are_append_only() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.db")).unwrap();
-    let conn = store.conn();
+    let _store = Store::open(&dir.path().join("s.db")).unwrap();
+    // The trigger guards the table for every connection, not only the store's.
+    let conn = rusqlite::Connection::open(dir.path().join("s.db")).unwrap();
     conn.execute_batch(
         "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, agent, created_at, updated_at)
          VALUES ('s1', 'n', '/r', 'main', 'c', 'b', '/w', 'amp', 0, 0);
@@ -151,7 +142,7 @@ fn agent_events_are_append_only() {
 fn the_last_lines_of_a_session_come_oldest_first_and_skip_other_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db")).unwrap();
-    let conn = store.conn();
+    let conn = rusqlite::Connection::open(dir.path().join("s.db")).unwrap();
     conn.execute_batch(
         "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, agent, created_at, updated_at)
          VALUES ('s1', 'a', '/r', 'main', 'c', 'b1', '/w1', 'amp', 0, 0), ('s2', 'b', '/r', 'main', 'c', 'b2', '/w2', 'amp', 0, 0);",

@@ -95,7 +95,7 @@ fn batch_table(batches: &[(Batch, BatchCounts)]) -> Markup {
                 tr { th { "Name" } th { "Status" } th { "Progress" } th { "Created" } }
                 @for (b, c) in batches {
                     tr { td { a href={ "/batches/" (b.id) } { (b.name) } " " span.dim { (short(&b.id)) } }
-                         td { (status(&b.status)) } td { (counts_text(c)) } td.dim { (layout::time_text(b.created_at)) } }
+                         td { (status(b.status.as_str())) } td { (counts_text(c)) } td.dim { (layout::time_text(b.created_at)) } }
                 }
             }
         }
@@ -172,7 +172,7 @@ pub async fn show(
         h1 { (v.batch.name) " " span.dim { (short(&bid)) } }
         (notice_line(notice_text(n.done.as_deref())))
         div #batch-progress data-live {
-            p { (status(&v.batch.status)) " " (counts_text(&v.counts))
+            p { (status(v.batch.status.as_str())) " " (counts_text(&v.counts))
                 " · spent $" (format!("{:.4}", v.spent_usd))
                 @if let Some(b) = v.batch.budget_usd { " of " (ampsm_core::dollars(b)) } }
             @if let Some(r) = &v.batch.stop_reason { div.err.warn { "Stopped: " (r) } }
@@ -192,7 +192,7 @@ pub async fn show(
                     tr {
                         td { (it.item.seq) } td { (it.item.item_name) } td { (it.item.repo_path) }
                         td { (it.item.agent) @if let Some(m) = &it.item.model { " (" (m) ")" } }
-                        td { (status(&it.item.status)) @if it.item.merged { " " span.badge { "merged" } } }
+                        td { (status(it.item.status.as_str())) @if it.item.merged { " " span.badge { "merged" } } }
                         td.n { (it.item.attempts) }
                         td.n { (it.duration_ms.map(ms_text).unwrap_or_default()) }
                         td { @if let Some(s) = &it.session { a href={ "/s/" (s.id) } { (s.name) } " " (status(&s.status)) } }

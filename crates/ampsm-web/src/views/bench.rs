@@ -96,7 +96,7 @@ async fn render(
                 tr { th { "Name" } th { "Kind" } th { "Status" } th { "Resolved" } th { "Progress" } th { "Created" } }
                 @for (r, c) in &runs {
                     tr { td { a href={ "/bench/" (r.id) } { (r.name) } " " span.dim { (short(&r.id)) } }
-                         td { (r.kind) } td { (status(&r.status)) } td { (c.resolved_text()) }
+                         td { (r.kind) } td { (status(r.status.as_str())) } td { (c.resolved_text()) }
                          td { (c.finished()) "/" (c.total) } td.dim { (layout::time_text(r.created_at)) } }
                 }
             }
@@ -228,7 +228,7 @@ pub async fn show(
         h1 { (v.run.name) " " span.dim { (short(&rid)) " · " (v.run.kind) } }
         (notice_line(notice_text(n.done.as_deref())))
         div #bench-progress data-live {
-            p { (status(&v.run.status)) " " (v.counts.summary()) }
+            p { (status(v.run.status.as_str())) " " (v.counts.summary()) }
             @if let Some(r) = &v.run.stop_reason { div.err.warn { "Stopped: " (r) } }
             @if let Some(n) = &v.note { div.err.warn { (n) } }
             @if let Some(f) = state.failure(&rid) { div.err { (f) } }
@@ -244,7 +244,7 @@ pub async fn show(
                 @for r in &v.results {
                     tr {
                         td { (r.result.seq) } td { code { (r.result.instance_id) } } td { (r.label) } td.n { (r.result.repeat + 1) }
-                        td { (status(&r.result.status)) }
+                        td { (status(r.result.status.as_str())) }
                         td { @if let (Some(p), Some(f)) = (r.result.tests_passed, r.result.tests_failed) { (p) " passed, " (f) " failed" } }
                         td.n { (r.result.duration_ms.map(ms_text).unwrap_or_default()) }
                         td.n { (r.result.total_tokens.map(|t| t.to_string()).unwrap_or_default()) }
@@ -292,8 +292,8 @@ pub async fn compare(
     let list = |ids: &[String]| if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
     let body = html! {
         h1 { "Compare benchmark runs" }
-        p { "A: " a href={ "/bench/" (c.a.run.id) } { (c.a.run.name) } " (" (short(&c.a.run.id)) "), " (status(&c.a.run.status)) }
-        p { "B: " a href={ "/bench/" (c.b.run.id) } { (c.b.run.name) } " (" (short(&c.b.run.id)) "), " (status(&c.b.run.status)) }
+        p { "A: " a href={ "/bench/" (c.a.run.id) } { (c.a.run.name) } " (" (short(&c.a.run.id)) "), " (status(c.a.run.status.as_str())) }
+        p { "B: " a href={ "/bench/" (c.b.run.id) } { (c.b.run.name) } " (" (short(&c.b.run.id)) "), " (status(c.b.run.status.as_str())) }
         table #bench-compare {
             tr { th { "Agent/model" } th.n { "A resolved" } th.n { "A rate" } th.n { "A cost" } th.n { "A mean time" }
                  th.n { "B resolved" } th.n { "B rate" } th.n { "B cost" } th.n { "B mean time" } }

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, notice_line, short, status};
 use crate::views::session::{Tab, header};
 use crate::views::sessions::notice_text;
+use ampsm_core::{MergeResult, RebaseResult};
 use ampsm_engine::merge::{MergeReport, MergeRequest, MergeStrategy};
 use ampsm_engine::review::{DiffMode, DiffReport, DiffRequest, LogEntry, RebaseReport, ReviewStatus};
 use ampsm_engine::{Engine, SessionDetails};
@@ -352,11 +353,11 @@ fn rebase_view(r: &RebaseReport) -> Markup {
     html! {
         div.note #rebase-result {
             @for w in &r.warnings { div { "warning: " (w) } }
-            @match r.outcome.as_str() {
-                "done" => { "Rebased onto " code { (r.onto) } "; head is now " code { (r.head.as_deref().map(short).unwrap_or("-")) } "." }
-                "up-to-date" => { "Already up to date with " code { (r.onto) } "." }
-                "aborted" => { "Rebase aborted; the branch is back at " code { (r.head.as_deref().map(short).unwrap_or("-")) } "." }
-                _ => {
+            @match r.outcome {
+                RebaseResult::Done => { "Rebased onto " code { (r.onto) } "; head is now " code { (r.head.as_deref().map(short).unwrap_or("-")) } "." }
+                RebaseResult::UpToDate => { "Already up to date with " code { (r.onto) } "." }
+                RebaseResult::Aborted => { "Rebase aborted; the branch is back at " code { (r.head.as_deref().map(short).unwrap_or("-")) } "." }
+                RebaseResult::Conflicts => {
                     "The rebase stopped on conflicts in:"
                     ul { @for f in &r.conflicts { li { code { (f) } } } }
                 }
@@ -368,7 +369,7 @@ fn rebase_view(r: &RebaseReport) -> Markup {
 }
 
 fn merge_view(r: &MergeReport, sid: &str, message: Option<&str>, confirm_csrf: Markup) -> Markup {
-    let dry = r.result == "dry-run";
+    let dry = r.result == MergeResult::DryRun;
     html! {
         div class=(if dry && !r.would_merge { "err warn" } else { "note" }) #merge-result {
             table {

@@ -4,7 +4,7 @@
 
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
-use ampsm_core::dollars;
+use ampsm_core::{BatchItemStatus, BatchStatus, dollars};
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_engine::batch::{BatchEvent, BatchPlan, BatchView, ExportRow, run_batch};
@@ -336,7 +336,7 @@ fn finished_line(item: &BatchItem) -> String {
     let note = item.error.as_deref().map(|e| format!(": {}", one_line(e, 160))).unwrap_or_default();
     format!(
         "{} {} on {} (attempt {}{took}{merged}){note}",
-        item_word(&item.status),
+        item_word(item.status),
         item.item_name,
         short_path(&item.repo_path),
         item.attempts
@@ -368,9 +368,9 @@ fn foreground(engine: Engine, batch: &Batch, json: bool) -> Result<(), CliError>
         print_summary(&view, outcome.took_ms);
     }
     let c = &view.counts;
-    match outcome.status.as_str() {
-        "completed" => Ok(()),
-        "aborted" => Err(CliError::Reported {
+    match outcome.status {
+        BatchStatus::Completed => Ok(()),
+        BatchStatus::Aborted => Err(CliError::Reported {
             message: format!(
                 "batch {} was aborted ({} of {} items passed){}",
                 short_id(&batch.id),
@@ -511,7 +511,7 @@ fn print_summary(view: &BatchView, took_ms: u64) {
         "Batch {} ({}) {} in {:.1}s: {} passed, {} failed, {} error, {} timeout, {} aborted; {} merged",
         view.batch.name,
         short_id(&view.batch.id),
-        batch_word(&view.batch.status),
+        batch_word(view.batch.status),
         took_ms as f64 / 1000.0,
         c.passed,
         c.failed,
@@ -539,13 +539,13 @@ fn status(reference: &str, follow: bool, json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     // Follow: the full picture once, then one line per item change until the batch settles.
-    let mut seen: HashMap<String, (String, i64)> = HashMap::new();
+    let mut seen: HashMap<String, (BatchItemStatus, i64)> = HashMap::new();
     let mut view = view;
     let mut first = true;
     loop {
         let mut out = std::io::stdout().lock();
         for v in &view.items {
-            let key = (v.item.status.clone(), v.item.attempts);
+            let key = (v.item.status, v.item.attempts);
             if seen.get(&v.item.id) == Some(&key) {
                 continue;
             }
@@ -554,7 +554,7 @@ fn status(reference: &str, follow: bool, json: bool) -> Result<(), CliError> {
                 let line = json!({"event": "item", "batch_id": view.batch.id, "item": v});
                 writeln!(out, "{line}")?;
             } else if !first {
-                let line = if v.item.status == "running" {
+                let line = if v.item.status == BatchItemStatus::Running {
                     format!(
                         "started  {} on {} (attempt {})",
                         v.item.item_name,
@@ -622,7 +622,7 @@ fn print_view(view: &BatchView) {
     };
     output::print_fields(&[
         ("batch", format!("{} ({})", b.name, b.id)),
-        ("status", batch_word(&b.status)),
+        ("status", batch_word(b.status)),
         ("file", b.file_path.clone().unwrap_or_else(|| "-".into())),
         ("runner", runner),
         ("concurrency", b.concurrency.to_string()),
@@ -669,7 +669,7 @@ fn print_view(view: &BatchView) {
             i.seq.to_string(),
             i.item_name.clone(),
             short_path(&i.repo_path),
-            format!("{}{}", item_word(&i.status), if i.merged { " (merged)" } else { "" }),
+            format!("{}{}", item_word(i.status), if i.merged { " (merged)" } else { "" }),
             i.attempts.to_string(),
             v.session.as_ref().map(|s| s.name.clone()).unwrap_or_else(|| "-".into()),
             v.duration_ms.map(|d| format!("{:.1}s", d as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
@@ -710,10 +710,10 @@ fn list(json: bool) -> Result<(), CliError> {
     let now = now_ms();
     let mut t = output::table(&["ID", "NAME", "STATUS", "PASSED", "FINISHED", "RUNNING", "AGE"]);
     for (b, c, alive) in &rows {
-        let status = if b.status == "running" && !alive {
+        let status = if b.status == BatchStatus::Running && !alive {
             "interrupted (resume)".to_string()
         } else {
-            batch_word(&b.status)
+            batch_word(b.status)
         };
         t.add_row(vec![
             short_id(&b.id).to_string(),
@@ -931,30 +931,31 @@ fn clean(reference: &str, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-fn item_word(status: &str) -> String {
-    let padded = format!("{status:<7}");
+fn item_word(status: BatchItemStatus) -> String {
+    let padded = format!("{:<7}", status.as_str());
     if !output::color() {
         return padded;
     }
     match status {
-        "passed" => padded.green().to_string(),
-        "failed" | "error" | "timeout" => padded.red().to_string(),
-        "aborted" => padded.yellow().to_string(),
-        "running" => padded.cyan().to_string(),
-        _ => padded,
+        BatchItemStatus::Passed => padded.green().to_string(),
+        BatchItemStatus::Failed | BatchItemStatus::Error | BatchItemStatus::Timeout => padded.red().to_string(),
+        BatchItemStatus::Aborted => padded.yellow().to_string(),
+        BatchItemStatus::Running => padded.cyan().to_string(),
+        BatchItemStatus::Queued => padded,
     }
 }
 
-fn batch_word(status: &str) -> String {
+fn batch_word(status: BatchStatus) -> String {
+    let text = status.as_str();
     if !output::color() {
-        return status.to_string();
+        return text.to_string();
     }
     match status {
-        "completed" => status.green().to_string(),
-        "failed" => status.red().to_string(),
-        "aborted" => status.yellow().to_string(),
-        "running" => status.cyan().to_string(),
-        _ => status.to_string(),
+        BatchStatus::Completed => text.green().to_string(),
+        BatchStatus::Failed => text.red().to_string(),
+        BatchStatus::Aborted => text.yellow().to_string(),
+        BatchStatus::Running => text.cyan().to_string(),
+        BatchStatus::Queued => text.to_string(),
     }
 }
 

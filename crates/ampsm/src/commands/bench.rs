@@ -7,7 +7,7 @@
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
 use ampsm_config::bench::BenchAgent;
-use ampsm_core::dollars;
+use ampsm_core::{BenchResultStatus, BenchRunStatus, dollars};
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_engine::batch::{AbortTarget, abort_on_signal_for};
@@ -337,8 +337,8 @@ fn run_here(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliEr
             println!("Predictions: {p}");
         }
     }
-    match outcome.status.as_str() {
-        "completed" => Ok(()),
+    match outcome.status {
+        BenchRunStatus::Completed => Ok(()),
         status => Err(CliError::Reported {
             message: format!(
                 "bench run {} {status}{} ({} of {} resolved)",
@@ -650,7 +650,7 @@ fn print_view(v: &BenchView) {
     output::print_fields(&[
         ("bench run", format!("{} ({})", r.name, r.id)),
         ("kind", r.kind.clone()),
-        ("status", r.status.clone()),
+        ("status", r.status.to_string()),
         ("runner", runner),
         ("results", c.summary()),
         ("budget", r.budget_usd.map(dollars).unwrap_or_else(|| "-".into())),
@@ -684,7 +684,7 @@ fn print_view(v: &BenchView) {
             x.instance_id.clone(),
             rv.label.clone(),
             (x.repeat + 1).to_string(),
-            x.status.clone(),
+            x.status.to_string(),
             x.agent_outcome.clone().unwrap_or_else(|| "-".into()),
             match (x.tests_passed, x.tests_failed) {
                 (Some(p), Some(f)) => format!("{p}/{}", p + f),
@@ -723,13 +723,13 @@ fn settled(view: &BenchView) -> bool {
 /// its summary. With --json: one document per line, `{"event": "result", …}` per change (every result at
 /// first) and `{"event": "run", …}` (the whole view) at the end.
 fn follow(mut engine: Engine, mut view: BenchView, json: bool) -> Result<(), CliError> {
-    let mut seen: HashMap<String, (String, Option<String>)> = HashMap::new();
+    let mut seen: HashMap<String, (BenchResultStatus, Option<String>)> = HashMap::new();
     let mut first = true;
     loop {
         let mut out = std::io::stdout().lock();
         for rv in &view.results {
             let r = &rv.result;
-            let key = (r.status.clone(), r.session_id.clone());
+            let key = (r.status, r.session_id.clone());
             if seen.get(&r.id) == Some(&key) {
                 continue;
             }
@@ -738,7 +738,7 @@ fn follow(mut engine: Engine, mut view: BenchView, json: bool) -> Result<(), Cli
                 let line = json!({"event": "result", "run_id": view.run.id, "result": rv});
                 writeln!(out, "{line}")?;
             } else if !first {
-                let line = if r.status == "running" {
+                let line = if r.status == BenchResultStatus::Running {
                     format!(
                         "started  {} with {}{}{}",
                         r.instance_id,
@@ -830,7 +830,7 @@ fn list(json: bool) -> Result<(), CliError> {
             short_id(&r.id).to_string(),
             r.name.clone(),
             r.kind.clone(),
-            r.status.clone(),
+            r.status.to_string(),
             c.resolved_text(),
             format!("{}/{}", c.finished(), c.total),
             ampsm_core::time::age(r.created_at, now),

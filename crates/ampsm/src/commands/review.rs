@@ -4,6 +4,7 @@
 
 use super::{CliError, open_engine};
 use crate::output::{self, print_fields, print_json};
+use ampsm_core::{MergeResult, RebaseResult};
 use ampsm_engine::EngineError;
 use ampsm_engine::merge::{MergeReport, MergeRequest, MergeStrategy};
 use ampsm_engine::review::{DiffMode, DiffRequest, RebaseReport, ReviewStatus};
@@ -401,7 +402,7 @@ fn rebase(a: RebaseArgs, json: bool) -> Result<(), CliError> {
         engine.review_rebase(&a.session, a.onto.as_deref())?
     };
     print_rebase(&r, json)?;
-    if r.outcome == "conflicts" {
+    if r.outcome == RebaseResult::Conflicts {
         let s = engine.store.resolve_session(&a.session, false)?;
         return Err(EngineError::from(ReviewError::RebaseConflicts {
             session: format!("{} ({})", s.name, s.id.short()),
@@ -425,15 +426,15 @@ fn print_rebase(r: &RebaseReport, json: bool) -> Result<(), CliError> {
     for w in &r.warnings {
         println!("warning: {w}");
     }
-    match r.outcome.as_str() {
-        "done" => {
+    match r.outcome {
+        RebaseResult::Done => {
             println!("Rebased onto {}; head is now {}.", r.onto, r.head.as_deref().map(short).unwrap_or("-"))
         }
-        "up-to-date" => println!("Already up to date with {}.", r.onto),
-        "aborted" => {
+        RebaseResult::UpToDate => println!("Already up to date with {}.", r.onto),
+        RebaseResult::Aborted => {
             println!("Rebase aborted; the branch is back at {}.", r.head.as_deref().map(short).unwrap_or("-"))
         }
-        _ => {
+        RebaseResult::Conflicts => {
             println!("The rebase stopped on conflicts in:");
             for f in &r.conflicts {
                 println!("  {f}");
@@ -468,7 +469,7 @@ fn merge(a: MergeArgs, json: bool) -> Result<(), CliError> {
     };
     let r = engine.merge_session(&a.session, &req)?;
     print_merge(&r, json)?;
-    if r.result == "dry-run" && !r.would_merge {
+    if r.result == MergeResult::DryRun && !r.would_merge {
         let failed: Vec<String> =
             r.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
         return Err(EngineError::from(ReviewError::BadRequest {
@@ -492,14 +493,14 @@ fn print_merge(r: &MergeReport, json: bool) -> Result<(), CliError> {
             println!("  {f}");
         }
     }
-    match r.result.as_str() {
-        "dry-run" => println!(
+    match r.result {
+        MergeResult::DryRun => println!(
             "Dry run: {} ({} commit(s), strategy {}). Nothing was changed.",
             if r.would_merge { "the merge would go ahead" } else { "the merge would be refused" },
             r.commits_landed,
             r.strategy.as_str()
         ),
-        "pull-request" => println!("Opened pull request {}", r.pr_url.as_deref().unwrap_or("")),
+        MergeResult::PullRequest => println!("Opened pull request {}", r.pr_url.as_deref().unwrap_or("")),
         _ => {
             println!(
                 "Merged session {} into {} ({}): {} -> {}.",
