@@ -3,11 +3,13 @@
 //! never lose work, never touch the user's checkout, crash-safe, bounded.
 
 pub mod batch;
+pub mod batch_export;
 pub mod bench;
 pub mod budget;
 pub mod chat;
 pub mod cleanup;
 pub mod control;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod feed;
@@ -20,32 +22,38 @@ pub mod metrics_error;
 pub mod notify;
 pub mod permissions;
 pub mod process;
+pub mod reads;
+pub mod records;
 pub mod repair;
 pub mod review;
 pub mod review_error;
 pub mod run;
+pub mod runner;
 pub mod script;
 pub mod sessions;
 pub mod swe_harness;
+pub mod watch;
 
 pub use error::EngineError;
 pub use interrupt::Interrupt;
+pub use reads::SessionQuery;
 pub use repair::RepairReport;
 pub use run::{IterateRequest, IterationReport};
-pub use sessions::{CreateSession, RemoveOutcome, RepoInfo, SessionDetails};
+pub use sessions::{BudgetChange, CreateSession, RemoveOutcome, RepoInfo, SessionBudget, SessionDetails};
 
 use ampsm_config::{Config, ConfigWarning, Paths};
 use ampsm_store::Store;
 
-/// The engine: resolved paths, the loaded config and an open store.
+/// The engine: resolved paths, the loaded config and an open store. Front ends hold one and call its
+/// methods; its parts stay inside (the store's connection, the paths of the database and logs).
 pub struct Engine {
-    pub paths: Paths,
-    pub config: Config,
+    pub(crate) paths: Paths,
+    pub(crate) config: Config,
     /// Warnings found while loading the config (unknown keys).
-    pub config_warnings: Vec<ConfigWarning>,
-    pub store: Store,
+    pub(crate) config_warnings: Vec<ConfigWarning>,
+    pub(crate) store: Store,
     /// What the start-up repair pass changed.
-    pub startup_repair: RepairReport,
+    pub(crate) startup_repair: RepairReport,
 }
 
 impl Engine {
@@ -70,5 +78,25 @@ impl Engine {
         };
         engine.startup_repair = engine.repair_quick()?;
         Ok(engine)
+    }
+
+    /// The loaded config (read only: `config set` writes the file through `ampsm-config`).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Warnings found while loading the config (unknown keys, deprecated settings).
+    pub fn config_warnings(&self) -> &[ConfigWarning] {
+        &self.config_warnings
+    }
+
+    /// The config file this engine read (it may not exist: then the defaults apply).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.paths.config
+    }
+
+    /// What the start-up repair pass changed when this engine was opened.
+    pub fn startup_repair(&self) -> &RepairReport {
+        &self.startup_repair
     }
 }

@@ -245,3 +245,20 @@ mod tests {
         assert_eq!(notify(&cfg, &note()), Delivery::None);
     }
 }
+
+impl crate::Engine {
+    /// Sends a `conflict` notification when `err` says a merge, squash replay or rebase stopped on
+    /// conflicts. A notification never changes the result it is about.
+    pub fn notify_if_conflict(&self, err: &crate::EngineError) {
+        use crate::review_error::ReviewError;
+        let crate::EngineError::Review(e) = err else { return };
+        let (short_id, files) = match e {
+            ReviewError::MergeConflicts { short_id, files, .. }
+            | ReviewError::ReplayConflicts { short_id, files, .. }
+            | ReviewError::RebaseConflicts { short_id, files, .. } => (short_id, files.join(", ")),
+            _ => return,
+        };
+        let Ok(s) = self.store.resolve_session(short_id, true) else { return };
+        self.notify_session(&s, NotifyEvent::Conflict, s.status.as_str(), &format!("conflicts in {files}"));
+    }
+}

@@ -80,6 +80,28 @@ impl IterationReport {
             && self.outcome.denials.is_empty()
             && self.tests.as_ref().is_none_or(ScriptRun::passed)
     }
+
+    /// Why the iteration did not pass, in one line; `None` when it passed or was stopped on purpose
+    /// (`stop`, Ctrl-C: the session's status note says so).
+    pub fn failure(&self) -> Option<String> {
+        if self.passed() || self.stopped {
+            return None;
+        }
+        Some(match self.iteration.outcome.as_deref() {
+            Some("success") if !self.outcome.denials.is_empty() => format!(
+                "the agent finished, but {}",
+                self.session.status_note.clone().unwrap_or_else(|| "tool calls were denied".into())
+            ),
+            Some("success") => {
+                format!("tests failed: {}", self.tests.as_ref().map(|t| t.outcome()).unwrap_or_default())
+            }
+            other => format!(
+                "the agent run ended with {}: {}",
+                other.unwrap_or("an error"),
+                self.iteration.error.clone().unwrap_or_default()
+            ),
+        })
+    }
 }
 
 impl Engine {

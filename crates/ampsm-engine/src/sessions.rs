@@ -640,3 +640,53 @@ pub(crate) fn no_commits(repo: &Path) -> String {
         repo.display()
     )
 }
+
+/// A session's budget and what it spent, after [`Engine::set_session_budget`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionBudget {
+    pub session: Session,
+    /// Sum of the known costs of its usage rows, USD.
+    pub spent_usd: f64,
+    /// Usage rows with tokens but no known price (not counted in `spent_usd`).
+    pub unpriced_rows: i64,
+}
+
+/// What [`Engine::set_session_budget`] does with the budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BudgetChange {
+    /// Only read it.
+    Keep,
+    /// Set it to this many USD (must be a positive amount).
+    Set(f64),
+    /// Remove it.
+    Clear,
+}
+
+impl Engine {
+    /// Sets, clears or only reads the budget of a session, with a note in its history for a change, and
+    /// returns it with the session's spend. A budget that is not a positive amount is refused.
+    pub fn set_session_budget(
+        &mut self,
+        reference: &str,
+        change: BudgetChange,
+    ) -> Result<SessionBudget, EngineError> {
+        let s = self.store.resolve_session(reference, false)?;
+        match change {
+            BudgetChange::Keep => {}
+            BudgetChange::Set(v) => {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(crate::metrics_error::MetricsError::BadBudget(v).into());
+                }
+                self.store.set_budget(&s.id, Some(v))?;
+                self.store.record_note(&s.id, &format!("budget set to {}", ampsm_core::dollars(v)))?;
+            }
+            BudgetChange::Clear => {
+                self.store.set_budget(&s.id, None)?;
+                self.store.record_note(&s.id, "budget cleared")?;
+            }
+        }
+        let session = self.store.get_session(&s.id)?;
+        let spend = self.store.session_spend(&s.id)?;
+        Ok(SessionBudget { session, spent_usd: spend.known_usd, unpriced_rows: spend.unpriced_rows })
+    }
+}

@@ -6,9 +6,8 @@
 
 use crate::error::WebError;
 use crate::state::AppState;
-use ampsm_core::{AgentEvent, SessionId};
-use ampsm_engine::feed::SessionFeed;
-use ampsm_store::Store;
+use ampsm_core::AgentEvent;
+use ampsm_engine::watch::{WatchTopic, Watcher};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -50,25 +49,21 @@ fn sse_from(rx: mpsc::Receiver<Event>, state: &AppState) -> EventStream {
 /// what the topic covers changes. Every topic also covers the pending approvals of all sessions (the
 /// navigation's badge is on every page).
 pub async fn live(State(state): State<AppState>, Query(t): Query<Topic>) -> Result<EventStream, WebError> {
-    let topic = t.topic;
-    let known = ["sessions", "approvals"].contains(&topic.as_str())
-        || ["session:", "batch:", "bench:"].iter().any(|p| topic.starts_with(p));
-    if !known {
-        return Err(WebError::BadRequest(format!("unknown live topic {topic:?}")));
-    }
+    let topic: WatchTopic = t.topic.parse().map_err(WebError::BadRequest)?;
     let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
     let st = state.clone();
     std::thread::spawn(move || {
-        let store = match Store::open(&st.inner.paths.db) {
-            Ok(s) => s,
+        let watcher = match Watcher::open(&st.inner.paths) {
+            Ok(w) => w,
             Err(e) => {
                 let _ = tx.blocking_send(Event::default().event("error").data(e.to_string()));
                 return;
             }
         };
+        let failure = |id: &str| st.failure(id);
         let mut last: Option<String> = None;
         while !tx.is_closed() && !*st.inner.shutdown.borrow() {
-            let now = fingerprint(&st, &store, &topic).unwrap_or_else(|e| format!("error: {e}"));
+            let now = watcher.mark(&topic, &failure).unwrap_or_else(|e| format!("error: {e}"));
             if last.as_deref() != Some(now.as_str()) {
                 if last.is_some() && tx.blocking_send(Event::default().event("change").data("1")).is_err() {
                     return;
@@ -79,52 +74,6 @@ pub async fn live(State(state): State<AppState>, Query(t): Query<Topic>) -> Resu
         }
     });
     Ok(sse_from(rx, &state))
-}
-
-/// A text that changes whenever what `topic` shows changes.
-fn fingerprint(state: &AppState, store: &Store, topic: &str) -> Result<String, ampsm_store::StoreError> {
-    use std::fmt::Write;
-    let mut out = String::new();
-    // The badge and the inbox: which requests are pending.
-    for a in store.pending_approvals(None)? {
-        let _ = write!(out, "{};", a.id);
-    }
-    out.push('|');
-    if topic == "sessions" {
-        for s in store.list_sessions(&ampsm_store::SessionFilter::default())? {
-            let _ =
-                write!(out, "{}:{}:{:?}:{:?};", s.id, s.status, s.status_note, state.failure(s.id.as_str()));
-        }
-    } else if let Some(id) = topic.strip_prefix("session:") {
-        let sid = SessionId::from_stored(id);
-        let s = store.get_session(&sid)?;
-        let _ = write!(
-            out,
-            "{}:{:?}:{}:{}:{:?}",
-            s.status,
-            s.status_note,
-            store.last_event_id(&sid)?,
-            store.list_iterations(&sid)?.len(),
-            state.failure(id)
-        );
-        for a in store.session_approvals(&sid)? {
-            let _ = write!(out, "{}:{};", a.seq, a.status.as_str());
-        }
-    } else if let Some(id) = topic.strip_prefix("batch:")
-        && let Some(b) = store.get_batch(id)?
-    {
-        let _ = write!(out, "{}:{:?}:{:?};", b.status, b.stop_reason, state.failure(id));
-        for i in store.batch_items(id)? {
-            let _ = write!(out, "{}:{}:{}:{:?};", i.id, i.status, i.attempts, i.session_id);
-        }
-        for sid in store.batch_live_session_ids(id)? {
-            let s = store.get_session(&SessionId::from_stored(sid))?;
-            let _ = write!(out, "{}:{};", s.id, s.status);
-        }
-    } else if let Some(id) = topic.strip_prefix("bench:") {
-        crate::views::bench::fingerprint(store, id, &mut out)?;
-    }
-    Ok(out)
 }
 
 /// `?after=` of the feed: the last line id the page already shows.
@@ -145,11 +94,16 @@ pub async fn feed(
     let resumed =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
     let after = a.after.unwrap_or(0).max(resumed.unwrap_or(0));
-    let session = state.engine(move |e| Ok(e.store.resolve_session(&id, true)?)).await?;
+    let feed = state
+        .engine(move |e| {
+            let session = e.session(&id, true)?;
+            Ok(e.follow_events(&session.id, true))
+        })
+        .await?;
     let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
     let st = state.clone();
     std::thread::spawn(move || {
-        let mut feed = match SessionFeed::open(&st.inner.paths.db, &session.id, true) {
+        let mut feed = match feed {
             Ok(f) => f,
             Err(e) => {
                 let _ = tx.blocking_send(Event::default().event("error").data(e.to_string()));

@@ -30,10 +30,10 @@ pub struct ServeOptions {
 /// Runs the dashboard until Ctrl-C or SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<(), WebError> {
     let engine = Engine::open_at(opts.paths.clone())?;
-    for w in &engine.config_warnings {
+    for w in engine.config_warnings() {
         eprintln!("warning: {w}");
     }
-    let ui = engine.config.ui.clone();
+    let ui = engine.config().ui.clone();
     drop(engine);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -130,10 +130,14 @@ pub fn router(state: AppState) -> Router {
         .route("/batches", get(views::batches::list).post(views::batches::start))
         .route("/batches/{id}", get(views::batches::show))
         .route("/batches/{id}/abort", post(views::batches::abort))
+        .route("/batches/{id}/resume", post(views::batches::resume))
+        .route("/batches/{id}/clean", post(views::batches::clean))
+        .route("/batches/{id}/results", get(views::batches::results))
         .route("/bench", get(views::bench::list).post(views::bench::start))
         .route("/bench/compare", get(views::bench::compare))
         .route("/bench/{id}", get(views::bench::show))
         .route("/bench/{id}/abort", post(views::bench::abort))
+        .route("/bench/{id}/resume", post(views::bench::resume))
         .route("/settings", get(views::settings::page))
         .route("/export", get(views::export::export))
         .route("/live", get(crate::live::live))
@@ -204,7 +208,7 @@ fn stop_background(state: &AppState) {
             let _ = engine.abort_bench(id);
         }
         for (id, _) in &runs {
-            if let Ok(s) = engine.store.get_session(&ampsm_core::SessionId::from_stored(id.as_str()))
+            if let Ok(s) = engine.session_by_id(&ampsm_core::SessionId::from_stored(id.as_str()))
                 && let Some(pid) = s.agent_pid
             {
                 ampsm_engine::process::stop_group(pid, Duration::from_secs(2));

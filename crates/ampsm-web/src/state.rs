@@ -6,6 +6,7 @@
 use crate::error::{WebError, joined};
 use ampsm_config::Paths;
 use ampsm_engine::Engine;
+use ampsm_engine::watch::Watcher;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -66,12 +67,7 @@ impl AppState {
     /// How many tool calls of all sessions wait for an answer (the navigation's badge). A quick read of
     /// its own; 0 when the database cannot be read (the pages say why elsewhere).
     pub fn pending_approval_count(&self) -> usize {
-        let read = || {
-            ampsm_store::Store::open(&self.inner.paths.db)
-                .and_then(|s| s.pending_approvals(None))
-                .map(|v| v.len())
-                .unwrap_or(0)
-        };
+        let read = || Watcher::open(&self.inner.paths).and_then(|w| w.pending_approval_count()).unwrap_or(0);
         // Rendering runs on the async workers: let them hand other requests on while this reads.
         match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
@@ -157,28 +153,8 @@ impl AppState {
                 engine.iterate(req, &mut |_| {})
             });
             match result {
-                Ok(report) if report.passed() => None,
                 // Stopped on purpose (the Stop button, `amp-sessions stop`): the status note says so.
-                Ok(report) if report.stopped => None,
-                Ok(report) if !report.outcome.denials.is_empty() => {
-                    let which: Vec<String> = report.outcome.denials.iter().map(|d| d.label()).collect();
-                    Some(format!(
-                        "{} tool call(s) were denied: {}",
-                        report.outcome.denials.len(),
-                        which.join(", ")
-                    ))
-                }
-                Ok(report) => Some(match report.iteration.outcome.as_deref() {
-                    Some("success") => format!(
-                        "tests failed: {}",
-                        report.tests.as_ref().map(|t| t.outcome()).unwrap_or_default()
-                    ),
-                    other => format!(
-                        "the agent run ended with {}: {}",
-                        other.unwrap_or("an error"),
-                        report.iteration.error.clone().unwrap_or_default()
-                    ),
-                }),
+                Ok(report) => report.failure(),
                 Err(e) => Some(WebError::from(e).line()),
             }
         });

@@ -13,7 +13,7 @@ use crate::views::sessions::{Notice, notice_text};
 use ampsm_core::time::{age, now_ms};
 use ampsm_engine::EngineError;
 use ampsm_engine::permissions::ApprovalView;
-use ampsm_store::{ApprovalStatus, Session, ToolCall};
+use ampsm_engine::records::{ApprovalStatus, Session, ToolCall};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -249,12 +249,12 @@ pub async fn answer(
     let message = Some(f.message.trim().to_string()).filter(|m| !m.is_empty());
     let answered = state
         .engine(move |e| {
-            let s = e.store.resolve_session(&id, false)?;
+            let s = e.session(&id, false)?;
             match e.answer_approval(s.id.as_str(), Some(seq), allow, message.as_deref()) {
                 Ok(_) => Ok((s.id.to_string(), None)),
                 Err(err) => {
                     // Answered already (elsewhere, or timed out): a conflict, not a bad request.
-                    let settled = e.store.session_approvals(&s.id)?.iter().any(|a| a.seq == seq);
+                    let settled = e.session_approvals(&s)?.iter().any(|a| a.approval.seq == seq);
                     let err = WebError::from(err);
                     let code = if settled { StatusCode::CONFLICT } else { err.status() };
                     Ok((s.id.to_string(), Some((err.line(), code))))

@@ -1,14 +1,16 @@
-//! Batches: the list, starting one from YAML (pasted or a file path) on a background thread of the
-//! server with `run_batch` (the runner behind `batch start`), its live progress and per-item results,
-//! abort (`batch abort`), and exports.
+//! Batches: the list, starting one from YAML (pasted or a file path, with an optional budget for the
+//! whole batch) on a background thread of the server with `run_batch` (the runner behind `batch start`),
+//! its live progress and per-item results, abort (`batch abort`), resume with an optional new budget
+//! (`batch resume`), the results table (`batch export`), clean (`batch clean`), and exports.
 
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
-use crate::views::{export, yaml_source};
+use crate::views::{budget_field, export, yaml_source};
 use ampsm_engine::batch::{BatchPlan, BatchView, run_batch};
-use ampsm_store::batches::{Batch, BatchCounts};
+use ampsm_engine::export::ExportFormat;
+use ampsm_engine::records::{Batch, BatchCounts};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -25,6 +27,22 @@ pub struct StartForm {
     pub file: String,
     /// "on": only show the plan.
     pub dry_run: Option<String>,
+    /// A budget in USD for the whole batch, over the file's `budget:` (empty: the file's).
+    pub budget: String,
+}
+
+/// The resume form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResumeForm {
+    /// A new budget in USD for the whole batch (empty: keep its budget).
+    pub budget: String,
+}
+
+/// `?format=` of the results table.
+#[derive(Debug, Deserialize)]
+pub struct TableQuery {
+    pub format: String,
 }
 
 /// `GET /batches`.
@@ -40,16 +58,7 @@ async fn render(
     extra: Markup,
     code: StatusCode,
 ) -> Result<Response, WebError> {
-    let batches = state
-        .engine(|e| {
-            let mut out = Vec::new();
-            for b in e.store.list_batches()? {
-                let c = e.store.batch_counts(&b.id)?;
-                out.push((b, c));
-            }
-            Ok(out)
-        })
-        .await?;
+    let batches = state.engine(|e| Ok(e.batches()?)).await?;
     let home = state.inner.paths.home.join("web-batches");
     let body = html! {
         h1 { "Batches" }
@@ -64,6 +73,8 @@ async fn render(
             p { label for="yaml" { "or paste the YAML" } br;
                 textarea #yaml name="yaml" rows="12" placeholder="name: \"…\"\nrepos:\n  - path: /abs/path/to/repo\nitems:\n  - name: task\n    prompt: \"…\"" { (form.yaml) } }
             p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
+            p { label for="budget" { "Budget for the whole batch, USD " } input #budget name="budget" inputmode="decimal" size="8" value=(form.budget);
+                span.dim { " (over the file's " code { "budget:" } "; warn at 80 %, stop at 100 %)" } }
             p { label { input type="checkbox" name="dry_run" checked[form.dry_run.is_some()]; " only show the plan" } " "
                 button.primary type="submit" { "Start batch" } }
         }
@@ -108,10 +119,14 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
     let yaml = f.yaml.clone();
     let dry = f.dry_run.is_some();
     let dir = state.inner.paths.home.join("web-batches");
+    let budget = budget_field(&f.budget);
     let planned = state
         .engine(move |e| {
             let path = yaml_source(&file, &yaml, &dir, "batch", "YAML")?;
-            let plan = e.plan_batch(&path)?;
+            let mut plan = e.plan_batch(&path)?;
+            if let Some(b) = budget? {
+                plan.budget_usd = Some(b);
+            }
             if dry {
                 return Ok((plan, None));
             }
@@ -185,6 +200,20 @@ pub async fn show(
                 form method="post" action={ "/batches/" (bid) "/abort" } {
                     (csrf(&state)) button.danger type="submit" { "Abort batch" }
                 }
+            } @else if v.counts.queued + v.counts.running + v.counts.aborted > 0 {
+                form method="post" action={ "/batches/" (bid) "/resume" } #resume-form {
+                    (csrf(&state))
+                    label for="resume-budget" { "New budget for the whole batch, USD (empty: keep it)" } " "
+                    input #resume-budget name="budget" inputmode="decimal" size="8" value="";
+                    " " button.primary type="submit" { "Resume batch" }
+                }
+            }
+            @if v.is_settled() {
+                form method="post" action={ "/batches/" (bid) "/clean" } #clean-form {
+                    (csrf(&state))
+                    button type="submit" { "Clean worktrees" }
+                    span.dim { " Removes the sessions' worktrees and branches; unmerged work is snapshotted first." }
+                }
             }
             table #items {
                 tr { th { "#" } th { "Item" } th { "Repository" } th { "Agent" } th { "Status" } th.n { "Attempts" } th.n { "Duration" } th { "Session" } th { "Error" } }
@@ -201,6 +230,8 @@ pub async fn show(
                 }
             }
         }
+        p { "Results table (one row per item): "
+            @for f in ["csv", "json", "jsonl"] { a href={ "/batches/" (bid) "/results?format=" (f) } { (f) } " " } }
         p { (export::links("batch", &bid)) }
     };
     Ok(layout::page(
@@ -214,4 +245,47 @@ pub async fn show(
 pub async fn abort(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
     let r = state.engine(move |e| Ok(e.abort_batch(&id)?)).await?;
     Ok(Redirect::to(&format!("/batches/{}?done=aborted", r.batch_id)).into_response())
+}
+
+/// `POST /batches/{id}/resume`: `batch resume [--budget USD]`, run on a background thread of the server.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(f): Form<ResumeForm>,
+) -> Result<Response, WebError> {
+    let budget = budget_field(&f.budget)?;
+    let batch = state.engine(move |e| Ok(e.prepare_resume(&id, budget)?)).await?;
+    spawn_batch(&state, batch.id.clone());
+    Ok(Redirect::to(&format!("/batches/{}?done=resumed", batch.id)).into_response())
+}
+
+/// `POST /batches/{id}/clean`: `batch clean` (unmerged work is snapshotted before a worktree goes).
+pub async fn clean(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
+    let r = state.engine(move |e| Ok(e.clean_batch(&id)?)).await?;
+    let failed = r.sessions.iter().filter(|s| s.error.is_some()).count();
+    if failed > 0 {
+        let first = r.sessions.iter().find_map(|s| s.error.clone()).unwrap_or_default();
+        state
+            .lock()
+            .failures
+            .insert(r.batch_id.clone(), format!("{failed} session(s) could not be removed: {first}"));
+    }
+    Ok(Redirect::to(&format!("/batches/{}?done=cleaned", r.batch_id)).into_response())
+}
+
+/// `GET /batches/{id}/results?format=csv|json|jsonl`: the results table of `batch export`, as a download.
+pub async fn results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TableQuery>,
+) -> Result<Response, WebError> {
+    let format: ExportFormat = q.format.parse().map_err(WebError::BadRequest)?;
+    let table = state.engine(move |e| Ok(e.batch_results_table(&id, format)?)).await?;
+    let (ext, ctype) = match format {
+        ExportFormat::Csv => ("csv", "text/csv; charset=utf-8"),
+        ExportFormat::Json => ("json", "application/json"),
+        ExportFormat::Jsonl => ("jsonl", "application/x-ndjson"),
+    };
+    let name = format!("batch-{}-{}.{ext}", ampsm_core::slugify(&table.batch_name), short(&table.batch_id));
+    Ok(export::download(table.text.into_bytes(), ctype, &name))
 }

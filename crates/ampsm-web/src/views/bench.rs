@@ -1,15 +1,15 @@
-//! Benchmarks: the runs (`bench list`), starting a custom suite from YAML (pasted or a file path) on a
-//! background thread with `run_bench`, a run's live progress, per-agent/model summary (resolve rate,
-//! cost, time) and results (`bench show`), abort, the comparison of two runs (`bench compare`) and
-//! exports.
+//! Benchmarks: the runs (`bench list`), starting a custom suite from YAML (pasted or a file path, with an
+//! optional budget) on a background thread with `run_bench`, a run's live progress, per-agent/model summary
+//! (resolve rate, cost, time) and results (`bench show`), abort, resume with an optional new budget
+//! (`bench resume`), the comparison of two runs (`bench compare`) and exports.
 
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
-use crate::views::{export, yaml_source};
+use crate::views::{budget_field, export, yaml_source};
 use ampsm_engine::bench::{BenchComparison, BenchPlan, BenchView, ConfigSummary, run_bench};
-use ampsm_store::bench::{BenchCounts, BenchRun};
+use ampsm_engine::records::{BenchCounts, BenchRun};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -25,6 +25,16 @@ pub struct StartForm {
     pub yaml: String,
     pub file: String,
     pub dry_run: Option<String>,
+    /// A budget in USD for the whole run, over the file's `budget:` (empty: the file's).
+    pub budget: String,
+}
+
+/// The resume form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResumeForm {
+    /// A new budget in USD for the whole run (empty: keep its budget).
+    pub budget: String,
 }
 
 /// `?a=…&b=…` of the comparison.
@@ -32,22 +42,6 @@ pub struct StartForm {
 pub struct CompareQuery {
     pub a: String,
     pub b: String,
-}
-
-/// A text that changes whenever a run's page would (for `/live?topic=bench:<id>`).
-pub fn fingerprint(
-    store: &ampsm_store::Store,
-    id: &str,
-    out: &mut String,
-) -> Result<(), ampsm_store::StoreError> {
-    use std::fmt::Write;
-    if let Some(r) = store.get_bench_run(id)? {
-        let _ = write!(out, "{}:{:?};", r.status, r.stop_reason);
-        for res in store.bench_results(id)? {
-            let _ = write!(out, "{}:{}:{:?};", res.id, res.status, res.session_id);
-        }
-    }
-    Ok(())
 }
 
 fn rate(s: &ConfigSummary) -> String {
@@ -78,12 +72,7 @@ async fn render(
     let runs: Vec<(BenchRun, BenchCounts)> = state
         .engine(|e| {
             e.settle_dead_bench_runs()?;
-            let mut out = Vec::new();
-            for r in e.store.list_bench_runs()? {
-                let c = e.store.bench_counts(&r.id)?;
-                out.push((r, c));
-            }
-            Ok(out)
+            Ok(e.bench_runs()?)
         })
         .await?;
     let home = state.inner.paths.home.join("web-bench");
@@ -121,6 +110,8 @@ async fn render(
             p { label for="yaml" { "or paste the YAML" } br;
                 textarea #yaml name="yaml" rows="10" placeholder="name: my-suite\nagents: [claude, codex]\nproblems:\n  - id: p1\n    repo: /abs/path/to/repo\n    prompt: \"…\"\n    test: \"make test\"" { (form.yaml) } }
             p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
+            p { label for="budget" { "Budget for the whole run, USD " } input #budget name="budget" inputmode="decimal" size="8" value=(form.budget);
+                span.dim { " (over the file's " code { "budget:" } ")" } }
             p { label { input type="checkbox" name="dry_run" checked[form.dry_run.is_some()]; " only show the plan" } " "
                 button.primary type="submit" { "Start benchmark" } }
         }
@@ -136,10 +127,11 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
     let yaml = f.yaml.clone();
     let dry = f.dry_run.is_some();
     let dir = state.inner.paths.home.join("web-bench");
+    let budget = budget_field(&f.budget);
     let planned = state
         .engine(move |e| {
             let path = yaml_source(&file, &yaml, &dir, "bench", "bench YAML")?;
-            let plan = e.plan_custom_bench(&path, None)?;
+            let plan = e.plan_custom_bench(&path, budget?)?;
             if dry {
                 return Ok((plan, None));
             }
@@ -235,6 +227,13 @@ pub async fn show(
             @if v.counts.total > 0 { progress max=(v.counts.total) value=(v.counts.finished()) style="width:30em" {} }
             @if active {
                 form method="post" action={ "/bench/" (rid) "/abort" } { (csrf(&state)) button.danger type="submit" { "Abort run" } }
+            } @else if v.counts.queued + v.counts.running + v.counts.aborted > 0 {
+                form method="post" action={ "/bench/" (rid) "/resume" } #resume-form {
+                    (csrf(&state))
+                    label for="resume-budget" { "New budget for the whole run, USD (empty: keep it)" } " "
+                    input #resume-budget name="budget" inputmode="decimal" size="8" value="";
+                    " " button.primary type="submit" { "Resume run" }
+                }
             }
             h2 { "By agent and model" }
             (summary_table("bench-summary", &v.summary))
@@ -268,6 +267,18 @@ pub async fn show(
 pub async fn abort(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
     let r = state.engine(move |e| Ok(e.abort_bench(&id)?)).await?;
     Ok(Redirect::to(&format!("/bench/{}?done=aborted", r.run_id)).into_response())
+}
+
+/// `POST /bench/{id}/resume`: `bench resume [--budget USD]`, run on a background thread of the server.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(f): Form<ResumeForm>,
+) -> Result<Response, WebError> {
+    let budget = budget_field(&f.budget)?;
+    let run = state.engine(move |e| Ok(e.prepare_bench_resume(&id, budget)?)).await?;
+    spawn_run(&state, run.id.clone());
+    Ok(Redirect::to(&format!("/bench/{}?done=resumed", run.id)).into_response())
 }
 
 /// `GET /bench/compare?a=…&b=…`.

@@ -150,7 +150,7 @@ pub async fn export(
     }
 }
 
-fn download(bytes: Vec<u8>, ctype: &'static str, filename: &str) -> Response {
+pub fn download(bytes: Vec<u8>, ctype: &'static str, filename: &str) -> Response {
     let disposition = format!("attachment; filename=\"{filename}\"");
     ([(header::CONTENT_TYPE, ctype.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes)
         .into_response()

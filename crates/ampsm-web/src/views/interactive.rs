@@ -11,7 +11,7 @@ use crate::views::session::{Tab, header};
 use crate::views::sessions::{Notice, notice_text};
 use ampsm_core::SessionStatus;
 use ampsm_engine::permissions::ApprovalView;
-use ampsm_store::{Session, StoredEvent, ToolCall};
+use ampsm_engine::records::{Capabilities, Session, StoredEvent, ToolCall};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -47,7 +47,7 @@ struct Data {
     lines: Vec<StoredEvent>,
     first_shown: i64,
     tools: Vec<ToolCall>,
-    capabilities: Option<ampsm_agent::Capabilities>,
+    capabilities: Option<Capabilities>,
     pending: Vec<ApprovalView>,
 }
 
@@ -70,12 +70,12 @@ async fn render(
 ) -> Result<Response, WebError> {
     let d = state
         .engine(move |e| {
-            let session = e.store.resolve_session(&id, true)?;
-            let total = e.store.count_events(&session.id)?;
+            let session = e.session(&id, true)?;
+            let total = e.event_count(&session.id)?;
             let skip = (total - LINES_ON_PAGE).max(0);
-            let lines = e.store.last_events(&session.id, LINES_ON_PAGE)?;
-            let tools = e.store.list_tool_calls(&session.id)?;
-            let capabilities = ampsm_agent::adapter_for(&session.agent).ok().map(|a| a.capabilities());
+            let lines = e.last_events(&session.id, LINES_ON_PAGE)?;
+            let tools = e.tool_calls(&session.id)?;
+            let capabilities = e.agent_capabilities(&session.agent);
             let pending = e.pending_approvals(Some(session.id.as_str()))?;
             Ok(Data { session, lines, first_shown: skip, tools, capabilities, pending })
         })
@@ -182,7 +182,7 @@ pub async fn message(
         .await;
     }
     let id2 = id.clone();
-    let session = state.engine(move |e| Ok(e.store.resolve_session(&id2, false)?)).await?;
+    let session = state.engine(move |e| Ok(e.session(&id2, false)?)).await?;
     let sid = session.id.to_string();
     let running = session.status == SessionStatus::Running
         && session.runner_pid.is_some_and(ampsm_engine::process::pid_alive);

@@ -34,3 +34,15 @@ pub fn yaml_source(
     std::fs::write(&p, yaml.as_bytes()).map_err(|source| WebError::Io { path: p.clone(), source })?;
     Ok(p)
 }
+
+/// A budget typed in a form: empty means none; else a positive amount in USD (a leading `$` is fine).
+pub fn budget_field(text: &str) -> Result<Option<f64>, WebError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    match t.trim_start_matches('$').parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+        _ => Err(WebError::BadRequest(format!("budget must be a positive amount in USD, got {text:?}"))),
+    }
+}

@@ -9,10 +9,11 @@ use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notic
 use crate::views::sessions::{Notice, notice_text};
 use crate::views::{approvals, export};
 use ampsm_core::{PermissionPolicy, SessionStatus};
+use ampsm_engine::BudgetChange;
 use ampsm_engine::export::usd;
 use ampsm_engine::metrics::{SessionMetrics, Timeline};
 use ampsm_engine::permissions::ApprovalView;
-use ampsm_store::{ApprovalStatus, Iteration, Session, ToolCall};
+use ampsm_engine::records::{ApprovalStatus, Iteration, Session, ToolCall};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -85,14 +86,14 @@ pub async fn render(
 ) -> Result<Response, WebError> {
     let (session, m, t, x) = state
         .engine(move |e| {
-            let s = e.store.resolve_session(&id, true)?;
+            let s = e.session(&id, true)?;
             let m = e.metrics(s.id.as_str())?;
             let t = e.timeline(s.id.as_str())?;
             let x = Extra {
                 policy: e.session_policy(&s),
                 approvals: e.session_approvals(&s)?,
-                iterations: e.store.list_iterations(&s.id)?,
-                tool_calls: e.store.list_tool_calls(&s.id)?,
+                iterations: e.iterations(&s.id)?,
+                tool_calls: e.tool_calls(&s.id)?,
             };
             Ok((s, m, t, x))
         })
@@ -347,29 +348,11 @@ pub async fn set_budget(
     Path(id): Path<String>,
     axum::Form(f): axum::Form<BudgetForm>,
 ) -> Result<Response, WebError> {
-    let value = if f.clear.is_some() || f.usd.trim().is_empty() {
-        None
-    } else {
-        match f.usd.trim().trim_start_matches('$').parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 => Some(v),
-            _ => {
-                return Err(WebError::BadRequest(format!(
-                    "budget must be a positive amount in USD, got {:?}",
-                    f.usd
-                )));
-            }
-        }
-    };
+    let value = if f.clear.is_some() { None } else { crate::views::budget_field(&f.usd)? };
     let sid = state
         .engine(move |e| {
-            let s = e.store.resolve_session(&id, false)?;
-            e.store.set_budget(&s.id, value)?;
-            let note = match value {
-                Some(v) => format!("budget set to {}", ampsm_core::dollars(v)),
-                None => "budget cleared".into(),
-            };
-            e.store.record_note(&s.id, &note)?;
-            Ok(s.id.to_string())
+            let change = value.map_or(BudgetChange::Clear, BudgetChange::Set);
+            Ok(e.set_session_budget(&id, change)?.session.id.to_string())
         })
         .await?;
     Ok(Redirect::to(&format!("/s/{sid}")).into_response())
@@ -392,7 +375,7 @@ pub async fn remove(
     match state.engine(move |e| Ok(e.remove_session(&id2, force, false)?)).await {
         Ok(_) => Ok(Redirect::to("/?done=removed").into_response()),
         Err(e) => {
-            let session = state.engine(move |en| Ok(en.store.resolve_session(&id, true)?)).await?;
+            let session = state.engine(move |en| Ok(en.session(&id, true)?)).await?;
             let body = html! {
                 (header(&state, &session, Tab::Overview))
                 (error_line(Some(&e.line())))

@@ -6,8 +6,9 @@ use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, notice_line, short, status};
 use ampsm_core::PermissionPolicy;
 use ampsm_engine::CreateSession;
+use ampsm_engine::SessionQuery;
 use ampsm_engine::permissions::AgentPolicies;
-use ampsm_store::{Session, SessionFilter};
+use ampsm_engine::records::Session;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -60,6 +61,8 @@ pub fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "batch" => "Batch started.",
         "bench" => "Benchmark run started.",
         "aborted" => "Abort requested.",
+        "resumed" => "Resumed: the unfinished items run again.",
+        "cleaned" => "Worktrees cleaned (unmerged work was snapshotted first).",
         "approved" => "Approved: the agent goes on with that tool call.",
         "denied" => "Denied: the agent was told (with your message, if any).",
         "stopped" => "Stopped: the agent's processes are ended and its work so far is committed.",
@@ -86,8 +89,8 @@ async fn render(
 ) -> Result<Response, WebError> {
     let (sessions, default_agent, policies) = state
         .engine(|e| {
-            let list = e.store.list_sessions(&SessionFilter::default())?;
-            Ok((list, e.config.session.default_agent.clone(), e.agent_policies()))
+            let list = e.sessions(&SessionQuery::default())?;
+            Ok((list, e.config().session.default_agent.clone(), e.agent_policies()))
         })
         .await?;
     let body = html! {
@@ -247,7 +250,7 @@ pub async fn create(
         .engine(move |e| {
             let session = e.create_session(req)?;
             let setup =
-                explicit_setup.or_else(|| e.config.setup_for(std::path::Path::new(&session.repo_path)));
+                explicit_setup.or_else(|| e.config().setup_for(std::path::Path::new(&session.repo_path)));
             Ok((session, setup))
         })
         .await;

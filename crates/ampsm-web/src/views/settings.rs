@@ -22,7 +22,7 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
     let (config_path, entries, report, warnings, policies): Loaded = state
         .engine(|e| {
             let entries = e
-                .config
+                .config()
                 .list()
                 .into_iter()
                 .map(|(k, v)| {
@@ -38,9 +38,9 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
                     (k, shown)
                 })
                 .collect();
-            let warnings = e.config_warnings.iter().map(|w| w.to_string()).collect();
+            let warnings = e.config_warnings().iter().map(|w| w.to_string()).collect();
             let report = e.doctor().map_err(|err| WebError::from(err).line());
-            Ok((e.paths.config.display().to_string(), entries, report, warnings, e.agent_policies()))
+            Ok((e.config_path().display().to_string(), entries, report, warnings, e.agent_policies()))
         })
         .await?;
     let body = html! {

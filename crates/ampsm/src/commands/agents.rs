@@ -3,9 +3,9 @@
 
 use super::{CliError, open_engine};
 use crate::output::{self, print_json};
-use ampsm_agent::StreamItem;
 use ampsm_core::time::format_ms;
 use ampsm_core::{AgentEvent, SessionStatus};
+use ampsm_engine::records::StreamItem;
 use ampsm_engine::{Engine, IterateRequest, IterationReport};
 use std::io::Write;
 use std::time::Duration;
@@ -42,7 +42,7 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
         }
     };
     // A session that does not exist is said before anything else is printed.
-    engine.store.resolve_session(&req.session, false)?;
+    engine.session(&req.session, false)?;
     if !json {
         println!("Running the agent…");
     }
@@ -69,24 +69,9 @@ pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -
         };
         return Err(CliError::Reported { message, kind: ampsm_core::ErrorKind::Interrupted });
     }
-    if report.passed() {
-        Ok(())
-    } else {
-        let what = match report.iteration.outcome.as_deref() {
-            Some("success") if !report.outcome.denials.is_empty() => format!(
-                "the agent finished, but {}",
-                report.session.status_note.clone().unwrap_or_else(|| "tool calls were denied".into())
-            ),
-            Some("success") => {
-                format!("tests failed: {}", report.tests.as_ref().map(|t| t.outcome()).unwrap_or_default())
-            }
-            other => format!(
-                "the agent run ended with {}: {}",
-                other.unwrap_or("an error"),
-                report.iteration.error.clone().unwrap_or_default()
-            ),
-        };
-        Err(CliError::Reported { message: what, kind: ampsm_core::ErrorKind::Failed })
+    match report.failure() {
+        None => Ok(()),
+        Some(message) => Err(CliError::Reported { message, kind: ampsm_core::ErrorKind::Failed }),
     }
 }
 
@@ -236,8 +221,8 @@ pub fn cost_text(cost: Option<f64>, source: Option<&str>) -> String {
 /// that is going on (or the next one to start) ends.
 pub fn logs(session: &str, follow: bool, raw: bool, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
-    let s = engine.store.resolve_session(session, true)?;
-    let mut feed = ampsm_engine::feed::SessionFeed::open(&engine.paths.db, &s.id, true)?;
+    let s = engine.session(session, true)?;
+    let mut feed = engine.follow_events(&s.id, true)?;
     loop {
         let rows = feed.next(Duration::from_millis(if follow { 500 } else { 0 }))?;
         let mut out = std::io::stdout().lock();
@@ -266,8 +251,8 @@ pub fn logs(session: &str, follow: bool, raw: bool, json: bool) -> Result<(), Cl
 /// `tools <s>`.
 pub fn tools(session: &str, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
-    let s = engine.store.resolve_session(session, true)?;
-    let calls = engine.store.list_tool_calls(&s.id)?;
+    let s = engine.session(session, true)?;
+    let calls = engine.tool_calls(&s.id)?;
     if json {
         return Ok(print_json(&calls)?);
     }
@@ -303,9 +288,9 @@ pub fn tools(session: &str, json: bool) -> Result<(), CliError> {
 /// `usage <s>`.
 pub fn usage(session: &str, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
-    let s = engine.store.resolve_session(session, true)?;
-    let rows = engine.store.list_usage(&s.id)?;
-    let iterations = engine.store.list_iterations(&s.id)?;
+    let s = engine.session(session, true)?;
+    let rows = engine.usage_rows(&s.id)?;
+    let iterations = engine.iterations(&s.id)?;
     if json {
         return Ok(print_json(&serde_json::json!({ "session": s.id, "usage": rows }))?);
     }

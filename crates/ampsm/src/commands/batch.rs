@@ -4,21 +4,22 @@
 
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
-use ampsm_core::{BatchItemStatus, BatchStatus, dollars};
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
-use ampsm_engine::batch::{BatchEvent, BatchPlan, BatchView, ExportRow, run_batch};
+use ampsm_core::{BatchItemStatus, BatchStatus, dollars};
+use ampsm_engine::batch::{AbortTarget as Job, BatchEvent, BatchPlan, BatchView};
+use ampsm_engine::records::{Batch, BatchItem};
+use ampsm_engine::runner::RunnerCommand;
 use ampsm_engine::{Engine, EngineError};
-use ampsm_store::batches::{Batch, BatchItem};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
@@ -132,7 +133,7 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
     }
     let batch = engine.create_batch(&plan)?;
     if a.detach {
-        return detach(&engine, &batch, json);
+        return detach(&mut engine, &batch, json);
     }
     if !json {
         println!(
@@ -155,10 +156,10 @@ fn resume(reference: &str, detach_flag: bool, budget: Option<f64>, json: bool) -
     let mut engine = open_engine()?;
     let batch = engine.prepare_resume(reference, budget)?;
     if detach_flag {
-        return detach(&engine, &batch, json);
+        return detach(&mut engine, &batch, json);
     }
     if !json {
-        let counts = engine.store.batch_counts(&batch.id)?;
+        let counts = engine.batch_counts(&batch.id)?;
         println!(
             "Resuming batch {} ({}): {} of {} items left to run",
             batch.name,
@@ -209,21 +210,12 @@ fn print_plan(plan: &BatchPlan, json: bool) -> Result<(), CliError> {
 }
 
 /// Starts the background runner and waits until it has taken the batch (at most 10 s).
-fn detach(engine: &Engine, batch: &Batch, json: bool) -> Result<(), CliError> {
-    let log = engine.paths.logs.join(format!("batch-{}.log", batch.id));
-    let fail = |message: String| -> CliError {
-        EngineError::from(ampsm_engine::batch::BatchError::Detach {
-            batch: short_id(&batch.id).to_string(),
-            message,
-            log: log.display().to_string(),
-        })
-        .into()
-    };
-    let taken = || -> Result<bool, CliError> {
-        let now = engine.store.get_batch(&batch.id)?;
-        Ok(now.as_ref().is_some_and(|b| b.status != "queued" || b.runner_pid.is_some()))
-    };
-    let pid = spawn_runner(&["batch", "run-detached", &batch.id], &log, false, taken, &fail)?;
+fn detach(engine: &mut Engine, batch: &Batch, json: bool) -> Result<(), CliError> {
+    let d = engine.start_runner(
+        &Job::Batch(batch.id.clone()),
+        &runner_command(&["batch", "run-detached", &batch.id])?,
+    )?;
+    let (pid, log) = (d.runner_pid, d.log);
     if json {
         print_json(&json!({
             "id": batch.id,
@@ -244,56 +236,17 @@ fn detach(engine: &Engine, batch: &Batch, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Starts this program again as `args` (a hidden `… run-detached <id>` subcommand) with stdin closed and
-/// stdout and stderr going to `log` (appended to, or truncated first), then waits until `taken` says the
-/// runner took over (polled every 20 ms, at most 10 s). Returns the runner's pid; errors go through `fail`
-/// (with the last line of the log when the runner exited early). Shared by `batch` and `bench --detach`.
-pub(crate) fn spawn_runner(
-    args: &[&str],
-    log: &Path,
-    append: bool,
-    mut taken: impl FnMut() -> Result<bool, CliError>,
-    fail: &dyn Fn(String) -> CliError,
-) -> Result<u32, CliError> {
-    let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this program: {e}")))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(log)
-        .map_err(|e| fail(format!("cannot create the log file: {e}")))?;
-    let err_file = file.try_clone().map_err(|e| fail(e.to_string()))?;
-    let mut child = std::process::Command::new(exe)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(file)
-        .stderr(err_file)
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if taken()? {
-            return Ok(child.id());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").to_string();
-            return Err(fail(format!("it exited ({status}): {last}")));
-        }
-        if Instant::now() >= deadline {
-            return Err(fail("it did not take over within 10 s".into()));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// This program again with `args` (a hidden `… run-detached <id>` subcommand), for a background runner.
+pub(crate) fn runner_command(args: &[&str]) -> Result<RunnerCommand, CliError> {
+    let program = std::env::current_exe()
+        .map_err(|e| CliError::Output(std::io::Error::other(format!("cannot find this program: {e}"))))?;
+    Ok(RunnerCommand { program, args: args.iter().map(Into::into).collect() })
 }
 
 /// The hidden `batch run-detached <id>`: a new session without a terminal, lines to the log file.
 fn run_detached(batch_id: &str) -> Result<(), CliError> {
     ampsm_engine::batch::detach_from_terminal()?;
     let engine = open_engine()?;
-    let paths = engine.paths.clone();
-    drop(engine);
     println!("{} runner {} started batch {batch_id}", format_ms(now_ms()), std::process::id());
     let observer = Arc::new(|e: &BatchEvent| {
         let line = match e {
@@ -312,8 +265,8 @@ fn run_detached(batch_id: &str) -> Result<(), CliError> {
         let _ = writeln!(out, "{} {line}", format_ms(now_ms()));
         let _ = out.flush();
     });
-    let interrupt = ampsm_engine::batch::abort_on_signal(&paths, batch_id);
-    let outcome = run_batch(&paths, batch_id, observer);
+    let interrupt = engine.abort_on_signal(Job::Batch(batch_id.to_string()));
+    let outcome = engine.run_batch(batch_id, observer);
     drop(interrupt);
     match outcome {
         Ok(o) => {
@@ -346,20 +299,19 @@ fn finished_line(item: &BatchItem) -> String {
 /// Runs the batch in this process with progress: bars on a terminal, one line per event otherwise, and
 /// nothing but the final document with --json.
 fn foreground(engine: Engine, batch: &Batch, json: bool) -> Result<(), CliError> {
-    let paths = engine.paths.clone();
-    let total = engine.store.batch_counts(&batch.id)?;
+    let total = engine.batch_counts(&batch.id)?;
     let to_run = total.queued as u64;
-    drop(engine);
     let progress = Arc::new(Progress::new(to_run, !json));
     let observer = {
         let progress = progress.clone();
         Arc::new(move |e: &BatchEvent| progress.event(e))
     };
-    let interrupt = ampsm_engine::batch::abort_on_signal(&paths, &batch.id);
-    let outcome = run_batch(&paths, &batch.id, observer);
+    let interrupt = engine.abort_on_signal(Job::Batch(batch.id.clone()));
+    let outcome = engine.run_batch(&batch.id, observer);
     drop(interrupt);
     progress.finish();
     let outcome = outcome?;
+    drop(engine);
     let engine = open_engine()?;
     let view = engine.batch_view(&batch.id)?;
     if json {
@@ -681,13 +633,14 @@ fn print_view(view: &BatchView) {
 
 fn list(json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
-    let batches = engine.store.list_batches()?;
-    let mut rows = Vec::new();
-    for b in &batches {
-        let counts = engine.store.batch_counts(&b.id)?;
-        let runner_alive = b.runner_pid.is_some_and(ampsm_engine::process::pid_alive);
-        rows.push((b, counts, runner_alive));
-    }
+    let rows: Vec<_> = engine
+        .batches()?
+        .into_iter()
+        .map(|(b, counts)| {
+            let runner_alive = b.runner_pid.is_some_and(ampsm_engine::process::pid_alive);
+            (b, counts, runner_alive)
+        })
+        .collect();
     if json {
         let docs: Vec<Value> = rows
             .iter()
@@ -764,134 +717,25 @@ fn abort(reference: &str, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The CSV/JSONL columns, in order.
-const EXPORT_COLUMNS: &[&str] = &[
-    "batch_id",
-    "batch_name",
-    "item_id",
-    "seq",
-    "item",
-    "repo_path",
-    "base_branch",
-    "agent",
-    "model",
-    "status",
-    "attempts",
-    "merged",
-    "session_id",
-    "session_name",
-    "branch",
-    "error",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "sessions",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_usd",
-    "commits",
-    "lines_added",
-    "lines_removed",
-];
-
 fn export(a: ExportArgs, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
-    let (batch, rows) = engine.batch_export_rows(&a.batch)?;
-    let counts = engine.store.batch_counts(&batch.id)?;
-    let text = render_export(&batch, &counts, &rows, a.format)?;
+    let format = match a.format {
+        ExportFormat::Csv => ampsm_engine::export::ExportFormat::Csv,
+        ExportFormat::Json => ampsm_engine::export::ExportFormat::Json,
+        ExportFormat::Jsonl => ampsm_engine::export::ExportFormat::Jsonl,
+    };
     let Some(out) = &a.out else {
-        std::io::stdout().lock().write_all(text.as_bytes())?;
+        let table = engine.batch_results_table(&a.batch, format)?;
+        std::io::stdout().lock().write_all(table.text.as_bytes())?;
         return Ok(());
     };
-    // A folder (one that exists, or a path ending in '/') gets a file named after the batch.
-    let path = if out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') {
-        std::fs::create_dir_all(out).map_err(|source| EngineError::Io { path: out.clone(), source })?;
-        let ext = match a.format {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Json => "json",
-            ExportFormat::Jsonl => "jsonl",
-        };
-        out.join(format!("batch-{}-{}.{ext}", ampsm_core::slugify(&batch.name), short_id(&batch.id)))
-    } else {
-        out.clone()
-    };
-    std::fs::write(&path, text.as_bytes())
-        .map_err(|source| EngineError::Io { path: path.clone(), source })?;
+    let (table, path) = engine.write_batch_results_table(&a.batch, format, out)?;
     if json {
-        print_json(&json!({"batch_id": batch.id, "out": path, "rows": rows.len()}))?;
+        print_json(&json!({"batch_id": table.batch_id, "out": path, "rows": table.rows}))?;
     } else {
-        println!("Wrote {} item(s) of batch {} to {}", rows.len(), short_id(&batch.id), path.display());
+        println!("Wrote {} item(s) of batch {} to {}", table.rows, short_id(&table.batch_id), path.display());
     }
     Ok(())
-}
-
-/// The batch's results, one row per item, in the export conventions of `docs/exports.md`: times as RFC
-/// 3339 text in every format; CSV through the export engine's cell rules (RFC 4180, CRLF, long text
-/// clipped, formula-looking text marked).
-fn render_export(
-    batch: &Batch,
-    counts: &ampsm_store::batches::BatchCounts,
-    rows: &[ExportRow],
-    format: ExportFormat,
-) -> Result<String, CliError> {
-    let values: Vec<Value> = rows
-        .iter()
-        .map(|r| serde_json::to_value(r).map(times_as_text))
-        .collect::<Result<_, _>>()
-        .map_err(std::io::Error::other)?;
-    let mut out = String::new();
-    match format {
-        ExportFormat::Json => {
-            let batch = serde_json::to_value(batch).map(times_as_text).map_err(std::io::Error::other)?;
-            let doc = json!({"batch": batch, "counts": counts, "items": values});
-            out = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
-            out.push('\n');
-        }
-        ExportFormat::Jsonl => {
-            for v in &values {
-                let ordered: serde_json::Map<String, Value> = EXPORT_COLUMNS
-                    .iter()
-                    .map(|c| (c.to_string(), v.get(*c).cloned().unwrap_or(Value::Null)))
-                    .collect();
-                out.push_str(&Value::Object(ordered).to_string());
-                out.push('\n');
-            }
-        }
-        ExportFormat::Csv => {
-            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-            let io = |e: csv::Error| std::io::Error::other(e.to_string());
-            w.write_record(EXPORT_COLUMNS).map_err(io)?;
-            for v in &values {
-                w.write_record(EXPORT_COLUMNS.iter().map(|c| csv_cell(v.get(*c)))).map_err(io)?;
-            }
-            let bytes = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
-            out = String::from_utf8_lossy(&bytes).into_owned();
-        }
-    }
-    Ok(out)
-}
-
-/// A JSON object with its times (`*_at` columns holding epoch milliseconds) as RFC 3339 text.
-fn times_as_text(mut v: Value) -> Value {
-    if let Value::Object(m) = &mut v {
-        for (k, x) in m.iter_mut() {
-            if let (true, Some(ms)) = (ampsm_store::metrics::is_time_column(k), x.as_i64()) {
-                *x = Value::String(format_ms(ms));
-            }
-        }
-    }
-    v
-}
-
-/// One CSV field; absent values are empty, text follows the export engine's cell rules.
-fn csv_cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => ampsm_engine::export::csv_text(s),
-        Some(other) => other.to_string(),
-    }
 }
 
 fn clean(reference: &str, json: bool) -> Result<(), CliError> {
@@ -938,7 +782,9 @@ fn item_word(status: BatchItemStatus) -> String {
     }
     match status {
         BatchItemStatus::Passed => padded.green().to_string(),
-        BatchItemStatus::Failed | BatchItemStatus::Error | BatchItemStatus::Timeout => padded.red().to_string(),
+        BatchItemStatus::Failed | BatchItemStatus::Error | BatchItemStatus::Timeout => {
+            padded.red().to_string()
+        }
         BatchItemStatus::Aborted => padded.yellow().to_string(),
         BatchItemStatus::Running => padded.cyan().to_string(),
         BatchItemStatus::Queued => padded,

@@ -7,18 +7,17 @@
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
 use ampsm_config::bench::BenchAgent;
-use ampsm_core::{BenchResultStatus, BenchRunStatus, dollars};
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
-use ampsm_engine::batch::{AbortTarget, abort_on_signal_for};
+use ampsm_core::{BenchResultStatus, BenchRunStatus, dollars};
+use ampsm_engine::batch::AbortTarget;
 use ampsm_engine::bench::{
-    BenchComparison, BenchError, BenchEvent, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench,
+    BenchComparison, BenchEvent, BenchPlan, BenchView, ConfigSummary, SweBenchOptions,
 };
 use ampsm_engine::export::{ExportFormat, ExportRequest};
 use ampsm_engine::metrics_error::MetricsError;
-use ampsm_engine::process::{own_pid, pid_alive};
+use ampsm_engine::records::{BenchResult, BenchRun};
 use ampsm_engine::{Engine, EngineError};
-use ampsm_store::bench::{BenchResult, BenchRun};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -290,7 +289,7 @@ fn start(
 fn resume(reference: &str, budget: Option<f64>, detach_flag: bool, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let run = engine.prepare_bench_resume(reference, budget_arg(budget)?)?;
-    let counts = engine.store.bench_counts(&run.id)?;
+    let counts = engine.bench_counts(&run.id)?;
     eprintln!(
         "Resuming bench run {} ({}): {} of {} results left to run{}",
         run.name,
@@ -301,7 +300,7 @@ fn resume(reference: &str, budget: Option<f64>, detach_flag: bool, json: bool) -
             .map(|b| format!(
                 ", budget {} (${:.4} spent)",
                 dollars(b),
-                engine.store.bench_spend_usd(&run.id).unwrap_or(0.0)
+                engine.bench_spend_usd(&run.id).unwrap_or(0.0)
             ))
             .unwrap_or_default()
     );
@@ -313,13 +312,12 @@ fn resume(reference: &str, budget: Option<f64>, detach_flag: bool, json: bool) -
 
 /// Runs a recorded run in this process with progress on stderr, then prints its view.
 fn run_here(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliError> {
-    let paths = engine.paths.clone();
     let observer = Arc::new(|e: &BenchEvent| {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{}", event_line(e));
     });
-    let interrupt = abort_on_signal_for(&paths, AbortTarget::Bench(run.id.clone()));
-    let outcome = run_bench(&paths, &run.id, observer);
+    let interrupt = engine.abort_on_signal(AbortTarget::Bench(run.id.clone()));
+    let outcome = engine.run_bench(&run.id, observer);
     drop(interrupt);
     let outcome = outcome?;
     let engine = open_engine()?;
@@ -365,54 +363,14 @@ fn event_line(e: &BenchEvent) -> String {
     }
 }
 
-/// Where the background runner of a run writes: `runner.log` in the run's output folder (appended to, so a
-/// resumed run keeps the earlier runner's lines), or AMPSM_HOME/logs/bench-<id>.log without one.
-fn runner_log(engine: &Engine, run: &BenchRun) -> PathBuf {
-    match &run.out_dir {
-        Some(dir) if std::path::Path::new(dir).is_dir() => PathBuf::from(dir).join("runner.log"),
-        _ => engine.paths.logs.join(format!("bench-{}.log", run.id)),
-    }
-}
-
 /// Starts the background runner of a recorded run (which this process holds as its runner until then) and
-/// waits until it has taken the run over (at most 10 s). When it does not, the run is ended as `failed`
-/// so that it can be resumed.
+/// waits until it has taken the run over (at most 10 s). When it does not, the engine ends the run as
+/// `failed` so that it can be resumed.
 fn detach(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliError> {
-    let log = runner_log(engine, run);
     let short = short_id(&run.id).to_string();
-    let fail = |message: String| -> CliError {
-        EngineError::from(BenchError::Other {
-            run: format!("{} ({short})", run.name),
-            message: format!("cannot start the background runner: {message}; see {}", log.display()),
-        })
-        .into()
-    };
-    let store = &engine.store;
-    let taken = || -> Result<bool, CliError> {
-        let now = store.get_bench_run(&run.id)?;
-        Ok(now.is_none_or(|r| r.is_finished() || r.runner_pid != Some(own_pid())))
-    };
-    let pid = match crate::commands::batch::spawn_runner(
-        &["bench", "run-detached", &run.id],
-        &log,
-        true,
-        taken,
-        &fail,
-    ) {
-        Ok(pid) => pid,
-        Err(e) => {
-            if engine.store.get_bench_run(&run.id)?.is_some_and(|r| r.runner_pid == Some(own_pid())) {
-                let note = "not started: the background runner did not start";
-                engine.store.abort_queued_bench_results(&run.id, note)?;
-                engine.store.finish_bench_run(
-                    &run.id,
-                    "failed",
-                    Some("the background runner did not start"),
-                )?;
-            }
-            return Err(e);
-        }
-    };
+    let command = crate::commands::batch::runner_command(&["bench", "run-detached", &run.id])?;
+    let d = engine.start_runner(&AbortTarget::Bench(run.id.clone()), &command)?;
+    let (pid, log) = (d.runner_pid, d.log);
     if json {
         print_json(&json!({
             "id": run.id,
@@ -441,20 +399,18 @@ fn run_detached(run_id: &str) -> Result<(), CliError> {
     ampsm_engine::batch::detach_from_terminal()?;
     let mut engine = open_engine()?;
     let stamp = || format_ms(now_ms());
-    if let Err(e) = take_over(&mut engine, run_id) {
+    if let Err(e) = engine.take_over_bench_run(run_id) {
         println!("{} bench run {run_id} not started: {e}", stamp());
-        return Err(e);
+        return Err(e.into());
     }
-    let paths = engine.paths.clone();
-    drop(engine);
     println!("{} runner {} started bench run {run_id}", stamp(), std::process::id());
     let observer = Arc::new(|e: &BenchEvent| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{} {}", format_ms(now_ms()), event_line(e));
         let _ = out.flush();
     });
-    let interrupt = abort_on_signal_for(&paths, AbortTarget::Bench(run_id.to_string()));
-    let outcome = run_bench(&paths, run_id, observer);
+    let interrupt = engine.abort_on_signal(AbortTarget::Bench(run_id.to_string()));
+    let outcome = engine.run_bench(run_id, observer);
     drop(interrupt);
     match outcome {
         Ok(o) => {
@@ -476,38 +432,6 @@ fn run_detached(run_id: &str) -> Result<(), CliError> {
             Err(e.into())
         }
     }
-}
-
-/// Makes this process the runner of record of `run_id`, in place of the process that started it (its
-/// parent) or of a runner that is gone; refuses a run that ended or that another live runner holds.
-fn take_over(engine: &mut Engine, run_id: &str) -> Result<(), CliError> {
-    let run = engine
-        .store
-        .get_bench_run(run_id)?
-        .ok_or_else(|| EngineError::from(BenchError::NotFound(run_id.to_string())))?;
-    let label = format!("{} ({})", run.name, short_id(&run.id));
-    let other = |message: &str| -> CliError {
-        EngineError::from(BenchError::Other { run: label.clone(), message: message.to_string() }).into()
-    };
-    if run.is_finished() {
-        return Err(other(&format!("it already ended ({})", run.status)));
-    }
-    let parent = std::os::unix::process::parent_id() as i64;
-    if let Some(pid) = run.runner_pid.filter(|p| *p != parent && *p != own_pid() && pid_alive(*p)) {
-        return Err(EngineError::from(BenchError::Running {
-            run: label.clone(),
-            short: short_id(&run.id).to_string(),
-            pid,
-        })
-        .into());
-    }
-    // Only if nothing changed since it was read: another process may have ended or taken the run meanwhile.
-    if !engine.store.take_bench_runner(&run.id, run.runner_pid, own_pid())? {
-        return Err(other(
-            "it changed while its background runner started (ended, or taken by another runner)",
-        ));
-    }
-    Ok(())
 }
 
 fn repeat_text(r: &BenchResult) -> String {
@@ -795,15 +719,14 @@ fn time_of_day() -> String {
 fn list(json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     engine.settle_dead_bench_runs()?;
-    let runs = engine.store.list_bench_runs()?;
-    let mut rows = Vec::new();
-    for r in &runs {
-        rows.push((
-            r,
-            engine.store.bench_counts(&r.id)?,
-            r.runner_pid.is_some_and(ampsm_engine::process::pid_alive),
-        ));
-    }
+    let rows: Vec<_> = engine
+        .bench_runs()?
+        .into_iter()
+        .map(|(r, counts)| {
+            let runner_alive = r.runner_pid.is_some_and(ampsm_engine::process::pid_alive);
+            (r, counts, runner_alive)
+        })
+        .collect();
     if json {
         let docs: Vec<Value> = rows
             .iter()

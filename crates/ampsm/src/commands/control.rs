@@ -6,6 +6,7 @@ use crate::cli::{ApprovalsArgs, StopArgs};
 use crate::output::{print_json, print_table, table};
 use ampsm_core::time::{age, now_ms};
 use ampsm_engine::permissions::ApprovalView;
+use ampsm_engine::records::ApprovalStatus;
 
 /// `stop <s> [--wait DUR]`.
 pub fn stop(a: StopArgs, json: bool) -> Result<(), CliError> {
@@ -31,7 +32,7 @@ pub fn approvals(a: ApprovalsArgs, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
     let list: Vec<ApprovalView> = match (&a.session, a.all) {
         (Some(s), true) => {
-            let session = engine.store.resolve_session(s, false)?;
+            let session = engine.session(s, false)?;
             engine.session_approvals(&session)?
         }
         (s, _) => engine.pending_approvals(s.as_deref())?,
@@ -47,7 +48,7 @@ pub fn approvals(a: ApprovalsArgs, json: bool) -> Result<(), CliError> {
     let now = now_ms();
     for v in &list {
         let a = &v.approval;
-        let due = if a.status == ampsm_store::ApprovalStatus::Pending {
+        let due = if a.status == ApprovalStatus::Pending {
             let left = std::time::Duration::from_millis(u64::try_from(a.expires_at - now).unwrap_or(0));
             format!("within {}", ampsm_core::duration::format_duration(left))
         } else {
@@ -63,7 +64,7 @@ pub fn approvals(a: ApprovalsArgs, json: bool) -> Result<(), CliError> {
         ]);
     }
     print_table(&t);
-    if list.iter().any(|v| v.approval.status == ampsm_store::ApprovalStatus::Pending) {
+    if list.iter().any(|v| v.approval.status == ApprovalStatus::Pending) {
         println!(
             "Answer with `amp-sessions approve <session> <#>` or `amp-sessions deny <session> <#> [-m WHY]`."
         );

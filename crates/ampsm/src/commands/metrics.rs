@@ -8,9 +8,7 @@ use ampsm_core::time::format_ms;
 use ampsm_engine::export::{ExportFormat, ExportRequest, usd};
 use ampsm_engine::metrics::SessionMetrics;
 use ampsm_engine::metrics_error::MetricsError;
-use ampsm_engine::notify::{Notification, NotifyEvent};
-use ampsm_engine::review_error::ReviewError;
-use ampsm_engine::{Engine, EngineError};
+use ampsm_engine::{BudgetChange, Engine, EngineError, SessionBudget};
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -317,7 +315,7 @@ fn export(a: ExportArgs, json: bool) -> Result<(), CliError> {
     let format_text = a
         .format
         .clone()
-        .or_else(|| engine.config.telemetry.export_formats.first().cloned())
+        .or_else(|| engine.config().telemetry.export_formats.first().cloned())
         .unwrap_or_else(|| "jsonl".into());
     let format: ExportFormat = format_text
         .parse()
@@ -375,37 +373,28 @@ fn report(a: ReportArgs, json: bool) -> Result<(), CliError> {
 
 fn budget(a: BudgetArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
-    let s = engine.store.resolve_session(&a.session, false)?;
-    if let Some(v) = a.usd {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(EngineError::from(MetricsError::BadBudget(v)).into());
-        }
-        engine.store.set_budget(&s.id, Some(v))?;
-        engine.store.record_note(&s.id, &format!("budget set to {}", dollars(v)))?;
-    } else if a.clear {
-        engine.store.set_budget(&s.id, None)?;
-        engine.store.record_note(&s.id, "budget cleared")?;
-    }
-    let s = engine.store.get_session(&s.id)?;
-    let spend = engine.store.session_spend(&s.id)?;
+    let change = match (a.usd, a.clear) {
+        (Some(v), _) => BudgetChange::Set(v),
+        (None, true) => BudgetChange::Clear,
+        (None, false) => BudgetChange::Keep,
+    };
+    let SessionBudget { session: s, spent_usd, unpriced_rows } =
+        engine.set_session_budget(&a.session, change)?;
     if json {
         return Ok(print_json(&serde_json::json!({
             "session": s.id,
             "budget_usd": s.budget_usd,
-            "spent_usd": spend.known_usd,
-            "unpriced_rows": spend.unpriced_rows,
+            "spent_usd": spent_usd,
+            "unpriced_rows": unpriced_rows,
         }))?);
     }
     let mut fields = vec![
         ("session", format!("{} ({})", s.name, s.id.short())),
         ("budget", s.budget_usd.map(dollars).unwrap_or_else(|| "none".into())),
-        ("spent", format!("${:.4}", spend.known_usd)),
+        ("spent", format!("${spent_usd:.4}")),
     ];
-    if spend.unpriced_rows > 0 {
-        fields.push((
-            "unpriced",
-            format!("{} usage row(s) without a price are not counted", spend.unpriced_rows),
-        ));
+    if unpriced_rows > 0 {
+        fields.push(("unpriced", format!("{unpriced_rows} usage row(s) without a price are not counted")));
     }
     print_fields(&fields);
     Ok(())
@@ -414,32 +403,10 @@ fn budget(a: BudgetArgs, json: bool) -> Result<(), CliError> {
 /// Passes `result` through, sending a `conflict` notification when it is a merge or rebase conflict. A
 /// notification never changes the result.
 pub fn notify_on_conflict(result: Result<(), CliError>) -> Result<(), CliError> {
-    if let Err(CliError::Engine(EngineError::Review(e))) = &result {
-        let hit = match e {
-            ReviewError::MergeConflicts { short_id, files, .. }
-            | ReviewError::ReplayConflicts { short_id, files, .. }
-            | ReviewError::RebaseConflicts { short_id, files, .. } => {
-                Some((short_id.clone(), files.join(", ")))
-            }
-            _ => None,
-        };
-        if let Some((short_id, files)) = hit
-            && let Ok(engine) = Engine::open()
-        {
-            send_conflict(&engine, &short_id, &files);
-        }
+    if let Err(CliError::Engine(e)) = &result
+        && let Ok(engine) = Engine::open()
+    {
+        engine.notify_if_conflict(e);
     }
     result
-}
-
-fn send_conflict(engine: &Engine, short_id: &str, files: &str) {
-    let Ok(s) = engine.store.resolve_session(short_id, true) else { return };
-    let n = Notification {
-        event: NotifyEvent::Conflict,
-        session_id: s.id.to_string(),
-        session_name: s.name.clone(),
-        status: s.status.to_string(),
-        message: format!("conflicts in {files}"),
-    };
-    ampsm_engine::notify::notify(&engine.config.notifications, &n);
 }

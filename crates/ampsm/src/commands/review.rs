@@ -293,7 +293,7 @@ fn print_status(st: &ReviewStatus, json: bool) -> Result<(), CliError> {
         t.add_row(vec![format!("staged {}", e.index), e.path.clone()]);
     }
     for e in &st.unstaged {
-        let word = if e.kind == ampsm_git::EntryKind::Unmerged {
+        let word = if e.kind == ampsm_engine::records::EntryKind::Unmerged {
             "conflict".to_string()
         } else {
             format!("unstaged {}", e.worktree)
@@ -403,7 +403,7 @@ fn rebase(a: RebaseArgs, json: bool) -> Result<(), CliError> {
     };
     print_rebase(&r, json)?;
     if r.outcome == RebaseResult::Conflicts {
-        let s = engine.store.resolve_session(&a.session, false)?;
+        let s = engine.session(&a.session, false)?;
         return Err(EngineError::from(ReviewError::RebaseConflicts {
             session: format!("{} ({})", s.name, s.id.short()),
             short_id: s.id.short().to_string(),

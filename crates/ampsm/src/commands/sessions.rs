@@ -5,8 +5,9 @@ use crate::cli::{ListArgs, NewArgs, RepoInfoArgs, RmArgs, SetupArgs};
 use crate::output::{self, print_fields, print_json, status_word};
 use ampsm_core::time::{age, format_ms, now_ms};
 use ampsm_core::{SessionStatus, dollars};
+use ampsm_engine::SessionQuery;
+use ampsm_engine::records::Session;
 use ampsm_engine::{CreateSession, EngineError};
-use ampsm_store::{Session, SessionFilter};
 
 pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
@@ -92,14 +93,7 @@ pub fn list(a: ListArgs, json: bool) -> Result<(), CliError> {
         Some(s) => Some(s.parse::<SessionStatus>().map_err(|message| CliError::Usage { message })?),
         None => None,
     };
-    let repo_path = match a.repo {
-        Some(p) => Some(
-            ampsm_git::repo_root(&p).map_err(ampsm_engine::EngineError::from)?.to_string_lossy().into_owned(),
-        ),
-        None => None,
-    };
-    let sessions =
-        engine.store.list_sessions(&SessionFilter { status, repo_path, include_removed: a.all })?;
+    let sessions = engine.sessions(&SessionQuery { status, repo: a.repo, include_removed: a.all })?;
     if json {
         return Ok(print_json(&sessions)?);
     }
@@ -165,7 +159,7 @@ pub fn show(reference: &str, json: bool) -> Result<(), CliError> {
     if let Some(b) = s.budget_usd {
         fields.push(("budget", dollars(b)));
     }
-    let setup_log = engine.paths.logs.join(format!("setup-{}.log", s.id));
+    let setup_log = engine.setup_log(&s.id);
     if setup_log.is_file() {
         fields.push(("setup log", setup_log.display().to_string()));
     }
@@ -267,7 +261,7 @@ pub fn repo_info(a: RepoInfoArgs, json: bool) -> Result<(), CliError> {
 pub fn repair(json: bool) -> Result<(), CliError> {
     // Opening the engine runs the repair pass; report what it did.
     let engine = open_engine()?;
-    let report = engine.startup_repair;
+    let report = engine.startup_repair();
     if json {
         return Ok(print_json(&report)?);
     }

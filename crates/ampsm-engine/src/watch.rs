@@ -1,0 +1,124 @@
+//! Change marks for live views: a [`Watcher`] holds a read connection of its own (so that it can poll on
+//! a thread of its own) and turns a [`WatchTopic`] into a text that changes whenever what the topic covers
+//! changes — the sessions list, the approvals inbox, one session, one batch or one benchmark run. Every
+//! mark also covers the pending approvals of all sessions, which every page shows as a badge.
+
+use crate::EngineError;
+use ampsm_config::Paths;
+use ampsm_core::SessionId;
+use ampsm_store::{SessionFilter, Store};
+use std::fmt::Write;
+
+/// What a live view watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchTopic {
+    /// The list of sessions.
+    Sessions,
+    /// The approvals inbox.
+    Approvals,
+    /// One session: status, events, iterations, approvals.
+    Session(String),
+    /// One batch: status, items and the statuses of their sessions.
+    Batch(String),
+    /// One benchmark run: status and results.
+    Bench(String),
+}
+
+impl std::str::FromStr for WatchTopic {
+    type Err = String;
+
+    /// `sessions`, `approvals`, `session:<id>`, `batch:<id>` or `bench:<id>`.
+    fn from_str(s: &str) -> Result<WatchTopic, String> {
+        let topic = match s.split_once(':') {
+            None if s == "sessions" => WatchTopic::Sessions,
+            None if s == "approvals" => WatchTopic::Approvals,
+            Some(("session", id)) if !id.is_empty() => WatchTopic::Session(id.to_string()),
+            Some(("batch", id)) if !id.is_empty() => WatchTopic::Batch(id.to_string()),
+            Some(("bench", id)) if !id.is_empty() => WatchTopic::Bench(id.to_string()),
+            _ => {
+                return Err(format!(
+                    "unknown live topic {s:?} (one of: sessions, approvals, session:<id>, batch:<id>, bench:<id>)"
+                ));
+            }
+        };
+        Ok(topic)
+    }
+}
+
+/// A read-only view of the store for live pages (see the module docs).
+pub struct Watcher {
+    store: Store,
+}
+
+impl Watcher {
+    /// Opens a read connection to the store under `paths`.
+    pub fn open(paths: &Paths) -> Result<Watcher, EngineError> {
+        Ok(Watcher { store: Store::open(&paths.db)? })
+    }
+
+    /// How many tool calls of all sessions wait for an answer.
+    pub fn pending_approval_count(&self) -> Result<usize, EngineError> {
+        Ok(self.store.pending_approvals(None)?.len())
+    }
+
+    /// A text that changes whenever what `topic` covers changes. `extra` adds what the front end keeps
+    /// about an id the topic covers (a failure of work it started), so that a change of it shows too.
+    pub fn mark(
+        &self,
+        topic: &WatchTopic,
+        extra: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, EngineError> {
+        let store = &self.store;
+        let mut out = String::new();
+        for a in store.pending_approvals(None)? {
+            let _ = write!(out, "{};", a.id);
+        }
+        out.push('|');
+        match topic {
+            WatchTopic::Approvals => {}
+            WatchTopic::Sessions => {
+                for s in store.list_sessions(&SessionFilter::default())? {
+                    let _ =
+                        write!(out, "{}:{}:{:?}:{:?};", s.id, s.status, s.status_note, extra(s.id.as_str()));
+                }
+            }
+            WatchTopic::Session(id) => {
+                let sid = SessionId::from_stored(id);
+                let s = store.get_session(&sid)?;
+                let _ = write!(
+                    out,
+                    "{}:{:?}:{}:{}:{:?}",
+                    s.status,
+                    s.status_note,
+                    store.last_event_id(&sid)?,
+                    store.list_iterations(&sid)?.len(),
+                    extra(id)
+                );
+                for a in store.session_approvals(&sid)? {
+                    let _ = write!(out, "{}:{};", a.seq, a.status.as_str());
+                }
+            }
+            WatchTopic::Batch(id) => {
+                if let Some(b) = store.get_batch(id)? {
+                    let _ = write!(out, "{}:{:?}:{:?};", b.status, b.stop_reason, extra(id));
+                    for i in store.batch_items(id)? {
+                        let _ = write!(out, "{}:{}:{}:{:?};", i.id, i.status, i.attempts, i.session_id);
+                    }
+                    for sid in store.batch_live_session_ids(id)? {
+                        let s = store.get_session(&SessionId::from_stored(sid))?;
+                        let _ = write!(out, "{}:{};", s.id, s.status);
+                    }
+                }
+            }
+            WatchTopic::Bench(id) => {
+                if let Some(r) = store.get_bench_run(id)? {
+                    let _ = write!(out, "{}:{:?}:{:?};", r.status, r.stop_reason, extra(id));
+                    for res in store.bench_results(id)? {
+                        let _ = write!(out, "{}:{}:{:?};", res.id, res.status, res.session_id);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
