@@ -37,4 +37,51 @@ pub enum Hint {
     PassRepo,
     /// Pick another permission policy; the health check lists what each agent supports.
     ChoosePolicy,
+    /// Merge or export the session's work first, or force the removal (a snapshot is saved first and
+    /// undo brings it back).
+    MergeOrForceRemove { session: String },
+    /// Wait for the session's run to end, or force it to stop.
+    WaitOrForceStop,
+    /// Bring the session's work back from its last snapshot.
+    Undo { session: String },
+    /// Restore the missing worktree from a snapshot, or remove the session for good.
+    UndoOrForceRemove { session: String },
+    /// Commit the session's changes (stage, then commit), or roll them back.
+    CommitOrRollback { session: String },
+    /// Continue or abort the rebase in progress.
+    FinishRebase { session: String },
+    /// Start a rebase of the session onto its base.
+    StartRebase { session: String },
+    /// Edit the conflicted files in `worktree`, then continue the rebase (or abort it).
+    ResolveThenContinue { session: String, worktree: String },
+    /// Finish editing the conflict markers, then continue the rebase again.
+    ContinueRebase { session: String },
+    /// Rebase the session onto its base, resolve the conflicts, then merge again.
+    RebaseThenMerge { session: String },
+    /// Rebase commit by commit, or merge with the squash or merge strategy.
+    RebaseOrOtherStrategy { session: String },
+    /// Update the local `branch` from its upstream, rebase the session, then merge again.
+    UpdateBaseThenRebase { session: String, branch: String },
+    /// Rebase the session onto a local branch, which merge can update.
+    RebaseOntoBranch { session: String },
+    /// Push `branch` to `remote` once the remote is reachable.
+    PushLater { remote: String, branch: String },
+    /// Stage files (some paths, or all) first.
+    StageFirst { session: String },
+    /// Squash all of the session's commits instead of only the agent's.
+    SquashAll { session: String },
+    /// The session's details list its snapshots.
+    ShowSnapshots { session: String },
+    /// A CSV export needs a folder (created when missing) to write its files into.
+    ExportToFolder,
+    /// Raise the session's budget, or clear it.
+    RaiseOrClearBudget { session: String },
+    /// Wait for the running batch, follow it, or abort it.
+    FollowOrAbortBatch { batch: String },
+    /// Resume the batch with a higher budget.
+    ResumeBatchWithBudget { batch: String },
+    /// Wait for the running benchmark run, or abort it.
+    AbortBench { run: String },
+    /// Resume the benchmark run with a higher budget.
+    ResumeBenchWithBudget { run: String },
 }

@@ -72,20 +72,13 @@ pub enum BatchError {
     NotFound(String),
     #[error("{reference:?} matches several batches: {candidates}; use more characters of the id")]
     Ambiguous { reference: String, candidates: String },
-    #[error(
-        "batch {batch} is running (runner process {pid}); wait for it, follow it with `amp-sessions batch status \
-         {short} --follow`, or stop it with `amp-sessions batch abort {short}`"
-    )]
+    #[error("batch {batch} is running (runner process {pid})")]
     Running { batch: String, short: String, pid: i64 },
     #[error("batch {batch} has nothing left to run (every item finished: {summary})")]
     NothingToResume { batch: String, summary: String },
     #[error("cannot start the background runner of batch {batch}: {message}; see {log}")]
     Detach { batch: String, message: String, log: String },
-    #[error(
-        "batch {batch} has spent its budget (${spent:.4} of {}); resume it with a higher one: \
-         `amp-sessions batch resume {short} --budget USD`",
-        ampsm_core::dollars(*.budget)
-    )]
+    #[error("batch {batch} has spent its budget (${spent:.4} of {})", ampsm_core::dollars(*.budget))]
     BudgetSpent { batch: String, short: String, spent: f64, budget: f64 },
     #[error("batch {batch}: {message}")]
     Other { batch: String, message: String },
@@ -109,6 +102,10 @@ impl BatchError {
         match self {
             BatchError::NotFound(_) => Some(ampsm_core::Hint::ListBatches),
             _ => None,
+            BatchError::Running { short, .. } => Some(ampsm_core::Hint::FollowOrAbortBatch { batch: short.clone() }),
+            BatchError::BudgetSpent { short, .. } => {
+                Some(ampsm_core::Hint::ResumeBatchWithBudget { batch: short.clone() })
+            }
         }
     }
 }

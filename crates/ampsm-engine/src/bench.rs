@@ -79,18 +79,11 @@ pub enum BenchError {
     MissingCommit { instance: String, repo: String, commit: String },
     #[error("{0}")]
     BadSelection(String),
-    #[error(
-        "bench run {run} is running (runner process {pid}); wait for it, or stop it with `amp-sessions bench \
-         abort {short}`"
-    )]
+    #[error("bench run {run} is running (runner process {pid})")]
     Running { run: String, short: String, pid: i64 },
     #[error("bench run {run} has nothing left to run (every result finished: {summary})")]
     NothingToResume { run: String, summary: String },
-    #[error(
-        "bench run {run} has spent its budget (${spent:.4} of {}); resume it with a higher one: \
-         `amp-sessions bench resume {short} --budget USD`",
-        ampsm_core::dollars(*.budget)
-    )]
+    #[error("bench run {run} has spent its budget (${spent:.4} of {})", ampsm_core::dollars(*.budget))]
     BudgetSpent { run: String, short: String, spent: f64, budget: f64 },
     #[error("bench run {run}: {message}")]
     Other { run: String, message: String },
@@ -118,6 +111,10 @@ impl BenchError {
         match self {
             BenchError::NotFound(_) => Some(ampsm_core::Hint::ListBenches),
             _ => None,
+            BenchError::Running { short, .. } => Some(ampsm_core::Hint::AbortBench { run: short.clone() }),
+            BenchError::BudgetSpent { short, .. } => {
+                Some(ampsm_core::Hint::ResumeBenchWithBudget { run: short.clone() })
+            }
         }
     }
 }

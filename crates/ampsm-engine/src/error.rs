@@ -22,12 +22,9 @@ pub enum EngineError {
     UnknownAgent(String),
     #[error("the worktree folder {0} already exists; choose another name or remove that folder")]
     WorktreeExists(PathBuf),
-    #[error(
-        "session {session} has {what}; merge or export it first, or use --force (a snapshot is saved first, \
-         and `amp-sessions undo {short_id}` brings it back)"
-    )]
+    #[error("session {session} has {what}")]
     UnmergedWork { session: String, short_id: String, what: String },
-    #[error("session {session} is running (process {pid}); wait for it to finish, or use --force to stop it")]
+    #[error("session {session} is running (process {pid})")]
     Running { session: String, pid: i64 },
     #[error("{0}")]
     Invalid(String),
@@ -62,7 +59,13 @@ impl EngineError {
     pub fn hint(&self) -> Option<Hint> {
         match self {
             EngineError::Git(ampsm_git::GitError::NotARepository { .. }) => Some(Hint::PassRepo),
-            EngineError::Store(ampsm_store::StoreError::SessionNotFound(_)) => Some(Hint::ListSessions),
+            EngineError::Store(e) => e.hint(),
+            EngineError::UnmergedWork { short_id, .. } => {
+                Some(Hint::MergeOrForceRemove { session: short_id.clone() })
+            }
+            EngineError::Running { .. } => Some(Hint::WaitOrForceStop),
+            EngineError::Review(e) => e.hint(),
+            EngineError::Metrics(e) => e.hint(),
             EngineError::PolicyUnsupported { .. } => Some(Hint::ChoosePolicy),
             EngineError::Batch(e) => e.hint(),
             EngineError::Bench(e) => e.hint(),

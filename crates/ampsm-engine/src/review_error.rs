@@ -1,60 +1,37 @@
 //! Errors of review and merge commands (status, diff, squash, rebase, merge, undo, clean-environment): each
-//! names the session, branch, checkout or file concerned and says what to do next. They are carried by
+//! names the session, branch, checkout or file concerned; what to do next is its [`Hint`]. They are carried by
 //! [`crate::EngineError::Review`] and are refusals ([`ErrorKind::Refused`]) when they stop to protect work.
 
-use ampsm_core::ErrorKind;
+use ampsm_core::{ErrorKind, Hint};
 use std::path::PathBuf;
 
 /// A refused or failed review/merge step.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
-    #[error(
-        "the worktree of session {session} is missing ({}); bring it back with `amp-sessions undo {short_id}` \
-         or remove the session with `amp-sessions rm {short_id} --force`",
-        path.display()
-    )]
+    #[error("the worktree of session {session} is missing ({})", path.display())]
     WorktreeMissing { session: String, short_id: String, path: PathBuf },
 
-    #[error(
-        "session {session} has uncommitted changes ({detail}); commit them with `amp-sessions stage {short_id} --all` \
-         and `amp-sessions commit {short_id} -m MSG`, or drop them with `amp-sessions rollback {short_id}`, before {operation}"
-    )]
+    #[error("session {session} has uncommitted changes ({detail}); commit or drop them before {operation}")]
     SessionDirty { session: String, short_id: String, detail: String, operation: &'static str },
 
-    #[error(
-        "a rebase is in progress in session {session}; finish it with `amp-sessions rebase {short_id} --continue` or \
-         `amp-sessions rebase {short_id} --abort` before {operation}"
-    )]
+    #[error("a rebase is in progress in session {session}; continue or abort it before {operation}")]
     RebaseInProgress { session: String, short_id: String, operation: &'static str },
 
-    #[error("no rebase is in progress in session {session}; start one with `amp-sessions rebase {short_id}`")]
+    #[error("no rebase is in progress in session {session}")]
     NoRebaseInProgress { session: String, short_id: String },
 
-    #[error(
-        "the rebase of session {session} onto {onto} stopped on conflicts in: {}; edit those files in {}, then run \
-         `amp-sessions rebase {short_id} --continue` (or give up with `amp-sessions rebase {short_id} --abort`)",
-        files.join(", "), worktree.display()
-    )]
+    #[error("the rebase of session {session} onto {onto} stopped on conflicts in: {}", files.join(", "))]
     RebaseConflicts { session: String, short_id: String, onto: String, files: Vec<String>, worktree: PathBuf },
 
-    #[error(
-        "conflict markers are still in: {} (session {session}); finish editing them, then run \
-         `amp-sessions rebase {short_id} --continue` again",
-        files.join(", ")
-    )]
+    #[error("conflict markers are still in: {} (session {session})", files.join(", "))]
     UnresolvedConflicts { session: String, short_id: String, files: Vec<String> },
 
-    #[error(
-        "merging session {session} into {base} would conflict in: {}; nothing was changed. Bring the session up to \
-         date with `amp-sessions rebase {short_id}`, resolve the conflicts, then merge again",
-        files.join(", ")
-    )]
+    #[error("merging session {session} into {base} would conflict in: {}; nothing was changed", files.join(", "))]
     MergeConflicts { session: String, short_id: String, base: String, files: Vec<String> },
 
     #[error(
         "replaying the commits of session {session} onto {base} conflicts in: {}; the session branch was put back \
-         as it was and {base} was not changed. Run `amp-sessions rebase {short_id}` to resolve them commit by \
-         commit, or merge with --strategy squash or merge",
+         as it was and {base} was not changed",
         files.join(", ")
     )]
     ReplayConflicts { session: String, short_id: String, base: String, files: Vec<String> },
@@ -67,19 +44,14 @@ pub enum ReviewError {
     BaseCheckoutDirty { session: String, branch: String, checkout: PathBuf, detail: String },
 
     #[error(
-        "refusing to merge session {session}: {branch} is {behind} commit(s) behind {upstream}; nothing was changed. \
-         Update {branch} (for example `git pull --ff-only` in your checkout), then run `amp-sessions rebase \
-         {short_id}` and merge again"
+        "refusing to merge session {session}: {branch} is {behind} commit(s) behind {upstream}; nothing was changed"
     )]
     BaseBehindRemote { session: String, short_id: String, branch: String, upstream: String, behind: u64 },
 
     #[error("could not fetch {remote} to check that {branch} is up to date: {reason}")]
     FetchFailed { remote: String, branch: String, reason: String },
 
-    #[error(
-        "session {session} targets {base}, which is not a local branch; merge needs a branch to update (rebase the \
-         session onto one with `amp-sessions rebase {short_id} --onto BRANCH`)"
-    )]
+    #[error("session {session} targets {base}, which is not a local branch; merge needs a branch to update")]
     BaseNotBranch { session: String, short_id: String, base: String },
 
     #[error("the base {base} of session {session} no longer exists, and neither does its recorded commit")]
@@ -98,26 +70,22 @@ pub enum ReviewError {
     )]
     Moved { session: String, what: String, base: String },
 
-    #[error(
-        "nothing is staged in session {session}; stage files with `amp-sessions stage {short_id} PATH…` or --all"
-    )]
+    #[error("nothing is staged in session {session}")]
     NothingStaged { session: String, short_id: String },
 
     #[error("session {session} has nothing to squash{detail}")]
     NothingToSquash { session: String, detail: String },
 
     #[error(
-        "session {session} has merge commits since {base}; --agent-only only folds a straight line of commits. \
-         Squash everything with `amp-sessions squash {short_id}` instead"
+        "session {session} has merge commits since {base}; only a straight line of commits can be folded into the \
+         agent's"
     )]
     NonLinearHistory { session: String, short_id: String, base: String },
 
-    #[error(
-        "session {session} has no snapshot left to restore; `amp-sessions show {short_id}` lists its snapshots"
-    )]
+    #[error("session {session} has no snapshot left to restore")]
     NoSnapshot { session: String, short_id: String },
 
-    #[error("session {session} has no snapshot #{seq}; `amp-sessions show {short_id}` lists its snapshots")]
+    #[error("session {session} has no snapshot #{seq}")]
     UnknownSnapshot { session: String, short_id: String, seq: i64 },
 
     #[error("snapshot ref {refname} of session {session} is gone from {repo}; it cannot be restored")]
@@ -132,9 +100,7 @@ pub enum ReviewError {
     #[error("{0}")]
     Remote(String),
 
-    #[error(
-        "session {session} was merged into {base}, but pushing {base} to {remote} failed: {reason}; run `git push {remote} {base}` when the remote is reachable"
-    )]
+    #[error("session {session} was merged into {base}, but pushing {base} to {remote} failed: {reason}")]
     PushFailed { session: String, base: String, remote: String, reason: String },
 
     #[error("could not open a pull request for session {session}: {reason}")]
@@ -145,6 +111,52 @@ pub enum ReviewError {
 }
 
 impl ReviewError {
+    /// What to do next, when the error has a next step.
+    pub fn hint(&self) -> Option<Hint> {
+        Some(match self {
+            ReviewError::WorktreeMissing { short_id, .. } => {
+                Hint::UndoOrForceRemove { session: short_id.clone() }
+            }
+            ReviewError::SessionDirty { short_id, .. } => {
+                Hint::CommitOrRollback { session: short_id.clone() }
+            }
+            ReviewError::RebaseInProgress { short_id, .. } => {
+                Hint::FinishRebase { session: short_id.clone() }
+            }
+            ReviewError::NoRebaseInProgress { short_id, .. } => {
+                Hint::StartRebase { session: short_id.clone() }
+            }
+            ReviewError::RebaseConflicts { short_id, worktree, .. } => Hint::ResolveThenContinue {
+                session: short_id.clone(),
+                worktree: worktree.display().to_string(),
+            },
+            ReviewError::UnresolvedConflicts { short_id, .. } => {
+                Hint::ContinueRebase { session: short_id.clone() }
+            }
+            ReviewError::MergeConflicts { short_id, .. } => {
+                Hint::RebaseThenMerge { session: short_id.clone() }
+            }
+            ReviewError::ReplayConflicts { short_id, .. } => {
+                Hint::RebaseOrOtherStrategy { session: short_id.clone() }
+            }
+            ReviewError::BaseBehindRemote { short_id, branch, .. } => {
+                Hint::UpdateBaseThenRebase { session: short_id.clone(), branch: branch.clone() }
+            }
+            ReviewError::BaseNotBranch { short_id, .. } => {
+                Hint::RebaseOntoBranch { session: short_id.clone() }
+            }
+            ReviewError::PushFailed { base, remote, .. } => {
+                Hint::PushLater { remote: remote.clone(), branch: base.clone() }
+            }
+            ReviewError::NothingStaged { short_id, .. } => Hint::StageFirst { session: short_id.clone() },
+            ReviewError::NonLinearHistory { short_id, .. } => Hint::SquashAll { session: short_id.clone() },
+            ReviewError::NoSnapshot { short_id, .. } | ReviewError::UnknownSnapshot { short_id, .. } => {
+                Hint::ShowSnapshots { session: short_id.clone() }
+            }
+            _ => return None,
+        })
+    }
+
     /// What kind of failure this is: a wrong request is bad input (a missing snapshot number not found),
     /// a step stopped to protect work is a refusal, the rest failed.
     pub fn kind(&self) -> ErrorKind {

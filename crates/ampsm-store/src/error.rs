@@ -19,7 +19,7 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("no session matches {0:?}")]
     SessionNotFound(String),
-    #[error("session {0:?} was removed; nothing runs in it (`amp-sessions undo` brings its work back)")]
+    #[error("session {0:?} was removed; nothing runs in it")]
     SessionRemoved(String),
     #[error("{reference:?} matches several sessions: {candidates}; use more characters of the id")]
     AmbiguousSession { reference: String, candidates: String },
@@ -34,6 +34,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What to do next: list the sessions, or bring a removed one's work back.
+    pub fn hint(&self) -> Option<ampsm_core::Hint> {
+        match self {
+            StoreError::SessionNotFound(_) => Some(ampsm_core::Hint::ListSessions),
+            StoreError::SessionRemoved(name) => Some(ampsm_core::Hint::Undo { session: name.clone() }),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is: a session reference that matches nothing (or a removed session) is
     /// not found, an ambiguous reference or a taken name is bad input, the rest failed.
     pub fn kind(&self) -> ampsm_core::ErrorKind {

@@ -83,15 +83,55 @@ pub fn hint_text(hint: &Hint) -> String {
     match hint {
         Hint::ListSessions => "the Sessions page lists every session".into(),
         Hint::ListBatches => "the Batches page lists every batch".into(),
-        Hint::ListBenches => "the Bench page lists every benchmark run".into(),
+        Hint::ListBenches => "the Benchmarks page lists every benchmark run".into(),
         Hint::PassRepo => "choose the folder of a git repository".into(),
         Hint::ChoosePolicy => {
-            "choose another permission policy (auto, ask, read-only, full); the Health page lists what each \
+            "choose another permission policy (auto, ask, read-only, full); the Settings page lists what each \
              agent supports"
                 .into()
         }
+        Hint::MergeOrForceRemove { .. } => "merge or export its work first, or force the removal (a snapshot is \
+                                            saved first, and undo brings it back)"
+            .into(),
+        Hint::WaitOrForceStop => "wait for it to finish, or stop it first".into(),
+        Hint::Undo { .. } => "undo brings its work back".into(),
+        Hint::UndoOrForceRemove { .. } => "bring it back with undo, or remove the session for good".into(),
+        Hint::CommitOrRollback { .. } => {
+            "commit them (stage, then commit) or roll them back on the session's Git page".into()
+        }
+        Hint::FinishRebase { .. } => "continue or abort it on the session's Git page".into(),
+        Hint::StartRebase { .. } => "start one with Rebase on the session's Git page".into(),
+        Hint::ResolveThenContinue { worktree, .. } => {
+            format!("edit those files in {worktree}, then use Continue rebase (or Abort rebase)")
+        }
+        Hint::ContinueRebase { .. } => "finish editing them, then use Continue rebase again".into(),
+        Hint::RebaseThenMerge { session } => format!(
+            "bring the session up to date with Rebase on its Git page (or `amp-sessions rebase {session}`), \
+             resolve the conflicts, then merge again"
+        ),
+        Hint::RebaseOrOtherStrategy { .. } => {
+            "rebase the session to resolve them commit by commit, or merge with the squash or merge strategy".into()
+        }
+        Hint::UpdateBaseThenRebase { branch, .. } => format!(
+            "update {branch} (for example `git pull --ff-only` in your checkout), then rebase the session and \
+             merge again"
+        ),
+        Hint::RebaseOntoBranch { .. } => "rebase the session onto a local branch first".into(),
+        Hint::PushLater { remote, branch } => format!("push {branch} to {remote} when the remote is reachable"),
+        Hint::StageFirst { .. } => "stage files on the session's Git page first".into(),
+        Hint::SquashAll { .. } => "squash all of the session's commits instead".into(),
+        Hint::ShowSnapshots { .. } => "the session's page lists its snapshots".into(),
+        Hint::ExportToFolder => "export to a folder".into(),
+        Hint::RaiseOrClearBudget { .. } => "raise or clear the session's budget".into(),
+        Hint::FollowOrAbortBatch { .. } | Hint::AbortBench { .. } => {
+            "wait for it on its page, or abort it there".into()
+        }
+        Hint::ResumeBatchWithBudget { .. } | Hint::ResumeBenchWithBudget { .. } => {
+            "resume it with a higher budget on its page".into()
+        }
     }
 }
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = self.status();

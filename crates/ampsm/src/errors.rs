@@ -35,5 +35,71 @@ pub fn hint_text(hint: &Hint) -> String {
         Hint::ChoosePolicy => "choose another policy with --permissions (auto, ask, read-only, full); \
                                `amp-sessions doctor` lists what each agent supports"
             .into(),
+        Hint::MergeOrForceRemove { session } => format!(
+            "merge or export it first, or use --force (a snapshot is saved first, and `amp-sessions undo \
+             {session}` brings it back)"
+        ),
+        Hint::WaitOrForceStop => "wait for it to finish, or use --force to stop it".into(),
+        Hint::Undo { session } => format!("`amp-sessions undo {session}` brings its work back"),
+        Hint::UndoOrForceRemove { session } => format!(
+            "bring it back with `amp-sessions undo {session}` or remove the session with `amp-sessions rm \
+             {session} --force`"
+        ),
+        Hint::CommitOrRollback { session } => format!(
+            "commit them with `amp-sessions stage {session} --all` and `amp-sessions commit {session} -m MSG`, \
+             or drop them with `amp-sessions rollback {session}`"
+        ),
+        Hint::FinishRebase { session } => format!(
+            "finish it with `amp-sessions rebase {session} --continue` or `amp-sessions rebase {session} --abort`"
+        ),
+        Hint::StartRebase { session } => format!("start one with `amp-sessions rebase {session}`"),
+        Hint::ResolveThenContinue { session, worktree } => format!(
+            "edit those files in {worktree}, then run `amp-sessions rebase {session} --continue` (or give up \
+             with `amp-sessions rebase {session} --abort`)"
+        ),
+        Hint::ContinueRebase { session } => {
+            format!("finish editing them, then run `amp-sessions rebase {session} --continue` again")
+        }
+        Hint::RebaseThenMerge { session } => format!(
+            "bring the session up to date with `amp-sessions rebase {session}`, resolve the conflicts, then \
+             merge again"
+        ),
+        Hint::RebaseOrOtherStrategy { session } => format!(
+            "run `amp-sessions rebase {session}` to resolve them commit by commit, or merge with --strategy \
+             squash or merge"
+        ),
+        Hint::UpdateBaseThenRebase { session, branch } => format!(
+            "update {branch} (for example `git pull --ff-only` in your checkout), then run `amp-sessions rebase \
+             {session}` and merge again"
+        ),
+        Hint::RebaseOntoBranch { session } => {
+            format!("rebase the session onto one with `amp-sessions rebase {session} --onto BRANCH`")
+        }
+        Hint::PushLater { remote, branch } => {
+            format!("run `git push {remote} {branch}` when the remote is reachable")
+        }
+        Hint::StageFirst { session } => {
+            format!("stage files with `amp-sessions stage {session} PATH…` or --all")
+        }
+        Hint::SquashAll { session } => {
+            format!("squash everything with `amp-sessions squash {session}` instead")
+        }
+        Hint::ShowSnapshots { session } => format!("`amp-sessions show {session}` lists its snapshots"),
+        Hint::ExportToFolder => "pass --out DIR (created when missing)".into(),
+        Hint::RaiseOrClearBudget { session } => format!(
+            "raise the budget with `amp-sessions budget {session} USD` or clear it with `amp-sessions budget \
+             {session} --clear`"
+        ),
+        Hint::FollowOrAbortBatch { batch } => format!(
+            "wait for it, follow it with `amp-sessions batch status {batch} --follow`, or stop it with \
+             `amp-sessions batch abort {batch}`"
+        ),
+        Hint::ResumeBatchWithBudget { batch } => {
+            format!("resume it with a higher one: `amp-sessions batch resume {batch} --budget USD`")
+        }
+        Hint::AbortBench { run } => format!("wait for it, or stop it with `amp-sessions bench abort {run}`"),
+        Hint::ResumeBenchWithBudget { run } => {
+            format!("resume it with a higher one: `amp-sessions bench resume {run} --budget USD`")
+        }
     }
 }
