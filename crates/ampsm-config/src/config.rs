@@ -222,7 +222,6 @@ const AGENT_FIELDS: &[&str] = &["path", "args", "env", "permissions"];
 const REPO_FIELDS: &[&str] = &["setup", "copy_files"];
 const PRICE_FIELDS: &[&str] = &["input", "output", "cache_read", "cache_write"];
 const THEMES: &[&str] = &["gruvbox", "gruvbox-light", "light", "dark"];
-const EXPORT_FORMATS: &[&str] = &["json", "csv", "jsonl"];
 
 impl Config {
     /// Loads `path`; a missing file gives the defaults.
@@ -325,7 +324,7 @@ impl Config {
             ));
         }
         for f in &self.telemetry.export_formats {
-            if !EXPORT_FORMATS.contains(&f.as_str()) {
+            if !ampsm_core::ExportFormat::ALL.iter().any(|x| x.as_str() == f) {
                 return Err(bad(
                     "telemetry.export_formats",
                     format!("unknown format {f:?} (one of: json, csv, jsonl)"),

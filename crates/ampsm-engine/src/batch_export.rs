@@ -80,11 +80,7 @@ impl Engine {
         let path = if out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') {
             std::fs::create_dir_all(out)
                 .map_err(|source| EngineError::Io { path: out.to_path_buf(), source })?;
-            let ext = match format {
-                ExportFormat::Csv => "csv",
-                ExportFormat::Json => "json",
-                ExportFormat::Jsonl => "jsonl",
-            };
+            let ext = format.extension();
             out.join(format!(
                 "batch-{}-{}.{ext}",
                 ampsm_core::slugify(&table.batch_name),

@@ -77,26 +77,7 @@ pub const METRICS_COLUMNS: &[&str] = &[
     "agent_errors",
 ];
 
-/// An export format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    Json,
-    Csv,
-    Jsonl,
-}
-
-impl std::str::FromStr for ExportFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "json" => Ok(ExportFormat::Json),
-            "csv" => Ok(ExportFormat::Csv),
-            "jsonl" | "ndjson" => Ok(ExportFormat::Jsonl),
-            other => Err(format!("unknown export format {other:?} (one of: json, csv, jsonl)")),
-        }
-    }
-}
+pub use ampsm_core::ExportFormat;
 
 /// What to export. With no session, batch or run named, everything is exported.
 #[derive(Debug, Clone)]

@@ -231,7 +231,7 @@ pub async fn show(
             }
         }
         p { "Results table (one row per item): "
-            @for f in ["csv", "json", "jsonl"] { a href={ "/batches/" (bid) "/results?format=" (f) } { (f) } " " } }
+            @for f in [ExportFormat::Csv, ExportFormat::Json, ExportFormat::Jsonl] { a href={ "/batches/" (bid) "/results?format=" (f) } { (f) } " " } }
         p { (export::links("batch", &bid)) }
     };
     Ok(layout::page(
@@ -281,11 +281,7 @@ pub async fn results(
 ) -> Result<Response, WebError> {
     let format: ExportFormat = q.format.parse().map_err(WebError::BadRequest)?;
     let table = state.engine(move |e| Ok(e.batch_results_table(&id, format)?)).await?;
-    let (ext, ctype) = match format {
-        ExportFormat::Csv => ("csv", "text/csv; charset=utf-8"),
-        ExportFormat::Json => ("json", "application/json"),
-        ExportFormat::Jsonl => ("jsonl", "application/x-ndjson"),
-    };
+    let (ext, ctype) = (format.extension(), format.content_type());
     let name = format!("batch-{}-{}.{ext}", ampsm_core::slugify(&table.batch_name), short(&table.batch_id));
     Ok(export::download(table.text.into_bytes(), ctype, &name))
 }

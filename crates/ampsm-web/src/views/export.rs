@@ -81,7 +81,7 @@ pub async fn export(
     let stem = q.stem();
     match format {
         ExportFormat::Json | ExportFormat::Jsonl => {
-            let ext = if format == ExportFormat::Json { "json" } else { "jsonl" };
+            let ext = format.extension();
             let req = q.request(format, None);
             let bytes = state
                 .engine(move |e| {
@@ -90,8 +90,7 @@ pub async fn export(
                     Ok(buf)
                 })
                 .await?;
-            let ctype = if ext == "json" { "application/json" } else { "application/x-ndjson" };
-            Ok(download(bytes, ctype, &format!("{stem}.{ext}")))
+            Ok(download(bytes, format.content_type(), &format!("{stem}.{ext}")))
         }
         ExportFormat::Csv => {
             let home = state.inner.paths.home.clone();
