@@ -44,6 +44,10 @@ pub enum Hint {
     WaitOrForceStop,
     /// Bring the session's work back from its last snapshot.
     Undo { session: String },
+    /// Let repair settle the session, or bring its worktree back from a snapshot.
+    RepairOrUndo { session: String },
+    /// Give the prompt for the run.
+    GivePrompt,
     /// Restore the missing worktree from a snapshot, or remove the session for good.
     UndoOrForceRemove { session: String },
     /// Commit the session's changes (stage, then commit), or roll them back.

@@ -28,6 +28,10 @@ pub enum EngineError {
     Running { session: String, pid: i64 },
     #[error("{0}")]
     Invalid(String),
+    #[error("session {session}: its worktree {path} is missing")]
+    WorktreeGone { session: String, short_id: String, path: String },
+    #[error("session {session} has no prompt")]
+    NoPrompt { session: String },
     #[error(transparent)]
     Agent(#[from] ampsm_agent::AgentError),
     #[error("{agent} is not logged in: {message}")]
@@ -64,6 +68,10 @@ impl EngineError {
                 Some(Hint::MergeOrForceRemove { session: short_id.clone() })
             }
             EngineError::Running { .. } => Some(Hint::WaitOrForceStop),
+            EngineError::WorktreeGone { short_id, .. } => {
+                Some(Hint::RepairOrUndo { session: short_id.clone() })
+            }
+            EngineError::NoPrompt { .. } => Some(Hint::GivePrompt),
             EngineError::Review(e) => e.hint(),
             EngineError::Metrics(e) => e.hint(),
             EngineError::PolicyUnsupported { .. } => Some(Hint::ChoosePolicy),
@@ -88,6 +96,8 @@ impl EngineError {
             | EngineError::BadBase { .. }
             | EngineError::UnknownAgent(_)
             | EngineError::Invalid(_)
+            | EngineError::WorktreeGone { .. }
+            | EngineError::NoPrompt { .. }
             | EngineError::PolicyUnsupported { .. }
             | EngineError::NotRunning { .. } => ErrorKind::BadInput,
             EngineError::UnmergedWork { .. }

@@ -256,11 +256,11 @@ impl Engine {
         let label = format!("{} ({})", session.name, session.id.short());
         let worktree = PathBuf::from(&session.worktree_path);
         if !worktree.join(".git").exists() {
-            return Err(EngineError::Invalid(format!(
-                "session {label}: its worktree {} is missing; run `amp-sessions repair` or `amp-sessions undo {}`",
-                worktree.display(),
-                session.id.short()
-            )));
+            return Err(EngineError::WorktreeGone {
+                session: label,
+                short_id: session.id.short().to_string(),
+                path: worktree.display().to_string(),
+            });
         }
         if matches!(session.status, SessionStatus::Running | SessionStatus::AwaitingInput)
             && let Some(pid) = session.runner_pid.filter(|p| crate::process::pid_alive(*p))
@@ -272,7 +272,7 @@ impl Engine {
         self.check_policy(adapter.as_ref(), policy)?;
         let prompt = prompt.or_else(|| session.prompt.clone()).filter(|p| !p.trim().is_empty());
         let Some(prompt) = prompt else {
-            return Err(EngineError::Invalid(format!("session {label} has no prompt; pass --prompt TEXT")));
+            return Err(EngineError::NoPrompt { session: label });
         };
         let mut spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
         // Every process of the run carries its tag, so `repair` can stop what left the group after a crash.

@@ -226,11 +226,11 @@ impl Engine {
             })?,
         };
         if !Path::new(&session.worktree_path).join(".git").exists() {
-            return Err(EngineError::Invalid(format!(
-                "session {label}: its worktree {} is missing; run `amp-sessions repair` or `amp-sessions undo {}`",
-                session.worktree_path,
-                session.id.short()
-            )));
+            return Err(EngineError::WorktreeGone {
+                session: label,
+                short_id: session.id.short().to_string(),
+                path: session.worktree_path.clone(),
+            });
         }
         self.run_setup(&session, &command, interrupt)?;
         Ok(self.store.get_session(&session.id)?)

@@ -41,6 +41,10 @@ pub fn hint_text(hint: &Hint) -> String {
         ),
         Hint::WaitOrForceStop => "wait for it to finish, or use --force to stop it".into(),
         Hint::Undo { session } => format!("`amp-sessions undo {session}` brings its work back"),
+        Hint::RepairOrUndo { session } => {
+            format!("run `amp-sessions repair` or `amp-sessions undo {session}`")
+        }
+        Hint::GivePrompt => "pass --prompt TEXT".into(),
         Hint::UndoOrForceRemove { session } => format!(
             "bring it back with `amp-sessions undo {session}` or remove the session with `amp-sessions rm \
              {session} --force`"
