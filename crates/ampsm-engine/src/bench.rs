@@ -110,11 +110,11 @@ impl BenchError {
     pub fn hint(&self) -> Option<ampsm_core::Hint> {
         match self {
             BenchError::NotFound(_) => Some(ampsm_core::Hint::ListBenches),
-            _ => None,
             BenchError::Running { short, .. } => Some(ampsm_core::Hint::AbortBench { run: short.clone() }),
             BenchError::BudgetSpent { short, .. } => {
                 Some(ampsm_core::Hint::ResumeBenchWithBudget { run: short.clone() })
             }
+            _ => None,
         }
     }
 }
@@ -1253,20 +1253,21 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         ));
     }
     end.model_patch = Some(redactor.apply(patch_text));
-    if patch.iter().all(u8::is_ascii_whitespace) {
-        end.status = BenchResultStatus::EmptyPatch;
-        end.resolved = Some(false);
-        end.error = Some(join_notes(&notes, "the agent changed nothing (outside the test files)"));
-        return finish(engine, end);
-    }
     if engine.store.bench_abort_requested(&sh.run.id)? {
         // `bench abort` may have stopped the agent before the watcher saw the flag.
         sh.abort.store(true, Ordering::SeqCst);
     }
     if sh.abort.load(Ordering::SeqCst) {
-        // The user asked to stop: what the agent did is kept (session branch, patch), not evaluated.
+        // The user asked to stop: what the agent did is kept (session branch, patch), not evaluated; an
+        // agent stopped before it changed anything is aborted too (not an empty patch), so that resume runs it.
         end.status = BenchResultStatus::Aborted;
         end.error = Some(join_notes(&notes, "aborted while the agent ran (not evaluated)"));
+        return finish(engine, end);
+    }
+    if patch.iter().all(u8::is_ascii_whitespace) {
+        end.status = BenchResultStatus::EmptyPatch;
+        end.resolved = Some(false);
+        end.error = Some(join_notes(&notes, "the agent changed nothing (outside the test files)"));
         return finish(engine, end);
     }
     let Some(test) = problem.test.clone() else {

@@ -137,6 +137,19 @@ impl Preflight {
 impl Engine {
     /// `merge <s>` (see the module docs).
     pub fn merge_session(&mut self, reference: &str, req: &MergeRequest) -> Result<MergeReport, EngineError> {
+        let merged = self.merge_session_phases(reference, req);
+        if let Err(e) = &merged {
+            self.notify_if_conflict(e);
+        }
+        merged
+    }
+
+    /// The phases of [`Engine::merge_session`] (a conflict error is notified by the caller).
+    fn merge_session_phases(
+        &mut self,
+        reference: &str,
+        req: &MergeRequest,
+    ) -> Result<MergeReport, EngineError> {
         let s = self.live_session(reference)?;
         self.ensure_not_running(&s)?;
         let wt = self.session_worktree(&s)?;

@@ -214,6 +214,29 @@ fn find_program(name: &str) -> Option<PathBuf> {
     })
 }
 
+impl crate::Engine {
+    /// Sends a `conflict` notification when `err` says a merge or a squash replay stopped on conflicts
+    /// ([`crate::Engine::merge_session`] does). A notification never changes the result it is about.
+    pub(crate) fn notify_if_conflict(&self, err: &crate::EngineError) {
+        use crate::review_error::ReviewError;
+        let crate::EngineError::Review(e) = err else { return };
+        let (short_id, files) = match e {
+            ReviewError::MergeConflicts { short_id, files, .. }
+            | ReviewError::ReplayConflicts { short_id, files, .. } => (short_id, files),
+            _ => return,
+        };
+        if let Ok(s) = self.store.resolve_session(short_id, true) {
+            self.notify_conflict(&s, files);
+        }
+    }
+
+    /// Sends a `conflict` notification for a session whose merge or rebase stopped on `files`.
+    pub(crate) fn notify_conflict(&self, s: &ampsm_store::Session, files: &[String]) {
+        let message = format!("conflicts in {}", files.join(", "));
+        self.notify_session(s, NotifyEvent::Conflict, s.status.as_str(), &message);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,22 +266,5 @@ mod tests {
         assert_eq!(notify(&cfg, &note()), Delivery::None);
         let cfg = NotificationsConfig { desktop: false, command: None };
         assert_eq!(notify(&cfg, &note()), Delivery::None);
-    }
-}
-
-impl crate::Engine {
-    /// Sends a `conflict` notification when `err` says a merge, squash replay or rebase stopped on
-    /// conflicts. A notification never changes the result it is about.
-    pub fn notify_if_conflict(&self, err: &crate::EngineError) {
-        use crate::review_error::ReviewError;
-        let crate::EngineError::Review(e) = err else { return };
-        let (short_id, files) = match e {
-            ReviewError::MergeConflicts { short_id, files, .. }
-            | ReviewError::ReplayConflicts { short_id, files, .. }
-            | ReviewError::RebaseConflicts { short_id, files, .. } => (short_id, files.join(", ")),
-            _ => return,
-        };
-        let Ok(s) = self.store.resolve_session(short_id, true) else { return };
-        self.notify_session(&s, NotifyEvent::Conflict, s.status.as_str(), &format!("conflicts in {files}"));
     }
 }

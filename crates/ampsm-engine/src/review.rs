@@ -659,6 +659,7 @@ impl Engine {
                 (RebaseResult::Done, vec![], vec![format!("amp-sessions merge {short}")])
             }
             RebaseOutcome::Conflicts(files) => {
+                self.notify_conflict(s, &files);
                 let steps = vec![
                     format!("edit the conflicted files in {}", s.worktree_path),
                     format!("amp-sessions rebase {short} --continue"),

@@ -1,5 +1,4 @@
-//! Metrics commands: `metrics <s>`, `timeline <s>`, `export`, `report <s>` and `budget <s>`, plus the
-//! notification sent when a review command stops on a merge or rebase conflict.
+//! Metrics commands: `metrics <s>`, `timeline <s>`, `export`, `report <s>` and `budget <s>`.
 
 use super::{CliError, open_engine};
 use crate::output::{self, heading, print_fields, print_json};
@@ -8,7 +7,7 @@ use ampsm_core::time::format_ms;
 use ampsm_engine::export::{ExportFormat, ExportRequest, usd};
 use ampsm_engine::metrics::SessionMetrics;
 use ampsm_engine::metrics_error::MetricsError;
-use ampsm_engine::{BudgetChange, Engine, EngineError, SessionBudget};
+use ampsm_engine::{BudgetChange, EngineError, SessionBudget};
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -398,15 +397,4 @@ fn budget(a: BudgetArgs, json: bool) -> Result<(), CliError> {
     }
     print_fields(&fields);
     Ok(())
-}
-
-/// Passes `result` through, sending a `conflict` notification when it is a merge or rebase conflict. A
-/// notification never changes the result.
-pub fn notify_on_conflict(result: Result<(), CliError>) -> Result<(), CliError> {
-    if let Err(CliError::Engine(e)) = &result
-        && let Ok(engine) = Engine::open()
-    {
-        engine.notify_if_conflict(e);
-    }
-    result
 }

@@ -94,7 +94,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Batch(c) => batch::run(c, json),
         Command::Bench(c) => bench::run(c, json),
         Command::Ui(a) => ui::run(a, json),
-        Command::Review(c) => metrics::notify_on_conflict(review::run(c, json)),
+        Command::Review(c) => review::run(c, json),
         Command::Metrics(c) => metrics::run(c, json),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

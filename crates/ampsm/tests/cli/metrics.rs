@@ -398,6 +398,16 @@ fn conflicts_are_announced_and_a_failing_notifier_never_fails_a_command() {
             .any(|e| e["kind"] == "merge" && e["summary"].as_str().unwrap().contains("README.md")),
         "{t}"
     );
+    // The engine announces a rebase that stops on conflicts too (whichever front end asked for it).
+    let (code, _) = w.fails(&["rebase", "clash"]);
+    assert_ne!(code, 0);
+    let sent = notifications(&notes);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent[1].starts_with(&format!("conflict|{id}|")) && sent[1].ends_with("conflicts in README.md"),
+        "{sent:?}"
+    );
+    w.ok(&["rebase", "clash", "--abort"]);
 
     // A notifier that fails, or takes its time, changes nothing about the command's result.
     let bin = w.dir.path().join("bin").join("claude");

@@ -770,3 +770,106 @@ fn a_batch_started_in_the_dashboard_can_be_aborted_from_it() {
     let page = d.get(&format!("/batches/{id}")).body;
     assert!(!page.contains("Abort batch"), "{page}");
 }
+
+/// Waits until `batch status` (or `bench show`) of `id` says `done(view)`.
+fn wait_for(w: &World, args: &[&str], what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = w.json(args);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn batches_resume_with_a_new_budget_export_their_table_and_clean_from_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::with_claude(&slow_scenario(dir.path(), 120_000));
+    let d = Dashboard::start(&w);
+    let yaml = format!(
+        "name: to-resume\nrepos:\n  - path: {}\nitems:\n  - name: slow\n    prompt: wait\n    agent: claude\n  - name: queued\n    prompt: wait\n    agent: claude\nconcurrency: 1\n",
+        w.repo_arg()
+    );
+    // The start form's budget is the whole batch's (as `batch start --budget`).
+    let r = d.post("/batches", &[("yaml", &yaml), ("budget", "$7.5")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = r.location.unwrap().trim_start_matches("/batches/").split('?').next().unwrap().to_string();
+    let status = ["batch", "status", id.as_str()];
+    let v = wait_for(&w, &status, "the batch did not start", |v| v["counts"]["running"] == 1);
+    assert_eq!(v["budget_usd"], 7.5, "{v}");
+    assert!(!d.get(&format!("/batches/{id}")).body.contains("Resume batch"));
+    w.ok(&["batch", "abort", &id]);
+    wait_for(&w, &status, "the batch was not aborted", |v| {
+        v["status"] == "aborted" && v["counts"]["running"] == 0
+    });
+    assert!(d.get(&format!("/batches/{id}")).body.contains("Resume batch"));
+
+    // A bad budget is refused in one line and changes nothing.
+    let r = d.post(&format!("/batches/{id}/resume"), &[("budget", "-1")]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("budget must be a positive amount"), "{}", r.body);
+    assert_eq!(w.json(&status)["status"], "aborted");
+    // Resume with a new budget (as `batch resume --budget`): the unfinished items run again.
+    let r = d.post(&format!("/batches/{id}/resume"), &[("budget", "9")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location.unwrap().ends_with("?done=resumed"));
+    let v = wait_for(&w, &status, "the batch did not resume", |v| v["counts"]["running"] == 1);
+    assert_eq!(v["budget_usd"], 9.0, "{v}");
+    assert_eq!(v["status"], "running", "{v}");
+    let r = d.post(&format!("/batches/{id}/abort"), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    wait_for(&w, &status, "the batch was not aborted again", |v| {
+        v["status"] == "aborted" && v["counts"]["running"] == 0
+    });
+
+    // The results table is the one `batch export` writes, in every format.
+    for format in ["csv", "json", "jsonl"] {
+        let r = d.get(&format!("/batches/{id}/results?format={format}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body, w.ok(&["batch", "export", &id, "--format", format]), "{format}");
+    }
+    assert_eq!(d.get(&format!("/batches/{id}/results?format=xml")).status, 400);
+
+    // Clean removes the batch's sessions (their unmerged work is snapshotted first).
+    let before = w.json(&["list"]).as_array().unwrap().len();
+    assert!(before >= 2, "{before}");
+    let r = d.post(&format!("/batches/{id}/clean"), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(w.json(&["list"]).as_array().unwrap().len(), 0);
+    assert!(d.get(&format!("/batches/{id}?done=cleaned")).body.contains("Worktrees cleaned"));
+}
+
+#[test]
+fn bench_runs_resume_with_a_new_budget_from_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::with_claude(&slow_scenario(dir.path(), 120_000));
+    let d = Dashboard::start(&w);
+    let yaml = format!(
+        "name: slow-suite\nagents: [claude]\nproblems:\n  - id: notes\n    repo: {}\n    prompt: Write the notes\n    test: \"test -f NOTES.md\"\n",
+        w.repo_arg()
+    );
+    let r = d.post("/bench", &[("yaml", &yaml), ("budget", "3")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = r.location.unwrap().trim_start_matches("/bench/").split('?').next().unwrap().to_string();
+    let show = ["bench", "show", id.as_str()];
+    let v = wait_for(&w, &show, "the run did not start", |v| v["counts"]["running"] == 1);
+    assert_eq!(v["budget_usd"], 3.0, "{v}");
+    let r = d.post(&format!("/bench/{id}/abort"), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let v = wait_for(&w, &show, "the run was not aborted", |v| {
+        v["status"] == "aborted" && v["counts"]["running"] == 0
+    });
+    let page = d.get(&format!("/bench/{id}")).body;
+    assert!(page.contains("Resume run"), "{v}\n{page}");
+    let r = d.post(&format!("/bench/{id}/resume"), &[("budget", "4")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let v = wait_for(&w, &show, "the run did not resume", |v| v["counts"]["running"] == 1);
+    assert_eq!(v["budget_usd"], 4.0, "{v}");
+    d.post(&format!("/bench/{id}/abort"), &[]);
+    wait_for(&w, &show, "the run was not aborted again", |v| {
+        v["status"] == "aborted" && v["counts"]["running"] == 0
+    });
+}
