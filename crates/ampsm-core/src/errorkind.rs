@@ -48,6 +48,10 @@ pub enum Hint {
     RepairOrUndo { session: String },
     /// Give the prompt for the run.
     GivePrompt,
+    /// See the session's approvals and their numbers.
+    ListApprovals { session: String },
+    /// Run the fixed setup again, or remove the session.
+    RerunSetupOrRemove { session: String },
     /// Restore the missing worktree from a snapshot, or remove the session for good.
     UndoOrForceRemove { session: String },
     /// Commit the session's changes (stage, then commit), or roll them back.

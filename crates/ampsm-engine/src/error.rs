@@ -32,6 +32,8 @@ pub enum EngineError {
     WorktreeGone { session: String, short_id: String, path: String },
     #[error("session {session} has no prompt")]
     NoPrompt { session: String },
+    #[error("session {session} has no approval #{seq}")]
+    NoApproval { session: String, name: String, seq: i64 },
     #[error(transparent)]
     Agent(#[from] ampsm_agent::AgentError),
     #[error("{agent} is not logged in: {message}")]
@@ -72,6 +74,8 @@ impl EngineError {
                 Some(Hint::RepairOrUndo { session: short_id.clone() })
             }
             EngineError::NoPrompt { .. } => Some(Hint::GivePrompt),
+            EngineError::NoApproval { name, .. } => Some(Hint::ListApprovals { session: name.clone() }),
+            EngineError::SetupFailed(f) => Some(Hint::RerunSetupOrRemove { session: f.name.clone() }),
             EngineError::Review(e) => e.hint(),
             EngineError::Metrics(e) => e.hint(),
             EngineError::PolicyUnsupported { .. } => Some(Hint::ChoosePolicy),
@@ -98,6 +102,7 @@ impl EngineError {
             | EngineError::Invalid(_)
             | EngineError::WorktreeGone { .. }
             | EngineError::NoPrompt { .. }
+            | EngineError::NoApproval { .. }
             | EngineError::PolicyUnsupported { .. }
             | EngineError::NotRunning { .. } => ErrorKind::BadInput,
             EngineError::UnmergedWork { .. }

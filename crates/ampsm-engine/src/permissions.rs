@@ -154,17 +154,14 @@ impl Engine {
                 Some(a) => a.clone(),
                 None => {
                     let known = self.store.session_approvals(&session.id)?.into_iter().find(|a| a.seq == n);
-                    return Err(EngineError::Invalid(match known {
-                        Some(a) => format!(
+                    return Err(match known {
+                        Some(a) => EngineError::Invalid(format!(
                             "approval #{n} of session {label} is already {} ({})",
                             a.status.as_str(),
                             describe(&a)
-                        ),
-                        None => format!(
-                            "session {label} has no approval #{n}; run `amp-sessions approvals {}`",
-                            session.name
-                        ),
-                    }));
+                        )),
+                        None => EngineError::NoApproval { session: label, name: session.name.clone(), seq: n },
+                    });
                 }
             },
             None => match pending.as_slice() {

@@ -60,16 +60,13 @@ impl std::fmt::Display for SetupFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "session {} was created, but its setup `{}` failed ({}): {}; the whole output is in {}. Fix it in {} \
-             and run it again with `amp-sessions setup {}`, or remove the session with `amp-sessions rm {} --force`",
+            "session {} was created, but its setup `{}` failed ({}): {}; the whole output is in {}. Fix it in {}",
             self.session,
             self.command,
             self.outcome,
             self.tail,
             self.log.display(),
             self.worktree.display(),
-            self.name,
-            self.name
         )
     }
 }

@@ -45,6 +45,11 @@ pub fn hint_text(hint: &Hint) -> String {
             format!("run `amp-sessions repair` or `amp-sessions undo {session}`")
         }
         Hint::GivePrompt => "pass --prompt TEXT".into(),
+        Hint::ListApprovals { session } => format!("run `amp-sessions approvals {session}`"),
+        Hint::RerunSetupOrRemove { session } => format!(
+            "run it again with `amp-sessions setup {session}`, or remove the session with `amp-sessions rm \
+             {session} --force`"
+        ),
         Hint::UndoOrForceRemove { session } => format!(
             "bring it back with `amp-sessions undo {session}` or remove the session with `amp-sessions rm \
              {session} --force`"
