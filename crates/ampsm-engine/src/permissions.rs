@@ -160,7 +160,9 @@ impl Engine {
                             a.status.as_str(),
                             describe(&a)
                         )),
-                        None => EngineError::NoApproval { session: label, name: session.name.clone(), seq: n },
+                        None => {
+                            EngineError::NoApproval { session: label, name: session.name.clone(), seq: n }
+                        }
                     });
                 }
             },
