@@ -149,3 +149,20 @@ impl IntoResponse for WebError {
 pub fn joined<T>(r: Result<Result<T, WebError>, tokio::task::JoinError>) -> Result<T, WebError> {
     r.map_err(|e| WebError::Internal(format!("a background task failed: {e}")))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ampsm_engine::metrics_error::MetricsError;
+
+    #[test]
+    fn a_missing_batch_is_404_and_a_refusal_409() {
+        let missing = WebError::Engine(EngineError::Metrics(MetricsError::BatchNotFound("b1".into())));
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert!(missing.line().contains("(hint: the Batches page lists every batch)"), "{}", missing.line());
+        let refused = WebError::Engine(EngineError::Running { session: "s".into(), pid: 1 });
+        assert_eq!(refused.status(), StatusCode::CONFLICT);
+        assert_eq!(WebError::Engine(EngineError::Invalid("x".into())).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(WebError::Unauthorized.status(), StatusCode::UNAUTHORIZED);
+    }
+}

@@ -112,3 +112,39 @@ pub fn hint_text(hint: &Hint) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_table() {
+        let codes: Vec<(ErrorKind, i32)> = [
+            ErrorKind::BadInput,
+            ErrorKind::NotFound,
+            ErrorKind::Refused,
+            ErrorKind::Interrupted,
+            ErrorKind::Failed,
+        ]
+        .into_iter()
+        .map(|k| (k, exit_code(k)))
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                (ErrorKind::BadInput, 2),
+                (ErrorKind::NotFound, 2),
+                (ErrorKind::Refused, 3),
+                (ErrorKind::Interrupted, 130),
+                (ErrorKind::Failed, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn hints_name_the_commands_to_run() {
+        let text = hint_text(&Hint::RebaseThenMerge { session: "abcd1234".into() });
+        assert!(text.contains("`amp-sessions rebase abcd1234`"), "{text}");
+        assert!(!hint_text(&Hint::ListSessions).contains('\n'));
+    }
+}
