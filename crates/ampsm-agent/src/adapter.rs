@@ -194,7 +194,7 @@ pub trait AgentAdapter: Send + Sync {
         Err(AgentError::Unsupported {
             agent: self.name(),
             what: "interactive chat".to_string(),
-            hint: "use `iterate` to run it one prompt at a time".to_string(),
+            hint: ampsm_core::Hint::IterateInstead,
         })
     }
 

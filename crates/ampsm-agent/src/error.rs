@@ -47,8 +47,8 @@ pub enum AgentError {
     },
 
     /// The adapter cannot do what was asked (e.g. an interactive session with an agent that has none).
-    #[error("{agent}: {what} is not supported by this agent; {hint}")]
-    Unsupported { agent: &'static str, what: String, hint: String },
+    #[error("{agent}: {what} is not supported by this agent")]
+    Unsupported { agent: &'static str, what: String, hint: ampsm_core::Hint },
 
     /// An interactive session was already closed, or its process has ended.
     #[error("{agent}: the interactive session has ended; start a new one to send more messages")]
@@ -56,6 +56,14 @@ pub enum AgentError {
 }
 
 impl AgentError {
+    /// What to do instead, when the agent cannot do what was asked.
+    pub fn hint(&self) -> Option<ampsm_core::Hint> {
+        match self {
+            AgentError::Unsupported { hint, .. } => Some(hint.clone()),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is: an unknown agent, a missing `command` program or an unsupported
     /// request is bad input; a missing install and a broken process failed.
     pub fn kind(&self) -> ampsm_core::ErrorKind {

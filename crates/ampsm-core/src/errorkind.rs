@@ -46,6 +46,10 @@ pub enum Hint {
     Undo { session: String },
     /// Let repair settle the session, or bring its worktree back from a snapshot.
     RepairOrUndo { session: String },
+    /// Run the agent one prompt at a time instead of in a chat.
+    IterateInstead,
+    /// Run one prompt at a time (its tool calls wait for answers), or choose another permission policy.
+    IterateOrOtherPolicy,
     /// Give the prompt for the run.
     GivePrompt,
     /// See the session's approvals and their numbers.

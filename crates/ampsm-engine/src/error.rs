@@ -78,6 +78,7 @@ impl EngineError {
             EngineError::SetupFailed(f) => Some(Hint::RerunSetupOrRemove { session: f.name.clone() }),
             EngineError::Review(e) => e.hint(),
             EngineError::Metrics(e) => e.hint(),
+            EngineError::Agent(e) => e.hint(),
             EngineError::PolicyUnsupported { .. } => Some(Hint::ChoosePolicy),
             EngineError::Batch(e) => e.hint(),
             EngineError::Bench(e) => e.hint(),

@@ -97,6 +97,12 @@ pub fn hint_text(hint: &Hint) -> String {
         Hint::Undo { .. } => "undo brings its work back".into(),
         Hint::RepairOrUndo { .. } => "repair settles the session; undo brings its worktree back".into(),
         Hint::GivePrompt => "write a prompt".into(),
+        Hint::IterateInstead => "run it one prompt at a time from the session's page".into(),
+        Hint::IterateOrOtherPolicy => {
+            "run it one prompt at a time from the session's page (its tool calls wait for your answers), or \
+             choose another policy"
+                .into()
+        }
         Hint::ListApprovals { .. } => "the session's page lists its approvals".into(),
         Hint::RerunSetupOrRemove { .. } => "run the setup again, or remove the session".into(),
         Hint::UndoOrForceRemove { .. } => "bring it back with undo, or remove the session for good".into(),

@@ -45,6 +45,10 @@ pub fn hint_text(hint: &Hint) -> String {
             format!("run `amp-sessions repair` or `amp-sessions undo {session}`")
         }
         Hint::GivePrompt => "pass --prompt TEXT".into(),
+        Hint::IterateInstead => "use `iterate` to run it one prompt at a time".into(),
+        Hint::IterateOrOtherPolicy => {
+            "use `iterate` (its tool calls wait for `approve`/`deny`), or another policy".into()
+        }
         Hint::ListApprovals { session } => format!("run `amp-sessions approvals {session}`"),
         Hint::RerunSetupOrRemove { session } => format!(
             "run it again with `amp-sessions setup {session}`, or remove the session with `amp-sessions rm \

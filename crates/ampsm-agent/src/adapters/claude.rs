@@ -228,8 +228,7 @@ impl AgentAdapter for ClaudeAdapter {
             return Err(AgentError::Unsupported {
                 agent: "claude",
                 what: "chat under the `ask` permission policy".to_string(),
-                hint: "use `iterate` (its tool calls wait for `approve`/`deny`), or another policy"
-                    .to_string(),
+                hint: ampsm_core::Hint::IterateOrOtherPolicy,
             });
         }
         Ok(build(spec, true, running_as_root()))
