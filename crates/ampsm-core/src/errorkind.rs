@@ -1,6 +1,6 @@
 //! The one error vocabulary every crate shares: what kind of failure an error is ([`ErrorKind`]) and what
 //! the user can do next ([`Hint`]). Front ends turn a kind into an exit code or an HTTP status and word a
-//! hint themselves; libraries never choose a number or name a command-line flag.
+//! hint themselves; libraries choose no exit code or status and leave out the front ends' commands.
 
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ pub enum Hint {
     ListBatches,
     /// See which benchmark runs exist.
     ListBenches,
-    /// Point at a git repository (the CLI's `--repo`).
+    /// Point at a git repository.
     PassRepo,
     /// Pick another permission policy; the health check lists what each agent supports.
     ChoosePolicy,
