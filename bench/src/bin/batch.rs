@@ -112,10 +112,7 @@ fn run(o: &Options) -> Result<bool, String> {
     let sessions: std::collections::HashSet<&str> =
         items.iter().filter_map(|i| i["session"]["id"].as_str()).collect();
     let store = ampsm_store::Store::open(&home.join("sessions.db")).map_err(|e| e.to_string())?;
-    let commits: i64 = store
-        .conn()
-        .query_row("SELECT COUNT(*) FROM commits WHERE kind = 'agent'", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+    let commits = store.agent_commit_total().map_err(|e| e.to_string())?;
 
     let ideal = o.items as f64 / o.concurrency as f64 * AGENT_SECONDS;
     println!(

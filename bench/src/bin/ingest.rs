@@ -100,16 +100,7 @@ fn measure(bin: &Path, firehose: &Path, dir: &Path) -> Result<(), String> {
     let recorded = report_json["lines_recorded"].as_u64().unwrap_or(0);
     // Count what is really in the database.
     let store = ampsm_store::Store::open(&home.join("sessions.db")).map_err(|e| e.to_string())?;
-    let persisted: i64 = store
-        .conn()
-        .query_row("SELECT COUNT(*) FROM agent_events", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
-    let normalized: i64 = store
-        .conn()
-        .query_row("SELECT COALESCE(SUM(json_array_length(normalized)), 0) FROM agent_events", [], |r| {
-            r.get(0)
-        })
-        .map_err(|e| e.to_string())?;
+    let (persisted, normalized) = store.event_totals().map_err(|e| e.to_string())?;
     let rate = persisted as f64 / took.as_secs_f64();
     let rss_mb = children_peak_rss_kib() as f64 * 1024.0 / 1_000_000.0;
     println!(

@@ -458,6 +458,21 @@ impl Store {
         Ok(())
     }
 
+    /// How many stream lines (agent events) the store holds over every session, and how many normalized
+    /// events they carry.
+    pub fn event_totals(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(json_array_length(normalized)), 0) FROM agent_events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// How many commits the agents made, over every session.
+    pub fn agent_commit_total(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM commits WHERE kind = 'agent'", [], |r| r.get(0))?)
+    }
+
     /// Merge attempts of a session, oldest first.
     pub fn list_merges(&self, session: &SessionId) -> Result<Vec<MergeRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
