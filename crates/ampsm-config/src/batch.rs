@@ -288,7 +288,7 @@ impl Checker<'_> {
         }
         let budget_usd = match &raw.budget {
             None => None,
-            Some(b) if b.value.is_finite() && b.value > 0.0 => Some(b.value),
+            Some(b) if ampsm_core::Money::from_usd(b.value).is_positive() => Some(b.value),
             Some(b) => {
                 return Err(self.at(
                     b,
@@ -395,7 +395,7 @@ impl Checker<'_> {
             out.merge_on_pass = m;
         }
         if let Some(b) = raw.budget {
-            if !(b.value.is_finite() && b.value > 0.0) {
+            if !ampsm_core::Money::from_usd(b.value).is_positive() {
                 return Err(self.at(
                     b,
                     &format!("{prefix}.budget"),

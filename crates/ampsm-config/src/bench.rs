@@ -272,7 +272,7 @@ impl Checker<'_> {
         let test_timeout = self.duration(raw.test_timeout.as_ref(), "test_timeout")?;
         let budget_usd = match &raw.budget {
             None => None,
-            Some(b) if b.value.is_finite() && b.value > 0.0 => Some(b.value),
+            Some(b) if ampsm_core::Money::from_usd(b.value).is_positive() => Some(b.value),
             Some(b) => {
                 return Err(self.at(
                     b,

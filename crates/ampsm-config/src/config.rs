@@ -366,7 +366,7 @@ impl Config {
             ("bench.budget_usd", self.bench.budget_usd),
         ] {
             if let Some(b) = budget
-                && !(b.is_finite() && b > 0.0)
+                && !ampsm_core::Money::from_usd(b).is_positive()
             {
                 return Err(bad(key, format!("must be a positive number, got {b}")));
             }

@@ -152,7 +152,8 @@ fn model_matches(key: &str, model: &str) -> bool {
 
 /// An amount in USD as a person reads it: `$2.00`, `$0.055`, `$0.0125` (two to four decimals, no trailing
 /// zeros past the cents), so that a budget of $0.055 is never shown as `$0.06`.
-pub fn dollars(v: f64) -> String {
+pub fn dollars(v: impl Into<f64>) -> String {
+    let v: f64 = v.into();
     let text = format!("{v:.4}");
     let (whole, frac) = text.split_once('.').unwrap_or((&text, "0000"));
     let frac = frac.trim_end_matches('0');

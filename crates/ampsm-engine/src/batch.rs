@@ -42,7 +42,7 @@ use crate::{Engine, EngineError};
 use ampsm_config::batch::BatchSpec;
 use ampsm_config::{ConfigError, Paths};
 use ampsm_core::id::{new_id, short_id};
-use ampsm_core::{BatchItemStatus, BatchStatus, MergeResult};
+use ampsm_core::{BatchItemStatus, BatchStatus, MergeResult, Money};
 use ampsm_git::Git;
 use ampsm_store::Store;
 use ampsm_store::batches::{Batch, BatchCounts, BatchItem, ItemUsage, NewBatch, NewBatchItem};
@@ -122,7 +122,7 @@ pub struct PlannedRun {
     pub timeout_ms: u64,
     pub retries: u32,
     pub merge_on_pass: bool,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     pub script: Option<String>,
     pub prompt: String,
 }
@@ -133,8 +133,8 @@ pub struct BatchPlan {
     pub name: String,
     pub file: PathBuf,
     pub concurrency: u32,
-    /// The budget of the whole batch in USD (top-level `budget:` or `batch start --budget`).
-    pub budget_usd: Option<f64>,
+    /// The budget of the whole batch (top-level `budget:` or `batch start --budget`).
+    pub budget_usd: Option<Money>,
     pub items: usize,
     pub repos: usize,
     pub runs: Vec<PlannedRun>,
@@ -173,7 +173,7 @@ pub struct BatchView {
     pub note: Option<String>,
     pub counts: BatchCounts,
     /// What the batch's sessions cost so far (usage with a known price).
-    pub spent_usd: f64,
+    pub spent_usd: Money,
     pub items: Vec<ItemView>,
 }
 
@@ -266,7 +266,7 @@ pub struct BatchOutcome {
     /// Why the batch stopped before running everything (its budget reached, an abort).
     pub stop_reason: Option<String>,
     /// What the batch has spent, when it has a budget.
-    pub spent_usd: Option<f64>,
+    pub spent_usd: Option<Money>,
     pub took_ms: u64,
 }
 
@@ -345,7 +345,7 @@ impl Engine {
                 timeout_ms: item.timeout.unwrap_or_else(|| self.config.agent_timeout()).as_millis() as u64,
                 retries: item.retries,
                 merge_on_pass: item.merge_on_pass,
-                budget_usd: item.budget_usd,
+                budget_usd: item.budget_usd.map(Money::from_usd),
                 script: item.script.clone(),
                 prompt: item.prompt.clone(),
             });
@@ -354,7 +354,7 @@ impl Engine {
             name: spec.name.clone(),
             file: spec.file.clone(),
             concurrency: spec.concurrency,
-            budget_usd: spec.budget_usd.or(self.config.batch.budget_usd),
+            budget_usd: spec.budget_usd.or(self.config.batch.budget_usd).map(Money::from_usd),
             items: spec.items.len(),
             repos: repos.len(),
             runs,
@@ -554,17 +554,18 @@ impl Engine {
             }
             .into());
         }
-        if let Some(b) = budget_usd.filter(|b| !(b.is_finite() && *b > 0.0)) {
-            return Err(crate::metrics_error::MetricsError::BadBudget(b).into());
+        let budget_usd = budget_usd.map(Money::from_usd);
+        if let Some(b) = budget_usd.filter(|b| !b.is_positive()) {
+            return Err(crate::metrics_error::MetricsError::BadBudget(b.usd()).into());
         }
         if let Some(budget) = budget_usd.or(batch.budget_usd) {
             let spent = self.store.batch_spend_usd(&batch.id)?;
-            if spent >= budget {
+            if spent.reached(budget) {
                 return Err(BatchError::BudgetSpent {
                     batch: label(&batch),
                     short: short_id(&batch.id).to_string(),
-                    spent,
-                    budget,
+                    spent: spent.usd(),
+                    budget: budget.usd(),
                 }
                 .into());
             }
@@ -820,15 +821,15 @@ pub fn run_batch(
     }
     // The whole batch's budget: one pool shared by every item's run, counting what earlier runs of the
     // batch (before a resume) already spent.
-    let pool = match batch.budget_usd.filter(|b| *b > 0.0) {
+    let pool = match batch.budget_usd.filter(|b| b.is_positive()) {
         Some(limit) => {
             let spent = engine.store.batch_spend_usd(batch_id)?;
-            if spent >= limit {
+            if spent.reached(limit) {
                 return Err(BatchError::BudgetSpent {
                     batch: label(&batch),
                     short: short_id(batch_id).to_string(),
-                    spent,
-                    budget: limit,
+                    spent: spent.usd(),
+                    budget: limit.usd(),
                 }
                 .into());
             }

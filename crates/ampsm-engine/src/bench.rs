@@ -43,7 +43,7 @@ use crate::{Engine, EngineError};
 use ampsm_config::bench::{BenchAgent, CustomBench, SweInstance, load_dataset, patch_paths};
 use ampsm_config::{ConfigError, Paths};
 use ampsm_core::id::{new_id, short_id};
-use ampsm_core::{BenchResultStatus, BenchRunStatus};
+use ampsm_core::{BenchResultStatus, BenchRunStatus, Money};
 use ampsm_git::{Git, PatchApply, RepoLock};
 use ampsm_store::Store;
 use ampsm_store::bench::{BenchCounts, BenchResult, BenchRun, NewBenchResult, NewBenchRun, ResultEnd};
@@ -170,7 +170,7 @@ pub struct BenchPlan {
     pub repeats: u32,
     pub timeout_ms: u64,
     pub test_timeout_ms: u64,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     pub agents: Vec<BenchAgent>,
     pub problems: Vec<BenchProblem>,
     /// Where predictions go (default `AMPSM_HOME/bench/<run id>`).
@@ -229,8 +229,8 @@ pub struct ConfigSummary {
     /// `resolved / results`; `None` when nothing was evaluated.
     pub resolve_rate: Option<f64>,
     /// `None` when some result's cost is unknown (an unpriced model).
-    pub cost_usd: Option<f64>,
-    pub mean_cost_usd: Option<f64>,
+    pub cost_usd: Option<Money>,
+    pub mean_cost_usd: Option<Money>,
     pub mean_duration_ms: Option<f64>,
     pub total_tokens: i64,
     /// Results per status.
@@ -403,7 +403,7 @@ impl Engine {
             repeats: spec.repeats,
             timeout_ms: spec.timeout.unwrap_or_else(|| self.config.agent_timeout()).as_millis() as u64,
             test_timeout_ms: spec.test_timeout.unwrap_or(DEFAULT_TEST_TIMEOUT).as_millis() as u64,
-            budget_usd: budget.or(spec.budget_usd).or(self.config.bench.budget_usd),
+            budget_usd: budget.or(spec.budget_usd).or(self.config.bench.budget_usd).map(Money::from_usd),
             agents: spec.agents.clone(),
             problems,
             out_dir: None,
@@ -546,7 +546,7 @@ impl Engine {
             repeats: o.repeats.unwrap_or(1).min(ampsm_config::bench::MAX_REPEATS),
             timeout_ms: o.timeout.unwrap_or_else(|| self.config.agent_timeout()).as_millis() as u64,
             test_timeout_ms: o.test_timeout.unwrap_or(DEFAULT_TEST_TIMEOUT).as_millis() as u64,
-            budget_usd: o.budget_usd.or(self.config.bench.budget_usd),
+            budget_usd: o.budget_usd.or(self.config.bench.budget_usd).map(Money::from_usd),
             agents,
             problems,
             out_dir: o.out.clone(),
@@ -564,10 +564,8 @@ impl Engine {
 
     /// Records a planned run (running under this process) with all its results queued.
     pub fn create_bench_run(&mut self, plan: &BenchPlan) -> Result<BenchRun, EngineError> {
-        if let Some(b) = plan.budget_usd
-            && !(b.is_finite() && b > 0.0)
-        {
-            return Err(MetricsError::BadBudget(b).into());
+        if let Some(b) = plan.budget_usd.filter(|b| !b.is_positive()) {
+            return Err(MetricsError::BadBudget(b.usd()).into());
         }
         for a in &plan.agents {
             if !ampsm_core::agents::is_agent_name(&a.agent) {
@@ -648,8 +646,9 @@ impl Engine {
         if let Some(pid) = run.runner_pid.filter(|p| *p != own_pid() && pid_alive(*p)) {
             return Err(BenchError::Running { run: label, short: short_id(&run.id).to_string(), pid }.into());
         }
-        if let Some(b) = budget_usd.filter(|b| !(b.is_finite() && *b > 0.0)) {
-            return Err(MetricsError::BadBudget(b).into());
+        let budget_usd = budget_usd.map(Money::from_usd);
+        if let Some(b) = budget_usd.filter(|b| !b.is_positive()) {
+            return Err(MetricsError::BadBudget(b.usd()).into());
         }
         let counts = self.store.bench_counts(&run.id)?;
         if counts.aborted + counts.queued + counts.running == 0 {
@@ -657,12 +656,12 @@ impl Engine {
         }
         if let Some(budget) = budget_usd.or(run.budget_usd) {
             let spent = self.store.bench_spend_usd(&run.id)?;
-            if spent >= budget {
+            if spent.reached(budget) {
                 return Err(BenchError::BudgetSpent {
                     run: label,
                     short: short_id(&run.id).to_string(),
-                    spent,
-                    budget,
+                    spent: spent.usd(),
+                    budget: budget.usd(),
                 }
                 .into());
             }
@@ -860,7 +859,7 @@ fn other(run: &str, message: &str) -> EngineError {
 /// Per-config figures, in the order configs first appear.
 fn summarize(results: &[&BenchResult]) -> Vec<ConfigSummary> {
     let mut out: Vec<ConfigSummary> = Vec::new();
-    let mut costs: HashMap<String, (f64, i64, bool)> = HashMap::new();
+    let mut costs: HashMap<String, (Money, i64, bool)> = HashMap::new();
     let mut durations: HashMap<String, (i64, i64)> = HashMap::new();
     for r in results {
         let label = r.config_label();
@@ -896,7 +895,7 @@ fn summarize(results: &[&BenchResult]) -> Vec<ConfigSummary> {
         }
         s.total_tokens += r.total_tokens.unwrap_or(0);
         if r.session_id.is_some() && r.agent_outcome.is_some() {
-            let c = costs.entry(label.clone()).or_insert((0.0, 0, false));
+            let c = costs.entry(label.clone()).or_insert((Money::ZERO, 0, false));
             match r.cost_usd {
                 Some(v) => c.0 += v,
                 None => c.2 = true,
@@ -916,10 +915,10 @@ fn summarize(results: &[&BenchResult]) -> Vec<ConfigSummary> {
         match costs.get(&s.label) {
             Some((sum, n, unknown)) if !unknown => {
                 s.cost_usd = Some(*sum);
-                s.mean_cost_usd = (*n > 0).then(|| sum / *n as f64);
+                s.mean_cost_usd = (*n > 0).then(|| *sum / *n as f64);
             }
             Some(_) => {}
-            None => s.cost_usd = Some(0.0),
+            None => s.cost_usd = Some(Money::ZERO),
         }
         if let Some((sum, n)) = durations.get(&s.label).filter(|(_, n)| *n > 0) {
             s.mean_duration_ms = Some(*sum as f64 / *n as f64);
@@ -1006,7 +1005,7 @@ pub fn run_bench(
     std::fs::create_dir_all(&out_dir).map_err(|source| EngineError::Io { path: out_dir.clone(), source })?;
     let pool = run
         .budget_usd
-        .filter(|b| *b > 0.0)
+        .filter(|b| b.is_positive())
         .map(|limit| -> Result<_, EngineError> {
             // After a resume, what the earlier attempts spent counts.
             let spent = engine.store.bench_spend_usd(run_id)?;

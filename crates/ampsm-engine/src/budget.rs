@@ -14,14 +14,14 @@
 //! (priced) cost replaces its running figure.
 
 use ampsm_core::pricing::PriceTable;
-use ampsm_core::{AgentEvent, TokenUsage, dollars};
+use ampsm_core::{AgentEvent, BudgetLevel, Money, TokenUsage};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// Share of the budget at which a warning is given.
-pub const WARN_AT: f64 = 0.8;
+pub use ampsm_core::BUDGET_WARN_SHARE as WARN_AT;
 
 /// What the meter asks the caller to do after a line.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,11 +37,11 @@ pub enum BudgetSignal {
 /// The budget state of a run, as reported after it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BudgetStatus {
-    pub budget_usd: f64,
+    pub budget_usd: Money,
     /// Known cost of the session's earlier iterations.
-    pub spent_before_usd: f64,
+    pub spent_before_usd: Money,
     /// This run's cost as the meter counted it.
-    pub run_usd: f64,
+    pub run_usd: Money,
     /// Tokens the meter could not price (no price for their model).
     pub unpriced_tokens: u64,
     pub warned: bool,
@@ -54,17 +54,17 @@ pub struct BudgetStatus {
 pub struct BudgetMeter {
     table: PriceTable,
     /// The session's budget; `None` when the meter only counts cost (for a shared [`BudgetPool`]).
-    budget: Option<f64>,
-    before: f64,
+    budget: Option<Money>,
+    before: Money,
     /// Cost the agent already reported for the thread in earlier runs (subtracted from its running totals).
-    prior_reported: f64,
+    prior_reported: Money,
     /// Usage per provider message id (a repeat replaces, never adds).
     by_message: HashMap<String, (Option<String>, TokenUsage)>,
     /// Cost of usage events without a message id.
-    anonymous_usd: f64,
+    anonymous_usd: Money,
     unpriced_tokens: u64,
     /// The run's cost as the agent reported it in its result line.
-    reported: Option<f64>,
+    reported: Option<Money>,
     warned: bool,
     stopped: bool,
     told_unpriced: bool,
@@ -76,9 +76,9 @@ impl BudgetMeter {
     /// thread report running totals).
     pub fn new(
         table: PriceTable,
-        budget_usd: Option<f64>,
-        spent_before_usd: f64,
-        prior_reported_usd: f64,
+        budget_usd: Option<Money>,
+        spent_before_usd: Money,
+        prior_reported_usd: Money,
     ) -> Self {
         BudgetMeter {
             table,
@@ -86,7 +86,7 @@ impl BudgetMeter {
             before: spent_before_usd,
             prior_reported: prior_reported_usd,
             by_message: HashMap::new(),
-            anonymous_usd: 0.0,
+            anonymous_usd: Money::ZERO,
             unpriced_tokens: 0,
             reported: None,
             warned: false,
@@ -97,24 +97,24 @@ impl BudgetMeter {
 
     /// Whether the session had used up its budget before this run started.
     pub fn exhausted_before_start(&self) -> bool {
-        self.budget.is_some_and(|b| self.before >= b)
+        self.budget.is_some_and(|b| self.before.reached(b))
     }
 
     /// This run's cost so far.
-    pub fn run_usd(&self) -> f64 {
+    pub fn run_usd(&self) -> Money {
         if let Some(r) = self.reported {
             return r;
         }
-        let per_message: f64 = self
+        let per_message: Money = self
             .by_message
             .values()
-            .filter_map(|(model, usage)| self.table.cost(model.as_deref(), usage).usd)
+            .filter_map(|(model, usage)| self.table.cost(model.as_deref(), usage).usd.map(Money::from_usd))
             .sum();
         per_message + self.anonymous_usd
     }
 
     /// The session's spend so far: earlier iterations plus this run.
-    pub fn spent_usd(&self) -> f64 {
+    pub fn spent_usd(&self) -> Money {
         self.before + self.run_usd()
     }
 
@@ -147,30 +147,31 @@ impl BudgetMeter {
                         Some(id) => {
                             self.by_message.insert(id.clone(), (model.clone(), *usage));
                         }
-                        None => self.anonymous_usd += priced.unwrap_or(0.0),
+                        None => self.anonymous_usd += Money::from_usd(priced.unwrap_or(0.0)),
                     }
                 }
                 AgentEvent::Result { cost_usd: Some(c), .. } => {
-                    self.reported = Some((c - self.prior_reported).max(0.0));
+                    self.reported = Some(self.prior_reported.left_of(Money::from_usd(*c)));
                 }
                 _ => {}
             }
         }
         let Some(budget) = self.budget else { return signals };
         let spent = self.spent_usd();
-        if !self.warned && spent >= WARN_AT * budget {
+        let level = spent.level(budget);
+        if !self.warned && level != BudgetLevel::Under {
             self.warned = true;
             signals.push(BudgetSignal::Warn(format!(
                 "budget: {:.0} % used (${spent:.4} of {})",
-                100.0 * spent / budget,
-                dollars(budget)
+                spent.percent_of(budget),
+                budget.text()
             )));
         }
-        if !self.stopped && spent >= budget {
+        if !self.stopped && level == BudgetLevel::Reached {
             self.stopped = true;
             signals.push(BudgetSignal::Stop(format!(
                 "budget reached: ${spent:.4} of {} spent; the agent was stopped",
-                dollars(budget)
+                budget.text()
             )));
         }
         signals
@@ -200,16 +201,16 @@ impl BudgetMeter {
 #[derive(Debug)]
 pub struct BudgetPool {
     scope: String,
-    limit: f64,
+    limit: Money,
     state: Mutex<PoolState>,
 }
 
 #[derive(Debug, Default)]
 struct PoolState {
     /// Spend before the pool was made plus the final cost of runs that ended.
-    settled: f64,
+    settled: Money,
     /// The running cost of each run still going, by member key.
-    live: HashMap<u64, f64>,
+    live: HashMap<u64, Money>,
     /// How to stop each run still going.
     cancels: HashMap<u64, watch::Sender<bool>>,
     next_key: u64,
@@ -220,9 +221,9 @@ struct PoolState {
 impl BudgetPool {
     /// A pool of `limit_usd` for `scope` (a label such as "batch 1a2b3c4d"), of which `spent_before_usd`
     /// was already spent (e.g. by the items of a batch that is resumed).
-    pub fn new(scope: impl Into<String>, limit_usd: f64, spent_before_usd: f64) -> Arc<BudgetPool> {
+    pub fn new(scope: impl Into<String>, limit_usd: Money, spent_before_usd: Money) -> Arc<BudgetPool> {
         let scope = scope.into();
-        let spent = spent_before_usd >= limit_usd;
+        let spent = spent_before_usd.reached(limit_usd);
         let stop_reason = spent.then(|| reached_text(&scope, spent_before_usd, limit_usd));
         let state =
             PoolState { settled: spent_before_usd, warned: spent, stop_reason, ..PoolState::default() };
@@ -239,14 +240,14 @@ impl BudgetPool {
         &self.scope
     }
 
-    pub fn limit_usd(&self) -> f64 {
+    pub fn limit_usd(&self) -> Money {
         self.limit
     }
 
     /// Everything spent so far: settled runs plus the running cost of the runs still going.
-    pub fn spent_usd(&self) -> f64 {
+    pub fn spent_usd(&self) -> Money {
         let st = self.lock();
-        st.settled + st.live.values().sum::<f64>()
+        st.settled + st.live.values().sum::<Money>()
     }
 
     /// Whether the limit was reached: running members were stopped and no new run may start.
@@ -267,29 +268,30 @@ impl BudgetPool {
         }
         let key = st.next_key;
         st.next_key += 1;
-        st.live.insert(key, 0.0);
+        st.live.insert(key, Money::ZERO);
         st.cancels.insert(key, cancel);
         Some(PoolMember { pool: self.clone(), key, settled: false })
     }
 
     /// Sets a member's running cost; returns the signals for the member whose line crossed a mark.
-    fn report(&self, key: u64, run_usd: f64) -> Vec<BudgetSignal> {
+    fn report(&self, key: u64, run_usd: Money) -> Vec<BudgetSignal> {
         let mut st = self.lock();
         if let Some(v) = st.live.get_mut(&key) {
             *v = run_usd;
         }
-        let spent = st.settled + st.live.values().sum::<f64>();
+        let spent = st.settled + st.live.values().sum::<Money>();
+        let level = spent.level(self.limit);
         let mut signals = Vec::new();
-        if !st.warned && spent >= WARN_AT * self.limit {
+        if !st.warned && level != BudgetLevel::Under {
             st.warned = true;
             signals.push(BudgetSignal::Warn(format!(
                 "budget: {} {:.0} % used (${spent:.4} of {})",
                 self.scope,
-                100.0 * spent / self.limit,
-                dollars(self.limit)
+                spent.percent_of(self.limit),
+                self.limit.text()
             )));
         }
-        if st.stop_reason.is_none() && spent >= self.limit {
+        if st.stop_reason.is_none() && level == BudgetLevel::Reached {
             let reason = reached_text(&self.scope, spent, self.limit);
             st.stop_reason = Some(reason.clone());
             for cancel in st.cancels.values() {
@@ -303,17 +305,17 @@ impl BudgetPool {
     }
 
     /// Ends a member: its final cost moves from live to settled.
-    fn settle(&self, key: u64, final_usd: Option<f64>) {
+    fn settle(&self, key: u64, final_usd: Option<Money>) {
         let mut st = self.lock();
-        let live = st.live.remove(&key).unwrap_or(0.0);
+        let live = st.live.remove(&key).unwrap_or(Money::ZERO);
         st.cancels.remove(&key);
         st.settled += final_usd.unwrap_or(live);
     }
 }
 
 /// Why a pool stopped: "the budget of batch 1a2b3c4d was reached ($X of $Y spent)".
-fn reached_text(scope: &str, spent: f64, limit: f64) -> String {
-    format!("the budget of {scope} was reached (${spent:.4} of {} spent)", dollars(limit))
+fn reached_text(scope: &str, spent: Money, limit: Money) -> String {
+    format!("the budget of {scope} was reached (${spent:.4} of {} spent)", limit.text())
 }
 
 /// One run's place in a [`BudgetPool`]; settles with its last reported cost when dropped unsettled.
@@ -326,7 +328,7 @@ pub struct PoolMember {
 
 impl PoolMember {
     /// The run's cost so far; returns what to say or do (a warning, or the stop of every member).
-    pub fn report(&self, run_usd: f64) -> Vec<BudgetSignal> {
+    pub fn report(&self, run_usd: Money) -> Vec<BudgetSignal> {
         self.pool.report(self.key, run_usd)
     }
 
@@ -335,7 +337,7 @@ impl PoolMember {
     }
 
     /// Ends the run with its final cost (`None`: the last reported running cost stands).
-    pub fn settle(mut self, final_usd: Option<f64>) {
+    pub fn settle(mut self, final_usd: Option<Money>) {
         self.settled = true;
         self.pool.settle(self.key, final_usd);
     }
@@ -353,6 +355,10 @@ impl Drop for PoolMember {
 mod tests {
     use super::*;
 
+    fn usd(v: f64) -> Money {
+        Money::from_usd(v)
+    }
+
     fn usage(id: Option<&str>, model: Option<&str>, output: u64) -> AgentEvent {
         AgentEvent::Usage {
             model: model.map(str::to_string),
@@ -364,12 +370,12 @@ mod tests {
     #[test]
     fn a_repeated_message_id_counts_once_and_the_budget_warns_then_stops() {
         // claude-sonnet-4-5 output: $15 per million tokens; 1,000 tokens = $0.015.
-        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(0.05), 0.0, 0.0);
+        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(usd(0.05)), usd(0.0), usd(0.0));
         let model = Some("claude-sonnet-4-5-20250929");
         assert!(m.observe(&[usage(Some("msg_1"), model, 1_000)]).is_empty());
         // The same message again (a second content block): still $0.015.
         assert!(m.observe(&[usage(Some("msg_1"), model, 1_000)]).is_empty());
-        assert!((m.run_usd() - 0.015).abs() < 1e-12);
+        assert!((m.run_usd().usd() - 0.015).abs() < 1e-12);
         // $0.045 = 90 %: a warning, no stop.
         let s = m.observe(&[usage(Some("msg_2"), model, 2_000)]);
         assert!(matches!(s.as_slice(), [BudgetSignal::Warn(_)]), "{s:?}");
@@ -382,36 +388,39 @@ mod tests {
 
     #[test]
     fn earlier_spend_counts_and_unknown_models_are_reported_not_guessed() {
-        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(1.0), 0.9, 0.0);
+        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(usd(1.0)), usd(0.9), usd(0.0));
         assert!(!m.exhausted_before_start());
         let s = m.observe(&[usage(None, Some("mystery-model"), 1_000_000)]);
         // 90 % was already spent before the run; the unpriced tokens add nothing.
         assert!(matches!(s.as_slice(), [BudgetSignal::Unpriced(_), BudgetSignal::Warn(_)]), "{s:?}");
         assert_eq!(m.status().unwrap().unpriced_tokens, 1_000_000);
-        assert!((m.spent_usd() - 0.9).abs() < 1e-12);
-        assert!(BudgetMeter::new(PriceTable::builtin(), Some(1.0), 1.0, 0.0).exhausted_before_start());
+        assert!((m.spent_usd().usd() - 0.9).abs() < 1e-12);
+        assert!(
+            BudgetMeter::new(PriceTable::builtin(), Some(usd(1.0)), usd(1.0), usd(0.0))
+                .exhausted_before_start()
+        );
     }
 
     #[test]
     fn a_pool_warns_once_then_stops_every_member_and_refuses_new_ones() {
-        let pool = BudgetPool::new("batch abc", 1.0, 0.1);
+        let pool = BudgetPool::new("batch abc", usd(1.0), usd(0.1));
         let (tx_a, rx_a) = watch::channel(false);
         let (tx_b, rx_b) = watch::channel(false);
         let a = pool.join(tx_a).unwrap();
         let b = pool.join(tx_b).unwrap();
-        assert!(a.report(0.3).is_empty());
+        assert!(a.report(usd(0.3)).is_empty());
         // 0.1 + 0.3 + 0.45 = 0.85: the warning goes to the member whose line crossed 80 %.
-        let s = b.report(0.45);
+        let s = b.report(usd(0.45));
         assert!(
             matches!(s.as_slice(), [BudgetSignal::Warn(t)] if t.contains("batch abc 85 % used")),
             "{s:?}"
         );
-        assert!(a.report(0.35).is_empty(), "warned once");
+        assert!(a.report(usd(0.35)).is_empty(), "warned once");
         // A run that ends settles at its priced cost, replacing its running figure.
-        a.settle(Some(0.4));
-        assert!((pool.spent_usd() - 0.95).abs() < 1e-9);
+        a.settle(Some(usd(0.4)));
+        assert!((pool.spent_usd().usd() - 0.95).abs() < 1e-9);
         assert!(!*rx_b.borrow());
-        let s = b.report(0.5);
+        let s = b.report(usd(0.5));
         assert!(matches!(s.as_slice(), [BudgetSignal::Stop(_)]), "{s:?}");
         assert!(*rx_b.borrow(), "every member still running is stopped");
         assert!(!*rx_a.borrow(), "a settled member is not");
@@ -423,19 +432,19 @@ mod tests {
         assert!(pool.join(tx_c).is_none(), "no new run once the money is gone");
         // Dropped unsettled: its last running cost stands.
         drop(b);
-        assert!((pool.spent_usd() - 1.0).abs() < 1e-9);
+        assert!((pool.spent_usd().usd() - 1.0).abs() < 1e-9);
     }
 
     #[test]
     fn a_pool_spent_before_it_starts_is_exhausted() {
-        let pool = BudgetPool::new("bench run x", 2.0, 2.5);
+        let pool = BudgetPool::new("bench run x", usd(2.0), usd(2.5));
         assert!(pool.exhausted());
         assert!(pool.join(watch::channel(false).0).is_none());
     }
 
     #[test]
     fn the_agents_reported_cost_wins_minus_the_threads_earlier_runs() {
-        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(10.0), 0.0, 0.25);
+        let mut m = BudgetMeter::new(PriceTable::builtin(), Some(usd(10.0)), usd(0.0), usd(0.25));
         m.observe(&[usage(Some("a"), Some("gpt-5"), 1_000)]);
         m.observe(&[AgentEvent::Result {
             ok: true,
@@ -446,6 +455,6 @@ mod tests {
             num_turns: None,
             cost_usd: Some(1.25),
         }]);
-        assert!((m.run_usd() - 1.0).abs() < 1e-12);
+        assert!((m.run_usd().usd() - 1.0).abs() < 1e-12);
     }
 }

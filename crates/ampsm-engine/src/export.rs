@@ -562,7 +562,8 @@ fn metrics_record(m: &SessionMetrics) -> Vec<String> {
 }
 
 /// `$0.1234`, or `unknown`.
-pub fn usd(v: Option<f64>) -> String {
+pub fn usd(v: Option<impl Into<f64>>) -> String {
+    let v: Option<f64> = v.map(Into::into);
     v.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())
 }
 

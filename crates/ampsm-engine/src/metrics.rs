@@ -15,7 +15,7 @@
 //! - *files*: `git diff --numstat <base>...<branch>` (see [`FilesMetrics::range`]).
 
 use crate::{Engine, EngineError};
-use ampsm_core::TokenUsage;
+use ampsm_core::{Money, TokenUsage};
 use ampsm_git::{FileStat, Git};
 use ampsm_store::Session;
 use ampsm_store::metrics::ErrorEvent;
@@ -39,7 +39,7 @@ pub struct SessionMetrics {
     pub total_tokens_per_sec: Option<f64>,
     pub cost: CostSummary,
     /// Cost per minute of agent time; `None` when the cost is unknown or no time was spent.
-    pub cost_per_min: Option<f64>,
+    pub cost_per_min: Option<Money>,
     pub budget: Option<BudgetView>,
     pub models: Vec<ModelMetrics>,
     pub tool_calls: usize,
@@ -91,9 +91,9 @@ impl From<TokenUsage> for TokenTotals {
 #[derive(Debug, Clone, Serialize)]
 pub struct CostSummary {
     /// The total in USD; `None` (shown "unknown") when any usage with tokens has no known cost.
-    pub usd: Option<f64>,
+    pub usd: Option<Money>,
     /// The sum of the known costs.
-    pub known_usd: f64,
+    pub known_usd: Money,
     /// `agent`, `price_table`, `mixed`, `unknown`, or `none` (no usage recorded).
     pub source: String,
     /// The price table entries used (`builtin:<model>@<date>`, `config:<model>`).
@@ -105,11 +105,11 @@ pub struct CostSummary {
 /// Budget against spend.
 #[derive(Debug, Clone, Serialize)]
 pub struct BudgetView {
-    pub budget_usd: f64,
+    pub budget_usd: Money,
     /// Known spend.
-    pub spent_usd: f64,
+    pub spent_usd: Money,
     pub percent: f64,
-    pub remaining_usd: f64,
+    pub remaining_usd: Money,
     /// Iterations stopped at the budget.
     pub stops: usize,
 }
@@ -265,7 +265,7 @@ impl Engine {
         // Tokens and cost, overall and per model.
         let mut total = TokenUsage::default();
         let mut per_model: BTreeMap<Option<String>, ModelAcc> = BTreeMap::new();
-        let mut known_usd = 0.0;
+        let mut known_usd = Money::ZERO;
         let mut unpriced_rows = 0usize;
         let mut entries: Vec<String> = Vec::new();
         for row in &usage {
@@ -279,7 +279,7 @@ impl Engine {
             slot.0.add(&row.usage);
             match row.cost_usd {
                 Some(c) => {
-                    known_usd += c;
+                    known_usd += Money::from_usd(c);
                     slot.1 = slot.1.map(|v| v + c);
                 }
                 None if !row.usage.is_zero() => {
@@ -422,8 +422,8 @@ impl Engine {
         let budget = s.budget_usd.map(|b| BudgetView {
             budget_usd: b,
             spent_usd: known_usd,
-            percent: if b > 0.0 { 100.0 * known_usd / b } else { 0.0 },
-            remaining_usd: (b - known_usd).max(0.0),
+            percent: if b.is_positive() { known_usd.percent_of(b) } else { 0.0 },
+            remaining_usd: known_usd.left_of(b),
             stops: iterations.iter().filter(|i| i.outcome.as_deref() == Some("budget")).count(),
         });
 

@@ -108,7 +108,7 @@ impl Engine {
     }
 
     /// What a benchmark run has spent so far (priced usage of its sessions), in USD.
-    pub fn bench_spend_usd(&self, run_id: &str) -> Result<f64, EngineError> {
+    pub fn bench_spend_usd(&self, run_id: &str) -> Result<ampsm_core::Money, EngineError> {
         Ok(self.store.bench_spend_usd(run_id)?)
     }
 

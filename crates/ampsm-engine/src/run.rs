@@ -376,7 +376,7 @@ impl Engine {
         let (cost_usd, cost_source) = total_cost(&usage);
         let run_usd = meter.as_ref().map(|m| m.run_usd());
         if let Some(m) = member {
-            m.settle(cost_usd.or(run_usd));
+            m.settle(cost_usd.map(ampsm_core::Money::from_usd).or(run_usd));
         }
         let outcome_word = if budget_stop {
             "budget"
@@ -414,7 +414,7 @@ impl Engine {
                 pool.scope(),
                 pool.spent_usd(),
                 ampsm_core::dollars(pool.limit_usd()),
-                cost_usd.or(run_usd).unwrap_or_default(),
+                cost_usd.map(ampsm_core::Money::from_usd).or(run_usd).unwrap_or_default(),
             ))
         } else {
             Some(report.outcome.error.clone().or_else(|| report.exit.failure_reason()).unwrap_or_else(|| {
@@ -539,22 +539,27 @@ impl Engine {
         spec: &RunSpec,
         pooled: bool,
     ) -> Result<Option<BudgetMeter>, EngineError> {
-        let budget = session.budget_usd.filter(|b| *b > 0.0);
+        let budget = session.budget_usd.filter(|b| b.is_positive());
         if budget.is_none() && !pooled {
             return Ok(None);
         }
         let spent = match budget {
             Some(_) => self.store.session_spend(&session.id)?.known_usd,
-            None => 0.0,
+            None => ampsm_core::Money::ZERO,
         };
-        let prior_reported: f64 = spec.prior_usage.iter().filter_map(|m| m.reported_cost_usd).sum();
+        let prior_reported: ampsm_core::Money = spec
+            .prior_usage
+            .iter()
+            .filter_map(|m| m.reported_cost_usd)
+            .map(ampsm_core::Money::from_usd)
+            .sum();
         let meter = BudgetMeter::new(self.config.price_table(), budget, spent, prior_reported);
         if let Some(budget) = budget.filter(|_| meter.exhausted_before_start()) {
             return Err(MetricsError::BudgetExhausted {
                 session: format!("{} ({})", session.name, session.id.short()),
                 short_id: session.id.short().to_string(),
-                spent,
-                budget,
+                spent: spent.usd(),
+                budget: budget.usd(),
             }
             .into());
         }

@@ -26,7 +26,7 @@ pub struct CreateSession {
     pub agent: Option<String>,
     pub model: Option<String>,
     pub script: Option<String>,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<ampsm_core::Money>,
     pub batch_item_id: Option<String>,
     /// The benchmark result the session is made for.
     pub bench_result_id: Option<String>,
@@ -122,7 +122,7 @@ impl Engine {
         let permissions = self.policy_for_new(&agent, req.permissions);
         self.check_policy(ampsm_agent::adapter_for(&agent)?.as_ref(), permissions)?;
         if let Some(b) = req.budget_usd
-            && !(b.is_finite() && b > 0.0)
+            && !b.is_positive()
         {
             return Err(EngineError::Invalid(format!("budget must be a positive amount in USD, got {b}")));
         }
@@ -176,7 +176,7 @@ impl Engine {
             model,
             prompt: req.prompt.clone(),
             script: req.script.clone(),
-            budget_usd: req.budget_usd.or(self.config.session.budget_usd),
+            budget_usd: req.budget_usd.or(self.config.session.budget_usd.map(ampsm_core::Money::from_usd)),
             batch_item_id: req.batch_item_id.clone(),
             bench_result_id: req.bench_result_id.clone(),
             creating_pid: own_pid(),
@@ -642,8 +642,8 @@ pub(crate) fn no_commits(repo: &Path) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionBudget {
     pub session: Session,
-    /// Sum of the known costs of its usage rows, USD.
-    pub spent_usd: f64,
+    /// Sum of the known costs of its usage rows.
+    pub spent_usd: ampsm_core::Money,
     /// Usage rows with tokens but no known price (not counted in `spent_usd`).
     pub unpriced_rows: i64,
 }
@@ -671,11 +671,12 @@ impl Engine {
         match change {
             BudgetChange::Keep => {}
             BudgetChange::Set(v) => {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(crate::metrics_error::MetricsError::BadBudget(v).into());
+                let v = ampsm_core::Money::from_usd(v);
+                if !v.is_positive() {
+                    return Err(crate::metrics_error::MetricsError::BadBudget(v.usd()).into());
                 }
                 self.store.set_budget(&s.id, Some(v))?;
-                self.store.record_note(&s.id, &format!("budget set to {}", ampsm_core::dollars(v)))?;
+                self.store.record_note(&s.id, &format!("budget set to {}", v.text()))?;
             }
             BudgetChange::Clear => {
                 self.store.set_budget(&s.id, None)?;

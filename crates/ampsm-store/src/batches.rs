@@ -6,9 +6,9 @@
 //! puts `running` items of a dead runner and `aborted` items back to `queued`. Batch statuses: `queued`,
 //! `running`, `completed` (every item passed), `failed` (some did not), `aborted`.
 
-use crate::{Store, StoreError, text_column};
+use crate::{Store, StoreError, money_column, text_column};
 use ampsm_core::time::now_ms;
-use ampsm_core::{BatchItemStatus, BatchStatus};
+use ampsm_core::{BatchItemStatus, BatchStatus, Money};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -22,7 +22,7 @@ pub struct NewBatch {
     pub spec: String,
     pub concurrency: i64,
     /// The budget of the whole batch in USD.
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
 }
 
 /// One item × repository of a new batch.
@@ -40,7 +40,7 @@ pub struct NewBatchItem {
     pub timeout_ms: Option<i64>,
     pub retries: i64,
     pub merge_on_pass: bool,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
 }
 
 /// A batch as stored (without its YAML; see [`Store::batch_spec`]).
@@ -54,7 +54,7 @@ pub struct Batch {
     pub runner_pid: Option<i64>,
     pub abort_requested: bool,
     /// The budget of the whole batch in USD (its items' sessions may have their own too).
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     /// Why the batch stopped before running everything (its budget reached, an abort).
     pub stop_reason: Option<String>,
     pub created_at: i64,
@@ -78,7 +78,7 @@ pub struct BatchItem {
     pub timeout_ms: Option<i64>,
     pub retries: i64,
     pub merge_on_pass: bool,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     pub status: BatchItemStatus,
     pub attempts: i64,
     pub session_id: Option<String>,
@@ -151,7 +151,7 @@ pub struct ItemUsage {
     pub cache_read_tokens: i64,
     pub cache_write_tokens: i64,
     /// `None` when some usage has no known price (never a partial sum shown as whole).
-    pub cost_usd: Option<f64>,
+    pub cost_usd: Option<Money>,
     pub commits: i64,
     pub lines_added: i64,
     pub lines_removed: i64,
@@ -172,7 +172,7 @@ fn batch_from_row(r: &Row<'_>) -> rusqlite::Result<Batch> {
         concurrency: r.get(4)?,
         runner_pid: r.get(5)?,
         abort_requested: r.get::<_, i64>(6)? != 0,
-        budget_usd: r.get(7)?,
+        budget_usd: money_column(r, 7)?,
         stop_reason: r.get(8)?,
         created_at: r.get(9)?,
         started_at: r.get(10)?,
@@ -195,7 +195,7 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<BatchItem> {
         timeout_ms: r.get(10)?,
         retries: r.get(11)?,
         merge_on_pass: r.get::<_, i64>(12)? != 0,
-        budget_usd: r.get(13)?,
+        budget_usd: money_column(r, 13)?,
         status: text_column(r, 14)?,
         attempts: r.get(15)?,
         session_id: r.get(16)?,
@@ -213,7 +213,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO batches (id, name, file_path, spec, status, concurrency, budget_usd, created_at) \
                  VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
-                params![b.id, b.name, b.file_path, b.spec, b.concurrency, b.budget_usd, now_ms()],
+                params![b.id, b.name, b.file_path, b.spec, b.concurrency, b.budget_usd.map(Money::usd), now_ms()],
             )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO batch_items (id, batch_id, seq, item_name, repo_path, base_branch, prompt, script, agent, \
@@ -235,7 +235,7 @@ impl Store {
                     i.timeout_ms,
                     i.retries,
                     i.merge_on_pass as i64,
-                    i.budget_usd
+                    i.budget_usd.map(Money::usd)
                 ])?;
             }
             Ok(())
@@ -345,19 +345,22 @@ impl Store {
     }
 
     /// Sets (or clears) the budget of a whole batch.
-    pub fn set_batch_budget(&mut self, id: &str, budget_usd: Option<f64>) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE batches SET budget_usd = ?2 WHERE id = ?1", params![id, budget_usd])?;
+    pub fn set_batch_budget(&mut self, id: &str, budget_usd: Option<Money>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE batches SET budget_usd = ?2 WHERE id = ?1",
+            params![id, budget_usd.map(Money::usd)],
+        )?;
         Ok(())
     }
 
     /// What the sessions of every attempt of a batch's items cost so far (usage with a known price).
-    pub fn batch_spend_usd(&self, batch_id: &str) -> Result<f64, StoreError> {
-        Ok(self.conn().query_row(
+    pub fn batch_spend_usd(&self, batch_id: &str) -> Result<Money, StoreError> {
+        Ok(Money::from_usd(self.conn().query_row(
             "SELECT COALESCE(SUM(u.cost_usd), 0.0) FROM token_usage u JOIN sessions s ON s.id = u.session_id \
              WHERE s.batch_item_id IN (SELECT id FROM batch_items WHERE batch_id = ?1)",
             [batch_id],
             |r| r.get(0),
-        )?)
+        )?))
     }
 
     /// Sets the abort flag; returns whether the batch exists.
@@ -531,12 +534,12 @@ impl Store {
             u.output_tokens = output;
             u.cache_read_tokens = cache_read;
             u.cache_write_tokens = cache_write;
-            u.cost_usd = if unknown > 0 { None } else { Some(cost) };
+            u.cost_usd = if unknown > 0 { None } else { Some(Money::from_usd(cost)) };
         }
         // Items with sessions but no usage rows cost nothing that is known to be unpriced.
         for u in out.values_mut() {
             if u.sessions > 0 && u.cost_usd.is_none() && u.input_tokens + u.output_tokens == 0 {
-                u.cost_usd = Some(0.0);
+                u.cost_usd = Some(Money::ZERO);
             }
         }
         let mut stmt = self.conn().prepare_cached(
@@ -581,7 +584,7 @@ mod tests {
             timeout_ms: Some(1000),
             retries: 1,
             merge_on_pass: false,
-            budget_usd: Some(2.0),
+            budget_usd: Some(Money::from_usd(2.0)),
         }
     }
 
@@ -596,14 +599,14 @@ mod tests {
             file_path: None,
             spec: "x".into(),
             concurrency: 2,
-            budget_usd: Some(3.5),
+            budget_usd: Some(Money::from_usd(3.5)),
         };
         let items: Vec<NewBatchItem> = (1..=4).map(|i| item(id, i)).collect();
         s.insert_batch(&b, &items).unwrap();
         assert_eq!(s.find_batches("0123").unwrap().len(), 1);
         assert_eq!(s.find_batches("b").unwrap().len(), 1);
         assert!(s.find_batches("ffff").unwrap().is_empty());
-        assert_eq!(s.batch_items(id).unwrap()[0].budget_usd, Some(2.0));
+        assert_eq!(s.batch_items(id).unwrap()[0].budget_usd, Some(Money::from_usd(2.0)));
 
         assert_eq!(s.start_batch_item_attempt(&items[0].id).unwrap(), Some(1));
         s.finish_batch_item(&items[0].id, BatchItemStatus::Passed, None, true).unwrap();
@@ -632,11 +635,11 @@ mod tests {
         let b = s.get_batch(id).unwrap().unwrap();
         assert_eq!(
             (b.budget_usd, b.stop_reason.as_deref()),
-            (Some(3.5), Some("the batch budget was reached"))
+            (Some(Money::from_usd(3.5)), Some("the batch budget was reached"))
         );
-        assert_eq!(s.batch_spend_usd(id).unwrap(), 0.0);
-        s.set_batch_budget(id, Some(7.0)).unwrap();
-        assert_eq!(s.get_batch(id).unwrap().unwrap().budget_usd, Some(7.0));
+        assert_eq!(s.batch_spend_usd(id).unwrap(), Money::ZERO);
+        s.set_batch_budget(id, Some(Money::from_usd(7.0))).unwrap();
+        assert_eq!(s.get_batch(id).unwrap().unwrap().budget_usd, Some(Money::from_usd(7.0)));
         let got = s.get_batch(id).unwrap().unwrap();
         assert_eq!((got.status, got.runner_pid), (BatchStatus::Aborted, None));
     }

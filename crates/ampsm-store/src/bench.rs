@@ -6,9 +6,9 @@
 //! `error` | `aborted`. Run statuses: `running` (recorded with its runner's pid from the start), then
 //! `completed`, `failed` or `aborted`.
 
-use crate::{Store, StoreError, text_column};
+use crate::{Store, StoreError, money_column, text_column};
 use ampsm_core::time::now_ms;
-use ampsm_core::{BenchResultStatus, BenchRunStatus};
+use ampsm_core::{BenchResultStatus, BenchRunStatus, Money};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -22,7 +22,7 @@ pub struct NewBenchRun {
     /// The normalized plan (JSON).
     pub config: String,
     pub concurrency: i64,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     pub out_dir: Option<String>,
     /// The process that runs it.
     pub runner_pid: i64,
@@ -47,7 +47,7 @@ pub struct BenchRun {
     pub name: String,
     pub status: BenchRunStatus,
     pub concurrency: i64,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     pub runner_pid: Option<i64>,
     pub abort_requested: bool,
     pub stop_reason: Option<String>,
@@ -88,7 +88,7 @@ pub struct BenchResult {
     pub error: Option<String>,
     pub duration_ms: Option<i64>,
     pub total_tokens: Option<i64>,
-    pub cost_usd: Option<f64>,
+    pub cost_usd: Option<Money>,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
 }
@@ -121,7 +121,7 @@ pub struct ResultEnd {
     pub error: Option<String>,
     pub duration_ms: Option<i64>,
     pub total_tokens: Option<i64>,
-    pub cost_usd: Option<f64>,
+    pub cost_usd: Option<Money>,
 }
 
 impl ResultEnd {
@@ -213,7 +213,7 @@ pub struct SessionSpend {
     /// Input, output, cache read and cache write tokens.
     pub total_tokens: i64,
     /// `None` when some usage has no known price (never a partial sum shown as whole).
-    pub cost_usd: Option<f64>,
+    pub cost_usd: Option<Money>,
 }
 
 const RUN_COLUMNS: &str = "id, kind, name, status, concurrency, budget_usd, runner_pid, abort_requested, stop_reason, \
@@ -230,7 +230,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<BenchRun> {
         name: r.get(2)?,
         status: text_column(r, 3)?,
         concurrency: r.get(4)?,
-        budget_usd: r.get(5)?,
+        budget_usd: money_column(r, 5)?,
         runner_pid: r.get(6)?,
         abort_requested: r.get::<_, i64>(7)? != 0,
         stop_reason: r.get(8)?,
@@ -261,7 +261,7 @@ fn result_from_row(r: &Row<'_>) -> rusqlite::Result<BenchResult> {
         error: r.get(15)?,
         duration_ms: r.get(16)?,
         total_tokens: r.get(17)?,
-        cost_usd: r.get(18)?,
+        cost_usd: money_column(r, 18)?,
         started_at: r.get(19)?,
         ended_at: r.get(20)?,
     })
@@ -285,7 +285,7 @@ impl Store {
                     run.name,
                     run.config,
                     run.concurrency,
-                    run.budget_usd,
+                    run.budget_usd.map(Money::usd),
                     run.runner_pid,
                     run.out_dir,
                     now
@@ -397,7 +397,7 @@ impl Store {
                 end.error,
                 end.duration_ms,
                 end.total_tokens,
-                end.cost_usd,
+                end.cost_usd.map(Money::usd),
                 now_ms()
             ],
         )?;
@@ -412,7 +412,7 @@ impl Store {
         &mut self,
         id: &str,
         runner_pid: i64,
-        budget_usd: Option<f64>,
+        budget_usd: Option<Money>,
     ) -> Result<usize, StoreError> {
         self.write_tx(|tx| {
             let queued = tx.execute(
@@ -423,7 +423,7 @@ impl Store {
             tx.execute(
                 "UPDATE bench_runs SET status = 'running', runner_pid = ?2, abort_requested = 0, stop_reason = NULL, \
                  ended_at = NULL, budget_usd = COALESCE(?3, budget_usd) WHERE id = ?1",
-                params![id, runner_pid, budget_usd],
+                params![id, runner_pid, budget_usd.map(Money::usd)],
             )?;
             let waiting: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM bench_results WHERE run_id = ?1 AND status = 'queued'",
@@ -436,13 +436,13 @@ impl Store {
 
     /// What every session of a run's results cost so far (usage with a known price), earlier attempts
     /// included.
-    pub fn bench_spend_usd(&self, run_id: &str) -> Result<f64, StoreError> {
-        Ok(self.conn().query_row(
+    pub fn bench_spend_usd(&self, run_id: &str) -> Result<Money, StoreError> {
+        Ok(Money::from_usd(self.conn().query_row(
             "SELECT COALESCE(SUM(u.cost_usd), 0.0) FROM token_usage u JOIN sessions s ON s.id = u.session_id \
              WHERE s.bench_result_id IN (SELECT id FROM bench_results WHERE run_id = ?1)",
             [run_id],
             |r| r.get(0),
-        )?)
+        )?))
     }
 
     /// How many sessions were made for a result so far (one per attempt).
@@ -546,7 +546,10 @@ impl Store {
             [session_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        Ok(SessionSpend { total_tokens: tokens, cost_usd: if unpriced > 0 { None } else { Some(cost) } })
+        Ok(SessionSpend {
+            total_tokens: tokens,
+            cost_usd: if unpriced > 0 { None } else { Some(Money::from_usd(cost)) },
+        })
     }
 }
 
@@ -565,7 +568,7 @@ mod tests {
             name: "b".into(),
             config: "{}".into(),
             concurrency: 2,
-            budget_usd: Some(1.5),
+            budget_usd: Some(Money::from_usd(1.5)),
             out_dir: Some("/out".into()),
             runner_pid: 42,
         };
@@ -583,7 +586,7 @@ mod tests {
         let got = s.get_bench_run(id).unwrap().unwrap();
         assert_eq!(
             (got.status, got.runner_pid, got.budget_usd),
-            (BenchRunStatus::Running, Some(42), Some(1.5))
+            (BenchRunStatus::Running, Some(42), Some(Money::from_usd(1.5)))
         );
         assert!(s.start_bench_result("r1").unwrap());
         assert!(!s.start_bench_result("r1").unwrap(), "a running result cannot start again");
@@ -620,7 +623,7 @@ mod tests {
         );
         assert_eq!(
             s.bench_session_spend("nope").unwrap(),
-            SessionSpend { total_tokens: 0, cost_usd: Some(0.0) }
+            SessionSpend { total_tokens: 0, cost_usd: Some(Money::ZERO) }
         );
     }
 }

@@ -83,6 +83,11 @@ impl Store {
 }
 
 /// Reads a text column as one of the core's text enums (a status, an outcome).
+/// Reads a REAL column of dollars (NULL: none).
+pub(crate) fn money_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<ampsm_core::Money>> {
+    Ok(row.get::<_, Option<f64>>(idx)?.map(ampsm_core::Money::from_usd))
+}
+
 pub(crate) fn text_column<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
 where
     T: std::str::FromStr<Err = String>,

@@ -5,7 +5,7 @@
 
 use crate::{Store, StoreError};
 use ampsm_core::time::now_ms;
-use ampsm_core::{MergeResult, SessionId};
+use ampsm_core::{MergeResult, Money, SessionId};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -56,7 +56,7 @@ pub struct NewMerge<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Spend {
     /// Sum of the known costs, USD.
-    pub known_usd: f64,
+    pub known_usd: Money,
     /// Usage rows with tokens but no known cost (their cost is not in `known_usd`).
     pub unpriced_rows: i64,
 }
@@ -507,15 +507,15 @@ impl Store {
              COALESCE(SUM(CASE WHEN cost_usd IS NULL AND (input_tokens + output_tokens + cache_read_tokens \
              + cache_write_tokens) > 0 THEN 1 ELSE 0 END), 0) FROM token_usage WHERE session_id = ?1",
             [session.as_str()],
-            |r| Ok(Spend { known_usd: r.get(0)?, unpriced_rows: r.get(1)? }),
+            |r| Ok(Spend { known_usd: Money::from_usd(r.get(0)?), unpriced_rows: r.get(1)? }),
         )?)
     }
 
     /// Sets (or clears, with `None`) a session's budget in USD.
-    pub fn set_budget(&mut self, session: &SessionId, budget_usd: Option<f64>) -> Result<(), StoreError> {
+    pub fn set_budget(&mut self, session: &SessionId, budget_usd: Option<Money>) -> Result<(), StoreError> {
         let n = self.conn.execute(
             "UPDATE sessions SET budget_usd = ?2, updated_at = ?3 WHERE id = ?1",
-            params![session.as_str(), budget_usd, now_ms()],
+            params![session.as_str(), budget_usd.map(Money::usd), now_ms()],
         )?;
         if n == 0 {
             return Err(StoreError::SessionNotFound(session.to_string()));

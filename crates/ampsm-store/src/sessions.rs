@@ -5,7 +5,7 @@
 use crate::{Store, StoreError};
 use ampsm_core::id::looks_like_id_prefix;
 use ampsm_core::time::now_ms;
-use ampsm_core::{PermissionPolicy, SessionId, SessionStatus};
+use ampsm_core::{Money, PermissionPolicy, SessionId, SessionStatus};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ pub struct Session {
     pub model: Option<String>,
     pub prompt: Option<String>,
     pub script: Option<String>,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     pub thread_id: Option<String>,
     pub runner_pid: Option<i64>,
     pub agent_pid: Option<i64>,
@@ -64,7 +64,7 @@ pub struct NewSession {
     pub model: Option<String>,
     pub prompt: Option<String>,
     pub script: Option<String>,
-    pub budget_usd: Option<f64>,
+    pub budget_usd: Option<Money>,
     pub batch_item_id: Option<String>,
     /// The benchmark result the session was made for.
     pub bench_result_id: Option<String>,
@@ -104,7 +104,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         model: r.get(10)?,
         prompt: r.get(11)?,
         script: r.get(12)?,
-        budget_usd: r.get(13)?,
+        budget_usd: crate::money_column(r, 13)?,
         thread_id: r.get(14)?,
         runner_pid: r.get(15)?,
         agent_pid: r.get(16)?,
@@ -150,7 +150,7 @@ impl Store {
                     s.model,
                     s.prompt,
                     s.script,
-                    s.budget_usd,
+                    s.budget_usd.map(Money::usd),
                     s.batch_item_id,
                     s.creating_pid,
                     now,

@@ -125,7 +125,7 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
             let path = yaml_source(&file, &yaml, &dir, "batch", "YAML")?;
             let mut plan = e.plan_batch(&path)?;
             if let Some(b) = budget? {
-                plan.budget_usd = Some(b);
+                plan.budget_usd = Some(ampsm_core::Money::from_usd(b));
             }
             if dry {
                 return Ok((plan, None));

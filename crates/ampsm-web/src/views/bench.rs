@@ -48,8 +48,8 @@ fn rate(s: &ConfigSummary) -> String {
     s.resolve_rate.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_else(|| "-".into())
 }
 
-fn money(v: Option<f64>) -> String {
-    v.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())
+fn money(v: Option<ampsm_core::Money>) -> String {
+    ampsm_engine::export::usd(v)
 }
 
 fn mean_time(v: Option<f64>) -> String {

@@ -42,7 +42,7 @@ pub fn budget_field(text: &str) -> Result<Option<f64>, WebError> {
         return Ok(None);
     }
     match t.trim_start_matches('$').parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+        Ok(v) if ampsm_core::Money::from_usd(v).is_positive() => Ok(Some(v)),
         _ => Err(WebError::BadRequest(format!("budget must be a positive amount in USD, got {text:?}"))),
     }
 }

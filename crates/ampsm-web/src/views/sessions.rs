@@ -229,7 +229,7 @@ pub async fn create(
         agent: opt(&f.agent),
         model: opt(&f.model),
         script: opt(&f.script),
-        budget_usd: budget,
+        budget_usd: budget.map(ampsm_core::Money::from_usd),
         permissions,
         // The configured setup runs in the background once the session exists (it may take minutes).
         setup: Some(String::new()),

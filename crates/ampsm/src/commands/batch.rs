@@ -123,10 +123,10 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let mut plan = engine.plan_batch(&a.file)?;
     if let Some(b) = a.budget {
-        if !(b.is_finite() && b > 0.0) {
+        if !ampsm_core::Money::from_usd(b).is_positive() {
             return Err(EngineError::from(ampsm_engine::metrics_error::MetricsError::BadBudget(b)).into());
         }
-        plan.budget_usd = Some(b);
+        plan.budget_usd = Some(ampsm_core::Money::from_usd(b));
     }
     if a.dry_run {
         return print_plan(&plan, json);
@@ -585,7 +585,7 @@ fn print_view(view: &BatchView) {
                     "${:.4} of a {} budget ({:.0} %)",
                     view.spent_usd,
                     dollars(budget),
-                    100.0 * view.spent_usd / budget
+                    view.spent_usd.percent_of(budget)
                 ),
                 None => format!("${:.4} (no budget for the whole batch)", view.spent_usd),
             },

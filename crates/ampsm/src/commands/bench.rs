@@ -209,7 +209,9 @@ fn duration_arg(flag: &str, v: Option<&String>) -> Result<Option<Duration>, CliE
 
 fn budget_arg(v: Option<f64>) -> Result<Option<f64>, CliError> {
     match v {
-        Some(b) if !(b.is_finite() && b > 0.0) => Err(EngineError::from(MetricsError::BadBudget(b)).into()),
+        Some(b) if !ampsm_core::Money::from_usd(b).is_positive() => {
+            Err(EngineError::from(MetricsError::BadBudget(b)).into())
+        }
         other => Ok(other),
     }
 }
@@ -300,7 +302,7 @@ fn resume(reference: &str, budget: Option<f64>, detach_flag: bool, json: bool) -
             .map(|b| format!(
                 ", budget {} (${:.4} spent)",
                 dollars(b),
-                engine.bench_spend_usd(&run.id).unwrap_or(0.0)
+                engine.bench_spend_usd(&run.id).unwrap_or_default()
             ))
             .unwrap_or_default()
     );
@@ -509,8 +511,8 @@ fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-fn money(v: Option<f64>) -> String {
-    v.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())
+fn money(v: Option<ampsm_core::Money>) -> String {
+    ampsm_engine::export::usd(v)
 }
 
 fn rate(s: &ConfigSummary) -> String {

@@ -22,7 +22,7 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
         agent: a.agent,
         model: a.model,
         script: a.script,
-        budget_usd: a.budget,
+        budget_usd: a.budget.map(ampsm_core::Money::from_usd),
         setup: if a.no_setup { Some(String::new()) } else { a.setup },
         interrupt: Some(interrupt.clone()),
         permissions: match a.permissions.as_deref() {
