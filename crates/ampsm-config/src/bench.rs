@@ -56,6 +56,16 @@ pub struct BenchAgent {
 }
 
 impl BenchAgent {
+    /// An agent as typed on a command line or in a form: `agent` or `agent:model`.
+    pub fn from_text(text: &str) -> BenchAgent {
+        match text.split_once(':') {
+            Some((agent, model)) if !model.trim().is_empty() => {
+                BenchAgent { agent: agent.trim().to_string(), model: Some(model.trim().to_string()) }
+            }
+            _ => BenchAgent { agent: text.trim().trim_end_matches(':').to_string(), model: None },
+        }
+    }
+
     /// `agent` or `agent/model` (the `model_name_or_path` of predictions).
     pub fn label(&self) -> String {
         match &self.model {

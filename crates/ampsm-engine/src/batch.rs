@@ -33,6 +33,7 @@
 //!   (a new session, no controlling terminal) and logs to `AMPSM_HOME/logs/batch-<id>.log`.
 
 use crate::budget::BudgetPool;
+use crate::jobs::{Flow, run_workers};
 use crate::merge::MergeRequest;
 use crate::metrics_error::MetricsError;
 use crate::process::{group_alive, own_pid, pid_alive, signal_group};
@@ -101,11 +102,13 @@ impl BatchError {
     pub fn hint(&self) -> Option<ampsm_core::Hint> {
         match self {
             BatchError::NotFound(_) => Some(ampsm_core::Hint::ListBatches),
-            _ => None,
-            BatchError::Running { short, .. } => Some(ampsm_core::Hint::FollowOrAbortBatch { batch: short.clone() }),
+            BatchError::Running { short, .. } => {
+                Some(ampsm_core::Hint::FollowOrAbortBatch { batch: short.clone() })
+            }
             BatchError::BudgetSpent { short, .. } => {
                 Some(ampsm_core::Hint::ResumeBatchWithBudget { batch: short.clone() })
             }
+            _ => None,
         }
     }
 }
@@ -457,13 +460,21 @@ impl Engine {
             items.push(ItemView { item, duration_ms, session });
         }
         let runner_alive = batch.runner_pid.is_some_and(pid_alive);
-        let note = match batch.status {
-            BatchStatus::Running if !runner_alive => Some(format!(
+        let note = match (batch.status, &batch.stop_reason) {
+            (BatchStatus::Running, _) if !runner_alive => Some(format!(
                 "the runner of this batch ({}) is gone; continue with `amp-sessions batch resume {}`",
                 batch.runner_pid.map(|p| format!("process {p}")).unwrap_or_else(|| "unknown process".into()),
                 short_id(&batch.id)
             )),
-            BatchStatus::Queued if counts.finished() < counts.total && !runner_alive => Some(format!(
+            (BatchStatus::Failed | BatchStatus::Aborted, Some(reason))
+                if counts.aborted + counts.queued > 0 =>
+            {
+                Some(format!(
+                    "stopped early: {reason}; continue with `amp-sessions batch resume {}`",
+                    short_id(&batch.id)
+                ))
+            }
+            (BatchStatus::Queued, _) if counts.finished() < counts.total && !runner_alive => Some(format!(
                 "no runner has started this batch; start it with `amp-sessions batch resume {}`",
                 short_id(&batch.id)
             )),
@@ -848,64 +859,34 @@ pub fn run_batch(
     // Twice as many workers as agent slots: while `concurrency` agents run, the other workers create the
     // next sessions and commit/record finished runs.
     let workers = (concurrency * 2).min(queue.len()).max(1);
-    let queue = Arc::new(Mutex::new(queue));
-    let abort = Arc::new(AtomicBool::new(engine.store.batch_abort_requested(batch_id)?));
+    let queue = Mutex::new(queue);
+    let abort = AtomicBool::new(engine.store.batch_abort_requested(batch_id)?);
     let done = Arc::new(AtomicBool::new(false));
     let gate = Arc::new(Gate::new(concurrency));
     let slot_watcher = {
         let (db, gate, done) = (paths.db.clone(), gate.clone(), done.clone());
         std::thread::spawn(move || gate.watch_agents(&db, &done))
     };
-
-    let monitor = {
-        let (db, id, abort, done) = (paths.db.clone(), batch_id.to_string(), abort.clone(), done.clone());
-        std::thread::spawn(move || watch_abort(&db, &id, &abort, &done))
+    // Taken and put in line for a slot under one lock: slots go out in the file's order.
+    let next = || queue.lock().ok().and_then(|mut q| q.pop_front().inspect(|item| gate.enqueue(item.seq)));
+    let work = |engine: &mut Engine, item: BatchItem| -> Result<Flow, EngineError> {
+        if abort.load(Ordering::SeqCst) {
+            gate.leave(item.seq);
+            engine.store.abort_queued_items(batch_id, "aborted before it started")?;
+            return Ok(Flow::Stop);
+        }
+        if let Some(reason) = pool.as_ref().and_then(|p| p.stop_reason()) {
+            gate.leave(item.seq);
+            engine.store.abort_queued_items(batch_id, &format!("not started: {reason}"))?;
+            return Ok(Flow::Stop);
+        }
+        let ctx = Ctx { abort: &abort, gate: &gate, observer: observer.as_ref(), pool: pool.as_ref() };
+        run_item(engine, batch_id, item, &ctx)?;
+        Ok(Flow::Next)
     };
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let (paths, id, queue, abort, observer, gate, pool) = (
-            paths.clone(),
-            batch_id.to_string(),
-            queue.clone(),
-            abort.clone(),
-            observer.clone(),
-            gate.clone(),
-            pool.clone(),
-        );
-        handles.push(std::thread::spawn(move || -> Result<(), EngineError> {
-            let mut engine = Engine::open_at(paths)?;
-            // One notification for the whole batch (below), not one per item.
-            engine.config.notifications.desktop = false;
-            engine.config.notifications.command = None;
-            loop {
-                // Taken and put in line for a slot under one lock: slots go out in the file's order.
-                let next = match queue.lock() {
-                    Ok(mut q) => q.pop_front().inspect(|item| gate.enqueue(item.seq)),
-                    Err(_) => None,
-                };
-                let Some(item) = next else { return Ok(()) };
-                if abort.load(Ordering::SeqCst) {
-                    gate.leave(item.seq);
-                    engine.store.abort_queued_items(&id, "aborted before it started")?;
-                    return Ok(());
-                }
-                if let Some(reason) = pool.as_ref().and_then(|p| p.stop_reason()) {
-                    gate.leave(item.seq);
-                    engine.store.abort_queued_items(&id, &format!("not started: {reason}"))?;
-                    return Ok(());
-                }
-                run_item(
-                    &mut engine,
-                    &id,
-                    item,
-                    &Ctx { abort: &abort, gate: &gate, observer: observer.as_ref(), pool: pool.as_ref() },
-                )?;
-            }
-        }));
-    }
-    let first_error = join_workers(handles, || other(batch_id, "a batch worker thread panicked"));
+    let job = AbortTarget::Batch(batch_id.to_string());
+    let first_error = run_workers(paths, &job, workers, &abort, &next, &work);
     done.store(true, Ordering::SeqCst);
-    let _ = monitor.join();
     let _ = slot_watcher.join();
 
     let user_abort = abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)?;
@@ -949,33 +930,6 @@ pub fn run_batch(
         spent_usd: pool.as_ref().map(|p| p.spent_usd()),
         took_ms: started.elapsed().as_millis() as u64,
     })
-}
-
-/// Waits for every worker thread of a runner; returns the first error one of them ended with (a panic
-/// becomes `panicked()`).
-pub(crate) fn join_workers(
-    handles: Vec<std::thread::JoinHandle<Result<(), EngineError>>>,
-    panicked: impl Fn() -> EngineError,
-) -> Option<EngineError> {
-    let mut first_error = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert_with(&panicked);
-            }
-        }
-    }
-    first_error
-}
-
-/// The runner's abort watcher: polls the flag; once set, keeps stopping the batch's running agents until
-/// the workers are done.
-fn watch_abort(db: &Path, batch_id: &str, abort: &AtomicBool, done: &AtomicBool) {
-    watch_abort_for(db, &AbortTarget::Batch(batch_id.to_string()), abort, done)
 }
 
 /// The abort watcher of a batch or bench runner: polls the target's flag every 100 ms; once it is set (or

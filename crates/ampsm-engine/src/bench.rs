@@ -29,10 +29,11 @@
 //! - **Abort** ([`Engine::abort_bench`], from any process, or Ctrl-C/SIGTERM through
 //!   [`crate::batch::abort_on_signal_for`]) stops the running agents' process groups and marks unstarted
 //!   results `aborted`. A run whose runner died (`kill -9`) is settled as `failed` with a note the next time
-//!   it is looked at ([`Engine::settle_dead_bench_runs`]).
+//!   it is looked at ([`Engine::settle_dead_runners`]).
 
-use crate::batch::{AbortTarget, join_workers, stop_groups, watch_abort_for};
+use crate::batch::{AbortTarget, stop_groups};
 use crate::budget::BudgetPool;
+use crate::jobs::{Flow, run_workers};
 use crate::metrics_error::MetricsError;
 use crate::process::{group_alive, own_pid, pid_alive};
 use crate::run::IterateRequest;
@@ -640,7 +641,7 @@ impl Engine {
         reference: &str,
         budget_usd: Option<f64>,
     ) -> Result<BenchRun, EngineError> {
-        self.settle_dead_bench_runs()?;
+        self.settle_dead_runners()?;
         let run = self.resolve_bench_run(reference)?;
         let label = format!("{} ({})", run.name, short_id(&run.id));
         if let Some(pid) = run.runner_pid.filter(|p| *p != own_pid() && pid_alive(*p)) {
@@ -668,37 +669,6 @@ impl Engine {
         }
         self.store.resume_bench_run(&run.id, own_pid(), budget_usd)?;
         self.store.get_bench_run(&run.id)?.ok_or_else(|| BenchError::NotFound(reference.to_string()).into())
-    }
-
-    /// Settles runs whose runner died (`kill -9`, crash): unfinished results become `aborted`, the run
-    /// `failed` with a note. Returns how many runs were settled.
-    pub fn settle_dead_bench_runs(&mut self) -> Result<usize, EngineError> {
-        let mut settled = 0;
-        for run in self.store.list_bench_runs()? {
-            if run.is_finished() || run.status == BenchRunStatus::Queued && run.runner_pid.is_none() {
-                continue;
-            }
-            let Some(pid) = run.runner_pid else { continue };
-            if pid == own_pid() || pid_alive(pid) {
-                continue;
-            }
-            let note =
-                format!("interrupted: the bench runner (process {pid}) stopped before this result finished");
-            self.store.abort_running_bench_results(&run.id, &note)?;
-            self.store.abort_queued_bench_results(
-                &run.id,
-                &format!("not started: the bench runner (process {pid}) stopped"),
-            )?;
-            self.store.finish_bench_run(
-                &run.id,
-                BenchRunStatus::Failed,
-                Some(&format!(
-                    "the runner (process {pid}) stopped before the run finished (killed or crashed)"
-                )),
-            )?;
-            settled += 1;
-        }
-        Ok(settled)
     }
 
     /// A run with its counts, per-config summary and results, as `bench show` presents it.
@@ -965,7 +935,6 @@ fn repeat_stats(results: &[&BenchResult]) -> Option<RepeatStats> {
 
 /// What the workers share.
 struct Shared {
-    paths: Paths,
     run: BenchRun,
     plan: BenchPlan,
     out_dir: PathBuf,
@@ -1021,9 +990,7 @@ pub fn run_bench(
     let total = queue.len();
     let workers = (run.concurrency.max(1) as usize).min(total).max(1);
     let abort = Arc::new(AtomicBool::new(engine.store.bench_abort_requested(run_id)?));
-    let done_flag = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
-        paths: paths.clone(),
         run: run.clone(),
         eval_root: paths.home.join("bench").join(run_id).join("eval"),
         plan,
@@ -1036,29 +1003,11 @@ pub fn run_bench(
         total,
         predictions: Mutex::new(()),
     });
-    let monitor = {
-        let (db, target, abort, done) =
-            (paths.db.clone(), AbortTarget::Bench(run_id.to_string()), abort.clone(), done_flag.clone());
-        std::thread::spawn(move || watch_abort_for(&db, &target, &abort, &done))
-    };
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let shared = shared.clone();
-        handles.push(std::thread::spawn(move || -> Result<(), EngineError> {
-            let mut engine = Engine::open_at(shared.paths.clone())?;
-            // One notification for the whole run, not one per result.
-            engine.config.notifications.desktop = false;
-            engine.config.notifications.command = None;
-            loop {
-                let next = shared.queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(result) = next else { return Ok(()) };
-                run_result(&mut engine, &shared, result)?;
-            }
-        }));
-    }
-    let first_error = join_workers(handles, || other(run_id, "a bench worker thread panicked"));
-    done_flag.store(true, Ordering::SeqCst);
-    let _ = monitor.join();
+    let next = || shared.queue.lock().ok().and_then(|mut q| q.pop_front());
+    let work =
+        |engine: &mut Engine, result: BenchResult| run_result(engine, &shared, result).map(|()| Flow::Next);
+    let job = AbortTarget::Bench(run_id.to_string());
+    let first_error = run_workers(paths, &job, workers, &abort, &next, &work);
     let _ = std::fs::remove_dir_all(&shared.eval_root);
 
     let aborted = abort.load(Ordering::SeqCst) || engine.store.bench_abort_requested(run_id)?;

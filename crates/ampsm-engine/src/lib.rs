@@ -15,6 +15,7 @@ pub mod export;
 pub mod feed;
 pub mod health;
 pub mod interrupt;
+pub mod jobs;
 pub mod leaks;
 pub mod merge;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! Reconciliation after crashes, run at every start (cheap: two indexed queries when nothing is wrong)
-//! and by `amp-sessions repair`: creations interrupted by `kill -9` are undone, and sessions marked
-//! running whose runner process is gone become `error` with a note. Uncommitted agent changes are kept.
+//! and by `amp-sessions repair`: creations interrupted by `kill -9` are undone, sessions marked running
+//! whose runner process is gone become `error` with a note, and batches and benchmark runs whose runner
+//! is gone end `failed` (see [`crate::jobs`]). Uncommitted agent changes are kept.
 
 use crate::process::{pid_alive, stop_run};
 use crate::{Engine, EngineError};
@@ -15,11 +16,13 @@ pub struct RepairReport {
     pub undone_creations: Vec<(String, String)>,
     /// Sessions that were running under a process that is gone: `(session id, name)`.
     pub orphaned_runs: Vec<(String, String)>,
+    /// Batches and benchmark runs whose runner process was gone ("batch NAME (ID)", "bench run …").
+    pub dead_runners: Vec<String>,
 }
 
 impl RepairReport {
     pub fn is_empty(&self) -> bool {
-        self.undone_creations.is_empty() && self.orphaned_runs.is_empty()
+        self.undone_creations.is_empty() && self.orphaned_runs.is_empty() && self.dead_runners.is_empty()
     }
 }
 
@@ -54,6 +57,7 @@ impl Engine {
             self.store.cancel_session_approvals(&s.id, "the process running the session ended")?;
             report.orphaned_runs.push((s.id.to_string(), s.name.clone()));
         }
+        report.dead_runners = self.settle_dead_runners()?;
         Ok(report)
     }
 }

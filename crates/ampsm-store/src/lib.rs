@@ -7,6 +7,7 @@ pub mod batches;
 pub mod bench;
 mod checkpoint;
 mod error;
+pub mod jobs;
 pub mod metrics;
 mod migrate;
 pub mod runs;
@@ -82,12 +83,12 @@ impl Store {
     }
 }
 
-/// Reads a text column as one of the core's text enums (a status, an outcome).
 /// Reads a REAL column of dollars (NULL: none).
 pub(crate) fn money_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<ampsm_core::Money>> {
     Ok(row.get::<_, Option<f64>>(idx)?.map(ampsm_core::Money::from_usd))
 }
 
+/// Reads a text column as one of the core's text enums (a status, an outcome).
 pub(crate) fn text_column<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
 where
     T: std::str::FromStr<Err = String>,

@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .route("/batches/{id}/results", get(views::batches::results))
         .route("/bench", get(views::bench::list).post(views::bench::start))
         .route("/bench/compare", get(views::bench::compare))
+        .route("/bench/swe", post(views::bench::start_swe))
         .route("/bench/{id}", get(views::bench::show))
         .route("/bench/{id}/abort", post(views::bench::abort))
         .route("/bench/{id}/resume", post(views::bench::resume))

@@ -8,7 +8,8 @@ use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
 use crate::views::{budget_field, export, yaml_source};
-use ampsm_engine::bench::{BenchComparison, BenchPlan, BenchView, ConfigSummary, run_bench};
+use ampsm_config::bench::BenchAgent;
+use ampsm_engine::bench::{BenchComparison, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench};
 use ampsm_engine::records::{BenchCounts, BenchRun};
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -37,6 +38,82 @@ pub struct ResumeForm {
     pub budget: String,
 }
 
+/// The SWE-bench Lite form (the fields of `bench swe-bench-lite`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SweForm {
+    pub dataset: String,
+    /// Instance ids, space- or comma-separated (empty: all).
+    pub instances: String,
+    pub limit: String,
+    pub repos_dir: String,
+    /// `agent` or `agent:model`, space- or comma-separated (empty: the default agent).
+    pub agents: String,
+    pub model: String,
+    pub concurrency: String,
+    pub repeats: String,
+    pub timeout: String,
+    pub test_timeout: String,
+    pub budget: String,
+    pub test_cmd: String,
+    pub setup: String,
+    pub out: String,
+    pub hints: Option<String>,
+    pub dry_run: Option<String>,
+}
+
+impl SweForm {
+    /// The options `plan_swe_bench` takes; a bad field is a one-line error naming it.
+    fn options(&self) -> Result<SweBenchOptions, WebError> {
+        let text = |v: &str| Some(v.trim().to_string()).filter(|t| !t.is_empty());
+        let words = |v: &str| -> Vec<String> {
+            v.split([',', ' ', '\n']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+        };
+        fn number<T: std::str::FromStr>(field: &str, v: &str) -> Result<Option<T>, WebError> {
+            let v = v.trim();
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse()
+                .map(Some)
+                .map_err(|_| WebError::BadRequest(format!("{field}: {v:?} is not a whole number")))
+        }
+        let duration = |field: &str, v: &str| -> Result<Option<std::time::Duration>, WebError> {
+            let Some(t) = text(v) else { return Ok(None) };
+            match ampsm_core::parse_duration(&t) {
+                Ok(d) if d.is_zero() => {
+                    Err(WebError::BadRequest(format!("{field}: must be longer than zero")))
+                }
+                Ok(d) => Ok(Some(d)),
+                Err(m) => Err(WebError::BadRequest(format!("{field}: {m}"))),
+            }
+        };
+        let Some(dataset) = text(&self.dataset) else {
+            return Err(WebError::BadRequest(
+                "dataset: give the path of the SWE-bench JSONL or JSON file".into(),
+            ));
+        };
+        Ok(SweBenchOptions {
+            dataset: dataset.into(),
+            instances: words(&self.instances),
+            limit: number("limit", &self.limit)?,
+            repos_dir: text(&self.repos_dir).map(Into::into),
+            agents: words(&self.agents).iter().map(|a| BenchAgent::from_text(a)).collect(),
+            model: text(&self.model),
+            concurrency: number("concurrency", &self.concurrency)?,
+            repeats: number("repeats", &self.repeats)?,
+            timeout: duration("timeout", &self.timeout)?,
+            test_timeout: duration("test timeout", &self.test_timeout)?,
+            budget_usd: budget_field(&self.budget)?,
+            test_cmd: text(&self.test_cmd),
+            // Empty means the config's setup for the repository, as when the flag is left out.
+            setup: text(&self.setup),
+            hints: self.hints.is_some(),
+            out: text(&self.out).map(Into::into),
+        })
+    }
+}
+
 /// `?a=…&b=…` of the comparison.
 #[derive(Debug, Deserialize)]
 pub struct CompareQuery {
@@ -58,23 +135,28 @@ fn mean_time(v: Option<f64>) -> String {
 
 /// `GET /bench`.
 pub async fn list(State(state): State<AppState>, Query(n): Query<Notice>) -> Result<Response, WebError> {
-    render(state, StartForm::default(), None, notice_text(n.done.as_deref()), html! {}, StatusCode::OK).await
+    let forms = Forms::default();
+    render(state, forms, None, notice_text(n.done.as_deref()), html! {}, StatusCode::OK).await
+}
+
+/// The two start forms of the page, as the user filled them, and which one the error is about.
+#[derive(Default)]
+struct Forms {
+    custom: StartForm,
+    swe: SweForm,
+    /// The error (if any) is about the SWE-bench form.
+    swe_failed: bool,
 }
 
 async fn render(
     state: AppState,
-    form: StartForm,
+    forms: Forms,
     error: Option<String>,
     notice: Option<&str>,
     extra: Markup,
     code: StatusCode,
 ) -> Result<Response, WebError> {
-    let runs: Vec<(BenchRun, BenchCounts)> = state
-        .engine(|e| {
-            e.settle_dead_bench_runs()?;
-            Ok(e.bench_runs()?)
-        })
-        .await?;
+    let runs: Vec<(BenchRun, BenchCounts)> = state.engine(|e| Ok(e.bench_runs()?)).await?;
     let home = state.inner.paths.home.join("web-bench");
     let body = html! {
         h1 { "Benchmarks" }
@@ -100,21 +182,21 @@ async fn render(
             }
         }
         h2 #start { "Start a custom benchmark" }
-        p.dim { "SWE-bench runs need a dataset and repositories on disk: start them with "
-            code { "amp-sessions bench swe-bench-lite" } "; they show up here." }
-        (error_line(error.as_deref()))
-        (extra)
+        @if !forms.swe_failed { (error_line(error.as_deref())) (extra) }
         form method="post" action="/bench" #bench-form {
             (csrf(&state))
-            p { label for="file" { "Bench YAML file path " } input #file name="file" size="60" value=(form.file) placeholder="/path/to/bench.yaml"; }
+            p { label for="file" { "Bench YAML file path " } input #file name="file" size="60" value=(forms.custom.file) placeholder="/path/to/bench.yaml"; }
             p { label for="yaml" { "or paste the YAML" } br;
-                textarea #yaml name="yaml" rows="10" placeholder="name: my-suite\nagents: [claude, codex]\nproblems:\n  - id: p1\n    repo: /abs/path/to/repo\n    prompt: \"…\"\n    test: \"make test\"" { (form.yaml) } }
+                textarea #yaml name="yaml" rows="10" placeholder="name: my-suite\nagents: [claude, codex]\nproblems:\n  - id: p1\n    repo: /abs/path/to/repo\n    prompt: \"…\"\n    test: \"make test\"" { (forms.custom.yaml) } }
             p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
-            p { label for="budget" { "Budget for the whole run, USD " } input #budget name="budget" inputmode="decimal" size="8" value=(form.budget);
+            p { label for="budget" { "Budget for the whole run, USD " } input #budget name="budget" inputmode="decimal" size="8" value=(forms.custom.budget);
                 span.dim { " (over the file's " code { "budget:" } ")" } }
-            p { label { input type="checkbox" name="dry_run" checked[form.dry_run.is_some()]; " only show the plan" } " "
+            p { label { input type="checkbox" name="dry_run" checked[forms.custom.dry_run.is_some()]; " only show the plan" } " "
                 button.primary type="submit" { "Start benchmark" } }
         }
+        h2 #swe { "Start a SWE-bench Lite run" }
+        @if forms.swe_failed { (error_line(error.as_deref())) (extra) }
+        (swe_form(&state, &forms.swe))
     };
     let page =
         layout::page(&state, Page { title: "Benchmarks", section: Section::Benchmarks, live: None, body });
@@ -142,7 +224,7 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
     match planned {
         Ok((plan, None)) => {
             let extra = plan_view(&plan);
-            render(state, f, None, None, extra, StatusCode::OK).await
+            render(state, Forms { custom: f, ..Forms::default() }, None, None, extra, StatusCode::OK).await
         }
         Ok((_, Some(run))) => {
             spawn_run(&state, run.id.clone());
@@ -150,7 +232,67 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
         }
         Err(e) => {
             let code = e.status();
-            render(state, f, Some(e.line()), None, html! {}, code).await
+            render(state, Forms { custom: f, ..Forms::default() }, Some(e.line()), None, html! {}, code).await
+        }
+    }
+}
+
+/// `POST /bench/swe`: plan a SWE-bench Lite run (as `bench swe-bench-lite`), and unless dry run, record it
+/// and run it on a background thread of the server.
+pub async fn start_swe(State(state): State<AppState>, Form(f): Form<SweForm>) -> Result<Response, WebError> {
+    let options = f.options();
+    let dry = f.dry_run.is_some();
+    let planned = state
+        .engine(move |e| {
+            let plan = e.plan_swe_bench(&options?)?;
+            if dry {
+                return Ok((plan, None));
+            }
+            let run = e.create_bench_run(&plan)?;
+            Ok((plan, Some(run)))
+        })
+        .await;
+    let forms = |swe: SweForm| Forms { swe, swe_failed: true, ..Forms::default() };
+    match planned {
+        Ok((plan, None)) => render(state, forms(f), None, None, plan_view(&plan), StatusCode::OK).await,
+        Ok((_, Some(run))) => {
+            spawn_run(&state, run.id.clone());
+            Ok(Redirect::to(&format!("/bench/{}?done=bench", run.id)).into_response())
+        }
+        Err(e) => {
+            let code = e.status();
+            render(state, forms(f), Some(e.line()), None, html! {}, code).await
+        }
+    }
+}
+
+/// The SWE-bench Lite form, with what the user typed.
+fn swe_form(state: &AppState, f: &SweForm) -> Markup {
+    let field = |id: &str, label: &str, value: &str, size: u32, hint: &str| {
+        html! { label for=(id) { (label) } div { input id=(id) name=(id) size=(size) value=(value); @if !hint.is_empty() { " " span.dim { (hint) } } } }
+    };
+    html! {
+        form.grid method="post" action="/bench/swe" #swe-form {
+            (csrf(state))
+            (field("dataset", "Dataset", &f.dataset, 60, "JSONL (one instance per line) or a JSON array"))
+            (field("instances", "Instances", &f.instances, 60, "ids, space- or comma-separated (empty: all)"))
+            (field("limit", "At most", &f.limit, 6, "instances"))
+            (field("repos_dir", "Repositories", &f.repos_dir, 60, "clones as DIR/<owner>__<name> (empty: AMPSM_HOME/repos)"))
+            (field("agents", "Agents", &f.agents, 60, "agent or agent:model, space-separated (empty: the default agent)"))
+            (field("model", "Model", &f.model, 30, "for agents given without one"))
+            (field("concurrency", "Concurrency", &f.concurrency, 6, "results at once (default 1)"))
+            (field("repeats", "Repeats", &f.repeats, 6, "runs of each instance (default 1)"))
+            (field("timeout", "Agent timeout", &f.timeout, 8, "e.g. 10m"))
+            (field("test_timeout", "Test timeout", &f.test_timeout, 8, "each evaluation (default 10m)"))
+            (field("budget", "Budget, USD", &f.budget, 8, "for the whole run: warn at 80 %, stop at 100 %"))
+            (field("test_cmd", "Test command", &f.test_cmd, 60, "{test} once per test id, or {tests} once with all"))
+            (field("setup", "Setup command", &f.setup, 60, "in each worktree and evaluation tree"))
+            (field("out", "Output folder", &f.out, 60, "predictions.jsonl and logs (empty: AMPSM_HOME/bench/<id>)"))
+            label for="hints" { "Hints" }
+            div { input #hints type="checkbox" name="hints" checked[f.hints.is_some()]; " show the agent the instance's hints_text" }
+            span {}
+            div { label { input type="checkbox" name="dry_run" checked[f.dry_run.is_some()]; " only show the plan" } " "
+                  button.primary type="submit" { "Start SWE-bench Lite" } }
         }
     }
 }
@@ -208,12 +350,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(n): Query<Notice>,
 ) -> Result<Response, WebError> {
-    let v: BenchView = state
-        .engine(move |e| {
-            e.settle_dead_bench_runs()?;
-            Ok(e.bench_view(&id)?)
-        })
-        .await?;
+    let v: BenchView = state.engine(move |e| Ok(e.bench_view(&id)?)).await?;
     let rid = v.run.id.clone();
     let active = !v.run.is_finished() && v.runner_alive;
     let body = html! {
@@ -286,12 +423,7 @@ pub async fn compare(
     State(state): State<AppState>,
     Query(q): Query<CompareQuery>,
 ) -> Result<Response, WebError> {
-    let c: BenchComparison = state
-        .engine(move |e| {
-            e.settle_dead_bench_runs()?;
-            Ok(e.compare_bench(&q.a, &q.b)?)
-        })
-        .await?;
+    let c: BenchComparison = state.engine(move |e| Ok(e.compare_bench(&q.a, &q.b)?)).await?;
     let cell = |s: &Option<ConfigSummary>| -> Markup {
         match s {
             Some(s) => {

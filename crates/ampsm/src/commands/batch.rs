@@ -481,7 +481,7 @@ fn print_summary(view: &BatchView, took_ms: u64) {
 }
 
 fn status(reference: &str, follow: bool, json: bool) -> Result<(), CliError> {
-    let engine = open_engine()?;
+    let mut engine = open_engine()?;
     let view = engine.batch_view(reference)?;
     if !follow {
         if json {
@@ -533,6 +533,7 @@ fn status(reference: &str, follow: bool, json: bool) -> Result<(), CliError> {
             break;
         }
         std::thread::sleep(Duration::from_millis(250));
+        engine.settle_dead_runners()?;
         view = engine.batch_view(&view.batch.id)?;
     }
     if json {
@@ -663,11 +664,13 @@ fn list(json: bool) -> Result<(), CliError> {
     let now = now_ms();
     let mut t = output::table(&["ID", "NAME", "STATUS", "PASSED", "FINISHED", "RUNNING", "AGE"]);
     for (b, c, alive) in &rows {
-        let status = if b.status == BatchStatus::Running && !alive {
-            "interrupted (resume)".to_string()
-        } else {
-            batch_word(b.status)
+        // A batch whose runner died ends failed with items aborted (or one still marked running).
+        let interrupted = match b.status {
+            BatchStatus::Running => !alive,
+            BatchStatus::Failed => c.aborted > 0,
+            _ => false,
         };
+        let status = if interrupted { "interrupted (resume)".to_string() } else { batch_word(b.status) };
         t.add_row(vec![
             short_id(&b.id).to_string(),
             b.name.clone(),

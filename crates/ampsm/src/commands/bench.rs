@@ -223,16 +223,7 @@ fn swe(a: SweArgs, json: bool) -> Result<(), CliError> {
         instances: a.instances.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
         limit: a.limit,
         repos_dir: a.repos_dir,
-        agents: a
-            .agents
-            .iter()
-            .map(|text| match text.split_once(':') {
-                Some((agent, model)) if !model.trim().is_empty() => {
-                    BenchAgent { agent: agent.trim().to_string(), model: Some(model.trim().to_string()) }
-                }
-                _ => BenchAgent { agent: text.trim().trim_end_matches(':').to_string(), model: None },
-            })
-            .collect(),
+        agents: a.agents.iter().map(|text| BenchAgent::from_text(text)).collect(),
         model: a.model,
         concurrency: a.concurrency,
         repeats: a.repeats,
@@ -626,8 +617,7 @@ fn print_view(v: &BenchView) {
 }
 
 fn show(reference: &str, follow_flag: bool, json: bool) -> Result<(), CliError> {
-    let mut engine = open_engine()?;
-    engine.settle_dead_bench_runs()?;
+    let engine = open_engine()?;
     let view = engine.bench_view(reference)?;
     if follow_flag {
         return follow(engine, view, json);
@@ -640,7 +630,7 @@ fn show(reference: &str, follow_flag: bool, json: bool) -> Result<(), CliError> 
 }
 
 /// Whether a followed run will change no more: it ended (a run whose runner died is ended by
-/// `settle_dead_bench_runs`), or nothing runs it.
+/// `settle_dead_runners`), or nothing runs it.
 fn settled(view: &BenchView) -> bool {
     view.run.is_finished() || view.run.runner_pid.is_none()
 }
@@ -693,7 +683,7 @@ fn follow(mut engine: Engine, mut view: BenchView, json: bool) -> Result<(), Cli
             break;
         }
         std::thread::sleep(Duration::from_millis(250));
-        engine.settle_dead_bench_runs()?;
+        engine.settle_dead_runners()?;
         view = engine.bench_view(&view.run.id)?;
     }
     if json {
@@ -719,8 +709,7 @@ fn time_of_day() -> String {
 }
 
 fn list(json: bool) -> Result<(), CliError> {
-    let mut engine = open_engine()?;
-    engine.settle_dead_bench_runs()?;
+    let engine = open_engine()?;
     let rows: Vec<_> = engine
         .bench_runs()?
         .into_iter()
@@ -767,8 +756,7 @@ fn list(json: bool) -> Result<(), CliError> {
 }
 
 fn compare(a: &str, b: &str, json: bool) -> Result<(), CliError> {
-    let mut engine = open_engine()?;
-    engine.settle_dead_bench_runs()?;
+    let engine = open_engine()?;
     let cmp = engine.compare_bench(a, b)?;
     if json {
         return Ok(print_json(&compare_json(&cmp))?);

@@ -277,5 +277,8 @@ pub fn repair(json: bool) -> Result<(), CliError> {
             ampsm_core::id::short_id(id)
         );
     }
+    for job in &report.dead_runners {
+        println!("The runner of {job} was gone; ended it as failed (resume runs what did not finish)");
+    }
     Ok(())
 }

@@ -348,11 +348,15 @@ fn resume_after_kill_9_runs_only_what_had_not_finished() {
     assert_eq!(item_statuses(&v), ["passed", "running", "queued"]);
     let agent_group: HashSet<i64> = [v["items"][1]["session"]["agent_pid"].as_i64().unwrap()].into();
 
-    // kill -9 the runner: the batch is left "running" with a dead runner, and says so.
+    // kill -9 the runner: the next look at the batch ends it failed (the one policy for a dead runner of a
+    // batch or a bench run), its unfinished items aborted, and says how to go on.
     std::process::Command::new("kill").args(["-9", &runner.to_string()]).status().unwrap();
     let v =
         wait_for(&w, &id, Duration::from_secs(10), "the runner to be gone", |v| v["runner_alive"] == false);
-    assert_eq!(v["status"], "running");
+    assert_eq!(v["status"], "failed", "{v:#}");
+    assert_eq!(item_statuses(&v), ["passed", "aborted", "aborted"]);
+    assert!(v["items"][1]["error"].as_str().unwrap().starts_with("interrupted"), "{v:#}");
+    assert!(v["stop_reason"].as_str().unwrap().contains("stopped before the run finished"), "{v:#}");
     assert!(v["note"].as_str().unwrap().contains("batch resume"), "{v:#}");
     let listed = w.ok(&["batch", "list"]);
     assert!(listed.contains("interrupted (resume)"), "{listed}");

@@ -966,3 +966,54 @@ fn repeats_show_their_spread_pass_at_k_and_all_k() {
     let shown = w.ok(&["bench", "show", view["id"].as_str().unwrap()]);
     assert!(shown.contains("PASS@K") && shown.contains("50.0% (k=2)"), "{shown}");
 }
+
+#[test]
+fn a_swe_bench_lite_run_starts_from_the_dashboard_like_the_cli_one() {
+    let w = bench_world(CLAUDE_ECHOES, CODEX_MISSES);
+    let base = swe_repo(&w);
+    let data = format!("{}\n", swe_row("octo__demo-1", &base, "Please FIX it"));
+    let dataset = write(w.dir.path(), "lite.jsonl", &data);
+    let repos = w.dir.path().join("repos");
+    let d = crate::web_support::Dashboard::start(&w);
+    let fields = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
+        let mut f = vec![
+            ("dataset", dataset.display().to_string()),
+            ("repos_dir", repos.display().to_string()),
+            ("agents", "claude".to_string()),
+            ("test_cmd", "sh {test}".to_string()),
+        ];
+        f.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        f
+    };
+    let post = |f: &[(&str, String)]| {
+        let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        d.post("/bench/swe", &refs)
+    };
+    // A bad field is one line naming it, and the form keeps what was typed.
+    let r = post(&fields(&[("timeout", "ten minutes")]));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("timeout: ") && r.body.contains("ten minutes"), "{}", r.body);
+    assert!(r.body.contains(&format!("value=\"{}\"", dataset.display())), "{}", r.body);
+    // A dry run shows the plan and records nothing.
+    let r = post(&fields(&[("dry_run", "on")]));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"plan\"") && r.body.contains("octo__demo-1"), "{}", r.body);
+    assert_eq!(w.json(&["bench", "list"]).as_array().unwrap().len(), 0);
+
+    let r = post(&fields(&[("budget", "2")]));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = r.location.unwrap().trim_start_matches("/bench/").split('?').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view = loop {
+        let v = w.json(&["bench", "show", &id]);
+        if v["status"] != "running" && v["status"] != "queued" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(view["kind"], "swe-bench-lite", "{view}");
+    assert_eq!(view["budget_usd"], 2.0, "{view}");
+    assert_eq!(view["counts"]["resolved"], 1, "{view}");
+    assert!(PathBuf::from(view["out_dir"].as_str().unwrap()).join("predictions.jsonl").is_file());
+}
