@@ -73,6 +73,11 @@ impl SessionStatus {
         }
     }
 
+    /// Whether a run is under way (`running`, or `awaiting-input` while an agent waits for an answer).
+    pub fn has_a_run(self) -> bool {
+        matches!(self, SessionStatus::Running | SessionStatus::AwaitingInput)
+    }
+
     /// Ok when `self → to` is allowed.
     pub fn check_transition(self, to: SessionStatus) -> Result<(), TransitionError> {
         if self == to || self.allowed_next().contains(&to) {

@@ -306,15 +306,16 @@ impl Store {
         dead_runner: Option<i64>,
     ) -> Result<Option<i64>, StoreError> {
         self.write_tx(|tx| {
-            let (name, status, runner, removed): (String, String, Option<i64>, Option<i64>) = tx.query_row(
-                "SELECT name, status, runner_pid, removed_at FROM sessions WHERE id = ?1",
-                [id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
+            let (name, status, runner, removed): (String, SessionStatus, Option<i64>, Option<i64>) = tx
+                .query_row(
+                    "SELECT name, status, runner_pid, removed_at FROM sessions WHERE id = ?1",
+                    [id.as_str()],
+                    |r| Ok((r.get(0)?, crate::text_column(r, 1)?, r.get(2)?, r.get(3)?)),
+                )?;
             if removed.is_some() {
                 return Err(StoreError::SessionRemoved(name));
             }
-            if (status == "running" || status == "awaiting-input")
+            if status.has_a_run()
                 && let Some(pid) = runner.filter(|p| Some(*p) != dead_runner)
             {
                 return Ok(Some(pid));
@@ -374,15 +375,13 @@ impl Store {
         note: &str,
     ) -> Result<bool, StoreError> {
         self.write_tx(|tx| {
-            let now: Option<(String, Option<i64>)> = tx
+            let now: Option<(SessionStatus, Option<i64>)> = tx
                 .query_row("SELECT status, runner_pid FROM sessions WHERE id = ?1", [id.as_str()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+                    Ok((crate::text_column(r, 0)?, r.get(1)?))
                 })
                 .optional()?;
             match now {
-                Some((status, runner))
-                    if (status == "running" || status == "awaiting-input") && runner == seen =>
-                {
+                Some((status, runner)) if status.has_a_run() && runner == seen => {
                     transition(tx, id, SessionStatus::Error, Some(note))?;
                     tx.execute(
                         "UPDATE sessions SET runner_pid = NULL, agent_pid = NULL WHERE id = ?1",
