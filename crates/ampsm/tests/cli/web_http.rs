@@ -857,8 +857,26 @@ fn bench_runs_resume_with_a_new_budget_from_the_dashboard() {
     let show = ["bench", "show", id.as_str()];
     let v = wait_for(&w, &show, "the run did not start", |v| v["counts"]["running"] == 1);
     assert_eq!(v["budget_usd"], 3.0, "{v}");
+    // The run's page updates live: its topic announces the abort below.
+    let live = agent()
+        .get(&format!("{}/live?topic=bench:{id}", d.base()))
+        .set("Cookie", &d.cookie())
+        .call()
+        .unwrap();
+    let live_thread = std::thread::spawn(move || {
+        let mut changed = false;
+        read_events(live.into_reader(), Instant::now() + Duration::from_secs(30), |ev, _| {
+            changed = ev == "change";
+            changed
+        });
+        changed
+    });
+    let bad = send(agent().get(&format!("{}/live?topic=bench", d.base())).set("Cookie", &d.cookie()), None);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    std::thread::sleep(Duration::from_millis(1_000));
     let r = d.post(&format!("/bench/{id}/abort"), &[]);
     assert_eq!(r.status, 303, "{}", r.body);
+    assert!(live_thread.join().unwrap(), "no change event on the bench topic");
     let v = wait_for(&w, &show, "the run was not aborted", |v| {
         v["status"] == "aborted" && v["counts"]["running"] == 0
     });
