@@ -929,3 +929,40 @@ fn unused_lock_files_are_removed_and_held_ones_are_not() {
     let again = RepoLock::acquire(&locks, &fx.root, Duration::from_secs(1)).expect("lock again");
     assert!(again.path().exists());
 }
+
+#[test]
+fn a_binary_diff_leaves_out_paths_and_applies_back_or_is_rejected() {
+    let fx = Fixture::new();
+    let base = git(&fx.root, &["rev-parse", "HEAD"]);
+    write(&fx.root, "shared.txt", "line 1\nline two\nline 3\n");
+    write(&fx.root, "tests/hidden.sh", "exit 0\n");
+    std::fs::write(fx.root.join("latin1.txt"), [b'c', b'a', b'f', 0xe9, b'\n']).expect("write");
+    git(&fx.root, &["add", "-A"]);
+    git(&fx.root, &["commit", "-q", "-m", "work"]);
+    let head = git(&fx.root, &["rev-parse", "HEAD"]);
+    let g = fx.git();
+    let patch = g.diff_binary(&base, &head, &["tests/hidden.sh".to_string()]).expect("diff");
+    assert!(patch.contains(&0xe9), "file contents that are not UTF-8 stay as they are");
+    let text = String::from_utf8_lossy(&patch);
+    assert!(text.contains("shared.txt") && !text.contains("hidden.sh"), "{text}");
+    assert!(g.diff_binary("-x", &head, &[]).is_err(), "an option-like revision is refused");
+
+    // Back at the base, the patch applies; a patch for other content is rejected and the tree stays clean.
+    git(&fx.root, &["reset", "-q", "--hard", &base]);
+    let file = fx.scratch.join("model.patch");
+    std::fs::write(&file, &patch).expect("write");
+    assert_eq!(g.apply_patch_file(&file).expect("apply"), ampsm_git::PatchApply::Applied);
+    assert_eq!(read(&fx.root, "shared.txt"), "line 1\nline two\nline 3\n");
+    git(&fx.root, &["reset", "-q", "--hard", &base]);
+    let bad = fx.scratch.join("bad.patch");
+    std::fs::write(
+        &bad,
+        "diff --git a/nope.txt b/nope.txt\n--- a/nope.txt\n+++ b/nope.txt\n@@ -1 +1 @@\n-x\n+y\n",
+    )
+    .expect("write");
+    match g.apply_patch_file(&bad).expect("apply runs") {
+        ampsm_git::PatchApply::Rejected(why) => assert!(why.contains("nope.txt"), "{why}"),
+        other => panic!("applied a patch for a missing file: {other:?}"),
+    }
+    assert_eq!(git(&fx.root, &["status", "--porcelain"]), "");
+}
