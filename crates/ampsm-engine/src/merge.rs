@@ -25,7 +25,7 @@ use crate::review_error::ReviewError;
 use crate::script::{SCRIPT_TIMEOUT, ScriptRun, run_script_with};
 use crate::{Engine, EngineError};
 use ampsm_core::{MergeResult, SessionStatus};
-use ampsm_git::{Git, RebaseOutcome, RepoLock};
+use ampsm_git::{Git, MergePreview, RebaseOutcome, RepoLock};
 use ampsm_store::metrics::NewMerge;
 use ampsm_store::{Session, SnapshotRecord};
 use serde::Serialize;
@@ -134,37 +134,56 @@ impl Preflight {
     }
 }
 
-impl Engine {
-    /// `merge <s>` (see the module docs).
-    pub fn merge_session(&mut self, reference: &str, req: &MergeRequest) -> Result<MergeReport, EngineError> {
-        let merged = self.merge_session_phases(reference, req);
-        if let Err(e) = &merged {
-            self.notify_if_conflict(e);
+/// What the phases of a merge share: the session, its worktree and repository, the base branch, the
+/// session's head when the merge began, and the checkout that has the base checked out (if any).
+struct MergeTarget {
+    s: Session,
+    wt: Git,
+    repo: Git,
+    short: String,
+    base: String,
+    base_ref: String,
+    head: String,
+    checkout: Option<PathBuf>,
+}
+
+impl MergeTarget {
+    /// Refuses to go on when the base or the session branch moved since the preflight.
+    fn ensure_unmoved(&self, base_sha: &str) -> Result<(), EngineError> {
+        let moved =
+            |what: String| ReviewError::Moved { session: label(&self.s), what, base: self.base.clone() };
+        if self.repo.resolve_commit(&self.base_ref)?.as_deref() != Some(base_sha) {
+            return Err(moved(format!("branch {}", self.base)).into());
         }
-        merged
+        if self.wt.resolve_commit("HEAD")?.as_deref() != Some(self.head.as_str()) {
+            return Err(moved(format!("session branch {}", self.s.branch)).into());
+        }
+        Ok(())
     }
 
-    /// The phases of [`Engine::merge_session`] (a conflict error is notified by the caller).
-    fn merge_session_phases(
-        &mut self,
-        reference: &str,
-        req: &MergeRequest,
-    ) -> Result<MergeReport, EngineError> {
-        let s = self.live_session(reference)?;
-        self.ensure_not_running(&s)?;
-        let wt = self.session_worktree(&s)?;
-        let repo = Git::new(&s.repo_path);
-        let repo_root = PathBuf::from(&s.repo_path);
-        let short = s.id.short().to_string();
-        let base = s.base_branch.clone();
-        let mut report = MergeReport {
-            session_id: s.id.to_string(),
-            name: s.name.clone(),
+    /// The refusal for a base checkout that is not clean (`detail` says how).
+    fn base_checkout_dirty(&self, checkout: &std::path::Path, detail: String) -> EngineError {
+        ReviewError::BaseCheckoutDirty {
+            session: label(&self.s),
+            branch: self.base.clone(),
+            checkout: checkout.to_path_buf(),
+            detail,
+        }
+        .into()
+    }
+}
+
+impl MergeReport {
+    /// The report of a merge that is about to be checked.
+    fn start(t: &MergeTarget, req: &MergeRequest) -> MergeReport {
+        MergeReport {
+            session_id: t.s.id.to_string(),
+            name: t.s.name.clone(),
             strategy: req.strategy,
-            base_branch: base.clone(),
+            base_branch: t.base.clone(),
             base_before: None,
             base_after: None,
-            session_head: None,
+            session_head: Some(t.head.clone()),
             result: if req.dry_run { MergeResult::DryRun } else { MergeResult::Merged },
             would_merge: false,
             conflicts: vec![],
@@ -177,49 +196,129 @@ impl Engine {
             pr_url: None,
             merge_id: None,
             notes: vec![],
-        };
-        let mut pre = Preflight { checks: vec![], failure: None };
+        }
+    }
+}
 
-        // The session worktree.
+impl Engine {
+    /// `merge <s>` (see the module docs).
+    pub fn merge_session(&mut self, reference: &str, req: &MergeRequest) -> Result<MergeReport, EngineError> {
+        let merged = self.merge_session_phases(reference, req);
+        if let Err(e) = &merged {
+            self.notify_if_conflict(e);
+        }
+        merged
+    }
+
+    /// The phases of [`Engine::merge_session`] (a conflict error is notified by the caller): the preflight
+    /// checks, then (unless a dry run, a failed check or a pull request) the result built and landed under
+    /// the repository lock, the session recorded as merged, and the push.
+    fn merge_session_phases(
+        &mut self,
+        reference: &str,
+        req: &MergeRequest,
+    ) -> Result<MergeReport, EngineError> {
+        let t = self.merge_target(reference)?;
+        let mut report = MergeReport::start(&t, req);
+        let mut pre = Preflight { checks: vec![], failure: None };
+        Self::check_session_clean(&t, &mut pre)?;
+        Self::check_base_checkout(&t, req, &mut pre)?;
+        let warnings = self.check_base_up_to_date(&t, &mut pre)?;
+        let (base_sha, preview) = Self::check_result(&t, &mut report, &mut pre)?;
+        Self::check_untracked_clash(&t, req, &base_sha, &preview, &mut pre)?;
+        Self::check_tests(&t, req, &mut report, &mut pre)?;
+        report.notes.extend(warnings);
+        report.checks = std::mem::take(&mut pre.checks);
+
+        if req.dry_run {
+            report.would_merge = pre.failure.is_none();
+            if let Some(tree) = &preview.tree {
+                let n = t.repo.changed_paths(&base_sha, tree)?.len();
+                report.notes.push(format!("{n} file(s) would change on {}", t.base));
+            }
+            self.record_merge(&t.s, &report, MergeResult::DryRun, req.message.as_deref())?;
+            return Ok(report);
+        }
+        if let Some(err) = pre.failure {
+            let result =
+                if report.conflicts.is_empty() { MergeResult::Refused } else { MergeResult::Conflicts };
+            self.record_merge(&t.s, &report, result, req.message.as_deref())?;
+            return Err(err);
+        }
+        if req.pr {
+            return self.open_pull_request(&t.s, &t.repo, report, req);
+        }
+
+        let repo_root = PathBuf::from(&t.s.repo_path);
+        let _lock = RepoLock::acquire(&self.paths.locks, &repo_root, crate::sessions::LOCK_TIMEOUT)?;
+        t.ensure_unmoved(&base_sha)?;
+        let snapshot =
+            self.take_snapshot(&t.s, &format!("merge --strategy {} into {}", req.strategy.as_str(), t.base))?;
+        report.snapshot = Some(snapshot);
+        let result = self.build_result(&t, req, &base_sha, &preview, &mut report)?;
+        crate::process::fault_point("merge:before-base-update");
+        self.land_result(&t, req, &base_sha, &result, &mut report)?;
+        let merge_id = self.record_merged(&t, req, &result, &mut report)?;
+        if req.push {
+            self.push_merged(&t, &merge_id, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// The session to merge and what the phases share; refuses a session with a rebase or merge stopped in
+    /// its worktree, or whose base is not a local branch.
+    fn merge_target(&self, reference: &str) -> Result<MergeTarget, EngineError> {
+        let s = self.live_session(reference)?;
+        self.ensure_not_running(&s)?;
+        let wt = self.session_worktree(&s)?;
+        let repo = Git::new(&s.repo_path);
+        let short = s.id.short().to_string();
+        let base = s.base_branch.clone();
         if wt.rebase_in_progress()? || wt.merge_in_progress()? {
-            let err = ReviewError::RebaseInProgress {
-                session: label(&s),
-                short_id: short.clone(),
-                operation: "merging",
-            };
+            let err =
+                ReviewError::RebaseInProgress { session: label(&s), short_id: short, operation: "merging" };
             return Err(err.into());
         }
-        let st = wt.status()?;
-        if st.is_clean() {
-            pre.pass("session clean", "no uncommitted or untracked files");
-        } else {
-            let detail = st.summary(5);
-            pre.fail(
-                "session clean",
-                detail.clone(),
-                ReviewError::SessionDirty {
-                    session: label(&s),
-                    short_id: short.clone(),
-                    detail,
-                    operation: "merging",
-                }
-                .into(),
-            );
-        }
         let head = wt.require_commit("HEAD")?;
-        report.session_head = Some(head.clone());
-
-        // The base branch.
         if !repo.branch_exists(&base)? {
             return Err(ReviewError::BaseNotBranch { session: label(&s), short_id: short, base }.into());
         }
-        let base_ref = format!("refs/heads/{base}");
         let checkout = repo
             .worktree_list()?
             .into_iter()
             .find(|w| !w.bare && w.branch.as_deref() == Some(base.as_str()))
             .map(|w| w.path);
-        match &checkout {
+        let base_ref = format!("refs/heads/{base}");
+        Ok(MergeTarget { s, wt, repo, short, base, base_ref, head, checkout })
+    }
+
+    /// The session worktree has no uncommitted or untracked files.
+    fn check_session_clean(t: &MergeTarget, pre: &mut Preflight) -> Result<(), EngineError> {
+        let st = t.wt.status()?;
+        if st.is_clean() {
+            pre.pass("session clean", "no uncommitted or untracked files");
+        } else {
+            let detail = st.summary(5);
+            let err = ReviewError::SessionDirty {
+                session: label(&t.s),
+                short_id: t.short.clone(),
+                detail: detail.clone(),
+                operation: "merging",
+            };
+            pre.fail("session clean", detail, err.into());
+        }
+        Ok(())
+    }
+
+    /// The checkout that has the base checked out (if any) has no uncommitted changes and no rebase or
+    /// merge stopped in it (not needed for a pull request).
+    fn check_base_checkout(
+        t: &MergeTarget,
+        req: &MergeRequest,
+        pre: &mut Preflight,
+    ) -> Result<(), EngineError> {
+        let base = &t.base;
+        match &t.checkout {
             Some(path) if req.pr => pre.pass(
                 "base checkout clean",
                 format!("not needed: a pull request leaves {base} in {} alone", path.display()),
@@ -231,17 +330,10 @@ impl Engine {
                 if cst.has_uncommitted() || busy {
                     let detail =
                         if busy { "a rebase or merge is in progress".into() } else { cst.summary(5) };
-                    pre.fail(
-                        "base checkout clean",
-                        format!("{base} is checked out in {} with uncommitted changes", path.display()),
-                        ReviewError::BaseCheckoutDirty {
-                            session: label(&s),
-                            branch: base.clone(),
-                            checkout: path.clone(),
-                            detail,
-                        }
-                        .into(),
-                    );
+                    let err = t.base_checkout_dirty(path, detail);
+                    let what =
+                        format!("{base} is checked out in {} with uncommitted changes", path.display());
+                    pre.fail("base checkout clean", what, err);
                 } else {
                     pre.pass(
                         "base checkout clean",
@@ -254,26 +346,31 @@ impl Engine {
                 format!("{base} is not checked out; its ref is updated directly"),
             ),
         }
+        Ok(())
+    }
 
-        // Up to date with the remote.
+    /// The base is not behind its remote (fetched first, when it has one). Returns the fetch's warnings.
+    fn check_base_up_to_date(
+        &self,
+        t: &MergeTarget,
+        pre: &mut Preflight,
+    ) -> Result<Vec<String>, EngineError> {
+        let base = &t.base;
         let mut warnings = Vec::new();
-        match self.fetch_for(&repo, &base, &mut warnings) {
+        match self.fetch_for(&t.repo, base, &mut warnings) {
             Ok(Some(remote)) => {
-                let up = repo.upstream_of(&base)?.unwrap_or_else(|| format!("{remote}/{base}"));
-                let behind = repo.count_commits(&format!("{base}..{up}"))?;
+                let up = t.repo.upstream_of(base)?.unwrap_or_else(|| format!("{remote}/{base}"));
+                let behind = t.repo.count_commits(&format!("{base}..{up}"))?;
                 if behind > 0 {
-                    pre.fail(
-                        "base up to date",
-                        format!("{base} is {behind} commit(s) behind {up}"),
-                        ReviewError::BaseBehindRemote {
-                            session: label(&s),
-                            short_id: short.clone(),
-                            branch: base.clone(),
-                            upstream: up,
-                            behind,
-                        }
-                        .into(),
-                    );
+                    let what = format!("{base} is {behind} commit(s) behind {up}");
+                    let err = ReviewError::BaseBehindRemote {
+                        session: label(&t.s),
+                        short_id: t.short.clone(),
+                        branch: base.clone(),
+                        upstream: up,
+                        behind,
+                    };
+                    pre.fail("base up to date", what, err.into());
                 } else {
                     pre.pass("base up to date", format!("fetched {remote}; {base} has everything of {up}"));
                 }
@@ -284,84 +381,93 @@ impl Engine {
                 pre.fail("base up to date", detail, e);
             }
         }
+        Ok(warnings)
+    }
 
-        // The result.
-        let base_sha = repo.require_commit(&base_ref)?;
+    /// What the merge would give: refuses a session with nothing to merge; records the commits it lands and
+    /// whether `git merge-tree` finds conflicts. Returns the base commit and the preview.
+    fn check_result(
+        t: &MergeTarget,
+        report: &mut MergeReport,
+        pre: &mut Preflight,
+    ) -> Result<(String, MergePreview), EngineError> {
+        let base_sha = t.repo.require_commit(&t.base_ref)?;
         report.base_before = Some(base_sha.clone());
-        if repo.is_ancestor(&head, &base_sha)? {
-            return Err(
-                ReviewError::NothingToMerge { session: label(&s), branch: s.branch.clone(), base }.into()
-            );
+        if t.repo.is_ancestor(&t.head, &base_sha)? {
+            let err = ReviewError::NothingToMerge {
+                session: label(&t.s),
+                branch: t.s.branch.clone(),
+                base: t.base.clone(),
+            };
+            return Err(err.into());
         }
-        report.commits_landed = repo.count_commits(&format!("{base_sha}..{head}"))?;
-        let preview = repo.merge_tree(&base_sha, &head)?;
+        report.commits_landed = t.repo.count_commits(&format!("{base_sha}..{}", t.head))?;
+        let preview = t.repo.merge_tree(&base_sha, &t.head)?;
         if preview.clean {
-            pre.pass("no conflicts", format!("git merge-tree: {} merges cleanly into {base}", s.branch));
+            pre.pass(
+                "no conflicts",
+                format!("git merge-tree: {} merges cleanly into {}", t.s.branch, t.base),
+            );
         } else {
             report.conflicts = preview.conflicts.clone();
-            pre.fail(
-                "no conflicts",
-                format!("conflicts in {}", preview.conflicts.join(", ")),
-                ReviewError::MergeConflicts {
-                    session: label(&s),
-                    short_id: short.clone(),
-                    base: base.clone(),
-                    files: preview.conflicts.clone(),
-                }
-                .into(),
-            );
+            let err = ReviewError::MergeConflicts {
+                session: label(&t.s),
+                short_id: t.short.clone(),
+                base: t.base.clone(),
+                files: preview.conflicts.clone(),
+            };
+            pre.fail("no conflicts", format!("conflicts in {}", preview.conflicts.join(", ")), err.into());
         }
+        Ok((base_sha, preview))
+    }
 
-        // Untracked files in the base checkout that the merge would have to overwrite.
-        if let (Some(path), Some(tree), false) = (&checkout, &preview.tree, req.pr) {
-            let co = Git::new(path);
-            let untracked: Vec<String> = co
-                .status()?
-                .entries
-                .into_iter()
-                .filter(|e| e.kind == ampsm_git::EntryKind::Untracked)
-                .map(|e| e.path)
-                .collect();
-            if !untracked.is_empty() {
-                let changed =
-                    repo.run(&["diff-tree", "-r", "--name-only", "-z", base_sha.as_str(), tree.as_str()])?;
-                let clash: Vec<String> = changed
-                    .split('\0')
-                    .filter(|p| untracked.iter().any(|u| u == p))
-                    .map(str::to_string)
-                    .collect();
-                if !clash.is_empty() {
-                    let detail = format!("untracked {} would be overwritten", clash.join(", "));
-                    pre.fail(
-                        "base checkout clean",
-                        detail.clone(),
-                        ReviewError::BaseCheckoutDirty {
-                            session: label(&s),
-                            branch: base.clone(),
-                            checkout: path.clone(),
-                            detail,
-                        }
-                        .into(),
-                    );
-                }
-            }
+    /// No untracked file in the base checkout would be overwritten by the merge.
+    fn check_untracked_clash(
+        t: &MergeTarget,
+        req: &MergeRequest,
+        base_sha: &str,
+        preview: &MergePreview,
+        pre: &mut Preflight,
+    ) -> Result<(), EngineError> {
+        let (Some(path), Some(tree), false) = (&t.checkout, &preview.tree, req.pr) else { return Ok(()) };
+        let untracked: Vec<String> = Git::new(path)
+            .status()?
+            .entries
+            .into_iter()
+            .filter(|e| e.kind == ampsm_git::EntryKind::Untracked)
+            .map(|e| e.path)
+            .collect();
+        if untracked.is_empty() {
+            return Ok(());
         }
+        let clash: Vec<String> =
+            t.repo.changed_paths(base_sha, tree)?.into_iter().filter(|p| untracked.contains(p)).collect();
+        if !clash.is_empty() {
+            let detail = format!("untracked {} would be overwritten", clash.join(", "));
+            pre.fail("base checkout clean", detail.clone(), t.base_checkout_dirty(path, detail));
+        }
+        Ok(())
+    }
 
-        // The test script.
-        match s.script.as_deref().filter(|sc| !sc.trim().is_empty()) {
+    /// The session's test script passes (not run in a dry run, nor when a check already failed).
+    fn check_tests(
+        t: &MergeTarget,
+        req: &MergeRequest,
+        report: &mut MergeReport,
+        pre: &mut Preflight,
+    ) -> Result<(), EngineError> {
+        match t.s.script.as_deref().filter(|sc| !sc.trim().is_empty()) {
             None => pre.pass("tests pass", "the session has no test script"),
-            Some(script) if req.dry_run => {
-                pre.pass("tests pass", format!("not run in a dry run ({script})"));
-            }
+            Some(script) if req.dry_run => pre.pass("tests pass", format!("not run in a dry run ({script})")),
             Some(_) if pre.failure.is_some() => {}
             Some(script) => {
                 let timeout = req.script_timeout.unwrap_or(SCRIPT_TIMEOUT);
                 let stop = || req.interrupt.as_ref().is_some_and(crate::Interrupt::interrupted);
                 let _busy = req.interrupt.as_ref().map(crate::Interrupt::busy);
-                let worktree = PathBuf::from(&s.worktree_path);
+                let worktree = PathBuf::from(&t.s.worktree_path);
                 let run = run_script_with(&worktree, script, timeout, &stop, None, &mut |_| {}).map_err(
                     |source| ReviewError::ScriptSpawn {
-                        session: label(&s),
+                        session: label(&t.s),
                         script: script.to_string(),
                         source,
                     },
@@ -369,191 +475,170 @@ impl Engine {
                 if run.passed() {
                     pre.pass("tests pass", format!("{script}: passed in {} ms", run.duration_ms));
                 } else {
-                    pre.fail(
-                        "tests pass",
-                        format!("{script}: {}", run.outcome()),
-                        ReviewError::TestsFailed {
-                            session: label(&s),
-                            outcome: run.outcome(),
-                            tail: run.short_tail(),
-                        }
-                        .into(),
-                    );
+                    let err = ReviewError::TestsFailed {
+                        session: label(&t.s),
+                        outcome: run.outcome(),
+                        tail: run.short_tail(),
+                    };
+                    pre.fail("tests pass", format!("{script}: {}", run.outcome()), err.into());
                 }
                 report.script = Some(run);
             }
         }
-        report.notes.extend(warnings);
-        report.checks = pre.checks;
+        Ok(())
+    }
 
-        if req.dry_run {
-            report.would_merge = pre.failure.is_none();
-            if let Some(tree) = &preview.tree {
-                let files =
-                    repo.run(&["diff-tree", "-r", "--name-only", "-z", base_sha.as_str(), tree.as_str()])?;
-                let n = files.split('\0').filter(|f| !f.is_empty()).count();
-                report.notes.push(format!("{n} file(s) would change on {base}"));
-            }
-            self.record_merge(&s, &report, MergeResult::DryRun, req.message.as_deref())?;
-            return Ok(report);
-        }
-        if let Some(err) = pre.failure {
-            let result =
-                if report.conflicts.is_empty() { MergeResult::Refused } else { MergeResult::Conflicts };
-            self.record_merge(&s, &report, result, req.message.as_deref())?;
-            return Err(err);
-        }
-
-        if req.pr {
-            return self.open_pull_request(&s, &repo, report, req);
-        }
-
-        // Build and land the result under the repository lock.
-        let _lock = RepoLock::acquire(&self.paths.locks, &repo_root, crate::sessions::LOCK_TIMEOUT)?;
-        if repo.resolve_commit(&base_ref)?.as_deref() != Some(base_sha.as_str()) {
-            return Err(
-                ReviewError::Moved { session: label(&s), what: format!("branch {base}"), base }.into()
-            );
-        }
-        if wt.resolve_commit("HEAD")?.as_deref() != Some(head.as_str()) {
-            return Err(ReviewError::Moved {
-                session: label(&s),
-                what: format!("session branch {}", s.branch),
-                base,
-            }
-            .into());
-        }
-        let snapshot =
-            self.take_snapshot(&s, &format!("merge --strategy {} into {base}", req.strategy.as_str()))?;
-        report.snapshot = Some(snapshot);
+    /// The result commit, built without touching any checkout: squash and merge with `commit-tree` on the
+    /// previewed tree; rebase by replaying the session's commits onto the base in its own worktree (a
+    /// conflict aborts the replay, is recorded and refused).
+    fn build_result(
+        &mut self,
+        t: &MergeTarget,
+        req: &MergeRequest,
+        base_sha: &str,
+        preview: &MergePreview,
+        report: &mut MergeReport,
+    ) -> Result<String, EngineError> {
+        let (s, repo, base) = (&t.s, &t.repo, &t.base);
         let trailer = format!("Session: {}", s.id);
-        let result = match req.strategy {
+        match req.strategy {
             MergeStrategy::Squash | MergeStrategy::Merge => {
                 let tree = preview
                     .tree
                     .clone()
                     .ok_or_else(|| EngineError::Invalid("merge-tree gave no tree".into()))?;
-                if tree == repo.tree_of(&base_sha)? {
-                    return Err(ReviewError::NothingToMerge {
-                        session: label(&s),
+                if tree == repo.tree_of(base_sha)? {
+                    let err = ReviewError::NothingToMerge {
+                        session: label(s),
                         branch: s.branch.clone(),
-                        base,
-                    }
-                    .into());
+                        base: base.clone(),
+                    };
+                    return Err(err.into());
                 }
                 let (message, parents) = if req.strategy == MergeStrategy::Squash {
-                    (
-                        self.squash_merge_message(
-                            &repo,
-                            &s,
-                            &base_sha,
-                            &head,
-                            req.message.as_deref(),
-                            &trailer,
-                        )?,
-                        vec![base_sha.as_str()],
-                    )
+                    let m = self.squash_merge_message(
+                        repo,
+                        s,
+                        base_sha,
+                        &t.head,
+                        req.message.as_deref(),
+                        &trailer,
+                    )?;
+                    (m, vec![base_sha])
                 } else {
                     let m = req
                         .message
                         .clone()
                         .unwrap_or_else(|| format!("Merge session {} ({}) into {base}", s.name, s.branch));
-                    (format!("{}\n\n{trailer}", m.trim_end()), vec![base_sha.as_str(), head.as_str()])
+                    (format!("{}\n\n{trailer}", m.trim_end()), vec![base_sha, t.head.as_str()])
                 };
-                repo.commit_tree(&tree, &parents, &message)?
+                Ok(repo.commit_tree(&tree, &parents, &message)?)
             }
             MergeStrategy::Rebase => {
-                if repo.is_ancestor(&base_sha, &head)? {
-                    head.clone()
-                } else {
-                    match wt.rebase(&base_sha)? {
-                        RebaseOutcome::Done => wt.require_commit("HEAD")?,
-                        RebaseOutcome::Conflicts(files) => {
-                            wt.rebase_abort()?;
-                            report.conflicts = files.clone();
-                            self.record_merge(&s, &report, MergeResult::Conflicts, req.message.as_deref())?;
-                            return Err(ReviewError::ReplayConflicts {
-                                session: label(&s),
-                                short_id: short,
-                                base,
-                                files,
-                            }
-                            .into());
-                        }
+                if repo.is_ancestor(base_sha, &t.head)? {
+                    return Ok(t.head.clone());
+                }
+                match t.wt.rebase(base_sha)? {
+                    RebaseOutcome::Done => Ok(t.wt.require_commit("HEAD")?),
+                    RebaseOutcome::Conflicts(files) => {
+                        t.wt.rebase_abort()?;
+                        report.conflicts = files.clone();
+                        self.record_merge(s, report, MergeResult::Conflicts, req.message.as_deref())?;
+                        let err = ReviewError::ReplayConflicts {
+                            session: label(s),
+                            short_id: t.short.clone(),
+                            base: base.clone(),
+                            files,
+                        };
+                        Err(err.into())
                     }
                 }
             }
-        };
-        crate::process::fault_point("merge:before-base-update");
-        match &checkout {
+        }
+    }
+
+    /// Moves the base to `result`, only if it still points at `base_sha`: a fast-forward in the checkout
+    /// that has it (only when clean), else a compare-and-swap of its ref.
+    fn land_result(
+        &mut self,
+        t: &MergeTarget,
+        req: &MergeRequest,
+        base_sha: &str,
+        result: &str,
+        report: &mut MergeReport,
+    ) -> Result<(), EngineError> {
+        let (s, base) = (&t.s, &t.base);
+        let moved =
+            || ReviewError::Moved { session: label(s), what: format!("branch {base}"), base: base.clone() };
+        match &t.checkout {
             Some(path) => {
                 let co = Git::new(path);
-                if co.resolve_commit("HEAD")?.as_deref() != Some(base_sha.as_str()) {
-                    return Err(ReviewError::Moved {
-                        session: label(&s),
-                        what: format!("branch {base}"),
-                        base,
-                    }
-                    .into());
+                if co.resolve_commit("HEAD")?.as_deref() != Some(base_sha) {
+                    return Err(moved().into());
                 }
-                if let Err(e) = co.merge_ff_only(&result) {
-                    self.record_merge(&s, &report, MergeResult::Failed, req.message.as_deref())?;
+                if let Err(e) = co.merge_ff_only(result) {
+                    self.record_merge(s, report, MergeResult::Failed, req.message.as_deref())?;
                     return Err(match e {
-                        ampsm_git::GitError::Dirty { detail, .. } => ReviewError::BaseCheckoutDirty {
-                            session: label(&s),
-                            branch: base.clone(),
-                            checkout: path.clone(),
-                            detail,
-                        }
-                        .into(),
+                        ampsm_git::GitError::Dirty { detail, .. } => t.base_checkout_dirty(path, detail),
                         other => other.into(),
                     });
                 }
                 report.base_update = Some(format!("fast-forward in {}", path.display()));
             }
             None => {
-                repo.update_ref(&base_ref, &result, Some(&base_sha)).map_err(|_| ReviewError::Moved {
-                    session: label(&s),
-                    what: format!("branch {base}"),
-                    base: base.clone(),
-                })?;
+                t.repo.update_ref(&t.base_ref, result, Some(base_sha)).map_err(|_| moved())?;
                 report.base_update = Some("ref updated (not checked out)".into());
             }
         }
-        report.base_after = Some(result.clone());
-        // The session branch follows the result; its old head stays in the snapshot.
-        if wt.require_commit("HEAD")? != result {
-            wt.reset_hard(&result)?;
-        }
-        let kind = req.strategy.as_str();
-        let subject = repo.run(&["show", "-s", "--format=%s", result.as_str()])?.trim().to_string();
-        self.record_commit(&s, &result, kind, &subject)?;
-        if s.status != SessionStatus::Done {
-            self.store.set_status(&s.id, SessionStatus::Done, Some(&format!("merged into {base}")))?;
-        }
-        let merge_id = self.record_merge(&s, &report, MergeResult::Merged, req.message.as_deref())?;
-        report.merge_id = Some(merge_id.clone());
+        report.base_after = Some(result.to_string());
+        Ok(())
+    }
 
-        if req.push {
-            let remote = self.push_remote(&repo, &base)?;
-            let pushed = repo.clone().with_timeout(Duration::from_secs(300)).push(&remote, &base);
-            match pushed {
-                Ok(()) => {
-                    self.store.mark_merge_pushed(&merge_id)?;
-                    report.pushed = Some(remote);
-                }
-                Err(e) => {
-                    return Err(ReviewError::PushFailed {
-                        session: label(&s),
-                        base,
-                        remote,
-                        reason: e.to_string(),
-                    }
-                    .into());
-                }
-            }
+    /// After the base moved: the session branch follows the result (its old head stays in the snapshot),
+    /// the commit and the merge are recorded and the session is `done`. Returns the merge's id.
+    fn record_merged(
+        &mut self,
+        t: &MergeTarget,
+        req: &MergeRequest,
+        result: &str,
+        report: &mut MergeReport,
+    ) -> Result<String, EngineError> {
+        let s = &t.s;
+        if t.wt.require_commit("HEAD")? != result {
+            t.wt.reset_hard(result)?;
         }
-        Ok(report)
+        let subject = t.repo.run(&["show", "-s", "--format=%s", result])?.trim().to_string();
+        self.record_commit(s, result, req.strategy.as_str(), &subject)?;
+        if s.status != SessionStatus::Done {
+            self.store.set_status(&s.id, SessionStatus::Done, Some(&format!("merged into {}", t.base)))?;
+        }
+        let merge_id = self.record_merge(s, report, MergeResult::Merged, req.message.as_deref())?;
+        report.merge_id = Some(merge_id.clone());
+        Ok(merge_id)
+    }
+
+    /// `--push`: pushes the base branch to its remote (at most 5 minutes).
+    fn push_merged(
+        &mut self,
+        t: &MergeTarget,
+        merge_id: &str,
+        report: &mut MergeReport,
+    ) -> Result<(), EngineError> {
+        let remote = self.push_remote(&t.repo, &t.base)?;
+        match t.repo.clone().with_timeout(Duration::from_secs(300)).push(&remote, &t.base) {
+            Ok(()) => {
+                self.store.mark_merge_pushed(merge_id)?;
+                report.pushed = Some(remote);
+                Ok(())
+            }
+            Err(e) => Err(ReviewError::PushFailed {
+                session: label(&t.s),
+                base: t.base.clone(),
+                remote,
+                reason: e.to_string(),
+            }
+            .into()),
+        }
     }
 
     /// The message of a squash merge: `-m`, else the single commit's message, else a list of the subjects.

@@ -165,6 +165,14 @@ impl Git {
         Err(GitError::OperationInProgress { operation, dir: self.dir().to_path_buf(), state })
     }
 
+    /// The paths that differ between two trees (or commits), `git diff-tree -r --name-only -z`.
+    pub fn changed_paths(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        reject_option_like("revision", from)?;
+        reject_option_like("revision", to)?;
+        let out = self.run(&["diff-tree", "-r", "--name-only", "-z", from, to])?;
+        Ok(out.split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect())
+    }
+
     /// Preview merging `other` into `base` without touching any checkout or ref
     /// (`git merge-tree --write-tree --name-only --no-messages -z`, git ≥ 2.38; exit 1 means conflicts).
     pub fn merge_tree(&self, base: &str, other: &str) -> Result<MergePreview> {
