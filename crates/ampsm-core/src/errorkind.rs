@@ -7,7 +7,7 @@ use serde::Serialize;
 /// What kind of failure an error is; each front end maps these once (the CLI to exit codes, the web to
 /// HTTP statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// The request itself is wrong: a bad flag value, an unknown agent, an invalid config or name.
     BadInput,
@@ -19,6 +19,20 @@ pub enum ErrorKind {
     Interrupted,
     /// Tried and failed: IO, git, the database, an agent process.
     Failed,
+}
+
+impl ErrorKind {
+    /// The kind's name as front ends print it (`bad-input`, `not-found`, `refused`, `interrupted`,
+    /// `failed`), the same text serde gives.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadInput => "bad-input",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Failed => "failed",
+        }
+    }
 }
 
 /// What the user can do next, as a fact: the CLI words it with its commands and flags, the dashboard
@@ -96,4 +110,56 @@ pub enum Hint {
     AbortBench { run: String },
     /// Resume the benchmark run with a higher budget.
     ResumeBenchWithBudget { run: String },
+    /// Give the setup command to run, or configure one for the repository or for every session.
+    GiveSetupCommand,
+    /// Name each agent (with its model) once: the same one twice compares nothing.
+    GiveEachAgentOnce { agent: String },
+    /// Set this count of a benchmark run to 1 or more.
+    CountAtLeastOne { count: BenchCount },
+    /// Name the paths to use, or ask for all of them.
+    NamePathsOrAll,
+    /// Name some paths or ask for all of them, not both.
+    PathsOrAllNotBoth,
+}
+
+/// A count a benchmark run is started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BenchCount {
+    /// The most instances taken from the dataset.
+    Limit,
+    /// How many results run at once.
+    Concurrency,
+    /// How many times each instance runs per agent.
+    Repeats,
+}
+
+impl BenchCount {
+    /// What the count is, in a sentence: "the limit on instances", …
+    pub fn describe(self) -> &'static str {
+        match self {
+            BenchCount::Limit => "the limit on instances",
+            BenchCount::Concurrency => "the concurrency",
+            BenchCount::Repeats => "the number of repeats",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_prints_as_it_serializes() {
+        for kind in [
+            ErrorKind::BadInput,
+            ErrorKind::NotFound,
+            ErrorKind::Refused,
+            ErrorKind::Interrupted,
+            ErrorKind::Failed,
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(ErrorKind::BadInput.as_str(), "bad-input");
+    }
 }

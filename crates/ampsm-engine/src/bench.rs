@@ -43,6 +43,7 @@ use crate::swe_harness::{LogFormat, builtin_command, shell_quote, test_directive
 use crate::{Engine, EngineError};
 use ampsm_config::bench::{BenchAgent, CustomBench, SweInstance, load_dataset, patch_paths};
 use ampsm_config::{ConfigError, Paths};
+use ampsm_core::errorkind::BenchCount;
 use ampsm_core::id::{new_id, short_id};
 use ampsm_core::{BenchResultStatus, BenchRunStatus, Money};
 use ampsm_git::{Git, PatchApply, RepoLock};
@@ -80,6 +81,10 @@ pub enum BenchError {
     MissingCommit { instance: String, repo: String, commit: String },
     #[error("{0}")]
     BadSelection(String),
+    #[error("agent {0} is named twice")]
+    AgentTwice(String),
+    #[error("{} must be at least 1", .0.describe())]
+    CountZero(BenchCount),
     #[error("bench run {run} is running (runner process {pid})")]
     Running { run: String, short: String, pid: i64 },
     #[error("bench run {run} has nothing left to run (every result finished: {summary})")]
@@ -101,6 +106,8 @@ impl BenchError {
             | BenchError::MissingRepo { .. }
             | BenchError::MissingCommit { .. }
             | BenchError::BadSelection(_)
+            | BenchError::AgentTwice(_)
+            | BenchError::CountZero(_)
             | BenchError::NothingToResume { .. } => ErrorKind::BadInput,
             BenchError::Running { .. } | BenchError::BudgetSpent { .. } => ErrorKind::Refused,
             BenchError::Other { .. } => ErrorKind::Failed,
@@ -115,6 +122,10 @@ impl BenchError {
             BenchError::BudgetSpent { short, .. } => {
                 Some(ampsm_core::Hint::ResumeBenchWithBudget { run: short.clone() })
             }
+            BenchError::AgentTwice(agent) => {
+                Some(ampsm_core::Hint::GiveEachAgentOnce { agent: agent.clone() })
+            }
+            BenchError::CountZero(count) => Some(ampsm_core::Hint::CountAtLeastOne { count: *count }),
             _ => None,
         }
     }
@@ -438,7 +449,7 @@ impl Engine {
         };
         if let Some(n) = o.limit {
             if n == 0 {
-                return Err(BenchError::BadSelection("--limit must be at least 1".into()).into());
+                return Err(BenchError::CountZero(BenchCount::Limit).into());
             }
             selected.truncate(n);
         }
@@ -462,7 +473,7 @@ impl Engine {
         }
         if let Some(twice) = agents.iter().enumerate().find(|(i, a)| agents[..*i].contains(a)).map(|(_, a)| a)
         {
-            return Err(BenchError::BadSelection(format!("--agent {} is given twice", twice.label())).into());
+            return Err(BenchError::AgentTwice(twice.label()).into());
         }
         let mut problems = Vec::new();
         for inst in &selected {
@@ -526,9 +537,9 @@ impl Engine {
                 BenchError::BadSelection(format!("{}: no instance selected", dataset.display())).into()
             );
         }
-        for (name, v) in [("--concurrency", o.concurrency), ("--repeats", o.repeats)] {
+        for (count, v) in [(BenchCount::Concurrency, o.concurrency), (BenchCount::Repeats, o.repeats)] {
             if v == Some(0) {
-                return Err(BenchError::BadSelection(format!("{name} must be at least 1")).into());
+                return Err(BenchError::CountZero(count).into());
             }
         }
         let name = format!(

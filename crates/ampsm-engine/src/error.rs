@@ -52,6 +52,10 @@ pub enum EngineError {
     SetupFailed(Box<crate::sessions::SetupFailure>),
     #[error("agent {agent} cannot honour the `{policy}` permission policy: {why}")]
     PolicyUnsupported { agent: String, policy: ampsm_core::PermissionPolicy, why: String },
+    #[error(
+        "session {session} has no setup command: none was given, and the config sets none for its repository"
+    )]
+    NoSetupCommand { session: String },
     #[error("session {session} is not running (it is {status}); there is nothing to stop")]
     NotRunning { session: String, status: String },
 }
@@ -74,6 +78,7 @@ impl EngineError {
                 Some(Hint::RepairOrUndo { session: short_id.clone() })
             }
             EngineError::NoPrompt { .. } => Some(Hint::GivePrompt),
+            EngineError::NoSetupCommand { .. } => Some(Hint::GiveSetupCommand),
             EngineError::NoApproval { name, .. } => Some(Hint::ListApprovals { session: name.clone() }),
             EngineError::SetupFailed(f) => Some(Hint::RerunSetupOrRemove { session: f.name.clone() }),
             EngineError::Review(e) => e.hint(),
@@ -103,6 +108,7 @@ impl EngineError {
             | EngineError::Invalid(_)
             | EngineError::WorktreeGone { .. }
             | EngineError::NoPrompt { .. }
+            | EngineError::NoSetupCommand { .. }
             | EngineError::NoApproval { .. }
             | EngineError::PolicyUnsupported { .. }
             | EngineError::NotRunning { .. } => ErrorKind::BadInput,

@@ -892,12 +892,8 @@ pub fn is_agent_subject(subject: &str, prefix: &str) -> bool {
 
 fn check_paths_or_all(paths: &[String], all: bool) -> Result<(), EngineError> {
     match (paths.is_empty(), all) {
-        (true, false) => {
-            Err(ReviewError::BadRequest { reason: "name the paths to use, or pass --all".into() }.into())
-        }
-        (false, true) => {
-            Err(ReviewError::BadRequest { reason: "give either paths or --all, not both".into() }.into())
-        }
+        (true, false) => Err(ReviewError::NoPaths.into()),
+        (false, true) => Err(ReviewError::PathsAndAll.into()),
         _ => Ok(()),
     }
 }

@@ -97,6 +97,12 @@ pub enum ReviewError {
     #[error("{reason}")]
     BadRequest { reason: String },
 
+    #[error("no paths were named, nor every changed path")]
+    NoPaths,
+
+    #[error("paths were named, and every changed path was asked for too")]
+    PathsAndAll,
+
     #[error("{0}")]
     Remote(String),
 
@@ -149,6 +155,8 @@ impl ReviewError {
                 Hint::PushLater { remote: remote.clone(), branch: base.clone() }
             }
             ReviewError::NothingStaged { short_id, .. } => Hint::StageFirst { session: short_id.clone() },
+            ReviewError::NoPaths => Hint::NamePathsOrAll,
+            ReviewError::PathsAndAll => Hint::PathsOrAllNotBoth,
             ReviewError::NonLinearHistory { short_id, .. } => Hint::SquashAll { session: short_id.clone() },
             ReviewError::NoSnapshot { short_id, .. } | ReviewError::UnknownSnapshot { short_id, .. } => {
                 Hint::ShowSnapshots { session: short_id.clone() }
@@ -162,6 +170,8 @@ impl ReviewError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ReviewError::BadRequest { .. }
+            | ReviewError::NoPaths
+            | ReviewError::PathsAndAll
             | ReviewError::BaseNotBranch { .. }
             | ReviewError::NoRebaseInProgress { .. } => ErrorKind::BadInput,
             ReviewError::UnknownSnapshot { .. } => ErrorKind::NotFound,

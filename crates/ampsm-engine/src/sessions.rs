@@ -215,12 +215,10 @@ impl Engine {
         }
         let command = match command.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) => c.to_string(),
-            None => self.config.setup_for(Path::new(&session.repo_path)).ok_or_else(|| {
-                EngineError::Invalid(format!(
-                    "session {label} has no setup command to run: pass --cmd CMD, or set repos.<path>.setup or \
-                     session.setup in the config"
-                ))
-            })?,
+            None => self
+                .config
+                .setup_for(Path::new(&session.repo_path))
+                .ok_or_else(|| EngineError::NoSetupCommand { session: label.clone() })?,
         };
         if !Path::new(&session.worktree_path).join(".git").exists() {
             return Err(EngineError::WorktreeGone {

@@ -1,6 +1,7 @@
 //! Errors of the dashboard and the one place they become responses: a status code and a page (or a plain
 //! line for API and stream requests) with the engine's one-line reason and its hint.
 
+use ampsm_core::errorkind::BenchCount;
 use ampsm_core::{ErrorKind, Hint};
 use ampsm_engine::EngineError;
 use axum::http::StatusCode;
@@ -139,6 +140,22 @@ pub fn hint_text(hint: &Hint) -> String {
         Hint::ResumeBatchWithBudget { .. } | Hint::ResumeBenchWithBudget { .. } => {
             "resume it with a higher budget on its page".into()
         }
+        Hint::GiveSetupCommand => "give the setup command to run, or set repos.<path>.setup or session.setup \
+                                   in the config"
+            .into(),
+        Hint::GiveEachAgentOnce { agent } => format!("choose {agent} once: each agent (with its model) runs once"),
+        Hint::CountAtLeastOne { count } => format!("set {} to 1 or more", count_field(*count)),
+        Hint::NamePathsOrAll => "choose the files to use, or all of them".into(),
+        Hint::PathsOrAllNotBoth => "choose some files or all of them, not both".into(),
+    }
+}
+
+/// The field of the benchmark form that sets a count.
+fn count_field(count: BenchCount) -> &'static str {
+    match count {
+        BenchCount::Limit => "At most",
+        BenchCount::Concurrency => "Concurrency",
+        BenchCount::Repeats => "Repeats",
     }
 }
 
