@@ -1,5 +1,6 @@
 //! The one place errors become text: `error: <reason>` on one line of stderr, then `hint: <what to do
-//! next>` on its own line when there is one (or a JSON object with `--json`), and the exit code.
+//! next>` on its own line when there is one (or a JSON object with `--json`: `error`, `kind`, `hint`,
+//! `exit_code`), and the exit code.
 
 use crate::commands::CliError;
 
@@ -7,7 +8,12 @@ use crate::commands::CliError;
 pub fn error(e: &CliError, json: bool) -> i32 {
     let (message, hint, code) = e.parts();
     if json {
-        let doc = serde_json::json!({ "error": message, "hint": hint, "exit_code": code });
+        let doc = serde_json::json!({
+            "error": message,
+            "kind": e.kind().as_str(),
+            "hint": hint,
+            "exit_code": code,
+        });
         eprintln!("{doc}");
     } else {
         let message = message.replace('\n', " ");

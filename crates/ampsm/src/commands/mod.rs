@@ -32,16 +32,27 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// `(message, hint, exit code)`: the exit code comes from the error's kind through
+    /// What kind of failure this is: an engine error's own kind, a usage error is bad input, an output
+    /// error failed.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CliError::Engine(e) => e.kind(),
+            CliError::Usage { .. } => ErrorKind::BadInput,
+            CliError::Reported { kind, .. } => *kind,
+            CliError::Output(_) => ErrorKind::Failed,
+        }
+    }
+
+    /// `(message, hint, exit code)`: the exit code comes from [`CliError::kind`] through
     /// [`crate::errors::exit_code`], the hint is worded by [`crate::errors::hint_text`].
     pub fn parts(&self) -> (String, Option<String>, i32) {
         use crate::errors::{exit_code, hint_text};
+        let code = exit_code(self.kind());
         match self {
-            CliError::Engine(e) => (e.to_string(), e.hint().as_ref().map(hint_text), exit_code(e.kind())),
-            CliError::Usage { message } => (message.clone(), None, exit_code(ErrorKind::BadInput)),
-            CliError::Reported { message, kind } => (message.clone(), None, exit_code(*kind)),
+            CliError::Engine(e) => (e.to_string(), e.hint().as_ref().map(hint_text), code),
+            CliError::Usage { message } | CliError::Reported { message, .. } => (message.clone(), None, code),
             CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => (String::new(), None, 0),
-            CliError::Output(e) => (format!("cannot write output: {e}"), None, exit_code(ErrorKind::Failed)),
+            CliError::Output(e) => (format!("cannot write output: {e}"), None, code),
         }
     }
 }

@@ -291,3 +291,27 @@ fn a_repository_without_commits_says_so_and_how_to_make_one() {
         &["c.yaml:5:11: problems[0].repo: the repository", "has no commits yet"],
     );
 }
+
+#[test]
+fn json_errors_give_their_kind_beside_the_message_and_the_hint() {
+    let w = World::new();
+    let error_of = |args: &[&str]| -> serde_json::Value {
+        let out = w.run(args);
+        assert!(!out.status.success(), "amp-sessions {args:?} should fail");
+        serde_json::from_slice(&out.stderr).unwrap_or_else(|e| panic!("{args:?}: not one JSON object: {e}"))
+    };
+    let missing = error_of(&["show", "missing", "--json"]);
+    assert_eq!((&missing["kind"], &missing["exit_code"]), (&"not-found".into(), &2.into()), "{missing}");
+
+    w.json(&["new", "--repo", w.repo_arg(), "--name", "k"]);
+    // The engine says what is wrong; the flag to use is the CLI's hint.
+    let neither = error_of(&["stage", "k", "--json"]);
+    assert_eq!(neither["kind"], "bad-input", "{neither}");
+    assert!(!neither["error"].as_str().unwrap().contains("--all"), "{neither}");
+    assert_eq!(neither["hint"], "name the paths to use, or pass --all", "{neither}");
+    let both = error_of(&["stage", "k", "a.txt", "--all", "--json"]);
+    assert_eq!(both["hint"], "give either paths or --all, not both", "{both}");
+    let (code, err) = w.fails(&["unstage", "k"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(one_line(&err).ends_with("hint: name the paths to use, or pass --all"), "{err}");
+}
