@@ -3,8 +3,9 @@
 //!
 //! Beside it, the other states and outcomes that are stored or printed as text: the status of a batch or a
 //! benchmark run ([`JobStatus`]), of a batch item ([`BatchItemStatus`]) and of a benchmark result
-//! ([`BenchResultStatus`]), and what a merge ([`MergeResult`]) or a rebase ([`RebaseResult`]) came to. Each
-//! keeps the exact text the database and the JSON output have always used.
+//! ([`BenchResultStatus`]), how an iteration's agent run ended ([`IterationOutcome`]), and what a merge
+//! ([`MergeResult`]) or a rebase ([`RebaseResult`]) came to. Each keeps the exact text the database and the
+//! JSON output have always used.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -281,6 +282,24 @@ impl BenchResultStatus {
             self,
             BenchResultStatus::Resolved | BenchResultStatus::Unresolved | BenchResultStatus::EmptyPatch
         )
+    }
+}
+
+text_enum! {
+    /// How one agent run (an iteration) ended; also a benchmark result's agent outcome.
+    pub enum IterationOutcome ("run outcome") {
+        /// The agent finished its turn.
+        Success => "success",
+        /// The agent (or its output limit) failed the run.
+        Failed => "failed",
+        /// The run passed its time limit and was stopped.
+        Timeout => "timeout",
+        /// The user stopped it (Ctrl-C, `stop`).
+        Cancelled => "cancelled",
+        /// A budget stopped it.
+        Budget => "budget",
+        /// Its runner died while it ran (found by repair).
+        Crashed => "crashed",
     }
 }
 

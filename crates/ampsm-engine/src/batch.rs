@@ -43,7 +43,7 @@ use crate::{Engine, EngineError};
 use ampsm_config::batch::BatchSpec;
 use ampsm_config::{ConfigError, Paths};
 use ampsm_core::id::{new_id, short_id};
-use ampsm_core::{BatchItemStatus, BatchStatus, MergeResult, Money};
+use ampsm_core::{BatchItemStatus, BatchStatus, IterationOutcome, MergeResult, Money};
 use ampsm_git::Git;
 use ampsm_store::Store;
 use ampsm_store::batches::{Batch, BatchCounts, BatchItem, ItemUsage, NewBatch, NewBatchItem};
@@ -1072,8 +1072,8 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                 return finish(engine, BatchItemStatus::Passed, note.as_deref(), merged);
             }
             Ok(report) => {
-                let outcome = report.iteration.outcome.clone().unwrap_or_else(|| "failed".into());
-                let reason = if outcome != "success" {
+                let outcome = report.iteration.outcome.unwrap_or(IterationOutcome::Failed);
+                let reason = if outcome != IterationOutcome::Success {
                     report
                         .iteration
                         .error
@@ -1086,8 +1086,11 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                 } else {
                     "the agent is waiting for input".to_string()
                 };
-                let status =
-                    if outcome == "timeout" { BatchItemStatus::Timeout } else { BatchItemStatus::Failed };
+                let status = if outcome == IterationOutcome::Timeout {
+                    BatchItemStatus::Timeout
+                } else {
+                    BatchItemStatus::Failed
+                };
                 (status, reason)
             }
             Err(EngineError::Metrics(MetricsError::PoolExhausted { reason, .. })) => {

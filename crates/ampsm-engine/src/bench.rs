@@ -45,7 +45,7 @@ use ampsm_config::bench::{BenchAgent, CustomBench, SweInstance, load_dataset, pa
 use ampsm_config::{ConfigError, Paths};
 use ampsm_core::errorkind::BenchCount;
 use ampsm_core::id::{new_id, short_id};
-use ampsm_core::{BenchResultStatus, BenchRunStatus, Money};
+use ampsm_core::{BenchResultStatus, BenchRunStatus, IterationOutcome, Money};
 use ampsm_git::{Git, PatchApply, RepoLock};
 use ampsm_store::Store;
 use ampsm_store::bench::{BenchCounts, BenchResult, BenchRun, NewBenchResult, NewBenchRun, ResultEnd};
@@ -1148,8 +1148,8 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
     let iterated = engine.iterate(request, &mut |_| {});
     let (agent_outcome, agent_note, duration_ms) = match iterated {
         Ok(report) => {
-            let outcome = report.iteration.outcome.clone().unwrap_or_else(|| "failed".into());
-            let note = (outcome != "success").then(|| {
+            let outcome = report.iteration.outcome.unwrap_or(IterationOutcome::Failed);
+            let note = (outcome != IterationOutcome::Success).then(|| {
                 report.iteration.error.clone().unwrap_or_else(|| format!("the agent run ended: {outcome}"))
             });
             let took = report.iteration.ended_at.map(|e| e - report.iteration.started_at);

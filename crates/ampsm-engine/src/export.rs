@@ -16,8 +16,8 @@
 use crate::metrics::SessionMetrics;
 use crate::metrics_error::MetricsError;
 use crate::{Engine, EngineError};
-use ampsm_core::SessionId;
 use ampsm_core::time::{format_ms, now_ms};
+use ampsm_core::{IterationOutcome, SessionId};
 use ampsm_store::metrics::{
     BATCH_TABLES, BENCH_TABLES, Cell, ExportScope, ExportTable, RunTable, SESSION_TABLES, is_time_column,
 };
@@ -672,7 +672,7 @@ fn render_markdown(m: &SessionMetrics, t: &crate::metrics::Timeline) -> String {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
             it.seq,
-            it.outcome.as_deref().unwrap_or("running"),
+            it.outcome.map_or("running", IterationOutcome::as_str),
             it.duration_ms.map(|d| format!("{:.1} s", d as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
             it.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
             it.test.as_deref().unwrap_or("-"),

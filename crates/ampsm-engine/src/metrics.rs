@@ -15,7 +15,7 @@
 //! - *files*: `git diff --numstat <base>...<branch>` (see [`FilesMetrics::range`]).
 
 use crate::{Engine, EngineError};
-use ampsm_core::{Money, TokenUsage};
+use ampsm_core::{IterationOutcome, Money, TokenUsage};
 use ampsm_git::{FileStat, Git};
 use ampsm_store::Session;
 use ampsm_store::metrics::ErrorEvent;
@@ -179,7 +179,7 @@ pub struct IterationMetrics {
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub duration_ms: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<IterationOutcome>,
     pub exit_code: Option<i64>,
     pub signal: Option<i64>,
     pub error: Option<String>,
@@ -376,14 +376,21 @@ impl Engine {
         // Errors.
         let (agent_errors, events) = self.store.error_events(&s.id, ERRORS_KEPT)?;
         let failed: Vec<&ampsm_store::Iteration> =
-            iterations.iter().filter(|i| i.outcome.as_deref().is_some_and(|o| o != "success")).collect();
+            iterations.iter().filter(|i| i.outcome.is_some_and(|o| o != IterationOutcome::Success)).collect();
         let errors = ErrorsMetrics {
             failed_iterations: failed.len(),
             agent_errors,
             events,
             iteration_errors: failed
                 .iter()
-                .map(|i| (i.seq, i.error.clone().unwrap_or_else(|| i.outcome.clone().unwrap_or_default())))
+                .map(|i| {
+                    (
+                        i.seq,
+                        i.error
+                            .clone()
+                            .unwrap_or_else(|| i.outcome.map(|o| o.to_string()).unwrap_or_default()),
+                    )
+                })
                 .collect(),
         };
 
@@ -402,7 +409,7 @@ impl Engine {
                     started_at: i.started_at,
                     ended_at: i.ended_at,
                     duration_ms: i.ended_at.map(|e| (e - i.started_at).max(0)),
-                    outcome: i.outcome.clone(),
+                    outcome: i.outcome,
                     exit_code: i.exit_code,
                     signal: i.signal,
                     error: i.error.clone(),
@@ -424,7 +431,7 @@ impl Engine {
             spent_usd: known_usd,
             percent: if b.is_positive() { known_usd.percent_of(b) } else { 0.0 },
             remaining_usd: known_usd.left_of(b),
-            stops: iterations.iter().filter(|i| i.outcome.as_deref() == Some("budget")).count(),
+            stops: iterations.iter().filter(|i| i.outcome == Some(IterationOutcome::Budget)).count(),
         });
 
         Ok(SessionMetrics {
@@ -539,7 +546,7 @@ impl Engine {
             );
             if let Some(end) = i.ended_at {
                 let mut summary =
-                    format!("iteration {} ended: {}", i.seq, i.outcome.as_deref().unwrap_or("?"));
+                    format!("iteration {} ended: {}", i.seq, i.outcome.map_or("?", IterationOutcome::as_str));
                 if let Some(c) = i.exit_code {
                     summary.push_str(&format!(", exit {c}"));
                 }

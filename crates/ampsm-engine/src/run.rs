@@ -17,7 +17,7 @@ use ampsm_core::event::OutputStream;
 use ampsm_core::id::new_id;
 use ampsm_core::pricing::CostSource;
 use ampsm_core::time::now_ms;
-use ampsm_core::{RunOutcome, SessionStatus};
+use ampsm_core::{IterationOutcome, RunOutcome, SessionStatus};
 use ampsm_git::{FileStat, Git};
 use ampsm_store::{
     EventRecord, Iteration, IterationEnd, LinePosition, NewIteration, Session, Store, UsageRow,
@@ -76,7 +76,7 @@ impl IterationReport {
     /// Whether the agent run succeeded with none of its tool calls denied, and the test script (if any)
     /// passed.
     pub fn passed(&self) -> bool {
-        self.iteration.outcome.as_deref() == Some("success")
+        self.iteration.outcome == Some(IterationOutcome::Success)
             && self.outcome.denials.is_empty()
             && self.tests.as_ref().is_none_or(ScriptRun::passed)
     }
@@ -87,17 +87,17 @@ impl IterationReport {
         if self.passed() || self.stopped {
             return None;
         }
-        Some(match self.iteration.outcome.as_deref() {
-            Some("success") if !self.outcome.denials.is_empty() => format!(
+        Some(match self.iteration.outcome {
+            Some(IterationOutcome::Success) if !self.outcome.denials.is_empty() => format!(
                 "the agent finished, but {}",
                 self.session.status_note.clone().unwrap_or_else(|| "tool calls were denied".into())
             ),
-            Some("success") => {
+            Some(IterationOutcome::Success) => {
                 format!("tests failed: {}", self.tests.as_ref().map(|t| t.outcome()).unwrap_or_default())
             }
             other => format!(
                 "the agent run ended with {}: {}",
-                other.unwrap_or("an error"),
+                other.map_or("an error", IterationOutcome::as_str),
                 self.iteration.error.clone().unwrap_or_default()
             ),
         })
@@ -220,9 +220,8 @@ impl Engine {
             if i.interrupted() {
                 // Stopped before anything ran: the iteration is closed as cancelled, nothing else happens.
                 let end = IterationEnd {
-                    outcome: "cancelled".into(),
                     error: Some("interrupted before the agent started".into()),
-                    ..Default::default()
+                    ..IterationEnd::new(IterationOutcome::Cancelled)
                 };
                 self.store.finish_iteration(&prep.iteration_id, &end)?;
                 self.store.set_pids(&prep.session.id, None, None)?;
@@ -351,9 +350,8 @@ impl Engine {
             Ok(r) => r,
             Err(e) => {
                 let end = IterationEnd {
-                    outcome: "failed".into(),
                     error: Some(e.to_string()),
-                    ..Default::default()
+                    ..IterationEnd::new(IterationOutcome::Failed)
                 };
                 self.store.finish_iteration(&iteration_id, &end)?;
                 // The status first, then the pids: a repair in between must not take the run for orphaned.
@@ -379,17 +377,17 @@ impl Engine {
             m.settle(cost_usd.map(ampsm_core::Money::from_usd).or(run_usd));
         }
         let outcome_word = if budget_stop {
-            "budget"
+            IterationOutcome::Budget
         } else if output_capped {
-            "failed"
+            IterationOutcome::Failed
         } else {
             outcome_word(&report)
         };
         // Stopped by the user (Ctrl-C, or `stop` from anywhere): not a failure of the agent, and nobody to
         // notify.
-        let user_stop = stop() && outcome_word == "cancelled";
+        let user_stop = stop() && outcome_word == IterationOutcome::Cancelled;
         let denials = &report.outcome.denials;
-        let error = if outcome_word == "success" {
+        let error = if outcome_word == IterationOutcome::Success {
             None
         } else if output_capped {
             Some(format!(
@@ -427,7 +425,7 @@ impl Engine {
         self.store.finish_iteration(
             &iteration_id,
             &IterationEnd {
-                outcome: outcome_word.to_string(),
+                outcome: outcome_word,
                 exit_code: report.exit.code,
                 signal: report.exit.signal,
                 error: error.clone(),
@@ -485,7 +483,7 @@ impl Engine {
         let (status, note) = if user_stop {
             let who = if stop_requested { "stopped by `amp-sessions stop`" } else { "interrupted" };
             (SessionStatus::Idle, format!("{who}: the agent was stopped; its work so far is committed"))
-        } else if outcome_word != "success" {
+        } else if outcome_word != IterationOutcome::Success {
             (SessionStatus::Error, error.unwrap_or_else(|| "the agent failed".into()))
         } else if !denials.is_empty() {
             // The agent finished, but not everything it tried was allowed: the user decides what next.
@@ -502,7 +500,7 @@ impl Engine {
         self.store.set_status(&session.id, status, Some(&note))?;
         self.store.set_pids(&session.id, None, None)?;
         let event = match (outcome_word, status) {
-            ("budget", _) => NotifyEvent::Budget,
+            (IterationOutcome::Budget, _) => NotifyEvent::Budget,
             (_, SessionStatus::Error) => NotifyEvent::Failed,
             (_, SessionStatus::AwaitingInput) => NotifyEvent::AwaitingInput,
             _ => NotifyEvent::Completed,
@@ -777,12 +775,12 @@ impl Engine {
         iteration_id: &str,
         prompt: &str,
         report: &RunReport,
-        outcome_word: &str,
+        outcome_word: IterationOutcome,
     ) -> Result<Option<String>, EngineError> {
         let git = Git::new(&session.worktree_path);
         let summary = summarize(prompt);
         let mut message = format!("{} {summary}", self.config.git.commit_prefix.trim_end());
-        if outcome_word != "success" {
+        if outcome_word != IterationOutcome::Success {
             message.push_str(&format!(" (agent run: {outcome_word})"));
         }
         if let Some(text) = report.outcome.final_text.as_deref().filter(|t| !t.trim().is_empty()) {
@@ -1060,15 +1058,15 @@ impl EventQueue {
 }
 
 /// `success`, `timeout`, `cancelled` or `failed`.
-fn outcome_word(report: &RunReport) -> &'static str {
+fn outcome_word(report: &RunReport) -> IterationOutcome {
     if report.exit.timed_out {
-        "timeout"
+        IterationOutcome::Timeout
     } else if report.exit.cancelled {
-        "cancelled"
+        IterationOutcome::Cancelled
     } else if report.outcome.success {
-        "success"
+        IterationOutcome::Success
     } else {
-        "failed"
+        IterationOutcome::Failed
     }
 }
 

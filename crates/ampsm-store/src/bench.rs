@@ -8,7 +8,7 @@
 
 use crate::{Store, StoreError, money_column, text_column};
 use ampsm_core::time::now_ms;
-use ampsm_core::{BenchResultStatus, BenchRunStatus, Money};
+use ampsm_core::{BenchResultStatus, BenchRunStatus, IterationOutcome, Money};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -77,7 +77,7 @@ pub struct BenchResult {
     pub session_id: Option<String>,
     pub status: BenchResultStatus,
     /// How the agent run ended (`success`, `timeout`, `budget`, …).
-    pub agent_outcome: Option<String>,
+    pub agent_outcome: Option<IterationOutcome>,
     pub resolved: Option<bool>,
     pub model_patch: Option<String>,
     pub tests_passed: Option<i64>,
@@ -112,7 +112,7 @@ impl BenchResult {
 #[derive(Debug, Clone)]
 pub struct ResultEnd {
     pub status: BenchResultStatus,
-    pub agent_outcome: Option<String>,
+    pub agent_outcome: Option<IterationOutcome>,
     pub resolved: Option<bool>,
     pub model_patch: Option<String>,
     pub tests_passed: Option<i64>,
@@ -252,7 +252,7 @@ fn result_from_row(r: &Row<'_>) -> rusqlite::Result<BenchResult> {
         repeat: r.get(6)?,
         session_id: r.get(7)?,
         status: text_column(r, 8)?,
-        agent_outcome: r.get(9)?,
+        agent_outcome: crate::text_column_opt(r, 9)?,
         resolved: r.get::<_, Option<i64>>(10)?.map(|v| v != 0),
         model_patch: r.get(11)?,
         tests_passed: r.get(12)?,
@@ -388,7 +388,7 @@ impl Store {
             params![
                 id,
                 end.status.as_str(),
-                end.agent_outcome,
+                end.agent_outcome.map(IterationOutcome::as_str),
                 end.resolved.map(i64::from),
                 end.model_patch,
                 end.tests_passed,
@@ -593,7 +593,7 @@ mod tests {
         s.finish_bench_result(
             "r1",
             &ResultEnd {
-                agent_outcome: Some("success".into()),
+                agent_outcome: Some(IterationOutcome::Success),
                 resolved: Some(true),
                 model_patch: Some("diff".into()),
                 duration_ms: Some(5),

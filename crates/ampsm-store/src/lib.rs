@@ -88,6 +88,19 @@ pub(crate) fn money_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option
     Ok(row.get::<_, Option<f64>>(idx)?.map(ampsm_core::Money::from_usd))
 }
 
+/// Reads a text column that may be NULL as one of the core's text enums.
+pub(crate) fn text_column_opt<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
+where
+    T: std::str::FromStr<Err = String>,
+{
+    match row.get::<_, Option<String>>(idx)? {
+        Some(text) => text.parse::<T>().map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+        }),
+        None => Ok(None),
+    }
+}
+
 /// Reads a text column as one of the core's text enums (a status, an outcome).
 pub(crate) fn text_column<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
 where

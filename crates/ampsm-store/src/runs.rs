@@ -4,7 +4,7 @@
 
 use crate::{Store, StoreError};
 use ampsm_core::time::now_ms;
-use ampsm_core::{AgentEvent, PermissionPolicy, SessionId, SessionStatus, TokenUsage};
+use ampsm_core::{AgentEvent, IterationOutcome, PermissionPolicy, SessionId, SessionStatus, TokenUsage};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -27,9 +27,9 @@ pub struct NewIteration {
 }
 
 /// How an iteration's agent run ended.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct IterationEnd {
-    pub outcome: String,
+    pub outcome: IterationOutcome,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub error: Option<String>,
@@ -39,6 +39,23 @@ pub struct IterationEnd {
     pub cost_source: Option<String>,
     /// Tool calls the agent was not allowed to make.
     pub denials: i64,
+}
+
+impl IterationEnd {
+    /// An end with `outcome` and nothing else known.
+    pub fn new(outcome: IterationOutcome) -> IterationEnd {
+        IterationEnd {
+            outcome,
+            exit_code: None,
+            signal: None,
+            error: None,
+            awaiting_input: false,
+            thread_id: None,
+            cost_usd: None,
+            cost_source: None,
+            denials: 0,
+        }
+    }
 }
 
 /// An iteration as stored.
@@ -53,7 +70,7 @@ pub struct Iteration {
     pub thread_id: Option<String>,
     pub started_at: i64,
     pub ended_at: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<IterationOutcome>,
     pub exit_code: Option<i64>,
     pub signal: Option<i64>,
     pub error: Option<String>,
@@ -289,7 +306,7 @@ impl Store {
             params![
                 id,
                 now_ms(),
-                end.outcome,
+                end.outcome.as_str(),
                 end.exit_code,
                 end.signal,
                 end.error,
@@ -340,7 +357,7 @@ impl Store {
                 thread_id: r.get(6)?,
                 started_at: r.get(7)?,
                 ended_at: r.get(8)?,
-                outcome: r.get(9)?,
+                outcome: crate::text_column_opt(r, 9)?,
                 exit_code: r.get(10)?,
                 signal: r.get(11)?,
                 error: r.get(12)?,

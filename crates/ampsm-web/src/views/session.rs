@@ -280,7 +280,7 @@ fn iterations(m: &SessionMetrics, stored: &[Iteration]) -> Markup {
                     tr data-iteration=(it.seq) {
                         td { (it.seq) } td.dim { (layout::time_text(it.started_at)) }
                         td.n { (it.duration_ms.map(ms_text).unwrap_or_else(|| "running".into())) }
-                        td { (status(it.outcome.as_deref().unwrap_or("running"))) }
+                        td { (status(it.outcome.map_or("running", ampsm_core::IterationOutcome::as_str))) }
                         td { (it.test.clone().unwrap_or_else(|| "-".into())) }
                         td.n { (it.tokens.total) } td.n { (usd(it.cost_usd)) }
                         td { code { (it.commit_sha.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("-")) } }

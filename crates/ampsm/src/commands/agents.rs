@@ -130,11 +130,11 @@ pub fn chat(session: &str, json: bool) -> Result<(), CliError> {
         }
     }
     // Ctrl-C is how a chat ends: a turn it stopped (`cancelled`, its work committed) is not a failure.
-    match reports.iter().find(|r| !r.passed() && r.iteration.outcome.as_deref() != Some("cancelled")) {
+    match reports.iter().find(|r| !r.passed() && r.iteration.outcome != Some(ampsm_core::IterationOutcome::Cancelled)) {
         Some(r) => Err(CliError::Reported {
             message: format!(
                 "the chat ended with {}: {}",
-                r.iteration.outcome.as_deref().unwrap_or("an error"),
+                r.iteration.outcome.map_or("an error", ampsm_core::IterationOutcome::as_str),
                 r.iteration.error.clone().unwrap_or_else(|| "tests failed".into())
             ),
             kind: ampsm_core::ErrorKind::Failed,
@@ -160,7 +160,7 @@ fn print_summary(r: &IterationReport) {
     let mut fields = vec![
         ("session", format!("{} ({})", r.session.name, r.session.id.short())),
         ("iteration", it.seq.to_string()),
-        ("outcome", it.outcome.clone().unwrap_or_default()),
+        ("outcome", it.outcome.map(|o| o.to_string()).unwrap_or_default()),
         ("status", r.session.status.to_string()),
     ];
     if let Some(t) = &r.outcome.thread_id {

@@ -602,7 +602,7 @@ fn print_view(v: &BenchView) {
             rv.label.clone(),
             (x.repeat + 1).to_string(),
             x.status.to_string(),
-            x.agent_outcome.clone().unwrap_or_else(|| "-".into()),
+            x.agent_outcome.map_or_else(|| "-".into(), |o| o.to_string()),
             match (x.tests_passed, x.tests_failed) {
                 (Some(p), Some(f)) => format!("{p}/{}", p + f),
                 _ => "-".into(),

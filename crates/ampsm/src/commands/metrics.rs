@@ -250,7 +250,7 @@ fn print_metrics(m: &SessionMetrics) {
                 it.seq.to_string(),
                 format_ms(it.started_at),
                 it.duration_ms.map(ms_text).unwrap_or_else(|| "running".into()),
-                it.outcome.clone().unwrap_or_else(|| "running".into()),
+                it.outcome.map_or_else(|| "running".into(), |o| o.to_string()),
                 match (it.exit_code, it.signal) {
                     (Some(c), _) => c.to_string(),
                     (None, Some(sig)) => format!("signal {sig}"),
