@@ -28,6 +28,8 @@ pub struct StartForm {
     pub dry_run: Option<String>,
     /// A budget in USD for the whole run, over the file's `budget:` (empty: the file's).
     pub budget: String,
+    /// Where predictions and logs go (empty: AMPSM_HOME/bench/<run id>).
+    pub out: String,
 }
 
 /// The resume form.
@@ -189,6 +191,7 @@ async fn render(
             p { label for="yaml" { "or paste the YAML" } br;
                 textarea #yaml name="yaml" rows="10" placeholder="name: my-suite\nagents: [claude, codex]\nproblems:\n  - id: p1\n    repo: /abs/path/to/repo\n    prompt: \"…\"\n    test: \"make test\"" { (forms.custom.yaml) } }
             p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
+            p { label for="out" { "Output folder " } input #out name="out" size="50" value=(forms.custom.out) placeholder="(AMPSM_HOME/bench/<run id>)"; }
             p { label for="budget" { "Budget for the whole run, USD " } input #budget name="budget" inputmode="decimal" size="8" value=(forms.custom.budget);
                 span.dim { " (over the file's " code { "budget:" } ")" } }
             p { label { input type="checkbox" name="dry_run" checked[forms.custom.dry_run.is_some()]; " only show the plan" } " "
@@ -210,10 +213,12 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
     let dry = f.dry_run.is_some();
     let dir = state.inner.paths.home.join("web-bench");
     let budget = budget_field(&f.budget);
+    let out = Some(f.out.trim()).filter(|o| !o.is_empty()).map(std::path::PathBuf::from);
     let planned = state
         .engine(move |e| {
             let path = yaml_source(&file, &yaml, &dir, "bench", "bench YAML")?;
-            let plan = e.plan_custom_bench(&path, budget?)?;
+            let mut plan = e.plan_custom_bench(&path, budget?)?;
+            plan.out_dir = out;
             if dry {
                 return Ok((plan, None));
             }

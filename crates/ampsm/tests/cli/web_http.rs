@@ -851,12 +851,14 @@ fn bench_runs_resume_with_a_new_budget_from_the_dashboard() {
         "name: slow-suite\nagents: [claude]\nproblems:\n  - id: notes\n    repo: {}\n    prompt: Write the notes\n    test: \"test -f NOTES.md\"\n",
         w.repo_arg()
     );
-    let r = d.post("/bench", &[("yaml", &yaml), ("budget", "3")]);
+    let out = dir.path().join("suite-out");
+    let r = d.post("/bench", &[("yaml", &yaml), ("budget", "3"), ("out", out.to_str().unwrap())]);
     assert_eq!(r.status, 303, "{}", r.body);
     let id = r.location.unwrap().trim_start_matches("/bench/").split('?').next().unwrap().to_string();
     let show = ["bench", "show", id.as_str()];
     let v = wait_for(&w, &show, "the run did not start", |v| v["counts"]["running"] == 1);
     assert_eq!(v["budget_usd"], 3.0, "{v}");
+    assert_eq!(v["out_dir"], out.to_str().unwrap(), "{v}");
     // The run's page updates live: its topic announces the abort below.
     let live = agent()
         .get(&format!("{}/live?topic=bench:{id}", d.base()))
