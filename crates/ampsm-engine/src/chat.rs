@@ -50,8 +50,9 @@ impl Engine {
         let adapter = ampsm_agent::adapter_for(&session.agent)?;
         if !adapter.capabilities().interactive {
             // One turn per message, continuing the agent's thread. Ctrl-C stops the turn in progress (its
-            // work is committed) and ends the chat.
-            let interrupt = crate::Interrupt::install();
+            // work is committed) and ends the chat. A chat always waits for a message or runs a turn, so a
+            // signal always finds something to stop: there is nothing left to do when idle.
+            let interrupt = crate::Interrupt::install(|| {});
             let mut reports = Vec::new();
             while let Some(text) = next_message(&mut messages, &interrupt) {
                 let req = IterateRequest {

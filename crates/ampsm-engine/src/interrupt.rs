@@ -6,7 +6,8 @@
 //! [`Interrupt::interrupted`] while it holds a [`Busy`] guard; the run then finishes its bookkeeping (the
 //! work so far is committed, the iteration recorded `cancelled`). Later signals only say that this is under
 //! way: the stop is bounded, and quitting in the middle of it could leave the agent behind. When nothing is
-//! running, the signal ends the program at once (exit code 130), as it would without this.
+//! running, what happens is the front end's choice, given to [`Interrupt::install`] (the CLI ends the program
+//! with its exit code for an interruption, as the signal would without this).
 //!
 //! Not for batch and bench runners (they abort through the store, see `batch::abort_on_signal_for`) nor
 //! for the dashboard (it stops what it started itself).
@@ -33,8 +34,8 @@ struct Inner {
 
 impl Interrupt {
     /// Starts listening for SIGINT and SIGTERM (for the rest of the process's life: from now on they no
-    /// longer end it by themselves).
-    pub fn install() -> Interrupt {
+    /// longer end it by themselves). `when_idle` runs on a signal that finds nothing to stop.
+    pub fn install(when_idle: fn()) -> Interrupt {
         let inner = Arc::new(Inner::default());
         let listener = inner.clone();
         std::thread::spawn(move || {
@@ -49,7 +50,9 @@ impl Interrupt {
                         r = tokio::signal::ctrl_c() => if r.is_err() { return },
                         _ = term.recv() => {},
                     }
-                    listener.signalled();
+                    if listener.signalled() == Signalled::Idle {
+                        when_idle();
+                    }
                 }
             });
         });
@@ -99,8 +102,17 @@ impl Drop for Busy {
     }
 }
 
+/// What a signal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signalled {
+    /// A run or a script was told to stop (or already is stopping).
+    Stopping,
+    /// Nothing was running: the front end decides.
+    Idle,
+}
+
 impl Inner {
-    fn signalled(&self) {
+    fn signalled(&self) -> Signalled {
         let n = self.signals.fetch_add(1, Ordering::SeqCst) + 1;
         self.interrupted.store(true, Ordering::SeqCst);
         let agent = self.target.lock().ok().and_then(|t| t.clone());
@@ -111,12 +123,10 @@ impl Inner {
                 let _ = cancel.send(true);
             }
             (1, None) if busy => eprintln!("\ninterrupted: stopping…"),
-            (1, None) => {
-                eprintln!("\ninterrupted");
-                std::process::exit(130);
-            }
+            (1, None) => return Signalled::Idle,
             _ => eprintln!("still stopping (at most a few seconds); the work is being saved"),
         }
+        Signalled::Stopping
     }
 }
 
@@ -135,11 +145,18 @@ mod tests {
         let (tx, rx) = watch::channel(false);
         i.watch(tx);
         assert!(!i.interrupted() && !*rx.borrow());
-        i.inner.signalled();
+        assert_eq!(i.inner.signalled(), Signalled::Stopping);
         assert!(i.interrupted() && *rx.borrow());
         i.unwatch();
         let (tx, rx) = watch::channel(false);
         i.watch(tx);
         assert!(*rx.borrow(), "already interrupted: the next run is stopped as it starts");
+    }
+
+    #[test]
+    fn a_signal_that_finds_nothing_running_is_left_to_the_front_end() {
+        let i = unlistened();
+        assert_eq!(i.inner.signalled(), Signalled::Idle);
+        assert!(i.interrupted());
     }
 }

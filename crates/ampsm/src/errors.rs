@@ -26,6 +26,14 @@ pub fn exit_code(kind: ErrorKind) -> i32 {
 /// The exit code when stdout's reader went away: the status of a process stopped by SIGPIPE.
 pub const EXIT_BROKEN_PIPE: i32 = 141;
 
+/// What Ctrl-C (or SIGTERM) does when no agent or script is running: the program ends at once, with the
+/// exit code of an interruption, as the signal alone would have ended it. Given to the engine's
+/// `Interrupt::install`.
+pub fn exit_interrupted() {
+    eprintln!("\ninterrupted");
+    std::process::exit(exit_code(ErrorKind::Interrupted));
+}
+
 /// What to do next, in the words of this CLI (printed on its own line as `hint: …`).
 pub fn hint_text(hint: &Hint) -> String {
     match hint {

@@ -29,7 +29,10 @@ pub fn iterate(
 /// Runs one iteration with live output (unless `json`) and prints its summary; fails when the agent or
 /// the tests failed.
 pub fn run_iteration(engine: &mut Engine, mut req: IterateRequest, json: bool) -> Result<(), CliError> {
-    let interrupt = req.interrupt.get_or_insert_with(ampsm_engine::Interrupt::install).clone();
+    let interrupt = req
+        .interrupt
+        .get_or_insert_with(|| ampsm_engine::Interrupt::install(crate::errors::exit_interrupted))
+        .clone();
     let mut live = |item: &StreamItem| {
         if json {
             return;

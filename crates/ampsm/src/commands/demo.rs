@@ -22,7 +22,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<(), CliError> {
         &mut engine,
         IterateRequest {
             session: session.id.to_string(),
-            interrupt: Some(ampsm_engine::Interrupt::install()),
+            interrupt: Some(ampsm_engine::Interrupt::install(crate::errors::exit_interrupted)),
             ..Default::default()
         },
         json,

@@ -465,7 +465,7 @@ fn merge(a: MergeArgs, json: bool) -> Result<(), CliError> {
         push: a.push,
         pr: a.pr,
         script_timeout,
-        interrupt: Some(ampsm_engine::Interrupt::install()),
+        interrupt: Some(ampsm_engine::Interrupt::install(crate::errors::exit_interrupted)),
     };
     let r = engine.merge_session(&a.session, &req)?;
     print_merge(&r, json)?;

@@ -13,7 +13,7 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let run = a.run;
     // Ctrl-C stops a setup command (and the first run) instead of leaving it behind.
-    let interrupt = ampsm_engine::Interrupt::install();
+    let interrupt = ampsm_engine::Interrupt::install(crate::errors::exit_interrupted);
     let session = engine.create_session(CreateSession {
         repo: a.repo,
         name: a.name,
@@ -78,7 +78,7 @@ pub fn new(a: NewArgs, json: bool) -> Result<(), CliError> {
 /// `setup <s> [--cmd CMD]`: the setup command again, in the session's worktree.
 pub fn setup(a: SetupArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
-    let interrupt = ampsm_engine::Interrupt::install();
+    let interrupt = ampsm_engine::Interrupt::install(crate::errors::exit_interrupted);
     let session = engine.rerun_setup(&a.session, a.cmd.as_deref(), Some(&interrupt))?;
     if json {
         return Ok(print_json(&session)?);
