@@ -6,12 +6,12 @@ use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
-use ampsm_core::{BatchItemStatus, BatchStatus, dollars};
+use ampsm_core::{BatchItemStatus, BatchStatus, ExportFormat, dollars};
 use ampsm_engine::batch::{AbortTarget as Job, BatchEvent, BatchPlan, BatchView};
 use ampsm_engine::records::{Batch, BatchItem};
 use ampsm_engine::runner::RunnerCommand;
 use ampsm_engine::{Engine, EngineError};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 use serde_json::{Value, json};
@@ -86,18 +86,18 @@ pub struct ResumeArgs {
     pub budget: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ExportFormat {
-    Csv,
-    Json,
-    Jsonl,
+/// `--format` of the exports: the core's one export format type, with its names listed in `--help`.
+pub(crate) fn export_format_arg() -> impl clap::builder::TypedValueParser<Value = ExportFormat> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(ExportFormat::ALL.iter().map(|f| f.as_str()))
+        .try_map(|s| s.parse::<ExportFormat>())
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Batch id, unique id prefix, or name.
     pub batch: String,
-    #[arg(long, value_enum, default_value = "json")]
+    #[arg(long, default_value = "json", value_parser = export_format_arg())]
     pub format: ExportFormat,
     /// Write to this file instead of stdout; a folder (existing, or ending in '/') gets
     /// `batch-<name>-<id>.<format>`.
@@ -722,11 +722,7 @@ fn abort(reference: &str, json: bool) -> Result<(), CliError> {
 
 fn export(a: ExportArgs, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
-    let format = match a.format {
-        ExportFormat::Csv => ampsm_engine::export::ExportFormat::Csv,
-        ExportFormat::Json => ampsm_engine::export::ExportFormat::Json,
-        ExportFormat::Jsonl => ampsm_engine::export::ExportFormat::Jsonl,
-    };
+    let format = a.format;
     let Some(out) = &a.out else {
         let table = engine.batch_results_table(&a.batch, format)?;
         std::io::stdout().lock().write_all(table.text.as_bytes())?;

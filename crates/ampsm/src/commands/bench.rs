@@ -18,7 +18,7 @@ use ampsm_engine::export::{ExportFormat, ExportRequest};
 use ampsm_engine::metrics_error::MetricsError;
 use ampsm_engine::records::{BenchResult, BenchRun};
 use ampsm_engine::{Engine, EngineError};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -166,19 +166,12 @@ pub struct CompareArgs {
     pub b: String,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    Csv,
-    Json,
-    Jsonl,
-}
-
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Run id, unique id prefix, or name.
     pub run: String,
-    #[arg(long, value_enum, default_value = "json")]
-    pub format: Format,
+    #[arg(long, default_value = "json", value_parser = crate::commands::batch::export_format_arg())]
+    pub format: ExportFormat,
     /// A file (JSON, JSONL; default stdout) or a folder (CSV, required).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -816,11 +809,7 @@ fn compare_json(c: &BenchComparison) -> Value {
 fn export(a: ExportArgs, json: bool) -> Result<(), CliError> {
     let engine = open_engine()?;
     let run = engine.resolve_bench_run(&a.run)?;
-    let format = match a.format {
-        Format::Csv => ExportFormat::Csv,
-        Format::Json => ExportFormat::Json,
-        Format::Jsonl => ExportFormat::Jsonl,
-    };
+    let format = a.format;
     if format == ExportFormat::Csv && a.out.is_none() {
         return Err(EngineError::from(MetricsError::CsvNeedsFolder).into());
     }
