@@ -535,7 +535,7 @@ fn metrics_record(m: &SessionMetrics) -> Vec<String> {
         m.session.name.clone(),
         m.session.agent.clone(),
         m.session.model.clone().unwrap_or_default(),
-        m.session.status.clone(),
+        m.session.status.to_string(),
         m.iterations_count.to_string(),
         m.agent_time_ms.to_string(),
         m.tokens.input.to_string(),

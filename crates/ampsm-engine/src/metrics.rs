@@ -15,7 +15,7 @@
 //! - *files*: `git diff --numstat <base>...<branch>` (see [`FilesMetrics::range`]).
 
 use crate::{Engine, EngineError};
-use ampsm_core::{IterationOutcome, Money, TokenUsage};
+use ampsm_core::{IterationOutcome, Money, SessionStatus, TokenUsage};
 use ampsm_git::{FileStat, Git};
 use ampsm_store::Session;
 use ampsm_store::metrics::ErrorEvent;
@@ -58,7 +58,7 @@ pub struct SessionHeader {
     pub name: String,
     pub agent: String,
     pub model: Option<String>,
-    pub status: String,
+    pub status: SessionStatus,
     pub branch: String,
     pub base_branch: String,
 }
@@ -225,7 +225,7 @@ fn header(s: &Session) -> SessionHeader {
         name: s.name.clone(),
         agent: s.agent.clone(),
         model: s.model.clone(),
-        status: s.status.to_string(),
+        status: s.status,
         branch: s.branch.clone(),
         base_branch: s.base_branch.clone(),
     }

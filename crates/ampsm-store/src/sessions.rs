@@ -5,7 +5,7 @@
 use crate::{Store, StoreError};
 use ampsm_core::id::looks_like_id_prefix;
 use ampsm_core::time::now_ms;
-use ampsm_core::{Money, PermissionPolicy, SessionId, SessionStatus};
+use ampsm_core::{IterationOutcome, Money, PermissionPolicy, SessionId, SessionStatus};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -443,10 +443,10 @@ impl Store {
     /// Marks iterations of `session` that never ended as crashed (used by repair).
     pub fn mark_running_iterations_crashed(&mut self, session: &SessionId) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
-            "UPDATE iterations SET outcome = 'crashed', ended_at = ?2, \
+            "UPDATE iterations SET outcome = ?3, ended_at = ?2, \
              error = COALESCE(error, 'the amp-sessions process running it ended unexpectedly') \
              WHERE session_id = ?1 AND ended_at IS NULL",
-            params![session.as_str(), now_ms()],
+            params![session.as_str(), now_ms(), IterationOutcome::Crashed.as_str()],
         )?)
     }
 }

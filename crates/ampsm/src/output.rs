@@ -1,5 +1,6 @@
 //! Output helpers: JSON documents, aligned tables (colored only on a terminal), and small formatters.
 
+use ampsm_core::SessionStatus;
 use comfy_table::{ContentArrangement, Table, presets};
 use owo_colors::OwoColorize;
 use serde::Serialize;
@@ -51,17 +52,18 @@ pub fn print_table(t: &Table) {
     let _ = std::io::stdout().lock().write_all(buf.as_bytes());
 }
 
-/// A status word, colored on a terminal.
-pub fn status_word(status: &str) -> String {
+/// A session's status, colored on a terminal.
+pub fn status_word(status: SessionStatus) -> String {
+    let text = status.as_str();
     if !color() {
-        return status.to_string();
+        return text.to_string();
     }
     match status {
-        "running" => status.cyan().to_string(),
-        "awaiting-input" => status.yellow().to_string(),
-        "error" => status.red().to_string(),
-        "done" => status.green().to_string(),
-        _ => status.to_string(),
+        SessionStatus::Running => text.cyan().to_string(),
+        SessionStatus::AwaitingInput => text.yellow().to_string(),
+        SessionStatus::Error => text.red().to_string(),
+        SessionStatus::Done => text.green().to_string(),
+        SessionStatus::Idle => text.to_string(),
     }
 }
 

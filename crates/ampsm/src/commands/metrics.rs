@@ -108,7 +108,7 @@ fn print_metrics(m: &SessionMetrics) {
             "agent",
             format!("{}{}", s.agent, s.model.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()),
         ),
-        ("status", output::status_word(&s.status)),
+        ("status", output::status_word(s.status)),
         ("iterations", m.iterations_count.to_string()),
         ("agent time", ms_text(m.agent_time_ms)),
         (

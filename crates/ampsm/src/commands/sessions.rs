@@ -104,8 +104,7 @@ pub fn list(a: ListArgs, json: bool) -> Result<(), CliError> {
     let now = now_ms();
     let mut t = output::table(&["ID", "NAME", "STATUS", "AGENT", "BRANCH", "REPO", "AGE"]);
     for s in &sessions {
-        let status =
-            if s.removed_at.is_some() { "removed".to_string() } else { status_word(s.status.as_str()) };
+        let status = if s.removed_at.is_some() { "removed".to_string() } else { status_word(s.status) };
         t.add_row(vec![
             s.id.short().to_string(),
             s.name.clone(),
@@ -210,7 +209,7 @@ pub fn show(reference: &str, json: bool) -> Result<(), CliError> {
 }
 
 fn status_line(s: &Session) -> String {
-    let word = if s.removed_at.is_some() { "removed".to_string() } else { status_word(s.status.as_str()) };
+    let word = if s.removed_at.is_some() { "removed".to_string() } else { status_word(s.status) };
     match &s.status_note {
         Some(n) => format!("{word} — {n}"),
         None => word,
