@@ -31,17 +31,10 @@ pub fn release_binary() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-/// Runs `git args` in `dir` (ignoring the user's global config), failing with the command on error.
+/// Runs `git args` in `dir` through the git crate (its environment scrubbing and timeout), failing with
+/// git's message.
 pub fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), String> {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| e.to_string())?
-        .success();
-    if ok { Ok(()) } else { Err(format!("git {args:?} failed")) }
+    ampsm_git::Git::new(dir).run(args).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Peak resident set size of all waited-for children so far, in KiB (Linux reports ru_maxrss in KiB).
