@@ -135,6 +135,15 @@ pub enum BenchCount {
 }
 
 impl BenchCount {
+    /// The count's name, as the plan of a run and its options spell it: `limit`, `concurrency`, `repeats`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BenchCount::Limit => "limit",
+            BenchCount::Concurrency => "concurrency",
+            BenchCount::Repeats => "repeats",
+        }
+    }
+
     /// What the count is, in a sentence: "the limit on instances", …
     pub fn describe(self) -> &'static str {
         match self {

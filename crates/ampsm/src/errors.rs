@@ -10,7 +10,6 @@
 //! | 130       | [`ErrorKind::Interrupted`]: Ctrl-C                                         |
 //! | 141       | stdout was closed by its reader (SIGPIPE), see `main`                      |
 
-use ampsm_core::errorkind::BenchCount;
 use ampsm_core::{ErrorKind, Hint};
 
 /// The exit code of a failure of this kind (the table above).
@@ -129,18 +128,10 @@ pub fn hint_text(hint: &Hint) -> String {
         Hint::GiveEachAgentOnce { agent } => {
             format!("--agent {agent} is given twice: pass each agent (with its model) once")
         }
-        Hint::CountAtLeastOne { count } => format!("pass --{} with 1 or more", count_flag(*count)),
+        // The flags are named after the counts.
+        Hint::CountAtLeastOne { count } => format!("pass --{} with 1 or more", count.as_str()),
         Hint::NamePathsOrAll => "name the paths to use, or pass --all".into(),
         Hint::PathsOrAllNotBoth => "give either paths or --all, not both".into(),
-    }
-}
-
-/// The flag that sets a count of a benchmark run.
-fn count_flag(count: BenchCount) -> &'static str {
-    match count {
-        BenchCount::Limit => "limit",
-        BenchCount::Concurrency => "concurrency",
-        BenchCount::Repeats => "repeats",
     }
 }
 
@@ -177,7 +168,7 @@ mod tests {
         let text = hint_text(&Hint::RebaseThenMerge { session: "abcd1234".into() });
         assert!(text.contains("`amp-sessions rebase abcd1234`"), "{text}");
         assert!(!hint_text(&Hint::ListSessions).contains('\n'));
-        let count = hint_text(&Hint::CountAtLeastOne { count: BenchCount::Repeats });
+        let count = hint_text(&Hint::CountAtLeastOne { count: ampsm_core::errorkind::BenchCount::Repeats });
         assert_eq!(count, "pass --repeats with 1 or more");
     }
 }
