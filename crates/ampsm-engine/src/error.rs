@@ -39,13 +39,13 @@ pub enum EngineError {
     #[error("{agent} is not logged in: {message}")]
     NotLoggedIn { agent: String, message: String },
     #[error(transparent)]
-    Review(#[from] crate::review_error::ReviewError),
+    Review(#[from] crate::review::error::ReviewError),
     #[error(transparent)]
-    Batch(#[from] crate::batch::BatchError),
+    Batch(#[from] crate::jobs::batch::BatchError),
     #[error(transparent)]
-    Bench(#[from] crate::bench::BenchError),
+    Bench(#[from] crate::jobs::bench::BenchError),
     #[error(transparent)]
-    Metrics(#[from] crate::metrics_error::MetricsError),
+    Metrics(#[from] crate::reports::metrics_error::MetricsError),
     #[error("interrupted before the agent of session {session} started; nothing ran")]
     Interrupted { session: String },
     #[error("{0}")]

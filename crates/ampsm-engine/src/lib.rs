@@ -1,45 +1,30 @@
 //! The engine of amp-sessions: everything the CLI, the dashboard and the batch/bench runners do goes
 //! through [`Engine`]. It owns the store, the git work and the agent processes, and keeps the principles:
 //! never lose work, never touch the user's checkout, crash-safe, bounded.
+//!
+//! Its modules follow what it does: [`sessions`] (make, set up, remove, repair, clean), [`runs`] (an
+//! agent run with its budget, permissions, approvals, stop and output), [`review`] (diffs, commits,
+//! rebase, undo and merge), [`reports`] (metrics, exports, live marks), and [`jobs`] (batches and
+//! benchmark runs on one worker pool, their background runners). [`reads`] and [`records`] are what front
+//! ends read; [`notify`], [`process`] and [`health`] serve them all.
 
-pub mod batch;
-pub mod batch_export;
-pub mod bench;
-pub mod budget;
-pub mod chat;
-pub mod cleanup;
-pub mod control;
-pub mod demo;
 pub mod error;
-pub mod export;
-pub mod feed;
 pub mod health;
-pub mod interrupt;
 pub mod jobs;
-pub mod leaks;
-pub mod merge;
-pub mod metrics;
-pub mod metrics_error;
 pub mod notify;
-pub mod permissions;
 pub mod process;
 pub mod reads;
 pub mod records;
-pub mod repair;
+pub mod reports;
 pub mod review;
-pub mod review_error;
-pub mod run;
-pub mod runner;
-pub mod script;
+pub mod runs;
 pub mod sessions;
-pub mod swe_harness;
-pub mod watch;
 
 pub use error::EngineError;
-pub use interrupt::Interrupt;
 pub use reads::SessionQuery;
-pub use repair::RepairReport;
-pub use run::{IterateRequest, IterationReport};
+pub use runs::interrupt::Interrupt;
+pub use runs::iterate::{IterateRequest, IterationReport};
+pub use sessions::repair::RepairReport;
 pub use sessions::{BudgetChange, CreateSession, RemoveOutcome, RepoInfo, SessionBudget, SessionDetails};
 
 use ampsm_config::{Config, ConfigWarning, Paths};

@@ -218,7 +218,7 @@ impl crate::Engine {
     /// Sends a `conflict` notification when `err` says a merge or a squash replay stopped on conflicts
     /// ([`crate::Engine::merge_session`] does). A notification never changes the result it is about.
     pub(crate) fn notify_if_conflict(&self, err: &crate::EngineError) {
-        use crate::review_error::ReviewError;
+        use crate::review::error::ReviewError;
         let crate::EngineError::Review(e) = err else { return };
         let (short_id, files) = match e {
             ReviewError::MergeConflicts { short_id, files, .. }

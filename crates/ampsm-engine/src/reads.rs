@@ -3,10 +3,10 @@
 //! session reference the way the user typed it (id, unique id prefix or name) or a record the engine gave
 //! out before; the store queries themselves live in `ampsm-store`.
 
-use crate::feed::SessionFeed;
 use crate::records::{
     Batch, BatchCounts, BenchCounts, BenchRun, Iteration, Session, StoredEvent, ToolCall, UsageRow,
 };
+use crate::runs::feed::SessionFeed;
 use crate::{Engine, EngineError};
 use ampsm_core::{SessionId, SessionStatus};
 use ampsm_store::SessionFilter;

@@ -176,7 +176,7 @@ pub fn joined<T>(r: Result<Result<T, WebError>, tokio::task::JoinError>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ampsm_engine::metrics_error::MetricsError;
+    use ampsm_engine::reports::metrics_error::MetricsError;
 
     #[test]
     fn a_missing_batch_is_404_and_a_refusal_409() {

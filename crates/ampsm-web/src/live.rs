@@ -7,7 +7,7 @@
 use crate::error::WebError;
 use crate::state::AppState;
 use ampsm_core::AgentEvent;
-use ampsm_engine::watch::{WatchTopic, Watcher};
+use ampsm_engine::reports::watch::{WatchTopic, Watcher};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;

@@ -6,7 +6,7 @@
 use crate::error::{WebError, joined};
 use ampsm_config::Paths;
 use ampsm_engine::Engine;
-use ampsm_engine::watch::Watcher;
+use ampsm_engine::reports::watch::Watcher;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -9,7 +9,9 @@ use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notic
 use crate::views::sessions::{Notice, notice_text};
 use crate::views::{budget_field, export, yaml_source};
 use ampsm_config::bench::BenchAgent;
-use ampsm_engine::bench::{BenchComparison, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench};
+use ampsm_engine::jobs::bench::{
+    BenchComparison, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench,
+};
 use ampsm_engine::records::{BenchCounts, BenchRun};
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -128,7 +130,7 @@ fn rate(s: &ConfigSummary) -> String {
 }
 
 fn money(v: Option<ampsm_core::Money>) -> String {
-    ampsm_engine::export::usd(v)
+    ampsm_engine::reports::export::usd(v)
 }
 
 fn mean_time(v: Option<f64>) -> String {

@@ -4,7 +4,7 @@
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section};
-use ampsm_engine::export::{ExportFormat, ExportRequest};
+use ampsm_engine::reports::export::{ExportFormat, ExportRequest};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

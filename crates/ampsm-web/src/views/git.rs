@@ -9,7 +9,7 @@ use crate::views::layout::{self, Page, Section, csrf, error_line, notice_line, s
 use crate::views::session::{Tab, header};
 use crate::views::sessions::notice_text;
 use ampsm_core::{MergeResult, RebaseResult};
-use ampsm_engine::merge::{MergeReport, MergeRequest, MergeStrategy};
+use ampsm_engine::review::merge::{MergeReport, MergeRequest, MergeStrategy};
 use ampsm_engine::review::{DiffMode, DiffReport, DiffRequest, LogEntry, RebaseReport, ReviewStatus};
 use ampsm_engine::{Engine, SessionDetails};
 use axum::Form;

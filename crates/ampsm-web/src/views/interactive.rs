@@ -10,8 +10,8 @@ use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notic
 use crate::views::session::{Tab, header};
 use crate::views::sessions::{Notice, notice_text};
 use ampsm_core::SessionStatus;
-use ampsm_engine::permissions::ApprovalView;
 use ampsm_engine::records::{Capabilities, Session, StoredEvent, ToolCall};
+use ampsm_engine::runs::permissions::ApprovalView;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -7,8 +7,8 @@ use crate::views::layout::{self, Page, Section, csrf, error_line, notice_line, s
 use ampsm_core::PermissionPolicy;
 use ampsm_engine::CreateSession;
 use ampsm_engine::SessionQuery;
-use ampsm_engine::permissions::AgentPolicies;
 use ampsm_engine::records::Session;
+use ampsm_engine::runs::permissions::AgentPolicies;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, status};
 use ampsm_core::PermissionPolicy;
 use ampsm_engine::health::DoctorReport;
-use ampsm_engine::permissions::AgentPolicies;
+use ampsm_engine::runs::permissions::AgentPolicies;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;

@@ -114,7 +114,7 @@ pub fn chat(session: &str, json: bool) -> Result<(), CliError> {
             if let Some(line) = live_line(ev) {
                 let _ = writeln!(out, "  {line}");
             }
-            if interactive_terminal && ampsm_engine::chat::ends_turn(ev) {
+            if interactive_terminal && ampsm_engine::runs::chat::ends_turn(ev) {
                 let _ = write!(out, "you> ");
                 let _ = out.flush();
             }
@@ -133,7 +133,10 @@ pub fn chat(session: &str, json: bool) -> Result<(), CliError> {
         }
     }
     // Ctrl-C is how a chat ends: a turn it stopped (`cancelled`, its work committed) is not a failure.
-    match reports.iter().find(|r| !r.passed() && r.iteration.outcome != Some(ampsm_core::IterationOutcome::Cancelled)) {
+    match reports
+        .iter()
+        .find(|r| !r.passed() && r.iteration.outcome != Some(ampsm_core::IterationOutcome::Cancelled))
+    {
         Some(r) => Err(CliError::Reported {
             message: format!(
                 "the chat ended with {}: {}",

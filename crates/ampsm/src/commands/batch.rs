@@ -1,15 +1,15 @@
 //! `amp-sessions batch …`: start a batch from YAML (foreground with progress bars, or `--detach`ed in the
 //! background), follow its status, list, abort from any terminal, resume after a crash, export the items
-//! as CSV/JSON/JSONL, and clean the sessions' worktrees. The work itself is in `ampsm_engine::batch`.
+//! as CSV/JSON/JSONL, and clean the sessions' worktrees. The work itself is in `ampsm_engine::jobs::batch`.
 
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_core::{BatchItemStatus, BatchStatus, ExportFormat, dollars};
-use ampsm_engine::batch::{AbortTarget as Job, BatchEvent, BatchPlan, BatchView};
+use ampsm_engine::jobs::batch::{AbortTarget as Job, BatchEvent, BatchPlan, BatchView};
+use ampsm_engine::jobs::runner::RunnerCommand;
 use ampsm_engine::records::{Batch, BatchItem};
-use ampsm_engine::runner::RunnerCommand;
 use ampsm_engine::{Engine, EngineError};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -124,7 +124,9 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
     let mut plan = engine.plan_batch(&a.file)?;
     if let Some(b) = a.budget {
         if !ampsm_core::Money::from_usd(b).is_positive() {
-            return Err(EngineError::from(ampsm_engine::metrics_error::MetricsError::BadBudget(b)).into());
+            return Err(
+                EngineError::from(ampsm_engine::reports::metrics_error::MetricsError::BadBudget(b)).into()
+            );
         }
         plan.budget_usd = Some(ampsm_core::Money::from_usd(b));
     }
@@ -245,7 +247,7 @@ pub(crate) fn runner_command(args: &[&str]) -> Result<RunnerCommand, CliError> {
 
 /// The hidden `batch run-detached <id>`: a new session without a terminal, lines to the log file.
 fn run_detached(batch_id: &str) -> Result<(), CliError> {
-    ampsm_engine::batch::detach_from_terminal()?;
+    ampsm_engine::jobs::batch::detach_from_terminal()?;
     let engine = open_engine()?;
     println!("{} runner {} started batch {batch_id}", format_ms(now_ms()), std::process::id());
     let observer = Arc::new(|e: &BatchEvent| {

@@ -2,7 +2,7 @@
 //! foreground with progress on stderr as results finish and the summary on stdout, or `--detach`ed in the
 //! background with a log file), list runs, show one (per agent/model: resolve rate, cost, time, tokens;
 //! then every result; `--follow` until it ends), compare two, export one through the export engine, and
-//! abort one from any terminal. The work itself is in `ampsm_engine::bench`.
+//! abort one from any terminal. The work itself is in `ampsm_engine::jobs::bench`.
 
 use crate::commands::{CliError, open_engine};
 use crate::output::{self, print_json};
@@ -10,13 +10,13 @@ use ampsm_config::bench::BenchAgent;
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_core::{BenchResultStatus, BenchRunStatus, dollars};
-use ampsm_engine::batch::AbortTarget;
-use ampsm_engine::bench::{
+use ampsm_engine::jobs::batch::AbortTarget;
+use ampsm_engine::jobs::bench::{
     BenchComparison, BenchEvent, BenchPlan, BenchView, ConfigSummary, SweBenchOptions,
 };
-use ampsm_engine::export::{ExportFormat, ExportRequest};
-use ampsm_engine::metrics_error::MetricsError;
 use ampsm_engine::records::{BenchResult, BenchRun};
+use ampsm_engine::reports::export::{ExportFormat, ExportRequest};
+use ampsm_engine::reports::metrics_error::MetricsError;
 use ampsm_engine::{Engine, EngineError};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -382,7 +382,7 @@ fn detach(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliErro
 /// The hidden `bench run-detached <id>`: a new session without a terminal, progress lines to the log file.
 /// It takes the run over from the process that started it (`--detach`), then runs it to the end.
 fn run_detached(run_id: &str) -> Result<(), CliError> {
-    ampsm_engine::batch::detach_from_terminal()?;
+    ampsm_engine::jobs::batch::detach_from_terminal()?;
     let mut engine = open_engine()?;
     let stamp = || format_ms(now_ms());
     if let Err(e) = engine.take_over_bench_run(run_id) {
@@ -496,7 +496,7 @@ fn print_plan(plan: &BenchPlan, json: bool) -> Result<(), CliError> {
 }
 
 fn money(v: Option<ampsm_core::Money>) -> String {
-    ampsm_engine::export::usd(v)
+    ampsm_engine::reports::export::usd(v)
 }
 
 fn rate(s: &ConfigSummary) -> String {

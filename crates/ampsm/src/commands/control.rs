@@ -5,8 +5,8 @@ use super::{CliError, open_engine};
 use crate::cli::{ApprovalsArgs, StopArgs};
 use crate::output::{print_json, print_table, table};
 use ampsm_core::time::{age, now_ms};
-use ampsm_engine::permissions::ApprovalView;
 use ampsm_engine::records::ApprovalStatus;
+use ampsm_engine::runs::permissions::ApprovalView;
 
 /// `stop <s> [--wait DUR]`.
 pub fn stop(a: StopArgs, json: bool) -> Result<(), CliError> {

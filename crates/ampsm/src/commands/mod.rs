@@ -124,5 +124,10 @@ pub fn offline_agent(args: &[String]) -> i32 {
             return 1;
         }
     };
-    ampsm_engine::demo::run_offline_agent(args, std::io::stdin().lock(), std::io::stdout().lock(), &cwd)
+    ampsm_engine::sessions::demo::run_offline_agent(
+        args,
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        &cwd,
+    )
 }

@@ -13,7 +13,7 @@
 //!   (never in the user's checkout; removed afterwards): the model patch is applied (`git apply`, then
 //!   `--3way`), then the `test_patch`, then the test command runs with a timeout that kills its whole process
 //!   group. Custom: resolved iff `test` exits 0. SWE-bench: the command is `--test-cmd`, else the row's
-//!   `test_cmd`, else the official harness's command for the repository ([`crate::swe_harness`]: its runner
+//!   `test_cmd`, else the official harness's command for the repository ([`crate::jobs::swe_harness`]: its runner
 //!   aimed at the test files of `test_patch`). With `{test}` in the command it runs once per
 //!   `FAIL_TO_PASS`/`PASS_TO_PASS` id (exit 0 = pass); otherwise once (`{tests}` = every id, `{files}` =
 //!   the test files, `{harness}` = the harness's command), and the repository's log format (pytest,
@@ -27,19 +27,19 @@
 //!   running agents are stopped (their results are still evaluated, `agent_outcome` = `budget`), nothing new
 //!   starts, the rest is `aborted`, and the run ends `aborted` with its `stop_reason`.
 //! - **Abort** ([`Engine::abort_bench`], from any process, or Ctrl-C/SIGTERM through
-//!   [`crate::batch::abort_on_signal_for`]) stops the running agents' process groups and marks unstarted
+//!   [`crate::jobs::batch::abort_on_signal_for`]) stops the running agents' process groups and marks unstarted
 //!   results `aborted`. A run whose runner died (`kill -9`) is settled as `failed` with a note the next time
 //!   it is looked at ([`Engine::settle_dead_runners`]).
 
-use crate::batch::{AbortTarget, stop_groups};
-use crate::budget::BudgetPool;
+use crate::jobs::batch::{AbortTarget, stop_groups};
+use crate::jobs::swe_harness::{LogFormat, builtin_command, shell_quote, test_directives};
 use crate::jobs::{Flow, run_workers};
-use crate::metrics_error::MetricsError;
 use crate::process::{group_alive, own_pid, pid_alive};
-use crate::run::IterateRequest;
-use crate::script::{ScriptRun, run_script};
+use crate::reports::metrics_error::MetricsError;
+use crate::runs::budget::BudgetPool;
+use crate::runs::iterate::IterateRequest;
+use crate::runs::script::{ScriptRun, run_script};
 use crate::sessions::{CreateSession, LOCK_TIMEOUT};
-use crate::swe_harness::{LogFormat, builtin_command, shell_quote, test_directives};
 use crate::{Engine, EngineError};
 use ampsm_config::bench::{BenchAgent, CustomBench, SweInstance, load_dataset, patch_paths};
 use ampsm_config::{ConfigError, Paths};
@@ -1203,12 +1203,12 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
     // The stored and exported copy of the patch never holds a secret value; the user is told where one was.
     let mut notes = notes;
     let patch_text = String::from_utf8_lossy(&patch).into_owned();
-    let redactor = crate::leaks::agents_redactor(&engine.config);
-    let leaks = crate::leaks::leaks_in_diff(&patch_text, &redactor);
+    let redactor = crate::runs::leaks::agents_redactor(&engine.config);
+    let leaks = crate::runs::leaks::leaks_in_diff(&patch_text, &redactor);
     if !leaks.is_empty() {
         notes.push(format!(
             "the agent's change holds secret values ({}); they are redacted in the stored patch",
-            crate::leaks::describe(&leaks)
+            crate::runs::leaks::describe(&leaks)
         ));
     }
     end.model_patch = Some(redactor.apply(patch_text));

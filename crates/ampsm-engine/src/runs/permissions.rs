@@ -3,8 +3,8 @@
 //! policies with what they mean (`doctor`, the dashboard), the pending approvals of the `ask` policy and
 //! their answers, and `stop` of a running agent from any process.
 
-use crate::control::describe;
 use crate::process::{pid_alive, stop_run};
+use crate::runs::control::describe;
 use crate::{Engine, EngineError};
 use ampsm_agent::{AgentAdapter, PolicySupport};
 use ampsm_core::{PermissionPolicy, SessionStatus};

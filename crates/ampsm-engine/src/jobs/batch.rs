@@ -32,12 +32,12 @@
 //! - **Detach**: the CLI starts the same binary with a hidden subcommand that calls [`detach_from_terminal`]
 //!   (a new session, no controlling terminal) and logs to `AMPSM_HOME/logs/batch-<id>.log`.
 
-use crate::budget::BudgetPool;
 use crate::jobs::{Flow, run_workers};
-use crate::merge::MergeRequest;
-use crate::metrics_error::MetricsError;
 use crate::process::{group_alive, own_pid, pid_alive, signal_group};
-use crate::run::IterateRequest;
+use crate::reports::metrics_error::MetricsError;
+use crate::review::merge::MergeRequest;
+use crate::runs::budget::BudgetPool;
+use crate::runs::iterate::IterateRequest;
 use crate::sessions::CreateSession;
 use crate::{Engine, EngineError};
 use ampsm_config::batch::BatchSpec;
@@ -567,7 +567,7 @@ impl Engine {
         }
         let budget_usd = budget_usd.map(Money::from_usd);
         if let Some(b) = budget_usd.filter(|b| !b.is_positive()) {
-            return Err(crate::metrics_error::MetricsError::BadBudget(b.usd()).into());
+            return Err(crate::reports::metrics_error::MetricsError::BadBudget(b.usd()).into());
         }
         if let Some(budget) = budget_usd.or(batch.budget_usd) {
             let spent = self.store.batch_spend_usd(&batch.id)?;
@@ -1312,12 +1312,15 @@ const MERGE_TRIES: u32 = 5;
 /// `mergeOnPass`: merges one at a time (other workers of the batch wait their turn), and when the base
 /// branch moved while it was merged (a merge by another process landed first) tries again onto the moved
 /// base, so every passing item lands or reports a real conflict.
-fn merge_in_turn(engine: &mut Engine, session: &str) -> Result<crate::merge::MergeReport, EngineError> {
+fn merge_in_turn(
+    engine: &mut Engine,
+    session: &str,
+) -> Result<crate::review::merge::MergeReport, EngineError> {
     let _turn = MERGE_QUEUE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut attempt = 1;
     loop {
         match engine.merge_session(session, &MergeRequest::default()) {
-            Err(EngineError::Review(crate::review_error::ReviewError::Moved { .. }))
+            Err(EngineError::Review(crate::review::error::ReviewError::Moved { .. }))
                 if attempt < MERGE_TRIES =>
             {
                 attempt += 1;

@@ -12,7 +12,13 @@
 //!   …"), so that `resume` runs all of them again. Agents the dead runner left behind are stopped by the
 //!   session repair of the same pass.
 
-use crate::batch::{AbortTarget, watch_abort_for};
+pub mod batch;
+pub mod batch_export;
+pub mod bench;
+pub mod runner;
+pub mod swe_harness;
+
+use crate::jobs::batch::{AbortTarget, watch_abort_for};
 use crate::process::{own_pid, pid_alive};
 use crate::{Engine, EngineError};
 use ampsm_config::Paths;

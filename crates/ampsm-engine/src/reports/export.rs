@@ -13,8 +13,8 @@
 //! with hundreds of thousands of events takes the memory of one row, not of the session. Times are
 //! RFC 3339 in UTC with milliseconds; durations stay in milliseconds; booleans are `true`/`false`.
 
-use crate::metrics::SessionMetrics;
-use crate::metrics_error::MetricsError;
+use crate::reports::metrics::SessionMetrics;
+use crate::reports::metrics_error::MetricsError;
 use crate::{Engine, EngineError};
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_core::{IterationOutcome, SessionId};
@@ -571,7 +571,7 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn render_markdown(m: &SessionMetrics, t: &crate::metrics::Timeline) -> String {
+fn render_markdown(m: &SessionMetrics, t: &crate::reports::metrics::Timeline) -> String {
     let mut o = String::new();
     let s = &m.session;
     o.push_str(&format!("# Session report: {}\n\n", md_escape(&s.name)));

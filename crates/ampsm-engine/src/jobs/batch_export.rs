@@ -3,8 +3,8 @@
 //! through the export engine's cell rules (RFC 4180, CRLF, long text clipped, formula-looking text marked).
 //! `batch export` and the dashboard's batch page both take it from here.
 
-use crate::batch::ExportRow;
-use crate::export::{ExportFormat, csv_text};
+use crate::jobs::batch::ExportRow;
+use crate::reports::export::{ExportFormat, csv_text};
 use crate::{Engine, EngineError};
 use ampsm_core::id::short_id;
 use ampsm_core::time::format_ms;

@@ -5,7 +5,10 @@
 //! Every step that rewrites the session branch or drops files (rollback, squash, rebase, undo) first saves a
 //! snapshot with [`Engine::take_snapshot`]; none of them ever touches the repository's main checkout.
 
-use crate::review_error::ReviewError;
+pub mod error;
+pub mod merge;
+
+use crate::review::error::ReviewError;
 use crate::{Engine, EngineError};
 use ampsm_core::{RebaseResult, SessionStatus};
 use ampsm_git::{CommitInfo, FileStat, Git, RebaseOutcome, RepoLock, StatusEntry};

@@ -4,13 +4,13 @@
 //! session's test script run (always), usage priced once, and the final status taken from how the agent
 //! ended.
 
-use crate::budget::{BudgetMeter, BudgetPool, BudgetSignal, BudgetStatus, PoolMember};
-use crate::control::{PermissionAsk, RunWatch, WatchSpec};
-use crate::interrupt::Interrupt;
-use crate::metrics_error::MetricsError;
 use crate::notify::{Notification, NotifyEvent};
 use crate::process::{own_pid, run_tag};
-use crate::script::{ScriptRun, run_script_tagged};
+use crate::reports::metrics_error::MetricsError;
+use crate::runs::budget::{BudgetMeter, BudgetPool, BudgetSignal, BudgetStatus, PoolMember};
+use crate::runs::control::{PermissionAsk, RunWatch, WatchSpec};
+use crate::runs::interrupt::Interrupt;
+use crate::runs::script::{ScriptRun, run_script_tagged};
 use crate::{Engine, EngineError};
 use ampsm_agent::{AgentAdapter, RunReport, RunSpec, StreamItem};
 use ampsm_core::event::OutputStream;
@@ -449,7 +449,7 @@ impl Engine {
             let note = format!(
                 "warning: the agent's committed change holds secret values: {}; the commit keeps them (it is \
                  the agent's work): check it before you merge or push",
-                crate::leaks::describe(&leaks)
+                crate::runs::leaks::describe(&leaks)
             );
             eprintln!("{note}");
             self.store.record_note(&session.id, &note)?;
@@ -808,13 +808,15 @@ impl Engine {
     }
 
     /// Secret values the commits since `head_before` added, per file (none when git cannot say).
-    fn leaks_since(&self, worktree: &Path, head_before: &str) -> Vec<crate::leaks::Leak> {
+    fn leaks_since(&self, worktree: &Path, head_before: &str) -> Vec<crate::runs::leaks::Leak> {
         if head_before.is_empty() {
             return Vec::new();
         }
         let git = Git::new(worktree);
         match git.diff_patch(head_before, "HEAD") {
-            Ok(diff) => crate::leaks::leaks_in_diff(&diff, &crate::leaks::agents_redactor(&self.config)),
+            Ok(diff) => {
+                crate::runs::leaks::leaks_in_diff(&diff, &crate::runs::leaks::agents_redactor(&self.config))
+            }
             Err(_) => Vec::new(),
         }
     }

@@ -2,8 +2,12 @@
 //! branch, crash-safe in two recorded steps, then the project's setup command), `rm` (refuses to drop
 //! work unless forced, and then snapshots first), `show` and `repo-info`.
 
+pub mod cleanup;
+pub mod demo;
+pub mod repair;
+
 use crate::process::{fault_point, own_pid, pid_alive, stop_run};
-use crate::script::run_script_tagged;
+use crate::runs::script::run_script_tagged;
 use crate::{Engine, EngineError};
 use ampsm_core::{SessionId, SessionStatus, slugify, validate_session_name};
 use ampsm_git::{Git, RepoLock};
@@ -231,7 +235,7 @@ impl Engine {
         Ok(self.store.get_session(&session.id)?)
     }
 
-    /// Runs the setup command of a new session in its worktree (see [`crate::script`]: its own process
+    /// Runs the setup command of a new session in its worktree (see [`crate::runs::script`]: its own process
     /// group, stdin closed, `session.setup_timeout`, Ctrl-C). The session is `running` meanwhile, with the
     /// command's group recorded as its agent, so `repair` can stop it after a crash. The whole output goes
     /// to `logs/setup-<session id>.log`. A failure leaves the session and its worktree as they are, in
@@ -671,7 +675,7 @@ impl Engine {
             BudgetChange::Set(v) => {
                 let v = ampsm_core::Money::from_usd(v);
                 if !v.is_positive() {
-                    return Err(crate::metrics_error::MetricsError::BadBudget(v.usd()).into());
+                    return Err(crate::reports::metrics_error::MetricsError::BadBudget(v.usd()).into());
                 }
                 self.store.set_budget(&s.id, Some(v))?;
                 self.store.record_note(&s.id, &format!("budget set to {}", v.text()))?;

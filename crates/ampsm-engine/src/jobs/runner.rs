@@ -6,8 +6,8 @@
 //! error that quotes the last line of its log; a benchmark run it was meant to run is then ended as
 //! `failed` so that it can be resumed.
 
-use crate::batch::{AbortTarget, BatchError, SignalAbort, abort_on_signal_for};
-use crate::bench::BenchError;
+use crate::jobs::batch::{AbortTarget, BatchError, SignalAbort, abort_on_signal_for};
+use crate::jobs::bench::BenchError;
 use crate::process::{own_pid, pid_alive};
 use crate::{Engine, EngineError};
 use ampsm_core::JobStatus;
@@ -207,17 +207,17 @@ impl Engine {
     pub fn run_batch(
         &self,
         batch_id: &str,
-        observer: std::sync::Arc<dyn Fn(&crate::batch::BatchEvent) + Send + Sync>,
-    ) -> Result<crate::batch::BatchOutcome, EngineError> {
-        crate::batch::run_batch(&self.paths, batch_id, observer)
+        observer: std::sync::Arc<dyn Fn(&crate::jobs::batch::BatchEvent) + Send + Sync>,
+    ) -> Result<crate::jobs::batch::BatchOutcome, EngineError> {
+        crate::jobs::batch::run_batch(&self.paths, batch_id, observer)
     }
 
     /// Runs the queued results of a benchmark run to the end on this process's worker threads.
     pub fn run_bench(
         &self,
         run_id: &str,
-        observer: std::sync::Arc<dyn Fn(&crate::bench::BenchEvent) + Send + Sync>,
-    ) -> Result<crate::bench::BenchOutcome, EngineError> {
-        crate::bench::run_bench(&self.paths, run_id, observer)
+        observer: std::sync::Arc<dyn Fn(&crate::jobs::bench::BenchEvent) + Send + Sync>,
+    ) -> Result<crate::jobs::bench::BenchOutcome, EngineError> {
+        crate::jobs::bench::run_bench(&self.paths, run_id, observer)
     }
 }

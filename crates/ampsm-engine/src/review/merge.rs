@@ -20,9 +20,9 @@
 //! merge is recorded in `merges`, and the session becomes `done`. `--push` pushes the base branch; `--pr`
 //! instead pushes the session branch and opens a pull request with `gh`, leaving the local base alone.
 
+use crate::review::error::ReviewError;
 use crate::review::label;
-use crate::review_error::ReviewError;
-use crate::script::{SCRIPT_TIMEOUT, ScriptRun, run_script_with};
+use crate::runs::script::{SCRIPT_TIMEOUT, ScriptRun, run_script_with};
 use crate::{Engine, EngineError};
 use ampsm_core::{MergeResult, SessionStatus};
 use ampsm_git::{Git, MergePreview, RebaseOutcome, RepoLock};

@@ -5,7 +5,7 @@
 //! Ctrl-C ends the conversation cleanly: the agent is stopped with its process group, and what it did is
 //! recorded and committed. When the messages run out (end of input), the agent finishes its turn first.
 
-use crate::run::{IterationReport, PreparedRun, Recorder};
+use crate::runs::iterate::{IterationReport, PreparedRun, Recorder};
 use crate::{Engine, EngineError, IterateRequest};
 use ampsm_agent::{RunReport, StreamItem};
 use ampsm_core::AgentEvent;
