@@ -71,4 +71,41 @@ impl Store {
             Ok(true)
         })
     }
+
+    /// Marks the items of job `id` that are in `status` (`queued` or `running`) `aborted` with `note`;
+    /// returns how many.
+    pub fn abort_job_items(
+        &mut self,
+        kind: JobKind,
+        id: &str,
+        status: &str,
+        note: &str,
+    ) -> Result<usize, StoreError> {
+        let (_, items, job_column) = kind.tables();
+        Ok(self.conn().execute(
+            &format!(
+                "UPDATE {items} SET status = 'aborted', error = ?2, ended_at = ?3 WHERE {job_column} = ?1 AND status = ?4"
+            ),
+            params![id, note, now_ms(), status],
+        )?)
+    }
+
+    /// Ends job `id` with `status`, no runner, and `reason` as its stop reason (kept when it has one).
+    pub fn finish_job(
+        &mut self,
+        kind: JobKind,
+        id: &str,
+        status: ampsm_core::JobStatus,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let (jobs, _, _) = kind.tables();
+        self.conn().execute(
+            &format!(
+                "UPDATE {jobs} SET status = ?2, runner_pid = NULL, ended_at = ?3, \
+                 stop_reason = COALESCE(stop_reason, ?4) WHERE id = ?1"
+            ),
+            params![id, status.as_str(), now_ms(), reason],
+        )?;
+        Ok(())
+    }
 }

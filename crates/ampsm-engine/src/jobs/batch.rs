@@ -32,8 +32,8 @@
 //! - **Detach**: the CLI starts the same binary with a hidden subcommand that calls [`detach_from_terminal`]
 //!   (a new session, no controlling terminal) and logs to `AMPSM_HOME/logs/batch-<id>.log`.
 
-use crate::jobs::{Flow, run_workers};
-use crate::process::{group_alive, own_pid, pid_alive, signal_group};
+use crate::jobs::{ABORT_POLL, AbortTarget, Flow, JobAbort, run_workers};
+use crate::process::{group_alive, own_pid, pid_alive};
 use crate::reports::metrics_error::MetricsError;
 use crate::review::merge::MergeRequest;
 use crate::runs::budget::BudgetPool;
@@ -47,7 +47,6 @@ use ampsm_core::{BatchItemStatus, BatchStatus, IterationOutcome, MergeResult, Mo
 use ampsm_git::Git;
 use ampsm_store::Store;
 use ampsm_store::batches::{Batch, BatchCounts, BatchItem, ItemUsage, NewBatch, NewBatchItem};
-use nix::sys::signal::Signal;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -55,16 +54,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// How often the runner looks at the abort flag.
-const ABORT_POLL: Duration = Duration::from_millis(100);
 /// How long a free slot waits for an earlier item that is still making its session before a later, ready
 /// item may take it. Making a session (a worktree, a setup) can take a second on a loaded machine; 150 ms
 /// let later items overtake earlier ones there, so items did not start in file order.
 const IN_ORDER_GRACE: Duration = Duration::from_secs(2);
 /// How often the slot watcher looks for agents that have exited.
 const SLOT_POLL: Duration = Duration::from_millis(3);
-/// How long a stopped agent group gets between TERM and KILL.
-const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// A refused or failed batch command.
 #[derive(Debug, thiserror::Error)]
@@ -192,16 +187,8 @@ impl BatchView {
 pub struct AbortReport {
     pub batch_id: String,
     pub name: String,
-    /// False when the batch had already finished.
-    pub was_active: bool,
-    pub queued_aborted: usize,
-    pub running_aborted: usize,
-    /// Agent process groups signalled.
-    pub agents_stopped: usize,
-    /// Agent process groups still alive at the end (should be 0).
-    pub agents_left: usize,
-    pub status: BatchStatus,
-    pub took_ms: u64,
+    #[serde(flatten)]
+    pub abort: JobAbort,
 }
 
 /// What `batch clean` did for one session.
@@ -486,69 +473,10 @@ impl Engine {
 
     /// Stops a batch from any process (see the module docs). Returns within about two seconds.
     pub fn abort_batch(&mut self, reference: &str) -> Result<AbortReport, EngineError> {
-        let started = Instant::now();
         let batch = self.resolve_batch(reference)?;
-        let id = batch.id.clone();
-        let counts = self.store.batch_counts(&id)?;
-        let active = !batch.status.is_finished() || counts.queued + counts.running > 0;
-        let mut report = AbortReport {
-            batch_id: id.clone(),
-            name: batch.name.clone(),
-            was_active: active,
-            queued_aborted: 0,
-            running_aborted: 0,
-            agents_stopped: 0,
-            agents_left: 0,
-            status: batch.status,
-            took_ms: 0,
-        };
-        if !active {
-            return Ok(report);
-        }
-        self.store.request_batch_abort(&id)?;
-        report.queued_aborted = self.store.abort_queued_items(&id, "aborted before it started")?;
-        // Stop every agent of the batch now; keep looking for a moment for agents that were just starting
-        // (the runner's own watcher keeps stopping them after that, until its workers are done).
-        let quiet_after = started + Duration::from_millis(300);
-        let deadline = started + Duration::from_millis(1_200);
-        let mut stopped = std::collections::HashSet::new();
-        loop {
-            let live: Vec<i64> =
-                self.store.batch_agent_pids(&id)?.into_iter().filter(|p| group_alive(*p)).collect();
-            stopped.extend(live.iter().copied());
-            stop_groups(&live, STOP_GRACE);
-            if self.store.running_batch_items(&id)?.is_empty() {
-                break;
-            }
-            if !batch_runner_alive(&self.store, &id)? {
-                // Nobody will finish these items: the runner crashed or never started.
-                report.running_aborted =
-                    self.store.abort_running_items(&id, "aborted (its runner had stopped)")?;
-                break;
-            }
-            let now = Instant::now();
-            if now >= deadline || (now >= quiet_after && live.is_empty()) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        report.agents_stopped = stopped.len();
-        report.agents_left = stopped.iter().filter(|p| group_alive(**p)).count();
-        if !batch_runner_alive(&self.store, &id)? {
-            report.running_aborted +=
-                self.store.abort_running_items(&id, "aborted (its runner had stopped)")?;
-            let current = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or(report.status);
-            if !current.is_finished() {
-                self.store.finish_batch(
-                    &id,
-                    BatchStatus::Aborted,
-                    Some("aborted on request (`batch abort`)"),
-                )?;
-            }
-        }
-        report.status = self.store.get_batch(&id)?.map(|b| b.status).unwrap_or(report.status);
-        report.took_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+        let job = AbortTarget::Batch(batch.id.clone());
+        let abort = self.abort_job(&job, batch.status, "aborted on request (`batch abort`)")?;
+        Ok(AbortReport { batch_id: batch.id, name: batch.name, abort })
     }
 
     /// Makes a batch ready to run again after its runner stopped: refuses while a runner is alive, puts
@@ -685,135 +613,6 @@ fn other(batch: &str, message: &str) -> EngineError {
     BatchError::Other { batch: short_id(batch).to_string(), message: message.to_string() }.into()
 }
 
-fn batch_runner_alive(store: &Store, id: &str) -> Result<bool, EngineError> {
-    Ok(store.get_batch(id)?.and_then(|b| b.runner_pid).is_some_and(pid_alive))
-}
-
-/// Stops several process groups at once: TERM to all, KILL after `grace` to those left, then waits up to
-/// `grace` for them to go.
-pub fn stop_groups(pgids: &[i64], grace: Duration) {
-    let live: Vec<i64> = pgids.iter().copied().filter(|p| signal_group(*p, Signal::SIGTERM)).collect();
-    if live.is_empty() {
-        return;
-    }
-    let wait_until = |deadline: Instant| {
-        while Instant::now() < deadline && live.iter().any(|p| group_alive(*p)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    wait_until(ampsm_core::duration::deadline_after(Instant::now(), grace));
-    for p in &live {
-        if group_alive(*p) {
-            signal_group(*p, Signal::SIGKILL);
-        }
-    }
-    wait_until(ampsm_core::duration::deadline_after(Instant::now(), grace));
-}
-
-/// Puts this process in a session of its own (no controlling terminal), for the detached runner: closing the
-/// terminal that started it does not stop it.
-pub fn detach_from_terminal() -> Result<(), EngineError> {
-    nix::unistd::setsid()
-        .map(|_| ())
-        .map_err(|e| EngineError::Invalid(format!("cannot detach the batch runner from the terminal: {e}")))
-}
-
-/// While alive, turns Ctrl-C (SIGINT) and SIGTERM into an abort request for the batch, so a runner stopped
-/// from its terminal stops its agents too instead of leaving them orphaned. Dropping it stops listening
-/// (the signals stay ignored until the process ends).
-pub struct SignalAbort {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for SignalAbort {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// What a runner can be asked to abort: a batch or a benchmark run. Both keep an abort flag in the store
-/// and know the agent processes of their running sessions, so the signal handler and the abort watcher
-/// below serve both.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AbortTarget {
-    Batch(String),
-    Bench(String),
-}
-
-impl AbortTarget {
-    /// "batch 1a2b3c4d", "bench run 1a2b3c4d".
-    pub fn label(&self) -> String {
-        match self {
-            AbortTarget::Batch(id) => format!("batch {}", short_id(id)),
-            AbortTarget::Bench(id) => format!("bench run {}", short_id(id)),
-        }
-    }
-
-    /// Sets the abort flag.
-    pub fn request(&self, store: &mut Store) -> Result<bool, ampsm_store::StoreError> {
-        match self {
-            AbortTarget::Batch(id) => store.request_batch_abort(id),
-            AbortTarget::Bench(id) => store.request_bench_abort(id),
-        }
-    }
-
-    /// Whether the abort flag is set.
-    pub fn requested(&self, store: &Store) -> bool {
-        match self {
-            AbortTarget::Batch(id) => store.batch_abort_requested(id),
-            AbortTarget::Bench(id) => store.bench_abort_requested(id),
-        }
-        .unwrap_or(false)
-    }
-
-    /// Agent process groups of the target's running sessions.
-    pub fn agent_pids(&self, store: &Store) -> Vec<i64> {
-        match self {
-            AbortTarget::Batch(id) => store.batch_agent_pids(id),
-            AbortTarget::Bench(id) => store.bench_agent_pids(id),
-        }
-        .unwrap_or_default()
-    }
-}
-
-/// Starts listening for SIGINT/SIGTERM on behalf of batch `batch_id` (see [`SignalAbort`]).
-pub fn abort_on_signal(paths: &Paths, batch_id: &str) -> SignalAbort {
-    abort_on_signal_for(paths, AbortTarget::Batch(batch_id.to_string()))
-}
-
-/// Starts listening for SIGINT/SIGTERM on behalf of a batch or bench run (see [`SignalAbort`]).
-pub fn abort_on_signal_for(paths: &Paths, target: AbortTarget) -> SignalAbort {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let db = paths.db.clone();
-    let thread = std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        rt.block_on(async move {
-            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                return;
-            };
-            let signalled = tokio::select! {
-                _ = tokio::signal::ctrl_c() => true,
-                _ = term.recv() => true,
-                _ = rx => false,
-            };
-            if signalled {
-                eprintln!("stopping {}: aborting its running agents…", target.label());
-                if let Ok(mut store) = Store::open(&db) {
-                    let _ = target.request(&mut store);
-                }
-            }
-        });
-    });
-    SignalAbort { stop: Some(tx), thread: Some(thread) }
-}
-
 /// Runs the queued items of a batch to the end (see the module docs). `observer` is called from the worker
 /// threads as items start and finish; it must be quick.
 pub fn run_batch(
@@ -930,22 +729,6 @@ pub fn run_batch(
         spent_usd: pool.as_ref().map(|p| p.spent_usd()),
         took_ms: started.elapsed().as_millis() as u64,
     })
-}
-
-/// The abort watcher of a batch or bench runner: polls the target's flag every 100 ms; once it is set (or
-/// `abort` is set in this process), keeps stopping the target's running agents until `done`.
-pub fn watch_abort_for(db: &Path, target: &AbortTarget, abort: &AtomicBool, done: &AtomicBool) {
-    let Ok(store) = Store::open(db) else { return };
-    while !done.load(Ordering::SeqCst) {
-        if !abort.load(Ordering::SeqCst) && target.requested(&store) {
-            abort.store(true, Ordering::SeqCst);
-        }
-        if abort.load(Ordering::SeqCst) {
-            let pids: Vec<i64> = target.agent_pids(&store).into_iter().filter(|p| group_alive(*p)).collect();
-            stop_groups(&pids, STOP_GRACE);
-        }
-        std::thread::sleep(ABORT_POLL);
-    }
 }
 
 /// The session name of an attempt: `<item>-<batch short id>-<attempt>`, within the 64-character limit.

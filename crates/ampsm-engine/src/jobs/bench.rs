@@ -31,10 +31,9 @@
 //!   results `aborted`. A run whose runner died (`kill -9`) is settled as `failed` with a note the next time
 //!   it is looked at ([`Engine::settle_dead_runners`]).
 
-use crate::jobs::batch::{AbortTarget, stop_groups};
 use crate::jobs::swe_harness::{LogFormat, builtin_command, shell_quote, test_directives};
-use crate::jobs::{Flow, run_workers};
-use crate::process::{group_alive, own_pid, pid_alive};
+use crate::jobs::{AbortTarget, Flow, JobAbort, run_workers};
+use crate::process::{own_pid, pid_alive};
 use crate::reports::metrics_error::MetricsError;
 use crate::runs::budget::BudgetPool;
 use crate::runs::iterate::IterateRequest;
@@ -62,8 +61,6 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// Largest evaluation output kept in a log file per result.
 const LOG_CAP: u64 = 8 * 1024 * 1024;
-/// How long a stopped agent group gets between TERM and KILL.
-const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// A refused or failed bench command.
 #[derive(Debug, thiserror::Error)]
@@ -307,13 +304,8 @@ pub struct BenchComparison {
 pub struct BenchAbortReport {
     pub run_id: String,
     pub name: String,
-    pub was_active: bool,
-    pub queued_aborted: usize,
-    pub running_aborted: usize,
-    pub agents_stopped: usize,
-    pub agents_left: usize,
-    pub status: BenchRunStatus,
-    pub took_ms: u64,
+    #[serde(flatten)]
+    pub abort: JobAbort,
 }
 
 /// What the runner reports while it works (from its worker threads; observers must be quick).
@@ -739,66 +731,13 @@ impl Engine {
     }
 
     /// Stops a run from any process: sets the abort flag, marks queued results aborted and stops the
-    /// process group of every running agent of the run. Returns within about two seconds.
+    /// process group of every running agent of the run (see [`crate::jobs`]). Returns within about two
+    /// seconds.
     pub fn abort_bench(&mut self, reference: &str) -> Result<BenchAbortReport, EngineError> {
-        let started = Instant::now();
         let run = self.resolve_bench_run(reference)?;
-        let id = run.id.clone();
-        let counts = self.store.bench_counts(&id)?;
-        let active = !run.is_finished() || counts.queued + counts.running > 0;
-        let mut report = BenchAbortReport {
-            run_id: id.clone(),
-            name: run.name.clone(),
-            was_active: active,
-            queued_aborted: 0,
-            running_aborted: 0,
-            agents_stopped: 0,
-            agents_left: 0,
-            status: run.status,
-            took_ms: 0,
-        };
-        if !active {
-            return Ok(report);
-        }
-        let target = AbortTarget::Bench(id.clone());
-        target.request(&mut self.store)?;
-        report.queued_aborted = self.store.abort_queued_bench_results(&id, "aborted before it started")?;
-        let runner_alive = |store: &Store| -> Result<bool, EngineError> {
-            Ok(store.get_bench_run(&id)?.and_then(|r| r.runner_pid).is_some_and(pid_alive))
-        };
-        let quiet_after = started + Duration::from_millis(300);
-        let deadline = started + Duration::from_millis(1_200);
-        let mut stopped = std::collections::HashSet::new();
-        loop {
-            let live: Vec<i64> =
-                target.agent_pids(&self.store).into_iter().filter(|p| group_alive(*p)).collect();
-            stopped.extend(live.iter().copied());
-            stop_groups(&live, STOP_GRACE);
-            if self.store.bench_counts(&id)?.running == 0 || !runner_alive(&self.store)? {
-                break;
-            }
-            let now = Instant::now();
-            if now >= deadline || (now >= quiet_after && live.is_empty()) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        report.agents_stopped = stopped.len();
-        report.agents_left = stopped.iter().filter(|p| group_alive(**p)).count();
-        if !runner_alive(&self.store)? {
-            report.running_aborted =
-                self.store.abort_running_bench_results(&id, "aborted (its runner had stopped)")?;
-            if !self.store.get_bench_run(&id)?.is_some_and(|r| r.is_finished()) {
-                self.store.finish_bench_run(
-                    &id,
-                    BenchRunStatus::Aborted,
-                    Some("aborted by `amp-sessions bench abort`"),
-                )?;
-            }
-        }
-        report.status = self.store.get_bench_run(&id)?.map(|r| r.status).unwrap_or(report.status);
-        report.took_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+        let job = AbortTarget::Bench(run.id.clone());
+        let abort = self.abort_job(&job, run.status, "aborted by `amp-sessions bench abort`")?;
+        Ok(BenchAbortReport { run_id: run.id, name: run.name, abort })
     }
 }
 

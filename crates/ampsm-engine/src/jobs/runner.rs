@@ -6,8 +6,9 @@
 //! error that quotes the last line of its log; a benchmark run it was meant to run is then ended as
 //! `failed` so that it can be resumed.
 
-use crate::jobs::batch::{AbortTarget, BatchError, SignalAbort, abort_on_signal_for};
+use crate::jobs::batch::BatchError;
 use crate::jobs::bench::BenchError;
+use crate::jobs::{AbortTarget, SignalAbort, abort_on_signal_for};
 use crate::process::{own_pid, pid_alive};
 use crate::{Engine, EngineError};
 use ampsm_core::JobStatus;

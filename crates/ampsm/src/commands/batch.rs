@@ -7,7 +7,8 @@ use crate::output::{self, print_json};
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_core::{BatchItemStatus, BatchStatus, ExportFormat, dollars};
-use ampsm_engine::jobs::batch::{AbortTarget as Job, BatchEvent, BatchPlan, BatchView};
+use ampsm_engine::jobs::AbortTarget as Job;
+use ampsm_engine::jobs::batch::{BatchEvent, BatchPlan, BatchView};
 use ampsm_engine::jobs::runner::RunnerCommand;
 use ampsm_engine::records::{Batch, BatchItem};
 use ampsm_engine::{Engine, EngineError};
@@ -247,7 +248,7 @@ pub(crate) fn runner_command(args: &[&str]) -> Result<RunnerCommand, CliError> {
 
 /// The hidden `batch run-detached <id>`: a new session without a terminal, lines to the log file.
 fn run_detached(batch_id: &str) -> Result<(), CliError> {
-    ampsm_engine::jobs::batch::detach_from_terminal()?;
+    ampsm_engine::jobs::detach_from_terminal()?;
     let engine = open_engine()?;
     println!("{} runner {} started batch {batch_id}", format_ms(now_ms()), std::process::id());
     let observer = Arc::new(|e: &BatchEvent| {
@@ -693,12 +694,12 @@ fn abort(reference: &str, json: bool) -> Result<(), CliError> {
     if json {
         return Ok(print_json(&r)?);
     }
-    if !r.was_active {
+    if !r.abort.was_active {
         println!(
             "Batch {} ({}) had already ended ({}); nothing to abort.",
             r.name,
             short_id(&r.batch_id),
-            r.status
+            r.abort.status
         );
         return Ok(());
     }
@@ -706,17 +707,17 @@ fn abort(reference: &str, json: bool) -> Result<(), CliError> {
         "Aborted batch {} ({}) in {:.1}s: {} agent process group(s) stopped, {} queued item(s) marked aborted{}.",
         r.name,
         short_id(&r.batch_id),
-        r.took_ms as f64 / 1000.0,
-        r.agents_stopped,
-        r.queued_aborted,
-        if r.running_aborted > 0 {
-            format!(", {} interrupted item(s) marked aborted", r.running_aborted)
+        r.abort.took_ms as f64 / 1000.0,
+        r.abort.agents_stopped,
+        r.abort.queued_aborted,
+        if r.abort.running_aborted > 0 {
+            format!(", {} interrupted item(s) marked aborted", r.abort.running_aborted)
         } else {
             String::new()
         }
     );
-    if r.agents_left > 0 {
-        eprintln!("warning: {} agent process group(s) did not stop yet", r.agents_left);
+    if r.abort.agents_left > 0 {
+        eprintln!("warning: {} agent process group(s) did not stop yet", r.abort.agents_left);
     }
     println!("Continue later with: amp-sessions batch resume {}", short_id(&r.batch_id));
     Ok(())

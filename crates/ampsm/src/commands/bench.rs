@@ -10,7 +10,7 @@ use ampsm_config::bench::BenchAgent;
 use ampsm_core::id::short_id;
 use ampsm_core::time::{format_ms, now_ms};
 use ampsm_core::{BenchResultStatus, BenchRunStatus, dollars};
-use ampsm_engine::jobs::batch::AbortTarget;
+use ampsm_engine::jobs::AbortTarget;
 use ampsm_engine::jobs::bench::{
     BenchComparison, BenchEvent, BenchPlan, BenchView, ConfigSummary, SweBenchOptions,
 };
@@ -382,7 +382,7 @@ fn detach(engine: &mut Engine, run: &BenchRun, json: bool) -> Result<(), CliErro
 /// The hidden `bench run-detached <id>`: a new session without a terminal, progress lines to the log file.
 /// It takes the run over from the process that started it (`--detach`), then runs it to the end.
 fn run_detached(run_id: &str) -> Result<(), CliError> {
-    ampsm_engine::jobs::batch::detach_from_terminal()?;
+    ampsm_engine::jobs::detach_from_terminal()?;
     let mut engine = open_engine()?;
     let stamp = || format_ms(now_ms());
     if let Err(e) = engine.take_over_bench_run(run_id) {
@@ -842,12 +842,12 @@ fn abort(reference: &str, json: bool) -> Result<(), CliError> {
     if json {
         return Ok(print_json(&r)?);
     }
-    if !r.was_active {
+    if !r.abort.was_active {
         println!(
             "Bench run {} ({}) had already ended ({}); nothing to abort.",
             r.name,
             short_id(&r.run_id),
-            r.status
+            r.abort.status
         );
         return Ok(());
     }
@@ -856,17 +856,17 @@ fn abort(reference: &str, json: bool) -> Result<(), CliError> {
          aborted{}.",
         r.name,
         short_id(&r.run_id),
-        r.took_ms as f64 / 1000.0,
-        r.agents_stopped,
-        r.queued_aborted,
-        if r.running_aborted > 0 {
-            format!(", {} interrupted result(s) marked aborted", r.running_aborted)
+        r.abort.took_ms as f64 / 1000.0,
+        r.abort.agents_stopped,
+        r.abort.queued_aborted,
+        if r.abort.running_aborted > 0 {
+            format!(", {} interrupted result(s) marked aborted", r.abort.running_aborted)
         } else {
             String::new()
         }
     );
-    if r.agents_left > 0 {
-        eprintln!("warning: {} agent process group(s) did not stop yet", r.agents_left);
+    if r.abort.agents_left > 0 {
+        eprintln!("warning: {} agent process group(s) did not stop yet", r.abort.agents_left);
     }
     Ok(())
 }
