@@ -387,41 +387,16 @@ impl Engine {
         // notify.
         let user_stop = stop() && outcome_word == IterationOutcome::Cancelled;
         let denials = &report.outcome.denials;
-        let error = if outcome_word == IterationOutcome::Success {
-            None
-        } else if output_capped {
-            Some(format!(
-                "stopped: its output passed the limit of one run ({} lines or {} MiB; session.max_run_lines, \
-                 session.max_run_mib); what it printed before is recorded and its work so far committed",
-                self.config.session.max_run_lines, self.config.session.max_run_mib
-            ))
-        } else if user_stop && stop_requested {
-            Some("stopped by `amp-sessions stop`: the agent was stopped".to_string())
-        } else if user_stop {
-            Some("interrupted by the user: the agent was stopped".to_string())
-        } else if let Some(m) = meter.as_ref().filter(|_| budget_stop && session_stop) {
-            Some(format!(
-                "stopped at the budget: ${:.4} of {} spent (this run ${:.4}); its work so far is committed",
-                m.spent_usd(),
-                ampsm_core::dollars(m.status().map(|s| s.budget_usd).unwrap_or_default()),
-                m.run_usd()
-            ))
-        } else if let Some(pool) = pool_stop.filter(|_| budget_stop) {
-            Some(format!(
-                "stopped at the budget of {}: ${:.4} of {} spent (this run ${:.4}); its work so far is committed",
-                pool.scope(),
-                pool.spent_usd(),
-                ampsm_core::dollars(pool.limit_usd()),
-                cost_usd.map(ampsm_core::Money::from_usd).or(run_usd).unwrap_or_default(),
-            ))
-        } else {
-            Some(report.outcome.error.clone().or_else(|| report.exit.failure_reason()).unwrap_or_else(|| {
-                format!(
-                    "the agent ended with {}",
-                    report.exit.failure_reason().unwrap_or_else(|| "an error".into())
-                )
-            }))
-        };
+        let error = self.run_error(&RunEnd {
+            report: &report,
+            outcome: outcome_word,
+            output_capped,
+            user_stop,
+            stop_requested,
+            meter: meter.as_ref().filter(|_| budget_stop && session_stop),
+            pool: pool_stop.as_ref().filter(|_| budget_stop),
+            run_usd: cost_usd.map(ampsm_core::Money::from_usd).or(run_usd),
+        });
         self.store.finish_iteration(
             &iteration_id,
             &IterationEnd {
@@ -458,56 +433,13 @@ impl Engine {
         // The test script runs whether or not there was a commit (not after an interrupt: the user asked
         // to stop).
         let tests = match session.script.as_deref().filter(|s| !s.trim().is_empty() && !stop()) {
-            Some(script) => {
-                // Its group is recorded like an agent's, and its processes carry the run's tag: `stop` and
-                // `repair` find them after a crash of this process.
-                let tag = spec.run_tag.clone().unwrap_or_else(|| run_tag(session.id.as_str(), own_pid()));
-                let store = &mut self.store;
-                let mut on_spawn = |pid: u32| {
-                    let _ = store.set_pids(&session.id, Some(own_pid()), Some(pid as i64));
-                };
-                let run =
-                    run_script_tagged(&worktree, script, spec.timeout, &stop, None, &mut on_spawn, &tag)
-                        .map_err(|source| EngineError::Io { path: worktree.clone(), source })?;
-                self.store.set_iteration_test(
-                    &iteration_id,
-                    run.exit_code.unwrap_or(-1),
-                    &run.output_tail,
-                    run.duration_ms as i64,
-                )?;
-                Some(run)
-            }
+            Some(script) => Some(self.run_session_tests(&session, &spec, &iteration_id, script, &stop)?),
             None => None,
         };
 
-        let (status, note) = if user_stop {
-            let who = if stop_requested { "stopped by `amp-sessions stop`" } else { "interrupted" };
-            (SessionStatus::Idle, format!("{who}: the agent was stopped; its work so far is committed"))
-        } else if outcome_word != IterationOutcome::Success {
-            (SessionStatus::Error, error.unwrap_or_else(|| "the agent failed".into()))
-        } else if !denials.is_empty() {
-            // The agent finished, but not everything it tried was allowed: the user decides what next.
-            (SessionStatus::AwaitingInput, denial_note(denials, spec.permissions))
-        } else if report.outcome.awaiting_input {
-            (SessionStatus::AwaitingInput, "the agent is waiting for your answer".to_string())
-        } else {
-            match &tests {
-                Some(t) if !t.passed() => (SessionStatus::Idle, format!("tests failed ({})", t.outcome())),
-                Some(_) => (SessionStatus::Idle, "tests passed".to_string()),
-                None => (SessionStatus::Idle, "iteration finished".to_string()),
-            }
-        };
-        self.store.set_status(&session.id, status, Some(&note))?;
-        self.store.set_pids(&session.id, None, None)?;
-        let event = match (outcome_word, status) {
-            (IterationOutcome::Budget, _) => NotifyEvent::Budget,
-            (_, SessionStatus::Error) => NotifyEvent::Failed,
-            (_, SessionStatus::AwaitingInput) => NotifyEvent::AwaitingInput,
-            _ => NotifyEvent::Completed,
-        };
-        if !user_stop {
-            self.notify_session(&session, event, status.as_str(), &note);
-        }
+        let after =
+            AfterRun { user_stop, stop_requested, outcome: outcome_word, error, tests: tests.as_ref() };
+        self.settle_after_run(&session, &report, &spec, after)?;
 
         let iteration = self
             .store
@@ -527,6 +459,114 @@ impl Engine {
             budget: meter.and_then(|m| m.status()),
             stopped: user_stop && stop_requested,
         })
+    }
+
+    /// Why a run did not succeed, in one line (`None` when it did): the output cap, a stop by the user, a
+    /// budget, or what the agent or its exit said.
+    fn run_error(&self, end: &RunEnd<'_>) -> Option<String> {
+        if end.outcome == IterationOutcome::Success {
+            return None;
+        }
+        Some(if end.output_capped {
+            format!(
+                "stopped: its output passed the limit of one run ({} lines or {} MiB; session.max_run_lines, \
+                 session.max_run_mib); what it printed before is recorded and its work so far committed",
+                self.config.session.max_run_lines, self.config.session.max_run_mib
+            )
+        } else if end.user_stop && end.stop_requested {
+            "stopped by `amp-sessions stop`: the agent was stopped".to_string()
+        } else if end.user_stop {
+            "interrupted by the user: the agent was stopped".to_string()
+        } else if let Some(m) = end.meter {
+            format!(
+                "stopped at the budget: ${:.4} of {} spent (this run ${:.4}); its work so far is committed",
+                m.spent_usd(),
+                ampsm_core::dollars(m.status().map(|s| s.budget_usd).unwrap_or_default()),
+                m.run_usd()
+            )
+        } else if let Some(pool) = end.pool {
+            format!(
+                "stopped at the budget of {}: ${:.4} of {} spent (this run ${:.4}); its work so far is committed",
+                pool.scope(),
+                pool.spent_usd(),
+                ampsm_core::dollars(pool.limit_usd()),
+                end.run_usd.unwrap_or_default(),
+            )
+        } else {
+            let exit = &end.report.exit;
+            end.report.outcome.error.clone().or_else(|| exit.failure_reason()).unwrap_or_else(|| {
+                format!("the agent ended with {}", exit.failure_reason().unwrap_or_else(|| "an error".into()))
+            })
+        })
+    }
+
+    /// Runs the session's test script after a run, recorded with the iteration. Its group is recorded like
+    /// an agent's, and its processes carry the run's tag: `stop` and `repair` find them after a crash of
+    /// this process.
+    fn run_session_tests(
+        &mut self,
+        session: &Session,
+        spec: &RunSpec,
+        iteration_id: &str,
+        script: &str,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<ScriptRun, EngineError> {
+        let worktree = PathBuf::from(&session.worktree_path);
+        let tag = spec.run_tag.clone().unwrap_or_else(|| run_tag(session.id.as_str(), own_pid()));
+        let store = &mut self.store;
+        let mut on_spawn = |pid: u32| {
+            let _ = store.set_pids(&session.id, Some(own_pid()), Some(pid as i64));
+        };
+        let run = run_script_tagged(&worktree, script, spec.timeout, stop, None, &mut on_spawn, &tag)
+            .map_err(|source| EngineError::Io { path: worktree.clone(), source })?;
+        self.store.set_iteration_test(
+            iteration_id,
+            run.exit_code.unwrap_or(-1),
+            &run.output_tail,
+            run.duration_ms as i64,
+        )?;
+        Ok(run)
+    }
+
+    /// The session's status after a run (idle, error, or awaiting input after denials or a question), with
+    /// its note, its pids cleared, and the notification unless the user stopped it.
+    fn settle_after_run(
+        &mut self,
+        session: &Session,
+        report: &RunReport,
+        spec: &RunSpec,
+        after: AfterRun<'_>,
+    ) -> Result<(), EngineError> {
+        let denials = &report.outcome.denials;
+        let (status, note) = if after.user_stop {
+            let who = if after.stop_requested { "stopped by `amp-sessions stop`" } else { "interrupted" };
+            (SessionStatus::Idle, format!("{who}: the agent was stopped; its work so far is committed"))
+        } else if after.outcome != IterationOutcome::Success {
+            (SessionStatus::Error, after.error.unwrap_or_else(|| "the agent failed".into()))
+        } else if !denials.is_empty() {
+            // The agent finished, but not everything it tried was allowed: the user decides what next.
+            (SessionStatus::AwaitingInput, denial_note(denials, spec.permissions))
+        } else if report.outcome.awaiting_input {
+            (SessionStatus::AwaitingInput, "the agent is waiting for your answer".to_string())
+        } else {
+            match after.tests {
+                Some(t) if !t.passed() => (SessionStatus::Idle, format!("tests failed ({})", t.outcome())),
+                Some(_) => (SessionStatus::Idle, "tests passed".to_string()),
+                None => (SessionStatus::Idle, "iteration finished".to_string()),
+            }
+        };
+        self.store.set_status(&session.id, status, Some(&note))?;
+        self.store.set_pids(&session.id, None, None)?;
+        let event = match (after.outcome, status) {
+            (IterationOutcome::Budget, _) => NotifyEvent::Budget,
+            (_, SessionStatus::Error) => NotifyEvent::Failed,
+            (_, SessionStatus::AwaitingInput) => NotifyEvent::AwaitingInput,
+            _ => NotifyEvent::Completed,
+        };
+        if !after.user_stop {
+            self.notify_session(session, event, status.as_str(), &note);
+        }
+        Ok(())
     }
 
     /// The live cost meter of a run: needed when the session has a budget or the run shares a pool
@@ -1118,6 +1158,32 @@ fn clip_chars(s: &str, max: usize) -> String {
     } else {
         format!("{}…", s.chars().take(max - 1).collect::<String>())
     }
+}
+
+/// How a run ended, for the line that says why it did not succeed.
+struct RunEnd<'a> {
+    report: &'a RunReport,
+    outcome: IterationOutcome,
+    output_capped: bool,
+    /// Stopped by the user (Ctrl-C or `stop`).
+    user_stop: bool,
+    /// Stopped by `stop` from anywhere.
+    stop_requested: bool,
+    /// The session's budget meter, when the session's budget stopped it.
+    meter: Option<&'a BudgetMeter>,
+    /// The shared pool, when a batch's or bench run's budget stopped it.
+    pool: Option<&'a std::sync::Arc<BudgetPool>>,
+    /// What the run cost.
+    run_usd: Option<ampsm_core::Money>,
+}
+
+/// What decides the session's status after a run.
+struct AfterRun<'a> {
+    user_stop: bool,
+    stop_requested: bool,
+    outcome: IterationOutcome,
+    error: Option<String>,
+    tests: Option<&'a ScriptRun>,
 }
 
 #[cfg(test)]
