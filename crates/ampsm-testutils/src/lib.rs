@@ -7,6 +7,7 @@ pub mod agents;
 pub mod model_server;
 pub mod real_cli;
 pub mod repo;
+pub mod seed;
 pub mod tools;
 pub mod world;
 

@@ -51,6 +51,18 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `git <args>` in `dir` like [`git`], but its stdout even when git fails (empty then), for queries that
+/// fail on purpose (`symbolic-ref -q` on a detached HEAD).
+pub fn git_soft(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+}
+
 /// Creates a git repository in `dir` (created if missing) on branch `main`,
 /// with a local user name and email, and one commit adding `README.md`.
 ///

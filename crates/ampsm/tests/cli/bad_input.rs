@@ -261,12 +261,7 @@ fn a_repository_without_commits_says_so_and_how_to_make_one() {
     let w = World::new();
     let empty = w.dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let ok = std::process::Command::new("git")
-        .args(["init", "-q", "-b", "main"])
-        .current_dir(&empty)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    ampsm_testutils::git(&empty, &["init", "-q", "-b", "main"]);
     let out = w.run(&["new", "--repo", empty.to_str().unwrap(), "--name", "x"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");

@@ -25,7 +25,10 @@ fn checkout_state(repo: &Path) -> BTreeMap<String, Vec<u8>> {
         &["ls-files", "-s"],
         &["ls-files", "--others", "--exclude-standard"],
     ] {
-        state.insert(format!("git {}", args.join(" ")), git_soft(repo, args).into_bytes());
+        state.insert(
+            format!("git {}", args.join(" ")),
+            ampsm_testutils::repo::git_soft(repo, args).into_bytes(),
+        );
     }
     for (path, bytes) in files(repo) {
         state.insert(format!("file {}", path.display()), bytes);
@@ -51,18 +54,6 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
-}
-
-/// `git` that returns empty output instead of panicking (for `symbolic-ref -q` on a detached HEAD).
-fn git_soft(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn rev(dir: &Path, r: &str) -> String {
@@ -429,7 +420,7 @@ fn forced_removal_then_undo_recreates_the_worktree_with_uncommitted_work() {
     let head = rev(&sc.wt, "HEAD");
     sc.w.ok(&["rm", "feat", "--force"]);
     assert!(!sc.wt.exists());
-    assert!(git_soft(sc.repo(), &["branch", "--list", &sc.branch]).trim().is_empty());
+    assert!(ampsm_testutils::repo::git_soft(sc.repo(), &["branch", "--list", &sc.branch]).trim().is_empty());
     assert_reachable(sc.repo(), &sc.seen);
 
     let u = sc.w.json(&["undo", "feat"]);
@@ -660,7 +651,7 @@ fn clean_environment_reports_first_and_never_loses_work() {
     assert!(items.iter().all(|i| i["done"] == true || i["skipped"].is_string()), "{done}");
     assert!(!stray.exists() && !lock.exists());
     assert!(keep_wt.exists(), "a live session was cleaned");
-    assert!(git_soft(&repo, &["branch", "--list", &gone_branch]).trim().is_empty());
+    assert!(ampsm_testutils::repo::git_soft(&repo, &["branch", "--list", &gone_branch]).trim().is_empty());
     // The stray worktree's uncommitted file and both lonely commits are still reachable from snapshot refs.
     let stray_item = items.iter().find(|i| i["kind"] == "orphaned-worktree").unwrap();
     let snap = stray_item["snapshot"].as_str().unwrap();

@@ -160,54 +160,11 @@ pub fn metric(page: &str, key: &str) -> String {
     page[at..end].to_string()
 }
 
-/// Puts a session into the state of a run under the `ask` policy that waits for answers: an iteration
-/// whose runner is this test process (alive, so nothing repairs it), the session `awaiting-input`, and a
-/// pending approval per `(tool, input)`, written straight into the store. Returns the approvals' numbers.
+/// Puts a session into the state of a run under the `ask` policy that waits for answers (see
+/// [`ampsm_testutils::seed::pending_approvals`]). Returns the approvals' numbers.
 pub fn ask_for_approvals(w: &World, session_id: &str, calls: &[(&str, Value)]) -> Vec<i64> {
-    use ampsm_core::{PermissionPolicy, SessionId, SessionStatus};
-    let mut store = ampsm_store::Store::open(&w.home().join("sessions.db")).unwrap();
-    let sid = SessionId::from_stored(session_id);
-    let session = store.get_session(&sid).unwrap();
-    let running =
-        store.list_iterations(&sid).unwrap().into_iter().find(|it| it.ended_at.is_none()).map(|it| it.id);
-    let iteration_id = match running {
-        Some(id) => id,
-        None => {
-            let id = ampsm_core::id::new_id();
-            let it = ampsm_store::NewIteration {
-                id: id.clone(),
-                session_id: sid.clone(),
-                kind: "iterate",
-                prompt: Some("work, asking first".into()),
-                agent: session.agent.clone(),
-                model: None,
-                thread_id: None,
-                runner_pid: i64::from(std::process::id()),
-                permissions: Some(PermissionPolicy::Ask),
-            };
-            store.begin_iteration(&it, "running (test)").unwrap();
-            id
-        }
-    };
-    let mut seqs = Vec::new();
-    for (tool, input) in calls {
-        let a = store
-            .insert_approval(&ampsm_store::NewApproval {
-                id: ampsm_core::id::new_id(),
-                session_id: sid.clone(),
-                iteration_id: iteration_id.clone(),
-                request_id: ampsm_core::id::new_id(),
-                call_id: Some(format!("toolu_{}", ampsm_core::id::new_id())),
-                tool: tool.to_string(),
-                input: input.to_string(),
-                expires_at: ampsm_core::time::now_ms() + 600_000,
-            })
-            .unwrap();
-        let note = format!("waiting for approval #{}: {tool}", a.seq);
-        store.set_status(&sid, SessionStatus::AwaitingInput, Some(&note)).unwrap();
-        seqs.push(a.seq);
-    }
-    seqs
+    let calls: Vec<(&str, String)> = calls.iter().map(|(tool, input)| (*tool, input.to_string())).collect();
+    ampsm_testutils::seed::pending_approvals(&w.home().join("sessions.db"), session_id, &calls)
 }
 
 /// The approvals of a session as `approvals <s> --all --json` prints them.
