@@ -352,15 +352,7 @@ impl Engine {
         paths: &[String],
         all: bool,
     ) -> Result<ReviewStatus, EngineError> {
-        let s = self.live_session(reference)?;
-        let wt = self.session_worktree(&s)?;
-        check_paths_or_all(paths, all)?;
-        if all {
-            wt.stage_all()?
-        } else {
-            wt.stage(paths)?
-        }
-        self.review_status(s.id.as_str())
+        self.change_index(reference, paths, all, true)
     }
 
     /// `unstage <s> PATH…|--all` (files keep their content).
@@ -370,13 +362,25 @@ impl Engine {
         paths: &[String],
         all: bool,
     ) -> Result<ReviewStatus, EngineError> {
+        self.change_index(reference, paths, all, false)
+    }
+
+    /// Stages (`stage`) or unstages the named paths, or every changed path with `all`.
+    fn change_index(
+        &self,
+        reference: &str,
+        paths: &[String],
+        all: bool,
+        stage: bool,
+    ) -> Result<ReviewStatus, EngineError> {
         let s = self.live_session(reference)?;
         let wt = self.session_worktree(&s)?;
         check_paths_or_all(paths, all)?;
-        if all {
-            wt.unstage_all()?
-        } else {
-            wt.unstage(paths)?
+        match (stage, all) {
+            (true, true) => wt.stage_all()?,
+            (true, false) => wt.stage(paths)?,
+            (false, true) => wt.unstage_all()?,
+            (false, false) => wt.unstage(paths)?,
         }
         self.review_status(s.id.as_str())
     }
