@@ -5,62 +5,30 @@
 //! outcome.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tempfile::TempDir;
 
-/// Environment variables that would make git read the developer's own
-/// configuration or point at another repository; cleared for every call.
-const GIT_ENV_TO_CLEAR: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_CONFIG",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CEILING_DIRECTORIES",
-];
+/// The git runner of the product (`ampsm-git`: repository-redirecting variables removed, no editor or
+/// prompt, `LC_ALL=C`, a timeout, its own process group), reading neither the global nor the system
+/// configuration, so results do not depend on the machine.
+fn runner(dir: &Path) -> ampsm_git::Git {
+    ampsm_git::Git::new(dir).with_env("GIT_CONFIG_NOSYSTEM", "1").with_env("GIT_CONFIG_GLOBAL", "/dev/null")
+}
 
 /// Runs `git <args>` in `dir` and returns its stdout.
 ///
-/// Global and system git configuration are ignored so results do not depend on
-/// the machine. Panics with git's stderr when git cannot be started or exits
-/// non-zero.
+/// Panics with git's message when git cannot be started or exits non-zero.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir).args(args);
-    for var in GIT_ENV_TO_CLEAR {
-        cmd.env_remove(var);
-    }
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C");
-    let out = match cmd.output() {
+    match runner(dir).run(args) {
         Ok(out) => out,
-        Err(err) => panic!("could not run git {args:?} in {}: {err}", dir.display()),
-    };
-    if !out.status.success() {
-        panic!(
-            "git {args:?} in {} failed ({}):\nstderr: {}\nstdout: {}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
+        Err(err) => panic!("git {args:?} in {} failed: {err}", dir.display()),
     }
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `git <args>` in `dir` like [`git`], but its stdout even when git fails (empty then), for queries that
-/// fail on purpose (`symbolic-ref -q` on a detached HEAD).
+/// `git <args>` in `dir` like [`git`], but its stdout whatever its exit status (empty when it could not
+/// run), for queries that fail on purpose (`symbolic-ref -q` on a detached HEAD).
 pub fn git_soft(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    runner(dir).run_ok(args).map(|o| o.stdout).unwrap_or_default()
 }
 
 /// Creates a git repository in `dir` (created if missing) on branch `main`,

@@ -10,11 +10,16 @@ use std::path::Path;
 /// pending approval per `(tool, JSON input)`, written straight into the store at `db`. Returns the
 /// approvals' numbers.
 pub fn pending_approvals(db: &Path, session_id: &str, calls: &[(&str, String)]) -> Vec<i64> {
-    let mut store = Store::open(db).unwrap();
+    let mut store = Store::open(db).unwrap_or_else(|e| panic!("seeding the store at {}: {e}", db.display()));
     let sid = SessionId::from_stored(session_id);
-    let session = store.get_session(&sid).unwrap();
-    let running =
-        store.list_iterations(&sid).unwrap().into_iter().find(|it| it.ended_at.is_none()).map(|it| it.id);
+    let session =
+        store.get_session(&sid).unwrap_or_else(|e| panic!("seeding the store at {}: {e}", db.display()));
+    let running = store
+        .list_iterations(&sid)
+        .unwrap_or_else(|e| panic!("seeding the store at {}: {e}", db.display()))
+        .into_iter()
+        .find(|it| it.ended_at.is_none())
+        .map(|it| it.id);
     let iteration_id = match running {
         Some(id) => id,
         None => {
@@ -30,7 +35,9 @@ pub fn pending_approvals(db: &Path, session_id: &str, calls: &[(&str, String)]) 
                 runner_pid: i64::from(std::process::id()),
                 permissions: Some(PermissionPolicy::Ask),
             };
-            store.begin_iteration(&it, "running (test)").unwrap();
+            store
+                .begin_iteration(&it, "running (test)")
+                .unwrap_or_else(|e| panic!("seeding the store at {}: {e}", db.display()));
             id
         }
     };
@@ -47,9 +54,11 @@ pub fn pending_approvals(db: &Path, session_id: &str, calls: &[(&str, String)]) 
                 input: input.clone(),
                 expires_at: ampsm_core::time::now_ms() + 600_000,
             })
-            .unwrap();
+            .unwrap_or_else(|e| panic!("seeding the store at {}: {e}", db.display()));
         let note = format!("waiting for approval #{}: {tool}", a.seq);
-        store.set_status(&sid, SessionStatus::AwaitingInput, Some(&note)).unwrap();
+        store
+            .set_status(&sid, SessionStatus::AwaitingInput, Some(&note))
+            .unwrap_or_else(|e| panic!("seeding the store at {}: {e}", db.display()));
         seqs.push(a.seq);
     }
     seqs
