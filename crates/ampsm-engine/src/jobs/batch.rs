@@ -27,10 +27,12 @@
 //!   committed, the item fails without retry), queued items end `aborted` ("not started: …"), and the batch
 //!   ends `aborted` with the reason in `stop_reason`. `batch resume <id> --budget USD` continues with a
 //!   higher budget (what the batch already spent counts).
-//! - **Resume** ([`Engine::prepare_resume`]) after a runner crash (`kill -9`): only items still `queued`, items
-//!   `running` under a dead runner, and `aborted` items run again; finished items never re-run.
-//! - **Detach**: the CLI starts the same binary with a hidden subcommand that calls [`detach_from_terminal`]
-//!   (a new session, no controlling terminal) and logs to `AMPSM_HOME/logs/batch-<id>.log`.
+//! - **Resume** ([`Engine::prepare_resume`]) after a runner crash (`kill -9`, which ends the batch `failed`:
+//!   see [`crate::jobs`]): only items still `queued` and `aborted` items run again; finished items never
+//!   re-run.
+//! - **Detach** ([`crate::jobs::runner`]): the engine starts the front end's hidden runner command, which
+//!   calls [`crate::jobs::detach_from_terminal`] (a new session, no controlling terminal) and logs to
+//!   `AMPSM_HOME/logs/batch-<id>.log`.
 
 use crate::jobs::{ABORT_POLL, AbortTarget, Flow, JobAbort, run_workers};
 use crate::process::{group_alive, own_pid, pid_alive};

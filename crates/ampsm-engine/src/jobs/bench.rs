@@ -27,7 +27,7 @@
 //!   running agents are stopped (their results are still evaluated, `agent_outcome` = `budget`), nothing new
 //!   starts, the rest is `aborted`, and the run ends `aborted` with its `stop_reason`.
 //! - **Abort** ([`Engine::abort_bench`], from any process, or Ctrl-C/SIGTERM through
-//!   [`crate::jobs::batch::abort_on_signal_for`]) stops the running agents' process groups and marks unstarted
+//!   [`crate::jobs::abort_on_signal_for`]) stops the running agents' process groups and marks unstarted
 //!   results `aborted`. A run whose runner died (`kill -9`) is settled as `failed` with a note the next time
 //!   it is looked at ([`Engine::settle_dead_runners`]).
 

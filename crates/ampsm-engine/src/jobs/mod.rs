@@ -1,12 +1,12 @@
 //! What batches and benchmark runs share: one pool of worker threads and one policy for a runner that
 //! died.
 //!
-//! - **Workers** ([`run_workers`]): each worker thread opens its own [`Engine`] (a SQLite connection is
+//! - **Workers** (`run_workers`): each worker thread opens its own [`Engine`] (a SQLite connection is
 //!   not shared between threads) with notifications off (the job sends one when it ends) and runs the
 //!   entries the job hands out until there are none or the work says stop; beside them a watcher polls
 //!   the job's abort flag and, once it is set, keeps stopping the job's running agents. The first error a
 //!   worker ends with (a panic included) is returned after every worker is done.
-//! - **Abort** ([`Engine::abort_job`], from any process): sets the job's abort flag, marks its queued
+//! - **Abort** (`Engine::abort_job`, from any process): sets the job's abort flag, marks its queued
 //!   items `aborted` and stops the process group of every running agent of the job, looking again for a
 //!   moment for agents that were just starting; when no runner is alive to finish the running items, they
 //!   end `aborted` and so does the job. It returns within about two seconds.
