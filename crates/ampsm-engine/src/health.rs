@@ -12,17 +12,62 @@ use std::time::{Duration, Instant};
 /// How long a version or login probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    /// `ok`, `warn` or `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How `verify-amp`'s authenticated call came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthCheck {
+    Ok,
+    Failed,
+    /// No key: nothing was sent.
+    Skipped,
+}
+
+impl std::fmt::Display for AuthCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthCheck::Ok => "ok",
+            AuthCheck::Failed => "failed",
+            AuthCheck::Skipped => "skipped",
+        })
+    }
+}
+
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: String,
-    /// `ok`, `warn` or `fail`.
-    pub status: &'static str,
+    pub status: CheckStatus,
     pub detail: String,
 }
 
 impl Check {
-    fn new(name: impl Into<String>, status: &'static str, detail: impl Into<String>) -> Check {
+    fn new(name: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> Check {
         Check { name: name.into(), status, detail: detail.into() }
     }
 }
@@ -37,7 +82,7 @@ pub struct DoctorReport {
 impl DoctorReport {
     /// Whether any check failed.
     pub fn failed(&self) -> bool {
-        self.checks.iter().any(|c| c.status == "fail")
+        self.checks.iter().any(|c| c.status == CheckStatus::Fail)
     }
 }
 
@@ -65,15 +110,14 @@ pub struct AmpVerification {
     pub version: Option<String>,
     pub key_present: bool,
     pub key_source: Option<String>,
-    /// `ok`, `failed` or `skipped` (no key: nothing is sent).
-    pub auth_check: &'static str,
+    pub auth_check: AuthCheck,
     pub auth_detail: String,
 }
 
 impl AmpVerification {
     /// Whether amp is usable: found, a key, and the authenticated check passed.
     pub fn ok(&self) -> bool {
-        self.found.is_some() && self.key_present && self.auth_check == "ok"
+        self.found.is_some() && self.key_present && self.auth_check == AuthCheck::Ok
     }
 }
 
@@ -87,14 +131,14 @@ impl Engine {
                 let (ma, mb, mc) = ampsm_git::MIN_GIT_VERSION;
                 checks.push(Check::new(
                     "git",
-                    if ok { "ok" } else { "fail" },
+                    if ok { CheckStatus::Ok } else { CheckStatus::Fail },
                     format!(
                         "git {a}.{b}.{c}{}",
                         if ok { String::new() } else { format!(" (needs {ma}.{mb}.{mc} or newer)") }
                     ),
                 ));
             }
-            Err(e) => checks.push(Check::new("git", "fail", e.to_string())),
+            Err(e) => checks.push(Check::new("git", CheckStatus::Fail, e.to_string())),
         }
         let config_detail = if self.config_warnings.is_empty() {
             format!(
@@ -115,34 +159,37 @@ impl Engine {
         };
         checks.push(Check::new(
             "config",
-            if self.config_warnings.is_empty() { "ok" } else { "warn" },
+            if self.config_warnings.is_empty() { CheckStatus::Ok } else { CheckStatus::Warn },
             config_detail,
         ));
         let version = self.store.schema_version()?;
         let sessions = self.store.list_sessions(&Default::default())?.len();
         checks.push(Check::new(
             "database",
-            "ok",
+            CheckStatus::Ok,
             format!("{} (schema {version}, {sessions} live sessions)", self.paths.db.display()),
         ));
         let root = self.config.worktree_root(&self.paths);
-        checks.push(Check::new("worktree root", "ok", root.display().to_string()));
+        checks.push(Check::new("worktree root", CheckStatus::Ok, root.display().to_string()));
         // A mistyped `repos.<path>` would silently apply to nothing.
         for (written, path) in self.config.repo_paths() {
             let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
             let (status, detail) = match ampsm_git::repo_root(&path) {
                 Ok(found) if canonical(&found) == canonical(&path) => {
                     let setup = self.config.setup_for(&path).unwrap_or_else(|| "no setup".into());
-                    ("ok", format!("setup: {setup}"))
+                    (CheckStatus::Ok, format!("setup: {setup}"))
                 }
                 Ok(found) => (
-                    "warn",
+                    CheckStatus::Warn,
                     format!(
                         "is inside the repository {}: name its root, or these settings apply to no session",
                         found.display()
                     ),
                 ),
-                Err(_) => ("warn", "is not a git repository: these settings apply to no session".to_string()),
+                Err(_) => (
+                    CheckStatus::Warn,
+                    "is not a git repository: these settings apply to no session".to_string(),
+                ),
             };
             checks.push(Check::new(format!("repos.{written}"), status, detail));
         }
@@ -152,9 +199,9 @@ impl Engine {
             let adapter = ampsm_agent::adapter_for(name)?;
             let health = self.agent_health(adapter.as_ref());
             let status = match (&health.found, health.credentials) {
-                (Some(_), true) => "ok",
-                (Some(_), false) => "warn",
-                (None, _) => "warn",
+                (Some(_), true) => CheckStatus::Ok,
+                (Some(_), false) => CheckStatus::Warn,
+                (None, _) => CheckStatus::Warn,
             };
             let detail = match &health.found {
                 Some(path) => format!(
@@ -191,7 +238,7 @@ impl Engine {
                 let n = report.items.len();
                 checks.push(Check::new(
                     "orphans",
-                    if n == 0 { "ok" } else { "warn" },
+                    if n == 0 { CheckStatus::Ok } else { CheckStatus::Warn },
                     if n == 0 {
                         "no orphaned worktrees, branches or locks".to_string()
                     } else {
@@ -199,7 +246,7 @@ impl Engine {
                     },
                 ));
             }
-            Err(e) => checks.push(Check::new("orphans", "warn", e.to_string())),
+            Err(e) => checks.push(Check::new("orphans", CheckStatus::Warn, e.to_string())),
         }
         Ok(DoctorReport { checks, agents })
     }
@@ -241,20 +288,22 @@ impl Engine {
         let mut env = spec.env;
         let (auth_check, auth_detail) = match (&health.found, cred.ok) {
             (None, _) => (
-                "skipped",
+                AuthCheck::Skipped,
                 format!(
                     "amp is not installed (`{}` not found): install it with {}, or set amp.path",
                     health.program,
                     adapter.install_hint().unwrap_or("its installer")
                 ),
             ),
-            (Some(_), false) => ("skipped", format!("no key, nothing was sent: {}", cred.message)),
+            (Some(_), false) => (AuthCheck::Skipped, format!("no key, nothing was sent: {}", cred.message)),
             (Some(path), true) => {
                 env.push(("NO_COLOR".into(), "1".into()));
                 match probe(Path::new(path), &["usage".to_string()], &env) {
-                    Ok((0, out)) => ("ok", first_line(&out)),
-                    Ok((code, out)) => ("failed", format!("`amp usage` exited {code}: {}", first_line(&out))),
-                    Err(e) => ("failed", e),
+                    Ok((0, out)) => (AuthCheck::Ok, first_line(&out)),
+                    Ok((code, out)) => {
+                        (AuthCheck::Failed, format!("`amp usage` exited {code}: {}", first_line(&out)))
+                    }
+                    Err(e) => (AuthCheck::Failed, e),
                 }
             }
         };

@@ -65,7 +65,7 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
                 }
                 h2 { "Health (doctor)" }
                 table #doctor {
-                    @for c in &r.checks { tr { td { (status(c.status)) } td { (c.name) } td { (c.detail) } } }
+                    @for c in &r.checks { tr { td { (status(c.status.as_str())) } td { (c.name) } td { (c.detail) } } }
                 }
             }
             Err(line) => { div.err { "doctor failed: " (line) } }
