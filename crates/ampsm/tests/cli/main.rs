@@ -7,6 +7,7 @@ mod agents;
 mod bad_input;
 mod batch;
 mod bench;
+mod browser;
 mod containment;
 mod health;
 mod metrics;
