@@ -1,5 +1,5 @@
 //! Health checks: `doctor` (git version, agents and their versions, credentials present, database and
-//! config readable, orphans) and `verify-amp` (amp found, its version, a key present, and a cheap
+//! config readable, leftovers: orphaned worktrees and branches, vanished worktrees, stale locks) and `verify-amp` (amp found, its version, a key present, and a cheap
 //! authenticated call — `amp usage` — only when a key exists; never an agent run that bills).
 
 use crate::{Engine, EngineError};
@@ -237,16 +237,16 @@ impl Engine {
             Ok(report) => {
                 let n = report.items.len();
                 checks.push(Check::new(
-                    "orphans",
+                    "leftovers",
                     if n == 0 { CheckStatus::Ok } else { CheckStatus::Warn },
                     if n == 0 {
-                        "no orphaned worktrees, branches or locks".to_string()
+                        "no orphaned worktrees or branches, vanished worktrees or stale locks".to_string()
                     } else {
-                        format!("{n} found; see `amp-sessions clean-environment`")
+                        format!("{}; see `amp-sessions clean-environment`", leftovers_text(&report.items))
                     },
                 ));
             }
-            Err(e) => checks.push(Check::new("orphans", CheckStatus::Warn, e.to_string())),
+            Err(e) => checks.push(Check::new("leftovers", CheckStatus::Warn, e.to_string())),
         }
         Ok(DoctorReport { checks, agents })
     }
@@ -361,4 +361,60 @@ fn probe(program: &Path, args: &[String], env: &[(String, String)]) -> Result<(i
 
 fn first_line(text: &str) -> String {
     text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").chars().take(200).collect()
+}
+
+/// What `clean-environment` found, each kind named for what it is: "1 orphaned worktree, 2 stale locks".
+fn leftovers_text(items: &[crate::sessions::cleanup::CleanupItem]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for item in items {
+        match counts.iter_mut().find(|(k, _)| *k == item.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((item.kind, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(kind, n)| {
+            let (one, many) = match *kind {
+                "orphaned-worktree" => ("orphaned worktree", "orphaned worktrees"),
+                "orphaned-branch" => ("orphaned session branch", "orphaned session branches"),
+                "vanished-worktree" => {
+                    ("session whose worktree vanished", "sessions whose worktree vanished")
+                }
+                "missing-repository" => {
+                    ("session whose repository is gone", "sessions whose repository is gone")
+                }
+                "stale-lock" => ("stale lock", "stale locks"),
+                other => (other, other),
+            };
+            format!("{n} {}", if *n == 1 { one } else { many })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod leftover_tests {
+    use super::leftovers_text;
+    use crate::sessions::cleanup::CleanupItem;
+
+    fn item(kind: &'static str) -> CleanupItem {
+        CleanupItem {
+            kind,
+            target: String::new(),
+            repo: None,
+            detail: String::new(),
+            action: String::new(),
+            done: false,
+            snapshot: None,
+            skipped: None,
+        }
+    }
+
+    #[test]
+    fn stale_locks_are_named_for_what_they_are() {
+        let text = leftovers_text(&[item("stale-lock"), item("orphaned-worktree"), item("stale-lock")]);
+        assert_eq!(text, "2 stale locks, 1 orphaned worktree");
+        assert!(!text.contains("orphans"));
+    }
 }

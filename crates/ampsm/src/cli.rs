@@ -71,7 +71,7 @@ pub enum Command {
     Usage(SessionRef),
     /// Try amp-sessions on a demo repository with the built-in offline agent (no agent or key needed).
     Demo(DemoArgs),
-    /// Check the environment: git, agents and their versions, credentials, database, config, orphans.
+    /// Check the environment: git, agents and their versions, credentials, database, config, leftovers (orphaned worktrees, stale locks).
     Doctor,
     /// Check Amp: found, version, key present, and a cheap authenticated call (never a billed run).
     VerifyAmp,
