@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod charts;
+pub mod diff;
 pub mod error;
 pub mod live;
 pub mod server;
