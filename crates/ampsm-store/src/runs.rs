@@ -564,6 +564,187 @@ impl Store {
     }
 }
 
+/// Builds `?2, ?3, …` for an `IN (…)` list whose values follow the session id (`?1`).
+fn placeholders(n: usize) -> String {
+    (0..n).map(|i| format!("?{}", i + 2)).collect::<Vec<_>>().join(", ")
+}
+
+fn iteration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Iteration> {
+    Ok(Iteration {
+        id: r.get(0)?,
+        seq: r.get(1)?,
+        kind: r.get(2)?,
+        prompt: r.get(3)?,
+        agent: r.get(4)?,
+        model: r.get(5)?,
+        thread_id: r.get(6)?,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        outcome: crate::text_column_opt(r, 9)?,
+        exit_code: r.get(10)?,
+        signal: r.get(11)?,
+        error: r.get(12)?,
+        awaiting_input: r.get(13)?,
+        commit_sha: r.get(14)?,
+        test_exit_code: r.get(15)?,
+        test_output: r.get(16)?,
+        test_duration_ms: r.get(17)?,
+        cost_usd: r.get(18)?,
+        cost_source: r.get(19)?,
+        permissions: r.get(20)?,
+        denials: r.get(21)?,
+    })
+}
+
+fn tool_call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToolCall> {
+    let input: Option<String> = r.get(3)?;
+    Ok(ToolCall {
+        iteration_id: r.get(0)?,
+        call_id: r.get(1)?,
+        name: r.get(2)?,
+        input: input.map(|i| serde_json::from_str(&i).unwrap_or(serde_json::Value::String(i))),
+        started_at: r.get(4)?,
+        ended_at: r.get(5)?,
+        duration_ms: r.get(6)?,
+        success: r.get(7)?,
+        exit_code: r.get(8)?,
+        output_excerpt: r.get(9)?,
+        denied: r.get(10)?,
+    })
+}
+
+/// Paged reads for views that show a window of a long session (the dashboard's conversation): a page of
+/// lines before a line id, and only the iterations, tool calls and usage of the lines shown.
+impl Store {
+    /// The last `limit` stored lines of a session with an id below `before_id` (all lines when `None`),
+    /// oldest first: an index walk backwards, as fast at the start of a long session as at its end.
+    pub fn events_before(
+        &self,
+        session: &SessionId,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM agent_events WHERE session_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+        ))?;
+        let rows =
+            stmt.query_map(params![session.as_str(), before_id.unwrap_or(i64::MAX), limit], stored_event)?;
+        let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Whether a session has a stored line with an id below `id`.
+    pub fn has_events_before(&self, session: &SessionId, id: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM agent_events WHERE session_id = ?1 AND id < ?2)",
+            params![session.as_str(), id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The iterations of a session with these ids, oldest first.
+    pub fn iterations_by_ids(
+        &self,
+        session: &SessionId,
+        ids: &[String],
+    ) -> Result<Vec<Iteration>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {ITERATION_COLUMNS} FROM iterations WHERE session_id = ?1 AND id IN ({}) ORDER BY seq",
+            placeholders(ids.len())
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let values = std::iter::once(session.as_str()).chain(ids.iter().map(String::as_str));
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), iteration_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The latest iteration of a session, if it has one.
+    pub fn last_iteration(&self, session: &SessionId) -> Result<Option<Iteration>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {ITERATION_COLUMNS} FROM iterations WHERE session_id = ?1 ORDER BY seq DESC LIMIT 1"),
+                [session.as_str()],
+                iteration_row,
+            )
+            .optional()?)
+    }
+
+    /// The tool calls of a session with these call ids, in call order.
+    pub fn tool_calls_by_call_ids(
+        &self,
+        session: &SessionId,
+        call_ids: &[String],
+    ) -> Result<Vec<ToolCall>, StoreError> {
+        let mut out = Vec::new();
+        // SQLite allows 32,766 parameters; pages are far smaller, but stay well within it anyway.
+        for chunk in call_ids.chunks(500) {
+            let sql = format!(
+                "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, \
+                 output_excerpt, denied FROM tool_calls WHERE session_id = ?1 AND call_id IN ({}) ORDER BY started_at, id",
+                placeholders(chunk.len())
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let values = std::iter::once(session.as_str()).chain(chunk.iter().map(String::as_str));
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), tool_call_row)?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of recorded tool calls of a session.
+    pub fn count_tool_calls(&self, session: &SessionId) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM tool_calls WHERE session_id = ?1",
+            [session.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The usage rows of a session's iterations with these ids, oldest first.
+    pub fn usage_of_iterations(
+        &self,
+        session: &SessionId,
+        ids: &[String],
+    ) -> Result<Vec<UsageRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT iteration_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+             reasoning_tokens, cost_usd, cost_source, price_entry, recorded_at FROM token_usage \
+             WHERE session_id = ?1 AND iteration_id IN ({}) ORDER BY id",
+            placeholders(ids.len())
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let values = std::iter::once(session.as_str()).chain(ids.iter().map(String::as_str));
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok(UsageRow {
+                iteration_id: r.get(0)?,
+                model: r.get(1)?,
+                usage: TokenUsage {
+                    input: r.get::<_, i64>(2)? as u64,
+                    output: r.get::<_, i64>(3)? as u64,
+                    cache_read: r.get::<_, i64>(4)? as u64,
+                    cache_write: r.get::<_, i64>(5)? as u64,
+                    reasoning: r.get::<_, i64>(6)? as u64,
+                },
+                cost_usd: r.get(7)?,
+                cost_source: r.get(8)?,
+                price_entry: r.get(9)?,
+                recorded_at: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
 fn record_batch(
     tx: &rusqlite::Connection,
     batch: &[EventRecord],
