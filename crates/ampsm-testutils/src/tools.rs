@@ -26,6 +26,8 @@ pub enum Tool {
     Python3,
     /// LibreOffice's `soffice` (loads the CSV exports as a spreadsheet).
     Soffice,
+    /// The pinned axe-core of `.ci/install-axe.sh` (the dashboard's accessibility checks in Chromium).
+    Axe,
 }
 
 /// Where a tool is found: files that must all be there, or a program on `PATH`.
@@ -40,8 +42,16 @@ enum Place {
 
 impl Tool {
     /// Every tool, in the order the build script reports them.
-    pub const ALL: [Tool; 7] =
-        [Tool::Chromium, Tool::Claude, Tool::Codex, Tool::Amp, Tool::Pytest, Tool::Python3, Tool::Soffice];
+    pub const ALL: [Tool; 8] = [
+        Tool::Chromium,
+        Tool::Claude,
+        Tool::Codex,
+        Tool::Amp,
+        Tool::Pytest,
+        Tool::Python3,
+        Tool::Soffice,
+        Tool::Axe,
+    ];
 
     /// The name used in `#[requires(name)]`.
     pub fn name(self) -> &'static str {
@@ -53,6 +63,7 @@ impl Tool {
             Tool::Pytest => "pytest",
             Tool::Python3 => "python3",
             Tool::Soffice => "soffice",
+            Tool::Axe => "axe",
         }
     }
 
@@ -76,6 +87,7 @@ impl Tool {
             Tool::Soffice => {
                 "LibreOffice Calc is not installed (apt-get install libreoffice-calc-nogui; .ci/run does)"
             }
+            Tool::Axe => "the pinned axe-core is not installed (bash .ci/install-axe.sh; .ci/run does)",
         }
     }
 
@@ -88,6 +100,7 @@ impl Tool {
             Tool::Pytest => Place::InWorkspace(&[".ci/python/bin/pytest"]),
             Tool::Python3 => Place::OnPath("python3"),
             Tool::Soffice => Place::Files(&["/usr/bin/soffice"]),
+            Tool::Axe => Place::InWorkspace(&[".ci/web/node_modules/axe-core/axe.min.js"]),
         }
     }
 

@@ -11,6 +11,8 @@ pub mod charts;
 pub mod diff;
 pub mod error;
 pub mod live;
+pub mod markdown;
+pub mod notify;
 pub mod server;
 pub mod state;
 pub mod views;

@@ -1,6 +1,9 @@
-//! The page frame shared by every view: head, theme (gruvbox dark or light, from `ui.theme`), navigation,
-//! the one-line error or notice box, and the small script that refreshes `data-live` regions when the
-//! server says something changed (only when `ui.auto_update` is on; pages work without it).
+//! The page frame shared by every view: head, theme (gruvbox dark or light: `ui.theme` picks the start,
+//! `gruvbox` following the system's `prefers-color-scheme`; a toggle in the header changes it for this
+//! browser), a skip link and landmarks, navigation, the one-line error or notice box, the confirmation and
+//! shortcut-help dialogs with the shared script (assets/app.js), and the small script that refreshes
+//! `data-live` regions when the server says something changed (only when `ui.auto_update` is on; pages
+//! work without any script).
 
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -25,35 +28,45 @@ pub struct Page<'a> {
     pub body: Markup,
 }
 
-const GRUVBOX: &str = ":root{--bg:#282828;--bg1:#3c3836;--bg2:#504945;--fg:#ebdbb2;--dim:#a89984;--red:#fb4934;\
---green:#b8bb26;--yellow:#fabd2f;--blue:#83a598;--aqua:#8ec07c;--orange:#fe8019;--purple:#d3869b}";
-const LIGHT: &str = ":root{--bg:#fbf1c7;--bg1:#ebdbb2;--bg2:#d5c4a1;--fg:#3c3836;--dim:#7c6f64;--red:#9d0006;\
---green:#79740e;--yellow:#b57614;--blue:#076678;--aqua:#427b58;--orange:#af3a03;--purple:#8f3f71}";
+/// Gruvbox dark, with the text colours lifted where the originals fall under WCAG AA (4.5:1) on `--bg1`.
+const DARK: &str = "--bg:#282828;--bg1:#3c3836;--bg2:#504945;--line:#928374;--fg:#ebdbb2;--dim:#b3a593;\
+--red:#fc8375;--green:#b8bb26;--yellow:#fabd2f;--blue:#8faea2;--aqua:#8ec07c;--orange:#fe8623;--purple:#d895a7;\
+color-scheme:dark";
+/// Gruvbox light, with the text colours darkened where the originals fall under WCAG AA on `--bg1`.
+const LIGHT: &str = "--bg:#fbf1c7;--bg1:#ebdbb2;--bg2:#d5c4a1;--line:#7c6f64;--fg:#3c3836;--dim:#655b52;\
+--red:#9d0006;--green:#625e0b;--yellow:#82550e;--blue:#076678;--aqua:#37674a;--orange:#a53703;--purple:#8f3f71;\
+color-scheme:light";
 
-const CSS: &str = "*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--fg);\
-font:14px/1.45 ui-sans-serif,system-ui,sans-serif}a{color:var(--blue)}header{display:flex;gap:1.2em;\
-align-items:center;padding:.6em 1.2em;background:var(--bg1)}header b{color:var(--orange)}header a{text-decoration:none}\
-header a.on{color:var(--yellow);font-weight:bold}main{padding:1em 1.2em;max-width:1400px}\
-table{border-collapse:collapse;margin:.4em 0 1em}th,td{padding:.25em .7em;text-align:left;border-bottom:1px solid var(--bg2);\
-vertical-align:top}th{color:var(--dim);font-weight:normal}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
-input,select,textarea,button{background:var(--bg1);color:var(--fg);border:1px solid var(--bg2);padding:.3em .5em;\
-font:inherit;border-radius:3px}button{cursor:pointer;background:var(--bg2)}button.primary{border-color:var(--green)}\
-button.danger{border-color:var(--red)}textarea{width:100%;font-family:ui-monospace,monospace}\
-form.grid{display:grid;grid-template-columns:max-content minmax(20em,40em);gap:.35em .8em;align-items:center}\
-form.inline{display:inline}.err{background:var(--bg1);border-left:4px solid var(--red);padding:.5em .8em;margin:.5em 0}\
-.note{background:var(--bg1);border-left:4px solid var(--green);padding:.5em .8em;margin:.5em 0}\
-.warn{border-left-color:var(--yellow)}.badge.pending{background:var(--yellow);color:var(--bg)}\
-.approval{background:var(--bg1);padding:.5em .8em;margin:.5em 0;border-left:4px solid var(--yellow)}.approval pre{background:var(--bg);max-height:16em}\
-.s-denied,.s-timed_out{color:var(--red)}#permissions-help{margin:.3em 0 0;padding-left:1.2em}.s-approved{color:var(--green)}.s-pending{color:var(--yellow)}.badge{display:inline-block;padding:0 .5em;border-radius:8px;background:var(--bg2);font-size:90%}\
-.s-running{color:var(--aqua)}.s-error,.s-failed,.s-fail,.s-aborted,.s-timeout{color:var(--red)}.s-done,.s-passed,.s-ok,.s-completed{color:var(--green)}\
-.s-awaiting-input,.s-warn,.s-queued{color:var(--yellow)}.dim{color:var(--dim)}.tabs{display:flex;gap:1em;margin:.3em 0 1em;\
-border-bottom:1px solid var(--bg2)}.tabs a{padding:.3em 0;text-decoration:none}.tabs a.on{border-bottom:2px solid var(--yellow);\
-color:var(--yellow)}pre{background:var(--bg1);padding:.6em;overflow:auto;max-height:40em}.cards{display:flex;flex-wrap:wrap;gap:.8em;\
-margin-bottom:1em}.card{background:var(--bg1);padding:.5em .9em;border-radius:4px;min-width:10em}.card .v{font-size:140%}\
-.diff .add{color:var(--green)}.diff .del{color:var(--red)}.diff .hunk{color:var(--blue)}.diff .file{color:var(--yellow);font-weight:bold}\
-#feed{max-height:38em;overflow:auto;background:var(--bg1);padding:.5em;font-family:ui-monospace,monospace;font-size:13px}\
-#feed div{white-space:pre-wrap;border-bottom:1px solid var(--bg2)}svg text{fill:var(--dim);font-size:11px}\
-section{margin-bottom:1.5em}h2{font-size:120%;color:var(--orange);margin:1.2em 0 .3em}h1{font-size:150%;margin:.2em 0}";
+/// The theme variables: dark by default, light when the page (the toggle) says so, or when it says nothing
+/// and the system prefers light.
+fn theme_css() -> String {
+    format!(
+        ":root{{{DARK}}}:root[data-theme=light]{{{LIGHT}}}\
+         @media (prefers-color-scheme: light){{:root:not([data-theme]){{{LIGHT}}}}}"
+    )
+}
+
+/// Shared styles (assets/app.css).
+const CSS: &str = include_str!("../../assets/app.css");
+
+/// The shared script (assets/app.js): theme toggle, confirmations, shortcuts, notifications.
+const APP_JS: &str = include_str!("../../assets/app.js");
+
+/// Runs in `<head>` before the first paint: the theme this browser chose with the toggle, else the
+/// configured one (`auto` follows the system).
+const THEME_BOOT_JS: &str = "(function(){var d=document.documentElement,t=null;try{t=localStorage.getItem('ampsm-theme')}\
+catch(e){}t=t||d.getAttribute('data-theme-default')||'auto';if(t==='auto')d.removeAttribute('data-theme');\
+else d.setAttribute('data-theme',t)})();";
+
+/// The theme a page starts with for `ui.theme`: `gruvbox` (the default) follows the system's preference;
+/// `dark`, `light` and `gruvbox-light` pin one (the toggle still overrides it in a browser).
+fn configured_theme(ui_theme: &str) -> &'static str {
+    match ui_theme {
+        "light" | "gruvbox-light" => "light",
+        "dark" => "dark",
+        _ => "auto",
+    }
+}
 
 /// Refreshes every `[data-live]` element (by id) from a fresh copy of the page when `/live` says the
 /// watched topic changed; a region where the user is typing (a focused field with text, such as a
@@ -67,7 +80,6 @@ var es=new EventSource('/live?topic='+encodeURIComponent(t));es.addEventListener
 
 /// Renders a full page.
 pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {
-    let theme = if state.inner.theme == "light" { LIGHT } else { GRUVBOX };
     let live = if state.inner.auto_update { p.live } else { None };
     let pending = state.pending_approval_count();
     let nav = |s: Section, href: &str, label: &str| {
@@ -75,30 +87,75 @@ pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {
     };
     let markup = html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang="en" data-theme-default=(configured_theme(&state.inner.theme)) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (p.title) " · amp-sessions" }
-                style { (PreEscaped(theme)) (PreEscaped(CSS)) }
+                script { (PreEscaped(THEME_BOOT_JS)) }
+                style { (PreEscaped(theme_css())) (PreEscaped(CSS)) }
             }
             body data-live=[live.as_deref()] {
+                a.skip href="#main" { "Skip to content" }
                 header {
                     b { "amp-sessions" }
-                    (nav(Section::Sessions, "/", "Sessions"))
-                    (nav(Section::Batches, "/batches", "Batches"))
-                    (nav(Section::Benchmarks, "/bench", "Benchmarks"))
-                    a href="/approvals" #nav-approvals-link class=[(p.section == Section::Approvals).then_some("on")] {
-                        "Approvals" " " (approvals_badge(pending))
+                    nav aria-label="Main" {
+                        (nav(Section::Sessions, "/", "Sessions"))
+                        (nav(Section::Batches, "/batches", "Batches"))
+                        (nav(Section::Benchmarks, "/bench", "Benchmarks"))
+                        a href="/approvals" #nav-approvals-link class=[(p.section == Section::Approvals).then_some("on")] {
+                            "Approvals" " " (approvals_badge(pending))
+                        }
+                        (nav(Section::Settings, "/settings", "Settings"))
                     }
-                    (nav(Section::Settings, "/settings", "Settings"))
+                    div.tools {
+                        button type="button" #notify-toggle aria-pressed="false" { "Notifications: off" }
+                        button type="button" #theme-toggle { "Theme" }
+                        button type="button" #help-toggle aria-label="Keyboard shortcuts" { "?" }
+                    }
                 }
-                main { (p.body) }
+                main #main tabindex="-1" { (p.body) }
+                (dialogs())
+                script { (PreEscaped(APP_JS)) }
                 @if live.is_some() { script { (PreEscaped(LIVE_JS)) } }
             }
         }
     };
     Html(markup.into_string())
+}
+
+/// The confirmation dialog (for forms with `data-confirm`) and the keyboard shortcuts' help.
+fn dialogs() -> Markup {
+    let keys: [(&str, &str); 10] = [
+        ("?", "this help"),
+        ("g s", "go to Sessions"),
+        ("g b", "go to Batches"),
+        ("g m", "go to Benchmarks"),
+        ("g a", "go to Approvals"),
+        ("g c", "go to Settings"),
+        ("n", "new session (on Sessions)"),
+        ("/", "search (where there is a search box)"),
+        ("t", "change the theme (auto, light, dark)"),
+        ("Esc", "close a dialog"),
+    ];
+    html! {
+        dialog #confirm-dialog aria-labelledby="confirm-text" {
+            p #confirm-text {}
+            div.buttons {
+                button type="button" #confirm-cancel { "Cancel" }
+                button.danger type="button" #confirm-ok { "Confirm" }
+            }
+        }
+        dialog #help-dialog aria-labelledby="help-title" {
+            h2 #help-title { "Keyboard shortcuts" }
+            table {
+                @for (k, what) in keys {
+                    tr { td { @for (i, part) in k.split(' ').enumerate() { @if i > 0 { " " } kbd { (part) } } } td { (what) } }
+                }
+            }
+            div.buttons { button type="button" #help-close { "Close" } }
+        }
+    }
 }
 
 /// The count of pending approvals in the navigation (a live region: it follows every page's updates).
@@ -140,11 +197,12 @@ pub fn error_page(status: StatusCode, line: &str) -> Html<String> {
             head {
                 meta charset="utf-8";
                 title { (status.as_u16()) " · amp-sessions" }
-                style { (PreEscaped(GRUVBOX)) (PreEscaped(CSS)) }
+                script { (PreEscaped(THEME_BOOT_JS)) }
+                style { (PreEscaped(theme_css())) (PreEscaped(CSS)) }
             }
             body {
-                header { b { "amp-sessions" } a href="/" { "Sessions" } }
-                main {
+                header { b { "amp-sessions" } nav aria-label="Main" { a href="/" { "Sessions" } } }
+                main #main {
                     h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
                     div.err role="alert" { (line) }
                 }

@@ -17,6 +17,7 @@ mod secrets;
 mod sessions;
 mod support;
 mod swe;
+mod web_a11y;
 mod web_approvals;
 mod web_browser;
 mod web_http;

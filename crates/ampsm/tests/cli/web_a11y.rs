@@ -1,0 +1,194 @@
+//! Accessibility and the page frame in a real Chromium: axe-core (the pinned copy of
+//! `.ci/install-axe.sh`) runs on every page of a dashboard with real data, in the dark and the light theme,
+//! and finds no serious or critical violation; the theme toggle follows the system and remembers a choice;
+//! the skip link, the confirmation dialog of `data-confirm` forms and the shortcut help work from the
+//! keyboard. The same run takes the screenshots in `docs/screenshots/` (written there only with
+//! `AMPSM_UPDATE_SCREENSHOTS=1`).
+
+use crate::browser::Driver;
+use crate::support::World;
+use crate::web_support::Dashboard;
+use ampsm_testutils::{Tool, requires, scenario_path};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// A world with one session that ran once with the stand-in agent (events, tool calls, a commit to
+/// review) and one that has not run yet.
+fn world_with_work() -> (World, String) {
+    let w = World::with_claude(&scenario_path("claude"));
+    let s = w.json(&[
+        "new",
+        "--repo",
+        w.repo_arg(),
+        "--name",
+        "notes",
+        "--agent",
+        "claude",
+        "--prompt",
+        "Write the notes file and run the tests.",
+    ]);
+    let id = s["id"].as_str().unwrap().to_string();
+    let run = w.json(&["iterate", "notes"]);
+    assert_eq!(run["iteration"]["outcome"], "success", "{run}");
+    w.json(&["new", "--repo", w.repo_arg(), "--name", "fresh", "--agent", "claude"]);
+    (w, id)
+}
+
+/// Runs axe-core on the page and returns its serious and critical violations, one line each.
+fn serious_violations(b: &Driver, axe: &str) -> Vec<String> {
+    b.script(&format!("{axe}\n;return 1;"));
+    let v = b.script(
+        "return axe.run(document, { resultTypes: ['violations'] }).then(function (r) {
+            return r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
+              .map(function (v) {
+                return v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                  v.nodes.slice(0, 5).map(function (n) { return n.target.join(' ') + ' [' + (n.failureSummary || '').replace(/\\s+/g, ' ') + ']'; }).join('; ');
+              });
+          });",
+    );
+    v.as_array()
+        .unwrap_or_else(|| panic!("axe did not run: {v}"))
+        .iter()
+        .map(|l| l.as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn set_theme(b: &Driver, theme: &str) {
+    b.script(&format!("localStorage.setItem('ampsm-theme', {}); return 1;", json!(theme)));
+}
+
+fn screenshots_dir() -> Option<PathBuf> {
+    std::env::var_os("AMPSM_UPDATE_SCREENSHOTS")
+        .filter(|v| v == "1")
+        .map(|_| ampsm_testutils::workspace_root().join("docs/screenshots"))
+}
+
+#[requires(chromium, axe)]
+#[test]
+fn every_page_passes_axe_in_both_themes() {
+    let axe_path = Tool::Axe.find_in(&ampsm_testutils::workspace_root()).unwrap();
+    let axe = std::fs::read_to_string(axe_path).unwrap();
+    let (w, id) = world_with_work();
+    let d = Dashboard::start(&w);
+    let b = Driver::start();
+    b.window_size(1280, 900);
+    b.goto(&d.url);
+    let pages = [
+        ("sessions", "/".to_string()),
+        ("overview", format!("/s/{id}")),
+        ("conversation", format!("/s/{id}/interactive")),
+        ("review", format!("/s/{id}/git")),
+        ("batches", "/batches".to_string()),
+        ("benchmarks", "/bench".to_string()),
+        ("approvals", "/approvals".to_string()),
+        ("settings", "/settings".to_string()),
+    ];
+    let shots = screenshots_dir();
+    let mut found = Vec::new();
+    for theme in ["dark", "light"] {
+        set_theme(&b, theme);
+        for (name, path) in &pages {
+            b.goto(&format!("{}{path}", d.base()));
+            assert_eq!(
+                b.script("return document.documentElement.getAttribute('data-theme');"),
+                json!(theme),
+                "{path}"
+            );
+            for v in serious_violations(&b, &axe) {
+                found.push(format!("{theme} {path}: {v}"));
+            }
+            if let Some(dir) = &shots
+                && matches!(*name, "sessions" | "conversation" | "review" | "overview")
+            {
+                std::fs::create_dir_all(dir).unwrap();
+                std::fs::write(dir.join(format!("{name}-{theme}.png")), b.screenshot_png()).unwrap();
+            }
+        }
+    }
+    assert!(found.is_empty(), "axe found serious or critical violations:\n{}", found.join("\n"));
+}
+
+#[requires(chromium)]
+#[test]
+fn theme_follows_the_system_until_the_toggle_picks_one() {
+    let (w, _) = world_with_work();
+    let d = Dashboard::start(&w);
+    let b = Driver::start();
+    b.goto(&d.url);
+    let bg = |b: &Driver| -> Value { b.script("return getComputedStyle(document.body).backgroundColor;") };
+    // Nothing chosen: no data-theme, the system's preference (headless Chromium: light) applies.
+    assert_eq!(b.script("return document.documentElement.getAttribute('data-theme');"), Value::Null);
+    let system_light =
+        b.script("return window.matchMedia('(prefers-color-scheme: light)').matches;") == json!(true);
+    let auto_bg = bg(&b);
+    assert_eq!(auto_bg == json!("rgb(251, 241, 199)"), system_light, "{auto_bg}");
+    assert_eq!(b.text("#theme-toggle"), "Theme: auto");
+
+    // The toggle: auto → light → dark, remembered across pages.
+    b.click("#theme-toggle");
+    assert_eq!(b.text("#theme-toggle"), "Theme: light");
+    assert_eq!(bg(&b), json!("rgb(251, 241, 199)"));
+    b.click("#theme-toggle");
+    assert_eq!(b.text("#theme-toggle"), "Theme: dark");
+    assert_eq!(bg(&b), json!("rgb(40, 40, 40)"));
+    b.goto(&format!("{}/batches", d.base()));
+    assert_eq!(b.script("return document.documentElement.getAttribute('data-theme');"), json!("dark"));
+    assert_eq!(bg(&b), json!("rgb(40, 40, 40)"));
+    // The `t` key changes it too.
+    b.script(
+        "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 't', bubbles: true})); return 1;",
+    );
+    assert_eq!(b.text("#theme-toggle"), "Theme: auto");
+}
+
+#[requires(chromium)]
+#[test]
+fn skip_link_shortcuts_and_confirmation_work_from_the_keyboard() {
+    let (w, id) = world_with_work();
+    let d = Dashboard::start(&w);
+    let b = Driver::start();
+    b.goto(&d.url);
+    // The first Tab stop is the skip link, and it leads to the main landmark.
+    assert_eq!(b.script("return document.querySelector('a.skip').getAttribute('href');"), json!("#main"));
+    assert_eq!(
+        b.script("return document.querySelectorAll('main#main, header nav[aria-label]').length;"),
+        json!(2)
+    );
+
+    // `?` opens the shortcut help; `g b` goes to Batches.
+    let key = |k: &str| {
+        b.script(&format!(
+            "document.body.dispatchEvent(new KeyboardEvent('keydown', {{key: {}, bubbles: true}})); return 1;",
+            json!(k)
+        ));
+    };
+    key("?");
+    assert_eq!(b.script("return document.getElementById('help-dialog').open;"), json!(true));
+    assert!(b.text("#help-dialog").contains("go to Batches"));
+    b.click("#help-close");
+    assert_eq!(b.script("return document.getElementById('help-dialog').open;"), json!(false));
+    key("g");
+    key("b");
+    b.wait(10, "the batches page", || Some(()).filter(|_| b.current_url().ends_with("/batches")));
+
+    // A form with data-confirm asks first: Cancel leaves everything as it was, Confirm submits.
+    b.goto(&format!("{}/s/{id}", d.base()));
+    b.script(
+        "var f = document.createElement('form'); f.method = 'post'; f.action = location.pathname + '/budget';
+         f.setAttribute('data-confirm', 'Set the budget to 5 USD?'); f.id = 'confirm-probe';
+         f.innerHTML = document.querySelector('input[name=csrf]').outerHTML +
+           '<input name=\"usd\" value=\"5\" aria-label=\"usd\"><button type=\"submit\" id=\"confirm-probe-go\">go</button>';
+         document.querySelector('main').appendChild(f); return 1;",
+    );
+    b.click("#confirm-probe-go");
+    assert_eq!(b.script("return document.getElementById('confirm-dialog').open;"), json!(true));
+    assert_eq!(b.text("#confirm-text"), "Set the budget to 5 USD?");
+    b.click("#confirm-cancel");
+    assert_eq!(b.script("return document.getElementById('confirm-dialog').open;"), json!(false));
+    assert_eq!(w.json(&["show", "notes"])["session"]["budget_usd"], Value::Null);
+    b.click("#confirm-probe-go");
+    b.click("#confirm-ok");
+    b.wait(15, "the budget", || {
+        Some(()).filter(|_| w.json(&["show", "notes"])["session"]["budget_usd"] == json!(5.0))
+    });
+}
