@@ -28,10 +28,10 @@ pub struct Topic {
 }
 
 type BoxedEvents = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
-type EventStream = Sse<axum::response::sse::KeepAliveStream<BoxedEvents>>;
+pub(crate) type EventStream = Sse<axum::response::sse::KeepAliveStream<BoxedEvents>>;
 
 /// Turns a channel into an SSE response that also ends when the server shuts down.
-fn sse_from(rx: mpsc::Receiver<Event>, state: &AppState) -> EventStream {
+pub(crate) fn sse_from(rx: mpsc::Receiver<Event>, state: &AppState) -> EventStream {
     let shutdown = state.inner.shutdown.clone();
     let stream = futures_util::stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {
         if *shutdown.borrow() {

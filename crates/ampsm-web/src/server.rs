@@ -142,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/settings", get(views::settings::page))
         .route("/export", get(views::export::export))
         .route("/live", get(crate::live::live))
+        .route("/notifications", get(crate::notify::stream))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
