@@ -25,7 +25,8 @@
 //! Parsing rejects unknown fields; every error names the file, the line and column, and the field (for
 //! example `batch.yaml:12:14: items[1].timeout: invalid duration "soon": …`).
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, PASTED};
+use crate::spec::relative_in_pasted;
 use crate::spec::{DurationText, invalid, read_spec};
 use crate::yaml;
 use ampsm_core::agents::{is_agent_name, unknown_agent_text};
@@ -94,6 +95,18 @@ impl BatchSpec {
 
     /// Parses and checks batch YAML; `path` names the file in errors and anchors relative repository paths.
     pub fn parse(path: &Path, text: &str) -> Result<BatchSpec, ConfigError> {
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        BatchSpec::parse_in(path, Some(&base_dir), text)
+    }
+
+    /// Parses and checks batch YAML that has no file (pasted in the dashboard): errors name
+    /// [`PASTED`] and the line, and a relative repository path is an error (there is no folder to
+    /// resolve it against).
+    pub fn parse_pasted(text: &str) -> Result<BatchSpec, ConfigError> {
+        BatchSpec::parse_in(Path::new(PASTED), None, text)
+    }
+
+    fn parse_in(path: &Path, base_dir: Option<&Path>, text: &str) -> Result<BatchSpec, ConfigError> {
         if text.trim().is_empty() {
             return Err(invalid(
                 path,
@@ -103,8 +116,7 @@ impl BatchSpec {
             ));
         }
         let raw: RawBatch = yaml::parse(path, text)?;
-        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let check = Checker { path, base_dir: &base_dir };
+        let check = Checker { path, base_dir };
         check.batch(raw)
     }
 
@@ -220,7 +232,8 @@ struct RawItem {
 
 struct Checker<'a> {
     path: &'a Path,
-    base_dir: &'a Path,
+    /// Where relative paths resolve (none for pasted text: they are refused).
+    base_dir: Option<&'a Path>,
 }
 
 /// Settings after merging an item over the defaults.
@@ -318,7 +331,11 @@ impl Checker<'_> {
         let base_branch =
             raw.base_branch.as_deref().map(str::trim).filter(|b| !b.is_empty()).map(String::from);
         let p = Path::new(&written);
-        let path = if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) };
+        let path = match self.base_dir {
+            _ if p.is_absolute() => p.to_path_buf(),
+            Some(dir) => dir.join(p),
+            None => return Err(self.at(&raw.path, &format!("{field}.path"), relative_in_pasted(&written))),
+        };
         Ok(RepoSpec {
             path: normalize(&path),
             written,
@@ -548,6 +565,24 @@ concurrency: 2
 
     fn parse(text: &str) -> Result<BatchSpec, String> {
         BatchSpec::parse(Path::new("/w/b.yaml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn pasted_yaml_errors_name_the_pasted_yaml_and_the_line() {
+        let err =
+            BatchSpec::parse_pasted("name: x\nrepos: []\nitems: []\nbogus: 1\n").unwrap_err().to_string();
+        assert!(err.starts_with("the pasted YAML, line 4: "), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+        // A relative repository path has no folder to resolve against: refused at its line.
+        let err = BatchSpec::parse_pasted(SEED).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the pasted YAML, line 3: repos[0].path: \"./frontend\" is a relative path"),
+            "{err}"
+        );
+        let ok = BatchSpec::parse_pasted(
+            "name: x\nrepos:\n  - path: /abs/repo\nitems:\n  - name: a\n    prompt: p\n",
+        );
+        assert_eq!(ok.unwrap().plan()[0].1.path, Path::new("/abs/repo"));
     }
 
     #[test]

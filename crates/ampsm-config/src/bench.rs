@@ -128,8 +128,7 @@ pub struct BenchWarning {
 
 impl std::fmt::Display for BenchWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pos = if self.line > 0 { format!(":{}", self.line) } else { String::new() };
-        write!(f, "{}{pos}: unknown key `{}` (ignored)", self.path.display(), self.key)
+        write!(f, "{}: unknown key `{}` (ignored)", crate::error::place(&self.path, self.line, 0), self.key)
     }
 }
 
@@ -142,6 +141,18 @@ impl CustomBench {
 
     /// Parses and checks bench YAML; `path` names the file in errors and anchors relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<CustomBench, ConfigError> {
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        CustomBench::parse_in(path, Some(&base_dir), text)
+    }
+
+    /// Parses and checks bench YAML that has no file (pasted in the dashboard): errors and warnings name
+    /// [`crate::error::PASTED`] and the line, and a relative path is an error (there is no folder to
+    /// resolve it against).
+    pub fn parse_pasted(text: &str) -> Result<CustomBench, ConfigError> {
+        CustomBench::parse_in(Path::new(crate::error::PASTED), None, text)
+    }
+
+    fn parse_in(path: &Path, base_dir: Option<&Path>, text: &str) -> Result<CustomBench, ConfigError> {
         if text.trim().is_empty() {
             return Err(invalid(
                 path,
@@ -160,8 +171,7 @@ impl CustomBench {
             ));
         }
         let raw: RawBench = yaml::parse(path, text)?;
-        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let check = Checker { path, base_dir: &base_dir };
+        let check = Checker { path, base_dir };
         let mut bench = check.bench(raw)?;
         bench.warnings = unknown_keys(path, text, &shape, &bench);
         Ok(bench)
@@ -246,7 +256,20 @@ impl<'de> Deserialize<'de> for RawAgent {
 
 struct Checker<'a> {
     path: &'a Path,
-    base_dir: &'a Path,
+    /// Where relative paths resolve (none for pasted text: they are refused).
+    base_dir: Option<&'a Path>,
+}
+
+impl Checker<'_> {
+    /// `written` made absolute against the file's folder; relative in pasted text: the error to give.
+    fn resolve(&self, written: &str) -> Result<PathBuf, String> {
+        let p = Path::new(written);
+        match self.base_dir {
+            _ if p.is_absolute() => Ok(normalize(p)),
+            Some(dir) => Ok(normalize(&dir.join(p))),
+            None => Err(crate::spec::relative_in_pasted(written)),
+        }
+    }
 }
 
 impl Checker<'_> {
@@ -381,8 +404,8 @@ impl Checker<'_> {
         if repo_written.is_empty() {
             return Err(self.at(&raw.repo, &format!("{field}.repo"), "must not be empty"));
         }
-        let p = Path::new(&repo_written);
-        let repo = normalize(&if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) });
+        let repo =
+            self.resolve(&repo_written).map_err(|m| self.at(&raw.repo, &format!("{field}.repo"), m))?;
         let base = match &raw.base {
             None => None,
             Some(b) if b.value.trim().is_empty() => {
@@ -409,8 +432,8 @@ impl Checker<'_> {
                 if written.is_empty() {
                     return Err(self.at(tp, &format!("{field}.test_patch"), "must not be empty"));
                 }
-                let q = Path::new(written);
-                let file = normalize(&if q.is_absolute() { q.to_path_buf() } else { self.base_dir.join(q) });
+                let file =
+                    self.resolve(written).map_err(|m| self.at(tp, &format!("{field}.test_patch"), m))?;
                 let text = read_patch(&file).map_err(|m| self.at(tp, &format!("{field}.test_patch"), m))?;
                 (Some(file), Some(text))
             }
@@ -897,6 +920,18 @@ problems:
 
     fn parse(text: &str) -> Result<CustomBench, String> {
         CustomBench::parse(Path::new("/w/b.yaml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn pasted_yaml_errors_and_warnings_name_the_pasted_yaml_and_the_line() {
+        let err = CustomBench::parse_pasted(EXAMPLE).unwrap_err().to_string();
+        assert!(err.starts_with("the pasted YAML, line "), "{err}");
+        assert!(err.contains("problems[0].repo: \"./demo\" is a relative path"), "{err}");
+        let text =
+            "name: x\nagents: [claude]\nextra: 1\nproblems:\n  - id: p\n    repo: /abs/r\n    prompt: go\n";
+        let b = CustomBench::parse_pasted(text).unwrap();
+        let w: Vec<String> = b.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(w, vec!["the pasted YAML, line 3: unknown key `extra` (ignored)".to_string()]);
     }
 
     #[test]

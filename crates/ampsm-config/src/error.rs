@@ -1,6 +1,6 @@
 //! Errors of configuration files: each names the file and, where known, the line and column.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -11,7 +11,7 @@ pub enum ConfigError {
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     /// YAML syntax or a value of the wrong type, with its position.
-    #[error("{}{}: {message}", path.display(), position(*line, *column))]
+    #[error("{}: {message}", place(path, *line, *column))]
     Invalid { path: PathBuf, line: u64, column: u64, message: String },
     /// A key that `config get|set` does not know.
     #[error("unknown config key {key:?}{hint}")]
@@ -24,11 +24,22 @@ pub enum ConfigError {
     NoHome,
 }
 
-fn position(line: u64, column: u64) -> String {
+/// The name text with no file goes by in errors and warnings (YAML pasted in the dashboard).
+pub const PASTED: &str = "the pasted YAML";
+
+/// Where an error is: `file:line:column` for a file, `the pasted YAML, line N` for pasted text (whose
+/// column says little to someone looking at a text box).
+pub fn place(path: &Path, line: u64, column: u64) -> String {
+    if path == Path::new(PASTED) {
+        return match line {
+            0 => PASTED.to_string(),
+            l => format!("{PASTED}, line {l}"),
+        };
+    }
     match (line, column) {
-        (0, _) => String::new(),
-        (l, 0) => format!(":{l}"),
-        (l, c) => format!(":{l}:{c}"),
+        (0, _) => path.display().to_string(),
+        (l, 0) => format!("{}:{l}", path.display()),
+        (l, c) => format!("{}:{l}:{c}", path.display()),
     }
 }
 

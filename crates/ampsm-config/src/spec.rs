@@ -67,3 +67,10 @@ pub(crate) fn read_spec(path: &Path) -> Result<(PathBuf, String), ConfigError> {
 pub(crate) fn invalid(path: &Path, line: u64, column: u64, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { path: path.to_path_buf(), line, column, message: message.into() }
 }
+
+/// Why a relative path of pasted YAML is refused.
+pub(crate) fn relative_in_pasted(written: &str) -> String {
+    format!(
+        "{written:?} is a relative path, and pasted YAML has no folder to resolve it against; write an absolute path"
+    )
+}

@@ -160,6 +160,9 @@ pub struct ItemView {
     pub item: BatchItem,
     pub duration_ms: Option<i64>,
     pub session: Option<ItemSession>,
+    /// Tokens and cost of all the item's attempts (cost `None`: unknown, as in `batch export`).
+    #[serde(skip)]
+    pub usage: ItemUsage,
 }
 
 /// A batch with its counts and items.
@@ -269,6 +272,18 @@ impl Engine {
         let spec = BatchSpec::load(file)?;
         let yaml = std::fs::read_to_string(&spec.file)
             .map_err(|source| ConfigError::Read { path: spec.file.clone(), source })?;
+        self.plan_batch_spec(spec, yaml)
+    }
+
+    /// [`Engine::plan_batch`] for YAML that has no file (pasted in the dashboard): nothing is written
+    /// anywhere, errors say "the pasted YAML, line N: …", and repository paths must be absolute. The
+    /// text is kept with the batch (as a file's is), so resuming needs no file either.
+    pub fn plan_batch_text(&self, text: &str) -> Result<BatchPlan, EngineError> {
+        let spec = BatchSpec::parse_pasted(text)?;
+        self.plan_batch_spec(spec, text.to_string())
+    }
+
+    fn plan_batch_spec(&self, spec: BatchSpec, yaml: String) -> Result<BatchPlan, EngineError> {
         let mut roots: Vec<(PathBuf, PathBuf, String)> = Vec::new(); // (written path, root, default base)
         let mut runs = Vec::new();
         let mut repos = std::collections::BTreeSet::new();
@@ -380,7 +395,9 @@ impl Engine {
             &NewBatch {
                 id: id.clone(),
                 name: plan.name.clone(),
-                file_path: Some(plan.file.to_string_lossy().into_owned()),
+                // Pasted YAML has no file to name.
+                file_path: (plan.file != Path::new(ampsm_config::error::PASTED))
+                    .then(|| plan.file.to_string_lossy().into_owned()),
                 spec: plan.yaml.clone(),
                 concurrency: plan.concurrency as i64,
                 budget_usd: plan.budget_usd,
@@ -418,6 +435,7 @@ impl Engine {
     pub fn batch_view(&self, reference: &str) -> Result<BatchView, EngineError> {
         let batch = self.resolve_batch(reference)?;
         let counts = self.store.batch_counts(&batch.id)?;
+        let mut usage = self.store.batch_item_usage(&batch.id)?;
         let mut items = Vec::new();
         for item in self.store.batch_items(&batch.id)? {
             let session = match &item.session_id {
@@ -446,7 +464,8 @@ impl Engine {
                 }
                 _ => None,
             };
-            items.push(ItemView { item, duration_ms, session });
+            let usage = usage.remove(&item.id).unwrap_or_default();
+            items.push(ItemView { item, duration_ms, session, usage });
         }
         let runner_alive = batch.runner_pid.is_some_and(pid_alive);
         let note = match (batch.status, &batch.stop_reason) {
@@ -576,7 +595,6 @@ impl Engine {
     /// The rows of `batch export`: one per item, with its current session and the usage of all attempts.
     pub fn batch_export_rows(&self, reference: &str) -> Result<(Batch, Vec<ExportRow>), EngineError> {
         let view = self.batch_view(reference)?;
-        let usage = self.store.batch_item_usage(&view.batch.id)?;
         let rows = view
             .items
             .iter()
@@ -600,7 +618,7 @@ impl Engine {
                 started_at: v.item.started_at,
                 ended_at: v.item.ended_at,
                 duration_ms: v.duration_ms,
-                usage: usage.get(&v.item.id).cloned().unwrap_or_default(),
+                usage: v.usage.clone(),
             })
             .collect();
         Ok((view.batch, rows))

@@ -327,6 +327,12 @@ pub struct BenchOutcome {
     pub took_ms: u64,
 }
 
+/// What a result's run cost: unknown (never $0) when the agent reported no usage at all, as with an
+/// agent that reports no cost and no price is known; else unknown when some usage has no price.
+fn reported_cost(spend: &ampsm_store::bench::SessionSpend) -> Option<Money> {
+    if spend.total_tokens == 0 { None } else { spend.cost_usd }
+}
+
 fn at(file: &Path, (line, column): (u64, u64), message: String) -> EngineError {
     ConfigError::Invalid { path: file.to_path_buf(), line, column, message }.into()
 }
@@ -336,7 +342,18 @@ impl Engine {
     /// every base a branch or commit there, with errors pointing at the YAML line. `budget` overrides the
     /// file's `budget:`.
     pub fn plan_custom_bench(&self, file: &Path, budget: Option<f64>) -> Result<BenchPlan, EngineError> {
-        let spec = CustomBench::load(file)?;
+        self.plan_custom_spec(CustomBench::load(file)?, budget)
+    }
+
+    /// [`Engine::plan_custom_bench`] for YAML that has no file (pasted in the dashboard): nothing is
+    /// written anywhere, errors and warnings say "the pasted YAML, line N: …", and paths must be absolute.
+    /// The plan (every problem with its prompt, test and patch) is kept with the run, so resuming needs
+    /// no file either.
+    pub fn plan_custom_bench_text(&self, text: &str, budget: Option<f64>) -> Result<BenchPlan, EngineError> {
+        self.plan_custom_spec(CustomBench::parse_pasted(text)?, budget)
+    }
+
+    fn plan_custom_spec(&self, spec: CustomBench, budget: Option<f64>) -> Result<BenchPlan, EngineError> {
         let mut problems = Vec::new();
         for (i, p) in spec.problems.iter().enumerate() {
             let field = format!("problems[{i}]");
@@ -1112,7 +1129,7 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
                 ResultEnd {
                     error: Some(format!("the agent run failed: {e}")),
                     total_tokens: Some(spend.total_tokens),
-                    cost_usd: spend.cost_usd,
+                    cost_usd: reported_cost(&spend),
                     ..ResultEnd::new(BenchResultStatus::Error)
                 },
             );
@@ -1123,7 +1140,7 @@ fn run_result(engine: &mut Engine, sh: &Shared, result: BenchResult) -> Result<(
         agent_outcome,
         duration_ms,
         total_tokens: Some(spend.total_tokens),
-        cost_usd: spend.cost_usd,
+        cost_usd: reported_cost(&spend),
         // Every path below sets the final status.
         ..ResultEnd::new(BenchResultStatus::Error)
     };

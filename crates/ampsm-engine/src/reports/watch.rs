@@ -1,7 +1,10 @@
 //! Change marks for live views: a [`Watcher`] holds a read connection of its own (so that it can poll on
 //! a thread of its own) and turns a [`WatchTopic`] into a text that changes whenever what the topic covers
-//! changes — the sessions list, the approvals inbox, one session, one batch or one benchmark run. Every
-//! mark also covers the pending approvals of all sessions, which every page shows as a badge.
+//! changes — the sessions list, the approvals inbox, one session, the batches, one batch, the benchmark
+//! runs or one benchmark run. Every mark also covers the pending approvals of all sessions, which every
+//! page shows as a badge. A batch's or run's mark covers everything its page shows: status, stop reason,
+//! runner, counts, each item's or result's status, attempts, session (and its status), tokens, cost,
+//! time, tests and error.
 
 use crate::EngineError;
 use ampsm_config::Paths;
@@ -18,8 +21,12 @@ pub enum WatchTopic {
     Approvals,
     /// One session: status, events, iterations, approvals.
     Session(String),
-    /// One batch: status, items and the statuses of their sessions.
+    /// The list of batches: each one's status and counts.
+    Batches,
+    /// One batch: status, items, their usage and the statuses of their sessions.
     Batch(String),
+    /// The list of benchmark runs: each one's status and counts.
+    Benches,
     /// One benchmark run: status and results.
     Bench(String),
 }
@@ -27,17 +34,20 @@ pub enum WatchTopic {
 impl std::str::FromStr for WatchTopic {
     type Err = String;
 
-    /// `sessions`, `approvals`, `session:<id>`, `batch:<id>` or `bench:<id>`.
+    /// `sessions`, `approvals`, `batches`, `benches`, `session:<id>`, `batch:<id>` or `bench:<id>`.
     fn from_str(s: &str) -> Result<WatchTopic, String> {
         let topic = match s.split_once(':') {
             None if s == "sessions" => WatchTopic::Sessions,
             None if s == "approvals" => WatchTopic::Approvals,
+            None if s == "batches" => WatchTopic::Batches,
+            None if s == "benches" => WatchTopic::Benches,
             Some(("session", id)) if !id.is_empty() => WatchTopic::Session(id.to_string()),
             Some(("batch", id)) if !id.is_empty() => WatchTopic::Batch(id.to_string()),
             Some(("bench", id)) if !id.is_empty() => WatchTopic::Bench(id.to_string()),
             _ => {
                 return Err(format!(
-                    "unknown live topic {s:?} (one of: sessions, approvals, session:<id>, batch:<id>, bench:<id>)"
+                    "unknown live topic {s:?} (one of: sessions, approvals, batches, benches, session:<id>, batch:<id>, \
+                     bench:<id>)"
                 ));
             }
         };
@@ -98,23 +108,54 @@ impl Watcher {
                     let _ = write!(out, "{}:{};", a.seq, a.status.as_str());
                 }
             }
+            WatchTopic::Batches => {
+                for b in store.list_batches()? {
+                    let c = store.batch_counts(&b.id)?;
+                    let _ = write!(out, "{}:{}:{:?}:{:?};", b.id, b.status, c, b.runner_pid);
+                }
+            }
             WatchTopic::Batch(id) => {
                 if let Some(b) = store.get_batch(id)? {
-                    let _ = write!(out, "{}:{:?}:{:?};", b.status, b.stop_reason, extra(id));
+                    let _ = write!(
+                        out,
+                        "{}:{:?}:{:?}:{:?}:{:?};",
+                        b.status,
+                        b.stop_reason,
+                        b.runner_pid,
+                        b.budget_usd,
+                        extra(id)
+                    );
                     for i in store.batch_items(id)? {
-                        let _ = write!(out, "{}:{}:{}:{:?};", i.id, i.status, i.attempts, i.session_id);
+                        let _ = write!(
+                            out,
+                            "{}:{}:{}:{:?}:{}:{:?};",
+                            i.id, i.status, i.attempts, i.session_id, i.merged, i.error
+                        );
+                    }
+                    let mut usage: Vec<_> = store.batch_item_usage(id)?.into_iter().collect();
+                    usage.sort_by(|a, b| a.0.cmp(&b.0));
+                    for (item, u) in usage {
+                        let _ = write!(out, "{item}:{u:?};");
                     }
                     for sid in store.batch_live_session_ids(id)? {
                         let s = store.get_session(&SessionId::from_stored(sid))?;
-                        let _ = write!(out, "{}:{};", s.id, s.status);
+                        let _ = write!(out, "{}:{}:{:?};", s.id, s.status, s.removed_at);
                     }
+                }
+            }
+            WatchTopic::Benches => {
+                for r in store.list_bench_runs()? {
+                    let c = store.bench_counts(&r.id)?;
+                    let _ = write!(out, "{}:{}:{:?};", r.id, r.status, c);
                 }
             }
             WatchTopic::Bench(id) => {
                 if let Some(r) = store.get_bench_run(id)? {
-                    let _ = write!(out, "{}:{:?}:{:?};", r.status, r.stop_reason, extra(id));
+                    let _ =
+                        write!(out, "{}:{:?}:{:?}:{:?};", r.status, r.stop_reason, r.runner_pid, extra(id));
                     for res in store.bench_results(id)? {
-                        let _ = write!(out, "{}:{}:{:?};", res.id, res.status, res.session_id);
+                        // Everything a result row shows (status, tests, time, tokens, cost, error).
+                        let _ = write!(out, "{res:?};");
                     }
                 }
             }

@@ -7,7 +7,7 @@ use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
-use crate::views::{budget_field, export, yaml_source};
+use crate::views::{YamlSource, budget_field, export, yaml_source};
 use ampsm_engine::jobs::batch::{BatchPlan, BatchView, run_batch};
 use ampsm_engine::records::{Batch, BatchCounts};
 use ampsm_engine::reports::export::ExportFormat;
@@ -59,11 +59,10 @@ async fn render(
     code: StatusCode,
 ) -> Result<Response, WebError> {
     let batches = state.engine(|e| Ok(e.batches()?)).await?;
-    let home = state.inner.paths.home.join("web-batches");
     let body = html! {
         h1 { "Batches" }
         (notice_line(notice))
-        (batch_table(&batches))
+        div #batches-live data-live { (batch_table(&batches)) }
         h2 #start { "Start a batch" }
         (error_line(error.as_deref()))
         (extra)
@@ -72,14 +71,17 @@ async fn render(
             p { label for="file" { "YAML file path " } input #file name="file" size="60" value=(form.file) placeholder="/path/to/batch.yaml"; }
             p { label for="yaml" { "or paste the YAML" } br;
                 textarea #yaml name="yaml" rows="12" placeholder="name: \"…\"\nrepos:\n  - path: /abs/path/to/repo\nitems:\n  - name: task\n    prompt: \"…\"" { (form.yaml) } }
-            p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
+            p.dim { "Pasted YAML has no folder: write repository paths as absolute paths. Nothing is saved to disk; the text is kept with the batch." }
             p { label for="budget" { "Budget for the whole batch, USD " } input #budget name="budget" inputmode="decimal" size="8" value=(form.budget);
                 span.dim { " (over the file's " code { "budget:" } "; warn at 80 %, stop at 100 %)" } }
             p { label { input type="checkbox" name="dry_run" checked[form.dry_run.is_some()]; " only show the plan" } " "
                 button.primary type="submit" { "Start batch" } }
         }
     };
-    let page = layout::page(&state, Page { title: "Batches", section: Section::Batches, live: None, body });
+    let page = layout::page(
+        &state,
+        Page { title: "Batches", section: Section::Batches, live: Some("batches".into()), body },
+    );
     Ok((code, page).into_response())
 }
 
@@ -118,12 +120,13 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
     let file = f.file.clone();
     let yaml = f.yaml.clone();
     let dry = f.dry_run.is_some();
-    let dir = state.inner.paths.home.join("web-batches");
     let budget = budget_field(&f.budget);
     let planned = state
         .engine(move |e| {
-            let path = yaml_source(&file, &yaml, &dir, "batch", "YAML")?;
-            let mut plan = e.plan_batch(&path)?;
+            let mut plan = match yaml_source(&file, &yaml, "batch")? {
+                YamlSource::File(path) => e.plan_batch(&path)?,
+                YamlSource::Pasted(text) => e.plan_batch_text(&text)?,
+            };
             if let Some(b) = budget? {
                 plan.budget_usd = Some(ampsm_core::Money::from_usd(b));
             }
@@ -188,8 +191,7 @@ pub async fn show(
         (notice_line(notice_text(n.done.as_deref())))
         div #batch-progress data-live {
             p { (status(v.batch.status.as_str())) " " (counts_text(&v.counts))
-                " · spent $" (format!("{:.4}", v.spent_usd))
-                @if let Some(b) = v.batch.budget_usd { " of " (ampsm_core::dollars(b)) } }
+                " · spent " (spent_text(&v)) }
             @if let Some(r) = &v.batch.stop_reason { div.err.warn { "Stopped: " (r) } }
             @if let Some(n) = &v.note { div.err.warn { (n) } }
             @if let Some(f) = state.failure(&bid) { div.err { (f) } }
@@ -216,7 +218,7 @@ pub async fn show(
                 }
             }
             table #items {
-                tr { th { "#" } th { "Item" } th { "Repository" } th { "Agent" } th { "Status" } th.n { "Attempts" } th.n { "Duration" } th { "Session" } th { "Error" } }
+                tr { th { "#" } th { "Item" } th { "Repository" } th { "Agent" } th { "Status" } th.n { "Attempts" } th.n { "Duration" } th.n { "Tokens" } th.n { "Cost" } th { "Session" } th { "Error" } }
                 @for it in &v.items {
                     tr {
                         td { (it.item.seq) } td { (it.item.item_name) } td { (it.item.repo_path) }
@@ -224,6 +226,8 @@ pub async fn show(
                         td { (status(it.item.status.as_str())) @if it.item.merged { " " span.badge { "merged" } } }
                         td.n { (it.item.attempts) }
                         td.n { (it.duration_ms.map(ms_text).unwrap_or_default()) }
+                        td.n { @if it.usage.sessions > 0 { (it.usage.input_tokens + it.usage.output_tokens + it.usage.cache_read_tokens + it.usage.cache_write_tokens) } }
+                        td.n.cost { @if it.usage.sessions > 0 { (ampsm_engine::reports::export::usd(it.usage.cost_usd)) } }
                         td { @if let Some(s) = &it.session { a href={ "/s/" (s.id) } { (s.name) } " " (status(&s.status)) } }
                         td { (it.item.error.clone().unwrap_or_default()) }
                     }
@@ -239,6 +243,19 @@ pub async fn show(
         Page { title: &v.batch.name, section: Section::Batches, live: Some(format!("batch:{bid}")), body },
     )
     .into_response())
+}
+
+/// What the batch spent: known costs, "unknown" when no item's cost is known, and a word when some are
+/// unknown (never a partial sum shown as the whole).
+fn spent_text(v: &BatchView) -> String {
+    let started: Vec<_> = v.items.iter().filter(|i| i.usage.sessions > 0).collect();
+    let unknown = started.iter().filter(|i| i.usage.cost_usd.is_none()).count();
+    let budget = v.batch.budget_usd.map(|b| format!(" of {}", ampsm_core::dollars(b))).unwrap_or_default();
+    match unknown {
+        0 => format!("${:.4}{budget}", v.spent_usd),
+        n if n == started.len() => format!("unknown{budget}"),
+        n => format!("${:.4}{budget} (and the unknown cost of {n} item(s))", v.spent_usd),
+    }
 }
 
 /// `POST /batches/{id}/abort`.

@@ -7,7 +7,7 @@ use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
-use crate::views::{budget_field, export, yaml_source};
+use crate::views::{YamlSource, budget_field, export, yaml_source};
 use ampsm_config::bench::BenchAgent;
 use ampsm_engine::jobs::bench::{
     BenchComparison, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench,
@@ -161,20 +161,19 @@ async fn render(
     code: StatusCode,
 ) -> Result<Response, WebError> {
     let runs: Vec<(BenchRun, BenchCounts)> = state.engine(|e| Ok(e.bench_runs()?)).await?;
-    let home = state.inner.paths.home.join("web-bench");
     let body = html! {
         h1 { "Benchmarks" }
         (notice_line(notice))
         @if runs.is_empty() { p.dim { "No benchmark runs yet." } }
         @else {
-            table #bench-runs {
+            div #bench-runs-live data-live { table #bench-runs {
                 tr { th { "Name" } th { "Kind" } th { "Status" } th { "Resolved" } th { "Progress" } th { "Created" } }
                 @for (r, c) in &runs {
                     tr { td { a href={ "/bench/" (r.id) } { (r.name) } " " span.dim { (short(&r.id)) } }
                          td { (r.kind) } td { (status(r.status.as_str())) } td { (c.resolved_text()) }
                          td { (c.finished()) "/" (c.total) } td.dim { (layout::time_text(r.created_at)) } }
                 }
-            }
+            } }
             @if runs.len() >= 2 {
                 form method="get" action="/bench/compare" #compare-form {
                     "Compare "
@@ -192,7 +191,7 @@ async fn render(
             p { label for="file" { "Bench YAML file path " } input #file name="file" size="60" value=(forms.custom.file) placeholder="/path/to/bench.yaml"; }
             p { label for="yaml" { "or paste the YAML" } br;
                 textarea #yaml name="yaml" rows="10" placeholder="name: my-suite\nagents: [claude, codex]\nproblems:\n  - id: p1\n    repo: /abs/path/to/repo\n    prompt: \"…\"\n    test: \"make test\"" { (forms.custom.yaml) } }
-            p.dim { "Relative paths in pasted YAML resolve against " code { (home.display()) } "; use absolute paths." }
+            p.dim { "Pasted YAML has no folder: write repository and patch paths as absolute paths. Nothing is saved to disk; the plan is kept with the run." }
             p { label for="out" { "Output folder " } input #out name="out" size="50" value=(forms.custom.out) placeholder="(AMPSM_HOME/bench/<run id>)"; }
             p { label for="budget" { "Budget for the whole run, USD " } input #budget name="budget" inputmode="decimal" size="8" value=(forms.custom.budget);
                 span.dim { " (over the file's " code { "budget:" } ")" } }
@@ -203,8 +202,10 @@ async fn render(
         @if forms.swe_failed { (error_line(error.as_deref())) (extra) }
         (swe_form(&state, &forms.swe))
     };
-    let page =
-        layout::page(&state, Page { title: "Benchmarks", section: Section::Benchmarks, live: None, body });
+    let page = layout::page(
+        &state,
+        Page { title: "Benchmarks", section: Section::Benchmarks, live: Some("benches".into()), body },
+    );
     Ok((code, page).into_response())
 }
 
@@ -213,13 +214,14 @@ pub async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> R
     let file = f.file.clone();
     let yaml = f.yaml.clone();
     let dry = f.dry_run.is_some();
-    let dir = state.inner.paths.home.join("web-bench");
     let budget = budget_field(&f.budget);
     let out = Some(f.out.trim()).filter(|o| !o.is_empty()).map(std::path::PathBuf::from);
     let planned = state
         .engine(move |e| {
-            let path = yaml_source(&file, &yaml, &dir, "bench", "bench YAML")?;
-            let mut plan = e.plan_custom_bench(&path, budget?)?;
+            let mut plan = match yaml_source(&file, &yaml, "bench")? {
+                YamlSource::File(path) => e.plan_custom_bench(&path, budget?)?,
+                YamlSource::Pasted(text) => e.plan_custom_bench_text(&text, budget?)?,
+            };
             plan.out_dir = out;
             if dry {
                 return Ok((plan, None));
@@ -391,7 +393,7 @@ pub async fn show(
                         td { @if let (Some(p), Some(f)) = (r.result.tests_passed, r.result.tests_failed) { (p) " passed, " (f) " failed" } }
                         td.n { (r.result.duration_ms.map(ms_text).unwrap_or_default()) }
                         td.n { (r.result.total_tokens.map(|t| t.to_string()).unwrap_or_default()) }
-                        td.n { (r.result.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_default()) }
+                        td.n { @if r.result.session_id.is_some() && r.result.status.is_finished() { (money(r.result.cost_usd)) } }
                         td { @if let Some(s) = &r.result.session_id { a href={ "/s/" (s) } { (r.session_name.clone().unwrap_or_else(|| short(s).to_string())) } } }
                         td { (r.result.error.clone().unwrap_or_default()) }
                     }

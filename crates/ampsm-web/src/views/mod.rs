@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod batches;
 pub mod bench;
+pub mod browse;
 pub mod export;
 pub mod git;
 pub mod interactive;
@@ -12,27 +13,24 @@ pub mod sessions;
 pub mod settings;
 
 use crate::error::WebError;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The YAML file a "start" form names: its path when given, else the pasted text saved as a new
-/// `<dir>/<prefix>-<random>.yaml` (relative paths in it then resolve against `dir`).
-pub fn yaml_source(
-    file: &str,
-    yaml: &str,
-    dir: &Path,
-    prefix: &str,
-    what: &str,
-) -> Result<PathBuf, WebError> {
+/// What a "start" form's YAML is: a file the user named, or text pasted in the form.
+pub enum YamlSource {
+    File(PathBuf),
+    /// Planned from the text itself (no file is written): errors say "the pasted YAML, line N".
+    Pasted(String),
+}
+
+/// The YAML a "start" form gives: its file path when given, else the pasted text.
+pub fn yaml_source(file: &str, yaml: &str, what: &str) -> Result<YamlSource, WebError> {
     if !file.trim().is_empty() {
-        return Ok(PathBuf::from(file.trim()));
+        return Ok(YamlSource::File(PathBuf::from(file.trim())));
     }
     if yaml.trim().is_empty() {
         return Err(WebError::BadRequest(format!("give a {what} file path or paste the YAML")));
     }
-    std::fs::create_dir_all(dir).map_err(|source| WebError::Io { path: dir.to_path_buf(), source })?;
-    let p = dir.join(format!("{prefix}-{}.yaml", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&p, yaml.as_bytes()).map_err(|source| WebError::Io { path: p.clone(), source })?;
-    Ok(p)
+    Ok(YamlSource::Pasted(yaml.to_string()))
 }
 
 /// A budget typed in a form: empty means none; else a positive amount in USD (a leading `$` is fine).
