@@ -1,10 +1,12 @@
 //! Reviewing a session's work in its worktree: `status`, `diff`, `log`, `stage`/`unstage`, `commit`,
 //! `rollback`, `squash` (all commits, or only the agent's), `rebase` with `--continue`/`--abort`, `undo`
 //! (including bringing back a session removed with `rm --force`) and `export-patch`.
+//! The hunks of a rebase or merge stopped on conflicts are read by [`conflicts`].
 //!
 //! Every step that rewrites the session branch or drops files (rollback, squash, rebase, undo) first saves a
 //! snapshot with [`Engine::take_snapshot`]; none of them ever touches the repository's main checkout.
 
+pub mod conflicts;
 pub mod error;
 pub mod merge;
 
