@@ -129,6 +129,11 @@ impl Driver {
         call("POST", &self.url("/window/rect"), Some(json!({ "width": width, "height": height })));
     }
 
+    /// Runs a Chrome DevTools Protocol command through chromedriver (e.g. a script for every new page).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Value {
+        call("POST", &self.url("/goog/cdp/execute"), Some(json!({ "cmd": cmd, "params": params })))
+    }
+
     /// A PNG screenshot of the visible page.
     pub fn screenshot_png(&self) -> Vec<u8> {
         let v = call("GET", &self.url("/screenshot"), None);

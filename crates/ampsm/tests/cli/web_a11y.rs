@@ -3,14 +3,17 @@
 //! and finds no serious or critical violation; the theme toggle follows the system and remembers a choice;
 //! the skip link, the confirmation dialog of `data-confirm` forms and the shortcut help work from the
 //! keyboard. The same run takes the screenshots in `docs/screenshots/` (written there only with
-//! `AMPSM_UPDATE_SCREENSHOTS=1`).
+//! `AMPSM_UPDATE_SCREENSHOTS=1`). Browser notifications: the `/notifications` stream, and a page that shows one
+//! through a stand-in for the desktop's notification service.
 
 use crate::browser::Driver;
 use crate::support::World;
-use crate::web_support::Dashboard;
+use crate::web_http::read_events;
+use crate::web_support::{Dashboard, agent, ask_for_approvals};
 use ampsm_testutils::{Tool, requires, scenario_path};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// A world with one session that ran once with the stand-in agent (events, tool calls, a commit to
 /// review) and one that has not run yet.
@@ -191,4 +194,74 @@ fn skip_link_shortcuts_and_confirmation_work_from_the_keyboard() {
     b.wait(15, "the budget", || {
         Some(()).filter(|_| w.json(&["show", "notes"])["session"]["budget_usd"] == json!(5.0))
     });
+}
+
+#[test]
+fn notifications_stream_tells_when_a_session_finishes_or_waits_for_approval() {
+    let w = World::with_claude(&scenario_path("claude"));
+    let d = Dashboard::start(&w);
+    let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "told", "--agent", "claude", "--prompt", "Go"]);
+    let id = s["id"].as_str().unwrap().to_string();
+    let stream =
+        agent().get(&format!("{}/notifications", d.base())).set("Cookie", &d.cookie()).call().unwrap();
+    assert!(stream.content_type().starts_with("text/event-stream"));
+    let reader = std::thread::spawn(move || {
+        let mut told: Vec<Value> = Vec::new();
+        read_events(stream.into_reader(), Instant::now() + Duration::from_secs(60), |ev, data| {
+            assert_eq!(ev, "session", "{data}");
+            told.push(serde_json::from_str(data).unwrap());
+            told.iter().any(|t| t["status"] == "approval")
+        });
+        told
+    });
+    // Give the stream its first look, then finish a run and ask for an approval.
+    std::thread::sleep(Duration::from_millis(2000));
+    let run = w.json(&["iterate", "told"]);
+    assert_eq!(run["iteration"]["outcome"], "success", "{run}");
+    std::thread::sleep(Duration::from_millis(2000));
+    ask_for_approvals(&w, &id, &[("Bash", json!({ "command": "rm -rf build" }))]);
+    let told = reader.join().unwrap();
+    let statuses: Vec<&str> = told.iter().map(|t| t["status"].as_str().unwrap()).collect();
+    assert!(statuses.contains(&"idle") && statuses.contains(&"approval"), "{told:?}");
+    assert!(told.iter().all(|t| t["id"] == id.as_str() && t["name"] == "told"), "{told:?}");
+    let approval = told.iter().find(|t| t["status"] == "approval").unwrap();
+    assert_eq!(approval["text"], "Tool call #1 is waiting for your approval.");
+}
+
+#[requires(chromium)]
+#[test]
+fn browser_shows_a_notification_when_a_session_finishes_and_the_click_opens_it() {
+    let w = World::with_claude(&scenario_path("claude"));
+    let d = Dashboard::start(&w);
+    let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "ping", "--agent", "claude", "--prompt", "Go"]);
+    let id = s["id"].as_str().unwrap().to_string();
+    let b = Driver::start();
+    // A stand-in for the desktop's notification service, in every page before its scripts run: it records
+    // what the page shows and grants permission when asked.
+    b.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": "window.__shown = JSON.parse(sessionStorage.getItem('shown') || '[]');
+            window.Notification = function (title, o) { var n = this; n.title = title; n.body = o.body;
+              window.__shown.push({ title: title, body: o.body });
+              sessionStorage.setItem('shown', JSON.stringify(window.__shown)); window.__last = n; };
+            window.Notification.permission = 'default';
+            window.Notification.requestPermission = function () {
+              window.Notification.permission = 'granted'; return Promise.resolve('granted'); };" }),
+    );
+    b.goto(&d.url);
+    assert_eq!(b.text("#notify-toggle"), "Notifications: off");
+    b.click("#notify-toggle");
+    b.wait(5, "notifications on", || Some(()).filter(|_| b.text("#notify-toggle") == "Notifications: on"));
+    std::thread::sleep(Duration::from_millis(2000));
+    let run = w.json(&["iterate", "ping"]);
+    assert_eq!(run["iteration"]["outcome"], "success", "{run}");
+    let shown = b.wait(20, "a notification", || {
+        let v = b.script("return window.__shown;");
+        v.as_array().filter(|a| !a.is_empty()).cloned()
+    });
+    assert_eq!(shown[0]["title"], "amp-sessions: ping", "{shown:?}");
+    assert_eq!(shown[0]["body"], "The agent finished its run.", "{shown:?}");
+    // Clicking it opens the session.
+    b.script("window.__last.onclick(); return 1;");
+    b.wait(10, "the session page", || Some(()).filter(|_| b.current_url().ends_with(&format!("/s/{id}"))));
 }
