@@ -392,6 +392,217 @@ pub fn split_rows(h: &Hunk) -> Vec<SplitRow<'_>> {
     rows
 }
 
+/// Syntax highlighting of a file's hunk lines with syntect (its default syntaxes, loaded once), as HTML
+/// spans with a few `hl-*` classes that the page colours from the theme's variables.
+pub mod highlight {
+    use super::{FileDiff, LineKind};
+    use std::sync::OnceLock;
+    use syntect::parsing::{ParseState, Scope, ScopeStack, SyntaxReference, SyntaxSet};
+
+    /// Lines longer than this are not highlighted (minified files would cost a lot for nothing).
+    const MAX_LINE: usize = 1000;
+
+    /// Scope prefixes and their class, most specific first.
+    const CLASSES: [(&str, &str); 15] = [
+        ("comment", "hl-c"),
+        ("string", "hl-s"),
+        ("constant.numeric", "hl-n"),
+        ("constant.character", "hl-n"),
+        ("constant.language", "hl-n"),
+        ("constant", "hl-n"),
+        ("entity.name.function", "hl-f"),
+        ("support.function", "hl-f"),
+        ("entity.name.tag", "hl-g"),
+        ("entity.other.attribute-name", "hl-a"),
+        ("entity.name", "hl-t"),
+        ("support.type", "hl-t"),
+        ("keyword", "hl-k"),
+        ("storage", "hl-k"),
+        ("variable.language", "hl-k"),
+    ];
+
+    struct Syntaxes {
+        set: SyntaxSet,
+        classes: Vec<(Scope, &'static str)>,
+    }
+
+    fn syntaxes() -> &'static Syntaxes {
+        static SYNTAXES: OnceLock<Syntaxes> = OnceLock::new();
+        SYNTAXES.get_or_init(|| Syntaxes {
+            set: SyntaxSet::load_defaults_nonewlines(),
+            classes: CLASSES.iter().filter_map(|(s, c)| Scope::new(s).ok().map(|s| (s, *c))).collect(),
+        })
+    }
+
+    /// The syntax of a path (by extension, then by its whole name, then by the first line), or None for
+    /// plain text.
+    fn syntax_for<'a>(set: &'a SyntaxSet, path: &str, first_line: &str) -> Option<&'a SyntaxReference> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        let found = (!ext.is_empty())
+            .then(|| set.find_syntax_by_extension(ext))
+            .flatten()
+            .or_else(|| set.find_syntax_by_extension(name))
+            .or_else(|| set.find_syntax_by_first_line(first_line))?;
+        (found.name != "Plain Text").then_some(found)
+    }
+
+    /// HTML-escapes `text` onto `out`.
+    pub fn escape_into(text: &str, out: &mut String) {
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                _ => out.push(c),
+            }
+        }
+    }
+
+    /// One side (old or new) of a file being highlighted.
+    struct Side<'a> {
+        state: ParseState,
+        stack: ScopeStack,
+        set: &'a SyntaxSet,
+        classes: &'a [(Scope, &'static str)],
+    }
+
+    impl Side<'_> {
+        fn class(&self) -> Option<&'static str> {
+            self.stack.as_slice().iter().rev().find_map(|s| {
+                self.classes.iter().find(|(p, _)| p.is_prefix_of(*s)).map(|(_, c)| *c)
+            })
+        }
+
+        fn line(&mut self, text: &str) -> String {
+            let mut out = String::with_capacity(text.len() + 16);
+            if text.len() > MAX_LINE {
+                escape_into(text, &mut out);
+                return out;
+            }
+            let Ok(ops) = self.state.parse_line(text, self.set) else {
+                escape_into(text, &mut out);
+                return out;
+            };
+            // Adjacent pieces of the same class share one span.
+            let mut open: Option<&'static str> = None;
+            let mut emit = |class: Option<&'static str>, piece: &str, out: &mut String| {
+                if piece.is_empty() {
+                    return;
+                }
+                if class != open {
+                    if open.is_some() {
+                        out.push_str("</span>");
+                    }
+                    if let Some(c) = class {
+                        out.push_str("<span class=\"");
+                        out.push_str(c);
+                        out.push_str("\">");
+                    }
+                    open = class;
+                }
+                escape_into(piece, out);
+            };
+            let mut pos = 0;
+            for (i, op) in ops {
+                let i = i.min(text.len());
+                if i > pos && text.is_char_boundary(i) {
+                    emit(self.class(), &text[pos..i], &mut out);
+                    pos = i;
+                }
+                let _ = self.stack.apply(&op);
+            }
+            emit(self.class(), &text[pos..], &mut out);
+            if open.is_some() {
+                out.push_str("</span>");
+            }
+            out
+        }
+    }
+
+    /// The HTML of every hunk line of `f` (indexed like `f.hunks[h].lines[l]`), highlighted when the file
+    /// has a known syntax and `budget` (lines left to highlight on the page) allows; otherwise escaped text.
+    /// Takes the lines it highlighted off `budget`.
+    pub fn file_lines(f: &FileDiff, budget: &mut usize) -> Vec<Vec<String>> {
+        let plain = || -> Vec<Vec<String>> {
+            f.hunks
+                .iter()
+                .map(|h| {
+                    h.lines
+                        .iter()
+                        .map(|l| {
+                            let mut s = String::with_capacity(l.text.len());
+                            escape_into(&l.text, &mut s);
+                            s
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let n = f.line_count();
+        if n == 0 || n > *budget {
+            return plain();
+        }
+        let sx = syntaxes();
+        let first = f.hunks.first().and_then(|h| h.lines.first()).map(|l| l.text.as_str()).unwrap_or("");
+        let Some(syntax) = syntax_for(&sx.set, f.path(), first) else { return plain() };
+        *budget -= n;
+        let side = || Side {
+            state: ParseState::new(syntax),
+            stack: ScopeStack::new(),
+            set: &sx.set,
+            classes: &sx.classes,
+        };
+        let (mut old, mut new) = (side(), side());
+        f.hunks
+            .iter()
+            .map(|h| {
+                h.lines
+                    .iter()
+                    .map(|l| match l.kind {
+                        LineKind::Removed => old.line(&l.text),
+                        LineKind::Added => new.line(&l.text),
+                        LineKind::Context => {
+                            let _ = old.line(&l.text);
+                            new.line(&l.text)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn rust_is_highlighted_text_is_escaped_and_the_budget_is_kept() {
+            let p = "diff --git a/src/m.rs b/src/m.rs\n--- a/src/m.rs\n+++ b/src/m.rs\n@@ -1,2 +1,2 @@\n-fn old() {}\n+fn main() { let s = \"<b>\"; } // hi\n x\n";
+            let f = &crate::diff::parse(p)[0];
+            let mut budget = 100;
+            let html = file_lines(f, &mut budget);
+            assert_eq!(budget, 97);
+            let added = &html[0][1];
+            assert!(added.contains("<span class=\"hl-k\">fn</span>"), "{added}");
+            assert!(added.contains("hl-s") && added.contains("&lt;b&gt;"), "{added}");
+            assert!(added.contains("<span class=\"hl-c\">// hi</span>"), "{added}");
+            assert!(!added.contains("<b>"), "{added}");
+            // Out of budget: escaped, not highlighted.
+            let mut none = 2;
+            let html = file_lines(f, &mut none);
+            assert_eq!(none, 2);
+            assert!(!html[0][1].contains("<span") && html[0][1].contains("&lt;b&gt;"));
+            // Plain text is not highlighted.
+            let t = "diff --git a/n.txt b/n.txt\n--- a/n.txt\n+++ b/n.txt\n@@ -1 +1 @@\n-a\n+fn b\n";
+            let mut budget = 100;
+            let html = file_lines(&crate::diff::parse(t)[0], &mut budget);
+            assert_eq!((budget, html[0][1].as_str()), (100, "fn b"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

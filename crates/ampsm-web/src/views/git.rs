@@ -3,12 +3,15 @@
 //! squash, rebase with continue/abort, merge with a dry-run preview first, undo), each one engine call.
 //! Conflicts are listed per file with the engine's next steps.
 
+use crate::diff::{self, FileStatus, LineKind};
 use crate::error::WebError;
 use crate::state::AppState;
+use crate::views::export::enc;
 use crate::views::layout::{self, Page, Section, csrf, error_line, notice_line, short, status};
 use crate::views::session::{Tab, header};
 use crate::views::sessions::notice_text;
 use ampsm_core::{MergeResult, RebaseResult};
+use ampsm_engine::review::conflicts::{ConflictHunk, ConflictReport, ConflictSide};
 use ampsm_engine::review::merge::{MergeReport, MergeRequest, MergeStrategy};
 use ampsm_engine::review::{DiffMode, DiffReport, DiffRequest, LogEntry, RebaseReport, ReviewStatus};
 use ampsm_engine::{Engine, SessionDetails};
@@ -16,18 +19,20 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 /// The largest patch shown on the page.
 const MAX_PATCH_BYTES: usize = 512 * 1024;
 
-/// `?uncommitted=1&path=…&done=…`.
+/// `?uncommitted=1&path=…&done=…&view=split`.
 #[derive(Debug, Default, Deserialize)]
 pub struct GitQuery {
     pub uncommitted: Option<String>,
     pub path: Option<String>,
     pub done: Option<String>,
+    /// `split` for the side-by-side layout (else unified).
+    pub view: Option<String>,
 }
 
 struct Data {
@@ -35,6 +40,7 @@ struct Data {
     status: Option<ReviewStatus>,
     diff: Option<DiffReport>,
     log: Vec<LogEntry>,
+    conflicts: Option<ConflictReport>,
     problem: Option<String>,
 }
 
@@ -56,7 +62,9 @@ fn load(e: &Engine, id: &str, uncommitted: bool, path: Option<String>) -> Result
         None
     };
     let log = if status.is_some() { e.review_log(&sid).unwrap_or_default() } else { Vec::new() };
-    Ok(Data { details, status, diff, log, problem })
+    let stopped = status.as_ref().is_some_and(|s| s.rebase_in_progress || !s.conflicts.is_empty());
+    let conflicts = if stopped { e.review_conflicts(&sid).ok() } else { None };
+    Ok(Data { details, status, diff, log, conflicts, problem })
 }
 
 /// `GET /s/{id}/git`.
@@ -104,16 +112,18 @@ async fn render(
                         @if !st.conflicts.is_empty() { "; conflicts in: " (st.conflicts.join(", ")) }
                         ". Resolve the files in " code { (st.worktree) } ", stage them, then continue."
                         form.inline method="post" action=(act("rebase-continue")) { (csrf(&state)) " " button.primary { "Continue rebase" } }
-                        form.inline method="post" action=(act("rebase-abort")) { (csrf(&state)) " " button.danger { "Abort rebase" } }
+                        form.inline method="post" action=(act("rebase-abort")) data-confirm="Abort the rebase and put the branch back as it was before it?" {
+                            (csrf(&state)) " " button.danger { "Abort rebase" } }
                     }
                 }
+                @if let Some(c) = &d.conflicts { (conflicts_view(c)) }
                 (file_lists(&state, &act, st))
             }
             section {
                 h2 { "Commit" }
                 form.inline method="post" action=(act("commit")) {
                     (csrf(&state))
-                    input name="message" size="60" placeholder="Commit message (commits what is staged)" required;
+                    input name="message" size="60" aria-label="Commit message" placeholder="Commit message (commits what is staged)" required;
                     " " button.primary type="submit" { "Commit" }
                 }
             }
@@ -125,7 +135,7 @@ async fn render(
                 @else { b { "branch against base" } " · " a href={ (base) "?uncommitted=1" } { "uncommitted" } }
                 @if let Some(p) = &q.path { " · only " code { (p) } " (" a href=(base) { "all files" } ")" }
             }
-            @if let Some(diff) = &d.diff { (diff_view(&base, diff, uncommitted)) }
+            @if let Some(diff) = &d.diff { (diff_view(&base, diff, &q)) }
         }
         section {
             h2 { "History" }
@@ -152,28 +162,35 @@ async fn render(
         }
         section {
             h2 { "Squash, rebase, merge" }
-            form method="post" action=(act("squash")) {
+            form method="post" action=(act("squash")) #squash-form
+                data-confirm="Squash the session's commits into one? A snapshot is saved first, so Undo can bring them back." {
                 (csrf(&state))
-                input name="message" size="50" placeholder="Message (default: from the commits)";
+                input name="message" size="50" aria-label="Squash message" placeholder="Message (default: from the commits)";
                 label { " " input type="checkbox" name="agent_only"; " only the agent's commits" }
                 " " button type="submit" { "Squash" }
             }
             p {}
             form method="post" action=(act("rebase")) {
                 (csrf(&state))
-                input name="onto" size="30" placeholder={ "onto (default: " (s.base_branch) ")" };
+                input name="onto" size="30" aria-label="Rebase onto" placeholder={ "onto (default: " (s.base_branch) ")" };
                 " " button type="submit" { "Rebase" }
             }
             p {}
             form method="post" action=(act("merge-preview")) #merge-form {
                 (csrf(&state))
-                select name="strategy" { option value="squash" { "squash" } option value="rebase" { "rebase" } option value="merge" { "merge" } }
-                " " input name="message" size="40" placeholder="Message (squash/merge)";
+                select name="strategy" aria-label="Merge strategy" { option value="squash" { "squash" } option value="rebase" { "rebase" } option value="merge" { "merge" } }
+                " " input name="message" size="40" aria-label="Merge message" placeholder="Message (squash/merge)";
+                " " select name="land" aria-label="Then" {
+                    option value="" { "merge locally" }
+                    option value="push" { "merge and push the base branch" }
+                    option value="pr" { "push the branch and open a pull request (gh) instead" }
+                }
                 " " button.primary type="submit" { "Preview merge" }
                 span.dim { " (a dry run first: checks and conflicts; nothing changes)" }
             }
             p {}
-            form method="post" action=(act("undo")) {
+            form method="post" action=(act("undo")) #undo-form
+                data-confirm="Undo: restore the last snapshot? The current state is saved first." {
                 (csrf(&state))
                 button.danger type="submit" { "Undo" } span.dim { " restores the last snapshot (the current state is saved first)" }
             }
@@ -221,40 +238,153 @@ fn file_lists(state: &AppState, act: &dyn Fn(&str) -> String, st: &ReviewStatus)
     }
 }
 
-fn diff_view(base: &str, d: &DiffReport, uncommitted: bool) -> Markup {
+/// Hunk lines highlighted per page at most; the rest are shown as plain text.
+const HIGHLIGHT_BUDGET: usize = 5_000;
+
+/// The diff's own styles (line numbers, the two layouts, token colours from the theme's variables).
+const DIFF_CSS: &str = include_str!("../../assets/diff.css");
+
+/// The diff: the from → to line, the layout toggle, a file list with +/− linking to each file, then each
+/// file as a collapsible section (unified or side by side, with line numbers and highlighting).
+fn diff_view(base: &str, d: &DiffReport, q: &GitQuery) -> Markup {
+    let uncommitted = q.uncommitted.is_some();
+    let split = q.view.as_deref() == Some("split");
     let extra = if uncommitted { "uncommitted=1&" } else { "" };
+    let path_q =
+        q.path.as_deref().filter(|p| !p.is_empty()).map(|p| format!("path={}&", enc(p))).unwrap_or_default();
+    let only = |p: &str| format!("{base}?{extra}{}path={}", if split { "view=split&" } else { "" }, enc(p));
+    let too_big = d.patch.as_ref().is_some_and(|p| p.len() > MAX_PATCH_BYTES);
+    let files = match &d.patch {
+        Some(p) if !too_big => diff::parse(p),
+        _ => Vec::new(),
+    };
+    let anchor = |path: &str| files.iter().position(|f| f.path() == path).map(|i| format!("#f{i}"));
     html! {
+        style { (PreEscaped(DIFF_CSS)) }
         p.dim { code { (short(&d.from)) } " → " code { (short(&d.to)) }
             @if d.uncommitted_not_shown > 0 { " · " (d.uncommitted_not_shown) " uncommitted file(s) not in this diff" } }
         @if d.files.is_empty() { p.dim { "No changes." } }
         @else {
+            p #diff-layout {
+                "Layout: "
+                @if split {
+                    a href={ (base) "?" (extra) (path_q) } { "unified" } " · " b aria-current="true" { "side by side" }
+                } @else {
+                    b aria-current="true" { "unified" } " · " a href={ (base) "?" (extra) (path_q) "view=split" } { "side by side" }
+                }
+            }
             table #diff-files {
-                tr { th { "File" } th.n { "+" } th.n { "−" } }
+                tr { th { "File" } th.n { "+" } th.n { "−" } th {} }
                 @for f in &d.files {
                     tr {
-                        td { a href={ (base) "?" (extra) "path=" (crate::views::export::enc(&f.path)) } { @if let Some(o) = &f.old_path { (o) " → " } (f.path) } }
-                        td.n { (f.added.map(|a| a.to_string()).unwrap_or_else(|| "bin".into())) }
-                        td.n { (f.removed.map(|a| a.to_string()).unwrap_or_else(|| "bin".into())) }
+                        td {
+                            @let label = html! { @if let Some(o) = &f.old_path { (o) " → " } (f.path) };
+                            @match anchor(&f.path) {
+                                Some(a) => { a href=(a) { (label) } }
+                                None => { a href=(only(&f.path)) { (label) } }
+                            }
+                        }
+                        td.n.add-n { (f.added.map(|a| format!("+{a}")).unwrap_or_else(|| "bin".into())) }
+                        td.n.del-n { (f.removed.map(|a| format!("−{a}")).unwrap_or_else(|| "bin".into())) }
+                        td { a.dim href=(only(&f.path)) { "only this file" } }
                     }
                 }
             }
         }
         @if !d.untracked.is_empty() { p.dim { "Untracked (not in the diff): " (d.untracked.join(", ")) } }
-        @if let Some(patch) = &d.patch {
-            @if patch.len() > MAX_PATCH_BYTES {
-                p.dim { "The patch is " (patch.len() / 1024) " KiB; pick a file above to see its part." }
-            } @else if !patch.is_empty() {
-                pre.diff #patch {
-                    @for line in patch.lines() {
-                        @let class = if line.starts_with("diff --git") || line.starts_with("+++") || line.starts_with("---") { "file" }
-                            else if line.starts_with('+') { "add" } else if line.starts_with('-') { "del" }
-                            else if line.starts_with("@@") { "hunk" } else { "" };
-                        span class=(class) { (line) } "\n"
+        @if too_big {
+            p.dim #diff-too-big { "The patch is " (d.patch.as_ref().map_or(0, String::len) / 1024)
+                " KiB, too large to show at once; pick a file above to see its part." }
+        } @else {
+            @let mut budget = HIGHLIGHT_BUDGET;
+            div #patch {
+                @for (i, f) in files.iter().enumerate() {
+                    (file_view(i, f, split, &mut budget))
+                }
+            }
+        }
+    }
+}
+
+/// One file of the diff: a collapsible section with its name, status and +/−, then its hunks.
+fn file_view(i: usize, f: &diff::FileDiff, split: bool, budget: &mut usize) -> Markup {
+    let lines = diff::highlight::file_lines(f, budget);
+    let cols = if split { 4 } else { 3 };
+    html! {
+        details.dfile open id={ "f" (i) } {
+            summary {
+                code.fname { @if f.status == FileStatus::Renamed || f.status == FileStatus::Copied { (f.old_path.as_deref().unwrap_or("")) " → " } (f.path()) }
+                " " span.badge { (f.status.as_str()) @if let Some(s) = f.similarity { " " (s) "%" } }
+                @if f.binary { " " span.badge { "binary" } }
+                @else { " " span.add-n { "+" (f.added) } " " span.del-n { "−" (f.removed) } }
+            }
+            @if let Some((a, b)) = &f.mode_change { p.dim { "mode " (a) " → " (b) } }
+            @if f.binary { p.dim { "Binary file; not shown." } }
+            @else if f.hunks.is_empty() { p.dim { "No changes to the content." } }
+            @else {
+                table class={ "d " (if split { "split" } else { "unified" }) } {
+                    @for (h, hunk) in f.hunks.iter().enumerate() {
+                        tbody {
+                            tr.hunk { td colspan=(cols) { "@@ -" (hunk.old_start) "," (hunk.old_count) " +" (hunk.new_start) "," (hunk.new_count) " @@ " (hunk.section) } }
+                            @if split {
+                                @for row in diff::split_rows(hunk) {
+                                    tr {
+                                        (side_cells(row.left, hunk, &lines[h], true))
+                                        (side_cells(row.right, hunk, &lines[h], false))
+                                    }
+                                }
+                            } @else {
+                                @for (l, line) in hunk.lines.iter().enumerate() {
+                                    tr class=(kind_class(line.kind)) {
+                                        td.ln { (num(line.old)) }
+                                        td.ln { (num(line.new)) }
+                                        td.code { (sign(line.kind)) (PreEscaped(&lines[h][l])) (eol(line)) }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// The number and code cells of one side of a side-by-side row (empty when that side has no line).
+fn side_cells(line: Option<&diff::Line>, hunk: &diff::Hunk, html: &[String], old_side: bool) -> Markup {
+    let Some(line) = line else {
+        return html! { td.ln.empty {} td.code.empty {} };
+    };
+    let idx = hunk.lines.iter().position(|l| std::ptr::eq(l, line)).unwrap_or(0);
+    let n = if old_side { line.old } else { line.new };
+    html! {
+        td class={ "ln " (kind_class(line.kind)) } { (num(n)) }
+        td class={ "code " (kind_class(line.kind)) } { (sign(line.kind)) (PreEscaped(html.get(idx).map(String::as_str).unwrap_or(""))) (eol(line)) }
+    }
+}
+
+fn kind_class(k: LineKind) -> &'static str {
+    match k {
+        LineKind::Added => "add",
+        LineKind::Removed => "del",
+        LineKind::Context => "ctx",
+    }
+}
+
+fn sign(k: LineKind) -> &'static str {
+    match k {
+        LineKind::Added => "+",
+        LineKind::Removed => "-",
+        LineKind::Context => " ",
+    }
+}
+
+fn num(n: Option<u32>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn eol(l: &diff::Line) -> Markup {
+    html! { @if l.no_newline { " " span.noeol title="No newline at end of file" { "⏎̸ no newline at end of file" } } }
 }
 
 /// Fields of every git action form (each uses what it needs).
@@ -267,6 +397,8 @@ pub struct ActionForm {
     pub agent_only: Option<String>,
     pub onto: Option<String>,
     pub strategy: Option<String>,
+    /// After the merge: `push` (the base branch) or `pr` (a pull request instead of a local merge).
+    pub land: Option<String>,
 }
 
 /// What an action left to show.
@@ -315,19 +447,20 @@ pub async fn action(
                     let strategy: MergeStrategy =
                         f.strategy.as_deref().unwrap_or("squash").parse().map_err(WebError::BadRequest)?;
                     let dry_run = action == "merge-preview";
+                    let land = Land::from_field(f.land.as_deref())?;
                     let req = MergeRequest {
                         strategy,
                         message: msg.clone(),
                         dry_run,
-                        push: false,
-                        pr: false,
+                        push: land == Land::Push,
+                        pr: land == Land::Pr,
                         ..Default::default()
                     };
                     let r = e.merge_session(&sid, &req)?;
                     if dry_run {
-                        Outcome::Show(merge_view(&r, &sid, msg.as_deref(), csrf_markup))
+                        Outcome::Show(merge_view(&r, &sid, msg.as_deref(), land, csrf_markup))
                     } else {
-                        Outcome::Show(merge_view(&r, &sid, None, html! {}))
+                        Outcome::Show(merge_view(&r, &sid, None, land, html! {}))
                     }
                 }
                 "undo" => {
@@ -368,7 +501,35 @@ fn rebase_view(r: &RebaseReport) -> Markup {
     }
 }
 
-fn merge_view(r: &MergeReport, sid: &str, message: Option<&str>, confirm_csrf: Markup) -> Markup {
+/// What happens after the merge's checks pass: a local merge, a merge then a push of the base branch, or
+/// a pull request instead (`merge --push`, `merge --pr`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Land {
+    Local,
+    Push,
+    Pr,
+}
+
+impl Land {
+    fn from_field(v: Option<&str>) -> Result<Land, WebError> {
+        match v.unwrap_or("") {
+            "" | "local" => Ok(Land::Local),
+            "push" => Ok(Land::Push),
+            "pr" => Ok(Land::Pr),
+            other => Err(WebError::BadRequest(format!("unknown merge option {other:?} (one of: push, pr)"))),
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Land::Local => "",
+            Land::Push => "push",
+            Land::Pr => "pr",
+        }
+    }
+}
+
+fn merge_view(r: &MergeReport, sid: &str, message: Option<&str>, land: Land, confirm_csrf: Markup) -> Markup {
     let dry = r.result == MergeResult::DryRun;
     html! {
         div class=(if dry && !r.would_merge { "err warn" } else { "note" }) #merge-result {
@@ -386,19 +547,90 @@ fn merge_view(r: &MergeReport, sid: &str, message: Option<&str>, confirm_csrf: M
                 p { "Dry run: " (if r.would_merge { "the merge would go ahead" } else { "the merge would be refused" })
                     " (" (r.commits_landed) " commit(s), strategy " (r.strategy.as_str()) "). Nothing was changed." }
                 @if r.would_merge {
-                    form method="post" action={ "/s/" (sid) "/git/merge" } #merge-confirm {
+                    @let question = match land {
+                        Land::Local => format!("Merge {} into {} ({})?", r.name, r.base_branch, r.strategy.as_str()),
+                        Land::Push => format!("Merge {} into {} ({}) and push {} to its remote?", r.name, r.base_branch, r.strategy.as_str(), r.base_branch),
+                        Land::Pr => format!("Push the branch of {} and open a pull request against {}?", r.name, r.base_branch),
+                    };
+                    form method="post" action={ "/s/" (sid) "/git/merge" } #merge-confirm data-confirm=(question) {
                         (confirm_csrf)
                         input type="hidden" name="strategy" value=(r.strategy.as_str());
+                        @if land != Land::Local { input type="hidden" name="land" value=(land.field()); }
                         @if let Some(m) = message { input type="hidden" name="message" value=(m); }
-                        button.primary type="submit" { "Merge now (" (r.strategy.as_str()) " into " (r.base_branch) ")" }
+                        button.primary type="submit" {
+                            @match land {
+                                Land::Local => { "Merge now (" (r.strategy.as_str()) " into " (r.base_branch) ")" }
+                                Land::Push => { "Merge and push (" (r.strategy.as_str()) " into " (r.base_branch) ")" }
+                                Land::Pr => { "Open pull request (against " (r.base_branch) ")" }
+                            }
+                        }
                     }
                 }
+            } @else if r.result == MergeResult::PullRequest {
+                p #pr-result { "Pushed " (r.name) "'s branch to " code { (r.pushed.as_deref().unwrap_or("-")) } " and opened a pull request: "
+                    @if let Some(u) = &r.pr_url { a href=(u) rel="noreferrer noopener" target="_blank" { (u) } } @else { "(no address printed)" } }
             } @else {
                 p { "Merged " (r.name) " into " code { (r.base_branch) } " (" (r.strategy.as_str()) "): "
                     code { (r.base_before.as_deref().map(short).unwrap_or("-")) } " → " code { (r.base_after.as_deref().map(short).unwrap_or("-")) } "." }
                 @if let Some(u) = &r.base_update { p.dim { "Base update: " (u) } }
+                @if let Some(remote) = &r.pushed { p #push-result { "Pushed " code { (r.base_branch) } " to " code { (remote) } "." } }
             }
             @for n in &r.notes { div.dim { "note: " (n) } }
+        }
+    }
+}
+
+/// The hunks of a stopped rebase or merge, per file, with each side's lines and numbers, then the steps.
+fn conflicts_view(c: &ConflictReport) -> Markup {
+    html! {
+        section #conflicts aria-labelledby="conflicts-h" {
+            h2 #conflicts-h { "Conflicts" }
+            @if c.operation == Some("rebase") {
+                p.dim { "During a rebase, " b { "ours" } " is the base with the commits replayed so far, and "
+                    b { "theirs" } " is the session's commit being replayed." }
+            }
+            @for f in &c.files {
+                details.dfile.conflict open {
+                    summary { code.fname { (f.path) } " " span.badge { (f.hunks.len()) " conflict(s)" } }
+                    @if let Some(n) = &f.note { p.dim { (n) } }
+                    @for h in &f.hunks { (conflict_hunk(h)) }
+                }
+            }
+            @if !c.next_steps.is_empty() {
+                div #conflict-steps { "Next:" ol { @for n in &c.next_steps { li { (n) } } } }
+            }
+        }
+    }
+}
+
+fn conflict_hunk(h: &ConflictHunk) -> Markup {
+    let context = |lines: &[String], first: usize| {
+        html! {
+            @for (k, l) in lines.iter().enumerate() {
+                tr { td.ln { (first + k) } td.code.ctx { " " (l) } }
+            }
+        }
+    };
+    let side = |s: &ConflictSide, which: &str, class: &str| {
+        html! {
+            tr { th colspan="2" { (which) @if !s.label.is_empty() { " · " code { (s.label) } } } }
+            @for (k, l) in s.lines.iter().enumerate() {
+                tr { td.ln { (s.start_line + k) } td class={ "code " (class) } { (l) } }
+            }
+            @if s.lines.is_empty() { tr { td.ln {} td.code.dim { "(nothing)" } } }
+            @if s.truncated { tr { td.ln {} td.code.dim { "… more lines in the file" } } }
+        }
+    };
+    html! {
+        table.d.unified.conflict-hunk {
+            tbody {
+                tr.hunk { td colspan="2" { "lines " (h.start_line) "–" (h.end_line) } }
+                (context(&h.before, h.start_line.saturating_sub(h.before.len())))
+                (side(&h.ours, "ours", "ours"))
+                @if let Some(b) = &h.base { (side(b, "common ancestor", "ctx")) }
+                (side(&h.theirs, "theirs", "theirs"))
+                (context(&h.after, h.end_line + 1))
+            }
         }
     }
 }

@@ -128,7 +128,7 @@ pub async fn render(
         }
         section {
             h2 { "Remove" }
-            form.inline method="post" action={ "/s/" (sid) "/remove" } {
+            form.inline method="post" action={ "/s/" (sid) "/remove" } data-confirm="Remove this session? Its worktree and branch are deleted (unmerged work is refused unless forced, which snapshots it first)." {
                 (csrf(&state))
                 label { input type="checkbox" name="force"; " force (unmerged work is snapshotted first)" } " "
                 button.danger type="submit" { "Remove session" }

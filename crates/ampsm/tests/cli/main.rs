@@ -21,4 +21,5 @@ mod web_a11y;
 mod web_approvals;
 mod web_browser;
 mod web_http;
+mod web_review;
 mod web_support;
