@@ -37,9 +37,9 @@ fn world_with_work() -> (World, String) {
     (w, id)
 }
 
-/// Runs axe-core on the page and returns its serious and critical violations, one line each.
-fn serious_violations(b: &Driver, axe: &str) -> Vec<String> {
-    b.script(&format!("{axe}\n;return 1;"));
+/// Runs axe-core (already loaded in the page) and returns its serious and critical violations, one line
+/// each.
+fn serious_violations(b: &Driver) -> Vec<String> {
     let v = b.script(
         "return axe.run(document, { resultTypes: ['violations'] }).then(function (r) {
             return r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
@@ -56,8 +56,12 @@ fn serious_violations(b: &Driver, axe: &str) -> Vec<String> {
         .collect()
 }
 
+/// Picks a theme as the toggle does: remembered for the next pages and applied to this one.
 fn set_theme(b: &Driver, theme: &str) {
-    b.script(&format!("localStorage.setItem('ampsm-theme', {}); return 1;", json!(theme)));
+    b.script(&format!(
+        "localStorage.setItem('ampsm-theme', {t}); document.documentElement.setAttribute('data-theme', {t}); return 1;",
+        t = json!(theme)
+    ));
 }
 
 fn screenshots_dir() -> Option<PathBuf> {
@@ -88,16 +92,13 @@ fn every_page_passes_axe_in_both_themes() {
     ];
     let shots = screenshots_dir();
     let mut found = Vec::new();
-    for theme in ["dark", "light"] {
-        set_theme(&b, theme);
-        for (name, path) in &pages {
-            b.goto(&format!("{}{path}", d.base()));
-            assert_eq!(
-                b.script("return document.documentElement.getAttribute('data-theme');"),
-                json!(theme),
-                "{path}"
-            );
-            for v in serious_violations(&b, &axe) {
+    for (name, path) in &pages {
+        b.goto(&format!("{}{path}", d.base()));
+        // axe once per page; the theme switches in place (what the toggle does) between the two runs.
+        b.script(&format!("{axe}\n;return 1;"));
+        for theme in ["dark", "light"] {
+            set_theme(&b, theme);
+            for v in serious_violations(&b) {
                 found.push(format!("{theme} {path}: {v}"));
             }
             if let Some(dir) = &shots
