@@ -181,11 +181,13 @@ pub struct UiConfig {
     pub theme: String,
     pub port: u16,
     pub auto_update: bool,
+    /// Folders the dashboard's folder browser may show besides the user's home (`ui.roots`).
+    pub roots: Vec<String>,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { theme: "gruvbox".into(), port: 7878, auto_update: true }
+        UiConfig { theme: "gruvbox".into(), port: 7878, auto_update: true, roots: Vec::new() }
     }
 }
 
@@ -531,6 +533,41 @@ pub fn set_in_file(path: &Path, key: &str, value_text: &str) -> Result<Config, C
     })?;
     write_atomically(path, new_text.as_bytes())?;
     Ok(config)
+}
+
+/// Replaces the whole config file with `text` after the same checks as loading it (a bad value is one
+/// error naming its line and key, and nothing is written), written atomically under the config lock.
+/// `expected` is the text the caller started from: when the file changed since (another process's
+/// `config set`), nothing is written. Returns the new config and its warnings (unknown keys).
+pub fn save_text(
+    path: &Path,
+    expected: &str,
+    text: &str,
+) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    let write_error = |source| ConfigError::Write { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+    }
+    let _lock = lock_config(path)?;
+    let now = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+    };
+    if now != expected {
+        return Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message:
+                "the file changed since this text was loaded (another `config set`?); nothing was written: \
+                      load it again and redo the change"
+                    .into(),
+        });
+    }
+    let parsed = Config::parse(path, text)?;
+    write_atomically(path, text.as_bytes())?;
+    Ok(parsed)
 }
 
 /// Takes the exclusive lock of the config file `path` (on `<file>.lock` beside it, which stays), waiting

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod paths;
+pub mod secrets;
 mod spec;
 pub mod yaml;
 

@@ -19,6 +19,7 @@ pub mod reports;
 pub mod review;
 pub mod runs;
 pub mod sessions;
+pub mod settings;
 
 pub use error::EngineError;
 pub use reads::SessionQuery;

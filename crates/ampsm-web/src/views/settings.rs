@@ -1,48 +1,78 @@
-//! Settings / doctor: every config key with its effective value (secret-looking values masked, agent
-//! environment values never shown), the engine's health checks (`doctor`) and an auth badge per agent.
+//! Settings / doctor: the config file to edit (secrets hidden by key name and by what they look like,
+//! checked as `amp-sessions config` loads it before anything is written, saved atomically; the next
+//! request uses it), every config key with its effective value (masked the same way), the engine's health
+//! checks (`doctor`) and an auth badge per agent.
 
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, status};
+use crate::views::layout::{csrf, error_line, notice_line};
 use ampsm_core::PermissionPolicy;
 use ampsm_engine::health::DoctorReport;
 use ampsm_engine::runs::permissions::AgentPolicies;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use maud::html;
+use ampsm_engine::settings::ConfigText;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
 
-use ampsm_config::config::is_secret_key;
+/// The config file to edit, its entries, the doctor's report (or its failure), the config warnings and
+/// each agent's permission policies.
+type Loaded =
+    (ConfigText, Vec<(String, String)>, Result<DoctorReport, String>, Vec<String>, Vec<AgentPolicies>);
 
-/// The config file, its entries, the doctor's report (or its failure), the config warnings and each
-/// agent's permission policies.
-type Loaded = (String, Vec<(String, String)>, Result<DoctorReport, String>, Vec<String>, Vec<AgentPolicies>);
+/// `?saved=1` after a save.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Saved {
+    pub saved: Option<String>,
+}
+
+/// The config form: the edited text and the version of the file it started from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigForm {
+    pub text: String,
+    pub version: String,
+}
 
 /// `GET /settings`.
-pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
-    let (config_path, entries, report, warnings, policies): Loaded = state
+pub async fn page(State(state): State<AppState>, Query(s): Query<Saved>) -> Result<Response, WebError> {
+    let notice =
+        s.saved.is_some().then_some("Config saved; new requests use it (ui.port applies at the next start).");
+    render(state, None, None, notice, StatusCode::OK).await
+}
+
+/// `POST /settings/config`: checks and saves the edited config (hidden values kept as they are).
+pub async fn save(State(state): State<AppState>, Form(f): Form<ConfigForm>) -> Result<Response, WebError> {
+    let (text, version) = (f.text.clone(), f.version.clone());
+    match state.engine(move |e| Ok(e.save_config_text(&text, &version)?)).await {
+        Ok(_) => Ok(Redirect::to("/settings?saved=1#config-edit").into_response()),
+        Err(e) => {
+            let code = e.status();
+            render(state, Some(f), Some(e.line()), None, code).await
+        }
+    }
+}
+
+async fn render(
+    state: AppState,
+    form: Option<ConfigForm>,
+    error: Option<String>,
+    notice: Option<&str>,
+    code: StatusCode,
+) -> Result<Response, WebError> {
+    let (config, entries, report, warnings, policies): Loaded = state
         .engine(|e| {
-            let entries = e
-                .config()
-                .list()
-                .into_iter()
-                .map(|(k, v)| {
-                    let shown = if is_secret_key(&k) && !v.is_null() {
-                        "•••• (hidden)".to_string()
-                    } else {
-                        match v {
-                            serde_json::Value::Null => String::new(),
-                            serde_json::Value::String(s) => s,
-                            other => other.to_string(),
-                        }
-                    };
-                    (k, shown)
-                })
-                .collect();
+            let entries = e.config_entries_masked();
             let warnings = e.config_warnings().iter().map(|w| w.to_string()).collect();
             let report = e.doctor().map_err(|err| WebError::from(err).line());
-            Ok((e.config_path().display().to_string(), entries, report, warnings, e.agent_policies()))
+            Ok((e.config_text()?, entries, report, warnings, e.agent_policies()))
         })
         .await?;
+    let config_path = config.path.clone();
     let body = html! {
         h1 { "Settings" }
         @match &report {
@@ -94,8 +124,11 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
         }
         p.dim { "A new session takes its agent's default unless the New session form (or " code { "new --permissions" } ") names one; "
             "set defaults with " code { "amp-sessions config set agents.<name>.permissions POLICY" } " or " code { "session.permissions" } "." }
-        h2 { "Config" }
-        p.dim { code { (config_path) } " · change values with " code { "amp-sessions config set KEY VALUE" } }
+        h2 #config-edit { "Config" }
+        (notice_line(notice))
+        (error_line(error.as_deref()))
+        (config_form(&state, &config, form.as_ref()))
+        p.dim { code { (config_path) } " · or change one value with " code { "amp-sessions config set KEY VALUE" } }
         @for w in &warnings { div.err.warn { (w) } }
         table #config {
             tr { th { "Key" } th { "Value" } }
@@ -104,6 +137,30 @@ pub async fn page(State(state): State<AppState>) -> Result<Response, WebError> {
         p.dim { "Theme: " (state.inner.theme) " · live updates: " (if state.inner.auto_update { "on" } else { "off" })
             " · listening on 127.0.0.1:" (state.inner.port) " only" }
     };
-    Ok(layout::page(&state, Page { title: "Settings", section: Section::Settings, live: None, body })
+    Ok((code, layout::page(&state, Page { title: "Settings", section: Section::Settings, live: None, body }))
         .into_response())
+}
+
+/// The editor of the config file: its text with secrets hidden as `«hidden:N»` (saved as they were
+/// unless replaced), or the text the user sent when it was refused.
+fn config_form(state: &AppState, config: &ConfigText, sent: Option<&ConfigForm>) -> Markup {
+    let (text, version) = match sent {
+        Some(f) => (f.text.as_str(), f.version.as_str()),
+        None => (config.text.as_str(), config.version.as_str()),
+    };
+    let rows = text.lines().count().clamp(8, 40) + 2;
+    html! {
+        form method="post" action="/settings/config" #config-form {
+            (csrf(state))
+            input type="hidden" name="version" value=(version);
+            p { label for="config-text" { "config.yaml" }
+                @if !config.exists { span.dim { " (no file yet: the defaults apply; saving creates it)" } } }
+            textarea #config-text name="text" rows=(rows) spellcheck="false" { (text) }
+            p.dim {
+                @if config.hidden > 0 { (config.hidden) " secret value(s) are shown as " code { "«hidden:N»" } " and kept as they are when saved; replace one to change it. " }
+                "The text is checked as " code { "amp-sessions config" } " reads it before anything is written."
+            }
+            p { button.primary type="submit" { "Save config" } }
+        }
+    }
 }

@@ -21,5 +21,6 @@ mod web_a11y;
 mod web_approvals;
 mod web_browser;
 mod web_http;
+mod web_settings;
 mod web_review;
 mod web_support;

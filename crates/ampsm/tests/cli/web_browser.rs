@@ -22,7 +22,8 @@ fn browser_creates_runs_and_watches_a_session_live() {
     assert_eq!(b.current_url(), format!("{}/", d.base()));
     assert!(b.text("h1").contains("Sessions"));
 
-    // The form: repository, name, agent, prompt, "run now".
+    // The form (in the New session dialog): repository, name, agent, prompt, "run now".
+    b.click("#new-session-button");
     b.type_into("#repo", w.repo_arg());
     b.type_into("#name", "from-chromium");
     b.click("#agent option[value=claude]");
