@@ -1,6 +1,7 @@
 //! Session rows: creation in two steps (a row marked `creating_pid`, then finished), lookup by id, id
 //! prefix or name, filtered listing, status changes checked against the state machine and recorded in
-//! `status_changes`, and removal that keeps the row for later recovery.
+//! `status_changes`, and removal that keeps the row for later recovery; and the sessions page's query
+//! ([`SessionSearch`]): search, filters and one page, with each row's cost and +/− lines, in SQL.
 
 use crate::{Store, StoreError};
 use ampsm_core::id::looks_like_id_prefix;
@@ -79,6 +80,68 @@ pub struct SessionFilter {
     pub repo_path: Option<String>,
     /// Include removed sessions.
     pub include_removed: bool,
+}
+
+/// The sessions page's query: a search, filters, an order and one page (see [`Store::search_sessions`]).
+#[derive(Debug, Clone)]
+pub struct SessionSearch {
+    /// Words that must all appear (case-insensitive) in the name, branch, repository, agent or prompt.
+    pub text: Option<String>,
+    pub status: Option<SessionStatus>,
+    /// The repository path exactly as stored (a repository root).
+    pub repo_path: Option<String>,
+    pub agent: Option<String>,
+    /// Include removed sessions.
+    pub include_removed: bool,
+    /// Sort by repository first (then newest first), for a page grouped by repository.
+    pub by_repo: bool,
+    /// Rows per page (at least 1).
+    pub limit: u32,
+    /// Rows skipped before the page.
+    pub offset: u64,
+}
+
+impl Default for SessionSearch {
+    fn default() -> Self {
+        SessionSearch {
+            text: None,
+            status: None,
+            repo_path: None,
+            agent: None,
+            include_removed: false,
+            by_repo: false,
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+/// One row of [`Store::search_sessions`]: the session and its aggregates.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionListRow {
+    pub session: Session,
+    /// Iterations (agent runs) recorded.
+    pub iterations: i64,
+    /// Usage rows with a known cost, and their sum.
+    pub priced_rows: i64,
+    pub known_cost_usd: Money,
+    /// Usage rows without a known cost (an agent that reports none and no price in the table).
+    pub unpriced_rows: i64,
+    /// Lines added and removed by the session's recorded commits.
+    pub lines_added: i64,
+    pub lines_removed: i64,
+}
+
+/// A page of sessions with the counts the filters show.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionListPage {
+    pub rows: Vec<SessionListRow>,
+    /// How many sessions match (all pages).
+    pub total: u64,
+    /// Every repository with live sessions, with how many (for the filter and the New session picker).
+    pub repos: Vec<(String, i64)>,
+    /// Every agent sessions use.
+    pub agents: Vec<String>,
 }
 
 const COLUMNS: &str = "id, name, repo_path, base_branch, base_commit, branch, worktree_path, status, status_note, \
@@ -279,6 +342,97 @@ impl Store {
         self.query_sessions(&sql, rusqlite::params_from_iter(args.iter()))
     }
 
+    /// A page of the sessions `search` selects, newest first (by repository first with `by_repo`), with
+    /// each row's iterations, cost and lines, and the total count. Filtering, counting and paging happen
+    /// here; the aggregates are read from indexed tables for the page's rows only.
+    pub fn search_sessions(&self, search: &SessionSearch) -> Result<SessionListPage, StoreError> {
+        let mut filter = String::from(" WHERE creating_pid IS NULL");
+        let mut args: Vec<String> = Vec::new();
+        if !search.include_removed {
+            filter.push_str(" AND removed_at IS NULL");
+        }
+        if let Some(st) = search.status {
+            args.push(st.as_str().to_string());
+            filter.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if let Some(repo) = &search.repo_path {
+            args.push(repo.clone());
+            filter.push_str(&format!(" AND repo_path = ?{}", args.len()));
+        }
+        if let Some(agent) = &search.agent {
+            args.push(agent.clone());
+            filter.push_str(&format!(" AND agent = ?{}", args.len()));
+        }
+        for word in search.text.as_deref().unwrap_or("").split_whitespace().take(8) {
+            args.push(format!("%{}%", like_escape(word)));
+            let n = args.len();
+            filter.push_str(&format!(
+                " AND (name LIKE ?{n} ESCAPE '\\' OR branch LIKE ?{n} ESCAPE '\\' OR repo_path LIKE ?{n} ESCAPE '\\' \
+                 OR agent LIKE ?{n} ESCAPE '\\' OR id LIKE ?{n} ESCAPE '\\' OR prompt LIKE ?{n} ESCAPE '\\')"
+            ));
+        }
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM sessions{filter}"))?
+            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        let order = if search.by_repo { "repo_path, created_at DESC, id" } else { "created_at DESC, id" };
+        let sql = format!(
+            "SELECT {COLUMNS}, \
+             (SELECT COUNT(*) FROM iterations i WHERE i.session_id = s.id), \
+             (SELECT COUNT(*) FROM token_usage u WHERE u.session_id = s.id AND u.cost_usd IS NOT NULL), \
+             (SELECT COALESCE(SUM(u.cost_usd), 0.0) FROM token_usage u WHERE u.session_id = s.id), \
+             (SELECT COUNT(*) FROM token_usage u WHERE u.session_id = s.id AND u.cost_usd IS NULL), \
+             (SELECT COALESCE(SUM(f.lines_added), 0) FROM file_changes f WHERE f.session_id = s.id), \
+             (SELECT COALESCE(SUM(f.lines_removed), 0) FROM file_changes f WHERE f.session_id = s.id) \
+             FROM sessions s{filter} ORDER BY {order} LIMIT {} OFFSET {}",
+            search.limit.max(1),
+            search.offset
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok(SessionListRow {
+                session: from_row(r)?,
+                iterations: r.get(23)?,
+                priced_rows: r.get(24)?,
+                known_cost_usd: Money::from_usd(r.get(25)?),
+                unpriced_rows: r.get(26)?,
+                lines_added: r.get(27)?,
+                lines_removed: r.get(28)?,
+            })
+        })?;
+        let rows = rows.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT repo_path, COUNT(*) FROM sessions WHERE removed_at IS NULL AND creating_pid IS NULL \
+             GROUP BY repo_path ORDER BY repo_path",
+        )?;
+        let repos = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self.conn.prepare_cached("SELECT DISTINCT agent FROM sessions ORDER BY agent")?;
+        let agents = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionListPage { rows, total: total.max(0) as u64, repos, agents })
+    }
+
+    /// Adds a failure of background work (a first run that could not start, a setup that could not run)
+    /// to the session's history as a note, and shows it as the session's status note, without changing
+    /// its status: both in one transaction.
+    pub fn record_failure_note(&mut self, id: &SessionId, note: &str) -> Result<(), StoreError> {
+        self.write_tx(|tx| {
+            let status: String = tx
+                .query_row("SELECT status FROM sessions WHERE id = ?1", [id.as_str()], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::SessionNotFound(id.to_string()))?;
+            let now = now_ms();
+            tx.execute(
+                "UPDATE sessions SET status_note = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id.as_str(), note, now],
+            )?;
+            tx.execute(
+                "INSERT INTO status_changes (session_id, from_status, to_status, reason, at) VALUES (?1, ?2, ?2, ?3, ?4)",
+                params![id.as_str(), status, note, now],
+            )?;
+            Ok(())
+        })
+    }
+
     fn query_sessions<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<Session>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params, from_row)?;
@@ -449,6 +603,18 @@ impl Store {
             params![session.as_str(), now_ms(), IterationOutcome::Crashed.as_str()],
         )?)
     }
+}
+
+/// `text` with LIKE's wildcards and the escape character escaped (by a backslash).
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Moves session `id` to status `to` inside the caller's transaction, recording the change in

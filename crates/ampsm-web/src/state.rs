@@ -1,6 +1,7 @@
 //! The server's shared state: where the data lives, the session token and CSRF token, the theme, and
 //! the background work this server started (agent runs, batches), so that errors of that work can be shown
-//! and Ctrl-C can stop it cleanly. Engine access goes through [`AppState::engine`], which opens one engine
+//! and Ctrl-C can stop it cleanly; such a failure is also recorded in the session's timeline through the
+//! engine, so it outlives this server. Engine access goes through [`AppState::engine`], which opens one engine
 //! per request on a blocking thread (the engine is synchronous and holds a SQLite connection).
 
 use crate::error::{WebError, joined};
@@ -133,13 +134,21 @@ impl AppState {
     /// iteration; a failure is kept for the pages.
     pub fn spawn_setup(&self, session_id: String, command: String, then_run: bool) {
         self.spawn_for_session(session_id, move |state, paths, id| {
-            match Engine::open_at(paths).and_then(|mut engine| engine.rerun_setup(id, Some(&command), None)) {
+            match Engine::open_at(paths.clone())
+                .and_then(|mut engine| engine.rerun_setup(id, Some(&command), None))
+            {
                 Ok(_) if then_run => {
                     state.spawn_iteration(id.to_string(), None);
                     None
                 }
                 Ok(_) => None,
-                Err(e) => Some(WebError::from(e).line()),
+                // A setup that ran and failed is in the session's history already (status `error`).
+                Err(e @ ampsm_engine::EngineError::SetupFailed(_)) => Some(WebError::from(e).line()),
+                Err(e) => {
+                    let line = WebError::from(e).line();
+                    record_failure(paths, id, "setup", &line);
+                    Some(line)
+                }
             }
         });
     }
@@ -147,7 +156,7 @@ impl AppState {
     /// Runs one iteration of `session` on a new thread; its failure (if any) is kept for the pages.
     pub fn spawn_iteration(&self, session_id: String, prompt: Option<String>) {
         self.spawn_for_session(session_id, move |_, paths, id| {
-            let result = Engine::open_at(paths).and_then(|mut engine| {
+            let result = Engine::open_at(paths.clone()).and_then(|mut engine| {
                 let req =
                     ampsm_engine::IterateRequest { session: id.to_string(), prompt, ..Default::default() };
                 engine.iterate(req, &mut |_| {})
@@ -155,8 +164,24 @@ impl AppState {
             match result {
                 // Stopped on purpose (the Stop button, `amp-sessions stop`): the status note says so.
                 Ok(report) => report.failure(),
-                Err(e) => Some(WebError::from(e).line()),
+                // Refused before the agent started (or failed around it): nothing else records it.
+                Err(e) => {
+                    let line = WebError::from(e).line();
+                    record_failure(paths, id, "run started from the dashboard", &line);
+                    Some(line)
+                }
             }
         });
+    }
+}
+
+/// Records a failure of background work in the session's history (best effort: the line is also kept
+/// in memory for the pages, and a store that cannot be opened has nothing to record it in).
+fn record_failure(paths: Paths, session_id: &str, what: &str, line: &str) {
+    if let Ok(mut engine) = Engine::open_at(paths) {
+        let id = ampsm_core::SessionId::from_stored(session_id);
+        if let Err(e) = engine.record_background_failure(&id, what, line) {
+            eprintln!("warning: could not record the failure of session {session_id}: {e}");
+        }
     }
 }

@@ -1,9 +1,13 @@
 //! Session lifecycle: `new` (validated name and base, a worktree outside the repository on a fresh
 //! branch, crash-safe in two recorded steps, then the project's setup command), `rm` (refuses to drop
-//! work unless forced, and then snapshots first), `show` and `repo-info`.
+//! work unless forced, and then snapshots first), `show` and `repo-info`; the checks a front end makes
+//! before it starts a first run in the background, and the record of such a run's failure ([`list`] has
+//! the dashboard's reads: the sessions page, installed agents, the folder browser, a repository's
+//! branches).
 
 pub mod cleanup;
 pub mod demo;
+pub mod list;
 pub mod repair;
 
 use crate::process::{fault_point, own_pid, pid_alive, stop_run};
@@ -607,6 +611,51 @@ impl Engine {
             git_version: format!("{a}.{b}.{c}"),
             root: root_text,
         })
+    }
+}
+
+impl Engine {
+    /// Whether a run of the session could start now, checked without starting it: its worktree, a
+    /// prompt, the permission policy, the agent's program installed, and the credentials an agent cannot
+    /// run without. A front end that starts the run in the background checks this first, so that it
+    /// shows the reason instead of saying the run started.
+    pub fn check_can_run(&self, reference: &str) -> Result<(), EngineError> {
+        let session = self.store.resolve_session(reference, false)?;
+        let label = format!("{} ({})", session.name, session.id.short());
+        if !Path::new(&session.worktree_path).join(".git").exists() {
+            return Err(EngineError::WorktreeGone {
+                session: label,
+                short_id: session.id.short().to_string(),
+                path: session.worktree_path.clone(),
+            });
+        }
+        let Some(prompt) = session.prompt.clone().filter(|p| !p.trim().is_empty()) else {
+            return Err(EngineError::NoPrompt { session: label });
+        };
+        let adapter = ampsm_agent::adapter_for(&session.agent)?;
+        self.check_policy(adapter.as_ref(), self.session_policy(&session))?;
+        let spec = self.run_spec(&session, adapter.as_ref(), prompt, None);
+        adapter.locate_program(&spec)?;
+        let check = self.credentials(adapter.as_ref(), &spec);
+        if !check.ok && adapter.credentials_required() {
+            return Err(EngineError::NotLoggedIn {
+                agent: adapter.name().to_string(),
+                message: check.message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records that background work on a session failed (`what`: "first run", "setup"; `line`: the
+    /// error) in its status history, where `timeline` and the Overview show it, and as its status note,
+    /// so the failure outlives the process that saw it.
+    pub fn record_background_failure(
+        &mut self,
+        session: &SessionId,
+        what: &str,
+        line: &str,
+    ) -> Result<(), EngineError> {
+        Ok(self.store.record_failure_note(session, &format!("{what} failed: {line}"))?)
     }
 }
 

@@ -21,6 +21,7 @@ mod web_a11y;
 mod web_approvals;
 mod web_browser;
 mod web_http;
+mod web_sessions;
 mod web_settings;
 mod web_review;
 mod web_support;
