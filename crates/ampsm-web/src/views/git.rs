@@ -131,9 +131,10 @@ async fn render(
         section {
             h2 { "Diff" }
             p {
-                @if uncommitted { a href=(base) { "branch against base" } " · " b { "uncommitted" } }
-                @else { b { "branch against base" } " · " a href={ (base) "?uncommitted=1" } { "uncommitted" } }
-                @if let Some(p) = &q.path { " · only " code { (p) } " (" a href=(base) { "all files" } ")" }
+                @let split_q = if q.view.as_deref() == Some("split") { "view=split" } else { "" };
+                @if uncommitted { a href={ (base) "?" (split_q) } { "branch against base" } " · " b { "uncommitted" } }
+                @else { b { "branch against base" } " · " a href={ (base) "?uncommitted=1&" (split_q) } { "uncommitted" } }
+                @if let Some(p) = &q.path { " · only " code { (p) } " (" a href={ (base) "?" (if uncommitted { "uncommitted=1&" } else { "" }) (split_q) } { "all files" } ")" }
             }
             @if let Some(diff) = &d.diff { (diff_view(&base, diff, &q)) }
         }
@@ -323,6 +324,7 @@ fn file_view(i: usize, f: &diff::FileDiff, split: bool, budget: &mut usize) -> M
             @else if f.hunks.is_empty() { p.dim { "No changes to the content." } }
             @else {
                 table class={ "d " (if split { "split" } else { "unified" }) } {
+                    @if split { colgroup { col.ln; col; col.ln; col; } } @else { colgroup { col.ln; col.ln; col; } }
                     @for (h, hunk) in f.hunks.iter().enumerate() {
                         tbody {
                             tr.hunk { td colspan=(cols) { "@@ -" (hunk.old_start) "," (hunk.old_count) " +" (hunk.new_start) "," (hunk.new_count) " @@ " (hunk.section) } }
@@ -623,6 +625,7 @@ fn conflict_hunk(h: &ConflictHunk) -> Markup {
     };
     html! {
         table.d.unified.conflict-hunk {
+            colgroup { col.ln; col; }
             tbody {
                 tr.hunk { td colspan="2" { "lines " (h.start_line) "–" (h.end_line) } }
                 (context(&h.before, h.start_line.saturating_sub(h.before.len())))

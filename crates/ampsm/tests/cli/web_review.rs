@@ -6,7 +6,7 @@
 use crate::browser::Driver;
 use crate::support::World;
 use crate::web_support::Dashboard;
-use ampsm_testutils::{git, requires};
+use ampsm_testutils::{Tool, git, requires};
 use std::path::PathBuf;
 
 /// A session whose branch renames `old_name.txt`, edits a Rust file and adds a Python one.
@@ -120,11 +120,7 @@ fn web_review_a_stopped_rebase_shows_the_conflicting_hunks_and_the_next_steps() 
 #[test]
 fn web_review_merge_and_push_publishes_the_base_to_a_bare_remote() {
     let w = World::new();
-    let origin = w.dir.path().join("origin.git");
-    git(w.dir.path(), &["clone", "-q", "--bare", w.repo_arg(), origin.to_str().unwrap()]);
-    git(&w.repo, &["remote", "add", "origin", origin.to_str().unwrap()]);
-    git(&w.repo, &["fetch", "-q", "origin"]);
-    git(&w.repo, &["branch", "-q", "--set-upstream-to=origin/main", "main"]);
+    let origin = with_origin(&w);
     let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "pushy"]);
     let id = s["id"].as_str().unwrap().to_string();
     let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
@@ -159,6 +155,57 @@ fn web_review_merge_and_push_publishes_the_base_to_a_bare_remote() {
     let r = d.post(&format!("/s/{id}/git/merge-preview"), &[("strategy", "squash"), ("land", "fax")]);
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("unknown merge option &quot;fax&quot;"), "{}", r.body);
+}
+
+#[test]
+fn web_review_pull_request_button_pushes_the_branch_and_shows_the_address() {
+    let w = World::new();
+    let origin = with_origin(&w);
+    // A stand-in for the GitHub CLI: records its arguments and prints an address.
+    let bin = w.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = w.dir.path().join("gh.log");
+    let gh = bin.join("gh");
+    std::fs::write(
+        &gh,
+        format!("#!/bin/sh\necho \"$@\" > '{}'\necho https://forge.example/acme/app/pull/7\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&gh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    w.set_env("PATH", &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "prq"]);
+    let id = s["id"].as_str().unwrap().to_string();
+    let branch = s["branch"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(s["worktree_path"].as_str().unwrap());
+    std::fs::write(wt.join("pr.txt"), "for review\n").unwrap();
+    git(&wt, &["add", "."]);
+    git(&wt, &["commit", "-q", "-m", "amp: add pr.txt"]);
+    let main_before = git(&w.repo, &["rev-parse", "main"]);
+    let d = Dashboard::start(&w);
+
+    let r = d.post(&format!("/s/{id}/git/merge-preview"), &[("strategy", "squash"), ("land", "pr")]);
+    assert!(r.body.contains("Open pull request (against main)"), "{}", r.body);
+    let r = d.post(&format!("/s/{id}/git/merge"), &[("strategy", "squash"), ("land", "pr")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"pr-result\""), "{}", r.body);
+    assert!(r.body.contains("href=\"https://forge.example/acme/app/pull/7\""), "{}", r.body);
+    assert!(std::fs::read_to_string(&log).unwrap().contains(&format!("--head {branch}")));
+    assert_eq!(
+        git(&origin, &["rev-parse", &branch]),
+        git(&wt, &["rev-parse", "HEAD"]),
+        "the branch was pushed"
+    );
+    assert_eq!(git(&w.repo, &["rev-parse", "main"]), main_before, "a pull request leaves main alone");
+}
+
+/// A bare `origin` that `main` tracks.
+fn with_origin(w: &World) -> PathBuf {
+    let origin = w.dir.path().join("origin.git");
+    git(w.dir.path(), &["clone", "-q", "--bare", w.repo_arg(), origin.to_str().unwrap()]);
+    git(&w.repo, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(&w.repo, &["fetch", "-q", "origin"]);
+    git(&w.repo, &["branch", "-q", "--set-upstream-to=origin/main", "main"]);
+    origin
 }
 
 #[test]
@@ -228,6 +275,46 @@ fn web_review_squash_asks_first_and_cancelling_changes_nothing() {
     b.click("#confirm-ok");
     b.wait(20, "the squash", || Some(()).filter(|_| b.current_url().contains("done=squashed")));
     assert_eq!(w.json(&["log", &id]).as_array().unwrap().len(), 1);
+}
+
+#[requires(chromium, axe)]
+#[test]
+fn web_review_pages_pass_axe_in_both_themes() {
+    let axe =
+        std::fs::read_to_string(Tool::Axe.find_in(&ampsm_testutils::workspace_root()).unwrap()).unwrap();
+    let w = World::new();
+    let (id, wt) = reviewed_session(&w);
+    // A conflict with the base too, so the stopped rebase can be checked.
+    std::fs::write(w.repo.join("lib.rs"), "fn answer() -> u32 {\n    43\n}\n").unwrap();
+    git(&w.repo, &["commit", "-q", "-am", "base edit"]);
+    let d = Dashboard::start(&w);
+    let b = Driver::start();
+    b.window_size(1280, 900);
+    b.goto(&d.url);
+    let mut found = Vec::new();
+    let mut check = |what: &str, path: &str| {
+        b.goto(&format!("{}{path}", d.base()));
+        b.script(&format!("{axe}\n;return 1;"));
+        for theme in ["dark", "light"] {
+            b.script(&format!("document.documentElement.setAttribute('data-theme', '{theme}'); return 1;"));
+            let v = b.script(
+                "return axe.run(document, { resultTypes: ['violations'] }).then(function (r) {
+                    return r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
+                      .map(function (v) { return v.id + ': ' + v.help + ' at ' +
+                        v.nodes.slice(0, 3).map(function (n) { return n.target.join(' '); }).join('; '); });
+                  });",
+            );
+            for line in v.as_array().unwrap_or_else(|| panic!("axe did not run: {v}")) {
+                found.push(format!("{what} ({theme}): {}", line.as_str().unwrap_or("")));
+            }
+        }
+    };
+    check("unified", &format!("/s/{id}/git"));
+    check("side by side", &format!("/s/{id}/git?view=split"));
+    assert_eq!(d.post(&format!("/s/{id}/git/rebase"), &[]).status, 200);
+    assert!(git(&wt, &["status", "--porcelain"]).contains("UU lib.rs"));
+    check("conflicts", &format!("/s/{id}/git"));
+    assert!(found.is_empty(), "axe found serious or critical violations:\n{}", found.join("\n"));
 }
 
 /// The text from the first `start` to the next `end` after it.
