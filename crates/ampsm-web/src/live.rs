@@ -6,7 +6,10 @@
 
 use crate::error::WebError;
 use crate::state::AppState;
+use crate::views::interactive;
 use ampsm_core::AgentEvent;
+use ampsm_engine::records::StoredEvent;
+use ampsm_engine::reports::conversation::{Entry, Item, entries_of};
 use ampsm_engine::reports::watch::{WatchTopic, Watcher};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -84,7 +87,11 @@ pub struct After {
 
 /// `GET /s/{id}/feed[?after=N]`: every stored line of the session after line `N` (or the browser's
 /// `Last-Event-ID` when it reconnects), then new ones as they land, as `line` events whose data is a JSON
-/// object `{id, ts, kind, items: [{kind, text}]}`.
+/// object `{id, ts, kind, items: [{kind, text}], cards: [...]}`. `items` are one-line summaries;
+/// `cards` are the Conversation view's entries rendered by the same functions as its page
+/// (`{kind, line, iteration, call, html}`; a result or a denial also carries the `slot` and `badge` of
+/// its call's card, a continued message the id of the element it `replace`s). Lines before `N` are
+/// never read.
 pub async fn feed(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -94,15 +101,18 @@ pub async fn feed(
     let resumed =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
     let after = a.after.unwrap_or(0).max(resumed.unwrap_or(0));
-    let feed = state
+    let opened = state
         .engine(move |e| {
             let session = e.session(&id, true)?;
-            Ok(e.follow_events(&session.id, true))
+            // Follow from now, then catch up from `after` (lines seen twice are skipped by id).
+            let feed = e.follow_events(&session.id, false);
+            Ok((session.id, feed))
         })
         .await?;
     let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
     let st = state.clone();
     std::thread::spawn(move || {
+        let (session, feed) = opened;
         let mut feed = match feed {
             Ok(f) => f,
             Err(e) => {
@@ -110,6 +120,35 @@ pub async fn feed(
                 return;
             }
         };
+        let mut sent = after;
+        let mut message = Message::default();
+        // The lines between the page and the follower's start, a page at a time.
+        let engine = match ampsm_engine::Engine::open_at(st.inner.paths.clone()) {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = tx.blocking_send(Event::default().event("error").data(e.to_string()));
+                return;
+            }
+        };
+        loop {
+            let rows = match engine.events_after(&session, sent, CATCH_UP) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.blocking_send(Event::default().event("error").data(e.to_string()));
+                    return;
+                }
+            };
+            let done = (rows.len() as i64) < CATCH_UP;
+            for row in rows {
+                if !send_line(&tx, &row, &mut sent, &mut message) {
+                    return;
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        drop(engine);
         while !tx.is_closed() && !*st.inner.shutdown.borrow() {
             let rows = match feed.next(Duration::from_millis(500)) {
                 Ok(r) => r,
@@ -118,30 +157,103 @@ pub async fn feed(
                     return;
                 }
             };
-            for row in rows.into_iter().filter(|r| r.id > after) {
-                let items: Vec<serde_json::Value> = row
-                    .events
-                    .iter()
-                    .filter(|ev| shown(ev))
-                    .map(|ev| serde_json::json!({ "kind": event_kind(ev), "text": ev.summary() }))
-                    .collect();
-                if items.is_empty() {
-                    continue;
-                }
-                let data = serde_json::json!({
-                    "id": row.id,
-                    "ts": ampsm_core::time::format_ms(row.ts),
-                    "kind": row.kind,
-                    "items": items,
-                });
-                let ev = Event::default().event("line").id(row.id.to_string()).data(data.to_string());
-                if tx.blocking_send(ev).is_err() {
+            for row in rows {
+                if !send_line(&tx, &row, &mut sent, &mut message) {
                     return;
                 }
             }
         }
     });
     Ok(sse_from(rx, &state))
+}
+
+/// Lines read per catch-up query of a feed.
+const CATCH_UP: i64 = 1_000;
+
+/// The agent's message being written in parts (text deltas): its element and its text so far.
+#[derive(Default)]
+struct Message {
+    element: Option<String>,
+    iteration: Option<String>,
+    text: String,
+}
+
+/// Sends one stored line (unless it was sent already); false when the browser went away.
+fn send_line(tx: &mpsc::Sender<Event>, row: &StoredEvent, sent: &mut i64, message: &mut Message) -> bool {
+    if row.id <= *sent {
+        return true;
+    }
+    *sent = row.id;
+    let items: Vec<serde_json::Value> = row
+        .events
+        .iter()
+        .filter(|ev| shown(ev))
+        .map(|ev| serde_json::json!({ "kind": event_kind(ev), "text": ev.summary() }))
+        .collect();
+    let delta = matches!(row.events.first(), Some(AgentEvent::AssistantText { delta: true, .. }));
+    let cards: Vec<serde_json::Value> =
+        entries_of(row).into_iter().filter_map(|e| card_json(e, delta, message)).collect();
+    if items.is_empty() && cards.is_empty() {
+        return true;
+    }
+    let data = serde_json::json!({
+        "id": row.id,
+        "ts": ampsm_core::time::format_ms(row.ts),
+        "kind": row.kind,
+        "items": items,
+        "cards": cards,
+    });
+    let ev = Event::default().event("line").id(row.id.to_string()).data(data.to_string());
+    tx.blocking_send(ev).is_ok()
+}
+
+/// One entry as the Conversation view's script applies it.
+fn card_json(e: Entry, delta: bool, message: &mut Message) -> Option<serde_json::Value> {
+    let base = |kind: &str, e: &Entry, call: Option<&str>, html: String| serde_json::json!({ "kind": kind, "line": e.line_id, "iteration": e.iteration_id, "call": call, "html": html });
+    Some(match &e.item {
+        Item::Usage { .. } => return None,
+        Item::Assistant { text } => {
+            let continues = delta && message.element.is_some() && message.iteration == e.iteration_id;
+            if !continues {
+                message.element = Some(format!("m-{}", e.line_id));
+                message.iteration = e.iteration_id.clone();
+                message.text.clear();
+            }
+            message.text.push_str(text);
+            let element = message.element.clone().unwrap_or_default();
+            let first_line = element.trim_start_matches("m-").parse().unwrap_or(e.line_id);
+            let whole = Entry {
+                line_id: first_line,
+                ts: e.ts,
+                iteration_id: e.iteration_id.clone(),
+                item: Item::Assistant { text: message.text.clone() },
+            };
+            let mut v = base("assistant", &whole, None, interactive::entry(&whole).into_string());
+            if continues {
+                v["replace"] = serde_json::Value::String(element);
+            }
+            v
+        }
+        Item::Tool(card) => {
+            message.element = None;
+            base("tool", &e, Some(&card.call_id), interactive::entry(&e).into_string())
+        }
+        Item::ToolResult { call_id, result } => {
+            let mut v = base("result", &e, Some(call_id), interactive::entry(&e).into_string());
+            v["slot"] = interactive::result_body(result).into_string().into();
+            v["badge"] = interactive::outcome_badge(Some(result), false).into_string().into();
+            v
+        }
+        Item::Denied { call_id, .. } => {
+            let mut v = base("denied", &e, call_id.as_deref(), interactive::entry(&e).into_string());
+            v["badge"] = interactive::outcome_badge(None, true).into_string().into();
+            v
+        }
+        _ => {
+            message.element = None;
+            base("entry", &e, None, interactive::entry(&e).into_string())
+        }
+    })
 }
 
 /// Whether an event is worth a line in the live view (bookkeeping events are not).

@@ -53,7 +53,7 @@ pub fn header(state: &AppState, s: &Session, tab: Tab) -> Markup {
         }
         nav.tabs {
             (t(Tab::Overview, format!("/s/{id}"), "Overview"))
-            (t(Tab::Interactive, format!("/s/{id}/interactive"), "Interactive"))
+            (t(Tab::Interactive, format!("/s/{id}/interactive"), "Conversation"))
             (t(Tab::Git, format!("/s/{id}/git"), "Git"))
         }
     }

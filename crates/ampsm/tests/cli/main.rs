@@ -20,6 +20,7 @@ mod swe;
 mod web_a11y;
 mod web_approvals;
 mod web_browser;
+mod web_conversation;
 mod web_http;
 mod web_sessions;
 mod web_settings;
