@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 mod commit;
+mod conflicts;
 mod error;
 mod exec;
 mod history;
@@ -21,6 +22,7 @@ mod status;
 mod worktree;
 
 pub use commit::{FALLBACK_EMAIL, FALLBACK_NAME};
+pub use conflicts::ConflictedMerge;
 pub use error::{GitError, Result};
 pub use exec::{DEFAULT_TIMEOUT, Git, GitOutput};
 pub use history::{CommitInfo, FileStat};

@@ -115,6 +115,53 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The conflicts merging the session into its base would have, as `git merge-tree` writes them (no
+    /// checkout or ref is touched), with their hunks: ours is the base branch, theirs the session branch.
+    pub fn merge_conflicts(&self, reference: &str) -> Result<ConflictReport, EngineError> {
+        let s = self.live_session(reference)?;
+        let repo = ampsm_git::Git::new(&s.repo_path);
+        let merged = repo.merge_tree_conflicted(&s.base_branch, &s.branch)?;
+        let files: Vec<ConflictFile> = match &merged {
+            Some(m) => m
+                .paths
+                .iter()
+                .map(|p| match repo.blob_in_tree(&m.tree, p, MAX_FILE_BYTES) {
+                    Ok(Some(b)) => from_bytes(p, &b),
+                    Ok(None) => ConflictFile {
+                        path: p.clone(),
+                        hunks: Vec::new(),
+                        note: Some(
+                            "deleted on one side, or over 2 MiB: rebase to resolve it in the worktree".into(),
+                        ),
+                    },
+                    Err(e) => ConflictFile { path: p.clone(), hunks: Vec::new(), note: Some(e.to_string()) },
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let short = s.id.short();
+        let next_steps = if files.is_empty() {
+            Vec::new()
+        } else {
+            vec![
+                format!(
+                    "Rebase the session onto {} (`amp-sessions rebase {short}`): it stops at each conflict so you can resolve it in the worktree",
+                    s.base_branch
+                ),
+                "Resolve, stage and continue the rebase, then merge again".to_string(),
+            ]
+        };
+        Ok(ConflictReport {
+            session_id: s.id.to_string(),
+            worktree: s.worktree_path.clone(),
+            operation: merged.as_ref().map(|_| "merge-preview"),
+            files,
+            next_steps,
+        })
+    }
+}
+
 /// Reads one conflicting file (bounded) and finds its hunks.
 fn conflict_file(root: &Path, path: &str) -> ConflictFile {
     let full = root.join(path);
@@ -134,16 +181,19 @@ fn conflict_file(root: &Path, path: &str) -> ConflictFile {
     if meta.len() > MAX_FILE_BYTES {
         return note("the file is over 2 MiB; open it in the worktree to see its conflicts");
     }
-    let bytes = match std::fs::read(&full) {
-        Ok(b) => b,
-        Err(e) => return note(&format!("could not read it: {e}")),
-    };
-    if bytes.contains(&0) {
-        return note(
-            "a binary file: pick one side in the worktree (git checkout --ours/--theirs), then stage",
-        );
+    match std::fs::read(&full) {
+        Ok(b) => from_bytes(path, &b),
+        Err(e) => note(&format!("could not read it: {e}")),
     }
-    let text = String::from_utf8_lossy(&bytes);
+}
+
+/// A conflicting file from its contents.
+fn from_bytes(path: &str, bytes: &[u8]) -> ConflictFile {
+    if bytes.contains(&0) {
+        let n = "a binary file: pick one side in the worktree (git checkout --ours/--theirs), then stage";
+        return ConflictFile { path: path.to_string(), hunks: Vec::new(), note: Some(n.to_string()) };
+    }
+    let text = String::from_utf8_lossy(bytes);
     let (hunks, more) = parse_conflicts(&text);
     let note = if hunks.is_empty() {
         Some("no conflict markers left in the file: stage it when it is right".to_string())

@@ -1,7 +1,10 @@
 //! Session → Git: the worktree's staged, unstaged and untracked files, the diff (branch against base, or
-//! uncommitted), history and snapshots, and the review actions of the CLI (stage, unstage, commit,
-//! squash, rebase with continue/abort, merge with a dry-run preview first, undo), each one engine call.
-//! Conflicts are listed per file with the engine's next steps.
+//! uncommitted) with line numbers and syntax highlighting, unified or side by side, one collapsible section
+//! per file behind a file list with +/−; history and snapshots; and the review actions of the CLI (stage,
+//! unstage, commit, squash, rebase with continue/abort, merge with a dry-run preview first, then locally,
+//! with a push or as a pull request; undo), each one engine call, the ones that rewrite history behind a
+//! `data-confirm` question. Conflicts show their hunks (ours/theirs with line numbers): in a merge preview,
+//! and in a rebase stopped in the worktree, with the next steps.
 
 use crate::diff::{self, FileStatus, LineKind};
 use crate::error::WebError;
@@ -116,7 +119,7 @@ async fn render(
                             (csrf(&state)) " " button.danger { "Abort rebase" } }
                     }
                 }
-                @if let Some(c) = &d.conflicts { (conflicts_view(c)) }
+                @if let Some(c) = &d.conflicts { (conflicts_view(c, "conflicts")) }
                 (file_lists(&state, &act, st))
             }
             section {
@@ -459,10 +462,12 @@ pub async fn action(
                         ..Default::default()
                     };
                     let r = e.merge_session(&sid, &req)?;
+                    let hunks = if r.conflicts.is_empty() { None } else { e.merge_conflicts(&sid).ok() };
+                    let view = MergeView { r: &r, sid: &sid, land, hunks: hunks.as_ref() };
                     if dry_run {
-                        Outcome::Show(merge_view(&r, &sid, msg.as_deref(), land, csrf_markup))
+                        Outcome::Show(merge_view(&view, msg.as_deref(), csrf_markup))
                     } else {
-                        Outcome::Show(merge_view(&r, &sid, None, land, html! {}))
+                        Outcome::Show(merge_view(&view, None, html! {}))
                     }
                 }
                 "undo" => {
@@ -531,7 +536,17 @@ impl Land {
     }
 }
 
-fn merge_view(r: &MergeReport, sid: &str, message: Option<&str>, land: Land, confirm_csrf: Markup) -> Markup {
+/// What the merge result shows: the report, the session, what happens after the merge, and the hunks
+/// of the conflicts the merge would have.
+struct MergeView<'a> {
+    r: &'a MergeReport,
+    sid: &'a str,
+    land: Land,
+    hunks: Option<&'a ConflictReport>,
+}
+
+fn merge_view(v: &MergeView<'_>, message: Option<&str>, confirm_csrf: Markup) -> Markup {
+    let (r, sid, land) = (v.r, v.sid, v.land);
     let dry = r.result == MergeResult::DryRun;
     html! {
         div class=(if dry && !r.would_merge { "err warn" } else { "note" }) #merge-result {
@@ -544,6 +559,7 @@ fn merge_view(r: &MergeReport, sid: &str, message: Option<&str>, land: Land, con
                 "Conflicting files:"
                 ul { @for f in &r.conflicts { li { code { (f) } } } }
                 p { "Rebase the session (it stops at each conflict so you can resolve it in the worktree), or pick another strategy." }
+                @if let Some(c) = v.hunks { (conflicts_view(c, "merge-conflicts")) }
             }
             @if dry {
                 p { "Dry run: " (if r.would_merge { "the merge would go ahead" } else { "the merge would be refused" })
@@ -583,13 +599,21 @@ fn merge_view(r: &MergeReport, sid: &str, message: Option<&str>, land: Land, con
 }
 
 /// The hunks of a stopped rebase or merge, per file, with each side's lines and numbers, then the steps.
-fn conflicts_view(c: &ConflictReport) -> Markup {
+/// `id` names the section (the page's stopped rebase, or a merge preview's conflicts).
+fn conflicts_view(c: &ConflictReport, id: &str) -> Markup {
+    let heading = format!("{id}-h");
     html! {
-        section #conflicts aria-labelledby="conflicts-h" {
-            h2 #conflicts-h { "Conflicts" }
-            @if c.operation == Some("rebase") {
-                p.dim { "During a rebase, " b { "ours" } " is the base with the commits replayed so far, and "
-                    b { "theirs" } " is the session's commit being replayed." }
+        section id=(id) aria-labelledby=(heading) {
+            h2 id=(heading) { @if c.operation == Some("merge-preview") { "The conflicts the merge would have" } @else { "Conflicts" } }
+            @match c.operation {
+                Some("rebase") => {
+                    p.dim { "During a rebase, " b { "ours" } " is the base with the commits replayed so far, and "
+                        b { "theirs" } " is the session's commit being replayed." }
+                }
+                Some("merge-preview") => {
+                    p.dim { b { "Ours" } " is the base branch, " b { "theirs" } " the session's branch (nothing was changed)." }
+                }
+                _ => {}
             }
             @for f in &c.files {
                 details.dfile.conflict open {

@@ -1,7 +1,8 @@
 //! Session → Git as a reviewer uses it: the diff with line numbers and syntax highlighting in the unified and
-//! side-by-side layouts, the file list with +/− linking to each file, a rename; a rebase stopped on a
-//! conflict showing its hunks and next steps; "merge and push" to a bare remote through the page; and, in
-//! Chromium, the confirmation asked before a squash (cancelling it changes nothing).
+//! side-by-side layouts, the file list with +/− linking to each file, a rename; the hunks of a conflict in
+//! the merge preview and in a rebase stopped on it, with the next steps; "merge and push" to a bare remote
+//! and a pull request (a stand-in `gh`) through the page; and, in Chromium, the confirmation asked before a
+//! squash (cancelling it changes nothing) and axe on every review view in both themes.
 
 use crate::browser::Driver;
 use crate::support::World;
@@ -90,6 +91,17 @@ fn web_review_a_stopped_rebase_shows_the_conflicting_hunks_and_the_next_steps() 
     std::fs::write(w.repo.join("shared.txt"), "line 1\nbase line 2\nline 3\nline 4\n").unwrap();
     git(&w.repo, &["commit", "-q", "-am", "base edit"]);
     let d = Dashboard::start(&w);
+    let head = git(&wt, &["rev-parse", "HEAD"]);
+
+    // The merge preview already shows the hunks (read from git's in-memory merge; nothing changes).
+    let r = d.post(&format!("/s/{id}/git/merge-preview"), &[("strategy", "squash")]);
+    let m = between(&r.body, "id=\"merge-conflicts\"", "</section>");
+    assert!(m.contains("ours · <code>main</code>"), "{m}");
+    assert!(m.contains("<td class=\"ln\">3</td><td class=\"code ours\">base line 2</td>"), "{m}");
+    assert!(m.contains("<td class=\"ln\">5</td><td class=\"code theirs\">session line 2</td>"), "{m}");
+    assert!(m.contains("amp-sessions rebase"), "{m}");
+    assert_eq!(git(&wt, &["rev-parse", "HEAD"]), head);
+    assert!(git(&wt, &["status", "--porcelain"]).is_empty(), "the preview touched the worktree");
 
     let r = d.post(&format!("/s/{id}/git/rebase"), &[]);
     assert_eq!(r.status, 200, "{}", r.body);
