@@ -10,7 +10,7 @@ use crate::views::interactive;
 use ampsm_core::AgentEvent;
 use ampsm_engine::records::StoredEvent;
 use ampsm_engine::reports::conversation::{Entry, Item, entries_of};
-use ampsm_engine::reports::watch::{WatchTopic, Watcher};
+use ampsm_engine::reports::watch::{WatchTopic, Watcher, digest};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -28,6 +28,11 @@ const STREAM_BUFFER: usize = 256;
 #[derive(Debug, Deserialize)]
 pub struct Topic {
     pub topic: String,
+    /// The digest of the mark the page was rendered with (its `#live-mark`, see
+    /// [`ampsm_engine::reports::watch::digest`]): a change made between the render and this stream's
+    /// first look is announced at once instead of being missed.
+    #[serde(default)]
+    pub mark: Option<String>,
 }
 
 type BoxedEvents = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
@@ -68,7 +73,10 @@ pub async fn live(State(state): State<AppState>, Query(t): Query<Topic>) -> Resu
         while !tx.is_closed() && !*st.inner.shutdown.borrow() {
             let now = watcher.mark(&topic, &failure).unwrap_or_else(|e| format!("error: {e}"));
             if last.as_deref() != Some(now.as_str()) {
-                if last.is_some() && tx.blocking_send(Event::default().event("change").data("1")).is_err() {
+                let missed = last.is_none() && t.mark.as_deref().is_some_and(|m| m != digest(&now));
+                if (last.is_some() || missed)
+                    && tx.blocking_send(Event::default().event("change").data("1")).is_err()
+                {
                     return;
                 }
                 last = Some(now);

@@ -55,6 +55,15 @@ impl std::str::FromStr for WatchTopic {
     }
 }
 
+/// A short digest of a mark, for a page to carry (the mark itself can be long): the live stream compares
+/// it with its first mark, so a change between the page's render and the stream's start is not missed.
+pub fn digest(mark: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    mark.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
 /// A read-only view of the store for live pages (see the module docs).
 pub struct Watcher {
     store: Store,

@@ -7,7 +7,7 @@ use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
-use crate::views::{YamlSource, budget_field, export, yaml_source};
+use crate::views::{YamlSource, budget_field, export, live_mark, live_mark_now, yaml_source};
 use ampsm_engine::jobs::batch::{BatchPlan, BatchView, run_batch};
 use ampsm_engine::records::{Batch, BatchCounts};
 use ampsm_engine::reports::export::ExportFormat;
@@ -58,9 +58,11 @@ async fn render(
     extra: Markup,
     code: StatusCode,
 ) -> Result<Response, WebError> {
-    let batches = state.engine(|e| Ok(e.batches()?)).await?;
+    let st = state.clone();
+    let (mark, batches) = state.engine(move |e| Ok((live_mark_now(&st, "batches"), e.batches()?))).await?;
     let body = html! {
         h1 { "Batches" }
+        (live_mark(mark.as_deref()))
         (notice_line(notice))
         div #batches-live data-live { (batch_table(&batches)) }
         h2 #start { "Start a batch" }
@@ -184,10 +186,17 @@ pub async fn show(
     Path(id): Path<String>,
     Query(n): Query<Notice>,
 ) -> Result<Response, WebError> {
-    let v: BatchView = state.engine(move |e| Ok(e.batch_view(&id)?)).await?;
+    let st = state.clone();
+    let (mark, v): (Option<String>, BatchView) = state
+        .engine(move |e| {
+            let b = e.resolve_batch(&id)?;
+            Ok((live_mark_now(&st, &format!("batch:{}", b.id)), e.batch_view(&b.id)?))
+        })
+        .await?;
     let bid = v.batch.id.clone();
     let body = html! {
         h1 { (v.batch.name) " " span.dim { (short(&bid)) } }
+        (live_mark(mark.as_deref()))
         (notice_line(notice_text(n.done.as_deref())))
         div #batch-progress data-live {
             p { (status(v.batch.status.as_str())) " " (counts_text(&v.counts))
@@ -226,8 +235,8 @@ pub async fn show(
                         td { (status(it.item.status.as_str())) @if it.item.merged { " " span.badge { "merged" } } }
                         td.n { (it.item.attempts) }
                         td.n { (it.duration_ms.map(ms_text).unwrap_or_default()) }
-                        td.n { @if it.usage.sessions > 0 { (it.usage.input_tokens + it.usage.output_tokens + it.usage.cache_read_tokens + it.usage.cache_write_tokens) } }
-                        td.n.cost { @if it.usage.sessions > 0 { (ampsm_engine::reports::export::usd(it.usage.cost_usd)) } }
+                        td.n { @if it.item.attempts > 0 { (it.usage.input_tokens + it.usage.output_tokens + it.usage.cache_read_tokens + it.usage.cache_write_tokens) } }
+                        td.n.cost { @if it.item.attempts > 0 { (ampsm_engine::reports::export::usd(it.usage.cost_usd)) } }
                         td { @if let Some(s) = &it.session { a href={ "/s/" (s.id) } { (s.name) } " " (status(&s.status)) } }
                         td { (it.item.error.clone().unwrap_or_default()) }
                     }
@@ -248,7 +257,7 @@ pub async fn show(
 /// What the batch spent: known costs, "unknown" when no item's cost is known, and a word when some are
 /// unknown (never a partial sum shown as the whole).
 fn spent_text(v: &BatchView) -> String {
-    let started: Vec<_> = v.items.iter().filter(|i| i.usage.sessions > 0).collect();
+    let started: Vec<_> = v.items.iter().filter(|i| i.item.attempts > 0).collect();
     let unknown = started.iter().filter(|i| i.usage.cost_usd.is_none()).count();
     let budget = v.batch.budget_usd.map(|b| format!(" of {}", ampsm_core::dollars(b))).unwrap_or_default();
     match unknown {

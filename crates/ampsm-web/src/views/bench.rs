@@ -7,7 +7,7 @@ use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
 use crate::views::sessions::{Notice, notice_text};
-use crate::views::{YamlSource, budget_field, export, yaml_source};
+use crate::views::{YamlSource, budget_field, export, live_mark, live_mark_now, yaml_source};
 use ampsm_config::bench::BenchAgent;
 use ampsm_engine::jobs::bench::{
     BenchComparison, BenchPlan, BenchView, ConfigSummary, SweBenchOptions, run_bench,
@@ -160,9 +160,12 @@ async fn render(
     extra: Markup,
     code: StatusCode,
 ) -> Result<Response, WebError> {
-    let runs: Vec<(BenchRun, BenchCounts)> = state.engine(|e| Ok(e.bench_runs()?)).await?;
+    let st = state.clone();
+    let (mark, runs): (Option<String>, Vec<(BenchRun, BenchCounts)>) =
+        state.engine(move |e| Ok((live_mark_now(&st, "benches"), e.bench_runs()?))).await?;
     let body = html! {
         h1 { "Benchmarks" }
+        (live_mark(mark.as_deref()))
         (notice_line(notice))
         @if runs.is_empty() { p.dim { "No benchmark runs yet." } }
         @else {
@@ -359,11 +362,18 @@ pub async fn show(
     Path(id): Path<String>,
     Query(n): Query<Notice>,
 ) -> Result<Response, WebError> {
-    let v: BenchView = state.engine(move |e| Ok(e.bench_view(&id)?)).await?;
+    let st = state.clone();
+    let (mark, v): (Option<String>, BenchView) = state
+        .engine(move |e| {
+            let r = e.resolve_bench_run(&id)?;
+            Ok((live_mark_now(&st, &format!("bench:{}", r.id)), e.bench_view(&r.id)?))
+        })
+        .await?;
     let rid = v.run.id.clone();
     let active = !v.run.is_finished() && v.runner_alive;
     let body = html! {
         h1 { (v.run.name) " " span.dim { (short(&rid)) " · " (v.run.kind) } }
+        (live_mark(mark.as_deref()))
         (notice_line(notice_text(n.done.as_deref())))
         div #bench-progress data-live {
             p { (status(v.run.status.as_str())) " " (v.counts.summary()) }

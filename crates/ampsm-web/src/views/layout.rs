@@ -76,7 +76,8 @@ var busy=false,again=false;function refresh(){if(busy){again=true;return}busy=tr
 fetch(location.href,{credentials:'same-origin'}).then(function(r){return r.text()}).then(function(text){\
 var doc=new DOMParser().parseFromString(text,'text/html');document.querySelectorAll('[data-live]').forEach(function(el){\
 var a=document.activeElement;if(a&&el.contains(a)&&a.value)return;var n=doc.getElementById(el.id);if(n)el.replaceWith(n)})}).finally(function(){busy=false;if(again){again=false;refresh()}})}\
-var es=new EventSource('/live?topic='+encodeURIComponent(t));es.addEventListener('change',refresh);})();";
+var m=document.getElementById('live-mark');\
+var es=new EventSource('/live?topic='+encodeURIComponent(t)+(m?'&mark='+encodeURIComponent(m.getAttribute('data-mark')):''));es.addEventListener('change',refresh);})();";
 
 /// Renders a full page.
 pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {

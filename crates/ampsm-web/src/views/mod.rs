@@ -13,7 +13,25 @@ pub mod sessions;
 pub mod settings;
 
 use crate::error::WebError;
+use crate::state::AppState;
 use std::path::PathBuf;
+
+/// The digest of the live mark of `topic` now (see [`ampsm_engine::reports::watch::digest`]); `None` when
+/// it cannot be read (the page then only misses a change made while it loads). A blocking read: call it
+/// from the engine's thread, before reading what the page shows.
+pub fn live_mark_now(state: &AppState, topic: &str) -> Option<String> {
+    use ampsm_engine::reports::watch::{WatchTopic, Watcher, digest};
+    let topic: WatchTopic = topic.parse().ok()?;
+    let watcher = Watcher::open(&state.inner.paths).ok()?;
+    let mark = watcher.mark(&topic, &|id| state.failure(id)).ok()?;
+    Some(digest(&mark))
+}
+
+/// The element the live script passes to `/live` (the page's mark), so that a change made between the
+/// render and the stream's start is announced.
+pub fn live_mark(mark: Option<&str>) -> maud::Markup {
+    maud::html! { @if let Some(m) = mark { span #live-mark hidden data-mark=(m) {} } }
+}
 
 /// What a "start" form's YAML is: a file the user named, or text pasted in the form.
 pub enum YamlSource {
