@@ -53,10 +53,17 @@ const CSS: &str = include_str!("../../assets/app.css");
 const APP_JS: &str = include_str!("../../assets/app.js");
 
 /// Runs in `<head>` before the first paint: the theme this browser chose with the toggle, else the
-/// configured one (`auto` follows the system).
-const THEME_BOOT_JS: &str = "(function(){var d=document.documentElement,t=null;try{t=localStorage.getItem('ampsm-theme')}\
+/// configured one (`auto` follows the system). It also closes the page's live streams when the browser
+/// leaves it (and reloads it if the browser brings it back from its back/forward cache): a cached page
+/// keeps its connections open otherwise, and with six per host (HTTP/1.1) the next page would wait a
+/// minute for a free one.
+const HEAD_JS: &str = "(function(){var d=document.documentElement,t=null;try{t=localStorage.getItem('ampsm-theme')}\
 catch(e){}t=t||d.getAttribute('data-theme-default')||'auto';if(t==='auto')d.removeAttribute('data-theme');\
-else d.setAttribute('data-theme',t)})();";
+else d.setAttribute('data-theme',t);var E=window.EventSource;if(!E)return;var open=[];\
+function Tracked(u,o){var s=new E(u,o);open.push(s);return s}Tracked.prototype=E.prototype;\
+Tracked.CONNECTING=0;Tracked.OPEN=1;Tracked.CLOSED=2;window.EventSource=Tracked;\
+addEventListener('pagehide',function(){open.forEach(function(s){s.close()});open=[]});\
+addEventListener('pageshow',function(e){if(e.persisted)location.reload()})})();";
 
 /// The theme a page starts with for `ui.theme`: `gruvbox` (the default) follows the system's preference;
 /// `dark`, `light` and `gruvbox-light` pin one (the toggle still overrides it in a browser).
@@ -93,7 +100,7 @@ pub fn page(state: &AppState, p: Page<'_>) -> Html<String> {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (p.title) " · amp-sessions" }
-                script { (PreEscaped(THEME_BOOT_JS)) }
+                script { (PreEscaped(HEAD_JS)) }
                 style { (PreEscaped(theme_css())) (PreEscaped(CSS)) }
             }
             body data-live=[live.as_deref()] {
@@ -198,7 +205,7 @@ pub fn error_page(status: StatusCode, line: &str) -> Html<String> {
             head {
                 meta charset="utf-8";
                 title { (status.as_u16()) " · amp-sessions" }
-                script { (PreEscaped(THEME_BOOT_JS)) }
+                script { (PreEscaped(HEAD_JS)) }
                 style { (PreEscaped(theme_css())) (PreEscaped(CSS)) }
             }
             body {

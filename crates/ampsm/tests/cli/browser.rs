@@ -129,6 +129,11 @@ impl Driver {
         call("POST", &self.url("/window/rect"), Some(json!({ "width": width, "height": height })));
     }
 
+    /// How long a navigation may take before it fails (a guard against hangs, not a speed check).
+    pub fn page_load_timeout(&self, limit: Duration) {
+        call("POST", &self.url("/timeouts"), Some(json!({ "pageLoad": limit.as_millis() as u64 })));
+    }
+
     /// Runs a Chrome DevTools Protocol command through chromedriver (e.g. a script for every new page).
     pub fn cdp(&self, cmd: &str, params: Value) -> Value {
         call("POST", &self.url("/goog/cdp/execute"), Some(json!({ "cmd": cmd, "params": params })))

@@ -266,3 +266,34 @@ fn browser_shows_a_notification_when_a_session_finishes_and_the_click_opens_it()
     b.script("window.__last.onclick(); return 1;");
     b.wait(10, "the session page", || Some(()).filter(|_| b.current_url().ends_with(&format!("/s/{id}"))));
 }
+
+#[requires(chromium)]
+#[test]
+fn going_from_live_page_to_live_page_never_waits_for_a_connection() {
+    // Chromium keeps left pages in its back/forward cache with their live streams open unless the page
+    // closes them; at six connections per host the seventh page then hung for about a minute.
+    let (w, id) = world_with_work();
+    let d = Dashboard::start(&w);
+    let b = Driver::start();
+    b.goto(&d.url);
+    b.page_load_timeout(Duration::from_secs(20));
+    let pages = [
+        format!("/s/{id}"),
+        format!("/s/{id}/interactive"),
+        "/batches".to_string(),
+        "/bench".to_string(),
+        "/approvals".to_string(),
+        format!("/s/{id}/interactive"),
+        "/".to_string(),
+        "/batches".to_string(),
+        "/bench".to_string(),
+        format!("/s/{id}"),
+    ];
+    for (i, path) in pages.iter().enumerate() {
+        b.goto(&format!("{}{path}?visit={i}", d.base()));
+        assert!(b.current_url().contains(&format!("visit={i}")), "{path}");
+    }
+    // Back: a page restored from the cache reloads itself, so it is live again.
+    b.script("history.back(); return 1;");
+    b.wait(20, "the previous page", || Some(()).filter(|_| b.current_url().contains("visit=8")));
+}
