@@ -51,16 +51,20 @@
   }
 
   // Base branches of the repository in the field.
-  var branchesFor = null;
+  // `loaded`: the path whose branches the list shows; `pending`: the one being asked for.
+  var loaded = null, pending = null;
   function loadBranches() {
     if (!repo || !base) return;
     var path = repo.value.trim();
-    if (!path || path === branchesFor) return;
-    branchesFor = path;
+    if (!path || path === loaded || path === pending) return;
+    pending = path;
     fetch('/browse/branches?repo=' + encodeURIComponent(path), { credentials: 'same-origin' })
       .then(function (r) { return r.json(); })
       .then(function (data) {
+        if (pending === path) pending = null;
+        // The field changed meanwhile: its own request (or the next change) fills the list.
         if (path !== repo.value.trim()) return;
+        loaded = path;
         var help = document.getElementById('base-help');
         var chosen = base.value;
         base.textContent = '';
@@ -77,7 +81,7 @@
         });
         if (help) help.textContent = data.branches.length + ' branch' + (data.branches.length === 1 ? '' : 'es') + ' in ' + data.root;
       })
-      .catch(function () { branchesFor = null; });
+      .catch(function () { if (pending === path) pending = null; });
   }
   if (repo) {
     repo.addEventListener('change', loadBranches);

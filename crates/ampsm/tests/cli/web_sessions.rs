@@ -7,8 +7,8 @@
 use crate::browser::Driver;
 use crate::support::{World, command_world};
 use crate::web_support::Dashboard;
-use ampsm_testutils::{git, init_repo, requires};
-use serde_json::Value;
+use ampsm_testutils::{Tool, git, init_repo, requires};
+use serde_json::{Value, json};
 
 /// The rows of the sessions table on a page.
 fn rows(page: &str) -> usize {
@@ -312,6 +312,10 @@ fn browser_new_session_dialog_picks_a_repository_and_a_branch() {
     // The folder browser marks the repository; "Use" fills the path.
     b.click("#browse-button");
     b.wait(10, "the folder list", || Some(()).filter(|_| b.text("#folder-browser").contains("repo/")));
+    // The page with the dialog and the folder browser open has no serious accessibility fault in
+    // either theme.
+    let violations = axe_violations(&b);
+    assert!(violations.is_empty(), "axe: {violations:#?}");
     b.click("#folder-browser li[data-git] button.use");
     let repo_path = w.dir.path().canonicalize().unwrap().join("repo");
     assert_eq!(
@@ -326,12 +330,40 @@ fn browser_new_session_dialog_picks_a_repository_and_a_branch() {
     b.wait(10, "the branches", || Some(()).filter(|_| b.text("#base").contains("feature")));
     assert_eq!(b.script("return document.getElementById('repo').value;"), Value::from(known.as_str()));
     b.click("#base option[value=feature]");
+    // The agent chosen by default is an installed one.
+    let agent = b.script(
+        "var o = document.getElementById('agent').selectedOptions[0]; return [o.value, o.textContent];",
+    );
+    assert!(!agent[1].as_str().unwrap().contains("not installed"), "{agent}");
     b.type_into("#name", "from-the-dialog");
     b.click("#new-session button[type=submit]");
     b.wait(30, "the session page", || Some(()).filter(|_| b.current_url().contains("/s/")));
     let s = w.json(&["show", "from-the-dialog"]);
     assert_eq!(s["session"]["base_branch"], "feature");
-    // The default agent was an installed one (the offline agent: nothing else is on this machine's PATH
-    // with the test's environment, or the first installed one).
-    assert!(s["session"]["agent"].as_str().is_some());
+    assert_eq!(s["session"]["agent"], agent[0]);
+}
+
+/// Serious or critical axe-core violations of the page as it is, in the dark and the light theme.
+fn axe_violations(b: &Driver) -> Vec<String> {
+    let axe =
+        std::fs::read_to_string(Tool::Axe.find_in(&ampsm_testutils::workspace_root()).unwrap()).unwrap();
+    b.script(&format!("{axe}\n;return 1;"));
+    let mut found = Vec::new();
+    for theme in ["dark", "light"] {
+        b.script(&format!(
+            "document.documentElement.setAttribute('data-theme', {}); return 1;",
+            json!(theme)
+        ));
+        let v = b.script(
+            "return axe.run(document, { resultTypes: ['violations'] }).then(function (r) {
+                return r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
+                  .map(function (v) { return v.id + ': ' + v.nodes.slice(0, 3).map(function (n) {
+                    return n.target.join(' '); }).join('; '); });
+              });",
+        );
+        for line in v.as_array().unwrap_or_else(|| panic!("axe did not run: {v}")) {
+            found.push(format!("{theme}: {}", line.as_str().unwrap_or_default()));
+        }
+    }
+    found
 }
