@@ -354,23 +354,24 @@ fn unquote(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A row of the side-by-side layout: the old line on the left, the new on the right (either may be empty).
-#[derive(Debug, Clone, Copy)]
-pub struct SplitRow<'a> {
-    pub left: Option<&'a Line>,
-    pub right: Option<&'a Line>,
+/// A row of the side-by-side layout: the index (in the hunk's lines) of the old line on the left and of the
+/// new line on the right (either may be empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitRow {
+    pub left: Option<usize>,
+    pub right: Option<usize>,
 }
 
 /// Pairs a hunk's lines for the side-by-side layout: context on both sides, each run of removed lines
 /// beside the run of added lines that follows it.
-pub fn split_rows(h: &Hunk) -> Vec<SplitRow<'_>> {
+pub fn split_rows(h: &Hunk) -> Vec<SplitRow> {
     let mut rows = Vec::with_capacity(h.lines.len());
     let mut i = 0;
     let lines = &h.lines;
     while i < lines.len() {
         match lines[i].kind {
             LineKind::Context => {
-                rows.push(SplitRow { left: Some(&lines[i]), right: Some(&lines[i]) });
+                rows.push(SplitRow { left: Some(i), right: Some(i) });
                 i += 1;
             }
             _ => {
@@ -382,9 +383,12 @@ pub fn split_rows(h: &Hunk) -> Vec<SplitRow<'_>> {
                 while i < lines.len() && lines[i].kind == LineKind::Added {
                     i += 1;
                 }
-                let (dels, adds) = (&lines[del_start..add_start], &lines[add_start..i]);
-                for k in 0..dels.len().max(adds.len()) {
-                    rows.push(SplitRow { left: dels.get(k), right: adds.get(k) });
+                let (dels, adds) = (add_start - del_start, i - add_start);
+                for k in 0..dels.max(adds) {
+                    rows.push(SplitRow {
+                        left: (k < dels).then_some(del_start + k),
+                        right: (k < adds).then_some(add_start + k),
+                    });
                 }
             }
         }
@@ -397,6 +401,7 @@ pub fn split_rows(h: &Hunk) -> Vec<SplitRow<'_>> {
 pub mod highlight {
     use super::{FileDiff, LineKind};
     use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
     use syntect::parsing::{ParseState, Scope, ScopeStack, SyntaxReference, SyntaxSet};
 
     /// Lines longer than this are not highlighted (minified files would cost a lot for nothing).
@@ -470,9 +475,11 @@ pub mod highlight {
 
     impl Side<'_> {
         fn class(&self) -> Option<&'static str> {
-            self.stack.as_slice().iter().rev().find_map(|s| {
-                self.classes.iter().find(|(p, _)| p.is_prefix_of(*s)).map(|(_, c)| *c)
-            })
+            self.stack
+                .as_slice()
+                .iter()
+                .rev()
+                .find_map(|s| self.classes.iter().find(|(p, _)| p.is_prefix_of(*s)).map(|(_, c)| *c))
         }
 
         fn line(&mut self, text: &str) -> String {
@@ -521,10 +528,25 @@ pub mod highlight {
         }
     }
 
+    /// How much highlighting a page may do: lines, and a time after which the rest is plain text.
+    pub struct Budget {
+        pub lines: usize,
+        pub until: Instant,
+    }
+
+    impl Budget {
+        /// `lines` lines, within `time` from now (the syntaxes are loaded first, once per process, so the
+        /// time is all highlighting).
+        pub fn new(lines: usize, time: Duration) -> Budget {
+            syntaxes();
+            Budget { lines, until: Instant::now() + time }
+        }
+    }
+
     /// The HTML of every hunk line of `f` (indexed like `f.hunks[h].lines[l]`), highlighted when the file
-    /// has a known syntax and `budget` (lines left to highlight on the page) allows; otherwise escaped text.
-    /// Takes the lines it highlighted off `budget`.
-    pub fn file_lines(f: &FileDiff, budget: &mut usize) -> Vec<Vec<String>> {
+    /// has a known syntax and the budget allows (its lines, its time); otherwise escaped text. Takes the
+    /// lines it highlighted off the budget; past the budget's time the rest of the file is plain.
+    pub fn file_lines(f: &FileDiff, budget: &mut Budget) -> Vec<Vec<String>> {
         let plain = || -> Vec<Vec<String>> {
             f.hunks
                 .iter()
@@ -541,13 +563,16 @@ pub mod highlight {
                 .collect()
         };
         let n = f.line_count();
-        if n == 0 || n > *budget {
+        if n == 0 || n > budget.lines || Instant::now() >= budget.until {
             return plain();
         }
         let sx = syntaxes();
         let first = f.hunks.first().and_then(|h| h.lines.first()).map(|l| l.text.as_str()).unwrap_or("");
         let Some(syntax) = syntax_for(&sx.set, f.path(), first) else { return plain() };
-        *budget -= n;
+        budget.lines -= n;
+        let until = budget.until;
+        let mut done = 0usize;
+        let mut late = false;
         let side = || Side {
             state: ParseState::new(syntax),
             stack: ScopeStack::new(),
@@ -560,12 +585,23 @@ pub mod highlight {
             .map(|h| {
                 h.lines
                     .iter()
-                    .map(|l| match l.kind {
-                        LineKind::Removed => old.line(&l.text),
-                        LineKind::Added => new.line(&l.text),
-                        LineKind::Context => {
-                            let _ = old.line(&l.text);
-                            new.line(&l.text)
+                    .map(|l| {
+                        done += 1;
+                        if done % 128 == 0 && !late {
+                            late = Instant::now() >= until;
+                        }
+                        if late {
+                            let mut s = String::with_capacity(l.text.len());
+                            escape_into(&l.text, &mut s);
+                            return s;
+                        }
+                        match l.kind {
+                            LineKind::Removed => old.line(&l.text),
+                            LineKind::Added => new.line(&l.text),
+                            LineKind::Context => {
+                                let _ = old.line(&l.text);
+                                new.line(&l.text)
+                            }
                         }
                     })
                     .collect()
@@ -581,24 +617,28 @@ pub mod highlight {
         fn rust_is_highlighted_text_is_escaped_and_the_budget_is_kept() {
             let p = "diff --git a/src/m.rs b/src/m.rs\n--- a/src/m.rs\n+++ b/src/m.rs\n@@ -1,2 +1,2 @@\n-fn old() {}\n+fn main() { let s = \"<b>\"; } // hi\n x\n";
             let f = &crate::diff::parse(p)[0];
-            let mut budget = 100;
+            let mut budget = Budget::new(100, Duration::from_secs(60));
             let html = file_lines(f, &mut budget);
-            assert_eq!(budget, 97);
+            assert_eq!(budget.lines, 97);
             let added = &html[0][1];
             assert!(added.contains("<span class=\"hl-k\">fn</span>"), "{added}");
             assert!(added.contains("hl-s") && added.contains("&lt;b&gt;"), "{added}");
             assert!(added.contains("<span class=\"hl-c\">// hi</span>"), "{added}");
             assert!(!added.contains("<b>"), "{added}");
             // Out of budget: escaped, not highlighted.
-            let mut none = 2;
+            let mut none = Budget::new(2, Duration::from_secs(60));
             let html = file_lines(f, &mut none);
-            assert_eq!(none, 2);
+            assert_eq!(none.lines, 2);
+            assert!(!html[0][1].contains("<span") && html[0][1].contains("&lt;b&gt;"));
+            // Out of time: escaped too.
+            let mut late = Budget::new(100, Duration::ZERO);
+            let html = file_lines(f, &mut late);
             assert!(!html[0][1].contains("<span") && html[0][1].contains("&lt;b&gt;"));
             // Plain text is not highlighted.
             let t = "diff --git a/n.txt b/n.txt\n--- a/n.txt\n+++ b/n.txt\n@@ -1 +1 @@\n-a\n+fn b\n";
-            let mut budget = 100;
+            let mut budget = Budget::new(100, Duration::from_secs(60));
             let html = file_lines(&crate::diff::parse(t)[0], &mut budget);
-            assert_eq!((budget, html[0][1].as_str()), (100, "fn b"));
+            assert_eq!((budget.lines, html[0][1].as_str()), (100, "fn b"));
         }
     }
 }
@@ -723,11 +763,9 @@ mod tests {
         assert_eq!(f[0].mode_change, Some(("100644".into(), "100755".into())));
         let p = "diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,5 +1,3 @@\n a\n-b\n-c\n+B\n d\n-e\n";
         let f = parse(p);
-        let rows = split_rows(&f[0].hunks[0]);
-        let shape: Vec<_> = rows
-            .iter()
-            .map(|r| (r.left.map(|l| l.text.as_str()), r.right.map(|l| l.text.as_str())))
-            .collect();
+        let h = &f[0].hunks[0];
+        let text = |i: Option<usize>| i.map(|i| h.lines[i].text.as_str());
+        let shape: Vec<_> = split_rows(h).iter().map(|r| (text(r.left), text(r.right))).collect();
         assert_eq!(
             shape,
             vec![

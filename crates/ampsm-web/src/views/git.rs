@@ -242,8 +242,9 @@ fn file_lists(state: &AppState, act: &dyn Fn(&str) -> String, st: &ReviewStatus)
     }
 }
 
-/// Hunk lines highlighted per page at most; the rest are shown as plain text.
-const HIGHLIGHT_BUDGET: usize = 5_000;
+/// Hunk lines highlighted per page at most, and the time highlighting may take; the rest is plain text.
+const HIGHLIGHT_LINES: usize = 3_000;
+const HIGHLIGHT_TIME: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// The diff's own styles (line numbers, the two layouts, token colours from the theme's variables).
 const DIFF_CSS: &str = include_str!("../../assets/diff.css");
@@ -300,7 +301,7 @@ fn diff_view(base: &str, d: &DiffReport, q: &GitQuery) -> Markup {
             p.dim #diff-too-big { "The patch is " (d.patch.as_ref().map_or(0, String::len) / 1024)
                 " KiB, too large to show at once; pick a file above to see its part." }
         } @else {
-            @let mut budget = HIGHLIGHT_BUDGET;
+            @let mut budget = diff::highlight::Budget::new(HIGHLIGHT_LINES, HIGHLIGHT_TIME);
             div #patch {
                 @for (i, f) in files.iter().enumerate() {
                     (file_view(i, f, split, &mut budget))
@@ -311,7 +312,7 @@ fn diff_view(base: &str, d: &DiffReport, q: &GitQuery) -> Markup {
 }
 
 /// One file of the diff: a collapsible section with its name, status and +/−, then its hunks.
-fn file_view(i: usize, f: &diff::FileDiff, split: bool, budget: &mut usize) -> Markup {
+fn file_view(i: usize, f: &diff::FileDiff, split: bool, budget: &mut diff::highlight::Budget) -> Markup {
     let lines = diff::highlight::file_lines(f, budget);
     let cols = if split { 4 } else { 3 };
     html! {
@@ -356,11 +357,10 @@ fn file_view(i: usize, f: &diff::FileDiff, split: bool, budget: &mut usize) -> M
 }
 
 /// The number and code cells of one side of a side-by-side row (empty when that side has no line).
-fn side_cells(line: Option<&diff::Line>, hunk: &diff::Hunk, html: &[String], old_side: bool) -> Markup {
-    let Some(line) = line else {
+fn side_cells(idx: Option<usize>, hunk: &diff::Hunk, html: &[String], old_side: bool) -> Markup {
+    let Some((idx, line)) = idx.and_then(|i| hunk.lines.get(i).map(|l| (i, l))) else {
         return html! { td.ln.empty {} td.code.empty {} };
     };
-    let idx = hunk.lines.iter().position(|l| std::ptr::eq(l, line)).unwrap_or(0);
     let n = if old_side { line.old } else { line.new };
     html! {
         td class={ "ln " (kind_class(line.kind)) } { (num(n)) }
