@@ -41,7 +41,7 @@ pub struct ConfigForm {
 /// `GET /settings`.
 pub async fn page(State(state): State<AppState>, Query(s): Query<Saved>) -> Result<Response, WebError> {
     let notice =
-        s.saved.is_some().then_some("Config saved; new requests use it (ui.port applies at the next start).");
+        s.saved.is_some().then_some("Config saved: every request from now on reads it (ui.port, ui.theme and ui.auto_update apply when the dashboard next starts).");
     render(state, None, None, notice, StatusCode::OK).await
 }
 

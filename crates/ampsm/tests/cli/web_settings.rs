@@ -79,7 +79,10 @@ fn settings_edit_the_config_with_secrets_hidden_and_checked_before_saving() {
         assert!(saved.contains(s), "{s} was lost on save:\n{saved}");
     }
     assert!(!saved.contains("«hidden") && !saved.contains('\r'), "{saved}");
-    assert!(d.get("/settings?saved=1").body.contains("Config saved"));
+    // The running dashboard reads it at the next request, without a restart.
+    let page = d.get("/settings?saved=1").body;
+    assert!(page.contains("Config saved"), "{page}");
+    assert!(page.contains("<td><code>session.default_agent</code></td><td>codex</td>"), "{page}");
 
     // The form of a page loaded before that save is stale: refused, nothing written.
     let r = d.post("/settings/config", &[("text", &text), ("version", &version)]);
