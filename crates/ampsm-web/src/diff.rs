@@ -587,7 +587,7 @@ pub mod highlight {
                     .iter()
                     .map(|l| {
                         done += 1;
-                        if done % 128 == 0 && !late {
+                        if done.is_multiple_of(128) && !late {
                             late = Instant::now() >= until;
                         }
                         if late {
