@@ -246,6 +246,11 @@ fn file_lists(state: &AppState, act: &dyn Fn(&str) -> String, st: &ReviewStatus)
 const HIGHLIGHT_LINES: usize = 3_000;
 const HIGHLIGHT_TIME: std::time::Duration = std::time::Duration::from_millis(150);
 
+/// Shows the Collapse all / Expand all buttons (they need JavaScript) and opens or closes every file.
+const FOLD_JS: &str = "(function(){var p=document.currentScript.parentNode,f=p.querySelector('.diff-fold');\
+f.hidden=false;f.addEventListener('click',function(e){var v=e.target.getAttribute('data-fold');if(!v)return;\
+document.querySelectorAll('#patch details.dfile').forEach(function(d){d.open=v==='open'})})})();";
+
 /// The diff's own styles (line numbers, the two layouts, token colours from the theme's variables).
 const DIFF_CSS: &str = include_str!("../../assets/diff.css");
 
@@ -277,6 +282,11 @@ fn diff_view(base: &str, d: &DiffReport, q: &GitQuery) -> Markup {
                 } @else {
                     b aria-current="true" { "unified" } " · " a href={ (base) "?" (extra) (path_q) "view=split" } { "side by side" }
                 }
+                span.diff-fold hidden {
+                    " · " button type="button" data-fold="close" { "Collapse all" }
+                    " " button type="button" data-fold="open" { "Expand all" }
+                }
+                script { (PreEscaped(FOLD_JS)) }
             }
             table #diff-files {
                 tr { th { "File" } th.n { "+" } th.n { "−" } th {} }

@@ -2,7 +2,7 @@
 //! side-by-side layouts, the file list with +/− linking to each file, a rename; the hunks of a conflict in
 //! the merge preview and in a rebase stopped on it, with the next steps; "merge and push" to a bare remote
 //! and a pull request (a stand-in `gh`) through the page; and, in Chromium, the confirmation asked before a
-//! squash (cancelling it changes nothing) and axe on every review view in both themes.
+//! squash (cancelling it changes nothing), Collapse/Expand all, and axe on every review view in both themes.
 
 use crate::browser::Driver;
 use crate::support::World;
@@ -247,7 +247,7 @@ fn web_review_huge_patches_fall_back_to_picking_a_file() {
 
 #[requires(chromium)]
 #[test]
-fn web_review_squash_asks_first_and_cancelling_changes_nothing() {
+fn web_review_squash_asks_first_and_cancelling_changes_nothing_then_files_fold() {
     let w = World::new();
     let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "sq"]);
     let id = s["id"].as_str().unwrap().to_string();
@@ -287,6 +287,14 @@ fn web_review_squash_asks_first_and_cancelling_changes_nothing() {
     b.click("#confirm-ok");
     b.wait(20, "the squash", || Some(()).filter(|_| b.current_url().contains("done=squashed")));
     assert_eq!(w.json(&["log", &id]).as_array().unwrap().len(), 1);
+
+    // Collapse all closes every file of the diff, Expand all opens them again.
+    let open_files = "return Array.from(document.querySelectorAll('#patch details.dfile')).filter(function (d) { return d.open; }).length;";
+    assert_eq!(b.script(open_files), serde_json::json!(2));
+    b.click("button[data-fold=close]");
+    assert_eq!(b.script(open_files), serde_json::json!(0));
+    b.click("button[data-fold=open]");
+    assert_eq!(b.script(open_files), serde_json::json!(2));
 }
 
 #[requires(chromium, axe)]
