@@ -464,7 +464,13 @@ impl Engine {
                 }
                 _ => None,
             };
-            let usage = usage.remove(&item.id).unwrap_or_default();
+            let mut usage = usage.remove(&item.id).unwrap_or_default();
+            let tokens =
+                usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+            if tokens == 0 {
+                // The agent reported no usage at all (as one that reports no cost): unknown, never $0.
+                usage.cost_usd = None;
+            }
             items.push(ItemView { item, duration_ms, session, usage });
         }
         let runner_alive = batch.runner_pid.is_some_and(pid_alive);

@@ -180,3 +180,46 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn batch_and_bench_tables_say_unknown_for_an_agent_that_reports_no_cost() {
+    let w = crate::support::command_world("printf 'notes\\n' > NOTES.md");
+    let d = Dashboard::start(&w);
+    let yaml = format!(
+        "name: no-cost\nrepos:\n  - path: {}\nitems:\n  - name: one\n    prompt: go\n    agent: command\n",
+        w.repo_arg()
+    );
+    let r = d.post("/batches", &[("yaml", &yaml)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let loc = r.location.unwrap();
+    let id = loc.trim_start_matches("/batches/").split('?').next().unwrap().to_string();
+    wait_until(|| w.json(&["batch", "status", &id])["counts"]["passed"] == 1);
+    let page = d.get(&format!("/batches/{id}")).body;
+    assert!(page.contains("<td class=\"n cost\">unknown</td>"), "{page}");
+    assert!(page.contains("spent unknown"), "{page}");
+    assert!(!page.contains("$0.0000"), "{page}");
+
+    let bench = format!(
+        "name: no-cost\nagents: [command]\nproblems:\n  - id: notes\n    repo: {}\n    prompt: go\n    \
+         test: \"test -f NOTES.md\"\n",
+        w.repo_arg()
+    );
+    let r = d.post("/bench", &[("yaml", &bench)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let run = r.location.unwrap().trim_start_matches("/bench/").split('?').next().unwrap().to_string();
+    wait_until(|| w.json(&["bench", "show", &run])["status"] == "completed");
+    let v = w.json(&["bench", "show", &run]);
+    assert!(v["results"][0]["cost_usd"].is_null(), "{v}");
+    let page = d.get(&format!("/bench/{run}")).body;
+    let results = &page[page.find("id=\"bench-results\"").unwrap()..];
+    assert!(results.contains(">unknown</td>"), "{results}");
+    assert!(!page.contains("$0.0000"), "{page}");
+}
+
+fn wait_until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
