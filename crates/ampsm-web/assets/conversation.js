@@ -97,11 +97,11 @@
   }
 
   // Keeps at most MAX entries: the oldest go, and "Load earlier" starts before the first one left.
+  var live = feed.getElementsByClassName('entry');
   function trim() {
-    var items = feed.querySelectorAll('.entry');
-    var extra = items.length - MAX;
-    if (extra <= 0) return;
-    for (var i = 0; i < extra; i++) items[i].remove();
+    if (live.length <= MAX) return;
+    var items = Array.prototype.slice.call(live, 0, live.length - MAX);
+    for (var i = 0; i < items.length; i++) items[i].remove();
     feed.querySelectorAll('section.iteration').forEach(function (s) {
       if (!s.querySelector('.entry') && s.nextElementSibling) s.remove();
     });
@@ -109,18 +109,47 @@
     if (first) setEarlier(first.getAttribute('data-id'));
   }
 
+  // A card that only adds an element (results and denials look for their call's card first).
+  function plain(c) {
+    return c.html && !c.replace && !((c.kind === 'result' || c.kind === 'denied') && c.call);
+  }
+  // Adds queue[i..] from one iteration as one parsed fragment (up to 100 cards); returns how many.
+  function applyRun(list, i) {
+    var c = list[i];
+    if (!plain(c)) { apply(c); return 1; }
+    var it = c.iteration, html = [], n = 0;
+    while (i + n < list.length && n < 100 && list[i + n].iteration === it && plain(list[i + n])) {
+      html.push(list[i + n].html);
+      n++;
+    }
+    var f = fragment(html.join(''));
+    var tools = f.querySelectorAll('details.tool[data-call]');
+    for (var k = 0; k < tools.length; k++) cards.set(tools[k].getAttribute('data-call'), tools[k]);
+    sectionOf(it).appendChild(f);
+    return n;
+  }
+
+  // The queue is applied a few milliseconds per frame, so input is never kept waiting by a burst.
   var queue = [];
   var scheduled = false;
+  var BUDGET_MS = 8;
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    if (document.hidden) setTimeout(flush, 250); else requestAnimationFrame(flush);
+  }
   function flush() {
     scheduled = false;
+    var t0 = performance.now();
     var stick = nearBottom();
-    var batch = queue;
-    queue = [];
     var empty = feed.querySelector('.empty');
-    if (empty && batch.length) empty.remove();
-    batch.forEach(apply);
+    if (empty && queue.length) empty.remove();
+    var i = 0;
+    while (i < queue.length && performance.now() - t0 < BUDGET_MS) i += applyRun(queue, i);
+    queue = i >= queue.length ? [] : queue.slice(i);
     trim();
     if (stick) feed.scrollTop = feed.scrollHeight;
+    if (queue.length) schedule();
   }
   function enqueue(list) {
     for (var i = 0; i < list.length; i++) queue.push(list[i]);
@@ -132,17 +161,14 @@
       var firstLine = queue.length ? queue[0].line : 0;
       if (firstLine) setEarlier(firstLine);
     }
-    if (!scheduled) {
-      scheduled = true;
-      if (document.hidden) setTimeout(flush, 250); else requestAnimationFrame(flush);
-    }
+    schedule();
   }
 
   var src = feed.getAttribute('data-src');
   var es = null;
   if (src && window.EventSource) {
-    es = new EventSource(src + '?after=' + (feed.getAttribute('data-after') || '0'));
-    es.addEventListener('line', function (m) {
+    es = new EventSource(src + '?batch=1&after=' + (feed.getAttribute('data-after') || '0'));
+    es.addEventListener('cards', function (m) {
       var d = JSON.parse(m.data);
       if (d.cards && d.cards.length) enqueue(d.cards);
     });

@@ -91,6 +91,8 @@ pub async fn live(State(state): State<AppState>, Query(t): Query<Topic>) -> Resu
 #[derive(Debug, Default, Deserialize)]
 pub struct After {
     pub after: Option<i64>,
+    /// `batch=1`: the Conversation view's form, `cards` events of many lines each (see [`feed`]).
+    pub batch: Option<u8>,
 }
 
 /// `GET /s/{id}/feed[?after=N]`: every stored line of the session after line `N` (or the browser's
@@ -98,8 +100,9 @@ pub struct After {
 /// object `{id, ts, kind, items: [{kind, text}], cards: [...]}`. `items` are one-line summaries;
 /// `cards` are the Conversation view's entries rendered by the same functions as its page
 /// (`{kind, line, iteration, call, html}`; a result or a denial also carries the `slot` and `badge` of
-/// its call's card, a continued message the id of the element it `replace`s). Lines before `N` are
-/// never read.
+/// its call's card, a continued message the id of the element it `replace`s). With `batch=1` the cards
+/// of many lines come together instead, as `cards` events `{last, cards}`. Lines before `N` are never
+/// read.
 pub async fn feed(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -128,47 +131,53 @@ pub async fn feed(
                 return;
             }
         };
-        let mut sent = after;
-        let mut message = Message::default();
+        let mut out =
+            Out { tx, sent: after, message: Message::default(), batch: a.batch.is_some(), cards: Vec::new() };
         // The lines between the page and the follower's start, a page at a time.
         let engine = match ampsm_engine::Engine::open_at(st.inner.paths.clone()) {
             Ok(e) => e,
             Err(e) => {
-                let _ = tx.blocking_send(Event::default().event("error").data(e.to_string()));
+                let _ = out.tx.blocking_send(Event::default().event("error").data(e.to_string()));
                 return;
             }
         };
         loop {
-            let rows = match engine.events_after(&session, sent, CATCH_UP) {
+            let rows = match engine.events_after(&session, out.sent, CATCH_UP) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.blocking_send(Event::default().event("error").data(e.to_string()));
+                    let _ = out.tx.blocking_send(Event::default().event("error").data(e.to_string()));
                     return;
                 }
             };
             let done = (rows.len() as i64) < CATCH_UP;
             for row in rows {
-                if !send_line(&tx, &row, &mut sent, &mut message) {
+                if !out.line(&row) {
                     return;
                 }
+            }
+            if !out.flush() {
+                return;
             }
             if done {
                 break;
             }
         }
         drop(engine);
-        while !tx.is_closed() && !*st.inner.shutdown.borrow() {
+        while !out.tx.is_closed() && !*st.inner.shutdown.borrow() {
             let rows = match feed.next(Duration::from_millis(500)) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.blocking_send(Event::default().event("error").data(e.to_string()));
+                    let _ = out.tx.blocking_send(Event::default().event("error").data(e.to_string()));
                     return;
                 }
             };
             for row in rows {
-                if !send_line(&tx, &row, &mut sent, &mut message) {
+                if !out.line(&row) {
                     return;
                 }
+            }
+            if !out.flush() {
+                return;
             }
         }
     });
@@ -186,33 +195,65 @@ struct Message {
     text: String,
 }
 
-/// Sends one stored line (unless it was sent already); false when the browser went away.
-fn send_line(tx: &mpsc::Sender<Event>, row: &StoredEvent, sent: &mut i64, message: &mut Message) -> bool {
-    if row.id <= *sent {
-        return true;
+/// Cards sent in one `cards` event at most.
+const CARDS_PER_EVENT: usize = 250;
+
+/// Where a feed's lines go: one `line` event per line, or (`batch`) their cards gathered into `cards`
+/// events of up to [`CARDS_PER_EVENT`], so that a burst of lines costs the page a few messages, not one
+/// per line.
+struct Out {
+    tx: mpsc::Sender<Event>,
+    /// The last line sent.
+    sent: i64,
+    message: Message,
+    batch: bool,
+    cards: Vec<serde_json::Value>,
+}
+
+impl Out {
+    /// Sends (or gathers) one stored line unless it was sent already; false when the browser went away.
+    fn line(&mut self, row: &StoredEvent) -> bool {
+        if row.id <= self.sent {
+            return true;
+        }
+        self.sent = row.id;
+        let delta = matches!(row.events.first(), Some(AgentEvent::AssistantText { delta: true, .. }));
+        let cards: Vec<serde_json::Value> =
+            entries_of(row).into_iter().filter_map(|e| card_json(e, delta, &mut self.message)).collect();
+        if self.batch {
+            self.cards.extend(cards);
+            return self.cards.len() < CARDS_PER_EVENT || self.flush();
+        }
+        let items: Vec<serde_json::Value> = row
+            .events
+            .iter()
+            .filter(|ev| shown(ev))
+            .map(|ev| serde_json::json!({ "kind": event_kind(ev), "text": ev.summary() }))
+            .collect();
+        if items.is_empty() && cards.is_empty() {
+            return true;
+        }
+        let data = serde_json::json!({
+            "id": row.id,
+            "ts": ampsm_core::time::format_ms(row.ts),
+            "kind": row.kind,
+            "items": items,
+            "cards": cards,
+        });
+        let ev = Event::default().event("line").id(row.id.to_string()).data(data.to_string());
+        self.tx.blocking_send(ev).is_ok()
     }
-    *sent = row.id;
-    let items: Vec<serde_json::Value> = row
-        .events
-        .iter()
-        .filter(|ev| shown(ev))
-        .map(|ev| serde_json::json!({ "kind": event_kind(ev), "text": ev.summary() }))
-        .collect();
-    let delta = matches!(row.events.first(), Some(AgentEvent::AssistantText { delta: true, .. }));
-    let cards: Vec<serde_json::Value> =
-        entries_of(row).into_iter().filter_map(|e| card_json(e, delta, message)).collect();
-    if items.is_empty() && cards.is_empty() {
-        return true;
+
+    /// Sends the gathered cards, if any; false when the browser went away.
+    fn flush(&mut self) -> bool {
+        if self.cards.is_empty() {
+            return true;
+        }
+        let cards = std::mem::take(&mut self.cards);
+        let data = serde_json::json!({ "last": self.sent, "cards": cards });
+        let ev = Event::default().event("cards").id(self.sent.to_string()).data(data.to_string());
+        self.tx.blocking_send(ev).is_ok()
     }
-    let data = serde_json::json!({
-        "id": row.id,
-        "ts": ampsm_core::time::format_ms(row.ts),
-        "kind": row.kind,
-        "items": items,
-        "cards": cards,
-    });
-    let ev = Event::default().event("line").id(row.id.to_string()).data(data.to_string());
-    tx.blocking_send(ev).is_ok()
 }
 
 /// One entry as the Conversation view's script applies it.

@@ -76,10 +76,7 @@ fn conversation_shows_markdown_tool_cards_and_renders_hostile_text_inert() {
     assert!(page.contains("<em>now</em>"), "the prompt as Markdown: {page}");
     // The agent's message as Markdown.
     assert!(page.contains("<strong>the README</strong>"), "{page}");
-    assert!(
-        page.contains("<li>one</li>") && page.contains("<pre><code>ls -la"),
-        "{page}"
-    );
+    assert!(page.contains("<li>one</li>") && page.contains("<pre><code>ls -la"), "{page}");
     // Tool cards: the read's path, the write's new lines, each shell call's command, outcome and output.
     assert_eq!(page.matches("<details class=\"entry tool\"").count(), 4, "{page}");
     assert!(page.contains("Path: <code>") && page.contains("README.md</code>"), "{page}");
@@ -164,19 +161,22 @@ fn browser_conversation_pages_streams_and_controls_send() {
     b.goto(&d.url);
     b.goto(&format!("{}/s/{id}/interactive", d.base()));
     b.script("window.__ampsm_marker = 7; return 1;");
+    // The feed's text, laid out or not (entries out of view skip layout: content-visibility).
+    let feed =
+        || b.script("return document.getElementById('feed').textContent;").as_str().unwrap().to_string();
 
     // The seeded page: Markdown rendered, the newest at the bottom, "Load earlier" brings older pages in.
-    assert!(b.text("#feed").contains("message 299"), "{}", b.text("#feed"));
+    assert!(feed().contains("message 299"), "{}", feed());
     let count = || b.script("return document.querySelectorAll('#feed .entry').length;").as_u64().unwrap();
     let first = count();
     assert!(first <= 300, "{first}");
     b.click("#load-earlier");
     b.wait(10, "the earlier page", || Some(()).filter(|_| count() > first));
     b.click("#load-earlier");
-    b.wait(10, "the first page", || Some(()).filter(|_| b.text("#feed").contains("message 0")));
+    b.wait(10, "the first page", || Some(()).filter(|_| feed().contains("message 0")));
     assert_eq!(b.script("return document.getElementById('load-earlier') === null;"), json!(true));
     // The hostile message is text: nothing ran, no javascript: link exists.
-    assert!(b.text("#feed").contains("me too"));
+    assert!(feed().contains("me too"));
     assert_eq!(b.script("return window.__pwned === undefined;"), json!(true));
     assert_eq!(b.script("return document.querySelectorAll('a[href^=\"javascript\"]').length;"), json!(0));
 
@@ -189,10 +189,10 @@ fn browser_conversation_pages_streams_and_controls_send() {
         Some(()).filter(|_| b.script("return document.getElementById('send').disabled;") == json!(true))
     });
     assert!(b.text("#control").contains("the agent is running"));
-    b.wait(30, "the live message", || Some(()).filter(|_| b.text("#feed").contains("the README first")));
+    b.wait(30, "the live message", || Some(()).filter(|_| feed().contains("the README first")));
     let strong = b.script("return [...document.querySelectorAll('#feed .entry.assistant strong')].map(e => e.textContent).includes('the README');");
     assert_eq!(strong, json!(true), "the live message is Markdown");
-    b.wait(60, "the run to end", || Some(()).filter(|_| b.text("#feed").contains("Wrote NOTES.md.")));
+    b.wait(60, "the run to end", || Some(()).filter(|_| feed().contains("Wrote NOTES.md.")));
     b.wait(30, "Send enabled", || {
         Some(()).filter(|_| b.script("return document.getElementById('send').disabled;") == json!(false))
     });
@@ -202,8 +202,12 @@ fn browser_conversation_pages_streams_and_controls_send() {
         "the page reloaded instead of updating"
     );
     // The live tool cards: open the failing Bash call and read its command and output.
+    b.script("document.querySelector('details.tool[data-call=toolu_t_bash1]').scrollIntoView(); return 1;");
     b.click("details.tool[data-call=toolu_t_bash1] summary");
-    let card = b.text("details.tool[data-call=toolu_t_bash1]");
+    let card_js = "const c = document.querySelector('details.tool[data-call=toolu_t_bash1]'); return c.open ? c.textContent : '';";
+    let card = b.wait(10, "the card open", || {
+        b.script(card_js).as_str().filter(|t| !t.is_empty()).map(str::to_string)
+    });
     assert!(card.contains("$ false") && card.contains("Exit code 1"), "{card}");
     assert_eq!(b.script("return window.__pwned === undefined;"), json!(true));
     // The iteration's header came in with its outcome.
