@@ -344,7 +344,8 @@ impl Store {
 
     /// A page of the sessions `search` selects, newest first (by repository first with `by_repo`), with
     /// each row's iterations, cost and lines, and the total count. Filtering, counting and paging happen
-    /// here; the aggregates are read from indexed tables for the page's rows only.
+    /// here; the aggregates are read from indexed tables for the page's rows only (the page is chosen in
+    /// an inner query: sorting with them would compute them for every matching row).
     pub fn search_sessions(&self, search: &SessionSearch) -> Result<SessionListPage, StoreError> {
         let mut filter = String::from(" WHERE creating_pid IS NULL");
         let mut args: Vec<String> = Vec::new();
@@ -384,7 +385,7 @@ impl Store {
              (SELECT COUNT(*) FROM token_usage u WHERE u.session_id = s.id AND u.cost_usd IS NULL), \
              (SELECT COALESCE(SUM(f.lines_added), 0) FROM file_changes f WHERE f.session_id = s.id), \
              (SELECT COALESCE(SUM(f.lines_removed), 0) FROM file_changes f WHERE f.session_id = s.id) \
-             FROM sessions s{filter} ORDER BY {order} LIMIT {} OFFSET {}",
+             FROM (SELECT * FROM sessions{filter} ORDER BY {order} LIMIT {} OFFSET {}) s ORDER BY {order}",
             search.limit.max(1),
             search.offset
         );
