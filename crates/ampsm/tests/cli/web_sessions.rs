@@ -367,3 +367,74 @@ fn axe_violations(b: &Driver) -> Vec<String> {
     }
     found
 }
+
+#[test]
+fn a_background_run_that_cannot_start_after_its_setup_is_in_the_timeline() {
+    // The agent's program exists when the form is posted; the session's setup deletes it, so the first
+    // run, started in the background after the setup, fails to start.
+    let w = World::new();
+    let agent = w.dir.path().join("bin/agent.sh");
+    std::fs::create_dir_all(agent.parent().unwrap()).unwrap();
+    std::fs::write(&agent, "#!/bin/sh\necho done\n").unwrap();
+    std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    w.write_config(&format!(
+        "agents:\n  command:\n    path: {}\nnotifications:\n  desktop: false\n",
+        agent.display()
+    ));
+    let d = Dashboard::start(&w);
+    let setup = format!("rm {}", agent.display());
+    let r = d.post(
+        "/sessions",
+        &[
+            ("repo", w.repo_arg()),
+            ("name", "vanishing"),
+            ("agent", "command"),
+            ("prompt", "Go"),
+            ("setup", &setup),
+            ("run", "on"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = w.json(&["list"])[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(r.location.unwrap(), format!("/s/{id}?done=setup"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let note = loop {
+        let t = w.json(&["timeline", &id]);
+        let found = t["entries"].as_array().unwrap().iter().find_map(|e| {
+            let s = e["summary"].as_str().unwrap_or_default();
+            s.starts_with("run started from the dashboard failed:").then(|| s.to_string())
+        });
+        if let Some(n) = found {
+            break n;
+        }
+        assert!(std::time::Instant::now() < deadline, "no failure in the timeline: {t}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(note.contains("not installed"), "{note}");
+    // Kept after the dashboard is gone.
+    d.stop();
+    let s = w.json(&["show", &id]);
+    assert!(s["session"]["status_note"].as_str().unwrap().contains("not installed"), "{s}");
+}
+
+#[test]
+fn folder_browser_shows_the_configured_roots_too() {
+    let w = World::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let root = elsewhere.path().canonicalize().unwrap();
+    init_repo(&root.join("work-repo"));
+    w.write_config(&format!("ui:\n  roots: [{}]\n", serde_json::to_string(root.to_str().unwrap()).unwrap()));
+    let d = Dashboard::start(&w);
+    let r = d.get(&format!("/browse?format=json&path={}", urlencode(root.to_str().unwrap())));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["folders"][0]["name"], "work-repo");
+    assert_eq!(v["folders"][0]["git"], true);
+    assert_eq!(v["parent"], Value::Null, "the root's parent is outside");
+    assert!(v["roots"].as_array().unwrap().iter().any(|r| r == root.to_str().unwrap()));
+    // Its branches can be read; its parent cannot be browsed.
+    let r = d.get(&format!("/browse/branches?repo={}", urlencode(root.join("work-repo").to_str().unwrap())));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let parent = root.parent().unwrap().to_str().unwrap().to_string();
+    assert_eq!(d.get(&format!("/browse?format=json&path={}", urlencode(&parent))).status, 400);
+}
