@@ -92,10 +92,10 @@ pub struct RepoBranches {
 
 impl Engine {
     /// One page of the sessions `query` selects, with the total count, the known repositories and the
-    /// agents in use.
+    /// agents in use; a page past the last one is the last one.
     pub fn session_page(&self, query: &SessionListQuery) -> Result<SessionListPage, EngineError> {
         let per_page = query.per_page.clamp(1, 500);
-        let search = SessionSearch {
+        let mut search = SessionSearch {
             text: query.text.clone().filter(|t| !t.trim().is_empty()),
             status: query.status,
             repo_path: query.repo.clone().filter(|r| !r.is_empty()),
@@ -105,7 +105,12 @@ impl Engine {
             limit: per_page,
             offset: query.page.max(1).saturating_sub(1).saturating_mul(u64::from(per_page)),
         };
-        Ok(self.store.search_sessions(&search)?)
+        let page = self.store.search_sessions(&search)?;
+        if page.rows.is_empty() && page.total > 0 && search.offset > 0 {
+            search.offset = (page.total - 1) / u64::from(per_page) * u64::from(per_page);
+            return Ok(self.store.search_sessions(&search)?);
+        }
+        Ok(page)
     }
 
     /// Every agent of the registry, with whether its CLI is installed (a PATH look-up, no process run).

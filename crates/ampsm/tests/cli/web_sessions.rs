@@ -59,6 +59,10 @@ fn sessions_page_searches_filters_and_pages_sixty_sessions() {
     assert_eq!(rows(&p2), 10);
     assert_eq!(names(&p2).last().unwrap(), "alpha-00");
     assert!(d.get("/?page=abc").status == 200);
+    // A page past the last one shows the last one.
+    let past = d.get("/?page=99").body;
+    assert_eq!(rows(&past), 10);
+    assert!(past.contains("page 2 of 2"));
 
     // Search: by name, by prompt text, by branch; several words must all match.
     let page = d.get("/?q=alpha-1").body;
