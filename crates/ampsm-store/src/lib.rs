@@ -2,6 +2,7 @@
 //! busy timeout, foreign keys), refuses databases written by a newer version, and offers typed access to
 //! sessions, their status history, iterations, agent events, metrics, snapshots, batches and benchmarks.
 
+mod activity;
 pub mod approvals;
 pub mod batches;
 pub mod bench;
@@ -14,6 +15,7 @@ pub mod runs;
 pub mod sessions;
 pub mod snapshots;
 
+pub use activity::ActivityChange;
 pub use approvals::{Approval, ApprovalStatus, NewApproval};
 pub use checkpoint::Checkpointer;
 pub use error::StoreError;

@@ -1,49 +1,33 @@
-//! Browser notifications: `GET /notifications` streams a `session` event whenever a session finishes,
-//! fails, starts waiting for input, or gets a tool call waiting for approval. The page script turns each
-//! into a desktop notification (only after the user turned them on in that browser); nothing is sent for
-//! what was already so when the stream opened.
+//! Browser notifications: `GET /notifications` streams a `session` event whenever a session's run
+//! finishes, fails, or stops to wait for input, and whenever a tool call starts waiting for approval. It
+//! follows the recorded status changes (not snapshots of the statuses, so a run that starts and ends
+//! between two looks is still told). The page script turns each into a desktop notification, only after
+//! the user turned them on in that browser; nothing that happened before the stream opened is sent.
 
 use crate::error::WebError;
 use crate::live::{EventStream, sse_from};
 use crate::state::AppState;
 use ampsm_core::SessionStatus;
-use ampsm_engine::{Engine, SessionQuery};
+use ampsm_engine::records::ActivityChange;
+use ampsm_engine::reports::watch::Watcher;
 use axum::extract::State;
 use axum::response::sse::Event;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// How often sessions are checked.
-const CHECK_EVERY: Duration = Duration::from_millis(1500);
+/// How often the store is checked.
+const CHECK_EVERY: Duration = Duration::from_millis(1000);
+/// Status changes read per check at most (the rest wait for the next one).
+const CHANGES_PER_CHECK: i64 = 200;
 
-/// What one check saw: each session's name and status, and the pending approvals (session id, number).
-struct Seen {
-    sessions: HashMap<String, (String, SessionStatus)>,
-    approvals: HashSet<(String, i64)>,
-}
-
-fn look(engine: &Engine) -> Result<Seen, WebError> {
-    let sessions = engine
-        .sessions(&SessionQuery::default())?
-        .into_iter()
-        .map(|s| (s.id.to_string(), (s.name, s.status)))
-        .collect();
-    let approvals = engine
-        .pending_approvals(None)?
-        .into_iter()
-        .map(|v| (v.approval.session_id.clone(), v.approval.seq))
-        .collect();
-    Ok(Seen { sessions, approvals })
-}
-
-/// The notification text for a status a session moved to, if it is worth one.
-fn status_text(before: Option<SessionStatus>, now: SessionStatus) -> Option<&'static str> {
-    if before == Some(now) {
-        return None;
-    }
-    match now {
-        SessionStatus::Idle if before == Some(SessionStatus::Running) => Some("The agent finished its run."),
+/// The notification text for a status change, if it is worth one.
+fn change_text(c: &ActivityChange) -> Option<&'static str> {
+    let to: SessionStatus = c.to.parse().ok()?;
+    let from: Option<SessionStatus> = c.from.as_deref().and_then(|f| f.parse().ok());
+    match to {
+        _ if from == Some(to) => None,
+        SessionStatus::Idle if from == Some(SessionStatus::Running) => Some("The agent finished its run."),
         SessionStatus::Done => Some("The session is done."),
         SessionStatus::Error => Some("The run failed."),
         SessionStatus::AwaitingInput => Some("The agent is waiting for your input."),
@@ -51,21 +35,19 @@ fn status_text(before: Option<SessionStatus>, now: SessionStatus) -> Option<&'st
     }
 }
 
-/// The events between two checks.
-fn changes(before: &Seen, now: &Seen) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for (id, (name, status)) in &now.sessions {
-        let was = before.sessions.get(id).map(|(_, s)| *s);
-        if let Some(text) = status_text(was, *status) {
-            out.push(serde_json::json!({ "id": id, "name": name, "status": status.as_str(), "text": text }));
-        }
-    }
-    for (id, seq) in now.approvals.difference(&before.approvals) {
-        let name = now.sessions.get(id).map(|(n, _)| n.as_str()).unwrap_or(id.as_str());
-        let text = format!("Tool call #{seq} is waiting for your approval.");
-        out.push(serde_json::json!({ "id": id, "name": name, "status": "approval", "text": text }));
-    }
-    out
+/// The event of a status change worth telling.
+fn change_event(c: &ActivityChange) -> Option<serde_json::Value> {
+    let text = change_text(c)?;
+    Some(
+        serde_json::json!({ "id": c.session_id.as_str(), "name": c.session_name, "status": c.to, "text": text }),
+    )
+}
+
+/// Pending approvals: (session id, number) → the session's name.
+type Pending = HashSet<(String, i64)>;
+
+fn pending(watcher: &Watcher) -> Result<Pending, WebError> {
+    Ok(watcher.pending_approvals()?.into_iter().map(|a| (a.session_id, a.seq)).collect())
 }
 
 /// `GET /notifications`.
@@ -73,19 +55,34 @@ pub async fn stream(State(state): State<AppState>) -> Result<EventStream, WebErr
     let (tx, rx) = mpsc::channel::<Event>(64);
     let st = state.clone();
     std::thread::spawn(move || {
+        let send = |value: serde_json::Value| {
+            tx.blocking_send(Event::default().event("session").data(value.to_string())).is_ok()
+        };
         let watch = || -> Result<(), WebError> {
-            let engine = Engine::open_at(st.inner.paths.clone())?;
-            let mut before = look(&engine)?;
+            let watcher = Watcher::open(&st.inner.paths)?;
+            let mut after = watcher.last_status_change_id()?;
+            let mut waiting = pending(&watcher)?;
             while !tx.is_closed() && !*st.inner.shutdown.borrow() {
                 std::thread::sleep(CHECK_EVERY);
-                let now = look(&engine)?;
-                for change in changes(&before, &now) {
-                    let event = Event::default().event("session").data(change.to_string());
-                    if tx.blocking_send(event).is_err() {
+                for c in watcher.status_changes_after(after, CHANGES_PER_CHECK)? {
+                    after = c.id;
+                    if let Some(event) = change_event(&c)
+                        && !send(event)
+                    {
                         return Ok(());
                     }
                 }
-                before = now;
+                let now = pending(&watcher)?;
+                for (id, seq) in now.difference(&waiting) {
+                    let name = watcher.session_name(id)?.unwrap_or_else(|| id.clone());
+                    let text = format!("Tool call #{seq} is waiting for your approval.");
+                    if !send(
+                        serde_json::json!({ "id": id, "name": name, "status": "approval", "text": text }),
+                    ) {
+                        return Ok(());
+                    }
+                }
+                waiting = now;
             }
             Ok(())
         };
@@ -100,34 +97,37 @@ pub async fn stream(State(state): State<AppState>) -> Result<EventStream, WebErr
 mod tests {
     use super::*;
 
-    fn seen(list: &[(&str, SessionStatus)], approvals: &[(&str, i64)]) -> Seen {
-        Seen {
-            sessions: list.iter().map(|(id, s)| (id.to_string(), (format!("name-{id}"), *s))).collect(),
-            approvals: approvals.iter().map(|(id, n)| (id.to_string(), *n)).collect(),
+    fn change(from: Option<&str>, to: &str) -> ActivityChange {
+        ActivityChange {
+            id: 1,
+            session_id: ampsm_core::SessionId::from_stored("s1"),
+            session_name: "notes".into(),
+            from: from.map(str::to_string),
+            to: to.into(),
+            reason: None,
+            at: 0,
         }
     }
 
     #[test]
-    fn a_finished_failed_or_waiting_session_is_told_once() {
-        let a = seen(
-            &[("a", SessionStatus::Running), ("b", SessionStatus::Running), ("c", SessionStatus::Idle)],
-            &[],
+    fn finished_failed_and_waiting_runs_are_told() {
+        assert_eq!(change_text(&change(Some("running"), "idle")), Some("The agent finished its run."));
+        assert_eq!(change_text(&change(Some("running"), "error")), Some("The run failed."));
+        assert_eq!(
+            change_text(&change(Some("running"), "awaiting-input")),
+            Some("The agent is waiting for your input.")
         );
-        let b = seen(
-            &[("a", SessionStatus::Idle), ("b", SessionStatus::Error), ("c", SessionStatus::Idle)],
-            &[("c", 1)],
-        );
-        let mut got: Vec<String> =
-            changes(&a, &b).iter().map(|v| format!("{} {}", v["id"], v["status"])).collect();
-        got.sort();
-        assert_eq!(got, ["\"a\" \"idle\"", "\"b\" \"error\"", "\"c\" \"approval\""]);
-        assert!(changes(&b, &b).is_empty(), "nothing changed, nothing told");
+        assert_eq!(change_text(&change(Some("idle"), "done")), Some("The session is done."));
+        let event = change_event(&change(Some("running"), "idle")).unwrap();
+        assert_eq!(event["id"], "s1");
+        assert_eq!(event["name"], "notes");
     }
 
     #[test]
-    fn a_new_idle_session_is_not_news() {
-        let a = seen(&[], &[]);
-        let b = seen(&[("n", SessionStatus::Idle)], &[]);
-        assert!(changes(&a, &b).is_empty());
+    fn starts_creations_and_notes_are_not_news() {
+        assert_eq!(change_text(&change(Some("idle"), "running")), None);
+        assert_eq!(change_text(&change(None, "idle")), None);
+        assert_eq!(change_text(&change(Some("idle"), "idle")), None);
+        assert_eq!(change_text(&change(Some("error"), "idle")), None);
     }
 }

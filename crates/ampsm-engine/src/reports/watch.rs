@@ -75,6 +75,34 @@ impl Watcher {
         Ok(Watcher { store: Store::open(&paths.db)? })
     }
 
+    /// The id of the newest recorded status change of any session (where a watcher of activity starts).
+    pub fn last_status_change_id(&self) -> Result<i64, EngineError> {
+        Ok(self.store.last_status_change_id()?)
+    }
+
+    /// Status changes of every session after the change `after`, oldest first, at most `limit`.
+    pub fn status_changes_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ampsm_store::ActivityChange>, EngineError> {
+        Ok(self.store.status_changes_after(after, limit)?)
+    }
+
+    /// The name of the session `id`, if it exists.
+    pub fn session_name(&self, id: &str) -> Result<Option<String>, EngineError> {
+        match self.store.get_session(&SessionId::from_stored(id)) {
+            Ok(s) => Ok(Some(s.name)),
+            Err(ampsm_store::StoreError::SessionNotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The tool calls of all sessions that wait for an answer.
+    pub fn pending_approvals(&self) -> Result<Vec<ampsm_store::Approval>, EngineError> {
+        Ok(self.store.pending_approvals(None)?)
+    }
+
     /// How many tool calls of all sessions wait for an answer.
     pub fn pending_approval_count(&self) -> Result<usize, EngineError> {
         Ok(self.store.pending_approvals(None)?.len())
