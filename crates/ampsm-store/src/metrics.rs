@@ -3,6 +3,7 @@
 //! row-by-row iteration over every exported table. Exports walk a prepared statement one row at a time and
 //! hand each row to a callback, so memory stays flat however many events a session holds.
 
+use crate::runs::ToolCall;
 use crate::{Store, StoreError};
 use ampsm_core::time::now_ms;
 use ampsm_core::{MergeResult, Money, SessionId};
@@ -70,6 +71,55 @@ pub struct ErrorEvent {
     pub kind: String,
     pub fatal: bool,
     pub message: String,
+}
+
+/// Errors and retries of a session (see [`Store::error_summary`]).
+#[derive(Debug, Clone, Default)]
+pub struct ErrorSummary {
+    /// How many the agent reported.
+    pub count: usize,
+    /// The first of them, oldest first.
+    pub first: Vec<ErrorEvent>,
+    /// The latest of them, oldest first.
+    pub latest: Vec<ErrorEvent>,
+}
+
+/// What was read of a session's event log for its errors: up to which line, and what it found.
+#[derive(Debug, Clone, Default)]
+struct ErrorScan {
+    last_id: i64,
+    keep: usize,
+    summary: ErrorSummary,
+}
+
+/// Sessions whose error scans are remembered at most (the memory is dropped whole past that).
+const ERROR_SCANS_KEPT: usize = 256;
+
+type ErrorScans = std::sync::Mutex<std::collections::HashMap<(std::path::PathBuf, String), ErrorScan>>;
+
+fn error_scans() -> &'static ErrorScans {
+    static SCANS: std::sync::OnceLock<ErrorScans> = std::sync::OnceLock::new();
+    SCANS.get_or_init(Default::default)
+}
+
+/// The tool calls of one tool in a session, counted in SQL (see [`Store::tool_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolStats {
+    pub name: String,
+    pub count: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    /// Calls that never got a result.
+    pub no_result: usize,
+    /// Calls that were not allowed (policy, sandbox or user).
+    pub denied: usize,
+    /// Sum of the durations of the calls with a result and a duration.
+    pub duration_sum_ms: Option<i64>,
+    /// How many durations that sum covers.
+    pub durations: usize,
+    pub max_duration_ms: Option<i64>,
+    /// Nearest-rank 95th percentile of those durations.
+    pub p95_duration_ms: Option<i64>,
 }
 
 /// One value of an exported row.
@@ -540,21 +590,41 @@ impl Store {
     }
 
     /// Errors and retries the agent reported, oldest first: the count of all of them and the first `keep`.
-    /// The event log is read one row at a time.
     pub fn error_events(
         &self,
         session: &SessionId,
         keep: usize,
     ) -> Result<(usize, Vec<ErrorEvent>), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT iteration_id, ts, normalized FROM agent_events WHERE session_id = ?1 \
-             AND (normalized LIKE '%\"kind\":\"error\"%' OR normalized LIKE '%\"kind\":\"retry\"%') ORDER BY id",
+        let summary = self.error_summary(session, keep)?;
+        Ok((summary.count, summary.first))
+    }
+
+    /// Errors and retries the agent reported: how many, the first `keep` and the latest `keep`. The event
+    /// log is append-only, so what was read once is remembered for this database and session, and a later
+    /// call reads only the lines added since (an index walk from the last line read): the first call reads
+    /// the session's log once, one row at a time; the next ones are as fast for a session of 100,000 lines
+    /// as for one of ten.
+    pub fn error_summary(&self, session: &SessionId, keep: usize) -> Result<ErrorSummary, StoreError> {
+        let key = (self.path().to_path_buf(), session.as_str().to_string());
+        let cached = error_scans().lock().ok().and_then(|m| m.get(&key).filter(|c| c.keep == keep).cloned());
+        let mut scan = cached.unwrap_or_else(|| ErrorScan { keep, ..ErrorScan::default() });
+        // The scan stops at the last line there is now: lines written while it reads are left to the next
+        // call, never skipped.
+        let last: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(id), 0) FROM agent_events WHERE session_id = ?1",
+            [session.as_str()],
+            |r| r.get(0),
         )?;
-        let mut rows = stmt.query([session.as_str()])?;
-        let mut count = 0usize;
-        let mut kept = Vec::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, iteration_id, ts, normalized FROM agent_events WHERE session_id = ?1 AND id > ?2 \
+             AND id <= ?3 AND (instr(normalized, '\"kind\":\"error\"') > 0 OR instr(normalized, '\"kind\":\"retry\"') > 0) \
+             ORDER BY id",
+        )?;
+        let before = scan.last_id;
+        let mut rows = stmt.query(params![session.as_str(), before, last])?;
         while let Some(row) = rows.next()? {
-            let normalized: String = row.get(2)?;
+            scan.last_id = row.get(0)?;
+            let normalized: String = row.get(3)?;
             let Ok(events) = serde_json::from_str::<Vec<ampsm_core::AgentEvent>>(&normalized) else {
                 continue;
             };
@@ -564,19 +634,128 @@ impl Store {
                     ampsm_core::AgentEvent::Retry { message, .. } => ("retry", false, message),
                     _ => continue,
                 };
-                count += 1;
-                if kept.len() < keep {
-                    kept.push(ErrorEvent {
-                        iteration_id: row.get(0)?,
-                        ts: row.get(1)?,
-                        kind: kind.to_string(),
-                        fatal,
-                        message,
-                    });
+                let e = ErrorEvent {
+                    iteration_id: row.get(1)?,
+                    ts: row.get(2)?,
+                    kind: kind.to_string(),
+                    fatal,
+                    message,
+                };
+                scan.summary.count += 1;
+                if scan.summary.first.len() < keep {
+                    scan.summary.first.push(e.clone());
+                }
+                if keep > 0 {
+                    if scan.summary.latest.len() == keep {
+                        scan.summary.latest.remove(0);
+                    }
+                    scan.summary.latest.push(e);
                 }
             }
         }
-        Ok((count, kept))
+        drop(rows);
+        // Lines without errors are not read again either: the scan covered the log up to `last`.
+        scan.last_id = scan.last_id.max(last);
+        if let Ok(mut m) = error_scans().lock() {
+            if m.len() >= ERROR_SCANS_KEPT && !m.contains_key(&key) {
+                m.clear();
+            }
+            let newer = m.get(&key).is_none_or(|c| c.keep != keep || c.last_id < scan.last_id);
+            if newer {
+                m.insert(key, scan.clone());
+            }
+        }
+        Ok(scan.summary)
+    }
+
+    /// Tool calls of a session counted per tool (calls, results, denials, durations and their nearest-rank
+    /// p95), most used first. Only four small columns of each call are read (never its input or output), one
+    /// row at a time; what stays in memory is one duration per call with a result.
+    pub fn tool_stats(&self, session: &SessionId) -> Result<Vec<ToolStats>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, success, denied, duration_ms FROM tool_calls WHERE session_id = ?1",
+        )?;
+        let mut rows = stmt.query([session.as_str()])?;
+        let mut by_name: std::collections::BTreeMap<String, (ToolStats, Vec<i64>)> = Default::default();
+        while let Some(row) = rows.next()? {
+            let name = match row.get_ref(0)? {
+                ValueRef::Text(t) => String::from_utf8_lossy(t),
+                _ => std::borrow::Cow::Borrowed(""),
+            };
+            let success: Option<bool> = row.get(1)?;
+            let denied: bool = row.get(2)?;
+            let duration: Option<i64> = row.get(3)?;
+            if !by_name.contains_key(name.as_ref()) {
+                let empty = ToolStats {
+                    name: name.to_string(),
+                    count: 0,
+                    succeeded: 0,
+                    failed: 0,
+                    no_result: 0,
+                    denied: 0,
+                    duration_sum_ms: None,
+                    durations: 0,
+                    max_duration_ms: None,
+                    p95_duration_ms: None,
+                };
+                by_name.insert(name.to_string(), (empty, Vec::new()));
+            }
+            let Some((t, durations)) = by_name.get_mut(name.as_ref()) else { continue };
+            t.count += 1;
+            match success {
+                Some(true) => t.succeeded += 1,
+                Some(false) => t.failed += 1,
+                None => t.no_result += 1,
+            }
+            if denied {
+                t.denied += 1;
+            }
+            if let (Some(_), Some(d)) = (success, duration) {
+                durations.push(d);
+            }
+        }
+        let mut out: Vec<ToolStats> = by_name
+            .into_values()
+            .map(|(mut t, mut durations)| {
+                durations.sort_unstable();
+                t.durations = durations.len();
+                if !durations.is_empty() {
+                    t.duration_sum_ms = Some(durations.iter().sum());
+                    t.max_duration_ms = durations.last().copied();
+                    // Nearest rank: the ceil(0.95 × n)-th smallest.
+                    let rank = (95 * durations.len()).div_ceil(100).clamp(1, durations.len());
+                    t.p95_duration_ms = Some(durations[rank - 1]);
+                }
+                t
+            })
+            .collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        Ok(out)
+    }
+
+    /// The tool calls of a session that were not allowed, in call order (only those rows are read).
+    pub fn denied_tool_calls(&self, session: &SessionId) -> Result<Vec<ToolCall>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, \
+             output_excerpt, denied FROM tool_calls WHERE session_id = ?1 AND denied = 1 ORDER BY started_at, id",
+        )?;
+        let rows = stmt.query_map([session.as_str()], |r| {
+            let input: Option<String> = r.get(3)?;
+            Ok(ToolCall {
+                iteration_id: r.get(0)?,
+                call_id: r.get(1)?,
+                name: r.get(2)?,
+                input: input.map(|i| serde_json::from_str(&i).unwrap_or(serde_json::Value::String(i))),
+                started_at: r.get(4)?,
+                ended_at: r.get(5)?,
+                duration_ms: r.get(6)?,
+                success: r.get(7)?,
+                exit_code: r.get(8)?,
+                output_excerpt: r.get(9)?,
+                denied: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Ids of every session created to the end (removed ones too), oldest first.

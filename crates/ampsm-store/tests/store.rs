@@ -185,3 +185,99 @@ fn commands_opening_a_new_database_at_the_same_moment_all_succeed() {
         }
     }
 }
+
+/// A store with session `s1` (rows written straight with SQL, as the tests above do).
+fn store_with_session(dir: &tempfile::TempDir) -> (Store, rusqlite::Connection, SessionId) {
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("s.db")).unwrap();
+    conn.execute_batch(
+        "INSERT INTO sessions (id, name, repo_path, base_branch, base_commit, branch, worktree_path, agent, created_at, updated_at)
+         VALUES ('s1', 'a', '/r', 'main', 'c', 'b1', '/w1', 'amp', 0, 0), ('s2', 'b', '/r', 'main', 'c', 'b2', '/w2', 'amp', 0, 0);",
+    )
+    .unwrap();
+    (store, conn, SessionId::from_stored("s1".to_string()))
+}
+
+#[test]
+fn tool_figures_are_counted_in_sql_with_a_nearest_rank_p95() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conn, s1) = store_with_session(&dir);
+    let call = |session: &str, name: &str, success: Option<bool>, duration: Option<i64>, denied: bool| {
+        conn.execute(
+            "INSERT INTO tool_calls (session_id, call_id, name, started_at, duration_ms, success, denied) \
+             VALUES (?1, 'c', ?2, 0, ?3, ?4, ?5)",
+            rusqlite::params![session, name, duration, success, denied],
+        )
+        .unwrap();
+    };
+    // Bash: 20 results of 1..=20 ms (shuffled), one without a result (its duration does not count), one
+    // denied; Read: two calls; another session's calls are not counted.
+    for d in [7, 3, 20, 1, 15, 9, 2, 11, 19, 4, 13, 6, 18, 5, 17, 8, 16, 10, 14, 12] {
+        call("s1", "Bash", Some(d % 4 != 0), Some(d), false);
+    }
+    call("s1", "Bash", None, Some(500), false);
+    call("s1", "Bash", Some(false), Some(0), true);
+    call("s1", "Read", Some(true), Some(3), false);
+    call("s1", "Read", Some(true), None, false);
+    call("s2", "Bash", Some(true), Some(1_000), false);
+    let stats = store.tool_stats(&s1).unwrap();
+    assert_eq!(stats.len(), 2);
+    let bash = &stats[0];
+    assert_eq!((bash.name.as_str(), bash.count), ("Bash", 22));
+    assert_eq!((bash.succeeded, bash.failed, bash.no_result, bash.denied), (15, 6, 1, 1));
+    // Durations of the 21 calls with a result: 0 and 1..=20; nearest rank of p95 is ceil(0.95 × 21) = 20.
+    assert_eq!((bash.durations, bash.duration_sum_ms, bash.max_duration_ms), (21, Some(210), Some(20)));
+    assert_eq!(bash.p95_duration_ms, Some(19));
+    let read = &stats[1];
+    assert_eq!((read.count, read.succeeded, read.durations, read.p95_duration_ms), (2, 2, 1, Some(3)));
+    let denied = store.denied_tool_calls(&s1).unwrap();
+    assert_eq!(denied.len(), 1);
+    assert!(denied[0].denied && denied[0].name == "Bash");
+    assert!(store.tool_stats(&SessionId::from_stored("none".to_string())).unwrap().is_empty());
+}
+
+#[test]
+fn errors_are_counted_once_and_lines_added_later_are_read_on_the_next_call() {
+    use ampsm_core::AgentEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conn, s1) = store_with_session(&dir);
+    let line = |session: &str, seq: i64, events: &[AgentEvent]| {
+        conn.execute(
+            "INSERT INTO agent_events (session_id, seq, ts, kind, raw, normalized) VALUES (?1, ?2, ?2, 'x', 'raw', ?3)",
+            rusqlite::params![session, seq, serde_json::to_string(events).unwrap()],
+        )
+        .unwrap();
+    };
+    let text = AgentEvent::AssistantText { text: "working".into(), delta: false };
+    let error = |m: &str| AgentEvent::Error { message: m.into(), fatal: false };
+    for seq in 0..30 {
+        match seq % 10 {
+            // An error after the text of the same line counts too (the first event's kind is not enough).
+            3 => line("s1", seq, &[text.clone(), error(&format!("e{seq}"))]),
+            7 => line("s1", seq, &[AgentEvent::Retry { attempt: Some(1), message: format!("r{seq}") }]),
+            _ => line("s1", seq, std::slice::from_ref(&text)),
+        }
+        line("s2", seq, &[error("other session")]);
+    }
+    let first = store.error_summary(&s1, 2).unwrap();
+    assert_eq!(first.count, 6);
+    let messages =
+        |v: &[ampsm_store::metrics::ErrorEvent]| v.iter().map(|e| e.message.clone()).collect::<Vec<_>>();
+    assert_eq!(messages(&first.first), ["e3", "r7"]);
+    assert_eq!(messages(&first.latest), ["e23", "r27"]);
+    assert_eq!(first.latest[1].kind, "retry");
+    // Lines appended afterwards are found by the next call, on this store and on another one.
+    line("s1", 30, &[AgentEvent::Error { message: "fatal one".into(), fatal: true }]);
+    line("s1", 31, std::slice::from_ref(&text));
+    let next = store.error_summary(&s1, 2).unwrap();
+    assert_eq!(next.count, 7);
+    assert_eq!(messages(&next.first), ["e3", "r7"]);
+    assert_eq!(messages(&next.latest), ["r27", "fatal one"]);
+    assert!(next.latest[1].fatal);
+    let other = Store::open(&dir.path().join("s.db")).unwrap();
+    assert_eq!(other.error_events(&s1, 20).unwrap().0, 7);
+    // Asking for more kept errors reads the log again, and finds the same ones.
+    let all = store.error_summary(&s1, 20).unwrap();
+    assert_eq!((all.count, all.first.len(), all.latest.len()), (7, 7, 7));
+    assert_eq!(messages(&all.first), messages(&all.latest));
+}

@@ -166,6 +166,9 @@ pub struct ErrorsMetrics {
     pub agent_errors: usize,
     /// The first of them.
     pub events: Vec<ErrorEvent>,
+    /// The latest of them (what the dashboard shows; not in the JSON, which keeps the first).
+    #[serde(skip)]
+    pub latest_events: Vec<ErrorEvent>,
     /// Iteration errors, by iteration number.
     pub iteration_errors: Vec<(i64, String)>,
 }
@@ -235,6 +238,7 @@ fn header(s: &Session) -> SessionHeader {
 type ModelAcc = (TokenUsage, Option<f64>, Vec<String>, Vec<String>);
 
 /// Nearest-rank percentile of sorted values.
+#[cfg(test)]
 fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     if sorted.is_empty() {
         return None;
@@ -260,7 +264,6 @@ impl Engine {
         let s = self.store.resolve_session(reference, true)?;
         let iterations = self.store.list_iterations(&s.id)?;
         let usage = self.store.list_usage(&s.id)?;
-        let calls = self.store.list_tool_calls(&s.id)?;
 
         // Tokens and cost, overall and per model.
         let mut total = TokenUsage::default();
@@ -331,56 +334,39 @@ impl Engine {
         let per_sec = |n: u64| (agent_time_ms > 0).then(|| n as f64 / secs);
         let cost_per_min = cost_usd.and_then(|c| (agent_time_ms > 0).then(|| c / (secs / 60.0)));
 
-        // Tools.
-        let mut by_tool: BTreeMap<&str, (usize, usize, usize, usize, Vec<i64>)> = BTreeMap::new();
-        let mut denied_by_tool: BTreeMap<&str, usize> = BTreeMap::new();
-        for c in &calls {
-            let slot = by_tool.entry(c.name.as_str()).or_default();
-            slot.0 += 1;
-            match c.success {
-                Some(true) => slot.1 += 1,
-                Some(false) => slot.2 += 1,
-                None => slot.3 += 1,
-            }
-            if c.denied {
-                *denied_by_tool.entry(c.name.as_str()).or_default() += 1;
-            }
-            if c.success.is_some()
-                && let Some(d) = c.duration_ms
-            {
-                slot.4.push(d);
-            }
-        }
-        let mut tools: Vec<ToolMetrics> = by_tool
+        // Tools, counted in SQL (a session of 100,000 lines has tens of thousands of calls).
+        let stats = self.store.tool_stats(&s.id)?;
+        let tool_calls: usize = stats.iter().map(|t| t.count).sum();
+        let tool_calls_denied: usize = stats.iter().map(|t| t.denied).sum();
+        let tools: Vec<ToolMetrics> = stats
             .into_iter()
-            .map(|(name, (count, ok, failed, none, mut durations))| {
-                durations.sort_unstable();
-                let with_result = ok + failed;
+            .map(|t| {
+                let with_result = t.succeeded + t.failed;
                 ToolMetrics {
-                    name: name.to_string(),
-                    count,
-                    succeeded: ok,
-                    failed,
-                    denied: denied_by_tool.get(name).copied().unwrap_or(0),
-                    no_result: none,
-                    success_rate: (with_result > 0).then(|| ok as f64 / with_result as f64),
-                    avg_duration_ms: (!durations.is_empty())
-                        .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64),
-                    p95_duration_ms: percentile(&durations, 95.0),
-                    max_duration_ms: durations.last().copied(),
+                    success_rate: (with_result > 0).then(|| t.succeeded as f64 / with_result as f64),
+                    avg_duration_ms: (t.durations > 0)
+                        .then(|| t.duration_sum_ms.unwrap_or(0) as f64 / t.durations as f64),
+                    p95_duration_ms: t.p95_duration_ms,
+                    max_duration_ms: t.max_duration_ms,
+                    name: t.name,
+                    count: t.count,
+                    succeeded: t.succeeded,
+                    failed: t.failed,
+                    denied: t.denied,
+                    no_result: t.no_result,
                 }
             })
             .collect();
-        tools.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
 
         // Errors.
-        let (agent_errors, events) = self.store.error_events(&s.id, ERRORS_KEPT)?;
+        let found = self.store.error_summary(&s.id, ERRORS_KEPT)?;
         let failed: Vec<&ampsm_store::Iteration> =
             iterations.iter().filter(|i| i.outcome.is_some_and(|o| o != IterationOutcome::Success)).collect();
         let errors = ErrorsMetrics {
             failed_iterations: failed.len(),
-            agent_errors,
-            events,
+            agent_errors: found.count,
+            events: found.first,
+            latest_events: found.latest,
             iteration_errors: failed
                 .iter()
                 .map(|i| {
@@ -445,13 +431,21 @@ impl Engine {
             cost_per_min,
             budget,
             models,
-            tool_calls: calls.len(),
-            tool_calls_denied: calls.iter().filter(|c| c.denied).count(),
+            tool_calls,
+            tool_calls_denied,
             tools,
             files: self.files_from_git(&s)?,
             errors,
             iterations: per_iteration,
         })
+    }
+
+    /// The tool calls of a session that were not allowed, in call order (only those are read).
+    pub fn denied_tool_calls(
+        &self,
+        session: &ampsm_core::SessionId,
+    ) -> Result<Vec<ampsm_store::ToolCall>, EngineError> {
+        Ok(self.store.denied_tool_calls(session)?)
     }
 
     /// Lines changed by the session, from `git diff --numstat <base>...<branch>` in its repository. After a
