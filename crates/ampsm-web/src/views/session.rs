@@ -10,7 +10,7 @@ use crate::views::sessions::{Notice, notice_text};
 use crate::views::{approvals, export};
 use ampsm_core::{PermissionPolicy, SessionStatus};
 use ampsm_engine::BudgetChange;
-use ampsm_engine::records::{ApprovalStatus, Iteration, Session, ToolCall};
+use ampsm_engine::records::{ApprovalStatus, Session, ToolCall};
 use ampsm_engine::reports::export::usd;
 use ampsm_engine::reports::metrics::{SessionMetrics, Timeline};
 use ampsm_engine::runs::permissions::ApprovalView;
@@ -68,13 +68,21 @@ pub async fn overview(
     render(state, id, notice_text(n.done.as_deref()), None, StatusCode::OK).await
 }
 
-/// What the overview shows besides the metrics: the policy, approvals, iterations and tool calls.
+/// What the overview shows besides the metrics: the policy, approvals and the denied tool calls (only
+/// those are read: the tool table's figures are counted in SQL).
 struct Extra {
     policy: PermissionPolicy,
     approvals: Vec<ApprovalView>,
-    iterations: Vec<Iteration>,
-    tool_calls: Vec<ToolCall>,
+    denied: Vec<ToolCall>,
 }
+
+/// Timeline entries shown on the overview (the latest; the others are counted, and `amp-sessions
+/// timeline` and the exports have them all).
+const TIMELINE_SHOWN: usize = 100;
+/// Iterations listed in the overview's table (the latest).
+const ITERATIONS_SHOWN: usize = 50;
+/// Iteration errors listed (the latest).
+const ERRORS_SHOWN: usize = 20;
 
 /// The overview with a notice or an error line (an action that failed on this page shows it here).
 pub async fn render(
@@ -92,8 +100,7 @@ pub async fn render(
             let x = Extra {
                 policy: e.session_policy(&s),
                 approvals: e.session_approvals(&s)?,
-                iterations: e.iterations(&s.id)?,
-                tool_calls: e.tool_calls(&s.id)?,
+                denied: e.denied_tool_calls(&s.id)?,
             };
             Ok((s, m, t, x))
         })
@@ -101,7 +108,7 @@ pub async fn render(
     let sid = session.id.to_string();
     let pending: Vec<ApprovalView> =
         x.approvals.iter().filter(|v| v.approval.status == ApprovalStatus::Pending).cloned().collect();
-    let denied: Vec<&ToolCall> = x.tool_calls.iter().filter(|c| c.denied).collect();
+    let denied: Vec<&ToolCall> = x.denied.iter().collect();
     let body = html! {
         (header(&state, &session, Tab::Overview))
         (notice_line(notice))
@@ -113,9 +120,9 @@ pub async fn render(
             (models(&m))
             (tools(&m))
             (files(&m))
-            (iterations(&m, &x.iterations))
+            (iterations(&m))
             (errors(&m))
-            (timeline(&t))
+            (timeline(&t, &sid))
         }
         section { (approvals::session_permissions(&session, x.policy, &x.approvals, &denied)) }
         section {
@@ -128,7 +135,8 @@ pub async fn render(
         }
         section {
             h2 { "Remove" }
-            form.inline method="post" action={ "/s/" (sid) "/remove" } data-confirm="Remove this session? Its worktree and branch are deleted (unmerged work is refused unless forced, which snapshots it first)." {
+            form.inline method="post" action={ "/s/" (sid) "/remove" }
+                data-confirm={ "Remove session " (session.name) "? Its worktree and branch are deleted (unmerged work is refused unless forced, which snapshots it first)." } {
                 (csrf(&state))
                 label { input type="checkbox" name="force"; " force (unmerged work is snapshotted first)" } " "
                 button.danger type="submit" { "Remove session" }
@@ -160,11 +168,11 @@ fn cards(m: &SessionMetrics) -> Markup {
             (card("Iterations", "iterations", m.iterations_count.to_string()))
             (card("Agent time", "agent-time", ms_text(m.agent_time_ms)))
             (card("Tokens/s (output)", "tokens-per-sec", m.tokens_per_sec.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())))
-            (card("Cost", "cost", match m.cost.usd {
-                Some(c) => format!("${c:.4}"),
-                None => format!("unknown (${:.4} known)", m.cost.known_usd),
+            (card("Cost", "cost", cost_text(m)))
+            (card("Cost/min", "cost-per-min", match (m.cost_per_min, cost_unknown(m)) {
+                (Some(c), false) => format!("${c:.4}"),
+                _ => "unknown".into(),
             }))
-            (card("Cost/min", "cost-per-min", m.cost_per_min.map(|c| format!("${c:.4}")).unwrap_or_else(|| "unknown".into())))
             (card("Tokens in", "tokens-input", m.tokens.input.to_string()))
             (card("Tokens out", "tokens-output", m.tokens.output.to_string()))
             (card("Cache read", "tokens-cache-read", m.tokens.cache_read.to_string()))
@@ -186,6 +194,25 @@ fn cards(m: &SessionMetrics) -> Markup {
         @if !m.cost.price_entries.is_empty() {
             p.dim { "Cost source: " (m.cost.source.replace('_', " ")) "; prices: " (m.cost.price_entries.join(", ")) }
         }
+    }
+}
+
+/// Whether nobody knows what the session cost: a usage row has no price, or runs happened and neither the
+/// agent reported a cost nor a price was known (the total would read $0.0000 when it is not zero).
+fn cost_unknown(m: &SessionMetrics) -> bool {
+    m.cost.usd.is_none()
+        || (m.iterations_count > 0
+            && !m.cost.known_usd.is_positive()
+            && matches!(m.cost.source.as_str(), "none" | "unknown"))
+}
+
+/// The Cost card: the total, "unknown" (with the known part when there is one), or "-" before any run.
+fn cost_text(m: &SessionMetrics) -> String {
+    match m.cost.usd {
+        _ if m.iterations_count == 0 && m.cost.source == "none" => "-".into(),
+        Some(c) if !cost_unknown(m) => format!("${c:.4}"),
+        _ if m.cost.known_usd.is_positive() => format!("unknown (${:.4} known)", m.cost.known_usd),
+        _ => "unknown".into(),
     }
 }
 
@@ -269,14 +296,15 @@ fn files(m: &SessionMetrics) -> Markup {
     }
 }
 
-fn iterations(m: &SessionMetrics, stored: &[Iteration]) -> Markup {
+fn iterations(m: &SessionMetrics) -> Markup {
+    let hidden = m.iterations.len().saturating_sub(ITERATIONS_SHOWN);
     html! {
         @if !m.iterations.is_empty() {
             h2 { "Iterations" }
+            @if hidden > 0 { p.dim #iterations-more { "The latest " (ITERATIONS_SHOWN) " of " (m.iterations.len()) "; the export has them all." } }
             table #iterations {
                 tr { th { "#" } th { "Started" } th.n { "Duration" } th { "Outcome" } th { "Tests" } th.n { "Tokens" } th.n { "Cost" } th { "Commit" } th { "Policy" } th.n { "Denied" } }
-                @for it in &m.iterations {
-                    @let st = stored.iter().find(|s| s.id == it.id);
+                @for it in &m.iterations[hidden..] {
                     tr data-iteration=(it.seq) {
                         td { (it.seq) } td.dim { (layout::time_text(it.started_at)) }
                         td.n { (it.duration_ms.map(ms_text).unwrap_or_else(|| "running".into())) }
@@ -284,10 +312,10 @@ fn iterations(m: &SessionMetrics, stored: &[Iteration]) -> Markup {
                         td { (it.test.clone().unwrap_or_else(|| "-".into())) }
                         td.n { (it.tokens.total) } td.n { (usd(it.cost_usd)) }
                         td { code { (it.commit_sha.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("-")) } }
-                        td { (st.and_then(|s| s.permissions.clone()).unwrap_or_else(|| "-".into())) }
-                        td.n.denials { @match st.map(|s| s.denials) {
-                            Some(0) | None => { "0" }
-                            Some(n) => { span.s-denied { (n) } }
+                        td { (it.permissions.clone().unwrap_or_else(|| "-".into())) }
+                        td.n.denials { @match it.denials {
+                            0 => { "0" }
+                            n => { span.s-denied { (n) } }
                         } }
                     }
                 }
@@ -297,12 +325,22 @@ fn iterations(m: &SessionMetrics, stored: &[Iteration]) -> Markup {
 }
 
 fn errors(m: &SessionMetrics) -> Markup {
+    let it_errors = &m.errors.iteration_errors;
+    let it_hidden = it_errors.len().saturating_sub(ERRORS_SHOWN);
+    let ev_hidden = m.errors.agent_errors.saturating_sub(m.errors.latest_events.len());
     html! {
-        @if !m.errors.iteration_errors.is_empty() || !m.errors.events.is_empty() {
+        @if !it_errors.is_empty() || !m.errors.latest_events.is_empty() {
             h2 { "Errors" }
+            @if it_hidden + ev_hidden > 0 {
+                p.dim #errors-more {
+                    "The latest " (it_errors.len() - it_hidden) " of " (it_errors.len()) " failed iteration(s) and "
+                    (m.errors.latest_events.len()) " of " (m.errors.agent_errors) " agent error(s); "
+                    code { "amp-sessions metrics" } " and " code { "logs" } " have the rest."
+                }
+            }
             ul #errors {
-                @for (seq, e) in &m.errors.iteration_errors { li { "iteration " (seq) ": " (e) } }
-                @for e in &m.errors.events {
+                @for (seq, e) in &it_errors[it_hidden..] { li { "iteration " (seq) ": " (e) } }
+                @for e in &m.errors.latest_events {
                     li { span.dim { (layout::time_text(e.ts)) } " " (e.kind) @if e.fatal { " (fatal)" } ": " (e.message) }
                 }
             }
@@ -310,12 +348,19 @@ fn errors(m: &SessionMetrics) -> Markup {
     }
 }
 
-fn timeline(t: &Timeline) -> Markup {
+fn timeline(t: &Timeline, sid: &str) -> Markup {
+    let hidden = t.entries.len().saturating_sub(TIMELINE_SHOWN);
     html! {
         h2 { "Timeline" }
+        @if hidden > 0 {
+            p.dim #timeline-more {
+                (hidden) " earlier entries are not shown; " code { "amp-sessions timeline " (short(sid)) }
+                " lists all " (t.entries.len()) "."
+            }
+        }
         table #timeline {
             tr { th { "Time" } th { "Event" } th { "What" } }
-            @for e in &t.entries {
+            @for e in &t.entries[hidden..] {
                 tr { td.dim { (layout::time_text(e.at)) } td { (e.kind) } td { (e.summary) } }
             }
         }

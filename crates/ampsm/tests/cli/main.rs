@@ -22,6 +22,7 @@ mod web_approvals;
 mod web_browser;
 mod web_conversation;
 mod web_http;
+mod web_overview;
 mod web_jobs;
 mod web_sessions;
 mod web_settings;
