@@ -42,11 +42,15 @@ fn env_num(name: &str, default: usize) -> usize {
 
 fn run() -> Result<(), String> {
     let bin = release_binary()?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let home = dir.path().join("home");
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // BENCH_DIR: seed into this (new) folder and keep it, e.g. to look at the seeded home afterwards.
+    let dir = std::env::var_os("BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let home = dir.join("home");
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let big = seed(dir.path(), &home)?;
+    let big = seed(&dir, &home)?;
     println!(
         "seeded {SESSIONS} sessions over {REPOS} repositories and one of {BIG_EVENTS} events ({}) in {:.1} s",
         big.id.short(),
@@ -63,6 +67,11 @@ fn run() -> Result<(), String> {
         ("/bench".into(), "bench", None),
         ("/settings".into(), "settings", None),
     ];
+    let only = std::env::var("BENCH_PAGES").unwrap_or_default();
+    let pages: Vec<_> = pages
+        .into_iter()
+        .filter(|(_, label, _)| only.is_empty() || only.split(',').any(|o| label.starts_with(o)))
+        .collect();
     println!("\n{requests} requests per page (after 2 warm-ups), each page on a fresh server");
     let mut all_ok = true;
     for (path, label, target_ms) in &pages {
@@ -78,6 +87,7 @@ fn run() -> Result<(), String> {
             None => println!("{name}: {:.2} ms (no target)", r.median_ms),
         }
         println!("  {label} p95: {:.2} ms over {} requests", r.p95_ms, r.samples);
+        println!("  {label} first request on the fresh server: {:.2} ms", r.first_ms);
         if target_ms.is_some() && path != "/" {
             all_ok &= report(&format!("  {label} server peak RSS (VmHWM)"), hwm, "MB", 40.0, true);
         } else {
@@ -85,7 +95,9 @@ fn run() -> Result<(), String> {
         }
         println!("  {label} server RSS after (VmRSS): {rss:.1} MB");
     }
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+    if std::env::var_os("BENCH_NO_BROWSER").is_some() {
+        println!("\nBENCH_NO_BROWSER is set: the tab check is skipped");
+    } else if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
         println!("\nChromium: the conversation page while {BURST_EVENTS} events arrive");
         all_ok &= browser_burst(&bin, &home, &big)?;
     } else {
@@ -398,6 +410,8 @@ struct PageFigures {
     median_ms: f64,
     p95_ms: f64,
     samples: usize,
+    /// The first request on the fresh server (nothing cached yet).
+    first_ms: f64,
 }
 
 /// GETs `path` 2 + `n` times (at most a minute of measuring, at least 3 requests) over one keep-alive
@@ -406,7 +420,7 @@ fn measure_page(server: &Server, path: &str, n: usize) -> Result<PageFigures, St
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(120)).redirects(0).build();
     let url = format!("{}{path}", server.base);
     let mut samples = Vec::new();
-    let (mut status, mut bytes) = (0u16, 0usize);
+    let (mut status, mut bytes, mut first_ms) = (0u16, 0usize, 0.0);
     let begun = Instant::now();
     for i in 0..n + 2 {
         let start = Instant::now();
@@ -420,6 +434,9 @@ fn measure_page(server: &Server, path: &str, n: usize) -> Result<PageFigures, St
         resp.into_reader().read_to_end(&mut body).map_err(|e| format!("GET {path}: {e}"))?;
         let took = start.elapsed();
         bytes = body.len();
+        if i == 0 {
+            first_ms = ms(took);
+        }
         if i >= 2 {
             samples.push(took);
         }
@@ -429,7 +446,7 @@ fn measure_page(server: &Server, path: &str, n: usize) -> Result<PageFigures, St
     }
     let count = samples.len();
     let (median, p95) = median_p95(&mut samples);
-    Ok(PageFigures { status, bytes, median_ms: ms(median), p95_ms: ms(p95), samples: count })
+    Ok(PageFigures { status, bytes, median_ms: ms(median), p95_ms: ms(p95), samples: count, first_ms })
 }
 
 fn ms(d: Duration) -> f64 {
