@@ -263,9 +263,16 @@ fn diff_view(base: &str, d: &DiffReport, q: &GitQuery) -> Markup {
     let path_q =
         q.path.as_deref().filter(|p| !p.is_empty()).map(|p| format!("path={}&", enc(p))).unwrap_or_default();
     let only = |p: &str| format!("{base}?{extra}{}path={}", if split { "view=split&" } else { "" }, enc(p));
-    let too_big = d.patch.as_ref().is_some_and(|p| p.len() > MAX_PATCH_BYTES);
+    let patch_len = d.patch.as_ref().map_or(0, String::len);
+    let too_big = patch_len > MAX_PATCH_BYTES;
+    // One file picked and still too large: its first MAX_PATCH_BYTES (whole lines) are shown.
+    let one_file = q.path.as_deref().is_some_and(|p| !p.is_empty());
     let files = match &d.patch {
         Some(p) if !too_big => diff::parse(p),
+        Some(p) if one_file => {
+            let cut = p[..p.floor_char_boundary(MAX_PATCH_BYTES)].rfind('\n').unwrap_or(0);
+            diff::parse(&p[..cut])
+        }
         _ => Vec::new(),
     };
     let anchor = |path: &str| files.iter().position(|f| f.path() == path).map(|i| format!("#f{i}"));
@@ -307,10 +314,14 @@ fn diff_view(base: &str, d: &DiffReport, q: &GitQuery) -> Markup {
             }
         }
         @if !d.untracked.is_empty() { p.dim { "Untracked (not in the diff): " (d.untracked.join(", ")) } }
-        @if too_big {
-            p.dim #diff-too-big { "The patch is " (d.patch.as_ref().map_or(0, String::len) / 1024)
+        @if too_big && !one_file {
+            p.dim #diff-too-big { "The patch is " (patch_len / 1024)
                 " KiB, too large to show at once; pick a file above to see its part." }
         } @else {
+            @if too_big {
+                p.dim #diff-cut { "This file's patch is " (patch_len / 1024) " KiB: its first "
+                    (MAX_PATCH_BYTES / 1024) " KiB are shown; see the rest in the worktree." }
+            }
             @let mut budget = diff::highlight::Budget::new(HIGHLIGHT_LINES, HIGHLIGHT_TIME);
             div #patch {
                 @for (i, f) in files.iter().enumerate() {

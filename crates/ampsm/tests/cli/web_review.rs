@@ -240,9 +240,14 @@ fn web_review_huge_patches_fall_back_to_picking_a_file() {
         "each file can be picked: {}",
         between(&page, "diff-files", "</table>")
     );
-    // The small file alone renders; the big one alone is over the highlight budget, shown plain.
+    // The small file alone renders.
     let one = d.get(&format!("/s/{id}/git?path=small.txt")).body;
     assert!(one.contains("+small"), "{one}");
+    // The big file alone is still too large: its first part is shown, plain, and the page says so.
+    let big = d.get(&format!("/s/{id}/git?path=big.js")).body;
+    assert!(big.contains("id=\"diff-cut\"") && big.contains("are shown; see the rest in the worktree"));
+    assert!(big.contains("let x0 = 0;") && !big.contains("let x39999 = 39999;"));
+    assert!(!big.contains("class=\"hl-"), "over the highlight budget, the lines are plain");
 }
 
 #[requires(chromium)]
