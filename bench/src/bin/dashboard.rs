@@ -581,8 +581,17 @@ fn browser_burst(bin: &Path, home: &Path, big: &Big) -> Result<bool, String> {
         ms(load.elapsed())
     );
     driver.script(PROBE)?;
+    // Two seconds of the idle page first: the probe's own floor on this machine.
+    std::thread::sleep(Duration::from_secs(2));
     let before = driver.script(READ_PROBE)?;
-    println!("  DOM nodes before the burst: {}", before["nodes"]);
+    println!(
+        "  idle page for 2 s: input latency worst {:.1} ms, p95 {:.1} ms over {} samples; DOM nodes {}",
+        before["worst"].as_f64().unwrap_or(-1.0),
+        before["p95"].as_f64().unwrap_or(-1.0),
+        before["n"],
+        before["nodes"]
+    );
+    driver.script("window.__lat = []; return true;")?;
     // The burst: a new run whose 20,000 lines are written in batches of 250 every 25 ms.
     let mut store = Store::open(&home.join("sessions.db")).map_err(|e| e.to_string())?;
     let sid = big.id.clone();
