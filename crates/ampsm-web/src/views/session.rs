@@ -220,8 +220,15 @@ fn charts_of(m: &SessionMetrics) -> Markup {
     if m.iterations.is_empty() {
         return html! {};
     }
+    // One bar per iteration, for the latest ones only (as the table below).
+    let hidden = m.iterations.len().saturating_sub(ITERATIONS_SHOWN);
     let tokens: Vec<(String, f64)> =
-        m.iterations.iter().map(|it| (format!("#{}", it.seq), it.tokens.total as f64)).collect();
+        m.iterations[hidden..].iter().map(|it| (format!("#{}", it.seq), it.tokens.total as f64)).collect();
+    let bars_title = if hidden > 0 {
+        format!("Tokens per iteration (latest {ITERATIONS_SHOWN})")
+    } else {
+        "Tokens per iteration".into()
+    };
     let mut total = 0.0;
     let mut cost: Vec<(i64, f64)> = Vec::new();
     if let Some(first) = m.iterations.first() {
@@ -233,7 +240,7 @@ fn charts_of(m: &SessionMetrics) -> Markup {
     }
     html! {
         div.cards {
-            (charts::bars("Tokens per iteration", &tokens, ""))
+            (charts::bars(&bars_title, &tokens, ""))
             (charts::steps("Cost over time (known prices)", &cost, "$"))
         }
     }

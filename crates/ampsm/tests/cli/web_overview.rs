@@ -34,6 +34,7 @@ fn a_long_session_shows_the_latest_entries_and_an_unreported_cost_as_unknown() {
     assert_eq!(page.matches("data-iteration=").count(), 50);
     assert!(page.contains("data-iteration=\"60\"") && !page.contains("data-iteration=\"10\""));
     assert!(page.contains("The latest 50 of 60"), "{page}");
+    assert!(page.contains("Tokens per iteration (latest 50)"), "the chart is bounded as the table");
     // The latest 100 timeline entries, the newest of them shown, and how many are left out.
     let rows = page.split("id=\"timeline\"").nth(1).unwrap().split("</table>").next().unwrap();
     assert_eq!(rows.matches("<tr>").count(), 101, "a header and 100 entries");
