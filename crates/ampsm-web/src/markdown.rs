@@ -1,6 +1,7 @@
 //! Markdown as the agents write it (CommonMark with tables, strikethrough and task lists), rendered with
 //! pulldown-cmark and then sanitized with ammonia: raw HTML in a message is cleaned, scripts, styles,
-//! event handlers and `javascript:` links are dropped, and links open without handing over the page
+//! event handlers, images (a page must not fetch what a message points at) and `javascript:` links are
+//! dropped, and links open without handing over the page
 //! (`rel="noopener noreferrer"`). The result is safe to put in a page as is.
 
 use pulldown_cmark::{Options, Parser, html};
@@ -22,6 +23,7 @@ pub fn to_html(text: &str) -> String {
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .add_tag_attributes("input", ["type", "checked", "disabled"])
         .add_tags(["input"])
+        .rm_tags(["img"])
         .clean(&raw)
         .to_string()
 }
@@ -53,12 +55,13 @@ mod tests {
     #[test]
     fn hostile_html_and_links_are_inert() {
         let h = to_html(
-            "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3)) \
+            "<script>alert(1)</script> <img src=x onerror=alert(2)>\n\n[click](javascript:alert(3)) \
              <a href=\"javascript:alert(4)\">x</a> [ok](https://example.com)",
         );
         assert!(!h.contains("<script"), "{h}");
-        assert!(!h.contains("onerror"), "{h}");
+        assert!(!h.contains("onerror") && !h.contains("<img"), "{h}");
         assert!(!h.to_lowercase().contains("javascript:"), "{h}");
+        assert!(h.contains(">click</a>"), "the link's text stays: {h}");
         assert!(h.contains("href=\"https://example.com\""), "{h}");
         assert!(h.contains("rel=\"noopener noreferrer\""), "{h}");
     }
