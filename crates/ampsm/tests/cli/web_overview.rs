@@ -1,9 +1,12 @@
 //! The Overview of a session: a cost nobody reported reads "unknown" (never $0.0000), the Remove form
 //! asks first, and the iterations, timeline and tool figures of a long session are bounded lists with a
-//! count of the rest, while the tool table still counts every call.
+//! count of the rest, while the tool table still counts every call (the dialog tried in Chromium).
 
+use crate::browser::Driver;
 use crate::support::World;
 use crate::web_support::{Dashboard, metric};
+use ampsm_testutils::{Tool, requires};
+use serde_json::json;
 
 #[test]
 fn a_long_session_shows_the_latest_entries_and_an_unreported_cost_as_unknown() {
@@ -43,4 +46,32 @@ fn a_long_session_shows_the_latest_entries_and_an_unreported_cost_as_unknown() {
     assert!(page.contains(&format!("{} earlier entries are not shown", entries.len() - 100)), "{page}");
     // Remove asks first, naming the session (the layout turns data-confirm into a dialog).
     assert!(page.contains("data-confirm=\"Remove session long? "), "{page}");
+}
+
+#[test]
+#[requires(chromium)]
+fn remove_on_the_overview_asks_in_a_dialog_naming_the_session() {
+    let w = World::new();
+    let s = w.json(&["new", "--repo", w.repo_arg(), "--name", "doomed"]);
+    let id = s["id"].as_str().unwrap().to_string();
+    ampsm_testutils::seed::conversation(&w.home().join("sessions.db"), &id, 30, &[]);
+    let d = Dashboard::start(&w);
+    let b = Driver::start();
+    b.goto(&d.url);
+    b.goto(&format!("{}/s/{id}", d.base()));
+    assert_eq!(b.text("[data-metric=cost]"), "unknown");
+    let remove = "form[action$='/remove'] button[type=submit]";
+    let open = "return document.getElementById('confirm-dialog').open;";
+    b.click(remove);
+    assert_eq!(b.script(open), json!(true));
+    assert!(b.text("#confirm-text").starts_with("Remove session doomed? "), "{}", b.text("#confirm-text"));
+    b.click("#confirm-cancel");
+    assert_eq!(b.script(open), json!(false));
+    assert_eq!(w.json(&["list"]).as_array().unwrap().len(), 1, "Cancel removes nothing");
+    b.click(remove);
+    b.click("#confirm-ok");
+    b.wait(30, "the sessions page after the removal", || {
+        Some(()).filter(|_| b.current_url().ends_with("/?done=removed"))
+    });
+    assert!(w.json(&["list"]).as_array().unwrap().is_empty());
 }
