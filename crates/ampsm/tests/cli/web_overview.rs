@@ -5,7 +5,7 @@
 use crate::browser::Driver;
 use crate::support::World;
 use crate::web_support::{Dashboard, metric};
-use ampsm_testutils::{Tool, requires};
+use ampsm_testutils::requires;
 use serde_json::json;
 
 #[test]
