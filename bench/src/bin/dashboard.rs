@@ -1,8 +1,9 @@
 //! The dashboard at scale (issue 13): 1,000 sessions over a few repositories and one session of 100,000
-//! agent events, served by the real release binary (`amp-sessions ui --port 0 --no-open --json`). For each
-//! page it prints the time to answer measured from the client on loopback (median and p95 over N requests),
-//! the page's bytes, and the server's memory (VmHWM, VmRSS from /proc) after the requests, each page on a
-//! fresh server so that its memory figure is its own. Then, when Chromium and chromedriver are installed,
+//! agent events (reads returning whole files among them), served by the real release binary
+//! (`amp-sessions ui --port 0 --no-open --json`). For each page it prints the time to answer measured from
+//! the client on loopback (median and p95 over N requests, and the first request on a fresh server), the
+//! page's bytes, and the server's memory (VmHWM, VmRSS from /proc) after the requests, each page on a fresh
+//! server so that its memory figure is its own. Then, when Chromium and chromedriver are installed,
 //! it opens the conversation page in headless Chromium, appends 20,000 events to the big session through
 //! the store while a probe in the page measures how late input is handled (a key event dispatched every
 //! 50 ms, timed from when it was due to when its handler ran), and prints the worst and p95 latency and
@@ -329,9 +330,17 @@ fn line(n: usize, seq: usize) -> (String, Vec<AgentEvent>) {
         7 => AgentEvent::ToolResult {
             call_id: format!("{call}r"),
             ok: true,
-            output:
-                "pub fn parse(input: &str) -> Vec<Token> {\n    input.lines().map(parse_line).collect()\n}\n"
-                    .into(),
+            // A read returns the file (about 3 KB, as real reads do: the line overflows its page), an
+            // edit a short confirmation.
+            output: if seq % 20 == 7 {
+                (0..40)
+                    .map(|i| {
+                        format!("    let field_{i}: Vec<Token> = input.lines().map(parse_line).collect();\n")
+                    })
+                    .collect()
+            } else {
+                "The file src/parser.rs has been updated.\n".into()
+            },
             exit_code: None,
             duration_ms: Some(3),
         },
