@@ -615,6 +615,10 @@ impl Store {
             [session.as_str()],
             |r| r.get(0),
         )?;
+        if last < scan.last_id {
+            // Fewer lines than were read: not the log that was read (a database put back in its place).
+            scan = ErrorScan { keep, ..ErrorScan::default() };
+        }
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, iteration_id, ts, normalized FROM agent_events WHERE session_id = ?1 AND id > ?2 \
              AND id <= ?3 AND (instr(normalized, '\"kind\":\"error\"') > 0 OR instr(normalized, '\"kind\":\"retry\"') > 0) \
@@ -660,7 +664,7 @@ impl Store {
             if m.len() >= ERROR_SCANS_KEPT && !m.contains_key(&key) {
                 m.clear();
             }
-            let newer = m.get(&key).is_none_or(|c| c.keep != keep || c.last_id < scan.last_id);
+            let newer = m.get(&key).is_none_or(|c| c.keep != keep || c.last_id != scan.last_id);
             if newer {
                 m.insert(key, scan.clone());
             }

@@ -281,3 +281,38 @@ fn errors_are_counted_once_and_lines_added_later_are_read_on_the_next_call() {
     assert_eq!((all.count, all.first.len(), all.latest.len()), (7, 7, 7));
     assert_eq!(messages(&all.first), messages(&all.latest));
 }
+
+#[test]
+fn a_database_put_back_with_fewer_lines_is_read_again_for_its_errors() {
+    use ampsm_core::AgentEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let backup = dir.path().join("backup.db");
+    {
+        let (store, conn, s1) = store_with_session(&dir);
+        let error = |seq: i64| {
+            let events = [AgentEvent::Error { message: format!("e{seq}"), fatal: false }];
+            conn.execute(
+                "INSERT INTO agent_events (session_id, seq, ts, kind, raw, normalized) VALUES ('s1', ?1, 0, 'error', 'r', ?2)",
+                rusqlite::params![seq, serde_json::to_string(&events).unwrap()],
+            )
+            .unwrap();
+        };
+        for seq in 0..3 {
+            error(seq);
+        }
+        conn.execute("VACUUM INTO ?1", [backup.to_str().unwrap()]).unwrap();
+        for seq in 3..5 {
+            error(seq);
+        }
+        assert_eq!(store.error_summary(&s1, 20).unwrap().count, 5);
+    }
+    for tail in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{tail}", path.display()));
+    }
+    std::fs::copy(&backup, &path).unwrap();
+    let store = Store::open(&path).unwrap();
+    let summary = store.error_summary(&SessionId::from_stored("s1".to_string()), 20).unwrap();
+    assert_eq!(summary.count, 3);
+    assert_eq!(summary.latest.last().unwrap().message, "e2");
+}
