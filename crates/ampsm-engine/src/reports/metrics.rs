@@ -237,16 +237,6 @@ fn header(s: &Session) -> SessionHeader {
 /// Per-model accumulation: tokens, cost (`None` once a row has no price), cost sources, price entries.
 type ModelAcc = (TokenUsage, Option<f64>, Vec<String>, Vec<String>);
 
-/// Nearest-rank percentile of sorted values.
-#[cfg(test)]
-fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
 /// Folds cost sources into one word.
 fn combine_sources<'a>(sources: impl Iterator<Item = &'a str>) -> String {
     let set: std::collections::BTreeSet<&str> = sources.collect();
@@ -642,15 +632,6 @@ fn clip(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        assert_eq!(percentile(&[], 95.0), None);
-        assert_eq!(percentile(&[7], 95.0), Some(7));
-        let v: Vec<i64> = (1..=20).collect();
-        assert_eq!(percentile(&v, 95.0), Some(19));
-        assert_eq!(percentile(&v, 100.0), Some(20));
-    }
 
     #[test]
     fn sources_fold_into_one_word() {
