@@ -672,6 +672,17 @@ impl Store {
         Ok(scan.summary)
     }
 
+    /// The sessions with at least `min_lines` stream lines, most lines first, at most `limit` of them
+    /// (an index-only count).
+    pub fn long_sessions(&self, min_lines: i64, limit: i64) -> Result<Vec<SessionId>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT session_id FROM agent_events GROUP BY session_id HAVING COUNT(*) >= ?1 \
+             ORDER BY COUNT(*) DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![min_lines, limit], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?.into_iter().map(SessionId::from_stored).collect())
+    }
+
     /// Tool calls of a session counted per tool (calls, results, denials, durations and their nearest-rank
     /// p95), most used first. Only four small columns of each call are read (never its input or output), one
     /// row at a time; what stays in memory is one duration per call with a result.

@@ -316,3 +316,22 @@ fn a_database_put_back_with_fewer_lines_is_read_again_for_its_errors() {
     assert_eq!(summary.count, 3);
     assert_eq!(summary.latest.last().unwrap().message, "e2");
 }
+
+#[test]
+fn long_sessions_are_the_ones_with_the_most_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conn, s1) = store_with_session(&dir);
+    for (session, lines) in [("s1", 5), ("s2", 3)] {
+        for seq in 0..lines {
+            conn.execute(
+                "INSERT INTO agent_events (session_id, seq, ts, kind, raw, normalized) VALUES (?1, ?2, 0, 'x', 'r', '[]')",
+                rusqlite::params![session, seq],
+            )
+            .unwrap();
+        }
+    }
+    assert_eq!(store.long_sessions(4, 10).unwrap(), std::slice::from_ref(&s1));
+    assert_eq!(store.long_sessions(1, 1).unwrap(), [s1]);
+    assert_eq!(store.long_sessions(1, 10).unwrap().len(), 2);
+    assert!(store.long_sessions(6, 10).unwrap().is_empty());
+}

@@ -88,6 +88,9 @@ async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(
     if opts.open_browser {
         open_browser(&url);
     }
+    // Long sessions' error scans are read once in the background: their Overview is fast from the start.
+    let warm = state.clone();
+    tokio::spawn(async move { warm.engine(|e| Ok(e.warm_metrics()?)).await });
     let app = router(state.clone());
     let mut stopped = shutdown_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -430,6 +430,19 @@ impl Engine {
         })
     }
 
+    /// Reads the agent's errors of the longest sessions once (those of at least 5,000 stream lines, the
+    /// 64 longest), so that their metrics later read only the lines added since (see
+    /// [`ampsm_store::Store::error_summary`]). The dashboard calls it in the background when it starts, so
+    /// the Overview of a session of 100,000 lines answers fast from its first view. Returns how many
+    /// sessions were read.
+    pub fn warm_metrics(&self) -> Result<usize, EngineError> {
+        let sessions = self.store.long_sessions(5_000, 64)?;
+        for s in &sessions {
+            self.store.error_summary(s, ERRORS_KEPT)?;
+        }
+        Ok(sessions.len())
+    }
+
     /// The tool calls of a session that were not allowed, in call order (only those are read).
     pub fn denied_tool_calls(
         &self,
