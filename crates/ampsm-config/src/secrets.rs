@@ -276,7 +276,8 @@ pub fn unmask(text: &str, secrets: &[String]) -> Result<String, (u64, String)> {
         let tail = &rest[at + "«hidden:".len()..];
         let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
         let bad = || {
-            let message = "a hidden value «hidden:…» that this config does not have; put the value itself there";
+            let message =
+                "a hidden value «hidden:…» that this config does not have; put the value itself there";
             (line as u64, message.to_string())
         };
         let close = tail.find('»').ok_or_else(bad)?;

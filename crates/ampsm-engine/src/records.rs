@@ -11,4 +11,6 @@ pub use ampsm_agent::StreamItem;
 pub use ampsm_git::EntryKind;
 pub use ampsm_store::batches::{Batch, BatchCounts, BatchItem};
 pub use ampsm_store::bench::{BenchCounts, BenchResult, BenchRun};
-pub use ampsm_store::{ActivityChange, Approval, ApprovalStatus, Iteration, Session, StoredEvent, ToolCall, UsageRow};
+pub use ampsm_store::{
+    ActivityChange, Approval, ApprovalStatus, Iteration, Session, StoredEvent, ToolCall, UsageRow,
+};
