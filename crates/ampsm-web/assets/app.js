@@ -21,6 +21,8 @@
     }
   }
   function cycleTheme() { setTheme(order[(order.indexOf(themeNow()) + 1) % order.length], true); }
+  // For scripts (the tests' screenshots): pick a theme as the toggle does.
+  window.ampsmSetTheme = function (t) { setTheme(t, true); };
 
   // ---- confirmation ------------------------------------------------------------------------------------
   function confirmDialog(question, yes) {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A world with one session that ran once with the stand-in agent (events, tool calls, a commit to
-/// review) and one that has not run yet.
+/// review) plus a commit of the user's changing a file, and one session that has not run yet.
 fn world_with_work() -> (World, String) {
     let w = World::with_claude(&scenario_path("claude"));
     let s = w.json(&[
@@ -33,6 +33,15 @@ fn world_with_work() -> (World, String) {
     let id = s["id"].as_str().unwrap().to_string();
     let run = w.json(&["iterate", "notes"]);
     assert_eq!(run["iteration"]["outcome"], "success", "{run}");
+    // A change of the user's own to an existing file, so the review has both sides to show.
+    let worktree = std::path::PathBuf::from(s["worktree_path"].as_str().unwrap());
+    std::fs::write(
+        worktree.join("README.md"),
+        "# fixture\n\nA repository made by a test, with notes.\n\n## Validators\n\nSee `django/contrib/auth`.\n",
+    )
+    .unwrap();
+    w.ok(&["stage", "notes", "--all"]);
+    w.ok(&["commit", "notes", "-m", "Describe the validators in the README"]);
     w.json(&["new", "--repo", w.repo_arg(), "--name", "fresh", "--agent", "claude"]);
     (w, id)
 }
@@ -56,12 +65,14 @@ fn serious_violations(b: &Driver) -> Vec<String> {
         .collect()
 }
 
-/// Picks a theme as the toggle does: remembered for the next pages and applied to this one.
+/// Picks a theme as the toggle does: remembered for the next pages, applied to this one, and named on
+/// the toggle.
 fn set_theme(b: &Driver, theme: &str) {
-    b.script(&format!(
-        "localStorage.setItem('ampsm-theme', {t}); document.documentElement.setAttribute('data-theme', {t}); return 1;",
+    let label = b.script(&format!(
+        "window.ampsmSetTheme({t}); return document.getElementById('theme-toggle').textContent;",
         t = json!(theme)
     ));
+    assert_eq!(label, json!(format!("Theme: {theme}")));
 }
 
 fn screenshots_dir() -> Option<PathBuf> {
@@ -85,6 +96,7 @@ fn every_page_passes_axe_in_both_themes() {
         ("overview", format!("/s/{id}")),
         ("conversation", format!("/s/{id}/interactive")),
         ("review", format!("/s/{id}/git")),
+        ("review-split", format!("/s/{id}/git?view=split")),
         ("batches", "/batches".to_string()),
         ("benchmarks", "/bench".to_string()),
         ("approvals", "/approvals".to_string()),
@@ -102,8 +114,12 @@ fn every_page_passes_axe_in_both_themes() {
                 found.push(format!("{theme} {path}: {v}"));
             }
             if let Some(dir) = &shots
-                && matches!(*name, "sessions" | "conversation" | "review" | "overview")
+                && matches!(*name, "sessions" | "conversation" | "review-split" | "overview")
             {
+                // The review's picture starts at the diff.
+                b.script(
+                    "const d = document.querySelector('#diff-files'); if (d) d.scrollIntoView(); return 1;",
+                );
                 std::fs::create_dir_all(dir).unwrap();
                 std::fs::write(dir.join(format!("{name}-{theme}.png")), b.screenshot_png()).unwrap();
             }
