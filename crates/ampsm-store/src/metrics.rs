@@ -750,26 +750,11 @@ impl Store {
 
     /// The tool calls of a session that were not allowed, in call order (only those rows are read).
     pub fn denied_tool_calls(&self, session: &SessionId) -> Result<Vec<ToolCall>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, \
-             output_excerpt, denied FROM tool_calls WHERE session_id = ?1 AND denied = 1 ORDER BY started_at, id",
-        )?;
-        let rows = stmt.query_map([session.as_str()], |r| {
-            let input: Option<String> = r.get(3)?;
-            Ok(ToolCall {
-                iteration_id: r.get(0)?,
-                call_id: r.get(1)?,
-                name: r.get(2)?,
-                input: input.map(|i| serde_json::from_str(&i).unwrap_or(serde_json::Value::String(i))),
-                started_at: r.get(4)?,
-                ended_at: r.get(5)?,
-                duration_ms: r.get(6)?,
-                success: r.get(7)?,
-                exit_code: r.get(8)?,
-                output_excerpt: r.get(9)?,
-                denied: r.get(10)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM tool_calls WHERE session_id = ?1 AND denied = 1 ORDER BY started_at, id",
+            crate::runs::TOOL_CALL_COLUMNS
+        ))?;
+        let rows = stmt.query_map([session.as_str()], crate::runs::tool_call_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 

@@ -231,14 +231,7 @@ const ITERATION_COLUMNS: &str = "id, seq, kind, prompt, agent, model, thread_id,
      permissions, denials";
 
 fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(max)]
 }
 
 impl Store {
@@ -346,32 +339,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ITERATION_COLUMNS} FROM iterations WHERE session_id = ?1 ORDER BY seq"
         ))?;
-        let rows = stmt.query_map([session.as_str()], |r| {
-            Ok(Iteration {
-                id: r.get(0)?,
-                seq: r.get(1)?,
-                kind: r.get(2)?,
-                prompt: r.get(3)?,
-                agent: r.get(4)?,
-                model: r.get(5)?,
-                thread_id: r.get(6)?,
-                started_at: r.get(7)?,
-                ended_at: r.get(8)?,
-                outcome: crate::text_column_opt(r, 9)?,
-                exit_code: r.get(10)?,
-                signal: r.get(11)?,
-                error: r.get(12)?,
-                awaiting_input: r.get(13)?,
-                commit_sha: r.get(14)?,
-                test_exit_code: r.get(15)?,
-                test_output: r.get(16)?,
-                test_duration_ms: r.get(17)?,
-                cost_usd: r.get(18)?,
-                cost_source: r.get(19)?,
-                permissions: r.get(20)?,
-                denials: r.get(21)?,
-            })
-        })?;
+        let rows = stmt.query_map([session.as_str()], iteration_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -431,26 +399,10 @@ impl Store {
 
     /// Tool calls of a session in call order.
     pub fn list_tool_calls(&self, session: &SessionId) -> Result<Vec<ToolCall>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, output_excerpt, \
-             denied FROM tool_calls WHERE session_id = ?1 ORDER BY started_at, id",
-        )?;
-        let rows = stmt.query_map([session.as_str()], |r| {
-            let input: Option<String> = r.get(3)?;
-            Ok(ToolCall {
-                iteration_id: r.get(0)?,
-                call_id: r.get(1)?,
-                name: r.get(2)?,
-                input: input.map(|i| serde_json::from_str(&i).unwrap_or(serde_json::Value::String(i))),
-                started_at: r.get(4)?,
-                ended_at: r.get(5)?,
-                duration_ms: r.get(6)?,
-                success: r.get(7)?,
-                exit_code: r.get(8)?,
-                output_excerpt: r.get(9)?,
-                denied: r.get(10)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE session_id = ?1 ORDER BY started_at, id"
+        ))?;
+        let rows = stmt.query_map([session.as_str()], tool_call_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -569,7 +521,8 @@ fn placeholders(n: usize) -> String {
     (0..n).map(|i| format!("?{}", i + 2)).collect::<Vec<_>>().join(", ")
 }
 
-fn iteration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Iteration> {
+/// An `iterations` row read with [`ITERATION_COLUMNS`].
+pub(crate) fn iteration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Iteration> {
     Ok(Iteration {
         id: r.get(0)?,
         seq: r.get(1)?,
@@ -596,7 +549,11 @@ fn iteration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Iteration> {
     })
 }
 
-fn tool_call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToolCall> {
+/// The columns [`tool_call_row`] reads, in its order.
+pub(crate) const TOOL_CALL_COLUMNS: &str = "iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, output_excerpt, denied";
+
+/// A `tool_calls` row read with [`TOOL_CALL_COLUMNS`].
+pub(crate) fn tool_call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToolCall> {
     let input: Option<String> = r.get(3)?;
     Ok(ToolCall {
         iteration_id: r.get(0)?,
@@ -684,8 +641,8 @@ impl Store {
         // SQLite allows 32,766 parameters; pages are far smaller, but stay well within it anyway.
         for chunk in call_ids.chunks(500) {
             let sql = format!(
-                "SELECT iteration_id, call_id, name, input, started_at, ended_at, duration_ms, success, exit_code, \
-                 output_excerpt, denied FROM tool_calls WHERE session_id = ?1 AND call_id IN ({}) ORDER BY started_at, id",
+                "SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE session_id = ?1 AND call_id IN ({}) \
+                 ORDER BY started_at, id",
                 placeholders(chunk.len())
             );
             let mut stmt = self.conn.prepare(&sql)?;

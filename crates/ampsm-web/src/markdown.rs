@@ -30,14 +30,7 @@ pub fn to_html(text: &str) -> String {
 
 /// At most `max` bytes of `s`, cut at a character boundary.
 fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(max)]
 }
 
 #[cfg(test)]
