@@ -437,27 +437,10 @@ impl Store {
 
     /// Usage rows of a session, oldest first.
     pub fn list_usage(&self, session: &SessionId) -> Result<Vec<UsageRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT iteration_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
-             cost_usd, cost_source, price_entry, recorded_at FROM token_usage WHERE session_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([session.as_str()], |r| {
-            Ok(UsageRow {
-                iteration_id: r.get(0)?,
-                model: r.get(1)?,
-                usage: TokenUsage {
-                    input: r.get::<_, i64>(2)? as u64,
-                    output: r.get::<_, i64>(3)? as u64,
-                    cache_read: r.get::<_, i64>(4)? as u64,
-                    cache_write: r.get::<_, i64>(5)? as u64,
-                    reasoning: r.get::<_, i64>(6)? as u64,
-                },
-                cost_usd: r.get(7)?,
-                cost_source: r.get(8)?,
-                price_entry: r.get(9)?,
-                recorded_at: r.get(10)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {USAGE_COLUMNS} FROM token_usage WHERE session_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([session.as_str()], usage_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -546,6 +529,29 @@ pub(crate) fn iteration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Iteration
         cost_source: r.get(19)?,
         permissions: r.get(20)?,
         denials: r.get(21)?,
+    })
+}
+
+/// The columns [`usage_row`] reads, in its order.
+const USAGE_COLUMNS: &str = "iteration_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+     reasoning_tokens, cost_usd, cost_source, price_entry, recorded_at";
+
+/// A `token_usage` row read with [`USAGE_COLUMNS`].
+fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
+    Ok(UsageRow {
+        iteration_id: r.get(0)?,
+        model: r.get(1)?,
+        usage: TokenUsage {
+            input: r.get::<_, i64>(2)? as u64,
+            output: r.get::<_, i64>(3)? as u64,
+            cache_read: r.get::<_, i64>(4)? as u64,
+            cache_write: r.get::<_, i64>(5)? as u64,
+            reasoning: r.get::<_, i64>(6)? as u64,
+        },
+        cost_usd: r.get(7)?,
+        cost_source: r.get(8)?,
+        price_entry: r.get(9)?,
+        recorded_at: r.get(10)?,
     })
 }
 
@@ -674,30 +680,12 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT iteration_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
-             reasoning_tokens, cost_usd, cost_source, price_entry, recorded_at FROM token_usage \
-             WHERE session_id = ?1 AND iteration_id IN ({}) ORDER BY id",
+            "SELECT {USAGE_COLUMNS} FROM token_usage WHERE session_id = ?1 AND iteration_id IN ({}) ORDER BY id",
             placeholders(ids.len())
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let values = std::iter::once(session.as_str()).chain(ids.iter().map(String::as_str));
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-            Ok(UsageRow {
-                iteration_id: r.get(0)?,
-                model: r.get(1)?,
-                usage: TokenUsage {
-                    input: r.get::<_, i64>(2)? as u64,
-                    output: r.get::<_, i64>(3)? as u64,
-                    cache_read: r.get::<_, i64>(4)? as u64,
-                    cache_write: r.get::<_, i64>(5)? as u64,
-                    reasoning: r.get::<_, i64>(6)? as u64,
-                },
-                cost_usd: r.get(7)?,
-                cost_source: r.get(8)?,
-                price_entry: r.get(9)?,
-                recorded_at: r.get(10)?,
-            })
-        })?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), usage_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
