@@ -17,7 +17,7 @@ use ampsm_core::event::OutputStream;
 use ampsm_core::id::new_id;
 use ampsm_core::pricing::CostSource;
 use ampsm_core::time::now_ms;
-use ampsm_core::{IterationOutcome, RunOutcome, SessionStatus};
+use ampsm_core::{IterationOutcome, PermissionPolicy, RunOutcome, SessionStatus};
 use ampsm_git::{FileStat, Git};
 use ampsm_store::{
     EventRecord, Iteration, IterationEnd, LinePosition, NewIteration, Session, Store, UsageRow,
@@ -252,33 +252,16 @@ impl Engine {
         pool: Option<std::sync::Arc<BudgetPool>>,
         kind: &'static str,
     ) -> Result<PreparedRun, EngineError> {
-        let label = format!("{} ({})", session.name, session.id.short());
-        let worktree = PathBuf::from(&session.worktree_path);
-        if !worktree.join(".git").exists() {
-            return Err(EngineError::WorktreeGone {
-                session: label,
-                short_id: session.id.short().to_string(),
-                path: worktree.display().to_string(),
-            });
+        let Preflight { label, adapter, mut spec, prompt, policy, credential_warning } =
+            self.preflight(&session, prompt, timeout)?;
+        if let Some(text) = credential_warning {
+            eprintln!("warning: {text}");
+            // Best effort: the warning was shown; a failed note must not stop the run.
+            let _ = self.store.record_note(&session.id, &format!("warning: {text}"));
         }
-        if matches!(session.status, SessionStatus::Running | SessionStatus::AwaitingInput)
-            && let Some(pid) = session.runner_pid.filter(|p| crate::process::pid_alive(*p))
-        {
-            return Err(EngineError::Running { session: label, pid });
-        }
-        let adapter = ampsm_agent::adapter_for(&session.agent)?;
-        let policy = self.session_policy(&session);
-        self.check_policy(adapter.as_ref(), policy)?;
-        let prompt = prompt.or_else(|| session.prompt.clone()).filter(|p| !p.trim().is_empty());
-        let Some(prompt) = prompt else {
-            return Err(EngineError::NoPrompt { session: label });
-        };
-        let mut spec = self.run_spec(&session, adapter.as_ref(), prompt.clone(), timeout);
         // Every process of the run carries its tag, so `repair` can stop what left the group after a crash.
         spec.run_tag = Some(run_tag(session.id.as_str(), own_pid()));
-        // "Not installed" comes first: a missing program is not a missing login.
-        adapter.locate_program(&spec)?;
-        self.check_credentials(&session, adapter.as_ref(), &spec)?;
+        let worktree = PathBuf::from(&session.worktree_path);
         let meter = self.budget_meter(&session, &spec, pool.is_some())?;
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         // A spent pool admits no new member.
@@ -616,31 +599,53 @@ impl Engine {
         crate::notify::notify(&self.config.notifications, &n);
     }
 
-    /// Refuses to start an agent whose credentials are missing when its CLI would hang without them (Amp
-    /// opens an interactive login and waits forever: [`AgentAdapter::credentials_required`]). For the
-    /// others a failed check is a warning on stderr and a note in the session's status history, and the
-    /// run goes ahead (the check cannot see every way a CLI authenticates; the run timeout bounds it).
-    fn check_credentials(
-        &mut self,
+    /// The checks before an agent run, which change nothing: the worktree is there, no run is going, the
+    /// policy is one the agent can follow, there is a prompt, the agent's program is installed ("not
+    /// installed" comes first: a missing program is not a missing login), and its credentials. Missing
+    /// credentials refuse the run when the agent's CLI would hang without them (Amp opens an interactive
+    /// login and waits forever: [`AgentAdapter::credentials_required`]); for the others they are a warning
+    /// for the caller to show (the check cannot see every way a CLI authenticates; the run timeout bounds
+    /// it). `iterate` and the dashboard's "run now" both ask this.
+    pub(crate) fn preflight(
+        &self,
         session: &Session,
-        adapter: &dyn AgentAdapter,
-        spec: &RunSpec,
-    ) -> Result<(), EngineError> {
-        let check = self.credentials(adapter, spec);
-        if check.ok {
-            return Ok(());
-        }
-        if adapter.credentials_required() {
-            return Err(EngineError::NotLoggedIn {
-                agent: adapter.name().to_string(),
-                message: check.message,
+        prompt: Option<String>,
+        timeout: Option<Duration>,
+    ) -> Result<Preflight, EngineError> {
+        let label = format!("{} ({})", session.name, session.id.short());
+        if !Path::new(&session.worktree_path).join(".git").exists() {
+            return Err(EngineError::WorktreeGone {
+                session: label,
+                short_id: session.id.short().to_string(),
+                path: session.worktree_path.clone(),
             });
         }
-        let text = format!("{}; starting {} anyway", check.message, adapter.name());
-        eprintln!("warning: {text}");
-        // Best effort: the warning was shown; a failed note must not stop the run.
-        let _ = self.store.record_note(&session.id, &format!("warning: {text}"));
-        Ok(())
+        if matches!(session.status, SessionStatus::Running | SessionStatus::AwaitingInput)
+            && let Some(pid) = session.runner_pid.filter(|p| crate::process::pid_alive(*p))
+        {
+            return Err(EngineError::Running { session: label, pid });
+        }
+        let adapter = ampsm_agent::adapter_for(&session.agent)?;
+        let policy = self.session_policy(session);
+        self.check_policy(adapter.as_ref(), policy)?;
+        let prompt = prompt.or_else(|| session.prompt.clone()).filter(|p| !p.trim().is_empty());
+        let Some(prompt) = prompt else {
+            return Err(EngineError::NoPrompt { session: label });
+        };
+        let spec = self.run_spec(session, adapter.as_ref(), prompt.clone(), timeout);
+        adapter.locate_program(&spec)?;
+        let check = self.credentials(adapter.as_ref(), &spec);
+        let credential_warning = match check.ok {
+            true => None,
+            false if adapter.credentials_required() => {
+                return Err(EngineError::NotLoggedIn {
+                    agent: adapter.name().to_string(),
+                    message: check.message,
+                });
+            }
+            false => Some(format!("{}; starting {} anyway", check.message, adapter.name())),
+        };
+        Ok(Preflight { label, adapter, spec, prompt, policy, credential_warning })
     }
 
     /// Runs the agent with a writer thread recording every line; returns the run report and the number of
@@ -892,6 +897,18 @@ impl Engine {
         }
         Ok(git.diff_numstat(head_before, Some(&head))?)
     }
+}
+
+/// What [`Engine::preflight`] found: the run can start with this adapter, spec, prompt and policy.
+pub(crate) struct Preflight {
+    /// `name (short id)`, for messages.
+    label: String,
+    adapter: Box<dyn AgentAdapter>,
+    spec: RunSpec,
+    prompt: String,
+    policy: PermissionPolicy,
+    /// Credentials the check could not find, for an agent that may still find its own.
+    credential_warning: Option<String>,
 }
 
 /// What [`Engine::prepare_run`] set up for one agent run.

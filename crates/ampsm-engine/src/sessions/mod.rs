@@ -615,35 +615,12 @@ impl Engine {
 }
 
 impl Engine {
-    /// Whether a run of the session could start now, checked without starting it: its worktree, a
-    /// prompt, the permission policy, the agent's program installed, and the credentials an agent cannot
-    /// run without. A front end that starts the run in the background checks this first, so that it
+    /// Whether a run of the session could start now, checked without starting it: the checks `iterate`
+    /// makes first ([`Engine::preflight`]). A front end that starts the run in the background checks this first, so that it
     /// shows the reason instead of saying the run started.
     pub fn check_can_run(&self, reference: &str) -> Result<(), EngineError> {
         let session = self.store.resolve_session(reference, false)?;
-        let label = format!("{} ({})", session.name, session.id.short());
-        if !Path::new(&session.worktree_path).join(".git").exists() {
-            return Err(EngineError::WorktreeGone {
-                session: label,
-                short_id: session.id.short().to_string(),
-                path: session.worktree_path.clone(),
-            });
-        }
-        let Some(prompt) = session.prompt.clone().filter(|p| !p.trim().is_empty()) else {
-            return Err(EngineError::NoPrompt { session: label });
-        };
-        let adapter = ampsm_agent::adapter_for(&session.agent)?;
-        self.check_policy(adapter.as_ref(), self.session_policy(&session))?;
-        let spec = self.run_spec(&session, adapter.as_ref(), prompt, None);
-        adapter.locate_program(&spec)?;
-        let check = self.credentials(adapter.as_ref(), &spec);
-        if !check.ok && adapter.credentials_required() {
-            return Err(EngineError::NotLoggedIn {
-                agent: adapter.name().to_string(),
-                message: check.message,
-            });
-        }
-        Ok(())
+        self.preflight(&session, None, None).map(|_| ())
     }
 
     /// Records that background work on a session failed (`what`: "first run", "setup"; `line`: the
