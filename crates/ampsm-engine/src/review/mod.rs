@@ -218,6 +218,20 @@ impl Engine {
         Ok(())
     }
 
+    /// The session and its worktree for an operation that rewrites its history (rollback, squash,
+    /// rebase): refused while an agent runs in it or a rebase or merge is stopped there.
+    fn session_for_rewrite(
+        &self,
+        reference: &str,
+        operation: &'static str,
+    ) -> Result<(Session, Git), EngineError> {
+        let s = self.live_session(reference)?;
+        self.ensure_not_running(&s)?;
+        let wt = self.session_worktree(&s)?;
+        self.ensure_no_rebase(&s, &wt, operation)?;
+        Ok((s, wt))
+    }
+
     /// Records a commit made by amp-sessions in the `commits` table (ignored when already there).
     pub(crate) fn record_commit(
         &mut self,
@@ -419,10 +433,7 @@ impl Engine {
         reference: &str,
         to: Option<&str>,
     ) -> Result<RollbackReport, EngineError> {
-        let s = self.live_session(reference)?;
-        self.ensure_not_running(&s)?;
-        let wt = self.session_worktree(&s)?;
-        self.ensure_no_rebase(&s, &wt, "a rollback")?;
+        let (s, wt) = self.session_for_rewrite(reference, "a rollback")?;
         let target_name = to.unwrap_or("HEAD");
         let target = wt.require_commit(target_name)?;
         let before = wt.require_commit("HEAD")?;
@@ -446,10 +457,7 @@ impl Engine {
         message: Option<&str>,
         agent_only: bool,
     ) -> Result<SquashReport, EngineError> {
-        let s = self.live_session(reference)?;
-        self.ensure_not_running(&s)?;
-        let wt = self.session_worktree(&s)?;
-        self.ensure_no_rebase(&s, &wt, "a squash")?;
+        let (s, wt) = self.session_for_rewrite(reference, "a squash")?;
         let repo = Git::new(&s.repo_path);
         let base = self.base_rev(&repo, &s)?;
         let head = wt.require_commit("HEAD")?;
@@ -542,10 +550,7 @@ impl Engine {
         reference: &str,
         onto: Option<&str>,
     ) -> Result<RebaseReport, EngineError> {
-        let s = self.live_session(reference)?;
-        self.ensure_not_running(&s)?;
-        let wt = self.session_worktree(&s)?;
-        self.ensure_no_rebase(&s, &wt, "another rebase")?;
+        let (s, wt) = self.session_for_rewrite(reference, "another rebase")?;
         let st = wt.status()?;
         if st.has_uncommitted() {
             return Err(ReviewError::SessionDirty {
