@@ -71,20 +71,15 @@ impl Engine {
         Ok(self.store.last_events(session, limit)?)
     }
 
-    /// At most `limit` event lines of a session after line `after_id`, oldest first.
-    pub fn events_after(
-        &self,
-        session: &SessionId,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredEvent>, EngineError> {
-        Ok(self.store.events_after(session, after_id, limit)?)
-    }
-
     /// A follower of a session's event lines (from the first one with `from_start`, else from now), on a
     /// connection of its own so that it can live on another thread.
     pub fn follow_events(&self, session: &SessionId, from_start: bool) -> Result<SessionFeed, EngineError> {
         SessionFeed::open(&self.paths.db, session, from_start)
+    }
+
+    /// A follower of `session`'s event lines from the line after `after` (what a page already shows).
+    pub fn follow_events_after(&self, session: &SessionId, after: i64) -> Result<SessionFeed, EngineError> {
+        SessionFeed::open_after(&self.paths.db, session, after)
     }
 
     /// Every batch, newest first, with the counts of its items.

@@ -112,18 +112,15 @@ pub async fn feed(
     let resumed =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
     let after = a.after.unwrap_or(0).max(resumed.unwrap_or(0));
-    let opened = state
+    let feed = state
         .engine(move |e| {
             let session = e.session(&id, true)?;
-            // Follow from now, then catch up from `after` (lines seen twice are skipped by id).
-            let feed = e.follow_events(&session.id, false);
-            Ok((session.id, feed))
+            Ok(e.follow_events_after(&session.id, after))
         })
         .await?;
     let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
     let st = state.clone();
     std::thread::spawn(move || {
-        let (session, feed) = opened;
         let mut feed = match feed {
             Ok(f) => f,
             Err(e) => {
@@ -133,36 +130,6 @@ pub async fn feed(
         };
         let mut out =
             Out { tx, sent: after, message: Message::default(), batch: a.batch.is_some(), cards: Vec::new() };
-        // The lines between the page and the follower's start, a page at a time.
-        let engine = match ampsm_engine::Engine::open_at(st.inner.paths.clone()) {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = out.tx.blocking_send(Event::default().event("error").data(e.to_string()));
-                return;
-            }
-        };
-        loop {
-            let rows = match engine.events_after(&session, out.sent, CATCH_UP) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = out.tx.blocking_send(Event::default().event("error").data(e.to_string()));
-                    return;
-                }
-            };
-            let done = (rows.len() as i64) < CATCH_UP;
-            for row in rows {
-                if !out.line(&row) {
-                    return;
-                }
-            }
-            if !out.flush() {
-                return;
-            }
-            if done {
-                break;
-            }
-        }
-        drop(engine);
         while !out.tx.is_closed() && !*st.inner.shutdown.borrow() {
             let rows = match feed.next(Duration::from_millis(500)) {
                 Ok(r) => r,
@@ -183,9 +150,6 @@ pub async fn feed(
     });
     Ok(sse_from(rx, &state))
 }
-
-/// Lines read per catch-up query of a feed.
-const CATCH_UP: i64 = 1_000;
 
 /// The agent's message being written in parts (text deltas): its element and its text so far.
 #[derive(Default)]

@@ -28,9 +28,19 @@ pub struct SessionFeed {
 impl SessionFeed {
     /// Subscribes to `session` from its first recorded line (`from_start`) or from now on.
     pub fn open(db: &Path, session: &SessionId, from_start: bool) -> Result<SessionFeed, EngineError> {
+        SessionFeed::open_at(db, session, if from_start { Some(0) } else { None })
+    }
+
+    /// Subscribes to `session` from the line after `after` (a page that already shows the lines up to it).
+    pub fn open_after(db: &Path, session: &SessionId, after: i64) -> Result<SessionFeed, EngineError> {
+        SessionFeed::open_at(db, session, Some(after))
+    }
+
+    /// From the line after `after`, or (`None`) from now on.
+    fn open_at(db: &Path, session: &SessionId, after: Option<i64>) -> Result<SessionFeed, EngineError> {
         let store = Store::open(db)?;
         let known_at_open = store.last_event_id(session)?;
-        let after = if from_start { 0 } else { known_at_open };
+        let after = after.unwrap_or(known_at_open);
         let seen_running = store.get_session(session)?.status == SessionStatus::Running;
         Ok(SessionFeed { store, session: session.clone(), after, known_at_open, seen_running })
     }
