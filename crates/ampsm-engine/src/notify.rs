@@ -60,14 +60,54 @@ impl NotifyEvent {
     }
 }
 
+/// What a notification is about: where the dashboard (or the desktop app) shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Subject {
+    Session,
+    Batch,
+    Bench,
+}
+
 /// One notification.
 #[derive(Debug, Clone)]
 pub struct Notification {
     pub event: NotifyEvent,
+    /// Whether `session_id` names a session, a batch or a benchmark run.
+    pub subject: Subject,
     pub session_id: String,
     pub session_name: String,
     pub status: String,
     pub message: String,
+}
+
+impl Notification {
+    /// The dashboard's page of what this notification is about (`/s/<id>`, `/batches/<id>`, `/bench/<id>`).
+    pub fn link(&self) -> String {
+        match self.subject {
+            Subject::Session => format!("/s/{}", self.session_id),
+            Subject::Batch => format!("/batches/{}", self.session_id),
+            Subject::Bench => format!("/bench/{}", self.session_id),
+        }
+    }
+
+    /// The title and body of a desktop notification.
+    pub fn desktop_text(&self) -> (String, String) {
+        (format!("amp-sessions: {}", self.event.title()), format!("{}: {}", self.session_name, self.message))
+    }
+}
+
+/// A notifier of the process's own (the desktop app's native notifications): it returns whether it
+/// delivered the notification.
+pub type DesktopSink = Box<dyn Fn(&Notification) -> bool + Send + Sync>;
+
+static DESKTOP_SINK: std::sync::OnceLock<DesktopSink> = std::sync::OnceLock::new();
+
+/// Makes `sink` deliver this process's desktop notifications (`notifications.desktop`) instead of
+/// `notify-send`/`osascript`: the desktop app installs one whose notifications open the session when
+/// clicked. Once per process; a second call returns `false` and changes nothing.
+pub fn set_desktop_sink(sink: DesktopSink) -> bool {
+    DESKTOP_SINK.set(sink).is_ok()
 }
 
 /// How a notification was delivered.
@@ -83,7 +123,11 @@ pub enum Delivery {
 /// Sends `n` as the config says (see the module docs). Never fails and never blocks longer than the
 /// timeouts.
 pub fn notify(config: &NotificationsConfig, n: &Notification) -> Delivery {
-    if config.desktop && desktop(n) {
+    let delivered = |n: &Notification| match DESKTOP_SINK.get() {
+        Some(sink) => sink(n),
+        None => desktop(n),
+    };
+    if config.desktop && delivered(n) {
         return Delivery::Desktop;
     }
     if let Some(cmd) = config.command.as_deref().filter(|c| !c.trim().is_empty()) {
@@ -105,7 +149,7 @@ pub fn notify(config: &NotificationsConfig, n: &Notification) -> Delivery {
 /// stopped it, `failed` otherwise. `summary` gets the stop reason, when there is one, in parentheses.
 pub fn notify_run_end(
     config: &NotificationsConfig,
-    id: &str,
+    (subject, id): (Subject, &str),
     name: &str,
     status: ampsm_core::JobStatus,
     stop: Option<&str>,
@@ -123,6 +167,7 @@ pub fn notify_run_end(
     };
     let n = Notification {
         event,
+        subject,
         session_id: id.to_string(),
         session_name: name.to_string(),
         status: status.to_string(),
@@ -133,8 +178,7 @@ pub fn notify_run_end(
 
 /// A desktop notification through `notify-send` (Linux/BSD with a session bus) or `osascript` (macOS).
 fn desktop(n: &Notification) -> bool {
-    let title = format!("amp-sessions: {}", n.event.title());
-    let body = format!("{}: {}", n.session_name, n.message);
+    let (title, body) = n.desktop_text();
     if cfg!(target_os = "macos") {
         let Some(osascript) = find_program("osascript") else { return false };
         let script = format!(
@@ -244,6 +288,7 @@ mod tests {
     fn note() -> Notification {
         Notification {
             event: NotifyEvent::Failed,
+            subject: Subject::Session,
             session_id: "abc".into(),
             session_name: "demo".into(),
             status: "error".into(),

@@ -18,6 +18,16 @@ pub struct ActivityChange {
 }
 
 impl Store {
+    /// How many live (not removed) sessions have each status, as `(status, count)` pairs of the statuses
+    /// that have any: the desktop app's tray counts.
+    pub fn session_status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT status, COUNT(*) FROM sessions WHERE removed_at IS NULL GROUP BY status ORDER BY status",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// The id of the newest status change (0 when there is none): where a watcher starts.
     pub fn last_status_change_id(&self) -> Result<i64, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM status_changes")?;

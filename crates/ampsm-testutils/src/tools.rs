@@ -1,5 +1,5 @@
-//! The outside tools some tests need (Chromium, the real agent CLIs, pytest, python3, LibreOffice): where
-//! each one is looked for and what installs it.
+//! The outside tools some tests need (Chromium, the real agent CLIs, pytest, python3, LibreOffice, the desktop
+//! app's X server, bus and WebDriver): where each one is looked for and what installs it.
 //!
 //! One file serves three builds: the build script of `ampsm-test-macros` probes every tool so that
 //! `#[requires(tool)]` marks a test ignored (with [`Tool::reason`]) when its tool is missing, the macro
@@ -28,6 +28,11 @@ pub enum Tool {
     Soffice,
     /// The pinned axe-core of `.ci/install-axe.sh` (the dashboard's accessibility checks in Chromium).
     Axe,
+    /// What the desktop app's tests run it in: Xvfb, a session bus, dunst (the notification service),
+    /// xdotool and WebKitGTK's WebDriver, from Debian's packages.
+    DesktopSession,
+    /// The pinned `tauri-driver` of `.ci/desktop.sh` (the WebDriver server of the desktop app's tests).
+    TauriDriver,
 }
 
 /// Where a tool is found: files that must all be there, or a program on `PATH`.
@@ -42,7 +47,7 @@ enum Place {
 
 impl Tool {
     /// Every tool, in the order the build script reports them.
-    pub const ALL: [Tool; 8] = [
+    pub const ALL: [Tool; 10] = [
         Tool::Chromium,
         Tool::Claude,
         Tool::Codex,
@@ -51,6 +56,8 @@ impl Tool {
         Tool::Python3,
         Tool::Soffice,
         Tool::Axe,
+        Tool::DesktopSession,
+        Tool::TauriDriver,
     ];
 
     /// The name used in `#[requires(name)]`.
@@ -64,6 +71,8 @@ impl Tool {
             Tool::Python3 => "python3",
             Tool::Soffice => "soffice",
             Tool::Axe => "axe",
+            Tool::DesktopSession => "desktop_session",
+            Tool::TauriDriver => "tauri_driver",
         }
     }
 
@@ -88,6 +97,13 @@ impl Tool {
                 "LibreOffice Calc is not installed (apt-get install libreoffice-calc-nogui; .ci/run does)"
             }
             Tool::Axe => "the pinned axe-core is not installed (bash .ci/install-axe.sh; .ci/run does)",
+            Tool::DesktopSession => {
+                "Xvfb, dbus-x11, dunst, xdotool or webkit2gtk-driver is not installed (bash .ci/desktop.sh \
+                 installs them; .ci/run runs it)"
+            }
+            Tool::TauriDriver => {
+                "the pinned tauri-driver is not installed (bash .ci/desktop.sh; .ci/run runs it)"
+            }
         }
     }
 
@@ -101,6 +117,15 @@ impl Tool {
             Tool::Python3 => Place::OnPath("python3"),
             Tool::Soffice => Place::Files(&["/usr/bin/soffice"]),
             Tool::Axe => Place::InWorkspace(&[".ci/web/node_modules/axe-core/axe.min.js"]),
+            Tool::DesktopSession => Place::Files(&[
+                "/usr/bin/Xvfb",
+                "/usr/bin/dbus-launch",
+                "/usr/bin/dunst",
+                "/usr/bin/dunstctl",
+                "/usr/bin/xdotool",
+                "/usr/bin/WebKitWebDriver",
+            ]),
+            Tool::TauriDriver => Place::InWorkspace(&[".ci/desktop/bin/tauri-driver"]),
         }
     }
 

@@ -95,15 +95,18 @@
   });
 
   // ---- browser notifications ---------------------------------------------------------------------------
+  // Inside the desktop app the app itself notifies, natively: the page's own notifications stay off.
   var NOTIFY_KEY = 'ampsm-notify';
+  var IN_DESKTOP = !!window.__AMPSM_DESKTOP__;
   function notifyOn() {
+    if (IN_DESKTOP) return false;
     try { return localStorage.getItem(NOTIFY_KEY) === 'on' && window.Notification && Notification.permission === 'granted'; }
     catch (e) { return false; }
   }
   function notifyLabel() {
     var b = document.getElementById('notify-toggle');
     if (!b) return;
-    if (!window.Notification) { b.hidden = true; return; }
+    if (!window.Notification || IN_DESKTOP) { b.hidden = true; return; }
     b.textContent = notifyOn() ? 'Notifications: on' : 'Notifications: off';
     b.setAttribute('aria-pressed', notifyOn() ? 'true' : 'false');
   }
@@ -118,7 +121,7 @@
     });
   }
   function toggleNotify() {
-    if (!window.Notification) return;
+    if (!window.Notification || IN_DESKTOP) return;
     if (notifyOn()) {
       try { localStorage.setItem(NOTIFY_KEY, 'off'); } catch (e) {}
       if (stream) { stream.close(); stream = null; }

@@ -88,6 +88,18 @@
     if (repo.value) loadBranches();
   }
 
+  // Inside the desktop app: its native folder picker fills the path too.
+  var pick = document.getElementById('pick-folder');
+  var tauri = window.__AMPSM_DESKTOP__ && window.__TAURI_INTERNALS__;
+  if (pick && repo && tauri) {
+    pick.hidden = false;
+    pick.addEventListener('click', function () {
+      tauri.invoke('pick_folder').then(function (path) {
+        if (path) { repo.value = path; loadBranches(); }
+      }, function () {});
+    });
+  }
+
   // The folder browser: sub-folders only, git repositories marked; "Use" fills the path.
   var browse = document.getElementById('browse-button');
   function show(path) {

@@ -18,4 +18,4 @@ pub mod state;
 pub mod views;
 
 pub use error::WebError;
-pub use server::{ServeOptions, serve};
+pub use server::{Embedded, ServeOptions, Unfinished, serve};

@@ -1,9 +1,10 @@
 //! Starting and stopping the dashboard: bind 127.0.0.1 (the `--port`, else `ui.port`, else a free
 //! port), make the token, print the URL (or one JSON line), maybe open a browser, serve until Ctrl-C or
 //! SIGTERM, then end live streams and stop the agent runs, batches and benchmark runs this server started.
+//! [`Embedded`] serves the same dashboard inside another program (the desktop app).
 
 use crate::auth::{self, random_secret};
-use crate::error::WebError;
+use crate::error::{WebError, joined};
 use crate::state::{AppState, Background, Inner};
 use crate::views;
 use ampsm_config::Paths;
@@ -55,23 +56,37 @@ async fn bind(explicit: Option<u16>, configured: u16) -> Result<TcpListener, Web
     }
 }
 
-async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(), WebError> {
-    let listener = bind(opts.port, ui.port).await?;
-    let port =
-        listener.local_addr().map_err(|source| WebError::Bind { addr: "127.0.0.1".into(), source })?.port();
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+/// The shared state of a dashboard on `port` whose live streams end when `shutdown` turns true; its long
+/// sessions' error scans start warming in the background, so their Overview is fast from the start.
+fn new_state(
+    paths: &Paths,
+    port: u16,
+    ui: &ampsm_config::config::UiConfig,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> AppState {
     let state = AppState {
         inner: Arc::new(Inner {
-            paths: opts.paths.clone(),
+            paths: paths.clone(),
             token: random_secret(),
             csrf: random_secret(),
             port,
             theme: ui.theme.clone(),
             auto_update: ui.auto_update,
             background: Mutex::new(Background::default()),
-            shutdown: shutdown_rx.clone(),
+            shutdown,
         }),
     };
+    let warm = state.clone();
+    tokio::spawn(async move { warm.engine(|e| Ok(e.warm_metrics()?)).await });
+    state
+}
+
+async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(), WebError> {
+    let listener = bind(opts.port, ui.port).await?;
+    let port =
+        listener.local_addr().map_err(|source| WebError::Bind { addr: "127.0.0.1".into(), source })?.port();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let state = new_state(&opts.paths, port, &ui, shutdown_rx.clone());
     // Listen for Ctrl-C and SIGTERM before the URL is out: a signal right after it must stop us cleanly.
     let signals = Signals::install()?;
     let url = format!("http://127.0.0.1:{port}/?token={}", state.inner.token);
@@ -88,9 +103,6 @@ async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(
     if opts.open_browser {
         open_browser(&url);
     }
-    // Long sessions' error scans are read once in the background: their Overview is fast from the start.
-    let warm = state.clone();
-    tokio::spawn(async move { warm.engine(|e| Ok(e.warm_metrics()?)).await });
     let app = router(state.clone());
     let mut stopped = shutdown_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -111,6 +123,109 @@ async fn run(opts: ServeOptions, ui: ampsm_config::config::UiConfig) -> Result<(
         println!("Dashboard stopped.");
     }
     served
+}
+
+/// The dashboard served inside another program (the desktop app): the same routes, guard (loopback Host,
+/// token cookie, Origin and CSRF checks) and background work as `amp-sessions ui`, on a free loopback port
+/// of the caller's tokio runtime. The program hands [`Embedded::login_url`] to its own window, so nobody
+/// copies the token.
+pub struct Embedded {
+    state: AppState,
+    base: String,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Work that a dashboard started and that has not ended yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unfinished {
+    pub runs: usize,
+    pub batches: usize,
+    pub benches: usize,
+}
+
+impl Unfinished {
+    pub fn is_empty(&self) -> bool {
+        self.runs + self.batches + self.benches == 0
+    }
+}
+
+impl Embedded {
+    /// Opens the engine under `paths` (its configuration warnings go to stderr), binds a free port of
+    /// 127.0.0.1 and starts serving on the current runtime.
+    pub async fn start(paths: Paths) -> Result<Embedded, WebError> {
+        let open = paths.clone();
+        let ui = joined(
+            tokio::task::spawn_blocking(move || {
+                let engine = Engine::open_at(open)?;
+                for w in engine.config_warnings() {
+                    eprintln!("warning: {w}");
+                }
+                Ok(engine.config().ui.clone())
+            })
+            .await,
+        )?;
+        let listener = bind(Some(0), 0).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| WebError::Bind { addr: "127.0.0.1".into(), source })?
+            .port();
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let state = new_state(&paths, port, &ui, shutdown_rx.clone());
+        let app = router(state.clone());
+        let mut stopped = shutdown_rx;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        Ok(Embedded { state, base: format!("http://127.0.0.1:{port}"), shutdown, server })
+    }
+
+    /// `http://127.0.0.1:PORT`: a window may load pages under it once it holds the cookie.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The address that sets the token's cookie and then shows `path` (such as `/` or `/s/<id>`).
+    pub fn login_url(&self, path: &str) -> String {
+        let path = if path.starts_with('/') { path } else { "/" };
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{}{path}{sep}token={}", self.base, self.state.inner.token)
+    }
+
+    /// Where the data lives.
+    pub fn paths(&self) -> &Paths {
+        &self.state.inner.paths
+    }
+
+    /// The runs, batches and benchmark runs this dashboard started that are still going.
+    pub fn unfinished(&self) -> Unfinished {
+        let bg = self.state.lock();
+        let count = |m: &std::collections::HashMap<String, std::thread::JoinHandle<()>>| {
+            m.values().filter(|h| !h.is_finished()).count()
+        };
+        Unfinished { runs: count(&bg.running), batches: count(&bg.batches), benches: count(&bg.benches) }
+    }
+
+    /// Stops what [`Embedded::unfinished`] counts the way Ctrl-C stops `amp-sessions ui`: agents get their
+    /// process groups stopped and their work so far committed, batches and benchmark runs are aborted.
+    /// Blocks (at most about 12 seconds): call it from a blocking thread.
+    pub fn stop_background(&self) {
+        stop_background(&self.state);
+    }
+
+    /// Ends the live streams and the server (connections get 3 seconds at most). Background work is not
+    /// touched: stop it first with [`Embedded::stop_background`] unless it should go on.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_secs(3), &mut server).await.is_err() {
+            server.abort();
+        }
+    }
 }
 
 /// All routes behind the guard.

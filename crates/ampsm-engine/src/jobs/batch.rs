@@ -737,7 +737,7 @@ pub fn run_batch(
     );
     crate::notify::notify_run_end(
         &engine.config.notifications,
-        batch_id,
+        (crate::notify::Subject::Batch, batch_id),
         &batch.name,
         status,
         stop_reason.as_deref(),

@@ -997,7 +997,7 @@ pub fn run_bench(
     let counts = engine.store.bench_counts(run_id)?;
     crate::notify::notify_run_end(
         &engine.config.notifications,
-        run_id,
+        (crate::notify::Subject::Bench, run_id),
         &run.name,
         status,
         stop_reason.as_deref(),

@@ -64,6 +64,13 @@ pub fn digest(mark: &str) -> String {
     format!("{:016x}", h.finish())
 }
 
+/// Sessions running and waiting, from [`Watcher::activity_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivityCounts {
+    pub running: usize,
+    pub waiting: usize,
+}
+
 /// A read-only view of the store for live pages (see the module docs).
 pub struct Watcher {
     store: Store,
@@ -101,6 +108,21 @@ impl Watcher {
     /// The tool calls of all sessions that wait for an answer.
     pub fn pending_approvals(&self) -> Result<Vec<ampsm_store::Approval>, EngineError> {
         Ok(self.store.pending_approvals(None)?)
+    }
+
+    /// How many sessions run an agent now, and how many wait for the user (for input, or for an answer
+    /// to a tool call): the desktop app's tray.
+    pub fn activity_counts(&self) -> Result<ActivityCounts, EngineError> {
+        let mut counts = ActivityCounts::default();
+        for (status, n) in self.store.session_status_counts()? {
+            let n = usize::try_from(n).unwrap_or(0);
+            match status.parse::<ampsm_core::SessionStatus>() {
+                Ok(ampsm_core::SessionStatus::Running) => counts.running += n,
+                Ok(ampsm_core::SessionStatus::AwaitingInput) => counts.waiting += n,
+                _ => {}
+            }
+        }
+        Ok(counts)
     }
 
     /// How many tool calls of all sessions wait for an answer.

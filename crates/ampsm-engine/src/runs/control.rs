@@ -162,6 +162,7 @@ fn record_request(store: &mut Store, spec: &WatchSpec, ask: PermissionAsk) -> Op
         &spec.notifications,
         &Notification {
             event: NotifyEvent::AwaitingInput,
+            subject: crate::notify::Subject::Session,
             session_id: spec.session_id.to_string(),
             session_name: spec.session_name.clone(),
             status: SessionStatus::AwaitingInput.as_str().to_string(),

@@ -591,6 +591,7 @@ impl Engine {
     pub fn notify_session(&self, session: &Session, event: NotifyEvent, status: &str, message: &str) {
         let n = Notification {
             event,
+            subject: crate::notify::Subject::Session,
             session_id: session.id.to_string(),
             session_name: session.name.clone(),
             status: status.to_string(),

@@ -415,6 +415,8 @@ fn new_form(state: &AppState, f: &NewSessionForm, data: &Data) -> Markup {
                     input #repo name="repo" required value=(f.repo) placeholder="/path/to/repo" list="known-repos"
                         autocomplete="off" aria-describedby="repo-help";
                     a.button #browse-button href="/browse" { "Browse…" }
+                    // The desktop app's native folder picker (shown by sessions.js only inside the app).
+                    button #pick-folder type="button" hidden { "Choose folder…" }
                 }
                 datalist #known-repos {
                     @for (r, _) in &data.page.repos { option value=(r) {} }
