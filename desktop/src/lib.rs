@@ -14,8 +14,9 @@
 //! - the native folder picker for New session (the `pick_folder` command, the only one the page may call);
 //! - one instance at a time (a second launch brings the first one's window up), the window's size and
 //!   position and the last page remembered ([`prefs`]);
-//! - closing the window while runs started from it go on asks once whether they keep running (the app then
-//!   stays in the tray) or stop; stopping, Quit, Ctrl-C and SIGTERM stop them the way Ctrl-C stops
+//! - closing the window while runs started from it go on asks once, in the window's page, whether they keep
+//!   running (the app then stays in the tray) or stop (`assets/desktop.js`; the answer comes back as a
+//!   navigation the app stops); stopping, Quit, Ctrl-C and SIGTERM stop them the way Ctrl-C stops
 //!   `amp-sessions ui`: agents are stopped and their work so far is committed.
 
 #![deny(unsafe_code)]
@@ -31,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent};
-use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
+use tauri_plugin_dialog::DialogExt;
 
 /// The main window's label.
 pub const MAIN: &str = "main";
@@ -161,13 +162,19 @@ fn main_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let base = ctx.base.clone();
     let page_base = ctx.base.clone();
     let page_app = app.clone();
+    let nav_app = app.clone();
     WebviewWindowBuilder::new(app, MAIN, WebviewUrl::External(url))
         .title("amp-sessions")
         .inner_size(1280.0, 860.0)
         .min_inner_size(640.0, 480.0)
-        // Tells the page scripts they run in the app (native notifications, the folder picker).
-        .initialization_script("window.__AMPSM_DESKTOP__ = { version: '0.1.0' };")
+        // Tells the page scripts they run in the app, and holds the close question.
+        .initialization_script(include_str!("../assets/desktop.js"))
         .on_navigation(move |url| {
+            if url.as_str().starts_with(&format!("{base}/__desktop/close?")) {
+                let keep = url.query_pairs().any(|(k, v)| k == "keep" && v == "1");
+                close_answered(&nav_app, keep);
+                return false;
+            }
             if url.as_str().starts_with(&format!("{base}/")) || url.as_str() == base {
                 return true;
             }
@@ -231,28 +238,35 @@ pub fn close_requested<R: Runtime>(app: &AppHandle<R>) {
         Some(true) => hide(app),
         Some(false) => quit(app),
         None => {
-            let what = describe(unfinished);
-            let asked = app.clone();
-            app.dialog()
-                .message(format!(
-                    "{what} started from this window still going.\n\nKeep them running in the background \
-                     (amp-sessions stays in the tray), or stop them now? Stopped agents have their work so far \
-                     committed. This is asked once; the app menu can change it."
-                ))
-                .title("Runs are going")
-                .kind(MessageDialogKind::Warning)
-                .buttons(MessageDialogButtons::OkCancelCustom("Keep running".into(), "Stop them".into()))
-                .show(move |keep| {
-                    asked.state::<Ctx>().update_prefs(|p| p.keep_runs_on_close = Some(keep));
-                    if let Some(item) = asked.menu().and_then(|m| m.get("keep-runs"))
-                        && let Some(check) = item.as_check_menuitem()
-                    {
-                        let _ = check.set_checked(keep);
-                    }
-                    if keep { hide(&asked) } else { quit(&asked) }
-                });
+            let text = format!(
+                "{} started from this window still going.\n\nKeep them running in the background (amp-sessions \
+                 stays in the tray), or stop them now? Stopped agents have their work so far committed. This is \
+                 asked once; the menu item \"Keep runs going when the window closes\" changes it.",
+                describe(unfinished)
+            );
+            let shown = app.get_webview_window(MAIN).is_some_and(|w| {
+                let _ = w.show();
+                let _ = w.set_focus();
+                let call = format!("window.__ampsmAskClose({})", serde_json::Value::from(text));
+                w.eval(&call).is_ok()
+            });
+            // No page to ask in: the default answer.
+            if !shown {
+                quit(app);
+            }
         }
     }
+}
+
+/// The answer to the close question (`keep`), kept for the next time and acted on.
+fn close_answered<R: Runtime>(app: &AppHandle<R>, keep: bool) {
+    app.state::<Ctx>().update_prefs(|p| p.keep_runs_on_close = Some(keep));
+    if let Some(item) = app.menu().and_then(|m| m.get("keep-runs"))
+        && let Some(check) = item.as_check_menuitem()
+    {
+        let _ = check.set_checked(keep);
+    }
+    if keep { hide(app) } else { quit(app) }
 }
 
 fn describe(u: ampsm_web::Unfinished) -> String {

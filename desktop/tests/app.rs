@@ -356,13 +356,6 @@ impl App<'_> {
         self.driver.call("POST", &self.url("/url"), Some(json!({ "url": format!("{origin}{path}") })));
     }
 
-    fn screenshot(&self, to: &Path) {
-        use base64::Engine as _;
-        let v = self.driver.call("GET", &self.url("/screenshot"), None);
-        let png = base64::engine::general_purpose::STANDARD.decode(v["value"].as_str().unwrap()).unwrap();
-        std::fs::write(to, png).unwrap();
-    }
-
     /// Ends the WebDriver session, which closes the app.
     fn close(self) {
         let _ = self.driver.http.delete(&self.url("")).call();
@@ -417,9 +410,15 @@ fn the_app_runs_a_session_from_the_dialog_to_the_merge_and_notifies_natively() {
     assert!(app.has("#feed details.tool"), "no tool card: {}", feed());
 
     // A native notification told that the run ended, through the desktop's notification service.
-    let told = wait_for(30, "the notification", || {
-        Some(desk.notifications()).filter(|n| n.contains("amp-sessions: session completed"))
-    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let told = loop {
+        let n = desk.notifications();
+        if n.contains("amp-sessions: session completed") {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no notification; dunst: {n}\napp: {}", driver.output());
+        std::thread::sleep(Duration::from_millis(150));
+    };
     assert!(told.contains("greeting"), "{told}");
 
     // Stage and commit a change of the user's own, then merge the session into main.
@@ -464,13 +463,6 @@ fn the_app_runs_a_session_from_the_dialog_to_the_merge_and_notifies_natively() {
     // The window's title counts running and waiting sessions, like the tray.
     assert!(desk.window_titles().lines().any(|t| t == "amp-sessions"), "{}", desk.window_titles());
     assert!(driver.output().contains("tray: No session running or waiting"), "{}", driver.output());
-    if std::env::var_os("AMPSM_UPDATE_SCREENSHOTS").is_some() {
-        app.goto(&format!("/s/{id}/interactive"));
-        std::thread::sleep(Duration::from_secs(1));
-        let to = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots/desktop-conversation.png");
-        app.screenshot(&to);
-    }
-    eprintln!("--- notifications\n{}\n--- app\n{}", desk.notifications(), driver.output());
     app.close();
 }
 
@@ -487,6 +479,12 @@ fn slow_agent(desk: &Desk) {
         format!("agents:\n  command:\n    path: {}\n", script.display()),
     )
     .unwrap();
+}
+
+/// Whether the window's page shows the close question.
+fn question_open(app: &App) -> bool {
+    app.script("var d = document.getElementById('desktop-close'); return !!(d && d.open);").as_bool()
+        == Some(true)
 }
 
 fn counts(desk: &Desk) -> ampsm_engine::reports::watch::ActivityCounts {
@@ -524,10 +522,13 @@ fn closing_the_window_during_a_run_asks_once_and_by_default_stops_it_with_its_wo
 
     // Closing the window (the menu's Ctrl+W) asks what to do with the run; Escape takes the default.
     desk.keys("ctrl+w");
-    wait_for(20, "the question", || {
-        desk.window_titles().lines().any(|t| t == "Runs are going").then_some(())
-    });
-    desk.keys_in("^Runs are going$", "Escape");
+    wait_for(20, "the question", || question_open(&app).then_some(()));
+    assert!(
+        app.text("#desktop-close").contains("1 agent run is started from this window"),
+        "{}",
+        app.text("#desktop-close")
+    );
+    desk.keys("Escape");
 
     // The run is stopped the way Ctrl-C stops it, its work so far committed, and the app ends.
     wait_for(30, "the app to end", || (!desk.app_alive()).then_some(()));
@@ -547,7 +548,6 @@ fn closing_the_window_during_a_run_asks_once_and_by_default_stops_it_with_its_wo
     wait_for(30, "the second run", || (counts(&desk).running == 1).then_some(()));
     desk.keys("ctrl+w");
     wait_for(30, "the app to end", || (!desk.app_alive()).then_some(()));
-    assert!(!desk.window_titles().contains("Runs are going"));
     assert_eq!(counts(&desk).running, 0);
     app.close();
 }
@@ -566,6 +566,22 @@ fn menu_shortcuts_navigate_a_second_launch_wakes_the_first_and_the_last_page_com
     desk.keys("ctrl+2");
     wait_for(20, "Approvals (Ctrl+2)", || (app.path() == "/approvals").then_some(()));
 
+    // New session's "Choose folder…" opens the native folder picker (the page may call the app's
+    // command); cancelling it leaves the field as it was.
+    app.goto("/");
+    app.click("#new-session-button");
+    app.type_into("#repo", "/kept");
+    app.click("#pick-folder");
+    wait_for(20, "the folder picker", || {
+        desk.window_titles().lines().any(|t| t == "Choose the repository").then_some(())
+    });
+    desk.keys_in("^Choose the repository$", "Escape");
+    wait_for(20, "the picker to close", || {
+        (!desk.window_titles().lines().any(|t| t == "Choose the repository")).then_some(())
+    });
+    assert_eq!(app.script("return document.getElementById('repo').value;"), Value::from("/kept"));
+    app.goto("/approvals");
+
     // A second launch exits at once and brings the first one's window up.
     let started = Instant::now();
     let status = desk.command(app_binary().to_str().unwrap()).stdout(Stdio::null()).status().unwrap();
@@ -582,5 +598,44 @@ fn menu_shortcuts_navigate_a_second_launch_wakes_the_first_and_the_last_page_com
     assert_eq!(prefs(&desk)["last_path"], Value::from("/approvals"));
     let app = driver.launch();
     assert_eq!(app.path(), "/approvals");
+    app.close();
+}
+
+#[requires(desktop_session, tauri_driver)]
+#[test]
+fn keeping_runs_on_close_hides_the_window_and_the_run_goes_on_until_quit_stops_it() {
+    let desk = Desk::start();
+    let repo = desk.repo();
+    slow_agent(&desk);
+    let driver = Driver::start(&desk, "driver");
+    let app = driver.launch();
+    new_session_from_the_dialog(&app, &repo, "kept", "command");
+    wait_for(30, "the run", || (counts(&desk).running == 1).then_some(()));
+
+    // "Keep running": the window hides, the app and the run go on.
+    desk.keys("ctrl+w");
+    wait_for(20, "the question", || question_open(&app).then_some(()));
+    app.click("#desktop-keep");
+    wait_for(20, "the window to hide", || {
+        (!desk.window_titles().lines().any(|t| t.starts_with("amp-sessions"))).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(desk.app_alive());
+    assert_eq!(counts(&desk).running, 1, "{}", driver.output());
+    assert_eq!(prefs(&desk)["keep_runs_on_close"], Value::Bool(true));
+
+    // Launching the app again shows the hidden window; Quit (Ctrl+Q) stops the run and ends the app.
+    let status = desk.command(app_binary().to_str().unwrap()).stdout(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    wait_for(20, "the window back", || {
+        desk.window_titles().lines().any(|t| t.starts_with("amp-sessions")).then_some(())
+    });
+    desk.keys("ctrl+q");
+    let ended = Instant::now();
+    while desk.app_alive() {
+        assert!(ended.elapsed() < Duration::from_secs(30), "the app did not end: {}", driver.output());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(counts(&desk).running, 0, "{}", driver.output());
     app.close();
 }
