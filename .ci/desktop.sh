@@ -11,9 +11,9 @@ TAURI_DRIVER_VERSION="2.1.0"
 CARGO_DEB_VERSION="3.8.0"
 root="$PWD/.ci/desktop"
 
-echo "== desktop: Debian packages (WebKitGTK build dependencies; Xvfb, dbus, dunst, xdotool, WebKitWebDriver)"
+echo "== desktop: Debian packages (WebKitGTK build dependencies; Xvfb, dbus, dunst, notify-send, xdotool, WebKitWebDriver)"
 packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
-  build-essential pkg-config file xvfb x11-utils webkit2gtk-driver dbus-x11 dunst xdotool)
+  build-essential pkg-config file xvfb x11-utils webkit2gtk-driver dbus-x11 dunst libnotify-bin xdotool)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -125,7 +125,9 @@ pub fn run() -> Result<(), String> {
             let handle = app.handle().clone();
             main_window(&handle)?;
             menus::tray(&handle)?;
-            notifier::install(handle.clone());
+            let ctx = handle.state::<Ctx>();
+            register(&ctx.paths);
+            notifier::install(handle.clone(), ctx.paths.clone());
             watch_signals(handle);
             Ok(())
         })
@@ -142,6 +144,7 @@ pub fn run() -> Result<(), String> {
     app.run(|app, event| {
         if let RunEvent::Exit = event {
             let ctx = app.state::<Ctx>();
+            let _ = std::fs::remove_file(ampsm_engine::notify::desktop_app_file(&ctx.paths.home));
             let embedded = ctx.embedded().take();
             if let Some(e) = embedded {
                 ctx.runtime.block_on(e.shutdown());
@@ -149,6 +152,15 @@ pub fn run() -> Result<(), String> {
         }
     });
     Ok(())
+}
+
+/// Writes `desktop.pid` into the home: other processes of this home leave the notifications of status
+/// changes to this app while it runs (see [`notifier`]).
+fn register(paths: &Paths) {
+    let file = ampsm_engine::notify::desktop_app_file(&paths.home);
+    if let Err(e) = std::fs::write(&file, format!("{}\n", std::process::id())) {
+        eprintln!("warning: cannot write {}: {e}; terminals will notify on their own", file.display());
+    }
 }
 
 /// Creates the main window on the remembered page (or the sessions list).

@@ -537,6 +537,8 @@ fn closing_the_window_during_a_run_asks_once_and_by_default_stops_it_with_its_wo
     assert!(log.contains("draft.txt"), "the draft was not committed: {log}");
     assert!(driver.output().contains("Stopping 1 agent run"), "{}", driver.output());
     assert_eq!(prefs(&desk)["keep_runs_on_close"], Value::Bool(false), "{}", prefs(&desk));
+    // An app that quits takes its registration with it.
+    assert!(!desk.ampsm_home().join("desktop.pid").exists());
     assert!(!id.is_empty());
     app.close();
 
@@ -638,4 +640,77 @@ fn keeping_runs_on_close_hides_the_window_and_the_run_goes_on_until_quit_stops_i
     }
     assert_eq!(counts(&desk).running, 0, "{}", driver.output());
     app.close();
+}
+
+/// Not a test of its own: `a_run_from_a_terminal_is_told_once_by_the_app` starts this test binary again
+/// with only this function, as a terminal running `amp-sessions iterate` would (another process of the
+/// same home, with the desk's bus and `notify-send` at hand).
+#[test]
+#[ignore = "run by a_run_from_a_terminal_is_told_once_by_the_app as the terminal's process"]
+fn terminal_process() {
+    let repo = PathBuf::from(std::env::var_os("AMPSM_TEST_TERMINAL_REPO").expect("run by another test"));
+    let mut engine = ampsm_engine::Engine::open_at(ampsm_config::Paths::from_env().unwrap()).unwrap();
+    let s = engine
+        .create_session(ampsm_engine::CreateSession {
+            repo,
+            name: "terminal".into(),
+            prompt: Some("Write a note".into()),
+            agent: Some("command".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let request = ampsm_engine::IterateRequest { session: s.id.to_string(), ..Default::default() };
+    let report = engine.iterate(request, &mut |_| {}).unwrap();
+    assert!(report.passed(), "{:?}", report.iteration);
+}
+
+#[requires(desktop_session, tauri_driver)]
+#[test]
+fn a_run_from_a_terminal_is_told_once_by_the_app() {
+    let desk = Desk::start();
+    let repo = desk.repo();
+    let script = desk.dir.path().join("quick-agent.sh");
+    std::fs::write(&script, "#!/bin/sh\necho 'noting'\necho 'a note' > note.txt\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(desk.ampsm_home()).unwrap();
+    std::fs::write(
+        desk.ampsm_home().join("config.yaml"),
+        format!("agents:\n  command:\n    path: {}\n", script.display()),
+    )
+    .unwrap();
+    let driver = Driver::start(&desk, "driver");
+    let app = driver.launch();
+    // The app registers itself in the home while it runs.
+    let pid = std::fs::read_to_string(desk.ampsm_home().join("desktop.pid")).unwrap();
+    assert!(pid.trim().parse::<u32>().is_ok(), "{pid}");
+
+    // A terminal of the same home runs a session (its own process, with `notify-send` and the bus).
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "terminal_process", "--ignored", "--nocapture"])
+        .envs(desk.env())
+        .env("AMPSM_TEST_TERMINAL_REPO", &repo)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the terminal's run failed");
+
+    // The app tells it, once: the terminal left it to the app instead of calling notify-send too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !desk.notifications().contains("summary: 'amp-sessions: session completed'") {
+        assert!(Instant::now() < deadline, "not told: {}\napp: {}", desk.notifications(), driver.output());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let told = desk.notifications();
+    assert_eq!(told.matches("summary: 'amp-sessions: session completed'").count(), 1, "{told}");
+    assert!(told.contains("appname: 'amp-sessions'"), "{told}");
+
+    // Its click opens the session in the window.
+    let acted = desk.command("dunstctl").args(["action", "0"]).status().unwrap().success();
+    assert!(acted);
+    wait_for(20, "the terminal's session in the window", || app.path().starts_with("/s/").then_some(()));
+    assert!(app.text("main").contains("terminal"), "{}", app.text("main"));
+    app.close();
+    // Once the app is gone (here killed by the driver, so its file stays), terminals notify on their own.
+    wait_for(20, "the app to end", || (!desk.app_alive()).then_some(()));
+    assert!(!ampsm_engine::notify::desktop_app_running(&desk.ampsm_home()));
 }

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,15 @@ impl NotifyEvent {
             NotifyEvent::Budget => "budget",
             NotifyEvent::Conflict => "conflict",
         }
+    }
+
+    /// Whether a session's status change tells this event (so a watcher of status changes, such as the
+    /// desktop app, sees it without being told).
+    pub fn told_by_status(self) -> bool {
+        matches!(
+            self,
+            NotifyEvent::Completed | NotifyEvent::AwaitingInput | NotifyEvent::Failed | NotifyEvent::Budget
+        )
     }
 
     fn title(self) -> &'static str {
@@ -110,19 +119,59 @@ pub fn set_desktop_sink(sink: DesktopSink) -> bool {
     DESKTOP_SINK.set(sink).is_ok()
 }
 
+/// The event a recorded status change of a session tells, if any: a run that ended (`running` to
+/// `idle`), failed (to `error`) or stopped to wait for the user (to `awaiting-input`).
+pub fn status_change_event(from: Option<&str>, to: &str) -> Option<NotifyEvent> {
+    use ampsm_core::SessionStatus;
+    let to: SessionStatus = to.parse().ok()?;
+    let from: Option<SessionStatus> = from.and_then(|f| f.parse().ok());
+    match to {
+        _ if from == Some(to) => None,
+        SessionStatus::Idle if from == Some(SessionStatus::Running) => Some(NotifyEvent::Completed),
+        SessionStatus::Error => Some(NotifyEvent::Failed),
+        SessionStatus::AwaitingInput => Some(NotifyEvent::AwaitingInput),
+        _ => None,
+    }
+}
+
+/// The file a running desktop app keeps in its home (`desktop.pid`, its process id), so that other
+/// processes of that home leave the notifications it tells itself to it.
+pub fn desktop_app_file(home: &Path) -> PathBuf {
+    home.join("desktop.pid")
+}
+
+/// Whether a desktop app other than this process runs for `home` (its `desktop.pid` names a live process).
+pub fn desktop_app_running(home: &Path) -> bool {
+    std::fs::read_to_string(desktop_app_file(home))
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .is_some_and(|pid| pid != crate::process::own_pid() && crate::process::pid_alive(pid))
+}
+
 /// How a notification was delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     Desktop,
+    /// Left to the desktop app running for this home, which follows every session's status changes.
+    DesktopApp,
     Command,
     Bell,
     /// Nothing was configured or available (or everything failed; see the log).
     None,
 }
 
-/// Sends `n` as the config says (see the module docs). Never fails and never blocks longer than the
-/// timeouts.
-pub fn notify(config: &NotificationsConfig, n: &Notification) -> Delivery {
+/// Sends `n` as the config says (see the module docs); `home` is the data's home, where a running desktop
+/// app registers. Never fails and never blocks longer than the timeouts.
+pub fn notify(config: &NotificationsConfig, home: &Path, n: &Notification) -> Delivery {
+    // The desktop app tells a session's status changes itself, for every process: not twice.
+    if config.desktop
+        && n.subject == Subject::Session
+        && n.event.told_by_status()
+        && DESKTOP_SINK.get().is_none()
+        && desktop_app_running(home)
+    {
+        return Delivery::DesktopApp;
+    }
     let delivered = |n: &Notification| match DESKTOP_SINK.get() {
         Some(sink) => sink(n),
         None => desktop(n),
@@ -147,8 +196,8 @@ pub fn notify(config: &NotificationsConfig, n: &Notification) -> Delivery {
 
 /// The one notification of a whole batch or bench run when it ends: `completed`, `budget` when its budget
 /// stopped it, `failed` otherwise. `summary` gets the stop reason, when there is one, in parentheses.
-pub fn notify_run_end(
-    config: &NotificationsConfig,
+pub(crate) fn notify_run_end(
+    engine: &crate::Engine,
     (subject, id): (Subject, &str),
     name: &str,
     status: ampsm_core::JobStatus,
@@ -173,7 +222,7 @@ pub fn notify_run_end(
         status: status.to_string(),
         message,
     };
-    notify(config, &n);
+    notify(&engine.config.notifications, &engine.paths.home, &n);
 }
 
 /// A desktop notification through `notify-send` (Linux/BSD with a session bus) or `osascript` (macOS).
@@ -307,9 +356,43 @@ mod tests {
 
     #[test]
     fn a_failing_or_missing_command_never_errors() {
+        let home = tempfile::tempdir().unwrap();
         let cfg = NotificationsConfig { desktop: false, command: Some("exit 3".into()) };
-        assert_eq!(notify(&cfg, &note()), Delivery::None);
+        assert_eq!(notify(&cfg, home.path(), &note()), Delivery::None);
         let cfg = NotificationsConfig { desktop: false, command: None };
-        assert_eq!(notify(&cfg, &note()), Delivery::None);
+        assert_eq!(notify(&cfg, home.path(), &note()), Delivery::None);
+    }
+
+    #[test]
+    fn a_running_desktop_app_of_the_home_is_left_the_status_events() {
+        let home = tempfile::tempdir().unwrap();
+        // Desktop notifications on, and a command that would record the delivery.
+        let out = home.path().join("told");
+        let cfg = NotificationsConfig {
+            desktop: true,
+            command: Some(format!("echo \"$AMPSM_EVENT\" >> {}", out.display())),
+        };
+        let mut app = Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(desktop_app_file(home.path()), app.id().to_string()).unwrap();
+        // A run that failed: a status change, which the app tells.
+        assert_eq!(notify(&cfg, home.path(), &note()), Delivery::DesktopApp);
+        assert!(!out.exists());
+        // A merge conflict is no status change: told here as before.
+        let conflict = Notification { event: NotifyEvent::Conflict, ..note() };
+        assert_ne!(notify(&cfg, home.path(), &conflict), Delivery::DesktopApp);
+        // A batch's end is not a session's: told here too.
+        let batch = Notification { subject: Subject::Batch, event: NotifyEvent::Completed, ..note() };
+        assert_ne!(notify(&cfg, home.path(), &batch), Delivery::DesktopApp);
+        // Once the app is gone (its file stays behind), everything is told here again.
+        app.kill().unwrap();
+        app.wait().unwrap();
+        assert_ne!(notify(&cfg, home.path(), &note()), Delivery::DesktopApp);
+        // With desktop notifications off, nothing is left to the app.
+        let off = NotificationsConfig { desktop: false, command: None };
+        let mut app = Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(desktop_app_file(home.path()), app.id().to_string()).unwrap();
+        assert_eq!(notify(&off, home.path(), &note()), Delivery::None);
+        app.kill().unwrap();
+        app.wait().unwrap();
     }
 }

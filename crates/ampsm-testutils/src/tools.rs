@@ -29,7 +29,7 @@ pub enum Tool {
     /// The pinned axe-core of `.ci/install-axe.sh` (the dashboard's accessibility checks in Chromium).
     Axe,
     /// What the desktop app's tests run it in: Xvfb, a session bus, dunst (the notification service),
-    /// xdotool and WebKitGTK's WebDriver, from Debian's packages.
+    /// notify-send, xdotool and WebKitGTK's WebDriver, from Debian's packages.
     DesktopSession,
     /// The pinned `tauri-driver` of `.ci/desktop.sh` (the WebDriver server of the desktop app's tests).
     TauriDriver,
@@ -98,7 +98,7 @@ impl Tool {
             }
             Tool::Axe => "the pinned axe-core is not installed (bash .ci/install-axe.sh; .ci/run does)",
             Tool::DesktopSession => {
-                "Xvfb, dbus-x11, dunst, xdotool or webkit2gtk-driver is not installed (bash .ci/desktop.sh \
+                "Xvfb, dbus-x11, dunst, libnotify-bin, xdotool or webkit2gtk-driver is not installed (bash .ci/desktop.sh \
                  installs them; .ci/run runs it)"
             }
             Tool::TauriDriver => {
@@ -123,6 +123,7 @@ impl Tool {
                 "/usr/bin/dunst",
                 "/usr/bin/dunstctl",
                 "/usr/bin/xdotool",
+                "/usr/bin/notify-send",
                 "/usr/bin/WebKitWebDriver",
             ]),
             Tool::TauriDriver => Place::InWorkspace(&[".ci/desktop/bin/tauri-driver"]),

@@ -8,6 +8,7 @@ use crate::error::WebError;
 use crate::live::{EventStream, sse_from};
 use crate::state::AppState;
 use ampsm_core::SessionStatus;
+use ampsm_engine::notify::{NotifyEvent, status_change_event};
 use ampsm_engine::records::ActivityChange;
 use ampsm_engine::reports::watch::Watcher;
 use axum::extract::State;
@@ -21,17 +22,17 @@ const CHECK_EVERY: Duration = Duration::from_millis(1000);
 /// Status changes read per check at most (the rest wait for the next one).
 const CHANGES_PER_CHECK: i64 = 200;
 
-/// The notification text for a status change, if it is worth one.
+/// The notification text for a status change, if it is worth one (the engine's events of status
+/// changes, and a session marked done).
 fn change_text(c: &ActivityChange) -> Option<&'static str> {
-    let to: SessionStatus = c.to.parse().ok()?;
-    let from: Option<SessionStatus> = c.from.as_deref().and_then(|f| f.parse().ok());
-    match to {
-        _ if from == Some(to) => None,
-        SessionStatus::Idle if from == Some(SessionStatus::Running) => Some("The agent finished its run."),
-        SessionStatus::Done => Some("The session is done."),
-        SessionStatus::Error => Some("The run failed."),
-        SessionStatus::AwaitingInput => Some("The agent is waiting for your input."),
-        _ => None,
+    if c.to == SessionStatus::Done.as_str() && c.from.as_deref() != Some(c.to.as_str()) {
+        return Some("The session is done.");
+    }
+    match status_change_event(c.from.as_deref(), &c.to)? {
+        NotifyEvent::Completed => Some("The agent finished its run."),
+        NotifyEvent::Failed => Some("The run failed."),
+        NotifyEvent::AwaitingInput => Some("The agent is waiting for your input."),
+        NotifyEvent::Budget | NotifyEvent::Conflict => None,
     }
 }
 

@@ -736,7 +736,7 @@ pub fn run_batch(
         batch.name, counts.passed, counts.total, counts.merged
     );
     crate::notify::notify_run_end(
-        &engine.config.notifications,
+        &engine,
         (crate::notify::Subject::Batch, batch_id),
         &batch.name,
         status,

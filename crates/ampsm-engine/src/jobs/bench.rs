@@ -996,7 +996,7 @@ pub fn run_bench(
     engine.store.finish_bench_run(run_id, status, stop_reason.as_deref())?;
     let counts = engine.store.bench_counts(run_id)?;
     crate::notify::notify_run_end(
-        &engine.config.notifications,
+        &engine,
         (crate::notify::Subject::Bench, run_id),
         &run.name,
         status,

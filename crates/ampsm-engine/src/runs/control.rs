@@ -40,6 +40,8 @@ pub(crate) struct WatchSpec {
     pub(crate) agent: String,
     pub(crate) ask_timeout: Duration,
     pub(crate) notifications: NotificationsConfig,
+    /// The data's home (where a running desktop app registers).
+    pub(crate) home: PathBuf,
     /// Stops the agent (its whole process group).
     pub(crate) cancel: tokio::sync::watch::Sender<bool>,
     /// Lines for the agent's stdin (answers to its requests).
@@ -160,6 +162,7 @@ fn record_request(store: &mut Store, spec: &WatchSpec, ask: PermissionAsk) -> Op
     let _ = store.set_status(&spec.session_id, SessionStatus::AwaitingInput, Some(&note));
     crate::notify::notify(
         &spec.notifications,
+        &spec.home,
         &Notification {
             event: NotifyEvent::AwaitingInput,
             subject: crate::notify::Subject::Session,

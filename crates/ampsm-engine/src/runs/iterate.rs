@@ -597,7 +597,7 @@ impl Engine {
             status: status.to_string(),
             message: message.to_string(),
         };
-        crate::notify::notify(&self.config.notifications, &n);
+        crate::notify::notify(&self.config.notifications, &self.paths.home, &n);
     }
 
     /// The checks before an agent run, which change nothing: the worktree is there, no run is going, the
@@ -669,6 +669,7 @@ impl Engine {
             agent: prep.session.agent.clone(),
             ask_timeout: self.config.ask_timeout(),
             notifications: self.config.notifications.clone(),
+            home: self.paths.home.clone(),
             cancel: cancel_tx.clone(),
             answers: answers_tx,
             clock: clock.clone(),
