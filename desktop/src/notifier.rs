@@ -60,18 +60,28 @@ fn follow<R: Runtime>(app: &AppHandle<R>, paths: &Paths) {
     };
     // Nothing from before the app started is told.
     let mut after: Option<i64> = Watcher::open(paths).and_then(|w| w.last_status_change_id()).ok();
+    let mut open: Option<Watcher> = None;
     loop {
         std::thread::sleep(FOLLOW_EVERY);
-        let Ok(watcher) = Watcher::open(paths) else { continue };
+        if open.is_none() {
+            open = Watcher::open(paths).ok();
+        }
+        let Some(watcher) = open.as_ref() else { continue };
         let Some(start) = after else {
             after = watcher.last_status_change_id().ok();
             continue;
         };
-        let Ok(changes) = watcher.status_changes_after(start, 200) else { continue };
+        let Ok(changes) = watcher.status_changes_after(start, 200) else {
+            // Opened again next time (the database may have been replaced).
+            open = None;
+            continue;
+        };
         let settled = now_ms() - SETTLE_MS;
         for c in changes.into_iter().take_while(|c| c.at <= settled) {
             after = Some(c.id);
-            let Some(event) = status_change_event(c.from.as_deref(), &c.to) else { continue };
+            let Some(event) = status_change_event(c.from.as_deref(), &c.to, c.reason.as_deref()) else {
+                continue;
+            };
             let id = c.session_id.to_string();
             let mut told = told_here().lock().unwrap_or_else(|p| p.into_inner());
             told.retain(|_, at| at.elapsed() < TOLD_FOR);

@@ -119,14 +119,20 @@ pub fn set_desktop_sink(sink: DesktopSink) -> bool {
     DESKTOP_SINK.set(sink).is_ok()
 }
 
+/// The end of the status note of a run the user stopped (Stop, `amp-sessions stop`, Ctrl-C): such a run
+/// is not news.
+pub const STOPPED_NOTE: &str = "the agent was stopped; its work so far is committed";
+
 /// The event a recorded status change of a session tells, if any: a run that ended (`running` to
-/// `idle`), failed (to `error`) or stopped to wait for the user (to `awaiting-input`).
-pub fn status_change_event(from: Option<&str>, to: &str) -> Option<NotifyEvent> {
+/// `idle`, unless the user stopped it: its `reason` ends with [`STOPPED_NOTE`]), failed (to `error`) or
+/// stopped to wait for the user (to `awaiting-input`).
+pub fn status_change_event(from: Option<&str>, to: &str, reason: Option<&str>) -> Option<NotifyEvent> {
     use ampsm_core::SessionStatus;
     let to: SessionStatus = to.parse().ok()?;
     let from: Option<SessionStatus> = from.and_then(|f| f.parse().ok());
     match to {
         _ if from == Some(to) => None,
+        SessionStatus::Idle if reason.is_some_and(|r| r.ends_with(STOPPED_NOTE)) => None,
         SessionStatus::Idle if from == Some(SessionStatus::Running) => Some(NotifyEvent::Completed),
         SessionStatus::Error => Some(NotifyEvent::Failed),
         SessionStatus::AwaitingInput => Some(NotifyEvent::AwaitingInput),

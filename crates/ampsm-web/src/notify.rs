@@ -28,7 +28,7 @@ fn change_text(c: &ActivityChange) -> Option<&'static str> {
     if c.to == SessionStatus::Done.as_str() && c.from.as_deref() != Some(c.to.as_str()) {
         return Some("The session is done.");
     }
-    match status_change_event(c.from.as_deref(), &c.to)? {
+    match status_change_event(c.from.as_deref(), &c.to, c.reason.as_deref())? {
         NotifyEvent::Completed => Some("The agent finished its run."),
         NotifyEvent::Failed => Some("The run failed."),
         NotifyEvent::AwaitingInput => Some("The agent is waiting for your input."),
@@ -122,6 +122,15 @@ mod tests {
         let event = change_event(&change(Some("running"), "idle")).unwrap();
         assert_eq!(event["id"], "s1");
         assert_eq!(event["name"], "notes");
+    }
+
+    #[test]
+    fn runs_the_user_stopped_are_not_news() {
+        let mut c = change(Some("running"), "idle");
+        c.reason = Some(format!("stopped by `amp-sessions stop`: {}", ampsm_engine::notify::STOPPED_NOTE));
+        assert_eq!(change_text(&c), None);
+        c.reason = Some("tests passed".into());
+        assert_eq!(change_text(&c), Some("The agent finished its run."));
     }
 
     #[test]

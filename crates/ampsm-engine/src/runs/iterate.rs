@@ -523,7 +523,7 @@ impl Engine {
         let denials = &report.outcome.denials;
         let (status, note) = if after.user_stop {
             let who = if after.stop_requested { "stopped by `amp-sessions stop`" } else { "interrupted" };
-            (SessionStatus::Idle, format!("{who}: the agent was stopped; its work so far is committed"))
+            (SessionStatus::Idle, format!("{who}: {}", crate::notify::STOPPED_NOTE))
         } else if after.outcome != IterationOutcome::Success {
             (SessionStatus::Error, after.error.unwrap_or_else(|| "the agent failed".into()))
         } else if !denials.is_empty() {
