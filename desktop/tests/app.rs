@@ -466,12 +466,10 @@ fn the_app_runs_a_session_from_the_dialog_to_the_merge_and_notifies_natively() {
     app.close();
 }
 
-/// A `command` agent that writes a file, says so, and then works for a minute: a run that is still going
-/// when the window closes.
-fn slow_agent(desk: &Desk) {
-    let script = desk.dir.path().join("slow-agent.sh");
-    std::fs::write(&script, "#!/bin/sh\necho 'drafting'\necho 'a draft' > draft.txt\nsleep 60\necho done\n")
-        .unwrap();
+/// Makes the `command` agent (`agents.command.path` in the home's config) a shell script with `body`.
+fn command_agent(desk: &Desk, body: &str) {
+    let script = desk.dir.path().join("agent.sh");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(desk.ampsm_home()).unwrap();
     std::fs::write(
@@ -479,6 +477,12 @@ fn slow_agent(desk: &Desk) {
         format!("agents:\n  command:\n    path: {}\n", script.display()),
     )
     .unwrap();
+}
+
+/// A `command` agent that writes a file, says so, and then works for a minute: a run that is still going
+/// when the window closes.
+fn slow_agent(desk: &Desk) {
+    command_agent(desk, "echo 'drafting'\necho 'a draft' > draft.txt\nsleep 60\necho done\n");
 }
 
 /// Whether the window's page shows the close question.
@@ -669,15 +673,7 @@ fn terminal_process() {
 fn a_run_from_a_terminal_is_told_once_by_the_app() {
     let desk = Desk::start();
     let repo = desk.repo();
-    let script = desk.dir.path().join("quick-agent.sh");
-    std::fs::write(&script, "#!/bin/sh\necho 'noting'\necho 'a note' > note.txt\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::fs::create_dir_all(desk.ampsm_home()).unwrap();
-    std::fs::write(
-        desk.ampsm_home().join("config.yaml"),
-        format!("agents:\n  command:\n    path: {}\n", script.display()),
-    )
-    .unwrap();
+    command_agent(&desk, "echo 'noting'\necho 'a note' > note.txt\n");
     let driver = Driver::start(&desk, "driver");
     let app = driver.launch();
     // The app registers itself in the home while it runs.
