@@ -146,12 +146,24 @@ pub fn desktop_app_file(home: &Path) -> PathBuf {
     home.join("desktop.pid")
 }
 
-/// Whether a desktop app other than this process runs for `home` (its `desktop.pid` names a live process).
+/// Whether a desktop app other than this process runs for `home` (its `desktop.pid` names a live process
+/// that is not a zombie: one that ended and was not reaped yet tells nothing any more).
 pub fn desktop_app_running(home: &Path) -> bool {
+    let running = |pid: i64| {
+        crate::process::pid_alive(pid)
+            && match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                // The state follows the command's name in parentheses.
+                Ok(stat) => {
+                    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z")
+                }
+                // No /proc (macOS): the signal check alone.
+                Err(_) => true,
+            }
+    };
     std::fs::read_to_string(desktop_app_file(home))
         .ok()
         .and_then(|t| t.trim().parse::<i64>().ok())
-        .is_some_and(|pid| pid != crate::process::own_pid() && crate::process::pid_alive(pid))
+        .is_some_and(|pid| pid != crate::process::own_pid() && running(pid))
 }
 
 /// How a notification was delivered.
@@ -389,8 +401,11 @@ mod tests {
         // A batch's end is not a session's: told here too.
         let batch = Notification { subject: Subject::Batch, event: NotifyEvent::Completed, ..note() };
         assert_ne!(notify(&cfg, home.path(), &batch), Delivery::DesktopApp);
-        // Once the app is gone (its file stays behind), everything is told here again.
+        // Once the app is gone (its file stays behind), everything is told here again: already while it is
+        // a zombie, then reaped.
         app.kill().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!desktop_app_running(home.path()));
         app.wait().unwrap();
         assert_ne!(notify(&cfg, home.path(), &note()), Delivery::DesktopApp);
         // With desktop notifications off, nothing is left to the app.
