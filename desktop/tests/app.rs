@@ -70,8 +70,19 @@ impl Desk {
             .spawn()
             .expect("start Xvfb");
         wait_for(20, "Xvfb", || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists().then_some(()));
+        // A session bus of the test's own with no service folders: nothing is started on demand, so a
+        // notification reaches this test's dunst or fails; never a dunst the bus would start for a first
+        // call that came before ours owned the name (on a fresh machine dunst's first start, building the
+        // font cache, takes long enough for that).
+        let bus_config = dir.path().join("session-bus.conf");
+        std::fs::write(
+            &bus_config,
+            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n              \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n  <type>session</type>\n               <listen>unix:tmpdir=/tmp</listen>\n  <auth>EXTERNAL</auth>\n  <policy context=\"default\">\n                 <allow send_destination=\"*\" eavesdrop=\"true\"/>\n    <allow eavesdrop=\"true\"/>\n                 <allow own=\"*\"/>\n  </policy>\n</busconfig>\n",
+        )
+        .unwrap();
         let out = Command::new("dbus-launch")
             .arg("--sh-syntax")
+            .arg(format!("--config-file={}", bus_config.display()))
             .env("DISPLAY", &display)
             .output()
             .expect("start a session bus");
@@ -97,12 +108,12 @@ impl Desk {
             .env("DISPLAY", &display)
             .env("DBUS_SESSION_BUS_ADDRESS", &bus)
             .stdout(log)
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("dunst.err")).unwrap())
             .spawn()
             .expect("start dunst");
         let desk = Desk { dir, display, bus, xvfb, dbus_pid, dunst };
         // dunst owns the notification name once it answers.
-        wait_for(20, "dunst on the bus", || {
+        wait_for(60, "dunst on the bus", || {
             desk.command("dunstctl").arg("is-paused").output().ok().filter(|o| o.status.success()).map(|_| ())
         });
         desk
