@@ -20,6 +20,7 @@
 //!     repos: ["./backend"]        # optional: only these repositories (a path or {path, baseBranch})
 //! concurrency: 2
 //! budget: 20                      # optional: USD for the whole batch (all items together)
+//! executor: slurm                 # optional: local (default), slurm or kubernetes (`executors.*` in the config)
 //! ```
 //!
 //! Parsing rejects unknown fields; every error names the file, the line and column, and the field (for
@@ -50,6 +51,8 @@ pub struct BatchSpec {
     pub concurrency: u32,
     /// The budget of the whole batch (top-level `budget:`), shared by all its items.
     pub budget_usd: Option<f64>,
+    /// Where the items run (top-level `executor:`); `None`: not said (`--executor`, else local).
+    pub executor: Option<ampsm_core::Executor>,
     pub items: Vec<ItemSpec>,
 }
 
@@ -141,6 +144,8 @@ struct RawBatch {
     defaults: Option<RawSettings>,
     #[serde(default)]
     budget: Option<Spanned<f64>>,
+    #[serde(default)]
+    executor: Option<Spanned<String>>,
 }
 
 /// A repository entry after reading: its path (with position) and base branch.
@@ -310,7 +315,11 @@ impl Checker<'_> {
                 ));
             }
         };
-        Ok(BatchSpec { name, file: self.path.to_path_buf(), concurrency, budget_usd, items })
+        let executor = match &raw.executor {
+            None => None,
+            Some(e) => Some(e.value.trim().parse().map_err(|m: String| self.at(e, "executor", m))?),
+        };
+        Ok(BatchSpec { name, file: self.path.to_path_buf(), concurrency, budget_usd, executor, items })
     }
 
     fn repo_entry(&self, entry: &Spanned<RawItemRepo>, field: &str) -> Result<RepoSpec, ConfigError> {
@@ -667,6 +676,16 @@ concurrency: 2
         let err = parse("name: x\nrepos: [{path: r}]\nconcurrency: 0\nitems:\n  - name: a\n    prompt: p\n")
             .unwrap_err();
         assert!(err.starts_with("/w/b.yaml:3:14: concurrency: must be between 1 and 64"), "{err}");
+        let err = parse("name: x\nrepos: [{path: r}]\nexecutor: ray\nitems:\n  - name: a\n    prompt: p\n")
+            .unwrap_err();
+        assert!(
+            err.starts_with(
+                "/w/b.yaml:3:11: executor: unknown executor \"ray\" (expected one of: local, slurm"
+            ),
+            "{err}"
+        );
+        let ok = parse("name: x\nrepos: [{path: r}]\nexecutor: slurm\nitems:\n  - name: a\n    prompt: p\n");
+        assert_eq!(ok.unwrap().executor, Some(ampsm_core::Executor::Slurm));
         let err = parse("name: x\nrepos: [{path: r}]\nitems:\n  - name: a b\n    prompt: p\n").unwrap_err();
         assert!(err.starts_with("/w/b.yaml:4:11: items[0].name:"), "{err}");
         let err = parse(

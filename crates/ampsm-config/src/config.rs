@@ -32,6 +32,72 @@ pub struct Config {
     /// Per-repository settings: `repos.<path>.setup|copy_files`, the path as the repository's root
     /// (`~/` allowed).
     pub repos: BTreeMap<String, RepoConfig>,
+    /// Where batch items and benchmark results run besides this machine: `executors.slurm.*`,
+    /// `executors.kubernetes.*`.
+    pub executors: ExecutorsConfig,
+}
+
+/// The cluster executors' settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecutorsConfig {
+    pub slurm: SlurmConfig,
+    pub kubernetes: KubernetesConfig,
+}
+
+/// How runs go to a Slurm cluster (`--executor slurm`): one job array per run, through the Slurm CLI.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SlurmConfig {
+    /// `sbatch --partition`.
+    pub partition: Option<String>,
+    /// `sbatch --account`.
+    pub account: Option<String>,
+    /// `sbatch --time` of each task; default: the item's agent timeout (times its attempts) plus 10
+    /// minutes for the set-up, the script and the bundle.
+    pub time_limit: Option<String>,
+    /// The most tasks running at once (`--array=…%K`); default: the run's concurrency.
+    pub max_concurrent: Option<u32>,
+    /// More `sbatch` arguments, as they are (`["--qos=low", "--mem=4G"]`).
+    pub extra_args: Vec<String>,
+    /// A folder every node sees at the same path (NFS, Lustre…) where tasks and their result bundles
+    /// go; default `<AMPSM_HOME>/cluster` (right for a cluster of one machine only).
+    pub work_dir: Option<String>,
+    /// How a node gets the repository: `path` (the repository's own path is visible on the nodes, a
+    /// shared folder) or `remote` (a clone of its `origin` remote at the base commit).
+    pub repository: Option<String>,
+    /// The amp-sessions program on the nodes; default the path of the program that submits.
+    pub program: Option<String>,
+}
+
+/// How runs go to a Kubernetes cluster (`--executor kubernetes`): one Indexed Job per run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KubernetesConfig {
+    /// The kubeconfig file; default `$KUBECONFIG`, else `~/.kube/config`.
+    pub kubeconfig: Option<String>,
+    /// The kubeconfig context; default its current context.
+    pub context: Option<String>,
+    /// The namespace of the Jobs; default the context's, else `default`.
+    pub namespace: Option<String>,
+    /// The image with amp-sessions and the agent CLIs (see docs/cluster.md for a recipe).
+    pub image: Option<String>,
+    pub service_account: Option<String>,
+    /// Requests and limits of each pod: `cpu: "2"`, `memory: "4Gi"`.
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    /// A Secret whose keys become the worker's environment (the agents' API keys).
+    pub secret: Option<String>,
+    /// A Secret with the repository credentials (`GIT_ASKPASS`-style `username`/`password` keys) for
+    /// `repository: remote`.
+    pub repository_secret: Option<String>,
+    /// The volume that holds tasks and bundles: a PersistentVolumeClaim name, mounted at `work_dir`.
+    pub volume_claim: Option<String>,
+    /// Where the shared volume is mounted (on the pods and on this machine); default
+    /// `<AMPSM_HOME>/cluster`.
+    pub work_dir: Option<String>,
+    /// How a pod gets the repository: `remote` (default: a clone of `origin`) or `path`.
+    pub repository: Option<String>,
 }
 
 /// Settings of one repository (a project), on top of the global ones.
@@ -361,6 +427,20 @@ impl Config {
                     "{repo:?} is relative; name the repository by an absolute path or one starting with ~/"
                 ),
             ));
+        }
+        if let Some(t) = &self.executors.slurm.time_limit {
+            ampsm_core::parse_duration(t).map_err(|m| bad("executors.slurm.time_limit", m))?;
+        }
+        if self.executors.slurm.max_concurrent == Some(0) {
+            return Err(bad("executors.slurm.max_concurrent", "must be at least 1".into()));
+        }
+        for (key, v) in [
+            ("executors.slurm.repository", &self.executors.slurm.repository),
+            ("executors.kubernetes.repository", &self.executors.kubernetes.repository),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !["path", "remote"].contains(v)) {
+                return Err(bad(key, format!("unknown way {v:?} (one of: path, remote)")));
+            }
         }
         for (key, budget) in [
             ("session.budget_usd", self.session.budget_usd),

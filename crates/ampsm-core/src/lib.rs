@@ -28,6 +28,6 @@ pub use permissions::{Denial, PermissionPolicy};
 pub use pricing::{CostEstimate, CostSource, ModelPrice, PriceTable, dollars};
 pub use redact::Redactor;
 pub use status::{
-    BatchItemStatus, BatchStatus, BenchResultStatus, BenchRunStatus, IterationOutcome, JobStatus,
+    BatchItemStatus, BatchStatus, BenchResultStatus, BenchRunStatus, Executor, IterationOutcome, JobStatus,
     MergeResult, RebaseResult, SessionStatus, TransitionError,
 };

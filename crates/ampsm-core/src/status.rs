@@ -335,6 +335,21 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Where the items of a batch or the results of a benchmark run execute: on this machine, as jobs of a
+    /// Slurm cluster (one job array per run), or as a Kubernetes Indexed Job.
+    #[derive(Default)]
+    pub enum Executor ("executor") {
+        /// Worker threads of the runner process, on this machine (the reference behaviour).
+        #[default]
+        Local => "local",
+        /// One Slurm job array per run, through `sbatch`/`squeue`/`scancel`.
+        Slurm => "slurm",
+        /// One Kubernetes Indexed Job per run.
+        Kubernetes => "kubernetes",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,5 +383,7 @@ mod tests {
         assert_eq!(format!("{:<9}|", JobStatus::Failed), "failed   |");
         assert!("nope".parse::<BatchItemStatus>().unwrap_err().contains("passed"));
         assert!(BatchItemStatus::Timeout.is_finished() && !BatchItemStatus::Running.is_finished());
+        assert_eq!("slurm".parse::<Executor>(), Ok(Executor::Slurm));
+        assert!("ray".parse::<Executor>().unwrap_err().contains("local, slurm, kubernetes"));
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::{Store, StoreError, money_column, text_column};
 use ampsm_core::time::now_ms;
-use ampsm_core::{BatchItemStatus, BatchStatus, Money};
+use ampsm_core::{BatchItemStatus, BatchStatus, Executor, Money};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -23,6 +23,8 @@ pub struct NewBatch {
     pub concurrency: i64,
     /// The budget of the whole batch in USD.
     pub budget_usd: Option<Money>,
+    /// Where its items run.
+    pub executor: Executor,
 }
 
 /// One item × repository of a new batch.
@@ -57,6 +59,8 @@ pub struct Batch {
     pub budget_usd: Option<Money>,
     /// Why the batch stopped before running everything (its budget reached, an abort).
     pub stop_reason: Option<String>,
+    /// Where its items run.
+    pub executor: Executor,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -158,7 +162,7 @@ pub struct ItemUsage {
 }
 
 const BATCH_COLUMNS: &str = "id, name, file_path, status, concurrency, runner_pid, abort_requested, budget_usd, stop_reason, created_at, \
-     started_at, ended_at";
+     started_at, ended_at, executor";
 
 const ITEM_COLUMNS: &str = "id, batch_id, seq, item_name, repo_path, base_branch, prompt, script, agent, model, \
      timeout_ms, retries, merge_on_pass, budget_usd, status, attempts, session_id, merged, error, started_at, ended_at";
@@ -177,6 +181,7 @@ fn batch_from_row(r: &Row<'_>) -> rusqlite::Result<Batch> {
         created_at: r.get(9)?,
         started_at: r.get(10)?,
         ended_at: r.get(11)?,
+        executor: text_column(r, 12)?,
     })
 }
 
@@ -211,9 +216,18 @@ impl Store {
     pub fn insert_batch(&mut self, b: &NewBatch, items: &[NewBatchItem]) -> Result<(), StoreError> {
         self.write_tx(|tx| {
             tx.execute(
-                "INSERT INTO batches (id, name, file_path, spec, status, concurrency, budget_usd, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
-                params![b.id, b.name, b.file_path, b.spec, b.concurrency, b.budget_usd.map(Money::usd), now_ms()],
+                "INSERT INTO batches (id, name, file_path, spec, status, concurrency, budget_usd, created_at, executor) \
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8)",
+                params![
+                    b.id,
+                    b.name,
+                    b.file_path,
+                    b.spec,
+                    b.concurrency,
+                    b.budget_usd.map(Money::usd),
+                    now_ms(),
+                    b.executor.as_str()
+                ],
             )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO batch_items (id, batch_id, seq, item_name, repo_path, base_branch, prompt, script, agent, \
@@ -398,6 +412,13 @@ impl Store {
             }
             Ok(Some(tx.query_row("SELECT attempts FROM batch_items WHERE id = ?1", [item_id], |r| r.get(0))?))
         })
+    }
+
+    /// Sets how many attempts an item made (a cluster worker made them, not this process).
+    pub fn set_batch_item_attempts(&mut self, item_id: &str, attempts: i64) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE batch_items SET attempts = ?2 WHERE id = ?1", params![item_id, attempts])?;
+        Ok(())
     }
 
     /// Records the session of the item's current attempt.
@@ -600,6 +621,7 @@ mod tests {
             spec: "x".into(),
             concurrency: 2,
             budget_usd: Some(Money::from_usd(3.5)),
+            executor: Executor::Local,
         };
         let items: Vec<NewBatchItem> = (1..=4).map(|i| item(id, i)).collect();
         s.insert_batch(&b, &items).unwrap();

@@ -31,6 +31,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("corrupt value in the database: {0}")]
     Corrupt(String),
+    #[error("cannot take in the result bundle {path}: {message}")]
+    Bundle { path: PathBuf, message: String },
 }
 
 impl StoreError {
@@ -56,7 +58,8 @@ impl StoreError {
             | StoreError::Io { .. }
             | StoreError::Transition { .. }
             | StoreError::Sqlite(_)
-            | StoreError::Corrupt(_) => ErrorKind::Failed,
+            | StoreError::Corrupt(_)
+            | StoreError::Bundle { .. } => ErrorKind::Failed,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod batches;
 pub mod bench;
 mod checkpoint;
+pub mod cluster;
 mod error;
 pub mod jobs;
 pub mod metrics;

@@ -4,10 +4,12 @@
 //! tests, and the outside tools some tests need (`#[requires(tool)]`).
 
 pub mod agents;
+pub mod kube_double;
 pub mod model_server;
 pub mod real_cli;
 pub mod repo;
 pub mod seed;
+pub mod slurm;
 pub mod tools;
 pub mod world;
 
@@ -16,5 +18,6 @@ pub use ampsm_test_macros::requires;
 pub use model_server::{ModelServer, RecordedRequest, Script, Turn, Usage};
 pub use real_cli::{claude_offline_env, codex_config_toml, codex_offline_env, write_codex_home};
 pub use repo::{git, init_repo, temp_home};
+pub use slurm::SlurmCluster;
 pub use tools::{Tool, require};
 pub use world::{Program, World, ctrl_c};

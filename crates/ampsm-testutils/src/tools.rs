@@ -1,5 +1,5 @@
 //! The outside tools some tests need (Chromium, the real agent CLIs, pytest, python3, LibreOffice, the desktop
-//! app's X server, bus and WebDriver): where each one is looked for and what installs it.
+//! app's X server, bus and WebDriver, Slurm and munge): where each one is looked for and what installs it.
 //!
 //! One file serves three builds: the build script of `ampsm-test-macros` probes every tool so that
 //! `#[requires(tool)]` marks a test ignored (with [`Tool::reason`]) when its tool is missing, the macro
@@ -33,6 +33,9 @@ pub enum Tool {
     DesktopSession,
     /// The pinned `tauri-driver` of `.ci/desktop.sh` (the WebDriver server of the desktop app's tests).
     TauriDriver,
+    /// Debian's Slurm daemons and CLI and munge, installed by `.ci/install-slurm.sh` (the single-node cluster of
+    /// `ampsm_testutils::slurm`).
+    Slurm,
 }
 
 /// Where a tool is found: files that must all be there, or a program on `PATH`.
@@ -47,7 +50,7 @@ enum Place {
 
 impl Tool {
     /// Every tool, in the order the build script reports them.
-    pub const ALL: [Tool; 10] = [
+    pub const ALL: [Tool; 11] = [
         Tool::Chromium,
         Tool::Claude,
         Tool::Codex,
@@ -58,6 +61,7 @@ impl Tool {
         Tool::Axe,
         Tool::DesktopSession,
         Tool::TauriDriver,
+        Tool::Slurm,
     ];
 
     /// The name used in `#[requires(name)]`.
@@ -73,6 +77,7 @@ impl Tool {
             Tool::Axe => "axe",
             Tool::DesktopSession => "desktop_session",
             Tool::TauriDriver => "tauri_driver",
+            Tool::Slurm => "slurm",
         }
     }
 
@@ -104,6 +109,10 @@ impl Tool {
             Tool::TauriDriver => {
                 "the pinned tauri-driver is not installed (bash .ci/desktop.sh; .ci/run runs it)"
             }
+            Tool::Slurm => {
+                "Slurm (slurmctld, slurmd, sbatch, squeue, scontrol, scancel, sinfo) or munge (munged, mungekey) is \
+                 not installed (bash .ci/install-slurm.sh; .ci/run runs it)"
+            }
         }
     }
 
@@ -127,6 +136,17 @@ impl Tool {
                 "/usr/bin/WebKitWebDriver",
             ]),
             Tool::TauriDriver => Place::InWorkspace(&[".ci/desktop/bin/tauri-driver"]),
+            Tool::Slurm => Place::Files(&[
+                "/usr/sbin/slurmctld",
+                "/usr/sbin/slurmd",
+                "/usr/sbin/munged",
+                "/usr/sbin/mungekey",
+                "/usr/bin/sbatch",
+                "/usr/bin/squeue",
+                "/usr/bin/scontrol",
+                "/usr/bin/scancel",
+                "/usr/bin/sinfo",
+            ]),
         }
     }
 

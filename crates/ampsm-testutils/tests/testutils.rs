@@ -17,6 +17,11 @@ use ampsm_testutils::{
 };
 use serde_json::{Value, json};
 
+#[path = "testutils/kube_double.rs"]
+mod kube_double;
+#[path = "testutils/slurm.rs"]
+mod slurm;
+
 const FAKE: &str = env!("CARGO_BIN_EXE_fake-agent");
 
 // ---------------------------------------------------------------- helpers

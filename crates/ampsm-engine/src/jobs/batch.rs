@@ -135,6 +135,8 @@ pub struct BatchPlan {
     pub concurrency: u32,
     /// The budget of the whole batch (top-level `budget:` or `batch start --budget`).
     pub budget_usd: Option<Money>,
+    /// Where its items run (top-level `executor:`, or `batch start --executor`).
+    pub executor: ampsm_core::Executor,
     pub items: usize,
     pub repos: usize,
     pub runs: Vec<PlannedRun>,
@@ -362,6 +364,7 @@ impl Engine {
             file: spec.file.clone(),
             concurrency: spec.concurrency,
             budget_usd: spec.budget_usd.or(self.config.batch.budget_usd).map(Money::from_usd),
+            executor: spec.executor.unwrap_or_default(),
             items: spec.items.len(),
             repos: repos.len(),
             runs,
@@ -401,6 +404,7 @@ impl Engine {
                 spec: plan.yaml.clone(),
                 concurrency: plan.concurrency as i64,
                 budget_usd: plan.budget_usd,
+                executor: plan.executor,
             },
             &items,
         )?;
@@ -502,6 +506,10 @@ impl Engine {
     pub fn abort_batch(&mut self, reference: &str) -> Result<AbortReport, EngineError> {
         let batch = self.resolve_batch(reference)?;
         let job = AbortTarget::Batch(batch.id.clone());
+        // Cluster jobs first: the scheduler stops them whether or not a coordinator is alive.
+        if let Err(e) = self.cancel_cluster_jobs(&batch) {
+            tracing::warn!("batch {}: cancelling its cluster jobs: {e}", short_id(&batch.id));
+        }
         let abort = self.abort_job(&job, batch.status, "aborted on request (`batch abort`)")?;
         Ok(AbortReport { batch_id: batch.id, name: batch.name, abort })
     }
@@ -758,7 +766,7 @@ pub fn run_batch(
 }
 
 /// The session name of an attempt: `<item>-<batch short id>-<attempt>`, within the 64-character limit.
-fn session_name(item: &str, batch_id: &str, attempt: i64) -> String {
+pub(crate) fn session_name(item: &str, batch_id: &str, attempt: i64) -> String {
     let suffix = format!("-{}-{attempt}", short_id(batch_id));
     let keep = ampsm_core::names::MAX_NAME_LEN.saturating_sub(suffix.len());
     let head: String = item.chars().take(keep).collect();
@@ -880,28 +888,7 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
                 ctx.gate.release(slot);
                 return finish(engine, BatchItemStatus::Passed, note.as_deref(), merged);
             }
-            Ok(report) => {
-                let outcome = report.iteration.outcome.unwrap_or(IterationOutcome::Failed);
-                let reason = if outcome != IterationOutcome::Success {
-                    report
-                        .iteration
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| format!("the agent run ended: {outcome}"))
-                } else if let Some(t) = report.tests.as_ref().filter(|t| !t.passed()) {
-                    format!("the script failed ({}): {}", t.outcome(), t.short_tail())
-                } else if !report.outcome.denials.is_empty() {
-                    report.session.status_note.clone().unwrap_or_else(|| "tool calls were denied".to_string())
-                } else {
-                    "the agent is waiting for input".to_string()
-                };
-                let status = if outcome == IterationOutcome::Timeout {
-                    BatchItemStatus::Timeout
-                } else {
-                    BatchItemStatus::Failed
-                };
-                (status, reason)
-            }
+            Ok(report) => attempt_failure(&report),
             Err(EngineError::Metrics(MetricsError::PoolExhausted { reason, .. })) => {
                 ctx.gate.release(slot);
                 discard_unused_session(engine, &session);
@@ -932,6 +919,24 @@ fn run_item(engine: &mut Engine, batch_id: &str, item: BatchItem, ctx: &Ctx<'_>)
         attempt += 1;
         ctx.gate.enqueue(item.seq);
     }
+}
+
+/// The status and reason of an attempt whose run did not pass: `timeout` when the agent ran out of time,
+/// else `failed` with the first thing that went wrong (the run, the script, denied tool calls, a question).
+pub(crate) fn attempt_failure(report: &crate::IterationReport) -> (BatchItemStatus, String) {
+    let outcome = report.iteration.outcome.unwrap_or(IterationOutcome::Failed);
+    let reason = if outcome != IterationOutcome::Success {
+        report.iteration.error.clone().unwrap_or_else(|| format!("the agent run ended: {outcome}"))
+    } else if let Some(t) = report.tests.as_ref().filter(|t| !t.passed()) {
+        format!("the script failed ({}): {}", t.outcome(), t.short_tail())
+    } else if !report.outcome.denials.is_empty() {
+        report.session.status_note.clone().unwrap_or_else(|| "tool calls were denied".to_string())
+    } else {
+        "the agent is waiting for input".to_string()
+    };
+    let status =
+        if outcome == IterationOutcome::Timeout { BatchItemStatus::Timeout } else { BatchItemStatus::Failed };
+    (status, reason)
 }
 
 /// The session of an attempt. A session of that name left by an earlier runner that crashed before the
@@ -1121,7 +1126,7 @@ const MERGE_TRIES: u32 = 5;
 /// `mergeOnPass`: merges one at a time (other workers of the batch wait their turn), and when the base
 /// branch moved while it was merged (a merge by another process landed first) tries again onto the moved
 /// base, so every passing item lands or reports a real conflict.
-fn merge_in_turn(
+pub(crate) fn merge_in_turn(
     engine: &mut Engine,
     session: &str,
 ) -> Result<crate::review::merge::MergeReport, EngineError> {

@@ -19,6 +19,7 @@
 pub mod batch;
 pub mod batch_export;
 pub mod bench;
+pub mod cluster;
 pub mod runner;
 pub mod swe_harness;
 

@@ -121,6 +121,18 @@ impl Engine {
     /// lock, then marks it created. On any failure what was made is undone; after a `kill -9`,
     /// [`Engine::repair_quick`] does the same on the next start.
     pub fn create_session(&mut self, req: CreateSession) -> Result<Session, EngineError> {
+        self.create_session_pinned(req, None)
+    }
+
+    /// [`Engine::create_session`] for work done elsewhere (a batch item run on a cluster node): with
+    /// `pinned = (base commit, head commit)` the session records the base commit the work started from
+    /// (not where its base branch is now) and its branch starts at the head commit, already in the
+    /// repository; no setup runs.
+    pub(crate) fn create_session_pinned(
+        &mut self,
+        req: CreateSession,
+        pinned: Option<(&str, &str)>,
+    ) -> Result<Session, EngineError> {
         validate_session_name(&req.name)?;
         let agent = req.agent.clone().unwrap_or_else(|| self.config.session.default_agent.clone());
         if !ampsm_core::agents::is_agent_name(&agent) {
@@ -141,6 +153,7 @@ impl Engine {
             None => self.default_base(&git)?,
         };
         let base_commit = match (base.starts_with('-'), git.resolve_commit(&base)) {
+            _ if pinned.is_some() => pinned.map(|p| p.0.to_string()).unwrap_or_default(),
             (false, Ok(Some(sha))) => sha,
             _ if !git.has_commits()? => return Err(EngineError::Invalid(no_commits(&repo_root))),
             _ => {
@@ -191,14 +204,18 @@ impl Engine {
             permissions: Some(permissions),
         };
         self.store.insert_creating_session(&new)?;
-        let made = self.add_worktree(&git, &repo_root, &branch, &worktree, &base_commit);
+        let start = pinned.map(|p| p.1).unwrap_or(&base_commit);
+        let made = self.add_worktree(&git, &repo_root, &branch, &worktree, start);
         if let Err(e) = made {
-            self.undo_creation(&git, &new.id, &branch, &worktree, &base_commit);
+            self.undo_creation(&git, &new.id, &branch, &worktree, start);
             return Err(e);
         }
         fault_point("new:after-worktree");
         self.store.finish_creating(&id)?;
         let session = self.store.get_session(&id)?;
+        if pinned.is_some() {
+            return Ok(session);
+        }
         if let Some(command) = self.config.setup_or(req.setup.as_deref(), &repo_root) {
             self.run_setup(&session, &command, req.interrupt.as_ref())?;
         }
@@ -335,7 +352,7 @@ impl Engine {
         Ok(git.default_branch()?)
     }
 
-    fn add_worktree(
+    pub(crate) fn add_worktree(
         &self,
         git: &Git,
         repo_root: &Path,

@@ -14,7 +14,7 @@ use tools::Tool;
 const MISSING: &str = env!("AMPSM_MISSING_TOOLS");
 
 /// Put above `#[test]`: `#[requires(chromium)]`, `#[requires(python3, pytest)]`. Known names: chromium,
-/// claude, codex, amp, pytest, python3, soffice, axe, desktop_session, tauri_driver.
+/// claude, codex, amp, pytest, python3, soffice, axe, desktop_session, tauri_driver, slurm.
 #[proc_macro_attribute]
 pub fn requires(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut reasons = Vec::new();

@@ -41,6 +41,18 @@ pub enum BatchCommand {
     /// The background runner started by `--detach` (internal).
     #[command(name = "run-detached", hide = true)]
     RunDetached(BatchRef),
+    /// One task of a batch on a cluster node: what a Slurm array task or a Kubernetes pod runs
+    /// (internal).
+    #[command(name = "worker", hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The submission folder (in the executor's shared work folder).
+    pub folder: PathBuf,
+    /// The task's index (`$SLURM_ARRAY_TASK_ID`, `$JOB_COMPLETION_INDEX`).
+    pub index: i64,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +70,17 @@ pub struct StartArgs {
     /// every running agent and start no more items at 100 %.
     #[arg(long, value_name = "USD", allow_negative_numbers = true)]
     pub budget: Option<f64>,
+    /// Where the items run: local (this machine), slurm (one job array) or kubernetes (one Indexed
+    /// Job); overrides the file's `executor:`. Settings: `executors.<name>.*` in the config.
+    #[arg(long, value_parser = executor_arg())]
+    pub executor: Option<ampsm_core::Executor>,
+}
+
+/// `--executor`: the core's executor names.
+pub(crate) fn executor_arg() -> impl clap::builder::TypedValueParser<Value = ampsm_core::Executor> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(ampsm_core::Executor::ALL.iter().map(|f| f.as_str()))
+        .try_map(|s| s.parse::<ampsm_core::Executor>())
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +140,7 @@ pub fn run(cmd: BatchCommand, json: bool) -> Result<(), CliError> {
         BatchCommand::Export(a) => export(a, json),
         BatchCommand::Clean(a) => clean(&a.batch, json),
         BatchCommand::RunDetached(a) => run_detached(&a.batch),
+        BatchCommand::Worker(a) => worker(&a),
     }
 }
 
@@ -130,6 +154,9 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
             );
         }
         plan.budget_usd = Some(ampsm_core::Money::from_usd(b));
+    }
+    if let Some(e) = a.executor {
+        plan.executor = e;
     }
     if a.dry_run {
         return print_plan(&plan, json);
@@ -153,6 +180,22 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
         }
     }
     foreground(engine, &batch, json)
+}
+
+/// `batch worker FOLDER INDEX`: runs one cluster task; prints its result as one JSON line. Exits 0 when
+/// it wrote a result (whatever the item's status), so that the scheduler never retries an item.
+fn worker(a: &WorkerArgs) -> Result<(), CliError> {
+    use ampsm_engine::jobs::cluster::worker::{WorkerOutcome, run_task};
+    match run_task(&a.folder, a.index)? {
+        WorkerOutcome::Ran(r) => {
+            println!(
+                "{}",
+                json!({"item": r.item_id, "status": r.status, "attempts": r.attempts.len(), "error": r.error, "took_ms": r.took_ms})
+            );
+        }
+        WorkerOutcome::AlreadyDone => println!("{}", json!({"index": a.index, "status": "already-done"})),
+    }
+    Ok(())
 }
 
 fn resume(reference: &str, detach_flag: bool, budget: Option<f64>, json: bool) -> Result<(), CliError> {

@@ -8,6 +8,7 @@ mod bad_input;
 mod batch;
 mod bench;
 mod browser;
+mod cluster;
 mod containment;
 mod health;
 mod metrics;

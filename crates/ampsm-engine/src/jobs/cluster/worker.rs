@@ -1,0 +1,294 @@
+//! Worker mode: one task of a submission, run on whatever node the scheduler chose (`amp-sessions batch
+//! worker <submission folder> <index>`).
+//!
+//! 1. Reads `tasks/<index>.json` and the coordinator's `config.json`; a result that is already there (the
+//!    scheduler ran the task again) is left alone.
+//! 2. Writes `started/<index>.json` (the node, its process), which the coordinator turns into `running`.
+//! 3. Makes a home of its own in the node's temporary folder (`$AMPSM_WORKER_TMP`, else `$TMPDIR`), clones
+//!    the repository there (its shared path, or its remote) and gives the clone the user's commit
+//!    author.
+//! 4. Runs the attempts as a local batch runs an item: a fresh session per attempt from the task's base
+//!    commit, one `iterate` with the item's timeout, its budget and what is left of the batch's, until an
+//!    attempt passes. SIGTERM (the scheduler cancelling the task) stops the agent the way Ctrl-C does: the
+//!    work so far is committed, the item is reported `aborted`.
+//! 5. Writes the result folder: `attempt-<n>.bundle` (each attempt's branch as a git bundle against the
+//!    base commit), `store.sqlite` (a copy of its store: events, usage, tool calls, test output) and
+//!    `result.json`, in a temporary folder renamed into place; then removes its home.
+
+use super::{AttemptResult, FORMAT, Layout, RepoSource, Task, TaskResult, read_json, write_atomic};
+use crate::jobs::batch::{attempt_failure, session_name};
+use crate::runs::budget::BudgetPool;
+use crate::runs::iterate::IterateRequest;
+use crate::sessions::CreateSession;
+use crate::{Engine, EngineError, Interrupt};
+use ampsm_config::{Config, Paths};
+use ampsm_core::{BatchItemStatus, Money};
+use ampsm_git::Git;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What `batch worker` did.
+#[derive(Debug, Clone)]
+pub enum WorkerOutcome {
+    /// It ran the task and wrote its result.
+    Ran(TaskResult),
+    /// A result was already there; nothing was run.
+    AlreadyDone,
+}
+
+/// Runs task `index` of the submission in `folder` (see the module docs).
+pub fn run_task(folder: &Path, index: i64) -> Result<WorkerOutcome, EngineError> {
+    let started = Instant::now();
+    let layout = Layout::new(folder);
+    let result_dir = layout.result_dir(index);
+    if result_dir.join("result.json").is_file() {
+        return Ok(WorkerOutcome::AlreadyDone);
+    }
+    let task: Task = read_json(&layout.task(index), "task file")?;
+    if task.format != FORMAT {
+        return Err(EngineError::Invalid(format!(
+            "{}: task format {} but this amp-sessions reads format {FORMAT}; run the same version on the nodes",
+            layout.task(index).display(),
+            task.format
+        )));
+    }
+    let config_text = std::fs::read_to_string(layout.config())
+        .map_err(|source| EngineError::Io { path: layout.config(), source })?;
+    let host = host_name();
+    let marker =
+        serde_json::json!({ "host": host, "pid": std::process::id(), "at": ampsm_core::time::now_ms() });
+    write_atomic(&layout.started(index), marker.to_string().as_bytes())?;
+
+    let scratch_root =
+        std::env::var_os("AMPSM_WORKER_TMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&scratch_root)
+        .map_err(|source| EngineError::Io { path: scratch_root.clone(), source })?;
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("ampsm-worker-{index}-"))
+        .tempdir_in(&scratch_root)
+        .map_err(|source| EngineError::Io { path: scratch_root.clone(), source })?;
+    let home = scratch.path().join("home");
+    let paths = Paths::with_home(home.clone(), None);
+    paths.ensure_home().map_err(|source| EngineError::Io { path: home.clone(), source })?;
+    std::fs::write(&paths.config, &config_text)
+        .map_err(|source| EngineError::Io { path: paths.config.clone(), source })?;
+
+    // The result is written in here, then renamed into place.
+    let out = result_dir.with_file_name(format!("{index}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|source| EngineError::Io { path: out.clone(), source })?;
+
+    let interrupt = Interrupt::install(|| {});
+    let mut result = TaskResult {
+        format: FORMAT,
+        item_id: task.item_id.clone(),
+        status: BatchItemStatus::Error,
+        error: None,
+        attempts: Vec::new(),
+        store: None,
+        host,
+        took_ms: 0,
+    };
+    match prepare_clone(&task, &scratch.path().join("repo")) {
+        Err(e) => result.error = Some(e),
+        Ok(clone) => {
+            let mut engine = Engine::open_at(paths.clone())?;
+            engine.config.notifications.desktop = false;
+            engine.config.notifications.command = None;
+            run_attempts(&mut engine, &task, &clone, &interrupt, &out, &mut result);
+            drop(engine);
+            let store = ampsm_store::Store::open(&paths.db)?;
+            store.copy_to(&out.join("store.sqlite"))?;
+            result.store = Some("store.sqlite".into());
+        }
+    }
+    result.took_ms = started.elapsed().as_millis() as u64;
+    let json = serde_json::to_vec_pretty(&result).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    write_atomic(&out.join("result.json"), &json)?;
+    if let Err(source) = std::fs::rename(&out, &result_dir) {
+        // Another run of the same task got there first: keep its result.
+        let _ = std::fs::remove_dir_all(&out);
+        if !result_dir.join("result.json").is_file() {
+            return Err(EngineError::Io { path: result_dir, source });
+        }
+        return Ok(WorkerOutcome::AlreadyDone);
+    }
+    Ok(WorkerOutcome::Ran(result))
+}
+
+/// Clones the task's repository into `dest` and checks the base commit is there; errors are the item's
+/// (one line, for its `error`).
+fn prepare_clone(task: &Task, dest: &Path) -> Result<PathBuf, String> {
+    let source = match &task.repo {
+        RepoSource::Path(p) => p.clone(),
+        RepoSource::Remote(url) => url.clone(),
+    };
+    let parent = dest.parent().unwrap_or(Path::new("/"));
+    let cloned = Git::new(parent).with_timeout(Duration::from_secs(1800)).run_ok(&[
+        "clone",
+        "--quiet",
+        "--no-checkout",
+        source.as_str(),
+        &dest.to_string_lossy(),
+    ]);
+    match cloned {
+        Ok(o) if o.success() => {}
+        Ok(o) => return Err(format!("cannot clone {source} on this node: {}", o.stderr.trim())),
+        Err(e) => return Err(format!("cannot clone {source} on this node: {e}")),
+    }
+    let git = Git::new(dest);
+    if git.resolve_commit(&format!("{}^{{commit}}", task.base_commit)).ok().flatten().is_none() {
+        return Err(format!(
+            "the base commit {} is not in {source}; push it (or use `repository: path` on a shared folder)",
+            &task.base_commit[..task.base_commit.len().min(12)]
+        ));
+    }
+    let _ = git.run_ok(&["checkout", "--quiet", "--detach", task.base_commit.as_str()]);
+    if let Some((name, email)) = &task.git_identity {
+        let _ = git.run_ok(&["config", "user.name", name.as_str()]);
+        let _ = git.run_ok(&["config", "user.email", email.as_str()]);
+    }
+    Ok(dest.to_path_buf())
+}
+
+/// The attempts of the task (see the module docs), each recorded in `result`.
+fn run_attempts(
+    engine: &mut Engine,
+    task: &Task,
+    clone: &Path,
+    interrupt: &Interrupt,
+    out: &Path,
+    result: &mut TaskResult,
+) {
+    let pool = task.budget_cap_usd.map(|cap| {
+        BudgetPool::new(
+            format!("batch {}", ampsm_core::id::short_id(&task.batch_id)),
+            Money::from_usd(cap),
+            Money::ZERO,
+        )
+    });
+    for attempt in task.first_attempt..=task.last_attempt.max(task.first_attempt) {
+        if interrupt.interrupted() {
+            result.status = BatchItemStatus::Aborted;
+            result.error.get_or_insert_with(|| "aborted: the task was cancelled".into());
+            return;
+        }
+        let name = session_name(&task.item_name, &task.batch_id, attempt);
+        let made = engine.create_session(CreateSession {
+            repo: clone.to_path_buf(),
+            name: name.clone(),
+            prompt: Some(task.prompt.clone()),
+            base: Some(task.base_commit.clone()),
+            agent: Some(task.agent.clone()),
+            model: task.model.clone(),
+            script: task.script.clone(),
+            budget_usd: task.budget_usd.map(Money::from_usd),
+            batch_item_id: Some(task.item_id.clone()),
+            setup: Some(task.setup.clone()),
+            interrupt: Some(interrupt.clone()),
+            ..Default::default()
+        });
+        let session = match made {
+            Ok(s) => s,
+            Err(e) => {
+                result.status = BatchItemStatus::Error;
+                result.error = Some(format!("cannot create the session: {e}"));
+                return;
+            }
+        };
+        let ran = engine.iterate(
+            IterateRequest {
+                session: session.id.to_string(),
+                prompt: None,
+                timeout: task.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
+                budget_pool: pool.clone(),
+                interrupt: Some(interrupt.clone()),
+            },
+            &mut |_| {},
+        );
+        let (status, reason, passed) = match &ran {
+            Ok(report) if report.passed() => (BatchItemStatus::Passed, None, true),
+            Ok(report) => {
+                let (status, reason) = attempt_failure(report);
+                (status, Some(reason), false)
+            }
+            Err(e) => (BatchItemStatus::Error, Some(e.to_string()), false),
+        };
+        let git = Git::new(clone);
+        let head =
+            git.resolve_commit(&session.branch).ok().flatten().unwrap_or_else(|| task.base_commit.clone());
+        let bundle = if head != task.base_commit {
+            let file = format!("attempt-{attempt}.bundle");
+            let range = format!("^{}", task.base_commit);
+            let made = git.run_ok(&[
+                "bundle",
+                "create",
+                &out.join(&file).to_string_lossy(),
+                session.branch.as_str(),
+                range.as_str(),
+            ]);
+            match made {
+                Ok(o) if o.success() => Some(file),
+                Ok(o) => {
+                    result.status = BatchItemStatus::Error;
+                    result.error =
+                        Some(format!("cannot bundle the branch {}: {}", session.branch, o.stderr.trim()));
+                    None
+                }
+                Err(e) => {
+                    result.status = BatchItemStatus::Error;
+                    result.error = Some(format!("cannot bundle the branch {}: {e}", session.branch));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let bundle_failed = result.error.as_deref().is_some_and(|e| e.starts_with("cannot bundle"));
+        result.attempts.push(AttemptResult {
+            attempt,
+            session_name: name,
+            session_id: session.id.to_string(),
+            branch: session.branch.clone(),
+            head_commit: head,
+            bundle,
+            status,
+            passed,
+            reason: reason.clone(),
+        });
+        if bundle_failed {
+            return;
+        }
+        result.status = status;
+        result.error = reason;
+        if interrupt.interrupted() {
+            result.status = BatchItemStatus::Aborted;
+            result.error = Some(format!(
+                "aborted: {}",
+                result.error.clone().unwrap_or_else(|| "the task was cancelled".into())
+            ));
+            return;
+        }
+        if passed
+            || matches!(ran, Err(EngineError::Metrics(_)))
+            || pool.as_ref().is_some_and(|p| p.exhausted())
+        {
+            return;
+        }
+    }
+}
+
+/// This node's name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Loads the coordinator's config from a submission folder (for checks before running).
+pub fn submission_config(folder: &Path) -> Result<Config, EngineError> {
+    Ok(Config::load(&Layout::new(folder).config())?.config)
+}

@@ -1,0 +1,216 @@
+//! Batches on a real Slurm cluster (single node, on loopback, started by the test from Debian's packages:
+//! see `ampsm_testutils::slurm`): the same batch run with `--executor local` and `--executor slurm` ends
+//! with the same results (status per item, diffs, tokens); `batch abort` stops the cluster's tasks within
+//! 5 s; after a `kill -9` of the coordinator, `resume` takes in what finished meanwhile and runs nothing
+//! twice.
+
+use crate::support::World;
+use ampsm_testutils::repo::{git, init_repo};
+use ampsm_testutils::slurm::SlurmCluster;
+use ampsm_testutils::{install_fake_agent_as, requires};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// An Amp stand-in that writes `work.txt` with the prompt, reports usage, and sleeps `SLEEP` ms first.
+fn amp_scenario(sleep_ms: u64) -> String {
+    format!(
+        r#"{{"format": "amp", "steps": [
+  {{"emit": {{"type": "system", "subtype": "init", "cwd": "{{{{cwd}}}}", "session_id": "{{{{thread_id}}}}", "tools": [], "mcp_servers": []}}}},
+  {{"sleep_ms": {sleep_ms}}},
+  {{"emit": {{"type": "assistant", "message": {{"id": "m1", "model": "claude-sonnet-4-5", "role": "assistant", "content": [{{"type": "text", "text": "Writing it."}}], "usage": {{"input_tokens": 120, "output_tokens": 30, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}}}, "session_id": "{{{{thread_id}}}}"}}}},
+  {{"write_file": {{"path": "work.txt", "content": "{{{{prompt}}}}\n"}}}},
+  {{"emit": {{"type": "result", "subtype": "success", "duration_ms": 100, "is_error": false, "num_turns": 1, "result": "done", "session_id": "{{{{thread_id}}}}"}}}}
+]}}"#
+    )
+}
+
+/// A world with `repos` repositories (`r0`, `r1`, …) and `amp` played by the fake agent.
+fn world(repos: usize, scenario: &str) -> World {
+    let w = World::new();
+    for i in 0..repos {
+        init_repo(&w.dir.path().join(format!("r{i}")));
+    }
+    let bin = w.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let amp = install_fake_agent_as(&bin, "amp");
+    w.write_config(&format!("amp:\n  path: {}\n", amp.display()));
+    w.set_env("FAKE_AGENT_SCENARIO", scenario);
+    w.set_env("AMP_API_KEY", "sgamp_test_key");
+    w
+}
+
+/// A batch of `items` items on every repository; items whose number is a multiple of 3 have a script
+/// that fails (they fail after one retry), the others pass.
+fn batch_yaml(name: &str, repos: usize, items: usize, concurrency: usize) -> String {
+    let mut y = format!("name: {name}\nconcurrency: {concurrency}\nrepos:\n");
+    for i in 0..repos {
+        y.push_str(&format!("  - path: ./r{i}\n"));
+    }
+    y.push_str("items:\n");
+    for i in 0..items {
+        y.push_str(&format!("  - name: item{i}\n    prompt: \"change number {i}\"\n"));
+        if i % 3 == 0 {
+            y.push_str("    script: \"grep -q never work.txt\"\n    retries: 1\n");
+        } else {
+            y.push_str("    script: \"test -f work.txt\"\n");
+        }
+    }
+    y
+}
+
+fn write(w: &World, name: &str, text: &str) -> String {
+    let p = w.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn use_cluster(w: &World, cluster: &SlurmCluster) {
+    for (k, v) in cluster.env() {
+        w.set_env(&k, &v);
+    }
+}
+
+/// Per item (`item@repo`): status, attempts, the diff of its session against its base, and its tokens.
+fn results(w: &World, batch: &str) -> BTreeMap<String, (String, i64, String, i64)> {
+    let v = w.json(&["batch", "export", batch, "--format", "json"]);
+    let rows = v.as_array().cloned().unwrap_or_else(|| v["items"].as_array().cloned().unwrap());
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let repo = PathBuf::from(r["repo_path"].as_str().unwrap());
+        let key = format!("{}@{}", r["item"].as_str().unwrap(), repo.file_name().unwrap().to_string_lossy());
+        let diff = match r["branch"].as_str() {
+            Some(b) => git(&repo, &["diff", &format!("{}...{b}", r["base_branch"].as_str().unwrap())]),
+            None => String::new(),
+        };
+        let tokens = r["input_tokens"].as_i64().unwrap_or(0) + r["output_tokens"].as_i64().unwrap_or(0);
+        out.insert(
+            key,
+            (r["status"].as_str().unwrap().to_string(), r["attempts"].as_i64().unwrap(), diff, tokens),
+        );
+    }
+    out
+}
+
+fn wait_for(w: &World, id: &str, limit: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let v = w.json(&["batch", "status", id]);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {v:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The array tasks Slurm still has (pending or running).
+fn tasks_in_queue(cluster: &SlurmCluster) -> usize {
+    let out = cluster.command("squeue").args(["-h", "-r", "-o", "%i %T"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+/// The number of `started` markers in every submission folder: how many tasks began on a node.
+fn tasks_started(home: &Path) -> usize {
+    let mut n = 0;
+    for sub in std::fs::read_dir(home.join("cluster")).into_iter().flatten().flatten() {
+        n += std::fs::read_dir(sub.path().join("started")).map(|d| d.count()).unwrap_or(0);
+    }
+    n
+}
+
+#[test]
+#[requires(slurm)]
+fn a_batch_on_slurm_ends_as_the_same_batch_run_locally() {
+    let cluster = SlurmCluster::start();
+    let scenario = amp_scenario(300);
+    let (local, slurm) = (world(2, &scenario), world(2, &scenario));
+    use_cluster(&slurm, &cluster);
+    let mut runs = Vec::new();
+    for (w, executor) in [(&local, "local"), (&slurm, "slurm")] {
+        let file = write(w, "b.yaml", &batch_yaml("same", 2, 6, 4));
+        let started = Instant::now();
+        let out = w.cmd().args(["batch", "start", "--file", &file, "--executor", executor]).output().unwrap();
+        let took = started.elapsed();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let list = w.json(&["batch", "list"]);
+        let id = list[0]["id"].as_str().unwrap().to_string();
+        eprintln!("{executor}: 12 runs in {took:?}");
+        assert_eq!(list[0]["status"], "failed", "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        runs.push((results(w, &id), id));
+    }
+    let (local_results, _) = &runs[0];
+    let (slurm_results, slurm_id) = &runs[1];
+    assert_eq!(local_results.len(), 12);
+    let passed = local_results.values().filter(|r| r.0 == "passed").count();
+    assert_eq!(passed, 8, "{local_results:#?}");
+    assert_eq!(local_results, slurm_results, "the same items, statuses, attempts, diffs and tokens");
+    // Every attempt is a session here, with its conversation taken in from the node.
+    let v = slurm.json(&["batch", "status", slurm_id]);
+    let item = v["items"].as_array().unwrap().iter().find(|i| i["status"] == "passed").unwrap();
+    let session = item["session"]["id"].as_str().unwrap();
+    let logs = slurm.ok(&["logs", session]);
+    assert!(logs.contains("Writing it."), "{logs}");
+    assert!(tasks_in_queue(&cluster) == 0);
+}
+
+#[test]
+#[requires(slurm)]
+fn batch_abort_cancels_the_cluster_tasks_within_five_seconds() {
+    let cluster = SlurmCluster::start();
+    let w = world(1, &amp_scenario(120_000));
+    use_cluster(&w, &cluster);
+    let file = write(&w, "b.yaml", &batch_yaml("long", 1, 4, 2));
+    let started = w.json(&["batch", "start", "--file", &file, "--executor", "slurm", "--detach"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    wait_for(&w, &id, Duration::from_secs(60), "two items running on the cluster", |v| {
+        v["counts"]["running"] == 2
+    });
+    let t0 = Instant::now();
+    w.ok(&["batch", "abort", &id]);
+    while tasks_in_queue(&cluster) > 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "cluster tasks still queued 5 s after the abort");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("the cluster's tasks were gone {:?} after `batch abort`", t0.elapsed());
+    let v = wait_for(&w, &id, Duration::from_secs(60), "the batch to end", |v| {
+        v["batch"]["status"] == "aborted" || v["status"] == "aborted"
+    });
+    let statuses: Vec<&str> =
+        v["items"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["aborted"; 4], "{v:#}");
+}
+
+#[test]
+#[requires(slurm)]
+fn resume_after_kill_9_of_the_coordinator_runs_nothing_twice() {
+    let cluster = SlurmCluster::start();
+    let w = world(1, &amp_scenario(2_500));
+    use_cluster(&w, &cluster);
+    let file = write(
+        &w,
+        "b.yaml",
+        &batch_yaml("restart", 1, 6, 2).replace("grep -q never work.txt", "test -f work.txt"),
+    );
+    let started = w.json(&["batch", "start", "--file", &file, "--executor", "slurm", "--detach"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    let runner = started["runner_pid"].as_i64().unwrap();
+    wait_for(&w, &id, Duration::from_secs(90), "a first result", |v| {
+        v["counts"]["passed"].as_i64() >= Some(1)
+    });
+    std::process::Command::new("kill").args(["-9", &runner.to_string()]).status().unwrap();
+    // The cluster goes on without its coordinator.
+    std::thread::sleep(Duration::from_secs(4));
+    let out = w.cmd().args(["batch", "resume", &id]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = w.json(&["batch", "status", &id]);
+    let items = v["items"].as_array().unwrap();
+    assert!(items.iter().all(|i| i["status"] == "passed" && i["attempts"] == 1), "{v:#}");
+    assert_eq!(tasks_started(&w.home()), 6, "every item ran once on the cluster, none twice");
+}
