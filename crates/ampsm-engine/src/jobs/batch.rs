@@ -179,6 +179,8 @@ pub struct BatchView {
     pub counts: BatchCounts,
     /// What the batch's sessions cost so far (usage with a known price).
     pub spent_usd: Money,
+    /// The scheduler's ids of its cluster jobs (a Slurm job array per submission), oldest first.
+    pub cluster_jobs: Vec<String>,
     pub items: Vec<ItemView>,
 }
 
@@ -499,7 +501,13 @@ impl Engine {
             _ => None,
         };
         let spent_usd = self.store.batch_spend_usd(&batch.id)?;
-        Ok(BatchView { batch, runner_alive, note, counts, spent_usd, items })
+        let cluster_jobs = self
+            .store
+            .submissions_of(ampsm_store::jobs::JobKind::Batch, &batch.id)?
+            .into_iter()
+            .filter_map(|s| s.cluster_job)
+            .collect();
+        Ok(BatchView { batch, runner_alive, note, counts, spent_usd, cluster_jobs, items })
     }
 
     /// Stops a batch from any process (see the module docs). Returns within about two seconds.

@@ -624,6 +624,14 @@ fn print_view(view: &BatchView) {
         ("status", batch_word(b.status)),
         ("file", b.file_path.clone().unwrap_or_else(|| "-".into())),
         ("runner", runner),
+        (
+            "executor",
+            match (b.executor, view.cluster_jobs.as_slice()) {
+                (ampsm_core::Executor::Local, _) => "local".to_string(),
+                (e, []) => format!("{e} (nothing submitted yet)"),
+                (e, jobs) => format!("{e}: job {}", jobs.join(", ")),
+            },
+        ),
         ("concurrency", b.concurrency.to_string()),
         (
             "spent",

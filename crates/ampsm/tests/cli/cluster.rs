@@ -167,6 +167,8 @@ fn batch_abort_cancels_the_cluster_tasks_within_five_seconds() {
     wait_for(&w, &id, Duration::from_secs(60), "two items running on the cluster", |v| {
         v["counts"]["running"] == 2
     });
+    let shown = w.ok(&["batch", "status", &id]);
+    assert!(shown.contains("slurm: job "), "the status names the Slurm job: {shown}");
     let t0 = Instant::now();
     w.ok(&["batch", "abort", &id]);
     while tasks_in_queue(&cluster) > 0 {
