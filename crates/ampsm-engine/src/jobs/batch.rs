@@ -730,36 +730,10 @@ pub fn run_batch(
     done.store(true, Ordering::SeqCst);
     let _ = slot_watcher.join();
 
-    let user_abort = abort.load(Ordering::SeqCst) || engine.store.batch_abort_requested(batch_id)?;
+    let user_abort = abort.load(Ordering::SeqCst);
     let budget_stop = pool.as_ref().and_then(|p| p.stop_reason());
-    let stop_reason = if user_abort {
-        engine.store.abort_queued_items(batch_id, "aborted before it started")?;
-        Some("aborted on request (`batch abort` or a signal)".to_string())
-    } else if let Some(reason) = &budget_stop {
-        engine.store.abort_queued_items(batch_id, &format!("not started: {reason}"))?;
-        Some(reason.clone())
-    } else {
-        None
-    };
-    let aborted = stop_reason.is_some();
-    let counts = engine.store.batch_counts(batch_id)?;
-    let all_passed =
-        first_error.is_none() && counts.queued + counts.running == 0 && counts.passed == counts.total;
-    let status = BatchStatus::final_for(aborted, all_passed);
-    engine.store.finish_batch(batch_id, status, stop_reason.as_deref())?;
-    let summary = format!(
-        "batch {}: {status}: {} of {} passed, {} merged",
-        batch.name, counts.passed, counts.total, counts.merged
-    );
-    crate::notify::notify_run_end(
-        &engine,
-        (crate::notify::Subject::Batch, batch_id),
-        &batch.name,
-        status,
-        stop_reason.as_deref(),
-        budget_stop.is_some() && !user_abort,
-        summary,
-    );
+    let (status, counts, stop_reason) =
+        end_batch(&mut engine, &batch, user_abort, budget_stop, first_error.is_none())?;
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -771,6 +745,48 @@ pub fn run_batch(
         spent_usd: pool.as_ref().map(|p| p.spent_usd()),
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Ends a batch whose runner is done (local or on a cluster): queued items end `aborted` when it was
+/// stopped (`user_abort`, or the abort flag in the store; `budget_stop`), the batch gets its final status
+/// and stop reason, and one notification tells how it ended. Returns the status, the counts and the
+/// stop reason.
+pub(crate) fn end_batch(
+    engine: &mut Engine,
+    batch: &Batch,
+    user_abort: bool,
+    budget_stop: Option<String>,
+    no_error: bool,
+) -> Result<(BatchStatus, BatchCounts, Option<String>), EngineError> {
+    let batch_id = batch.id.as_str();
+    let user_abort = user_abort || engine.store.batch_abort_requested(batch_id)?;
+    let stop_reason = if user_abort {
+        engine.store.abort_queued_items(batch_id, "aborted before it started")?;
+        Some("aborted on request (`batch abort` or a signal)".to_string())
+    } else if let Some(reason) = &budget_stop {
+        engine.store.abort_queued_items(batch_id, &format!("not started: {reason}"))?;
+        Some(reason.clone())
+    } else {
+        None
+    };
+    let counts = engine.store.batch_counts(batch_id)?;
+    let all_passed = no_error && counts.queued + counts.running == 0 && counts.passed == counts.total;
+    let status = BatchStatus::final_for(stop_reason.is_some(), all_passed);
+    engine.store.finish_batch(batch_id, status, stop_reason.as_deref())?;
+    let summary = format!(
+        "batch {}: {status}: {} of {} passed, {} merged",
+        batch.name, counts.passed, counts.total, counts.merged
+    );
+    crate::notify::notify_run_end(
+        engine,
+        (crate::notify::Subject::Batch, batch_id),
+        &batch.name,
+        status,
+        stop_reason.as_deref(),
+        budget_stop.is_some() && !user_abort,
+        summary,
+    );
+    Ok((status, counts, stop_reason))
 }
 
 /// The session name of an attempt: `<item>-<batch short id>-<attempt>`, within the 64-character limit.

@@ -8,7 +8,7 @@ use crate::process::{own_pid, pid_alive};
 use crate::{Engine, EngineError};
 use ampsm_config::Paths;
 use ampsm_core::id::{new_id, short_id};
-use ampsm_core::{BatchItemStatus, BatchStatus, Executor, Money};
+use ampsm_core::{BatchItemStatus, Executor, Money};
 use ampsm_git::Git;
 use ampsm_store::batches::{Batch, BatchItem};
 use ampsm_store::cluster::{NewSubmission, Submission, TaskState};
@@ -94,6 +94,7 @@ pub fn run_batch_on_cluster(
 ) -> Result<BatchOutcome, EngineError> {
     let started = Instant::now();
     let mut engine = Engine::open_at(paths.clone())?;
+    let notifications = engine.config.notifications.clone();
     engine.config.notifications.desktop = false;
     engine.config.notifications.command = None;
     let batch =
@@ -234,21 +235,10 @@ pub fn run_batch_on_cluster(
         std::thread::sleep(WATCH);
     }
 
-    let user_abort = abort || engine.store.batch_abort_requested(batch_id)?;
-    let stop_reason = if user_abort {
-        engine.store.abort_queued_items(batch_id, "aborted before it started")?;
-        Some("aborted on request (`batch abort` or a signal)".to_string())
-    } else if let Some(reason) = &budget_stop {
-        engine.store.abort_queued_items(batch_id, &format!("not started: {reason}"))?;
-        Some(reason.clone())
-    } else {
-        None
-    };
-    let counts = engine.store.batch_counts(batch_id)?;
-    let all_passed =
-        first_error.is_none() && counts.queued + counts.running == 0 && counts.passed == counts.total;
-    let status = BatchStatus::final_for(stop_reason.is_some(), all_passed);
-    engine.store.finish_batch(batch_id, status, stop_reason.as_deref())?;
+    // Notifications were off while items were taken in (merges, sessions): the batch's end is told once.
+    engine.config.notifications = notifications;
+    let (status, counts, stop_reason) =
+        crate::jobs::batch::end_batch(&mut engine, &batch, abort, budget_stop, first_error.is_none())?;
     if let Some(e) = first_error {
         return Err(e);
     }
