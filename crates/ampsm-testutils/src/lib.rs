@@ -4,6 +4,7 @@
 //! tests, and the outside tools some tests need (`#[requires(tool)]`).
 
 pub mod agents;
+mod http;
 pub mod kube_double;
 pub mod model_server;
 pub mod real_cli;

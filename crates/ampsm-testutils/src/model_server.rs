@@ -17,7 +17,7 @@
 //! Every request is recorded ([`ModelServer::requests`]) so tests can check,
 //! for example, that a tool result came back to the model.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -372,18 +372,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Mutex<Shared>>, stop: &Arc<A
     }
 }
 
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
+use crate::http::{HttpRequest as Request, read_request};
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
-    }
-
     fn route(&self) -> &str {
         self.target.split('?').next().unwrap_or("").trim_end_matches('/')
     }
@@ -403,72 +394,6 @@ fn serve_connection(stream: TcpStream, shared: &Mutex<Shared>, stop: &AtomicBool
     writer.flush()?;
     let _ = writer.shutdown(Shutdown::Both);
     Ok(())
-}
-
-fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_owned();
-    let target = parts.next().unwrap_or("/").to_owned();
-    if method.is_empty() {
-        return Ok(None);
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut header_line = String::new();
-        if reader.read_line(&mut header_line)? == 0 {
-            break;
-        }
-        let header_line = header_line.trim_end_matches(['\r', '\n']);
-        if header_line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header_line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let mut request = Request { method, target, headers, body: Vec::new() };
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        request.body = read_chunked(reader)?;
-    } else if let Some(len) = request.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body)?;
-        request.body = body;
-    }
-    Ok(Some(request))
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        if reader.read_line(&mut size_line)? == 0 {
-            return Ok(body);
-        }
-        let size_text = size_line.trim().split(';').next().unwrap_or("");
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-        if size == 0 {
-            // Skip trailers up to the blank line.
-            loop {
-                let mut trailer = String::new();
-                if reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        let mut crlf = String::new();
-        reader.read_line(&mut crlf)?;
-    }
 }
 
 fn handle(request: &Request, shared: &Mutex<Shared>, out: &mut impl Write) -> io::Result<()> {

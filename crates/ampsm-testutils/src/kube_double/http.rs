@@ -2,28 +2,13 @@
 //! connection, answers with `Connection: close`, bodies either with a
 //! `Content-Length` or (watches, followed logs) chunked.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 
 use serde_json::Value;
 
-/// Largest request body the double accepts (a Job is a few KiB).
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// A parsed request.
-pub(super) struct HttpRequest {
-    pub method: String,
-    /// Path and query as sent.
-    pub target: String,
-    /// Header names lowercased, in arrival order.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
+pub(super) use crate::http::{HttpRequest, read_request};
 
 impl HttpRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
-    }
-
     /// The path without the query, without a trailing slash.
     pub fn path(&self) -> &str {
         let path = self.target.split('?').next().unwrap_or("");
@@ -81,80 +66,6 @@ pub(super) fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Reads one request; `Ok(None)` when the peer closed before sending one.
-pub(super) fn read_request(reader: &mut impl BufRead) -> io::Result<Option<HttpRequest>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_owned();
-    let target = parts.next().unwrap_or("/").to_owned();
-    if method.is_empty() {
-        return Ok(None);
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            break;
-        }
-        let header = header.trim_end_matches(['\r', '\n']);
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let mut request = HttpRequest { method, target, headers, body: Vec::new() };
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        request.body = read_chunked(reader)?;
-    } else if let Some(length) = request.header("content-length") {
-        let length: usize =
-            length.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad content-length"))?;
-        if length > MAX_BODY {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        request.body = body;
-    }
-    Ok(Some(request))
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        reader.read_line(&mut size_line)?;
-        let size_text = size_line.trim().split(';').next().unwrap_or("");
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-        if size == 0 {
-            // Trailers end with an empty line.
-            loop {
-                let mut trailer = String::new();
-                if reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
-                    break;
-                }
-            }
-            return Ok(body);
-        }
-        if body.len() + size > MAX_BODY {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        let mut crlf = [0; 2];
-        reader.read_exact(&mut crlf)?;
-    }
 }
 
 fn reason_phrase(status: u16) -> &'static str {
