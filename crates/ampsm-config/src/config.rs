@@ -96,8 +96,11 @@ pub struct KubernetesConfig {
     /// Where the shared volume is mounted (on the pods and on this machine); default
     /// `<AMPSM_HOME>/cluster`.
     pub work_dir: Option<String>,
-    /// How a pod gets the repository: `remote` (default: a clone of `origin`) or `path`.
+    /// How a pod gets the repository: `remote` (default: a clone of `origin`) or `path` (the
+    /// repositories' paths mounted into the pods from the nodes, `hostPath`).
     pub repository: Option<String>,
+    /// The amp-sessions program in the image; default `amp-sessions` (on the image's PATH).
+    pub program: Option<String>,
 }
 
 /// Settings of one repository (a project), on top of the global ones.

@@ -1,10 +1,13 @@
-//! Batches on a real Slurm cluster (single node, on loopback, started by the test from Debian's packages:
-//! see `ampsm_testutils::slurm`): the same batch run with `--executor local` and `--executor slurm` ends
-//! with the same results (status per item, diffs, tokens); `batch abort` stops the cluster's tasks within
-//! 5 s; after a `kill -9` of the coordinator, `resume` takes in what finished meanwhile and runs nothing
-//! twice.
+//! Batches on a cluster, each scenario twice: on a real Slurm cluster (single node, on loopback, started by
+//! the test from Debian's packages: see `ampsm_testutils::slurm`) and on the Kubernetes executor against
+//! `KubeDouble`, **a double of the Kubernetes API server** (no real one can run here) whose pods run as
+//! local processes (see `ampsm_testutils::kube_double`). The same batch run with `--executor local` and
+//! on the cluster ends with the same results (status per item, attempts, diffs, tokens); `batch abort`
+//! stops the cluster's tasks within 5 s; after a `kill -9` of the coordinator, `resume` takes in what
+//! finished meanwhile and runs nothing twice.
 
 use crate::support::World;
+use ampsm_testutils::kube_double::KubeDouble;
 use ampsm_testutils::repo::{git, init_repo};
 use ampsm_testutils::slurm::SlurmCluster;
 use ampsm_testutils::{install_fake_agent_as, requires};
@@ -26,8 +29,67 @@ fn amp_scenario(sleep_ms: u64) -> String {
     )
 }
 
-/// A world with `repos` repositories (`r0`, `r1`, …) and `amp` played by the fake agent.
-fn world(repos: usize, scenario: &str) -> World {
+/// A cluster the tests run batches on.
+enum Cluster {
+    Slurm(SlurmCluster),
+    /// The Kubernetes API double (not Kubernetes), with the namespace the tests use.
+    Kube(KubeDouble),
+}
+
+impl Cluster {
+    fn executor(&self) -> &'static str {
+        match self {
+            Cluster::Slurm(_) => "slurm",
+            Cluster::Kube(_) => "kubernetes",
+        }
+    }
+
+    /// Points `w` at the cluster: Slurm's `SLURM_CONF`; for the double a kubeconfig, the executor's
+    /// settings (the image is a name only: the double runs this test's binary as the pods' command), and
+    /// a Secret with the agent's environment (pods get nothing else from the test).
+    fn configure(&self, w: &World, config: &str, scenario: &str) {
+        match self {
+            Cluster::Slurm(c) => {
+                for (k, v) in c.env() {
+                    w.set_env(&k, &v);
+                }
+                w.write_config(config);
+            }
+            Cluster::Kube(double) => {
+                let kubeconfig = w.dir.path().join("kubeconfig");
+                double.write_kubeconfig(&kubeconfig, "ampsm");
+                w.write_config(&format!(
+                    "{config}executors:\n  kubernetes:\n    kubeconfig: {}\n    image: amp-sessions:test\n    \
+                     program: {}\n    repository: path\n    secret: agent-keys\n",
+                    kubeconfig.display(),
+                    env!("CARGO_BIN_EXE_amp-sessions")
+                ));
+                let secret = serde_json::json!({
+                    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "agent-keys"},
+                    "stringData": {"FAKE_AGENT_SCENARIO": scenario, "AMP_API_KEY": "sgamp_test_key"},
+                });
+                let url = format!("{}/api/v1/namespaces/ampsm/secrets", double.url());
+                // The same secret for a second world is already there.
+                let _ = ureq::post(&url).send_json(secret);
+            }
+        }
+    }
+
+    /// Tasks still pending or running.
+    fn live_tasks(&self) -> usize {
+        match self {
+            Cluster::Slurm(c) => {
+                let out = c.command("squeue").args(["-h", "-r", "-o", "%i %T"]).output().unwrap();
+                String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
+            }
+            Cluster::Kube(double) => double.live_processes(),
+        }
+    }
+}
+
+/// A world with `repos` repositories (`r0`, `r1`, …), `amp` played by the fake agent, and `cluster`
+/// configured.
+fn world(repos: usize, scenario: &str, cluster: Option<&Cluster>) -> World {
     let w = World::new();
     for i in 0..repos {
         init_repo(&w.dir.path().join(format!("r{i}")));
@@ -35,7 +97,11 @@ fn world(repos: usize, scenario: &str) -> World {
     let bin = w.dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let amp = install_fake_agent_as(&bin, "amp");
-    w.write_config(&format!("amp:\n  path: {}\n", amp.display()));
+    let config = format!("amp:\n  path: {}\n", amp.display());
+    match cluster {
+        Some(c) => c.configure(&w, &config, scenario),
+        None => w.write_config(&config),
+    }
     w.set_env("FAKE_AGENT_SCENARIO", scenario);
     w.set_env("AMP_API_KEY", "sgamp_test_key");
     w
@@ -64,12 +130,6 @@ fn write(w: &World, name: &str, text: &str) -> String {
     let p = w.dir.path().join(name);
     std::fs::write(&p, text).unwrap();
     p.to_string_lossy().into_owned()
-}
-
-fn use_cluster(w: &World, cluster: &SlurmCluster) {
-    for (k, v) in cluster.env() {
-        w.set_env(&k, &v);
-    }
 }
 
 /// Per item (`item@repo`): status, attempts, the diff of its session against its base, and its tokens.
@@ -105,12 +165,6 @@ fn wait_for(w: &World, id: &str, limit: Duration, what: &str, done: impl Fn(&Val
     }
 }
 
-/// The array tasks Slurm still has (pending or running).
-fn tasks_in_queue(cluster: &SlurmCluster) -> usize {
-    let out = cluster.command("squeue").args(["-h", "-r", "-o", "%i %T"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
-}
-
 /// The number of `started` markers in every submission folder: how many tasks began on a node.
 fn tasks_started(home: &Path) -> usize {
     let mut n = 0;
@@ -120,15 +174,11 @@ fn tasks_started(home: &Path) -> usize {
     n
 }
 
-#[test]
-#[requires(slurm)]
-fn a_batch_on_slurm_ends_as_the_same_batch_run_locally() {
-    let cluster = SlurmCluster::start();
+fn same_results_as_local(cluster: &Cluster) {
     let scenario = amp_scenario(300);
-    let (local, slurm) = (world(2, &scenario), world(2, &scenario));
-    use_cluster(&slurm, &cluster);
+    let (local, slurm) = (world(2, &scenario, None), world(2, &scenario, Some(cluster)));
     let mut runs = Vec::new();
-    for (w, executor) in [(&local, "local"), (&slurm, "slurm")] {
+    for (w, executor) in [(&local, "local"), (&slurm, cluster.executor())] {
         let file = write(w, "b.yaml", &batch_yaml("same", 2, 6, 4));
         let started = Instant::now();
         let out = w.cmd().args(["batch", "start", "--file", &file, "--executor", executor]).output().unwrap();
@@ -152,26 +202,26 @@ fn a_batch_on_slurm_ends_as_the_same_batch_run_locally() {
     let session = item["session"]["id"].as_str().unwrap();
     let logs = slurm.ok(&["logs", session]);
     assert!(logs.contains("Writing it."), "{logs}");
-    assert!(tasks_in_queue(&cluster) == 0);
+    assert_eq!(cluster.live_tasks(), 0);
 }
 
-#[test]
-#[requires(slurm)]
-fn batch_abort_cancels_the_cluster_tasks_within_five_seconds() {
-    let cluster = SlurmCluster::start();
-    let w = world(1, &amp_scenario(120_000));
-    use_cluster(&w, &cluster);
+fn abort_within_five_seconds(cluster: &Cluster) {
+    let scenario = amp_scenario(120_000);
+    let w = world(1, &scenario, Some(cluster));
     let file = write(&w, "b.yaml", &batch_yaml("long", 1, 4, 2));
-    let started = w.json(&["batch", "start", "--file", &file, "--executor", "slurm", "--detach"]);
+    let started = w.json(&["batch", "start", "--file", &file, "--executor", cluster.executor(), "--detach"]);
     let id = started["id"].as_str().unwrap().to_string();
     wait_for(&w, &id, Duration::from_secs(60), "two items running on the cluster", |v| {
         v["counts"]["running"] == 2
     });
     let shown = w.ok(&["batch", "status", &id]);
-    assert!(shown.contains("slurm: job "), "the status names the Slurm job: {shown}");
+    assert!(
+        shown.contains(&format!("{}: job ", cluster.executor())),
+        "the status names the cluster job: {shown}"
+    );
     let t0 = Instant::now();
     w.ok(&["batch", "abort", &id]);
-    while tasks_in_queue(&cluster) > 0 {
+    while cluster.live_tasks() > 0 {
         assert!(t0.elapsed() < Duration::from_secs(5), "cluster tasks still queued 5 s after the abort");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -184,18 +234,15 @@ fn batch_abort_cancels_the_cluster_tasks_within_five_seconds() {
     assert_eq!(statuses, ["aborted"; 4], "{v:#}");
 }
 
-#[test]
-#[requires(slurm)]
-fn resume_after_kill_9_of_the_coordinator_runs_nothing_twice() {
-    let cluster = SlurmCluster::start();
-    let w = world(1, &amp_scenario(2_500));
-    use_cluster(&w, &cluster);
+fn resume_runs_nothing_twice(cluster: &Cluster) {
+    let scenario = amp_scenario(2_500);
+    let w = world(1, &scenario, Some(cluster));
     let file = write(
         &w,
         "b.yaml",
         &batch_yaml("restart", 1, 6, 2).replace("grep -q never work.txt", "test -f work.txt"),
     );
-    let started = w.json(&["batch", "start", "--file", &file, "--executor", "slurm", "--detach"]);
+    let started = w.json(&["batch", "start", "--file", &file, "--executor", cluster.executor(), "--detach"]);
     let id = started["id"].as_str().unwrap().to_string();
     let runner = started["runner_pid"].as_i64().unwrap();
     wait_for(&w, &id, Duration::from_secs(90), "a first result", |v| {
@@ -215,4 +262,37 @@ fn resume_after_kill_9_of_the_coordinator_runs_nothing_twice() {
     let items = v["items"].as_array().unwrap();
     assert!(items.iter().all(|i| i["status"] == "passed" && i["attempts"] == 1), "{v:#}");
     assert_eq!(tasks_started(&w.home()), 6, "every item ran once on the cluster, none twice");
+}
+
+#[test]
+#[requires(slurm)]
+fn a_batch_on_slurm_ends_as_the_same_batch_run_locally() {
+    same_results_as_local(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+#[requires(slurm)]
+fn batch_abort_cancels_the_slurm_tasks_within_five_seconds() {
+    abort_within_five_seconds(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+#[requires(slurm)]
+fn resume_after_kill_9_of_the_slurm_coordinator_runs_nothing_twice() {
+    resume_runs_nothing_twice(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn a_batch_on_kubernetes_ends_as_the_same_batch_run_locally_against_the_api_double() {
+    same_results_as_local(&Cluster::Kube(KubeDouble::start()));
+}
+
+#[test]
+fn batch_abort_deletes_the_kubernetes_job_within_five_seconds_against_the_api_double() {
+    abort_within_five_seconds(&Cluster::Kube(KubeDouble::start()));
+}
+
+#[test]
+fn resume_after_kill_9_of_the_kubernetes_coordinator_runs_nothing_twice_against_the_api_double() {
+    resume_runs_nothing_twice(&Cluster::Kube(KubeDouble::start()));
 }

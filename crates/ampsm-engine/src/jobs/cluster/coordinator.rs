@@ -113,7 +113,11 @@ pub fn run_batch_on_cluster(
         }
         .into());
     }
-    let scheduler = super::scheduler_for(batch.executor, &engine.config)?;
+    let mut repos: Vec<String> =
+        engine.store.batch_items(batch_id)?.into_iter().map(|i| i.repo_path).collect();
+    repos.sort();
+    repos.dedup();
+    let scheduler = super::scheduler_for(batch.executor, &engine.config, &repos)?;
     let settings = Settings::of(&engine, batch.executor, &batch)?;
     engine.store.set_batch_running(batch_id, own_pid())?;
 
@@ -438,7 +442,12 @@ fn watch_submission(
             Some(state) => {
                 let since = *w.ended_since.entry(t.idx).or_insert_with(Instant::now);
                 if since.elapsed() >= RESULT_GRACE {
-                    let tail = log_tail(&w.layout.log(t.idx));
+                    let mut tail = log_tail(&w.layout.log(t.idx));
+                    if tail.is_empty()
+                        && let Some(job) = &w.sub.cluster_job
+                    {
+                        tail = scheduler.log_tail(job, t.idx).unwrap_or_default();
+                    }
                     let note = format!(
                         "its cluster task ended without a result ({state}){}",
                         if tail.is_empty() { String::new() } else { format!(": {tail}") }
@@ -489,7 +498,7 @@ impl Engine {
         if batch.executor == Executor::Local {
             return Ok(0);
         }
-        let scheduler = super::scheduler_for(batch.executor, &self.config)?;
+        let scheduler = super::scheduler_for(batch.executor, &self.config, &[])?;
         let mut n = 0;
         for sub in self.store.submissions_of(JobKind::Batch, &batch.id)? {
             if sub.ended_at.is_none() && sub.cluster_job.is_some() {

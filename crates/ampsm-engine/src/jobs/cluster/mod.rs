@@ -27,6 +27,7 @@
 
 pub mod coordinator;
 pub mod ingest;
+pub mod kubernetes;
 pub mod slurm;
 pub mod worker;
 
@@ -183,19 +184,27 @@ pub trait Scheduler: Send + Sync {
     fn phases(&self, job: &str) -> Result<BTreeMap<i64, TaskPhase>, EngineError>;
     /// Cancels every task of `job` that has not ended.
     fn cancel(&self, job: &str) -> Result<(), EngineError>;
+    /// The last line task `idx` printed, when the scheduler keeps it (Kubernetes' pod logs); tasks that
+    /// write into the submission's `logs/` need none.
+    fn log_tail(&self, _job: &str, _idx: i64) -> Option<String> {
+        None
+    }
 }
 
-/// The scheduler of `executor` with the config's settings.
+/// The scheduler of `executor` with the config's settings; `repos` are the repositories its tasks work
+/// on (Kubernetes mounts them into the pods with `repository: path`).
 pub fn scheduler_for(
     executor: Executor,
     config: &ampsm_config::Config,
+    repos: &[String],
 ) -> Result<Box<dyn Scheduler>, EngineError> {
     match executor {
         Executor::Slurm => Ok(Box::new(slurm::Slurm::from_config(&config.executors.slurm))),
-        Executor::Kubernetes => Err(EngineError::Invalid(
-            "the kubernetes executor is not available in this build yet; use --executor slurm or local"
-                .into(),
-        )),
+        Executor::Kubernetes => {
+            let c = &config.executors.kubernetes;
+            let mounted = if c.repository.as_deref() == Some("path") { repos.to_vec() } else { Vec::new() };
+            Ok(Box::new(kubernetes::Kubernetes::from_config(c).with_repositories(mounted)))
+        }
         Executor::Local => Err(EngineError::Invalid("the local executor has no cluster scheduler".into())),
     }
 }
