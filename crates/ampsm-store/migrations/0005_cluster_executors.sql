@@ -29,6 +29,7 @@ CREATE TABLE cluster_tasks (
     state         TEXT NOT NULL DEFAULT 'pending'
                   CHECK (state IN ('pending', 'running', 'done', 'lost')),
     note          TEXT,                     -- why it was lost (the scheduler's state, a log tail)
+    ingest_ms     INTEGER,                  -- how long taking its result in took
     PRIMARY KEY (submission_id, idx)
 );
 CREATE INDEX cluster_tasks_item ON cluster_tasks (item_id);

@@ -91,6 +91,8 @@ pub struct ClusterTask {
     pub item_id: String,
     pub state: TaskState,
     pub note: Option<String>,
+    /// How long taking its result in took, ms.
+    pub ingest_ms: Option<i64>,
 }
 
 /// How many rows of each kind [`Store::import_session`] copied.
@@ -134,6 +136,7 @@ fn task_from_row(r: &Row<'_>) -> rusqlite::Result<ClusterTask> {
         item_id: r.get(2)?,
         state: text_column(r, 3)?,
         note: r.get(4)?,
+        ingest_ms: r.get(5)?,
     })
 }
 
@@ -227,11 +230,20 @@ impl Store {
     /// The tasks of a submission, by index.
     pub fn tasks_of(&self, submission: &str) -> Result<Vec<ClusterTask>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT submission_id, idx, item_id, state, note FROM cluster_tasks WHERE submission_id = ?1 \
+            "SELECT submission_id, idx, item_id, state, note, ingest_ms FROM cluster_tasks WHERE submission_id = ?1 \
              ORDER BY idx",
         )?;
         let rows = stmt.query_map([submission], task_from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Records how long taking a task's result in took.
+    pub fn set_task_ingest_ms(&mut self, submission: &str, idx: i64, ms: u64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE cluster_tasks SET ingest_ms = ?3 WHERE submission_id = ?1 AND idx = ?2",
+            params![submission, idx, ms as i64],
+        )?;
+        Ok(())
     }
 
     /// Moves a task on; a final state is kept (a late report of a task already taken in or lost changes

@@ -401,8 +401,9 @@ fn watch_submission(
             let task: Task = super::read_json(&w.layout.task(t.idx), "task file")?;
             let done = engine.ingest_result(&item, &task.base_commit, &result_dir);
             match done {
-                Ok(_) => {
+                Ok(ingested) => {
                     engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Done, None)?;
+                    engine.store.set_task_ingest_ms(&w.sub.id, t.idx, ingested.took_ms)?;
                 }
                 Err(e) => {
                     let note = format!("its result could not be taken in: {e}");
