@@ -472,6 +472,13 @@ impl Store {
         )?)
     }
 
+    /// Records where a run's results run.
+    pub fn set_bench_executor(&mut self, id: &str, executor: ampsm_core::Executor) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE bench_runs SET executor = ?2 WHERE id = ?1", params![id, executor.as_str()])?;
+        Ok(())
+    }
+
     /// Records why a run stopped early (kept when already set).
     pub fn set_bench_stop_reason(&mut self, id: &str, reason: &str) -> Result<(), StoreError> {
         self.conn().execute(

@@ -184,6 +184,9 @@ pub struct BenchPlan {
     pub problems: Vec<BenchProblem>,
     /// Where predictions go (default `AMPSM_HOME/bench/<run id>`).
     pub out_dir: Option<PathBuf>,
+    /// Where the results run (`--executor`); plans stored before executors existed ran locally.
+    #[serde(default)]
+    pub executor: ampsm_core::Executor,
     /// Warnings found while reading the input (unknown keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -428,6 +431,7 @@ impl Engine {
             agents: spec.agents.clone(),
             problems,
             out_dir: None,
+            executor: ampsm_core::Executor::Local,
             warnings: spec.warnings.iter().map(ToString::to_string).collect(),
         })
     }
@@ -571,6 +575,7 @@ impl Engine {
             agents,
             problems,
             out_dir: o.out.clone(),
+            executor: ampsm_core::Executor::Local,
             warnings: Vec::new(),
         })
     }
@@ -634,6 +639,7 @@ impl Engine {
             },
             &results,
         )?;
+        self.store.set_bench_executor(&id, plan.executor)?;
         self.store.get_bench_run(&id)?.ok_or_else(|| other(&id, "the run was not recorded"))
     }
 
@@ -789,7 +795,7 @@ fn missing_repo_text(instance: &str, repo: &str, tried: &[PathBuf]) -> String {
     )
 }
 
-fn other(run: &str, message: &str) -> EngineError {
+pub(crate) fn other(run: &str, message: &str) -> EngineError {
     BenchError::Other { run: short_id(run).to_string(), message: message.to_string() }.into()
 }
 
@@ -937,6 +943,10 @@ pub fn run_bench(
     let config = engine.store.bench_run_config(run_id)?.unwrap_or_default();
     let plan: BenchPlan = serde_json::from_str(&config)
         .map_err(|e| other(run_id, &format!("its stored plan cannot be read: {e}")))?;
+    if plan.executor != ampsm_core::Executor::Local {
+        drop(engine);
+        return crate::jobs::cluster::bench::run_bench_on_cluster(paths, run_id, plan, observer);
+    }
     let out_dir = plan.out_dir.clone().unwrap_or_else(|| paths.home.join("bench").join(run_id));
     std::fs::create_dir_all(&out_dir).map_err(|source| EngineError::Io { path: out_dir.clone(), source })?;
     let pool = run
@@ -1227,7 +1237,7 @@ fn join_notes(notes: &[String], last: &str) -> String {
 
 /// The session name of a result: `<instance>-<run short id>-<seq>`, within the 64-character limit.
 /// `<instance>-<run short id>-<seq>`, and `-<attempt>` after it for the attempts of a resumed run.
-fn session_name(instance: &str, run_id: &str, seq: i64, attempt: i64) -> String {
+pub(crate) fn session_name(instance: &str, run_id: &str, seq: i64, attempt: i64) -> String {
     let suffix = match attempt {
         ..=1 => format!("-{}-{seq}", short_id(run_id)),
         n => format!("-{}-{seq}-{n}", short_id(run_id)),
@@ -1547,7 +1557,17 @@ fn file_safe(s: &str) -> String {
 /// Writes `<out>/predictions.jsonl` (every result that produced a patch, in order) and, when the run has
 /// several configs or repeats, one file per config and repeat under `<out>/predictions/`.
 fn write_predictions(store: &Store, sh: &Shared) -> Result<PathBuf, EngineError> {
-    let results = store.bench_results(&sh.run.id)?;
+    write_predictions_of(store, &sh.run.id, &sh.plan, &sh.out_dir)
+}
+
+/// Rewrites the predictions files of run `run_id` in `out_dir` (see the module docs).
+pub(crate) fn write_predictions_of(
+    store: &Store,
+    run_id: &str,
+    plan: &BenchPlan,
+    out_dir: &Path,
+) -> Result<PathBuf, EngineError> {
+    let results = store.bench_results(run_id)?;
     let lines: Vec<(&BenchResult, String)> = results
         .iter()
         .filter(|r| r.model_patch.is_some())
@@ -1572,15 +1592,15 @@ fn write_predictions(store: &Store, sh: &Shared) -> Result<PathBuf, EngineError>
         drop(f);
         std::fs::rename(&partial, path).map_err(io)
     };
-    let main = sh.out_dir.join("predictions.jsonl");
+    let main = out_dir.join("predictions.jsonl");
     write(&main, &mut lines.iter().map(|(_, l)| l))?;
-    if sh.plan.agents.len() > 1 || sh.plan.repeats > 1 {
-        let dir = sh.out_dir.join("predictions");
+    if plan.agents.len() > 1 || plan.repeats > 1 {
+        let dir = out_dir.join("predictions");
         std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io { path: dir.clone(), source })?;
-        for a in &sh.plan.agents {
-            for rep in 0..sh.plan.repeats as i64 {
+        for a in &plan.agents {
+            for rep in 0..plan.repeats as i64 {
                 let label = a.label();
-                let name = if sh.plan.repeats > 1 {
+                let name = if plan.repeats > 1 {
                     format!("{}-r{}.jsonl", file_safe(&label), rep + 1)
                 } else {
                     format!("{}.jsonl", file_safe(&label))

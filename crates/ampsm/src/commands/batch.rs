@@ -187,11 +187,8 @@ fn start(a: StartArgs, json: bool) -> Result<(), CliError> {
 fn worker(a: &WorkerArgs) -> Result<(), CliError> {
     use ampsm_engine::jobs::cluster::worker::{WorkerOutcome, run_task};
     match run_task(&a.folder, a.index)? {
-        WorkerOutcome::Ran(r) => {
-            println!(
-                "{}",
-                json!({"item": r.item_id, "status": r.status, "attempts": r.attempts.len(), "error": r.error, "took_ms": r.took_ms})
-            );
+        WorkerOutcome::Ran { unit, status, error, took_ms } => {
+            println!("{}", json!({"unit": unit, "status": status, "error": error, "took_ms": took_ms}));
         }
         WorkerOutcome::AlreadyDone => println!("{}", json!({"index": a.index, "status": "already-done"})),
     }

@@ -125,6 +125,10 @@ pub struct SweArgs {
     /// Where predictions.jsonl and logs go (default AMPSM_HOME/bench/<run id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the results run: local (this machine), slurm (one job array) or kubernetes (one Indexed
+    /// Job); settings in `executors.<name>.*` of the config.
+    #[arg(long, value_parser = crate::commands::batch::executor_arg())]
+    pub executor: Option<ampsm_core::Executor>,
     /// Check everything and print the plan; run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -144,6 +148,10 @@ pub struct CustomArgs {
     /// Where predictions.jsonl and logs go (default AMPSM_HOME/bench/<run id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the results run: local (this machine), slurm (one job array) or kubernetes (one Indexed
+    /// Job); settings in `executors.<name>.*` of the config.
+    #[arg(long, value_parser = crate::commands::batch::executor_arg())]
+    pub executor: Option<ampsm_core::Executor>,
     /// Check everything and print the plan; run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -228,7 +236,10 @@ fn swe(a: SweArgs, json: bool) -> Result<(), CliError> {
         hints: a.hints,
         out: a.out,
     };
-    let plan = engine.plan_swe_bench(&options)?;
+    let mut plan = engine.plan_swe_bench(&options)?;
+    if let Some(e) = a.executor {
+        plan.executor = e;
+    }
     start(&mut engine, plan, a.dry_run, a.detach, json)
 }
 
@@ -236,6 +247,9 @@ fn custom(a: CustomArgs, json: bool) -> Result<(), CliError> {
     let mut engine = open_engine()?;
     let mut plan = engine.plan_custom_bench(&a.config, budget_arg(a.budget)?)?;
     plan.out_dir = a.out;
+    if let Some(e) = a.executor {
+        plan.executor = e;
+    }
     start(&mut engine, plan, a.dry_run, a.detach, json)
 }
 

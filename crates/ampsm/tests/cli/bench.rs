@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A Claude Code stand-in that makes `greet.sh` shout and notes the prompt in NOTES.md; it reports its cost.
-const CLAUDE_FIXES: &str = r#"{"format": "claude", "steps": [
+pub(crate) const CLAUDE_FIXES: &str = r#"{"format": "claude", "steps": [
  {"emit": {"type": "system", "subtype": "init", "cwd": "{{cwd}}", "session_id": "{{thread_id}}", "tools": [], "mcp_servers": [], "model": "claude-sonnet-4-5-20250929"}},
  {"write_file": {"path": "greet.sh", "content": "echo HELLO\n"}},
  {"write_file": {"path": "NOTES.md", "content": "{{prompt}}\n"}},
@@ -22,7 +22,7 @@ const CLAUDE_FIXES: &str = r#"{"format": "claude", "steps": [
 ]}"#;
 
 /// A Codex stand-in that capitalizes instead of shouting (the hidden test fails) and notes the prompt.
-const CODEX_MISSES: &str = r#"{"format": "codex", "steps": [
+pub(crate) const CODEX_MISSES: &str = r#"{"format": "codex", "steps": [
  {"emit": {"type": "thread.started", "thread_id": "{{thread_id}}"}},
  {"emit": {"type": "turn.started"}},
  {"write_file": {"path": "greet.sh", "content": "echo Hello\n"}},
@@ -41,7 +41,7 @@ const CLAUDE_ECHOES: &str = r#"{"format": "claude", "steps": [
 ]}"#;
 
 /// The hidden test of the `shout` problem.
-const HIDDEN_PATCH: &str = "diff --git a/tests/shout_test.sh b/tests/shout_test.sh\nnew file mode 100644\n\
+pub(crate) const HIDDEN_PATCH: &str = "diff --git a/tests/shout_test.sh b/tests/shout_test.sh\nnew file mode 100644\n\
 --- /dev/null\n+++ b/tests/shout_test.sh\n@@ -0,0 +1 @@\n+test \"$(sh greet.sh)\" = \"HELLO\"\n";
 
 pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -80,7 +80,7 @@ pub(crate) fn bench_world(claude: &str, codex: &str) -> World {
     w
 }
 
-const SHOUT_BENCH: &str = r#"name: "shout-bench"
+pub(crate) const SHOUT_BENCH: &str = r#"name: "shout-bench"
 concurrency: 2
 repeats: 1
 timeout: 1m

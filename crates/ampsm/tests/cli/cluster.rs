@@ -44,10 +44,10 @@ impl Cluster {
         }
     }
 
-    /// Points `w` at the cluster: Slurm's `SLURM_CONF`; for the double a kubeconfig, the executor's
-    /// settings (the image is a name only: the double runs this test's binary as the pods' command), and
-    /// a Secret with the agent's environment (pods get nothing else from the test).
-    fn configure(&self, w: &World, config: &str, scenario: &str) {
+    /// Points `w` at the cluster, on top of `config`: Slurm's `SLURM_CONF`; for the double a kubeconfig,
+    /// the executor's settings (the image is a name only: the double runs this test's binary as the pods'
+    /// command), and a Secret with `env`, the agents' environment (pods get nothing else from the test).
+    fn configure(&self, w: &World, config: &str, env: &[(&str, &str)]) {
         match self {
             Cluster::Slurm(c) => {
                 for (k, v) in c.env() {
@@ -64,9 +64,10 @@ impl Cluster {
                     kubeconfig.display(),
                     env!("CARGO_BIN_EXE_amp-sessions")
                 ));
+                let data: serde_json::Map<String, Value> =
+                    env.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect();
                 let secret = serde_json::json!({
-                    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "agent-keys"},
-                    "stringData": {"FAKE_AGENT_SCENARIO": scenario, "AMP_API_KEY": "sgamp_test_key"},
+                    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "agent-keys"}, "stringData": data,
                 });
                 let url = format!("{}/api/v1/namespaces/ampsm/secrets", double.url());
                 // The same secret for a second world is already there.
@@ -99,7 +100,9 @@ fn world(repos: usize, scenario: &str, cluster: Option<&Cluster>) -> World {
     let amp = install_fake_agent_as(&bin, "amp");
     let config = format!("amp:\n  path: {}\n", amp.display());
     match cluster {
-        Some(c) => c.configure(&w, &config, scenario),
+        Some(c) => {
+            c.configure(&w, &config, &[("FAKE_AGENT_SCENARIO", scenario), ("AMP_API_KEY", "sgamp_test_key")])
+        }
         None => w.write_config(&config),
     }
     w.set_env("FAKE_AGENT_SCENARIO", scenario);
@@ -262,6 +265,198 @@ fn resume_runs_nothing_twice(cluster: &Cluster) {
     let items = v["items"].as_array().unwrap();
     assert!(items.iter().all(|i| i["status"] == "passed" && i["attempts"] == 1), "{v:#}");
     assert_eq!(tasks_started(&w.home()), 6, "every item ran once on the cluster, none twice");
+}
+
+/// A benchmark world (`bench::bench_world`: claude fixes `shout`, codex does not) with the hidden test
+/// patch and the suite at 3 repeats (2 problems × 2 agents × 3 = 12 results), on `cluster` when given.
+fn bench_world(cluster: Option<&Cluster>) -> (World, String) {
+    use crate::bench::{CLAUDE_FIXES, CODEX_MISSES, HIDDEN_PATCH, SHOUT_BENCH};
+    let w = crate::bench::bench_world(CLAUDE_FIXES, CODEX_MISSES);
+    crate::bench::write(w.dir.path(), "hidden.patch", HIDDEN_PATCH);
+    let file =
+        crate::bench::write(w.dir.path(), "bench.yaml", &SHOUT_BENCH.replace("repeats: 1", "repeats: 3"));
+    if let Some(c) = cluster {
+        let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
+        c.configure(&w, &config, &[("ANTHROPIC_API_KEY", "sk-ant-test"), ("OPENAI_API_KEY", "sk-test")]);
+    }
+    (w, file.to_string_lossy().into_owned())
+}
+
+/// Per result (`problem/agent#repeat`): status, resolved, tokens and the model patch.
+fn bench_results(view: &Value) -> BTreeMap<String, (String, Value, Value, Value)> {
+    view["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = format!(
+                "{}/{}#{}",
+                r["instance_id"].as_str().unwrap(),
+                r["label"].as_str().unwrap(),
+                r["repeat"]
+            );
+            let value = (
+                r["status"].as_str().unwrap().to_string(),
+                r["resolved"].clone(),
+                r["total_tokens"].clone(),
+                r["model_patch"].clone(),
+            );
+            (key, value)
+        })
+        .collect()
+}
+
+fn bench_same_as_local(cluster: &Cluster) {
+    let (local, local_file) = bench_world(None);
+    let (remote, remote_file) = bench_world(Some(cluster));
+    let out = local.run(&["bench", "custom", "--config", &local_file, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let local_view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let started = Instant::now();
+    let out = remote.run(&[
+        "bench",
+        "custom",
+        "--config",
+        &remote_file,
+        "--json",
+        "--executor",
+        cluster.executor(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{}: 12 results in {:?}", cluster.executor(), started.elapsed());
+    let remote_view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (a, b) = (bench_results(&local_view), bench_results(&remote_view));
+    assert_eq!(a.len(), 12);
+    assert_eq!(a.values().filter(|r| r.0 == "resolved").count(), 9, "{a:#?}");
+    assert_eq!(a, b, "the same statuses, tests, tokens and patches");
+    assert_eq!(remote_view["status"], local_view["status"]);
+    // The official predictions file, one line per result, and each result's session here.
+    let out_dir = PathBuf::from(remote_view["out_dir"].as_str().unwrap());
+    let preds = std::fs::read_to_string(out_dir.join("predictions.jsonl")).unwrap();
+    assert_eq!(preds.lines().count(), 12);
+    let result = &remote_view["results"][0];
+    let logs = remote.ok(&["logs", result["session_id"].as_str().unwrap()]);
+    assert!(!logs.trim().is_empty());
+    assert_eq!(cluster.live_tasks(), 0);
+}
+
+fn bench_abort_within_five_seconds(cluster: &Cluster) {
+    use crate::bench::{HIDDEN_PATCH, SHOUT_BENCH};
+    let slow = r#"{"format": "claude", "steps": [
+ {"emit": {"type": "system", "subtype": "init", "cwd": "{{cwd}}", "session_id": "{{thread_id}}", "tools": [], "mcp_servers": [], "model": "claude-sonnet-4-5-20250929"}},
+ {"sleep_ms": 120000}
+]}"#;
+    let w = crate::bench::bench_world(slow, slow);
+    crate::bench::write(w.dir.path(), "hidden.patch", HIDDEN_PATCH);
+    let file = crate::bench::write(w.dir.path(), "bench.yaml", SHOUT_BENCH);
+    let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
+    cluster.configure(&w, &config, &[("ANTHROPIC_API_KEY", "sk-ant-test"), ("OPENAI_API_KEY", "sk-test")]);
+    let file = file.to_string_lossy().into_owned();
+    let started =
+        w.json(&["bench", "custom", "--config", &file, "--executor", cluster.executor(), "--detach"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = w.json(&["bench", "show", &id]);
+        if v["counts"]["running"].as_i64() >= Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no result running on the cluster: {v:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let t0 = Instant::now();
+    w.ok(&["bench", "abort", &id]);
+    while cluster.live_tasks() > 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "cluster tasks still live 5 s after `bench abort`");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = w.json(&["bench", "show", &id]);
+        if v["status"] == "aborted" {
+            let statuses: Vec<&str> =
+                v["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+            assert_eq!(statuses, ["aborted"; 4], "{v:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run did not end: {v:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn bench_resume_runs_nothing_twice(cluster: &Cluster) {
+    use crate::bench::{HIDDEN_PATCH, SHOUT_BENCH};
+    // Each result's agent takes 2.5 s, two at a time.
+    let slow_fix = crate::bench::CLAUDE_FIXES.replacen(
+        r#" {"write_file": {"path": "greet.sh""#,
+        r#" {"sleep_ms": 2500},
+ {"write_file": {"path": "greet.sh""#,
+        1,
+    );
+    let w = crate::bench::bench_world(&slow_fix, crate::bench::CODEX_MISSES);
+    crate::bench::write(w.dir.path(), "hidden.patch", HIDDEN_PATCH);
+    let suite = SHOUT_BENCH.replace("  - codex\n", "").replace("repeats: 1", "repeats: 3");
+    let file = crate::bench::write(w.dir.path(), "bench.yaml", &suite);
+    let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
+    cluster.configure(&w, &config, &[("ANTHROPIC_API_KEY", "sk-ant-test"), ("OPENAI_API_KEY", "sk-test")]);
+    let file = file.to_string_lossy().into_owned();
+    let started =
+        w.json(&["bench", "custom", "--config", &file, "--executor", cluster.executor(), "--detach"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    let runner = started["runner_pid"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while w.json(&["bench", "show", &id])["counts"]["resolved"].as_i64() < Some(1) {
+        assert!(Instant::now() < deadline, "no first result");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::process::Command::new("kill").args(["-9", &runner.to_string()]).status().unwrap();
+    // The cluster goes on without its coordinator.
+    std::thread::sleep(Duration::from_secs(4));
+    let out = w.cmd().args(["bench", "resume", &id]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = w.json(&["bench", "show", &id]);
+    let statuses: Vec<&str> =
+        v["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["resolved"; 6], "{v:#}");
+    assert_eq!(tasks_started(&w.home()), 6, "every result ran once on the cluster, none twice");
+}
+
+#[test]
+#[requires(slurm)]
+fn bench_resume_after_kill_9_of_the_slurm_coordinator_runs_nothing_twice() {
+    bench_resume_runs_nothing_twice(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn bench_resume_after_kill_9_of_the_kubernetes_coordinator_runs_nothing_twice_against_the_api_double() {
+    bench_resume_runs_nothing_twice(&Cluster::Kube(KubeDouble::start()));
+}
+
+#[test]
+#[requires(slurm)]
+fn a_benchmark_on_slurm_ends_as_the_same_run_locally() {
+    bench_same_as_local(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn a_benchmark_on_kubernetes_ends_as_the_same_run_locally_against_the_api_double() {
+    bench_same_as_local(&Cluster::Kube(KubeDouble::start()));
+}
+
+#[test]
+#[requires(slurm)]
+fn bench_abort_cancels_the_slurm_tasks_within_five_seconds() {
+    bench_abort_within_five_seconds(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn bench_abort_deletes_the_kubernetes_job_within_five_seconds_against_the_api_double() {
+    bench_abort_within_five_seconds(&Cluster::Kube(KubeDouble::start()));
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! The coordinator of a batch on a cluster (see [`super`]): submits the queued items, watches the
-//! submission folders and the scheduler, takes results in as they arrive, cancels on abort or when the
-//! batch's budget is spent, and ends the batch as a local runner would.
+//! The coordinator of a batch or a benchmark run on a cluster (see [`super`]): submits the queued units
+//! (batch items, benchmark results), watches the submission folders and the scheduler, takes results in
+//! as they arrive, cancels on abort or when the run's budget is spent. What differs between batches and
+//! benchmark runs (their rows, task files, how a result is taken in) is behind [`Units`]; the loop here is
+//! the same for both.
 
 use super::{Layout, RepoSource, Scheduler, SubmitRequest, Task, TaskPhase, write_atomic};
 use crate::jobs::batch::{BatchError, BatchEvent, BatchOutcome};
@@ -29,16 +31,16 @@ const RESULT_GRACE: Duration = Duration::from_secs(20);
 const TASK_OVERHEAD: Duration = Duration::from_secs(600);
 
 /// The settings of a submission, from the config.
-struct Settings {
-    work_dir: PathBuf,
-    program: PathBuf,
-    remote: bool,
-    max_concurrent: u32,
-    time_limit: Option<Duration>,
+pub(crate) struct Settings {
+    pub work_dir: PathBuf,
+    pub program: PathBuf,
+    pub remote: bool,
+    pub max_concurrent: u32,
+    pub time_limit: Option<Duration>,
 }
 
 impl Settings {
-    fn of(engine: &Engine, executor: Executor, batch: &Batch) -> Result<Settings, EngineError> {
+    fn of(engine: &Engine, executor: Executor, concurrency: u32) -> Result<Settings, EngineError> {
         let home_dir = engine.paths.home.join("cluster");
         let program = |p: &Option<String>| -> Result<PathBuf, EngineError> {
             match p {
@@ -54,7 +56,7 @@ impl Settings {
                     work_dir: c.work_dir.as_ref().map(PathBuf::from).unwrap_or(home_dir),
                     program: program(&c.program)?,
                     remote: c.repository.as_deref() == Some("remote"),
-                    max_concurrent: c.max_concurrent.unwrap_or(batch.concurrency.max(1) as u32),
+                    max_concurrent: c.max_concurrent.unwrap_or(concurrency.max(1)),
                     time_limit: c.time_limit.as_deref().and_then(|t| ampsm_core::parse_duration(t).ok()),
                 }
             }
@@ -62,17 +64,99 @@ impl Settings {
                 let c = &engine.config.executors.kubernetes;
                 Settings {
                     work_dir: c.work_dir.as_ref().map(PathBuf::from).unwrap_or(home_dir),
-                    program: PathBuf::from("amp-sessions"),
+                    program: PathBuf::from(c.program.clone().unwrap_or_else(|| "amp-sessions".into())),
                     remote: c.repository.as_deref() != Some("path"),
-                    max_concurrent: batch.concurrency.max(1) as u32,
+                    max_concurrent: concurrency.max(1),
                     time_limit: None,
                 }
             }
             Executor::Local => {
-                return Err(EngineError::Invalid("a local batch has no cluster settings".into()));
+                return Err(EngineError::Invalid("a local run has no cluster settings".into()));
             }
         })
     }
+
+    /// How a node gets `root`: its path, or its `origin` (`what` names the unit in errors).
+    pub(crate) fn repo_source(&self, root: &Path, what: &str) -> Result<RepoSource, EngineError> {
+        if !self.remote {
+            return Ok(RepoSource::Path(root.to_string_lossy().into_owned()));
+        }
+        let out = Git::new(root).run_ok(&["remote", "get-url", "origin"])?;
+        if !out.success() {
+            return Err(EngineError::Invalid(format!(
+                "{what}: {} has no `origin` remote to clone on the nodes (repository: remote)",
+                root.display()
+            )));
+        }
+        Ok(RepoSource::Remote(out.stdout.trim().to_string()))
+    }
+}
+
+/// The commit author of the repository at `root` (`user.name`, `user.email`), which a clone lacks.
+pub(crate) fn git_identity(root: &Path) -> Option<(String, String)> {
+    let git = Git::new(root);
+    let get = |key: &str| {
+        git.run_ok(&["config", key]).ok().filter(|o| o.success()).map(|o| o.stdout.trim().to_string())
+    };
+    get("user.name").zip(get("user.email"))
+}
+
+/// How a unit ended without a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// Cancelled (an abort).
+    Aborted,
+    /// The scheduler's time limit.
+    Timeout,
+    /// Anything else: a node failure, a worker that could not write its result.
+    Error,
+}
+
+/// What the coordinator runs: the units of a batch (items) or of a benchmark run (results), with their
+/// rows and task files.
+pub(crate) trait Units {
+    fn kind(&self) -> JobKind;
+    fn id(&self) -> &str;
+    /// The budget of the whole run, and what it spent so far.
+    fn budget(&self) -> Option<Money>;
+    fn spent(&self, e: &Engine) -> Result<Money, EngineError>;
+    fn abort_requested(&self, e: &Engine) -> Result<bool, EngineError>;
+    /// The units waiting to run.
+    fn queued(&self, e: &Engine) -> Result<Vec<String>, EngineError>;
+    /// Whether a unit ended (`None`: it is gone) and whether it runs.
+    fn state(&self, e: &Engine, unit: &str) -> Result<Option<UnitState>, EngineError>;
+    /// Writes the task file of `unit`; returns the time its task may need.
+    fn write_task(
+        &self,
+        e: &Engine,
+        unit: &str,
+        path: &Path,
+        settings: &Settings,
+        cap: Option<f64>,
+    ) -> Result<Duration, EngineError>;
+    /// Its worker started on a node.
+    fn started(&self, e: &mut Engine, unit: &str) -> Result<(), EngineError>;
+    /// Takes its result in (and ends it); returns how long that took, ms.
+    fn take_in(&self, e: &mut Engine, unit: &str, task: &Path, result: &Path) -> Result<u64, EngineError>;
+    /// Ends it without a result.
+    fn end(&self, e: &mut Engine, unit: &str, how: Lost, note: &str) -> Result<(), EngineError>;
+    /// Ends every unit still queued, `aborted` with `note`.
+    fn stop_queued(&self, e: &mut Engine, note: &str) -> Result<(), EngineError>;
+}
+
+/// Where a unit stands, for the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnitState {
+    Queued,
+    Running,
+    Finished,
+}
+
+/// How the coordinator's loop ended.
+pub(crate) struct Stopped {
+    pub user_abort: bool,
+    pub budget_stop: Option<String>,
+    pub first_error: Option<EngineError>,
 }
 
 /// A submission being watched.
@@ -84,6 +168,117 @@ struct Watched {
     phases: BTreeMap<i64, TaskPhase>,
     /// Since when a task has been seen ended without its result.
     ended_since: HashMap<i64, Instant>,
+}
+
+/// The coordinator's loop for `units` (see the module docs): adopts earlier submissions that may still
+/// report, submits the queued units nobody covers, then watches until every task is final.
+pub(crate) fn run_on_cluster(
+    engine: &mut Engine,
+    units: &dyn Units,
+    executor: Executor,
+    concurrency: u32,
+    repos: &[String],
+) -> Result<Stopped, EngineError> {
+    let scheduler = super::scheduler_for(executor, &engine.config, repos)?;
+    let settings = Settings::of(engine, executor, concurrency)?;
+    let mut watched: Vec<Watched> = engine
+        .store
+        .submissions_of(units.kind(), units.id())?
+        .into_iter()
+        .filter(|s| s.ended_at.is_none())
+        .map(|sub| Watched {
+            layout: Layout::new(&sub.folder),
+            sub,
+            asked: None,
+            phases: BTreeMap::new(),
+            ended_since: HashMap::new(),
+        })
+        .collect();
+    let mut covered = HashSet::new();
+    for w in &watched {
+        for t in engine.store.tasks_of(&w.sub.id)? {
+            if !t.state.is_final() {
+                covered.insert(t.item_id);
+            }
+        }
+    }
+    let queued: Vec<String> = units.queued(engine)?.into_iter().filter(|u| !covered.contains(u)).collect();
+    let mut abort = units.abort_requested(engine)?;
+    let mut budget_stop: Option<String> = None;
+    let mut first_error: Option<EngineError> = None;
+    if !queued.is_empty() && !abort {
+        match submit(engine, units, executor, &settings, scheduler.as_ref(), &queued) {
+            Ok(w) => watched.push(w),
+            Err(e) => {
+                let note = format!("not started: the submission to the cluster failed: {e}");
+                for unit in &queued {
+                    units.end(engine, unit, Lost::Error, &note)?;
+                }
+                first_error = Some(e);
+            }
+        }
+    }
+    let mut cancelled = false;
+    loop {
+        if !abort && units.abort_requested(engine)? {
+            abort = true;
+        }
+        if (abort || budget_stop.is_some()) && !cancelled {
+            cancelled = true;
+            let note = match &budget_stop {
+                Some(reason) => format!("not started: {reason}"),
+                None => "aborted before it started".to_string(),
+            };
+            for w in &watched {
+                cancel(engine, scheduler.as_ref(), &w.sub);
+                for t in engine.store.tasks_of(&w.sub.id)? {
+                    match units.state(engine, &t.item_id)? {
+                        Some(UnitState::Queued) => units.end(engine, &t.item_id, Lost::Aborted, &note)?,
+                        Some(UnitState::Running) if budget_stop.is_none() => {
+                            let why = "aborted: its cluster task was cancelled (an abort or a signal)";
+                            units.end(engine, &t.item_id, Lost::Aborted, why)?;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            units.stop_queued(engine, &note)?;
+        }
+        let mut open = false;
+        for w in watched.iter_mut() {
+            if w.sub.ended_at.is_some() {
+                continue;
+            }
+            match watch_submission(engine, units, scheduler.as_ref(), w) {
+                Ok(true) => {
+                    engine.store.end_submission(&w.sub.id)?;
+                    w.sub.ended_at = Some(ampsm_core::time::now_ms());
+                }
+                Ok(false) => open = true,
+                Err(e) => {
+                    tracing::warn!("watching submission {}: {e}", w.sub.id);
+                    open = true;
+                }
+            }
+        }
+        if budget_stop.is_none()
+            && let Some(limit) = units.budget().filter(|b| b.is_positive())
+        {
+            let spent = units.spent(engine)?;
+            if spent.reached(limit) {
+                budget_stop = Some(format!(
+                    "the run's budget of {} is spent ({} so far)",
+                    ampsm_core::dollars(limit.usd()),
+                    ampsm_core::dollars(spent.usd())
+                ));
+            }
+        }
+        if !open {
+            break;
+        }
+        std::thread::sleep(WATCH);
+    }
+    Ok(Stopped { user_abort: abort, budget_stop, first_error })
 }
 
 /// Runs the queued items of a cluster batch to the end (see the module docs).
@@ -117,132 +312,15 @@ pub fn run_batch_on_cluster(
         engine.store.batch_items(batch_id)?.into_iter().map(|i| i.repo_path).collect();
     repos.sort();
     repos.dedup();
-    let scheduler = super::scheduler_for(batch.executor, &engine.config, &repos)?;
-    let settings = Settings::of(&engine, batch.executor, &batch)?;
     engine.store.set_batch_running(batch_id, own_pid())?;
-
-    // Earlier submissions that may still report (a coordinator before this one died).
-    let mut watched: Vec<Watched> = engine
-        .store
-        .submissions_of(JobKind::Batch, batch_id)?
-        .into_iter()
-        .filter(|s| s.ended_at.is_none())
-        .map(|sub| Watched {
-            layout: Layout::new(&sub.folder),
-            sub,
-            asked: None,
-            phases: BTreeMap::new(),
-            ended_since: HashMap::new(),
-        })
-        .collect();
-    let mut covered = HashSet::new();
-    for w in &watched {
-        for t in engine.store.tasks_of(&w.sub.id)? {
-            if !t.state.is_final() {
-                covered.insert(t.item_id);
-            }
-        }
-    }
-    let queued: Vec<BatchItem> = engine
-        .store
-        .batch_items(batch_id)?
-        .into_iter()
-        .filter(|i| i.status == BatchItemStatus::Queued && !covered.contains(&i.id))
-        .collect();
-    let mut abort = engine.store.batch_abort_requested(batch_id)?;
-    let mut budget_stop: Option<String> = None;
-    let mut first_error: Option<EngineError> = None;
-    if !queued.is_empty() && !abort {
-        match submit(&mut engine, &batch, &settings, scheduler.as_ref(), &queued) {
-            Ok(w) => watched.push(w),
-            Err(e) => {
-                let note = format!("not started: the submission to the cluster failed: {e}");
-                for item in &queued {
-                    engine.store.finish_batch_item(&item.id, BatchItemStatus::Error, Some(&note), false)?;
-                }
-                first_error = Some(e);
-            }
-        }
-    }
-
-    let mut cancelled = false;
-    loop {
-        if !abort && engine.store.batch_abort_requested(batch_id)? {
-            abort = true;
-        }
-        if (abort || budget_stop.is_some()) && !cancelled {
-            cancelled = true;
-            let note = match &budget_stop {
-                Some(reason) => format!("not started: {reason}"),
-                None => "aborted before it started".to_string(),
-            };
-            for w in &watched {
-                cancel(&mut engine, scheduler.as_ref(), &w.sub);
-                for t in engine.store.tasks_of(&w.sub.id)? {
-                    let Some(item) = engine.store.get_batch_item(&t.item_id)? else { continue };
-                    match item.status {
-                        BatchItemStatus::Queued => {
-                            engine.store.finish_batch_item(
-                                &item.id,
-                                BatchItemStatus::Aborted,
-                                Some(&note),
-                                false,
-                            )?;
-                        }
-                        BatchItemStatus::Running if budget_stop.is_none() => {
-                            let why = "aborted: its cluster task was cancelled (`batch abort` or a signal)";
-                            engine.store.finish_batch_item(
-                                &item.id,
-                                BatchItemStatus::Aborted,
-                                Some(why),
-                                false,
-                            )?;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            engine.store.abort_queued_items(batch_id, &note)?;
-        }
-        let mut open = false;
-        for w in watched.iter_mut() {
-            if w.sub.ended_at.is_some() {
-                continue;
-            }
-            match watch_submission(&mut engine, scheduler.as_ref(), w, observer.as_ref()) {
-                Ok(true) => {
-                    engine.store.end_submission(&w.sub.id)?;
-                    w.sub.ended_at = Some(ampsm_core::time::now_ms());
-                }
-                Ok(false) => open = true,
-                Err(e) => {
-                    tracing::warn!("watching submission {}: {e}", w.sub.id);
-                    open = true;
-                }
-            }
-        }
-        if budget_stop.is_none()
-            && let Some(limit) = batch.budget_usd.filter(|b| b.is_positive())
-        {
-            let spent = engine.store.batch_spend_usd(batch_id)?;
-            if spent.reached(limit) {
-                budget_stop = Some(format!(
-                    "the batch's budget of {} is spent ({} so far)",
-                    ampsm_core::dollars(limit.usd()),
-                    ampsm_core::dollars(spent.usd())
-                ));
-            }
-        }
-        if !open {
-            break;
-        }
-        std::thread::sleep(WATCH);
-    }
-
+    let units = BatchUnits { batch: batch.clone(), observer };
+    let stopped =
+        run_on_cluster(&mut engine, &units, batch.executor, batch.concurrency.max(1) as u32, &repos)?;
     // Notifications were off while items were taken in (merges, sessions): the batch's end is told once.
     engine.config.notifications = notifications;
+    let Stopped { user_abort, budget_stop, first_error } = stopped;
     let (status, counts, stop_reason) =
-        crate::jobs::batch::end_batch(&mut engine, &batch, abort, budget_stop, first_error.is_none())?;
+        crate::jobs::batch::end_batch(&mut engine, &batch, user_abort, budget_stop, first_error.is_none())?;
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -256,64 +334,87 @@ pub fn run_batch_on_cluster(
     })
 }
 
-/// Writes the tasks of `items` into a new submission folder, records the submission and submits it.
-fn submit(
-    engine: &mut Engine,
-    batch: &Batch,
-    settings: &Settings,
-    scheduler: &dyn Scheduler,
-    items: &[BatchItem],
-) -> Result<Watched, EngineError> {
-    let id = new_id();
-    let layout = Layout::new(settings.work_dir.join(&id));
-    let config =
-        serde_json::to_vec_pretty(&engine.config).map_err(|e| EngineError::Invalid(e.to_string()))?;
-    write_atomic(&layout.config(), &config)?;
-    let spent = engine.store.batch_spend_usd(&batch.id)?;
-    let cap = batch.budget_usd.filter(|b| b.is_positive()).map(|b| (b.usd() - spent.usd()).max(0.0));
-    let mut tasks = Vec::new();
-    let mut longest = Duration::ZERO;
-    for (idx, item) in items.iter().enumerate() {
-        let idx = idx as i64;
+/// The items of a batch as [`Units`].
+struct BatchUnits {
+    batch: Batch,
+    observer: Arc<dyn Fn(&BatchEvent) + Send + Sync>,
+}
+
+impl BatchUnits {
+    fn item(&self, e: &Engine, unit: &str) -> Result<Option<BatchItem>, EngineError> {
+        Ok(e.store.get_batch_item(unit)?)
+    }
+
+    fn tell_finished(&self, e: &Engine, unit: &str) -> Result<(), EngineError> {
+        if let Some(row) = self.item(e, unit)? {
+            (self.observer)(&BatchEvent::Finished { item: row });
+        }
+        Ok(())
+    }
+}
+
+impl Units for BatchUnits {
+    fn kind(&self) -> JobKind {
+        JobKind::Batch
+    }
+    fn id(&self) -> &str {
+        &self.batch.id
+    }
+    fn budget(&self) -> Option<Money> {
+        self.batch.budget_usd
+    }
+    fn spent(&self, e: &Engine) -> Result<Money, EngineError> {
+        Ok(e.store.batch_spend_usd(&self.batch.id)?)
+    }
+    fn abort_requested(&self, e: &Engine) -> Result<bool, EngineError> {
+        Ok(e.store.batch_abort_requested(&self.batch.id)?)
+    }
+    fn queued(&self, e: &Engine) -> Result<Vec<String>, EngineError> {
+        Ok(e.store
+            .batch_items(&self.batch.id)?
+            .into_iter()
+            .filter(|i| i.status == BatchItemStatus::Queued)
+            .map(|i| i.id)
+            .collect())
+    }
+    fn state(&self, e: &Engine, unit: &str) -> Result<Option<UnitState>, EngineError> {
+        Ok(self.item(e, unit)?.map(|i| match i.status {
+            BatchItemStatus::Queued => UnitState::Queued,
+            BatchItemStatus::Running => UnitState::Running,
+            _ => UnitState::Finished,
+        }))
+    }
+    fn write_task(
+        &self,
+        e: &Engine,
+        unit: &str,
+        path: &Path,
+        settings: &Settings,
+        cap: Option<f64>,
+    ) -> Result<Duration, EngineError> {
+        let item =
+            self.item(e, unit)?.ok_or_else(|| EngineError::Invalid(format!("batch item {unit} is gone")))?;
         let root = PathBuf::from(&item.repo_path);
-        let git = Git::new(&root);
         let base_branch = item.base_branch.clone().unwrap_or_else(|| "HEAD".into());
-        let base_commit = git.resolve_commit(&base_branch)?.ok_or_else(|| {
+        let base_commit = Git::new(&root).resolve_commit(&base_branch)?.ok_or_else(|| {
             EngineError::Invalid(format!(
                 "item {}: base {base_branch:?} is not in {}",
                 item.item_name,
                 root.display()
             ))
         })?;
-        let repo = if settings.remote {
-            let out = git.run_ok(&["remote", "get-url", "origin"])?;
-            if !out.success() {
-                return Err(EngineError::Invalid(format!(
-                    "item {}: {} has no `origin` remote to clone on the nodes (repository: remote)",
-                    item.item_name,
-                    root.display()
-                )));
-            }
-            RepoSource::Remote(out.stdout.trim().to_string())
-        } else {
-            RepoSource::Path(item.repo_path.clone())
-        };
-        let identity = |key: &str| {
-            git.run_ok(&["config", key]).ok().filter(|o| o.success()).map(|o| o.stdout.trim().to_string())
-        };
         let first_attempt = item.attempts + 1;
         let last_attempt = (item.retries + 1).max(first_attempt);
         let per_attempt = item
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.max(1) as u64))
-            .unwrap_or(engine.config.agent_timeout());
-        longest = longest.max(per_attempt * (last_attempt - first_attempt + 1) as u32);
+            .unwrap_or(e.config.agent_timeout());
         let task = Task {
             format: super::FORMAT,
-            batch_id: batch.id.clone(),
+            batch_id: self.batch.id.clone(),
             item_id: item.id.clone(),
             item_name: item.item_name.clone(),
-            repo,
+            repo: settings.repo_source(&root, &format!("item {}", item.item_name))?,
             base_branch,
             base_commit,
             prompt: item.prompt.clone(),
@@ -325,23 +426,82 @@ fn submit(
             last_attempt,
             budget_usd: item.budget_usd.map(Money::usd),
             budget_cap_usd: cap,
-            setup: engine.config.setup_for(&root).unwrap_or_default(),
-            git_identity: identity("user.name").zip(identity("user.email")),
+            setup: e.config.setup_for(&root).unwrap_or_default(),
+            git_identity: git_identity(&root),
         };
         let json = serde_json::to_vec_pretty(&task).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        write_atomic(&layout.task(idx), &json)?;
-        tasks.push((idx, item.id.clone()));
+        write_atomic(path, &json)?;
+        Ok(per_attempt * (last_attempt - first_attempt + 1) as u32)
+    }
+    fn started(&self, e: &mut Engine, unit: &str) -> Result<(), EngineError> {
+        if let Some(item) = self.item(e, unit)?.filter(|i| i.status == BatchItemStatus::Queued)
+            && let Some(attempt) = e.store.start_batch_item_attempt(&item.id)?
+        {
+            (self.observer)(&BatchEvent::Started { item, attempt, session: None });
+        }
+        Ok(())
+    }
+    fn take_in(&self, e: &mut Engine, unit: &str, task: &Path, result: &Path) -> Result<u64, EngineError> {
+        let item =
+            self.item(e, unit)?.ok_or_else(|| EngineError::Invalid(format!("batch item {unit} is gone")))?;
+        let task: Task = super::read_json(task, "task file")?;
+        let ingested = e.ingest_result(&item, &task.base_commit, result)?;
+        self.tell_finished(e, unit)?;
+        Ok(ingested.took_ms)
+    }
+    fn end(&self, e: &mut Engine, unit: &str, how: Lost, note: &str) -> Result<(), EngineError> {
+        if self.item(e, unit)?.is_none_or(|i| i.is_finished()) {
+            return Ok(());
+        }
+        let status = match how {
+            Lost::Aborted => BatchItemStatus::Aborted,
+            Lost::Timeout => BatchItemStatus::Timeout,
+            Lost::Error => BatchItemStatus::Error,
+        };
+        e.store.finish_batch_item(unit, status, Some(note), false)?;
+        self.tell_finished(e, unit)
+    }
+    fn stop_queued(&self, e: &mut Engine, note: &str) -> Result<(), EngineError> {
+        e.store.abort_queued_items(&self.batch.id, note)?;
+        Ok(())
+    }
+}
+
+/// Writes the tasks of `queued` into a new submission folder, records the submission and submits it.
+fn submit(
+    engine: &mut Engine,
+    units: &dyn Units,
+    executor: Executor,
+    settings: &Settings,
+    scheduler: &dyn Scheduler,
+    queued: &[String],
+) -> Result<Watched, EngineError> {
+    let id = new_id();
+    let layout = Layout::new(settings.work_dir.join(&id));
+    let config =
+        serde_json::to_vec_pretty(&engine.config).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    write_atomic(&layout.config(), &config)?;
+    let cap = units
+        .budget()
+        .filter(|b| b.is_positive())
+        .map(|b| (b.usd() - units.spent(engine).map(|s| s.usd()).unwrap_or(0.0)).max(0.0));
+    let mut tasks = Vec::new();
+    let mut longest = Duration::ZERO;
+    for (idx, unit) in queued.iter().enumerate() {
+        let idx = idx as i64;
+        longest = longest.max(units.write_task(engine, unit, &layout.task(idx), settings, cap)?);
+        tasks.push((idx, unit.clone()));
     }
     engine.store.insert_submission(&NewSubmission {
         id: id.clone(),
-        owner: JobKind::Batch,
-        owner_id: batch.id.clone(),
-        executor: batch.executor,
+        owner: units.kind(),
+        owner_id: units.id().to_string(),
+        executor,
         folder: layout.root.to_string_lossy().into_owned(),
         tasks: tasks.clone(),
     })?;
     let req = SubmitRequest {
-        name: format!("ampsm-{}", short_id(&batch.id)),
+        name: format!("ampsm-{}", short_id(units.id())),
         layout: layout.clone(),
         indexes: tasks.iter().map(|t| t.0).collect(),
         max_concurrent: settings.max_concurrent,
@@ -377,9 +537,9 @@ fn cancel(engine: &mut Engine, scheduler: &dyn Scheduler, sub: &Submission) {
 /// whether every task of it is final.
 fn watch_submission(
     engine: &mut Engine,
+    units: &dyn Units,
     scheduler: &dyn Scheduler,
     w: &mut Watched,
-    observer: &(dyn Fn(&BatchEvent) + Send + Sync),
 ) -> Result<bool, EngineError> {
     let tasks = engine.store.tasks_of(&w.sub.id)?;
     let open: Vec<_> = tasks.into_iter().filter(|t| !t.state.is_final()).collect();
@@ -392,44 +552,28 @@ fn watch_submission(
         w.asked = Some(Instant::now());
     }
     for t in open {
-        let Some(item) = engine.store.get_batch_item(&t.item_id)? else {
-            engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Lost, Some("its item is gone"))?;
+        if units.state(engine, &t.item_id)?.is_none() {
+            engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Lost, Some("its unit is gone"))?;
             continue;
-        };
+        }
         let result_dir = w.layout.result_dir(t.idx);
         if result_dir.join("result.json").is_file() {
-            let task: Task = super::read_json(&w.layout.task(t.idx), "task file")?;
-            let done = engine.ingest_result(&item, &task.base_commit, &result_dir);
-            match done {
-                Ok(ingested) => {
+            match units.take_in(engine, &t.item_id, &w.layout.task(t.idx), &result_dir) {
+                Ok(ms) => {
                     engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Done, None)?;
-                    engine.store.set_task_ingest_ms(&w.sub.id, t.idx, ingested.took_ms)?;
+                    engine.store.set_task_ingest_ms(&w.sub.id, t.idx, ms)?;
                 }
                 Err(e) => {
                     let note = format!("its result could not be taken in: {e}");
                     engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Lost, Some(&note))?;
-                    if !item.is_finished() {
-                        engine.store.finish_batch_item(
-                            &item.id,
-                            BatchItemStatus::Error,
-                            Some(&note),
-                            false,
-                        )?;
-                    }
+                    units.end(engine, &t.item_id, Lost::Error, &note)?;
                 }
-            }
-            if let Some(row) = engine.store.get_batch_item(&item.id)? {
-                observer(&BatchEvent::Finished { item: row });
             }
             continue;
         }
         if t.state == TaskState::Pending && w.layout.started(t.idx).is_file() {
             engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Running, None)?;
-            if item.status == BatchItemStatus::Queued
-                && let Some(attempt) = engine.store.start_batch_item_attempt(&item.id)?
-            {
-                observer(&BatchEvent::Started { item: item.clone(), attempt, session: None });
-            }
+            units.started(engine, &t.item_id)?;
         }
         // Ended (or forgotten) by the scheduler without a result: lost after a grace.
         let gone = match w.phases.get(&t.idx) {
@@ -454,19 +598,14 @@ fn watch_submission(
                         if tail.is_empty() { String::new() } else { format!(": {tail}") }
                     );
                     engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Lost, Some(&note))?;
-                    if !item.is_finished() {
-                        let status = if w.sub.cancelled_at.is_some() || state == "CANCELLED" {
-                            BatchItemStatus::Aborted
-                        } else if state == "TIMEOUT" {
-                            BatchItemStatus::Timeout
-                        } else {
-                            BatchItemStatus::Error
-                        };
-                        engine.store.finish_batch_item(&item.id, status, Some(&note), false)?;
-                        if let Some(row) = engine.store.get_batch_item(&item.id)? {
-                            observer(&BatchEvent::Finished { item: row });
-                        }
-                    }
+                    let how = if w.sub.cancelled_at.is_some() || state == "CANCELLED" {
+                        Lost::Aborted
+                    } else if state == "TIMEOUT" || state == "DeadlineExceeded" {
+                        Lost::Timeout
+                    } else {
+                        Lost::Error
+                    };
+                    units.end(engine, &t.item_id, how, &note)?;
                 }
             }
             None => {

@@ -25,6 +25,7 @@
 //! `tasks/<index>.json`, `started/<index>.json`, `results/<index>/` (`result.json`, `store.sqlite`,
 //! `attempt-<n>.bundle`) and `logs/` (the scheduler's output of each task).
 
+pub mod bench;
 pub mod coordinator;
 pub mod ingest;
 pub mod kubernetes;

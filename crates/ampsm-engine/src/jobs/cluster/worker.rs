@@ -30,54 +30,102 @@ use std::time::{Duration, Instant};
 /// What `batch worker` did.
 #[derive(Debug, Clone)]
 pub enum WorkerOutcome {
-    /// It ran the task and wrote its result.
-    Ran(TaskResult),
+    /// It ran the task and wrote its result: the unit (batch item or benchmark result), its status.
+    Ran { unit: String, status: String, error: Option<String>, took_ms: u64 },
     /// A result was already there; nothing was run.
     AlreadyDone,
 }
 
-/// Runs task `index` of the submission in `folder` (see the module docs).
+/// A worker's scratch space on its node and where its result goes.
+pub(super) struct Scratch {
+    /// Removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// The worker's own home (config copied from the coordinator).
+    pub paths: Paths,
+    /// The result folder being written, renamed to `result_dir` at the end.
+    pub out: PathBuf,
+    pub result_dir: PathBuf,
+    pub host: String,
+    pub started: Instant,
+}
+
+impl Scratch {
+    /// Makes the scratch home with the coordinator's config and the partial result folder, and writes
+    /// the started marker.
+    fn prepare(layout: &Layout, index: i64) -> Result<Scratch, EngineError> {
+        let started = Instant::now();
+        let config_text = std::fs::read_to_string(layout.config())
+            .map_err(|source| EngineError::Io { path: layout.config(), source })?;
+        let host = host_name();
+        let marker =
+            serde_json::json!({ "host": host, "pid": std::process::id(), "at": ampsm_core::time::now_ms() });
+        write_atomic(&layout.started(index), marker.to_string().as_bytes())?;
+        let scratch_root =
+            std::env::var_os("AMPSM_WORKER_TMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&scratch_root)
+            .map_err(|source| EngineError::Io { path: scratch_root.clone(), source })?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("ampsm-worker-{index}-"))
+            .tempdir_in(&scratch_root)
+            .map_err(|source| EngineError::Io { path: scratch_root.clone(), source })?;
+        let home = dir.path().join("home");
+        let paths = Paths::with_home(home.clone(), None);
+        paths.ensure_home().map_err(|source| EngineError::Io { path: home.clone(), source })?;
+        std::fs::write(&paths.config, &config_text)
+            .map_err(|source| EngineError::Io { path: paths.config.clone(), source })?;
+        let result_dir = layout.result_dir(index);
+        let out = result_dir.with_file_name(format!("{index}.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).map_err(|source| EngineError::Io { path: out.clone(), source })?;
+        Ok(Scratch { dir, paths, out, result_dir, host, started })
+    }
+
+    /// Copies the worker's store into the result.
+    pub fn copy_store(&self) -> Result<String, EngineError> {
+        let store = ampsm_store::Store::open(&self.paths.db)?;
+        store.copy_to(&self.out.join("store.sqlite"))?;
+        Ok("store.sqlite".into())
+    }
+
+    /// Writes `result.json` and moves the result into place; false when another run of the same task
+    /// got there first (its result is kept).
+    pub fn finish(&self, result: &impl serde::Serialize) -> Result<bool, EngineError> {
+        let json = serde_json::to_vec_pretty(result).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        write_atomic(&self.out.join("result.json"), &json)?;
+        if let Err(source) = std::fs::rename(&self.out, &self.result_dir) {
+            let _ = std::fs::remove_dir_all(&self.out);
+            if !self.result_dir.join("result.json").is_file() {
+                return Err(EngineError::Io { path: self.result_dir.clone(), source });
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// Runs task `index` of the submission in `folder` (see the module docs): a batch item, or a benchmark
+/// result (`"kind": "bench-result"` in its task file).
 pub fn run_task(folder: &Path, index: i64) -> Result<WorkerOutcome, EngineError> {
-    let started = Instant::now();
     let layout = Layout::new(folder);
-    let result_dir = layout.result_dir(index);
-    if result_dir.join("result.json").is_file() {
+    if layout.result_dir(index).join("result.json").is_file() {
         return Ok(WorkerOutcome::AlreadyDone);
     }
-    let task: Task = read_json(&layout.task(index), "task file")?;
-    if task.format != FORMAT {
+    let raw: serde_json::Value = read_json(&layout.task(index), "task file")?;
+    let format = raw["format"].as_u64().unwrap_or(0);
+    if format != u64::from(FORMAT) {
         return Err(EngineError::Invalid(format!(
-            "{}: task format {} but this amp-sessions reads format {FORMAT}; run the same version on the nodes",
+            "{}: task format {format} but this amp-sessions reads format {FORMAT}; run the same version on the \
+             nodes",
             layout.task(index).display(),
-            task.format
         )));
     }
-    let config_text = std::fs::read_to_string(layout.config())
-        .map_err(|source| EngineError::Io { path: layout.config(), source })?;
-    let host = host_name();
-    let marker =
-        serde_json::json!({ "host": host, "pid": std::process::id(), "at": ampsm_core::time::now_ms() });
-    write_atomic(&layout.started(index), marker.to_string().as_bytes())?;
-
-    let scratch_root =
-        std::env::var_os("AMPSM_WORKER_TMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&scratch_root)
-        .map_err(|source| EngineError::Io { path: scratch_root.clone(), source })?;
-    let scratch = tempfile::Builder::new()
-        .prefix(&format!("ampsm-worker-{index}-"))
-        .tempdir_in(&scratch_root)
-        .map_err(|source| EngineError::Io { path: scratch_root.clone(), source })?;
-    let home = scratch.path().join("home");
-    let paths = Paths::with_home(home.clone(), None);
-    paths.ensure_home().map_err(|source| EngineError::Io { path: home.clone(), source })?;
-    std::fs::write(&paths.config, &config_text)
-        .map_err(|source| EngineError::Io { path: paths.config.clone(), source })?;
-
-    // The result is written in here, then renamed into place.
-    let out = result_dir.with_file_name(format!("{index}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).map_err(|source| EngineError::Io { path: out.clone(), source })?;
-
+    if raw["kind"] == "bench-result" {
+        let task: super::bench::BenchTask = read_json(&layout.task(index), "task file")?;
+        let scratch = Scratch::prepare(&layout, index)?;
+        return super::bench::run_bench_task(&task, &scratch);
+    }
+    let task: Task = read_json(&layout.task(index), "task file")?;
+    let scratch = Scratch::prepare(&layout, index)?;
     let interrupt = Interrupt::install(|| {});
     let mut result = TaskResult {
         format: FORMAT,
@@ -86,40 +134,46 @@ pub fn run_task(folder: &Path, index: i64) -> Result<WorkerOutcome, EngineError>
         error: None,
         attempts: Vec::new(),
         store: None,
-        host,
+        host: scratch.host.clone(),
         took_ms: 0,
     };
-    match prepare_clone(&task, &scratch.path().join("repo")) {
+    match prepare_clone(
+        &task.repo,
+        &task.base_commit,
+        task.git_identity.as_ref(),
+        &scratch.dir.path().join("repo"),
+    ) {
         Err(e) => result.error = Some(e),
         Ok(clone) => {
-            let mut engine = Engine::open_at(paths.clone())?;
+            let mut engine = Engine::open_at(scratch.paths.clone())?;
             engine.config.notifications.desktop = false;
             engine.config.notifications.command = None;
-            run_attempts(&mut engine, &task, &clone, &interrupt, &out, &mut result);
+            run_attempts(&mut engine, &task, &clone, &interrupt, &scratch.out, &mut result);
             drop(engine);
-            let store = ampsm_store::Store::open(&paths.db)?;
-            store.copy_to(&out.join("store.sqlite"))?;
-            result.store = Some("store.sqlite".into());
+            result.store = Some(scratch.copy_store()?);
         }
     }
-    result.took_ms = started.elapsed().as_millis() as u64;
-    let json = serde_json::to_vec_pretty(&result).map_err(|e| EngineError::Invalid(e.to_string()))?;
-    write_atomic(&out.join("result.json"), &json)?;
-    if let Err(source) = std::fs::rename(&out, &result_dir) {
-        // Another run of the same task got there first: keep its result.
-        let _ = std::fs::remove_dir_all(&out);
-        if !result_dir.join("result.json").is_file() {
-            return Err(EngineError::Io { path: result_dir, source });
-        }
+    result.took_ms = scratch.started.elapsed().as_millis() as u64;
+    if !scratch.finish(&result)? {
         return Ok(WorkerOutcome::AlreadyDone);
     }
-    Ok(WorkerOutcome::Ran(result))
+    Ok(WorkerOutcome::Ran {
+        unit: result.item_id,
+        status: result.status.to_string(),
+        error: result.error,
+        took_ms: result.took_ms,
+    })
 }
 
-/// Clones the task's repository into `dest` and checks the base commit is there; errors are the item's
-/// (one line, for its `error`).
-fn prepare_clone(task: &Task, dest: &Path) -> Result<PathBuf, String> {
-    let source = match &task.repo {
+/// Clones `repo` into `dest` and checks `base_commit` is there; errors are the unit's (one line, for its
+/// `error`).
+pub(super) fn prepare_clone(
+    repo: &RepoSource,
+    base_commit: &str,
+    identity: Option<&(String, String)>,
+    dest: &Path,
+) -> Result<PathBuf, String> {
+    let source = match repo {
         RepoSource::Path(p) => p.clone(),
         RepoSource::Remote(url) => url.clone(),
     };
@@ -137,14 +191,14 @@ fn prepare_clone(task: &Task, dest: &Path) -> Result<PathBuf, String> {
         Err(e) => return Err(format!("cannot clone {source} on this node: {e}")),
     }
     let git = Git::new(dest);
-    if git.resolve_commit(&format!("{}^{{commit}}", task.base_commit)).ok().flatten().is_none() {
+    if git.resolve_commit(&format!("{base_commit}^{{commit}}")).ok().flatten().is_none() {
         return Err(format!(
             "the base commit {} is not in {source}; push it (or use `repository: path` on a shared folder)",
-            &task.base_commit[..task.base_commit.len().min(12)]
+            &base_commit[..base_commit.len().min(12)]
         ));
     }
-    let _ = git.run_ok(&["checkout", "--quiet", "--detach", task.base_commit.as_str()]);
-    if let Some((name, email)) = &task.git_identity {
+    let _ = git.run_ok(&["checkout", "--quiet", "--detach", base_commit]);
+    if let Some((name, email)) = identity {
         let _ = git.run_ok(&["config", "user.name", name.as_str()]);
         let _ = git.run_ok(&["config", "user.email", email.as_str()]);
     }
