@@ -9,6 +9,7 @@
 //! test_timeout: 10m     # per evaluation command (default 10m)
 //! setup: "npm ci"       # run in each agent worktree and each evaluation tree (a problem's own wins)
 //! budget: 2.0           # USD for the whole run
+//! executor: slurm       # optional: local (default), slurm or kubernetes (`executors.*` in the config)
 //! agents:               # the matrix: a name, or {agent, model}
 //!   - agent: claude
 //!     model: claude-sonnet-4-5
@@ -111,6 +112,8 @@ pub struct CustomBench {
     pub timeout: Option<Duration>,
     pub test_timeout: Option<Duration>,
     pub budget_usd: Option<f64>,
+    /// Where the results run (top-level `executor:`); `None`: not said (`--executor`, else local).
+    pub executor: Option<ampsm_core::Executor>,
     pub agents: Vec<BenchAgent>,
     pub problems: Vec<CustomProblem>,
     /// Unknown keys, ignored.
@@ -200,6 +203,8 @@ struct RawBench {
     budget: Option<Spanned<f64>>,
     #[serde(default)]
     setup: Option<String>,
+    #[serde(default)]
+    executor: Option<Spanned<String>>,
     agents: Spanned<Vec<Spanned<RawAgent>>>,
     problems: Spanned<Vec<Spanned<RawProblem>>>,
 }
@@ -352,6 +357,10 @@ impl Checker<'_> {
             }
             problems.push(problem);
         }
+        let executor = match &raw.executor {
+            None => None,
+            Some(e) => Some(e.value.trim().parse().map_err(|m: String| self.at(e, "executor", m))?),
+        };
         Ok(CustomBench {
             name,
             file: self.path.to_path_buf(),
@@ -360,6 +369,7 @@ impl Checker<'_> {
             timeout,
             test_timeout,
             budget_usd,
+            executor,
             agents,
             problems,
             warnings: Vec::new(),
@@ -997,6 +1007,10 @@ problems:
         assert!(err.starts_with("/w/b.yaml:7:12: agents[0].agent: unknown agent"), "{err}");
         let err = parse(&EXAMPLE.replace("budget: 2.0", "budget: -1")).unwrap_err();
         assert!(err.starts_with("/w/b.yaml:5:9: budget: must be a positive amount"), "{err}");
+        let err = parse(&EXAMPLE.replace("budget: 2.0", "budget: 2.0\nexecutor: ray")).unwrap_err();
+        assert!(err.starts_with("/w/b.yaml:6:11: executor: unknown executor \"ray\""), "{err}");
+        let ok = parse(&EXAMPLE.replace("budget: 2.0", "budget: 2.0\nexecutor: kubernetes")).unwrap();
+        assert_eq!(ok.executor, Some(ampsm_core::Executor::Kubernetes));
         let err = parse(&EXAMPLE.replace("repeats: 1", "repeats: 0")).unwrap_err();
         assert!(err.starts_with("/w/b.yaml:3:10: repeats: must be between 1 and 100"), "{err}");
         let err = parse(&EXAMPLE.replace("id: shout", "id: \"a b\"")).unwrap_err();

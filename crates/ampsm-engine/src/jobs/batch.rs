@@ -666,6 +666,12 @@ pub fn run_batch(
     let mut engine = Engine::open_at(paths.clone())?;
     let batch =
         engine.store.get_batch(batch_id)?.ok_or_else(|| BatchError::NotFound(batch_id.to_string()))?;
+    if batch.executor != ampsm_core::Executor::Local {
+        // Every front end (the CLI's runner, the dashboard) comes through here: a cluster batch is the
+        // cluster coordinator's.
+        drop(engine);
+        return crate::jobs::cluster::coordinator::run_batch_on_cluster(paths, batch_id, observer);
+    }
     if let Some(pid) = batch.runner_pid.filter(|p| pid_alive(*p) && *p != own_pid()) {
         return Err(
             BatchError::Running { batch: label(&batch), short: short_id(batch_id).to_string(), pid }.into()

@@ -431,7 +431,7 @@ impl Engine {
             agents: spec.agents.clone(),
             problems,
             out_dir: None,
-            executor: ampsm_core::Executor::Local,
+            executor: spec.executor.unwrap_or_default(),
             warnings: spec.warnings.iter().map(ToString::to_string).collect(),
         })
     }

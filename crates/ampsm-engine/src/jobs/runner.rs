@@ -210,11 +210,6 @@ impl Engine {
         batch_id: &str,
         observer: std::sync::Arc<dyn Fn(&crate::jobs::batch::BatchEvent) + Send + Sync>,
     ) -> Result<crate::jobs::batch::BatchOutcome, EngineError> {
-        let on_cluster =
-            self.store.get_batch(batch_id)?.is_some_and(|b| b.executor != ampsm_core::Executor::Local);
-        if on_cluster {
-            return crate::jobs::cluster::coordinator::run_batch_on_cluster(&self.paths, batch_id, observer);
-        }
         crate::jobs::batch::run_batch(&self.paths, batch_id, observer)
     }
 

@@ -200,7 +200,11 @@ pub async fn show(
         (notice_line(notice_text(n.done.as_deref())))
         div #batch-progress data-live {
             p { (status(v.batch.status.as_str())) " " (counts_text(&v.counts))
-                " · spent " (spent_text(&v)) }
+                " · spent " (spent_text(&v))
+                @if v.batch.executor != ampsm_core::Executor::Local {
+                    " · on " span #batch-executor { (v.batch.executor.as_str())
+                        @if !v.cluster_jobs.is_empty() { " (job " (v.cluster_jobs.join(", ")) ")" } }
+                } }
             @if let Some(r) = &v.batch.stop_reason { div.err.warn { "Stopped: " (r) } }
             @if let Some(n) = &v.note { div.err.warn { (n) } }
             @if let Some(f) = state.failure(&bid) { div.err { (f) } }

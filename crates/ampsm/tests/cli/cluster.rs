@@ -348,12 +348,13 @@ fn bench_abort_within_five_seconds(cluster: &Cluster) {
 ]}"#;
     let w = crate::bench::bench_world(slow, slow);
     crate::bench::write(w.dir.path(), "hidden.patch", HIDDEN_PATCH);
-    let file = crate::bench::write(w.dir.path(), "bench.yaml", SHOUT_BENCH);
+    // The executor from the YAML this time (`executor:`), not from the command line.
+    let suite = SHOUT_BENCH.replace("repeats: 1", &format!("repeats: 1\nexecutor: {}", cluster.executor()));
+    let file = crate::bench::write(w.dir.path(), "bench.yaml", &suite);
     let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
     cluster.configure(&w, &config, &[("ANTHROPIC_API_KEY", "sk-ant-test"), ("OPENAI_API_KEY", "sk-test")]);
     let file = file.to_string_lossy().into_owned();
-    let started =
-        w.json(&["bench", "custom", "--config", &file, "--executor", cluster.executor(), "--detach"]);
+    let started = w.json(&["bench", "custom", "--config", &file, "--detach"]);
     let id = started["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -424,6 +425,56 @@ fn bench_resume_runs_nothing_twice(cluster: &Cluster) {
         v["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["resolved"; 6], "{v:#}");
     assert_eq!(tasks_started(&w.home()), 6, "every result ran once on the cluster, none twice");
+}
+
+/// A batch pasted into the dashboard with `executor:` runs on the cluster, and its page follows it: the
+/// items running on nodes, then their sessions, the executor and the cluster job named.
+fn dashboard_follows_a_cluster_batch(cluster: &Cluster) {
+    let scenario = amp_scenario(3_000);
+    let w = world(1, &scenario, Some(cluster));
+    let d = crate::web_support::Dashboard::start(&w);
+    let repo = w.dir.path().join("r0");
+    let yaml = format!(
+        "name: from-the-dashboard\nexecutor: {}\nconcurrency: 2\nrepos:\n  - path: {}\nitems:\n  - name: one\n    \
+         prompt: first\n  - name: two\n    prompt: second\n",
+        cluster.executor(),
+        repo.display()
+    );
+    let r = d.post("/batches", &[("yaml", &yaml)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = r.location.unwrap().trim_start_matches("/batches/").split('?').next().unwrap().to_string();
+    // While the agents work on the cluster, the page shows them running, and where.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let page = d.get(&format!("/batches/{id}")).body;
+        if page.contains("2 running") {
+            assert!(
+                page.contains(&format!("on <span id=\"batch-executor\">{} (job ", cluster.executor())),
+                "{page}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the page never showed the items running: {page}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let v = wait_for(&w, &id, Duration::from_secs(60), "the batch to end", |v| v["status"] == "completed");
+    let page = d.get(&format!("/batches/{id}")).body;
+    for item in v["items"].as_array().unwrap() {
+        let session = item["session"]["id"].as_str().unwrap();
+        assert!(page.contains(&session[..8]), "the item's session is linked: {page}");
+    }
+    assert_eq!(cluster.live_tasks(), 0);
+}
+
+#[test]
+#[requires(slurm)]
+fn the_dashboard_follows_a_batch_on_slurm() {
+    dashboard_follows_a_cluster_batch(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn the_dashboard_follows_a_batch_on_kubernetes_against_the_api_double() {
+    dashboard_follows_a_cluster_batch(&Cluster::Kube(KubeDouble::start()));
 }
 
 #[test]
