@@ -160,6 +160,14 @@ impl Store {
         Ok(())
     }
 
+    /// What every session of this store spent so far (a worker's store holds its task's sessions only).
+    pub fn total_spend_usd(&self) -> Result<ampsm_core::Money, StoreError> {
+        let usd: f64 =
+            self.conn()
+                .query_row("SELECT COALESCE(SUM(cost_usd), 0.0) FROM token_usage", [], |r| r.get(0))?;
+        Ok(ampsm_core::Money::from_usd(usd))
+    }
+
     /// Records a submission and its tasks (`pending`), before it goes to the scheduler.
     pub fn insert_submission(&mut self, s: &NewSubmission) -> Result<(), StoreError> {
         self.write_tx(|tx| {

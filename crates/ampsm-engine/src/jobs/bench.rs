@@ -929,6 +929,16 @@ pub fn run_bench(
     run_id: &str,
     observer: Arc<dyn Fn(&BenchEvent) + Send + Sync>,
 ) -> Result<BenchOutcome, EngineError> {
+    run_bench_in(paths, run_id, observer, None)
+}
+
+/// [`run_bench`] with the run's budget pool given (a cluster worker reports its live spend from it).
+pub(crate) fn run_bench_in(
+    paths: &Paths,
+    run_id: &str,
+    observer: Arc<dyn Fn(&BenchEvent) + Send + Sync>,
+    given_pool: Option<Arc<BudgetPool>>,
+) -> Result<BenchOutcome, EngineError> {
     let started = Instant::now();
     let mut engine = Engine::open_at(paths.clone())?;
     let run = engine.store.get_bench_run(run_id)?.ok_or_else(|| BenchError::NotFound(run_id.to_string()))?;
@@ -949,15 +959,18 @@ pub fn run_bench(
     }
     let out_dir = plan.out_dir.clone().unwrap_or_else(|| paths.home.join("bench").join(run_id));
     std::fs::create_dir_all(&out_dir).map_err(|source| EngineError::Io { path: out_dir.clone(), source })?;
-    let pool = run
-        .budget_usd
-        .filter(|b| b.is_positive())
-        .map(|limit| -> Result<_, EngineError> {
-            // After a resume, what the earlier attempts spent counts.
-            let spent = engine.store.bench_spend_usd(run_id)?;
-            Ok(BudgetPool::new(format!("bench run {}", short_id(run_id)), limit, spent))
-        })
-        .transpose()?;
+    let pool = match given_pool {
+        Some(p) => Some(p),
+        None => run
+            .budget_usd
+            .filter(|b| b.is_positive())
+            .map(|limit| -> Result<_, EngineError> {
+                // After a resume, what the earlier attempts spent counts.
+                let spent = engine.store.bench_spend_usd(run_id)?;
+                Ok(BudgetPool::new(format!("bench run {}", short_id(run_id)), limit, spent))
+            })
+            .transpose()?,
+    };
     let queue: VecDeque<BenchResult> = engine
         .store
         .bench_results(run_id)?

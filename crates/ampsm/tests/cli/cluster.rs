@@ -466,6 +466,67 @@ fn dashboard_follows_a_cluster_batch(cluster: &Cluster) {
     assert_eq!(cluster.live_tasks(), 0);
 }
 
+/// A batch budget that the running tasks together reach (each alone stays under it): the coordinator adds
+/// up what the workers say they spent so far and cancels what runs.
+fn budget_cancels_what_runs(cluster: &Cluster) {
+    // Claude Code stand-ins that each cost $0.0615 after their first message and $0.0813 after their
+    // second, then keep going for 6 s: two of them together pass the batch's $0.15, one alone does not.
+    let w = World::new();
+    init_repo(&w.dir.path().join("r0"));
+    let claude = install_fake_agent_as(&w.dir.path().join("bin"), "claude");
+    let scenario = ampsm_testutils::scenario_path("claude_budget");
+    let scenario = scenario.to_str().unwrap();
+    let config = format!("agents:\n  claude:\n    path: {}\n", claude.display());
+    cluster.configure(
+        &w,
+        &config,
+        &[("FAKE_AGENT_SCENARIO", scenario), ("ANTHROPIC_API_KEY", "sk-ant-test")],
+    );
+    w.set_env("FAKE_AGENT_SCENARIO", scenario);
+    w.set_env("ANTHROPIC_API_KEY", "sk-ant-test");
+    let yaml = format!("{}defaults:\n  agent: claude\nbudget: 0.15\n", batch_yaml("money", 1, 4, 2));
+    let file = write(&w, "b.yaml", &yaml);
+    let started = w.json(&["batch", "start", "--file", &file, "--executor", cluster.executor(), "--detach"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    wait_for(&w, &id, Duration::from_secs(60), "two items running", |v| v["counts"]["running"] == 2);
+    let t0 = Instant::now();
+    let v = wait_for(&w, &id, Duration::from_secs(60), "the budget stop", |v| v["status"] == "aborted");
+    eprintln!(
+        "{}: the batch stopped at its budget {:?} after its items ran",
+        cluster.executor(),
+        t0.elapsed()
+    );
+    assert!(v["stop_reason"].as_str().unwrap().contains("budget"), "{v:#}");
+    assert!(v["spent_usd"].as_f64().unwrap() >= 0.15, "{v:#}");
+    // As locally: the items that ran were stopped, with their work (their sessions are here), and
+    // nothing else started.
+    for item in v["items"].as_array().unwrap() {
+        let (status, error) = (item["status"].as_str().unwrap(), item["error"].as_str().unwrap_or(""));
+        if item["attempts"] == 0 {
+            assert!(status == "aborted" && error.starts_with("not started"), "{item:#}");
+        } else {
+            assert!(["aborted", "failed"].contains(&status), "{item:#}");
+            assert!(item["session"]["id"].is_string(), "the stopped item's session was taken in: {item:#}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.live_tasks() > 0 {
+        assert!(Instant::now() < deadline, "tasks still live after the budget stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[requires(slurm)]
+fn a_batch_budget_cancels_the_slurm_tasks_that_run() {
+    budget_cancels_what_runs(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn a_batch_budget_cancels_the_kubernetes_pods_that_run_against_the_api_double() {
+    budget_cancels_what_runs(&Cluster::Kube(KubeDouble::start()));
+}
+
 #[test]
 #[requires(slurm)]
 fn the_dashboard_follows_a_batch_on_slurm() {

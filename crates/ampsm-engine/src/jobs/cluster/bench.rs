@@ -156,7 +156,17 @@ fn run_one(
     }
     // SIGTERM from the scheduler aborts the run (the agent stopped, its work kept), as Ctrl-C does here.
     let _signals = abort_on_signal_for(&scratch.paths, AbortTarget::Bench(run_id.clone()));
-    let ran = crate::jobs::bench::run_bench(&scratch.paths, &run_id, Arc::new(|_| {}));
+    // What is left of the run's budget is this worker's ceiling; its live spend is reported.
+    let pool = plan.budget_usd.map(|cap| {
+        crate::runs::budget::BudgetPool::new(
+            format!("bench run {}", short_id(&task.run_id)),
+            cap,
+            Money::ZERO,
+        )
+    });
+    let spend = pool.clone().map(|p| scratch.report_spend(p));
+    let ran = crate::jobs::bench::run_bench_in(&scratch.paths, &run_id, Arc::new(|_| {}), pool);
+    drop(spend);
     let engine = Engine::open_at(scratch.paths.clone())?;
     let row = engine.store.get_bench_result(&worker_result)?;
     result.worker_result_id = Some(worker_result);

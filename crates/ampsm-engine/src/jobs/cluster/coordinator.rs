@@ -264,7 +264,8 @@ pub(crate) fn run_on_cluster(
         if budget_stop.is_none()
             && let Some(limit) = units.budget().filter(|b| b.is_positive())
         {
-            let spent = units.spent(engine)?;
+            // What was taken in, and what the tasks still going say they spent so far.
+            let spent = Money::from_usd(units.spent(engine)?.usd() + live_spend(engine, &watched)?);
             if spent.reached(limit) {
                 budget_stop = Some(format!(
                     "the run's budget of {} is spent ({} so far)",
@@ -586,7 +587,9 @@ fn watch_submission(
         match gone {
             Some(state) => {
                 let since = *w.ended_since.entry(t.idx).or_insert_with(Instant::now);
-                if since.elapsed() >= RESULT_GRACE {
+                // A task that never started on a node (cancelled while pending) has no result to wait for.
+                let never_started = !w.layout.started(t.idx).is_file();
+                if never_started || since.elapsed() >= RESULT_GRACE {
                     let mut tail = log_tail(&w.layout.log(t.idx));
                     if tail.is_empty()
                         && let Some(job) = &w.sub.cluster_job
@@ -619,6 +622,19 @@ fn watch_submission(
         w.sub.cancelled_at = s.cancelled_at;
     }
     Ok(engine.store.tasks_of(&w.sub.id)?.iter().all(|t| t.state.is_final()))
+}
+
+/// What the tasks that are not final yet spent so far, from their spend files (USD).
+fn live_spend(engine: &Engine, watched: &[Watched]) -> Result<f64, EngineError> {
+    let mut usd = 0.0;
+    for w in watched.iter().filter(|w| w.sub.ended_at.is_none()) {
+        for t in engine.store.tasks_of(&w.sub.id)?.iter().filter(|t| !t.state.is_final()) {
+            if let Ok(text) = std::fs::read_to_string(w.layout.spend(t.idx)) {
+                usd += text.trim().parse::<f64>().unwrap_or(0.0);
+            }
+        }
+    }
+    Ok(usd)
 }
 
 /// The last non-empty line of a task's log, for a lost task's note.

@@ -22,7 +22,8 @@
 //!   the items that have neither.
 //!
 //! The shared folder: `<work_dir>/<submission id>/` with `config.json` (the coordinator's config),
-//! `tasks/<index>.json`, `started/<index>.json`, `results/<index>/` (`result.json`, `store.sqlite`,
+//! `tasks/<index>.json`, `started/<index>.json`, `spend/<index>` (what the task spent so far, for the
+//! run's budget), `results/<index>/` (`result.json`, `store.sqlite`,
 //! `attempt-<n>.bundle`) and `logs/` (the scheduler's output of each task).
 
 pub mod bench;
@@ -138,6 +139,10 @@ impl Layout {
     }
     pub fn result_dir(&self, idx: i64) -> PathBuf {
         self.root.join("results").join(idx.to_string())
+    }
+    /// What task `idx` spent so far (USD, as text), rewritten by its worker while it runs.
+    pub fn spend(&self, idx: i64) -> PathBuf {
+        self.root.join("spend").join(idx.to_string())
     }
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")

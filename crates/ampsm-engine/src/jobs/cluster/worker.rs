@@ -45,8 +45,51 @@ pub(super) struct Scratch {
     /// The result folder being written, renamed to `result_dir` at the end.
     pub out: PathBuf,
     pub result_dir: PathBuf,
+    /// Where the worker tells what it spent so far.
+    pub spend: PathBuf,
     pub host: String,
     pub started: Instant,
+}
+
+/// Rewrites a worker's spend file every half second while alive, from its budget pool (the coordinator
+/// adds these up against the run's budget and cancels what runs once it is reached); stops and writes a
+/// last figure when dropped.
+pub(super) struct SpendReporter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SpendReporter {
+    fn start(pool: std::sync::Arc<BudgetPool>, file: PathBuf) -> SpendReporter {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            loop {
+                let last = flag.load(Ordering::SeqCst);
+                let _ = write_atomic(&file, format!("{:.6}", pool.spent_usd().usd()).as_bytes());
+                if last {
+                    return;
+                }
+                for _ in 0..5 {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+        SpendReporter { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for SpendReporter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Scratch {
@@ -77,7 +120,13 @@ impl Scratch {
         let out = result_dir.with_file_name(format!("{index}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(&out).map_err(|source| EngineError::Io { path: out.clone(), source })?;
-        Ok(Scratch { dir, paths, out, result_dir, host, started })
+        Ok(Scratch { dir, paths, out, result_dir, spend: layout.spend(index), host, started })
+    }
+
+    /// Starts telling what this worker's runs spend so far (the pool's live figure: usage is stored only
+    /// when a run ends).
+    pub fn report_spend(&self, pool: std::sync::Arc<BudgetPool>) -> SpendReporter {
+        SpendReporter::start(pool, self.spend.clone())
     }
 
     /// Copies the worker's store into the result.
@@ -148,7 +197,17 @@ pub fn run_task(folder: &Path, index: i64) -> Result<WorkerOutcome, EngineError>
             let mut engine = Engine::open_at(scratch.paths.clone())?;
             engine.config.notifications.desktop = false;
             engine.config.notifications.command = None;
-            run_attempts(&mut engine, &task, &clone, &interrupt, &scratch.out, &mut result);
+            // What is left of the batch's budget is this worker's ceiling; its live spend is reported.
+            let pool = task.budget_cap_usd.map(|cap| {
+                BudgetPool::new(
+                    format!("batch {}", ampsm_core::id::short_id(&task.batch_id)),
+                    Money::from_usd(cap),
+                    Money::ZERO,
+                )
+            });
+            let spend = pool.clone().map(|p| scratch.report_spend(p));
+            run_attempts(&mut engine, &task, &clone, &interrupt, &scratch.out, pool, &mut result);
+            drop(spend);
             drop(engine);
             result.store = Some(scratch.copy_store()?);
         }
@@ -212,15 +271,9 @@ fn run_attempts(
     clone: &Path,
     interrupt: &Interrupt,
     out: &Path,
+    pool: Option<std::sync::Arc<BudgetPool>>,
     result: &mut TaskResult,
 ) {
-    let pool = task.budget_cap_usd.map(|cap| {
-        BudgetPool::new(
-            format!("batch {}", ampsm_core::id::short_id(&task.batch_id)),
-            Money::from_usd(cap),
-            Money::ZERO,
-        )
-    });
     for attempt in task.first_attempt..=task.last_attempt.max(task.first_attempt) {
         if interrupt.interrupted() {
             result.status = BatchItemStatus::Aborted;
