@@ -1,10 +1,11 @@
-//! Batches on a cluster (issue 15): the same batch of 40 items over 4 repositories (an agent of 2 s that
-//! writes a file; every fifth item's script fails) run with `--executor local` and then with `--executor
-//! slurm` on a single-node Slurm cluster on loopback (Debian's `slurm-wlm` and `munge`, started here as
-//! the tests do; run as root after `bash .ci/install-slurm.sh`). Prints both wall times, whether every item
-//! ended the same way, and the coordinator's costs: its CPU time per item (the `batch start` process and
-//! its git children; the agents run under Slurm), the wall time per item it adds over the local run, and the
-//! time to take one result bundle in (median, p95, max). Run:
+//! Batches and benchmark runs on a cluster (issue 15): the same batch of 40 items over 4 repositories (an
+//! agent of 2 s that writes a file; every fifth item's script fails), and the same benchmark of 12 results
+//! (4 problems × 3 repeats with that agent; one problem's hidden test fails), run with `--executor local`
+//! and then with `--executor slurm` on a single-node Slurm cluster on loopback (Debian's `slurm-wlm` and
+//! `munge`, started here as the tests do; run as root after `bash .ci/install-slurm.sh`). Prints the wall
+//! times, whether every item and result ended the same way, and the coordinator's costs: its CPU time per
+//! item (the `batch start` process and its git children; the agents run under Slurm), the wall time per
+//! item it adds over the local run, and the time to take one result bundle in (median, p95, max). Run:
 //! `cargo run --release -p ampsm-bench --bin cluster-bench` (`--items N --repos R --concurrency C`).
 
 use ampsm_bench::{git, release_binary, report};
@@ -196,5 +197,61 @@ fn run(o: &Options) -> Result<bool, String> {
     println!("wall time the cluster adds per item over the local run: {:.2} s", per_item_wall);
     let cpu_ok = report("coordinator CPU time per item", per_item_cpu, "s", 0.5, true);
     let ingest_ok = report("p95 time to take a bundle in", p95.as_secs_f64(), "s", 1.0, true);
-    Ok(same && cpu_ok && ingest_ok && ingest.len() == o.items)
+
+    // The benchmark: 4 problems (one per repository) × 3 repeats, the same agent.
+    let mut suite = format!(
+        "name: cluster-bench-suite\nconcurrency: {}\nrepeats: 3\ntimeout: 2m\nagents: [command]\nproblems:\n",
+        o.concurrency
+    );
+    for p in 0..4 {
+        let test = if p == 3 { "grep -q never result.txt" } else { "test -f result.txt" };
+        suite.push_str(&format!(
+            "  - id: problem-{p}\n    repo: ./repo{}\n    prompt: \"problem {p}\"\n    test: \"{test}\"\n",
+            p % o.repos
+        ));
+    }
+    let suite_file = dir.path().join("suite.yaml");
+    std::fs::write(&suite_file, suite).map_err(|e| e.to_string())?;
+    let bench =
+        |executor: &str, env: &[(String, String)]| -> Result<(Duration, BTreeMap<String, String>), String> {
+            let home = dir.path().join(format!("home-{executor}"));
+            let started = Instant::now();
+            let out = Command::new(&bin)
+                .args(["bench", "custom", "--executor", executor, "--json", "--config"])
+                .arg(&suite_file)
+                .env("AMPSM_HOME", &home)
+                .env_remove("AMPSM_DB_PATH")
+                .envs(env.iter().cloned())
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+                format!("bench custom printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
+            })?;
+            let results = doc["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|r| {
+                    (
+                        format!("{}#{}", r["instance_id"].as_str().unwrap_or("?"), r["repeat"]),
+                        r["status"].as_str().unwrap_or("?").to_string(),
+                    )
+                })
+                .collect();
+            Ok((started.elapsed(), results))
+        };
+    let (local_took, local_results) = bench("local", &[])?;
+    let (slurm_took, slurm_results) = bench("slurm", &cluster.env())?;
+    let resolved = local_results.values().filter(|s| *s == "resolved").count();
+    let bench_same = local_results == slurm_results && local_results.len() == 12;
+    println!(
+        "benchmark of 12 results (4 problems × 3 repeats): local {:.1} s, slurm {:.1} s; every result ended the \
+         same way ({resolved} resolved): {}",
+        local_took.as_secs_f64(),
+        slurm_took.as_secs_f64(),
+        if bench_same { "PASS" } else { "FAIL" }
+    );
+    Ok(same && bench_same && cpu_ok && ingest_ok && ingest.len() == o.items)
 }

@@ -8,7 +8,8 @@
 //!   'exec <program> batch worker <folder> "$JOB_COMPLETION_INDEX"'` in the configured image, with the
 //!   shared work folder mounted at the same path (a PersistentVolumeClaim, else a `hostPath`), with
 //!   `repository: path` the repositories mounted the same way, the agents' keys from a Secret
-//!   (`envFrom`), and the configured service account and resources.
+//!   (`envFrom`), the repository's credentials from another (`AMPSM_GIT_USERNAME`/`AMPSM_GIT_PASSWORD`,
+//!   given to git for the clone only), and the configured service account and resources.
 //! - **Phases**: the Job's `completedIndexes` and `failedIndexes`, then its pods (label
 //!   `batch.kubernetes.io/job-name`) by their completion index; an index with neither is pending. A Job
 //!   that is gone (404) knows no task.
@@ -87,6 +88,13 @@ impl Kubernetes {
         });
         if let Some(secret) = &self.config.secret {
             container["envFrom"] = json!([{"secretRef": {"name": secret}}]);
+        }
+        // The repository's credentials (`username`, `password` keys), which the worker hands to git for
+        // its clone only.
+        if let Some(secret) = &self.config.repository_secret {
+            let key = |env: &str, key: &str| json!({"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}});
+            container["env"] =
+                json!([key("AMPSM_GIT_USERNAME", "username"), key("AMPSM_GIT_PASSWORD", "password")]);
         }
         let mut resources = serde_json::Map::new();
         if let Some(cpu) = &self.config.cpu {
@@ -347,6 +355,7 @@ mod tests {
         let c = KubernetesConfig {
             image: Some("ghcr.io/acme/ampsm:1".into()),
             secret: Some("agent-keys".into()),
+            repository_secret: Some("repo-creds".into()),
             memory: Some("4Gi".into()),
             ..Default::default()
         };
@@ -373,6 +382,8 @@ mod tests {
             "exec 'amp-sessions' batch worker '/shared/w/0123456789abcdef' \"$JOB_COMPLETION_INDEX\""
         );
         assert_eq!(container["envFrom"][0]["secretRef"]["name"], "agent-keys");
+        assert_eq!(container["env"][1]["valueFrom"]["secretKeyRef"]["name"], "repo-creds");
+        assert_eq!(container["env"][1]["name"], "AMPSM_GIT_PASSWORD");
         assert_eq!(container["resources"]["limits"]["memory"], "4Gi");
         assert_eq!(pod["volumes"][0]["hostPath"]["path"], "/shared/w");
         assert_eq!(container["volumeMounts"][1]["mountPath"], "/srv/repo");

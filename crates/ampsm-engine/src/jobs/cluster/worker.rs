@@ -237,13 +237,19 @@ pub(super) fn prepare_clone(
         RepoSource::Remote(url) => url.clone(),
     };
     let parent = dest.parent().unwrap_or(Path::new("/"));
-    let cloned = Git::new(parent).with_timeout(Duration::from_secs(1800)).run_ok(&[
-        "clone",
-        "--quiet",
-        "--no-checkout",
-        source.as_str(),
-        &dest.to_string_lossy(),
-    ]);
+    let mut args: Vec<String> = Vec::new();
+    // Credentials from the environment (a Kubernetes Secret) answer git's questions for this clone
+    // only: they are never written into the clone's config or its remote URL.
+    if std::env::var_os("AMPSM_GIT_USERNAME").is_some() && std::env::var_os("AMPSM_GIT_PASSWORD").is_some() {
+        args.push("-c".into());
+        args.push(
+            "credential.helper=!f() { echo \"username=$AMPSM_GIT_USERNAME\"; echo \"password=$AMPSM_GIT_PASSWORD\"; }; f"
+                .into(),
+        );
+    }
+    args.extend(["clone", "--quiet", "--no-checkout", source.as_str()].map(String::from));
+    args.push(dest.to_string_lossy().into_owned());
+    let cloned = Git::new(parent).with_timeout(Duration::from_secs(1800)).run_ok(&args);
     match cloned {
         Ok(o) if o.success() => {}
         Ok(o) => return Err(format!("cannot clone {source} on this node: {}", o.stderr.trim())),
