@@ -1000,8 +1000,27 @@ pub(crate) fn run_bench_in(
     let first_error = run_workers(paths, &job, workers, &abort, &next, &work);
     let _ = std::fs::remove_dir_all(&shared.eval_root);
 
-    let aborted = abort.load(Ordering::SeqCst) || engine.store.bench_abort_requested(run_id)?;
+    let aborted = abort.load(Ordering::SeqCst);
     let budget_reason = pool.as_ref().and_then(|p| p.stop_reason());
+    end_bench_run(&mut engine, &run, &shared.plan, &out_dir, (aborted, budget_reason), first_error, started)
+}
+
+/// Ends a benchmark run whose runner is done (local or on a cluster): unstarted results end `aborted`
+/// when it was stopped (`stopped.0`, or the abort flag in the store; `stopped.1`, its budget's reason)
+/// or its runner failed, the predictions are written, the run gets its final status and stop reason, and
+/// one notification tells how it ended.
+pub(crate) fn end_bench_run(
+    engine: &mut Engine,
+    run: &BenchRun,
+    plan: &BenchPlan,
+    out_dir: &Path,
+    stopped: (bool, Option<String>),
+    first_error: Option<EngineError>,
+    started: Instant,
+) -> Result<BenchOutcome, EngineError> {
+    let run_id = run.id.as_str();
+    let (aborted, budget_reason) = stopped;
+    let aborted = aborted || engine.store.bench_abort_requested(run_id)?;
     let stop_reason = if aborted {
         engine.store.abort_queued_bench_results(run_id, "aborted before it started")?;
         Some("aborted (Ctrl-C, SIGTERM or `amp-sessions bench abort`)".to_string())
@@ -1015,11 +1034,11 @@ pub(crate) fn run_bench_in(
         None
     };
     let status = BenchRunStatus::final_for(aborted || budget_reason.is_some(), first_error.is_none());
-    let predictions = write_predictions(&engine.store, &shared).ok();
+    let predictions = write_predictions_of(&engine.store, run_id, plan, out_dir).ok();
     engine.store.finish_bench_run(run_id, status, stop_reason.as_deref())?;
     let counts = engine.store.bench_counts(run_id)?;
     crate::notify::notify_run_end(
-        &engine,
+        engine,
         (crate::notify::Subject::Bench, run_id),
         &run.name,
         status,

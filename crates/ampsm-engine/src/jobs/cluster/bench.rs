@@ -21,7 +21,7 @@ use crate::sessions::CreateSession;
 use crate::{Engine, EngineError};
 use ampsm_config::Paths;
 use ampsm_core::id::{new_id, short_id};
-use ampsm_core::{BenchResultStatus, BenchRunStatus, Money};
+use ampsm_core::{BenchResultStatus, Money};
 use ampsm_git::Git;
 use ampsm_store::bench::{BenchResult, BenchRun, NewBenchResult, NewBenchRun, ResultEnd};
 use ampsm_store::jobs::JobKind;
@@ -462,39 +462,14 @@ pub fn run_bench_on_cluster(
     let Stopped { user_abort, budget_stop, first_error } =
         run_on_cluster(&mut engine, &units, executor, run.concurrency.max(1) as u32, &repos)?;
     engine.config.notifications = notifications;
-    let aborted = user_abort || engine.store.bench_abort_requested(run_id)?;
-    let stop_reason = if aborted {
-        engine.store.abort_queued_bench_results(run_id, "aborted before it started")?;
-        Some("aborted (Ctrl-C, SIGTERM or `amp-sessions bench abort`)".to_string())
-    } else if let Some(reason) = &budget_stop {
-        engine.store.abort_queued_bench_results(run_id, &format!("not started: {reason}"))?;
-        Some(reason.clone())
-    } else {
-        first_error.as_ref().map(|e| format!("the runner failed: {e}"))
-    };
-    let status = BenchRunStatus::final_for(aborted || budget_stop.is_some(), first_error.is_none());
-    let predictions = write_predictions_of(&engine.store, run_id, &units.plan, &out_dir).ok();
-    engine.store.finish_bench_run(run_id, status, stop_reason.as_deref())?;
-    let counts = engine.store.bench_counts(run_id)?;
-    crate::notify::notify_run_end(
-        &engine,
-        (crate::notify::Subject::Bench, run_id),
-        &run.name,
-        status,
-        stop_reason.as_deref(),
-        budget_stop.is_some() && !aborted,
-        format!("bench run {}: {status}: {} resolved", run.name, counts.resolved_text()),
-    );
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    Ok(BenchOutcome {
-        run_id: run_id.to_string(),
-        status,
-        stop_reason: engine.store.get_bench_run(run_id)?.and_then(|r| r.stop_reason),
-        counts,
-        out_dir: Some(out_dir.display().to_string()),
-        predictions: predictions.map(|p| p.display().to_string()),
-        took_ms: started.elapsed().as_millis() as u64,
-    })
+    let plan = units.plan.clone();
+    crate::jobs::bench::end_bench_run(
+        &mut engine,
+        &run,
+        &plan,
+        &out_dir,
+        (user_abort, budget_stop),
+        first_error,
+        started,
+    )
 }
