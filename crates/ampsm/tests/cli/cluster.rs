@@ -516,6 +516,38 @@ fn budget_cancels_what_runs(cluster: &Cluster) {
     }
 }
 
+/// `mergeOnPass` on the cluster: the passing item's branch, fetched from its bundle, is merged into the
+/// user's base branch by the coordinator through the normal merge path.
+fn merge_on_pass(cluster: &Cluster) {
+    let w = world(1, &amp_scenario(100), Some(cluster));
+    let yaml = "name: merged\nrepos:\n  - path: ./r0\nitems:\n  - name: only\n    prompt: \"merge me\"\n    \
+                script: \"test -f work.txt\"\n    mergeOnPass: true\n";
+    let file = write(&w, "b.yaml", yaml);
+    let out =
+        w.cmd().args(["batch", "start", "--file", &file, "--executor", cluster.executor()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = w.json(&["batch", "list"])[0]["id"].as_str().unwrap().to_string();
+    let v = w.json(&["batch", "status", &id]);
+    assert_eq!(
+        (v["items"][0]["status"].as_str(), v["items"][0]["merged"].as_bool()),
+        (Some("passed"), Some(true)),
+        "{v:#}"
+    );
+    let repo = w.dir.path().join("r0");
+    assert_eq!(git(&repo, &["show", "main:work.txt"]).trim(), "merge me");
+}
+
+#[test]
+#[requires(slurm)]
+fn merge_on_pass_merges_a_slurm_result_into_the_base_branch() {
+    merge_on_pass(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn merge_on_pass_merges_a_kubernetes_result_into_the_base_branch_against_the_api_double() {
+    merge_on_pass(&Cluster::Kube(KubeDouble::start()));
+}
+
 #[test]
 #[requires(slurm)]
 fn a_batch_budget_cancels_the_slurm_tasks_that_run() {
