@@ -111,7 +111,8 @@ impl Tool {
             }
             Tool::Slurm => {
                 "Slurm (slurmctld, slurmd, sbatch, squeue, scontrol, scancel, sinfo) or munge (munged, mungekey) is \
-                 not installed (bash .ci/install-slurm.sh; .ci/run runs it)"
+                 not installed (bash .ci/install-slurm.sh; .ci/run runs it), or the tests do not run as root (the \
+                 single-node cluster's daemons need it)"
             }
         }
     }
@@ -165,6 +166,9 @@ impl Tool {
     /// The tool's main file (the first it needs) in the workspace at `root`; `None` when any file is
     /// missing.
     pub fn find_in(self, root: &Path) -> Option<PathBuf> {
+        if self == Tool::Slurm && !running_as_root() {
+            return None;
+        }
         let files = self.files(root);
         if files.is_empty() || !files.iter().all(|p| p.is_file()) {
             return None;
@@ -222,4 +226,14 @@ pub fn require(tool: Tool) -> PathBuf {
         Some(path) => path,
         None => panic!("this test needs {}: {}", tool.name(), tool.reason()),
     }
+}
+
+/// Whether this process runs as root (its real uid, from `/proc/self/status`).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|v| v.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
 }
