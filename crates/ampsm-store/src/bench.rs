@@ -52,6 +52,8 @@ pub struct BenchRun {
     pub abort_requested: bool,
     pub stop_reason: Option<String>,
     pub out_dir: Option<String>,
+    /// Where its results run.
+    pub executor: ampsm_core::Executor,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -217,7 +219,7 @@ pub struct SessionSpend {
 }
 
 const RUN_COLUMNS: &str = "id, kind, name, status, concurrency, budget_usd, runner_pid, abort_requested, stop_reason, \
-     out_dir, created_at, started_at, ended_at";
+     out_dir, created_at, started_at, ended_at, executor";
 
 const RESULT_COLUMNS: &str = "id, run_id, seq, instance_id, agent, model, repeat, session_id, status, agent_outcome, \
      resolved, model_patch, tests_passed, tests_failed, test_report, error, duration_ms, total_tokens, cost_usd, \
@@ -238,6 +240,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<BenchRun> {
         created_at: r.get(10)?,
         started_at: r.get(11)?,
         ended_at: r.get(12)?,
+        executor: text_column(r, 13)?,
     })
 }
 

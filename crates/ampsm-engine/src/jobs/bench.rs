@@ -286,6 +286,8 @@ pub struct BenchView {
     pub runner_alive: bool,
     pub note: Option<String>,
     pub counts: BenchCounts,
+    /// The scheduler's ids of its cluster jobs, oldest first.
+    pub cluster_jobs: Vec<String>,
     pub summary: Vec<ConfigSummary>,
     pub results: Vec<ResultView>,
 }
@@ -724,7 +726,13 @@ impl Engine {
             (_, Some(reason)) => Some(format!("stopped early: {reason}")),
             _ => None,
         };
-        Ok(BenchView { run, runner_alive, note, counts, summary, results })
+        let cluster_jobs = self
+            .store
+            .submissions_of(ampsm_store::jobs::JobKind::Bench, &run.id)?
+            .into_iter()
+            .filter_map(|s| s.cluster_job)
+            .collect();
+        Ok(BenchView { run, runner_alive, note, counts, cluster_jobs, summary, results })
     }
 
     /// Two runs side by side.

@@ -5,7 +5,9 @@
 
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
+use crate::views::layout::{
+    self, Page, Section, csrf, error_line, executor_note, ms_text, notice_line, short, status,
+};
 use crate::views::sessions::{Notice, notice_text};
 use crate::views::{YamlSource, budget_field, export, live_mark, live_mark_now, yaml_source};
 use ampsm_engine::jobs::batch::{BatchPlan, BatchView, run_batch};
@@ -201,10 +203,7 @@ pub async fn show(
         div #batch-progress data-live {
             p { (status(v.batch.status.as_str())) " " (counts_text(&v.counts))
                 " · spent " (spent_text(&v))
-                @if v.batch.executor != ampsm_core::Executor::Local {
-                    " · on " span #batch-executor { (v.batch.executor.as_str())
-                        @if !v.cluster_jobs.is_empty() { " (job " (v.cluster_jobs.join(", ")) ")" } }
-                } }
+                (executor_note(v.batch.executor, &v.cluster_jobs, "batch-executor")) }
             @if let Some(r) = &v.batch.stop_reason { div.err.warn { "Stopped: " (r) } }
             @if let Some(n) = &v.note { div.err.warn { (n) } }
             @if let Some(f) = state.failure(&bid) { div.err { (f) } }

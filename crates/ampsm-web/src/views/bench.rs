@@ -5,7 +5,9 @@
 
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::views::layout::{self, Page, Section, csrf, error_line, ms_text, notice_line, short, status};
+use crate::views::layout::{
+    self, Page, Section, csrf, error_line, executor_note, ms_text, notice_line, short, status,
+};
 use crate::views::sessions::{Notice, notice_text};
 use crate::views::{YamlSource, budget_field, export, live_mark, live_mark_now, yaml_source};
 use ampsm_config::bench::BenchAgent;
@@ -376,7 +378,8 @@ pub async fn show(
         (live_mark(mark.as_deref()))
         (notice_line(notice_text(n.done.as_deref())))
         div #bench-progress data-live {
-            p { (status(v.run.status.as_str())) " " (v.counts.summary()) }
+            p { (status(v.run.status.as_str())) " " (v.counts.summary())
+                (executor_note(v.run.executor, &v.cluster_jobs, "bench-executor")) }
             @if let Some(r) = &v.run.stop_reason { div.err.warn { "Stopped: " (r) } }
             @if let Some(n) = &v.note { div.err.warn { (n) } }
             @if let Some(f) = state.failure(&rid) { div.err { (f) } }

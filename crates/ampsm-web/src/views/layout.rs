@@ -193,6 +193,15 @@ pub fn notice_line(line: Option<&str>) -> Markup {
 }
 
 /// A status word with its color.
+/// " · on slurm (job 12)" for a run on a cluster executor (nothing for a local one); `id` names the span.
+pub fn executor_note(executor: ampsm_core::Executor, jobs: &[String], id: &str) -> Markup {
+    html! {
+        @if executor != ampsm_core::Executor::Local {
+            " · on " span id=(id) { (executor.as_str()) @if !jobs.is_empty() { " (job " (jobs.join(", ")) ")" } }
+        }
+    }
+}
+
 pub fn status(word: &str) -> Markup {
     html! { span class={ "badge s-" (word) } { (word) } }
 }

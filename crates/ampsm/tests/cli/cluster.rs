@@ -337,6 +337,10 @@ fn bench_same_as_local(cluster: &Cluster) {
     let result = &remote_view["results"][0];
     let logs = remote.ok(&["logs", result["session_id"].as_str().unwrap()]);
     assert!(!logs.trim().is_empty());
+    // The dashboard's page of the run says where it ran.
+    let d = crate::web_support::Dashboard::start(&remote);
+    let page = d.get(&format!("/bench/{}", remote_view["id"].as_str().unwrap())).body;
+    assert!(page.contains(&format!("on <span id=\"bench-executor\">{} (job ", cluster.executor())), "{page}");
     assert_eq!(cluster.live_tasks(), 0);
 }
 
