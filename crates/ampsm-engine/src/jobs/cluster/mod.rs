@@ -1,30 +1,33 @@
-//! Batches on a cluster: the items of a batch run as the tasks of one cluster job per submission (a Slurm
-//! job array, a Kubernetes Indexed Job), each task being this same program in worker mode on some node.
+//! Batches and benchmark runs on a cluster: the items of a batch (or the results of a benchmark run) run as
+//! the tasks of one cluster job per submission (a Slurm job array, a Kubernetes Indexed Job), each task
+//! being this same program in worker mode on some node.
 //!
-//! - **One coordinator.** The batch's runner (the process `batch start` detaches, as for a local batch)
-//!   writes each queued item as a task file in a submission folder under the executor's shared work
-//!   folder, records the submission in the store, submits it, and then watches: a worker's *started*
-//!   marker makes its item `running`; its *result* is taken in ([`ingest`]) as it arrives: the branch of
-//!   each attempt fetched from its git bundle into the user's repository and checked out in a worktree of a
-//!   session made here, the session's rows copied from the worker's store file, the item finished (and
-//!   merged with `mergeOnPass`), so that `batch status`, exports, merges and the dashboard see it as if it
-//!   had run here. Only the coordinator writes the database.
+//! - **One coordinator** ([`coordinator`]). The run's runner (the process `batch start` or `bench` detaches,
+//!   as for a local run) writes each queued unit as a task file in a submission folder under the executor's
+//!   shared work folder, records the submission in the store, submits it, and then watches: a worker's
+//!   *started* marker makes its unit `running`; its *result* is taken in as it arrives ([`ingest`] for
+//!   batch items, [`bench`] for benchmark results): the branch fetched from its git bundle into the user's
+//!   repository and checked out in a worktree of a session made here, the session's rows copied from the
+//!   worker's store file, the unit finished (a batch item merged with `mergeOnPass`, a benchmark's
+//!   predictions rewritten), so that status views, exports, merges and the dashboard see it as if it had
+//!   run here. Only the coordinator writes the database.
 //! - **Workers** ([`worker`]) never open the coordinator's home. A worker makes a home of its own on its
-//!   node, clones the repository (from its shared path, or its remote), runs the item's attempts there with
-//!   the coordinator's config (the same permission policy, timeout, budget and retries), and writes its
-//!   result folder atomically (a temporary folder renamed into place). It exits 0 whenever it wrote a
-//!   result, so that the scheduler never retries an item: retries are the batch's.
-//! - **Abort** (`batch abort`, a signal, the batch's budget) cancels every live submission through the
-//!   scheduler (`scancel`); the workers get SIGTERM, stop their agent (the work is committed) and still
-//!   write their result, which is taken in if it arrives while the coordinator watches.
-//! - **Restart.** The scheduler's job id is stored: after the coordinator dies (`kill -9`), `batch resume`
-//!   takes in the results that arrived meanwhile, keeps watching the tasks that still run, and submits only
-//!   the items that have neither.
+//!   node, clones the repository (from its shared path, or its remote), runs the unit there with the
+//!   coordinator's config (the same permission policy, timeout, budget and retries), reports what it spends
+//!   while it runs, and writes its result folder atomically (a temporary folder renamed into place). It
+//!   exits 0 whenever it wrote a result, so that the scheduler never retries a unit: retries are the run's.
+//! - **Abort** (`batch abort`, `bench abort`, a signal) and the run's **budget** cancel every live
+//!   submission through the scheduler (`scancel`, a Job deleted in the background); the workers get
+//!   SIGTERM, stop their agent (the work is committed) and still write their result, which is taken in if
+//!   it arrives while the coordinator watches.
+//! - **Restart.** The scheduler's job id is stored: after the coordinator dies (`kill -9`), `resume` takes
+//!   in the results that arrived meanwhile, keeps watching the tasks that still run, and submits only the
+//!   units that have neither.
 //!
 //! The shared folder: `<work_dir>/<submission id>/` with `config.json` (the coordinator's config),
 //! `tasks/<index>.json`, `started/<index>.json`, `spend/<index>` (what the task spent so far, for the
-//! run's budget), `results/<index>/` (`result.json`, `store.sqlite`,
-//! `attempt-<n>.bundle`) and `logs/` (the scheduler's output of each task).
+//! run's budget), `results/<index>/` (`result.json`, `store.sqlite`, the git bundles) and `logs/` (the
+//! scheduler's output of each task).
 
 pub mod bench;
 pub mod coordinator;
