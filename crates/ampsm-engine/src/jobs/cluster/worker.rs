@@ -14,6 +14,9 @@
 //! 5. Writes the result folder: `attempt-<n>.bundle` (each attempt's branch as a git bundle against the
 //!    base commit), `store.sqlite` (a copy of its store: events, usage, tool calls, test output) and
 //!    `result.json`, in a temporary folder renamed into place; then removes its home.
+//!
+//! A benchmark result's task (`"kind": "bench-result"`) goes through the same steps, its step 4 being
+//! the benchmark runner on a run of that one result ([`super::bench`]).
 
 use super::{AttemptResult, FORMAT, Layout, RepoSource, Task, TaskResult, read_json, write_atomic};
 use crate::jobs::batch::{attempt_failure, session_name};
@@ -21,7 +24,7 @@ use crate::runs::budget::BudgetPool;
 use crate::runs::iterate::IterateRequest;
 use crate::sessions::CreateSession;
 use crate::{Engine, EngineError, Interrupt};
-use ampsm_config::{Config, Paths};
+use ampsm_config::Paths;
 use ampsm_core::{BatchItemStatus, Money};
 use ampsm_git::Git;
 use std::path::{Path, PathBuf};
@@ -399,9 +402,4 @@ fn host_name() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// Loads the coordinator's config from a submission folder (for checks before running).
-pub fn submission_config(folder: &Path) -> Result<Config, EngineError> {
-    Ok(Config::load(&Layout::new(folder).config())?.config)
 }
