@@ -67,6 +67,29 @@ fn cpu_of_children() -> Duration {
         .unwrap_or_default()
 }
 
+/// Runs `bin args… file --json` in the home `home` with `env`, and reads what it printed.
+fn run_json(
+    bin: &Path,
+    args: &[&str],
+    file: &Path,
+    home: &Path,
+    env: &[(String, String)],
+) -> Result<serde_json::Value, String> {
+    let out = Command::new(bin)
+        .args(args)
+        .arg(file)
+        .arg("--json")
+        .env("AMPSM_HOME", home)
+        .env_remove("AMPSM_DB_PATH")
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!("{} printed no JSON ({e}): {}", args[..2].join(" "), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
 fn run(o: &Options) -> Result<bool, String> {
     let bin = release_binary()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -107,20 +130,9 @@ fn run(o: &Options) -> Result<bool, String> {
         std::fs::write(home.join("config.yaml"), &config).map_err(|e| e.to_string())?;
         let cpu_before = cpu_of_children();
         let started = Instant::now();
-        let out = Command::new(&bin)
-            .args(["batch", "start", "--executor", executor, "--json", "--file"])
-            .arg(&file)
-            .env("AMPSM_HOME", &home)
-            .env_remove("AMPSM_DB_PATH")
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        let doc = run_json(&bin, &["batch", "start", "--executor", executor, "--file"], &file, &home, env)?;
         let wall = started.elapsed();
         let cpu = cpu_of_children().saturating_sub(cpu_before);
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-            format!("batch start printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
-        })?;
         let statuses = doc["items"]
             .as_array()
             .cloned()
@@ -216,18 +228,13 @@ fn run(o: &Options) -> Result<bool, String> {
         |executor: &str, env: &[(String, String)]| -> Result<(Duration, BTreeMap<String, String>), String> {
             let home = dir.path().join(format!("home-{executor}"));
             let started = Instant::now();
-            let out = Command::new(&bin)
-                .args(["bench", "custom", "--executor", executor, "--json", "--config"])
-                .arg(&suite_file)
-                .env("AMPSM_HOME", &home)
-                .env_remove("AMPSM_DB_PATH")
-                .envs(env.iter().cloned())
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-                format!("bench custom printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
-            })?;
+            let doc = run_json(
+                &bin,
+                &["bench", "custom", "--executor", executor, "--config"],
+                &suite_file,
+                &home,
+                env,
+            )?;
             let results = doc["results"]
                 .as_array()
                 .cloned()
