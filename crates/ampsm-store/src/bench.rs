@@ -457,6 +457,15 @@ impl Store {
         )?)
     }
 
+    /// The benchmark result session `session_id` was made for, if any.
+    pub fn session_bench_result(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT bench_result_id FROM sessions WHERE id = ?1", [session_id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
     /// Marks every queued result of the run aborted with `note`; returns how many.
     pub fn abort_queued_bench_results(&mut self, run_id: &str, note: &str) -> Result<usize, StoreError> {
         Ok(self.conn().execute(

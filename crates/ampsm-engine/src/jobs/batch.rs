@@ -666,20 +666,14 @@ pub fn run_batch(
     let mut engine = Engine::open_at(paths.clone())?;
     let batch =
         engine.store.get_batch(batch_id)?.ok_or_else(|| BatchError::NotFound(batch_id.to_string()))?;
-    if batch.executor != ampsm_core::Executor::Local {
-        // Every front end (the CLI's runner, the dashboard) comes through here: a cluster batch is the
-        // cluster coordinator's.
-        drop(engine);
-        return crate::jobs::cluster::coordinator::run_batch_on_cluster(paths, batch_id, observer);
-    }
     if let Some(pid) = batch.runner_pid.filter(|p| pid_alive(*p) && *p != own_pid()) {
         return Err(
             BatchError::Running { batch: label(&batch), short: short_id(batch_id).to_string(), pid }.into()
         );
     }
-    // The whole batch's budget: one pool shared by every item's run, counting what earlier runs of the
-    // batch (before a resume) already spent.
-    let pool = match batch.budget_usd.filter(|b| b.is_positive()) {
+    // What earlier runs of the batch (before a resume) spent counts against its budget.
+    let limit = batch.budget_usd.filter(|b| b.is_positive());
+    let spent = match limit {
         Some(limit) => {
             let spent = engine.store.batch_spend_usd(batch_id)?;
             if spent.reached(limit) {
@@ -691,10 +685,17 @@ pub fn run_batch(
                 }
                 .into());
             }
-            Some(BudgetPool::new(format!("batch {}", short_id(batch_id)), limit, spent))
+            spent
         }
-        None => None,
+        None => Money::ZERO,
     };
+    if batch.executor != ampsm_core::Executor::Local {
+        // Every front end (the CLI's runner, the dashboard) comes through here: a cluster batch is the
+        // cluster coordinator's.
+        return crate::jobs::cluster::coordinator::run_batch_on_cluster(engine, batch, observer, started);
+    }
+    // The whole batch's budget: one pool shared by every item's run.
+    let pool = limit.map(|limit| BudgetPool::new(format!("batch {}", short_id(batch_id)), limit, spent));
     engine.store.set_batch_running(batch_id, own_pid())?;
     let queue: VecDeque<BatchItem> = engine
         .store

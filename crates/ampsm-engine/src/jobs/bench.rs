@@ -961,12 +961,14 @@ pub(crate) fn run_bench_in(
     let config = engine.store.bench_run_config(run_id)?.unwrap_or_default();
     let plan: BenchPlan = serde_json::from_str(&config)
         .map_err(|e| other(run_id, &format!("its stored plan cannot be read: {e}")))?;
-    if plan.executor != ampsm_core::Executor::Local {
-        drop(engine);
-        return crate::jobs::cluster::bench::run_bench_on_cluster(paths, run_id, plan, observer);
-    }
     let out_dir = plan.out_dir.clone().unwrap_or_else(|| paths.home.join("bench").join(run_id));
     std::fs::create_dir_all(&out_dir).map_err(|source| EngineError::Io { path: out_dir.clone(), source })?;
+    if plan.executor != ampsm_core::Executor::Local {
+        // Every front end (the CLI's runner, the dashboard) comes through here.
+        return crate::jobs::cluster::bench::run_bench_on_cluster(
+            engine, run, plan, out_dir, observer, started,
+        );
+    }
     let pool = match given_pool {
         Some(p) => Some(p),
         None => run

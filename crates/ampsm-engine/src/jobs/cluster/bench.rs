@@ -12,17 +12,15 @@
 //!   `bench show`, `compare`, exports and the dashboard see it as if it had run here.
 
 use super::coordinator::{Lost, Settings, Stopped, UnitState, Units, git_identity, run_on_cluster};
-use super::worker::{Scratch, WorkerOutcome, prepare_clone};
-use super::{FORMAT, RepoSource, write_atomic};
-use crate::jobs::bench::{BenchError, BenchEvent, BenchOutcome, BenchPlan, other, write_predictions_of};
+use super::worker::{Scratch, WorkerOutcome, bundle_session, prepare_clone};
+use super::{FORMAT, RepoSource, SessionBundle, write_atomic};
+use crate::jobs::bench::{BenchEvent, BenchOutcome, BenchPlan, other, write_predictions_of};
 use crate::jobs::{AbortTarget, abort_on_signal_for};
-use crate::process::{own_pid, pid_alive};
+use crate::process::own_pid;
 use crate::sessions::CreateSession;
 use crate::{Engine, EngineError};
-use ampsm_config::Paths;
 use ampsm_core::id::{new_id, short_id};
 use ampsm_core::{BenchResultStatus, Money};
-use ampsm_git::Git;
 use ampsm_store::bench::{BenchResult, BenchRun, NewBenchResult, NewBenchRun, ResultEnd};
 use ampsm_store::jobs::JobKind;
 use serde::{Deserialize, Serialize};
@@ -48,17 +46,6 @@ pub struct BenchTask {
     /// What is left of the run's budget when the task was written, USD.
     pub budget_cap_usd: Option<f64>,
     pub git_identity: Option<(String, String)>,
-}
-
-/// The session a worker made, and its branch.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionBundle {
-    pub session_name: String,
-    pub session_id: String,
-    pub branch: String,
-    pub head_commit: String,
-    /// The git bundle of the branch against the base commit, when it has commits of its own.
-    pub bundle: Option<String>,
 }
 
 /// What a benchmark worker reports (`results/<index>/result.json`).
@@ -179,37 +166,12 @@ fn run_one(
         (Ok(_), None) => result.error = Some("the result disappeared from the worker's store".into()),
     }
     if let Some(sid) = row.as_ref().and_then(|r| r.session_id.clone()) {
-        let session = engine.store.get_session(&ampsm_core::SessionId::from_stored(sid.clone()))?;
-        let git = Git::new(clone);
-        let head = git.resolve_commit(&session.branch)?.unwrap_or_else(|| base_commit.to_string());
-        let bundle = if head != base_commit {
-            let file = "session.bundle".to_string();
-            let range = format!("^{base_commit}");
-            let made = git.run_ok(&[
-                "bundle",
-                "create",
-                &scratch.out.join(&file).to_string_lossy(),
-                session.branch.as_str(),
-                range.as_str(),
-            ])?;
-            if !made.success() {
-                return Err(EngineError::Invalid(format!(
-                    "cannot bundle the branch {}: {}",
-                    session.branch,
-                    made.stderr.trim()
-                )));
-            }
-            Some(file)
-        } else {
-            None
-        };
-        result.session = Some(SessionBundle {
-            session_name: session.name.clone(),
-            session_id: sid,
-            branch: session.branch.clone(),
-            head_commit: head,
-            bundle,
-        });
+        let session = engine.store.get_session(&ampsm_core::SessionId::from_stored(sid))?;
+        let (bundled, failed) = bundle_session(clone, &session, base_commit, &scratch.out, "session.bundle");
+        if let Some(e) = failed {
+            return Err(EngineError::Invalid(e));
+        }
+        result.session = Some(bundled);
     }
     drop(engine);
     result.store = Some(scratch.copy_store()?);
@@ -333,47 +295,17 @@ impl Units for BenchUnits {
         let reported: BenchTaskResult = super::read_json(&result.join("result.json"), "result file")?;
         let store_file = reported.store.as_ref().map(|s| result.join(s));
         if let (Some(s), Some(file)) = (&reported.session, &store_file) {
-            let root = problem.repo.clone();
-            let git = Git::new(&root);
-            let temp_ref = format!("refs/ampsm/incoming/{}", s.session_id);
-            if let Some(bundle) = &s.bundle {
-                let refspec = format!("+{}:{temp_ref}", s.branch);
-                let fetched = git.run_ok(&[
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    &result.join(bundle).to_string_lossy(),
-                    &refspec,
-                ])?;
-                if !fetched.success() {
-                    return Err(EngineError::Invalid(format!(
-                        "cannot fetch {} from {}: {}",
-                        s.branch,
-                        result.join(bundle).display(),
-                        fetched.stderr.trim()
-                    )));
-                }
-            }
-            if let Some(id) = e.store.live_session_named(&root.to_string_lossy(), &s.session_name)? {
-                // An earlier coordinator made it and died before the result was recorded: made again.
-                let _ = e.remove_session(&id, true, false);
-            }
-            let made = e.create_session_pinned(
-                CreateSession {
-                    repo: root.clone(),
-                    name: s.session_name.clone(),
-                    prompt: Some(problem.prompt.clone()),
-                    base: Some(problem.base_commit.clone()),
-                    agent: Some(r.agent.clone()),
-                    model: r.model.clone(),
-                    bench_result_id: Some(r.id.clone()),
-                    ..Default::default()
-                },
-                Some((&problem.base_commit, &s.head_commit)),
-            );
-            let _ = git.run_ok(&["update-ref", "-d", &temp_ref]);
-            let session = made?;
-            e.store.import_session(file, &s.session_id, &session.id)?;
+            let req = CreateSession {
+                repo: problem.repo.clone(),
+                name: s.session_name.clone(),
+                prompt: Some(problem.prompt.clone()),
+                base: Some(problem.base_commit.clone()),
+                agent: Some(r.agent.clone()),
+                model: r.model.clone(),
+                bench_result_id: Some(r.id.clone()),
+                ..Default::default()
+            };
+            let (session, _) = e.adopt_session(req, s, result, &problem.base_commit, Some(file))?;
             e.store.set_bench_result_session(unit, session.id.as_str())?;
         }
         if r.is_finished() {
@@ -427,29 +359,21 @@ impl Units for BenchUnits {
 }
 
 /// Runs the queued results of a benchmark run on its cluster executor to the end, then ends the run as
-/// a local runner does (status, stop reason, predictions, one notification).
-pub fn run_bench_on_cluster(
-    paths: &Paths,
-    run_id: &str,
+/// a local runner does (status, stop reason, predictions, one notification). For the benchmark runner
+/// ([`crate::jobs::bench::run_bench`]), which opened `engine`, checked that no other runner holds the run
+/// and made its output folder `out_dir`.
+pub(crate) fn run_bench_on_cluster(
+    mut engine: Engine,
+    run: BenchRun,
     plan: BenchPlan,
+    out_dir: PathBuf,
     observer: Arc<dyn Fn(&BenchEvent) + Send + Sync>,
+    started: Instant,
 ) -> Result<BenchOutcome, EngineError> {
-    let started = Instant::now();
-    let mut engine = Engine::open_at(paths.clone())?;
+    let run_id = run.id.as_str();
     let notifications = engine.config.notifications.clone();
     engine.config.notifications.desktop = false;
     engine.config.notifications.command = None;
-    let run = engine.store.get_bench_run(run_id)?.ok_or_else(|| BenchError::NotFound(run_id.to_string()))?;
-    if let Some(pid) = run.runner_pid.filter(|p| *p != own_pid() && pid_alive(*p)) {
-        return Err(BenchError::Running {
-            run: format!("{} ({})", run.name, short_id(run_id)),
-            short: short_id(run_id).to_string(),
-            pid,
-        }
-        .into());
-    }
-    let out_dir = plan.out_dir.clone().unwrap_or_else(|| paths.home.join("bench").join(run_id));
-    std::fs::create_dir_all(&out_dir).map_err(|source| EngineError::Io { path: out_dir.clone(), source })?;
     let mut repos: Vec<String> =
         plan.problems.iter().map(|p| p.repo.to_string_lossy().into_owned()).collect();
     repos.sort();

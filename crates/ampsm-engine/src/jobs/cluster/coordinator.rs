@@ -5,10 +5,9 @@
 //! the same for both.
 
 use super::{Layout, RepoSource, Scheduler, SubmitRequest, Task, TaskPhase, write_atomic};
-use crate::jobs::batch::{BatchError, BatchEvent, BatchOutcome};
-use crate::process::{own_pid, pid_alive};
+use crate::jobs::batch::{BatchEvent, BatchOutcome};
+use crate::process::own_pid;
 use crate::{Engine, EngineError};
-use ampsm_config::Paths;
 use ampsm_core::id::{new_id, short_id};
 use ampsm_core::{BatchItemStatus, Executor, Money};
 use ampsm_git::Git;
@@ -282,33 +281,19 @@ pub(crate) fn run_on_cluster(
     Ok(Stopped { user_abort: abort, budget_stop, first_error })
 }
 
-/// Runs the queued items of a cluster batch to the end (see the module docs).
-pub fn run_batch_on_cluster(
-    paths: &Paths,
-    batch_id: &str,
+/// Runs the queued items of a cluster batch to the end (see the module docs), for the batch runner
+/// ([`crate::jobs::batch::run_batch`]), which opened `engine` and checked that no other runner holds the
+/// batch and that its budget is not spent.
+pub(crate) fn run_batch_on_cluster(
+    mut engine: Engine,
+    batch: Batch,
     observer: Arc<dyn Fn(&BatchEvent) + Send + Sync>,
+    started: Instant,
 ) -> Result<BatchOutcome, EngineError> {
-    let started = Instant::now();
-    let mut engine = Engine::open_at(paths.clone())?;
+    let batch_id = batch.id.as_str();
     let notifications = engine.config.notifications.clone();
     engine.config.notifications.desktop = false;
     engine.config.notifications.command = None;
-    let batch =
-        engine.store.get_batch(batch_id)?.ok_or_else(|| BatchError::NotFound(batch_id.to_string()))?;
-    let label = format!("{} ({})", batch.name, short_id(batch_id));
-    if let Some(pid) = batch.runner_pid.filter(|p| pid_alive(*p) && *p != own_pid()) {
-        return Err(BatchError::Running { batch: label, short: short_id(batch_id).to_string(), pid }.into());
-    }
-    let spent = engine.store.batch_spend_usd(batch_id)?;
-    if let Some(limit) = batch.budget_usd.filter(|b| b.is_positive() && spent.reached(*b)) {
-        return Err(BatchError::BudgetSpent {
-            batch: label,
-            short: short_id(batch_id).to_string(),
-            spent: spent.usd(),
-            budget: limit.usd(),
-        }
-        .into());
-    }
     let mut repos: Vec<String> =
         engine.store.batch_items(batch_id)?.into_iter().map(|i| i.repo_path).collect();
     repos.sort();

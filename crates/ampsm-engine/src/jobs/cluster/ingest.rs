@@ -10,7 +10,7 @@
 //! A session of the attempt's name that an earlier coordinator made for this item (it died in the
 //! middle of taking the result in) is replaced, so taking a result in twice makes it once.
 
-use super::{TaskResult, read_json};
+use super::{SessionBundle, TaskResult, read_json};
 use crate::jobs::batch::merge_in_turn;
 use crate::sessions::CreateSession;
 use crate::{Engine, EngineError};
@@ -59,56 +59,25 @@ impl Engine {
             )));
         }
         let root = PathBuf::from(&item.repo_path);
-        let git = Git::new(&root);
         let store_file = result.store.as_ref().map(|s| dir.join(s));
         let mut sessions = Vec::new();
         let mut events = 0;
         for attempt in &result.attempts {
-            let temp_ref = format!("refs/ampsm/incoming/{}", attempt.session_id);
-            if let Some(bundle) = &attempt.bundle {
-                let bundle = dir.join(bundle);
-                let refspec = format!("+{}:{temp_ref}", attempt.branch);
-                let fetched =
-                    git.run_ok(&["fetch", "--quiet", "--no-tags", &bundle.to_string_lossy(), &refspec])?;
-                if !fetched.success() {
-                    return Err(EngineError::Invalid(format!(
-                        "cannot fetch {} from {}: {}",
-                        attempt.branch,
-                        bundle.display(),
-                        fetched.stderr.trim()
-                    )));
-                }
-            } else if git.resolve_commit(&attempt.head_commit)?.is_none() {
-                return Err(EngineError::Invalid(format!(
-                    "{}: attempt {} has no bundle and its commit {} is not in {}",
-                    dir.display(),
-                    attempt.attempt,
-                    attempt.head_commit,
-                    root.display()
-                )));
-            }
-            self.drop_unfinished_ingest(item, &attempt.session_name)?;
-            let made = self.create_session_pinned(
-                CreateSession {
-                    repo: root.clone(),
-                    name: attempt.session_name.clone(),
-                    prompt: Some(item.prompt.clone()),
-                    base: item.base_branch.clone(),
-                    agent: Some(item.agent.clone()),
-                    model: item.model.clone(),
-                    script: item.script.clone(),
-                    budget_usd: item.budget_usd.filter(|b: &Money| b.is_positive()),
-                    batch_item_id: Some(item.id.clone()),
-                    ..Default::default()
-                },
-                Some((base_commit, &attempt.head_commit)),
-            );
-            let _ = git.run_ok(&["update-ref", "-d", &temp_ref]);
-            let session = made?;
-            if let Some(file) = &store_file {
-                let counts = self.store.import_session(file, &attempt.session_id, &session.id)?;
-                events += counts.events;
-            }
+            let req = CreateSession {
+                repo: root.clone(),
+                name: attempt.session.session_name.clone(),
+                prompt: Some(item.prompt.clone()),
+                base: item.base_branch.clone(),
+                agent: Some(item.agent.clone()),
+                model: item.model.clone(),
+                script: item.script.clone(),
+                budget_usd: item.budget_usd.filter(|b: &Money| b.is_positive()),
+                batch_item_id: Some(item.id.clone()),
+                ..Default::default()
+            };
+            let (session, copied) =
+                self.adopt_session(req, &attempt.session, dir, base_commit, store_file.as_deref())?;
+            events += copied;
             sessions.push(session.id.to_string());
         }
         if let Some(last) = sessions.last() {
@@ -149,14 +118,61 @@ impl Engine {
         })
     }
 
-    /// Removes a session named `name` of `item` that an earlier, interrupted take-in made (so that it is
-    /// made again, whole).
-    fn drop_unfinished_ingest(&mut self, item: &BatchItem, name: &str) -> Result<(), EngineError> {
-        let Some(id) = self.store.live_session_named(&item.repo_path, name)? else { return Ok(()) };
-        let existing = self.store.get_session(&ampsm_core::SessionId::from_stored(id.clone()))?;
-        if existing.batch_item_id.as_deref() == Some(item.id.as_str()) {
-            self.remove_session(&id, true, false)?;
+    /// Makes the session a worker handed over in the result folder `dir`: its branch fetched from its
+    /// bundle into `req.repo` (under a temporary ref), a session made from `req` with its recorded base at
+    /// `base_commit` and its branch at the worker's last commit, and its rows copied from the worker's store
+    /// file. A session of that name that an earlier, interrupted take-in made for the same batch item or
+    /// benchmark result is replaced, so taking a result in twice makes it once. Returns the session and how
+    /// many agent events were copied.
+    pub(crate) fn adopt_session(
+        &mut self,
+        req: CreateSession,
+        worked: &SessionBundle,
+        dir: &Path,
+        base_commit: &str,
+        store_file: Option<&Path>,
+    ) -> Result<(ampsm_store::Session, usize), EngineError> {
+        let root = req.repo.clone();
+        let git = Git::new(&root);
+        let temp_ref = format!("refs/ampsm/incoming/{}", worked.session_id);
+        if let Some(bundle) = &worked.bundle {
+            let bundle = dir.join(bundle);
+            let refspec = format!("+{}:{temp_ref}", worked.branch);
+            let fetched =
+                git.run_ok(&["fetch", "--quiet", "--no-tags", &bundle.to_string_lossy(), &refspec])?;
+            if !fetched.success() {
+                return Err(EngineError::Invalid(format!(
+                    "cannot fetch {} from {}: {}",
+                    worked.branch,
+                    bundle.display(),
+                    fetched.stderr.trim()
+                )));
+            }
+        } else if git.resolve_commit(&worked.head_commit)?.is_none() {
+            return Err(EngineError::Invalid(format!(
+                "{}: session {} has no bundle and its commit {} is not in {}",
+                dir.display(),
+                worked.session_name,
+                worked.head_commit,
+                root.display()
+            )));
         }
-        Ok(())
+        if let Some(id) = self.store.live_session_named(&root.to_string_lossy(), &worked.session_name)? {
+            let existing = self.store.get_session(&ampsm_core::SessionId::from_stored(id.clone()))?;
+            let ours = (req.batch_item_id.is_some() && existing.batch_item_id == req.batch_item_id)
+                || (req.bench_result_id.is_some()
+                    && self.store.session_bench_result(&id)? == req.bench_result_id);
+            if ours {
+                self.remove_session(&id, true, false)?;
+            }
+        }
+        let made = self.create_session_pinned(req, Some((base_commit, &worked.head_commit)));
+        let _ = git.run_ok(&["update-ref", "-d", &temp_ref]);
+        let session = made?;
+        let events = match store_file {
+            Some(file) => self.store.import_session(file, &worked.session_id, &session.id)?.events,
+            None => 0,
+        };
+        Ok((session, events))
     }
 }

@@ -87,10 +87,9 @@ pub struct Task {
     pub git_identity: Option<(String, String)>,
 }
 
-/// One attempt a worker made.
+/// A session a worker made, as its result hands it over.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AttemptResult {
-    pub attempt: i64,
+pub struct SessionBundle {
     /// The session's name and id in the worker's store.
     pub session_name: String,
     pub session_id: String,
@@ -98,8 +97,17 @@ pub struct AttemptResult {
     pub branch: String,
     /// The branch's last commit (the base commit when the agent changed nothing).
     pub head_commit: String,
-    /// The git bundle of the branch (relative to the result folder), when it has commits of its own.
+    /// The git bundle of the branch against the base commit (relative to the result folder), when it has
+    /// commits of its own.
     pub bundle: Option<String>,
+}
+
+/// One attempt a worker made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptResult {
+    pub attempt: i64,
+    #[serde(flatten)]
+    pub session: SessionBundle,
     pub status: BatchItemStatus,
     pub passed: bool,
     pub reason: Option<String>,

@@ -18,7 +18,9 @@
 //! A benchmark result's task (`"kind": "bench-result"`) goes through the same steps, its step 4 being
 //! the benchmark runner on a run of that one result ([`super::bench`]).
 
-use super::{AttemptResult, FORMAT, Layout, RepoSource, Task, TaskResult, read_json, write_atomic};
+use super::{
+    AttemptResult, FORMAT, Layout, RepoSource, SessionBundle, Task, TaskResult, read_json, write_atomic,
+};
 use crate::jobs::batch::{attempt_failure, session_name};
 use crate::runs::budget::BudgetPool;
 use crate::runs::iterate::IterateRequest;
@@ -330,49 +332,12 @@ fn run_attempts(
             }
             Err(e) => (BatchItemStatus::Error, Some(e.to_string()), false),
         };
-        let git = Git::new(clone);
-        let head =
-            git.resolve_commit(&session.branch).ok().flatten().unwrap_or_else(|| task.base_commit.clone());
-        let bundle = if head != task.base_commit {
-            let file = format!("attempt-{attempt}.bundle");
-            let range = format!("^{}", task.base_commit);
-            let made = git.run_ok(&[
-                "bundle",
-                "create",
-                &out.join(&file).to_string_lossy(),
-                session.branch.as_str(),
-                range.as_str(),
-            ]);
-            match made {
-                Ok(o) if o.success() => Some(file),
-                Ok(o) => {
-                    result.status = BatchItemStatus::Error;
-                    result.error =
-                        Some(format!("cannot bundle the branch {}: {}", session.branch, o.stderr.trim()));
-                    None
-                }
-                Err(e) => {
-                    result.status = BatchItemStatus::Error;
-                    result.error = Some(format!("cannot bundle the branch {}: {e}", session.branch));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let bundle_failed = result.error.as_deref().is_some_and(|e| e.starts_with("cannot bundle"));
-        result.attempts.push(AttemptResult {
-            attempt,
-            session_name: name,
-            session_id: session.id.to_string(),
-            branch: session.branch.clone(),
-            head_commit: head,
-            bundle,
-            status,
-            passed,
-            reason: reason.clone(),
-        });
-        if bundle_failed {
+        let (session, failed) =
+            bundle_session(clone, &session, &task.base_commit, out, &format!("attempt-{attempt}.bundle"));
+        result.attempts.push(AttemptResult { attempt, session, status, passed, reason: reason.clone() });
+        if let Some(e) = failed {
+            result.status = BatchItemStatus::Error;
+            result.error = Some(e);
             return;
         }
         result.status = status;
@@ -392,6 +357,47 @@ fn run_attempts(
             return;
         }
     }
+}
+
+/// Hands over `session` of the clone: its branch as the git bundle `file` in `out` against `base_commit`
+/// (none when the branch has no commit of its own). When git cannot make the bundle, the session is
+/// described without one and the failure (one line, the unit's error) comes with it.
+pub(super) fn bundle_session(
+    clone: &Path,
+    session: &ampsm_store::Session,
+    base_commit: &str,
+    out: &Path,
+    file: &str,
+) -> (SessionBundle, Option<String>) {
+    let git = Git::new(clone);
+    let head = git.resolve_commit(&session.branch).ok().flatten().unwrap_or_else(|| base_commit.to_string());
+    let mut failed = None;
+    let bundle = if head != base_commit {
+        let range = format!("^{base_commit}");
+        let made =
+            git.run_ok(&["bundle", "create", &out.join(file).to_string_lossy(), &session.branch, &range]);
+        match made {
+            Ok(o) if o.success() => Some(file.to_string()),
+            Ok(o) => {
+                failed = Some(format!("cannot bundle the branch {}: {}", session.branch, o.stderr.trim()));
+                None
+            }
+            Err(e) => {
+                failed = Some(format!("cannot bundle the branch {}: {e}", session.branch));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let bundled = SessionBundle {
+        session_name: session.name.clone(),
+        session_id: session.id.to_string(),
+        branch: session.branch.clone(),
+        head_commit: head,
+        bundle,
+    };
+    (bundled, failed)
 }
 
 /// This node's name.
