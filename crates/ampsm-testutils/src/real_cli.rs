@@ -87,12 +87,21 @@ pub fn write_codex_home(codex_home: &Path, openai_base_url: &str, model: &str) -
     std::fs::write(codex_home.join("config.toml"), codex_config_toml(openai_base_url, model))
 }
 
-/// Environment for `codex exec --json --skip-git-repo-check
-/// --dangerously-bypass-approvals-and-sandbox` using the config in
+/// Environment for `codex exec --json --skip-git-repo-check` using the config in
 /// `codex_home` (see [`write_codex_home`]), with `home` as its `HOME`.
+///
+/// `TMPDIR` is `home/tmp` (made here), a private temporary folder as on many
+/// desktops. A test's `home` lives in the system's temporary folder, and Codex
+/// refuses to set up its helper commands (the `apply_patch` it runs inside its
+/// Linux sandbox) when `CODEX_HOME` is under `TMPDIR`: where a `bwrap` is on
+/// PATH every sandboxed edit then fails, which a user's `~/.codex` never does.
 pub fn codex_offline_env(codex_home: &Path, home: &Path) -> Vec<(String, String)> {
+    let tmp = home.join("tmp");
+    // A failure here shows up as Codex's own error about its temporary folder.
+    let _ = std::fs::create_dir_all(&tmp);
     vec![
         ("HOME".to_owned(), home.to_string_lossy().into_owned()),
+        ("TMPDIR".to_owned(), tmp.to_string_lossy().into_owned()),
         ("CODEX_HOME".to_owned(), codex_home.to_string_lossy().into_owned()),
         ("OPENAI_API_KEY".to_owned(), TEST_API_KEY.to_owned()),
         ("NO_COLOR".to_owned(), "1".to_owned()),
