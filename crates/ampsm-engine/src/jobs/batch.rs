@@ -49,6 +49,7 @@ use ampsm_core::{BatchItemStatus, BatchStatus, IterationOutcome, MergeResult, Mo
 use ampsm_git::Git;
 use ampsm_store::Store;
 use ampsm_store::batches::{Batch, BatchCounts, BatchItem, ItemUsage, NewBatch, NewBatchItem};
+use ampsm_store::jobs::JobKind;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -217,6 +218,9 @@ pub struct CleanedSession {
 pub struct CleanReport {
     pub batch_id: String,
     pub sessions: Vec<CleanedSession>,
+    /// The submission folders of a cluster batch that were left in the executor's work folder (those
+    /// with tasks lost on the cluster keep their logs until now), removed.
+    pub cluster_folders: Vec<String>,
 }
 
 /// One exported row: an item with its session and usage.
@@ -503,7 +507,7 @@ impl Engine {
         let spent_usd = self.store.batch_spend_usd(&batch.id)?;
         let cluster_jobs = self
             .store
-            .submissions_of(ampsm_store::jobs::JobKind::Batch, &batch.id)?
+            .submissions_of(JobKind::Batch, &batch.id)?
             .into_iter()
             .filter_map(|s| s.cluster_job)
             .collect();
@@ -611,7 +615,8 @@ impl Engine {
                 }),
             }
         }
-        Ok(CleanReport { batch_id: batch.id, sessions })
+        let cluster_folders = self.remove_submission_folders(JobKind::Batch, &batch.id)?;
+        Ok(CleanReport { batch_id: batch.id, sessions, cluster_folders })
     }
 
     /// The rows of `batch export`: one per item, with its current session and the usage of all attempts.

@@ -794,6 +794,9 @@ fn clean(reference: &str, json: bool) -> Result<(), CliError> {
     if json {
         return Ok(print_json(&r)?);
     }
+    for folder in &r.cluster_folders {
+        println!("removed cluster folder {folder}");
+    }
     if r.sessions.is_empty() {
         println!("Batch {} has no sessions left to clean.", short_id(&r.batch_id));
         return Ok(());

@@ -13,7 +13,7 @@ use ampsm_testutils::slurm::SlurmCluster;
 use ampsm_testutils::{install_fake_agent_as, requires};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// An Amp stand-in that writes `work.txt` with the prompt, reports usage, and sleeps `SLEEP` ms first.
@@ -99,12 +99,16 @@ fn world(repos: usize, scenario: &str, cluster: Option<&Cluster>) -> World {
     std::fs::create_dir_all(&bin).unwrap();
     let amp = install_fake_agent_as(&bin, "amp");
     let config = format!("amp:\n  path: {}\n", amp.display());
+    let log = agent_log(&w).to_string_lossy().into_owned();
     match cluster {
-        Some(c) => {
-            c.configure(&w, &config, &[("FAKE_AGENT_SCENARIO", scenario), ("AMP_API_KEY", "sgamp_test_key")])
-        }
+        Some(c) => c.configure(
+            &w,
+            &config,
+            &[("FAKE_AGENT_SCENARIO", scenario), ("AMP_API_KEY", "sgamp_test_key"), ("FAKE_AGENT_LOG", &log)],
+        ),
         None => w.write_config(&config),
     }
+    w.set_env("FAKE_AGENT_LOG", &log);
     w.set_env("FAKE_AGENT_SCENARIO", scenario);
     w.set_env("AMP_API_KEY", "sgamp_test_key");
     w
@@ -168,13 +172,19 @@ fn wait_for(w: &World, id: &str, limit: Duration, what: &str, done: impl Fn(&Val
     }
 }
 
-/// The number of `started` markers in every submission folder: how many tasks began on a node.
-fn tasks_started(home: &Path) -> usize {
-    let mut n = 0;
-    for sub in std::fs::read_dir(home.join("cluster")).into_iter().flatten().flatten() {
-        n += std::fs::read_dir(sub.path().join("started")).map(|d| d.count()).unwrap_or(0);
-    }
-    n
+/// The file the fake agents append a line to for each run (`FAKE_AGENT_LOG`), on any node.
+fn agent_log(w: &World) -> PathBuf {
+    w.dir.path().join("agent-runs.jsonl")
+}
+
+/// How many times an agent ran, on the cluster's nodes or here.
+fn agent_runs(w: &World) -> usize {
+    std::fs::read_to_string(agent_log(w)).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+/// What is left in the executor's default work folder (`$AMPSM_HOME/cluster`): submission folders.
+fn cluster_folders(w: &World) -> Vec<PathBuf> {
+    std::fs::read_dir(w.home().join("cluster")).into_iter().flatten().flatten().map(|e| e.path()).collect()
 }
 
 fn same_results_as_local(cluster: &Cluster) {
@@ -206,6 +216,8 @@ fn same_results_as_local(cluster: &Cluster) {
     let logs = slurm.ok(&["logs", session]);
     assert!(logs.contains("Writing it."), "{logs}");
     assert_eq!(cluster.live_tasks(), 0);
+    // Every result was taken in: the node's copies (stores, git bundles) and the submission folder are gone.
+    assert_eq!(cluster_folders(&slurm), Vec::<PathBuf>::new());
 }
 
 fn abort_within_five_seconds(cluster: &Cluster) {
@@ -235,6 +247,14 @@ fn abort_within_five_seconds(cluster: &Cluster) {
     let statuses: Vec<&str> =
         v["items"].as_array().unwrap().iter().map(|i| i["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["aborted"; 4], "{v:#}");
+    // The lost tasks' folder stays (their task files, logs on Slurm), but not the copy of the config;
+    // `batch clean` removes it.
+    let folders = cluster_folders(&w);
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].join("tasks").is_dir() && !folders[0].join("config.json").exists());
+    let cleaned = w.json(&["batch", "clean", &id]);
+    assert_eq!(cleaned["cluster_folders"][0], folders[0].to_string_lossy().as_ref(), "{cleaned}");
+    assert_eq!(cluster_folders(&w), Vec::<PathBuf>::new());
 }
 
 fn resume_runs_nothing_twice(cluster: &Cluster) {
@@ -264,7 +284,8 @@ fn resume_runs_nothing_twice(cluster: &Cluster) {
     let v = w.json(&["batch", "status", &id]);
     let items = v["items"].as_array().unwrap();
     assert!(items.iter().all(|i| i["status"] == "passed" && i["attempts"] == 1), "{v:#}");
-    assert_eq!(tasks_started(&w.home()), 6, "every item ran once on the cluster, none twice");
+    assert_eq!(agent_runs(&w), 6, "every item ran once on the cluster, none twice");
+    assert_eq!(cluster_folders(&w), Vec::<PathBuf>::new(), "both submissions were taken in whole");
 }
 
 /// A benchmark world (`bench::bench_world`: claude fixes `shout`, codex does not) with the hidden test
@@ -402,7 +423,9 @@ fn bench_resume_runs_nothing_twice(cluster: &Cluster) {
     crate::bench::write(w.dir.path(), "hidden.patch", HIDDEN_PATCH);
     let suite = SHOUT_BENCH.replace("  - codex\n", "").replace("repeats: 1", "repeats: 3");
     let file = crate::bench::write(w.dir.path(), "bench.yaml", &suite);
-    let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
+    // A benchmark's agents get the environment the config gives them (and their keys).
+    let log = format!("    env:\n      FAKE_AGENT_LOG: {}\n", agent_log(&w).display());
+    let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap().replace("    env:\n", &log);
     cluster.configure(&w, &config, &[("ANTHROPIC_API_KEY", "sk-ant-test"), ("OPENAI_API_KEY", "sk-test")]);
     let file = file.to_string_lossy().into_owned();
     let started =
@@ -428,7 +451,8 @@ fn bench_resume_runs_nothing_twice(cluster: &Cluster) {
     let statuses: Vec<&str> =
         v["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["resolved"; 6], "{v:#}");
-    assert_eq!(tasks_started(&w.home()), 6, "every result ran once on the cluster, none twice");
+    assert_eq!(agent_runs(&w), 6, "every result ran once on the cluster, none twice");
+    assert_eq!(cluster_folders(&w), Vec::<PathBuf>::new(), "both submissions were taken in whole");
 }
 
 /// A batch pasted into the dashboard with `executor:` runs on the cluster, and its page follows it: the

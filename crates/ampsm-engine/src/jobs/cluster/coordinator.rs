@@ -252,6 +252,7 @@ pub(crate) fn run_on_cluster(
                 Ok(true) => {
                     engine.store.end_submission(&w.sub.id)?;
                     w.sub.ended_at = Some(ampsm_core::time::now_ms());
+                    tidy_submission(engine, &w.sub.id, &w.layout)?;
                 }
                 Ok(false) => open = true,
                 Err(e) => {
@@ -548,6 +549,8 @@ fn watch_submission(
                 Ok(ms) => {
                     engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Done, None)?;
                     engine.store.set_task_ingest_ms(&w.sub.id, t.idx, ms)?;
+                    // Its sessions, rows and branches are here now: the worker's copies go.
+                    remove_folder(&result_dir);
                 }
                 Err(e) => {
                     let note = format!("its result could not be taken in: {e}");
@@ -609,6 +612,29 @@ fn watch_submission(
     Ok(engine.store.tasks_of(&w.sub.id)?.iter().all(|t| t.state.is_final()))
 }
 
+/// After a submission's last task is final: when every result was taken in, nothing in its folder is
+/// needed any more and the folder goes; otherwise the logs and task files stay (they explain the lost
+/// tasks; `batch clean` removes them) and only the config copy goes, which may hold keys.
+fn tidy_submission(engine: &Engine, submission: &str, layout: &Layout) -> Result<(), EngineError> {
+    if engine.store.tasks_of(submission)?.iter().all(|t| t.state == TaskState::Done) {
+        remove_folder(&layout.root);
+    } else if let Err(e) = std::fs::remove_file(layout.config())
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("removing {}: {e}", layout.config().display());
+    }
+    Ok(())
+}
+
+/// Removes a folder of a submission; a failure is logged (the run's results are not affected by it).
+pub(crate) fn remove_folder(path: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("removing {}: {e}", path.display());
+    }
+}
+
 /// What the tasks that are not final yet spent so far, from their spend files (USD).
 fn live_spend(engine: &Engine, watched: &[Watched]) -> Result<f64, EngineError> {
     let mut usd = 0.0;
@@ -648,5 +674,24 @@ impl Engine {
             }
         }
         Ok(n)
+    }
+
+    /// Removes the folders of the ended submissions of a batch or benchmark run that are still in the
+    /// work folder (those with lost tasks keep their logs until then); returns the folders removed.
+    pub(crate) fn remove_submission_folders(
+        &mut self,
+        owner: JobKind,
+        owner_id: &str,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut removed = Vec::new();
+        for sub in self.store.submissions_of(owner, owner_id)? {
+            if sub.ended_at.is_some() && Path::new(&sub.folder).exists() {
+                remove_folder(Path::new(&sub.folder));
+                if !Path::new(&sub.folder).exists() {
+                    removed.push(sub.folder);
+                }
+            }
+        }
+        Ok(removed)
     }
 }

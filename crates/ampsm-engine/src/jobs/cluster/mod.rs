@@ -27,7 +27,9 @@
 //! The shared folder: `<work_dir>/<submission id>/` with `config.json` (the coordinator's config),
 //! `tasks/<index>.json`, `started/<index>.json`, `spend/<index>` (what the task spent so far, for the
 //! run's budget), `results/<index>/` (`result.json`, `store.sqlite`, the git bundles) and `logs/` (the
-//! scheduler's output of each task).
+//! scheduler's output of each task). A result folder is removed once it is taken in, and the submission
+//! folder once all of its results were; one with lost tasks keeps its task files and logs (without the
+//! config copy) until `batch clean`.
 
 pub mod bench;
 pub mod coordinator;
