@@ -520,6 +520,7 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
 
     let items = v["items"].as_array().unwrap();
     let by_name = |n: &str| items.iter().find(|i| i["item_name"] == n).unwrap();
+    let mut planned = 0;
     for n in ["one", "two"] {
         let item = by_name(n);
         assert_eq!(item["status"], "failed", "{item:#}");
@@ -528,12 +529,19 @@ fn a_whole_batch_budget_stops_every_running_agent_and_starts_nothing_more() {
         // The partial work is committed on the session branch; nothing after the stop happened.
         let wt = PathBuf::from(item["session"]["worktree_path"].as_str().unwrap());
         assert_eq!(git(&wt, &["status", "--porcelain"]), "");
-        assert!(git(&wt, &["show", "HEAD:PLAN.md"]).starts_with("# Plan"), "{n}");
         assert!(!wt.join("LATE.md").exists(), "{n} ran past the budget");
-        assert!(git(&wt, &["log", "-1", "--format=%s"]).contains("(agent run: budget)"));
+        // On a loaded machine one agent can be stopped before it wrote anything (the other's second
+        // message reached the budget); what an agent did write is in the commit.
+        if wt.join("PLAN.md").exists() {
+            assert!(git(&wt, &["show", "HEAD:PLAN.md"]).starts_with("# Plan"), "{n}");
+            assert!(git(&wt, &["log", "-1", "--format=%s"]).contains("(agent run: budget)"));
+            planned += 1;
+        }
         let m = w.json(&["metrics", item["session"]["id"].as_str().unwrap()]);
         assert_eq!(m["iterations"][0]["outcome"], "budget", "{m}");
     }
+    // $0.15 takes one agent past its first message, so at least that one had written its plan.
+    assert!(planned >= 1, "no agent had written its plan when the budget stopped them");
     let three = by_name("three");
     assert_eq!(three["status"], "aborted", "{three:#}");
     assert!(three["error"].as_str().unwrap().starts_with("not started: the budget of batch"), "{three:#}");
