@@ -11,6 +11,8 @@ pub use ampsm_agent::StreamItem;
 pub use ampsm_git::EntryKind;
 pub use ampsm_store::batches::{Batch, BatchCounts, BatchItem};
 pub use ampsm_store::bench::{BenchCounts, BenchResult, BenchRun};
+/// How a batch item or benchmark result running on a cluster node is doing.
+pub use ampsm_store::cluster::TaskProgress;
 pub use ampsm_store::{
     ActivityChange, Approval, ApprovalStatus, Iteration, Session, StoredEvent, ToolCall, UsageRow,
 };

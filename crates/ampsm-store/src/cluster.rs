@@ -17,7 +17,8 @@ use crate::{Store, StoreError, text_column};
 use ampsm_core::Executor;
 use ampsm_core::time::now_ms;
 use rusqlite::{OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// A submission to record (its tasks with it).
@@ -93,6 +94,42 @@ pub struct ClusterTask {
     pub note: Option<String>,
     /// How long taking its result in took, ms.
     pub ingest_ms: Option<i64>,
+}
+
+/// What a task's worker reports while it runs (`progress/<index>.json` in its submission folder), as the
+/// coordinator last copied it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TaskProgress {
+    /// The node it runs on.
+    pub host: String,
+    /// The attempt running (batch items; 1 for a benchmark result) and the name of its session there.
+    pub attempt: i64,
+    pub session: Option<String>,
+    /// Lines of the agent's stream recorded so far in that session.
+    pub events: i64,
+    /// Tokens of every attempt so far (input, output, cache reads and writes).
+    pub tokens: i64,
+    /// What it spent so far (known prices), USD.
+    pub spent_usd: f64,
+    /// The last recorded event, one line (as `logs` prints it).
+    pub last: Option<String>,
+    /// When the worker wrote it, ms since the epoch.
+    pub at: i64,
+}
+
+impl TaskProgress {
+    /// One line: lines recorded, tokens, and the last event cut to `last_chars` characters.
+    pub fn note(&self, last_chars: usize) -> String {
+        let last = match &self.last {
+            Some(l) if l.chars().count() > last_chars => {
+                format!("; {}…", l.chars().take(last_chars).collect::<String>())
+            }
+            Some(l) => format!("; {l}"),
+            None => String::new(),
+        };
+        let lines = if self.events == 1 { "line" } else { "lines" };
+        format!("{} {lines}, {} tokens{last}", self.events, self.tokens)
+    }
 }
 
 /// How many rows of each kind [`Store::import_session`] copied.
@@ -252,6 +289,47 @@ impl Store {
             params![submission, idx, ms as i64],
         )?;
         Ok(())
+    }
+
+    /// Records what a task reports while it runs; returns whether it changed (a final task keeps none).
+    pub fn set_task_progress(
+        &mut self,
+        submission: &str,
+        idx: i64,
+        progress: &TaskProgress,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(progress).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = self.conn().execute(
+            "UPDATE cluster_tasks SET progress = ?3 WHERE submission_id = ?1 AND idx = ?2 \
+             AND state NOT IN ('done', 'lost') AND progress IS NOT ?3",
+            params![submission, idx, json],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// What the running tasks of a batch or benchmark run report, by the item (result) they run.
+    pub fn running_task_progress(
+        &self,
+        owner: JobKind,
+        owner_id: &str,
+    ) -> Result<HashMap<String, TaskProgress>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT t.item_id, t.progress FROM cluster_tasks t \
+             JOIN cluster_submissions s ON s.id = t.submission_id \
+             WHERE s.owner_kind = ?1 AND s.owner_id = ?2 AND t.state = 'running' AND t.progress IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(params![owner_text(owner), owner_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (item, json) = row?;
+            // A row written by another version that does not parse is shown as nothing, not an error.
+            if let Ok(p) = serde_json::from_str(&json) {
+                out.insert(item, p);
+            }
+        }
+        Ok(out)
     }
 
     /// Moves a task on; a final state is kept (a late report of a task already taken in or lost changes

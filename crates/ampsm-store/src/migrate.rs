@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_run_budgets_and_bench.sql"),
     include_str!("../migrations/0004_permissions_and_approvals.sql"),
     include_str!("../migrations/0005_cluster_executors.sql"),
+    include_str!("../migrations/0006_cluster_task_progress.sql"),
 ];
 
 /// The schema version this build writes.

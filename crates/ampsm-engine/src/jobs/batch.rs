@@ -163,6 +163,10 @@ pub struct ItemView {
     pub item: BatchItem,
     pub duration_ms: Option<i64>,
     pub session: Option<ItemSession>,
+    /// How an item running on a cluster node is doing, as its worker last reported (its sessions are
+    /// made here when its result is taken in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<ampsm_store::cluster::TaskProgress>,
     /// Tokens and cost of all the item's attempts (cost `None`: unknown, as in `batch export`).
     #[serde(skip)]
     pub usage: ItemUsage,
@@ -446,6 +450,11 @@ impl Engine {
         let batch = self.resolve_batch(reference)?;
         let counts = self.store.batch_counts(&batch.id)?;
         let mut usage = self.store.batch_item_usage(&batch.id)?;
+        let mut remote = if batch.executor == ampsm_core::Executor::Local {
+            Default::default()
+        } else {
+            self.store.running_task_progress(JobKind::Batch, &batch.id)?
+        };
         let mut items = Vec::new();
         for item in self.store.batch_items(&batch.id)? {
             let session = match &item.session_id {
@@ -481,7 +490,8 @@ impl Engine {
                 // The agent reported no usage at all (as one that reports no cost): unknown, never $0.
                 usage.cost_usd = None;
             }
-            items.push(ItemView { item, duration_ms, session, usage });
+            let remote = remote.remove(&item.id).filter(|_| item.status == BatchItemStatus::Running);
+            items.push(ItemView { item, duration_ms, session, remote, usage });
         }
         let runner_alive = batch.runner_pid.is_some_and(pid_alive);
         let note = match (batch.status, &batch.stop_reason) {

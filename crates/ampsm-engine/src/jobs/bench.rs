@@ -275,6 +275,9 @@ pub struct ResultView {
     pub label: String,
     pub session_name: Option<String>,
     pub branch: Option<String>,
+    /// How a result running on a cluster node is doing, as its worker last reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<ampsm_store::cluster::TaskProgress>,
 }
 
 /// A run with its counts, per-config summary and results.
@@ -703,6 +706,11 @@ impl Engine {
     pub fn bench_view(&self, reference: &str) -> Result<BenchView, EngineError> {
         let run = self.resolve_bench_run(reference)?;
         let counts = self.store.bench_counts(&run.id)?;
+        let mut remote = if run.executor == ampsm_core::Executor::Local {
+            Default::default()
+        } else {
+            self.store.running_task_progress(ampsm_store::jobs::JobKind::Bench, &run.id)?
+        };
         let mut results = Vec::new();
         for r in self.store.bench_results(&run.id)? {
             let session = r
@@ -710,6 +718,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|id| self.store.get_session(&ampsm_core::SessionId::from_stored(id.clone())).ok());
             results.push(ResultView {
+                remote: remote.remove(&r.id).filter(|_| r.status == BenchResultStatus::Running),
                 label: r.config_label(),
                 session_name: session.as_ref().map(|s| s.name.clone()),
                 branch: session.map(|s| s.branch),

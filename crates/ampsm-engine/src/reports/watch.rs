@@ -9,6 +9,7 @@
 use crate::EngineError;
 use ampsm_config::Paths;
 use ampsm_core::SessionId;
+use ampsm_store::jobs::JobKind;
 use ampsm_store::{SessionFilter, Store};
 use std::fmt::Write;
 
@@ -200,6 +201,7 @@ impl Watcher {
                         let s = store.get_session(&SessionId::from_stored(sid))?;
                         let _ = write!(out, "{}:{}:{:?};", s.id, s.status, s.removed_at);
                     }
+                    remote_progress(&mut out, store, JobKind::Batch, id)?;
                 }
             }
             WatchTopic::Benches => {
@@ -216,9 +218,21 @@ impl Watcher {
                         // Everything a result row shows (status, tests, time, tokens, cost, error).
                         let _ = write!(out, "{res:?};");
                     }
+                    remote_progress(&mut out, store, JobKind::Bench, id)?;
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// What the units of a run that run on cluster nodes report (see [`ampsm_store::cluster::TaskProgress`]),
+/// in a fixed order, for a mark.
+fn remote_progress(out: &mut String, store: &Store, owner: JobKind, id: &str) -> Result<(), EngineError> {
+    let mut running: Vec<_> = store.running_task_progress(owner, id)?.into_iter().collect();
+    running.sort_by(|a, b| a.0.cmp(&b.0));
+    for (unit, p) in running {
+        let _ = write!(out, "{unit}:{p:?};");
+    }
+    Ok(())
 }

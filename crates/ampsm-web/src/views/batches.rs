@@ -6,7 +6,7 @@
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{
-    self, Page, Section, csrf, error_line, executor_note, ms_text, notice_line, short, status,
+    self, Page, Section, csrf, error_line, executor_note, ms_text, notice_line, remote_cell, short, status,
 };
 use crate::views::sessions::{Notice, notice_text};
 use crate::views::{YamlSource, budget_field, export, live_mark, live_mark_now, yaml_source};
@@ -240,7 +240,13 @@ pub async fn show(
                         td.n { (it.duration_ms.map(ms_text).unwrap_or_default()) }
                         td.n { @if it.item.attempts > 0 { (it.usage.input_tokens + it.usage.output_tokens + it.usage.cache_read_tokens + it.usage.cache_write_tokens) } }
                         td.n.cost { @if it.item.attempts > 0 { (ampsm_engine::reports::export::usd(it.usage.cost_usd)) } }
-                        td { @if let Some(s) = &it.session { a href={ "/s/" (s.id) } { (s.name) } " " (status(&s.status)) } }
+                        td {
+                            @if let Some(r) = &it.remote {
+                                (remote_cell(r))
+                            } @else if let Some(s) = &it.session {
+                                a href={ "/s/" (s.id) } { (s.name) } " " (status(&s.status))
+                            }
+                        }
                         td { (it.item.error.clone().unwrap_or_default()) }
                     }
                 }

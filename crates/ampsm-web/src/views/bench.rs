@@ -6,7 +6,7 @@
 use crate::error::WebError;
 use crate::state::AppState;
 use crate::views::layout::{
-    self, Page, Section, csrf, error_line, executor_note, ms_text, notice_line, short, status,
+    self, Page, Section, csrf, error_line, executor_note, ms_text, notice_line, remote_cell, short, status,
 };
 use crate::views::sessions::{Notice, notice_text};
 use crate::views::{YamlSource, budget_field, export, live_mark, live_mark_now, yaml_source};
@@ -407,7 +407,13 @@ pub async fn show(
                         td.n { (r.result.duration_ms.map(ms_text).unwrap_or_default()) }
                         td.n { (r.result.total_tokens.map(|t| t.to_string()).unwrap_or_default()) }
                         td.n { @if r.result.session_id.is_some() && r.result.status.is_finished() { (money(r.result.cost_usd)) } }
-                        td { @if let Some(s) = &r.result.session_id { a href={ "/s/" (s) } { (r.session_name.clone().unwrap_or_else(|| short(s).to_string())) } } }
+                        td {
+                            @if let Some(p) = &r.remote {
+                                (remote_cell(p))
+                            } @else if let Some(s) = &r.result.session_id {
+                                a href={ "/s/" (s) } { (r.session_name.clone().unwrap_or_else(|| short(s).to_string())) }
+                            }
+                        }
                         td { (r.result.error.clone().unwrap_or_default()) }
                     }
                 }

@@ -192,7 +192,6 @@ pub fn notice_line(line: Option<&str>) -> Markup {
     html! { @if let Some(l) = line { div.note role="status" { (l) } } }
 }
 
-/// A status word with its color.
 /// " · on slurm (job 12)" for a run on a cluster executor (nothing for a local one); `id` names the span.
 pub fn executor_note(executor: ampsm_core::Executor, jobs: &[String], id: &str) -> Markup {
     html! {
@@ -202,6 +201,16 @@ pub fn executor_note(executor: ampsm_core::Executor, jobs: &[String], id: &str) 
     }
 }
 
+/// The Session cell of a batch item or benchmark result running on a cluster node: its session there and
+/// the node, what it did so far (its session is made here when its result is taken in).
+pub fn remote_cell(p: &ampsm_engine::records::TaskProgress) -> Markup {
+    html! {
+        span.remote { (p.session.as_deref().unwrap_or("starting")) " on " (p.host) }
+        div.dim.remote-note { (p.note(120)) }
+    }
+}
+
+/// A status word with its color.
 pub fn status(word: &str) -> Markup {
     html! { span class={ "badge s-" (word) } { (word) } }
 }

@@ -675,9 +675,18 @@ fn print_view(view: &BatchView) {
             short_path(&i.repo_path),
             format!("{}{}", item_word(i.status), if i.merged { " (merged)" } else { "" }),
             i.attempts.to_string(),
-            v.session.as_ref().map(|s| s.name.clone()).unwrap_or_else(|| "-".into()),
+            match (&v.remote, &v.session) {
+                // Running on a cluster node: its session there, and the node.
+                (Some(r), _) => format!("{} on {}", r.session.as_deref().unwrap_or("-"), r.host),
+                (None, Some(s)) => s.name.clone(),
+                (None, None) => "-".into(),
+            },
             v.duration_ms.map(|d| format!("{:.1}s", d as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
-            i.error.as_deref().map(|e| one_line(e, 80)).unwrap_or_default(),
+            match (&i.error, &v.remote) {
+                (Some(e), _) => one_line(e, 80),
+                (None, Some(r)) => r.note(60),
+                (None, None) => String::new(),
+            },
         ]);
     }
     output::print_table(&t);

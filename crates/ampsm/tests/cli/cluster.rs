@@ -384,10 +384,16 @@ fn bench_abort_within_five_seconds(cluster: &Cluster) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let v = w.json(&["bench", "show", &id]);
-        if v["counts"]["running"].as_i64() >= Some(2) {
+        // Running, and reporting from their nodes: the agent's first line is recorded there (Claude's start;
+        // the Codex stand-in prints the same line, which is not Codex's format).
+        let reporting =
+            v["results"].as_array().unwrap().iter().filter(|r| r["remote"]["events"].as_i64() >= Some(1));
+        if v["counts"]["running"].as_i64() >= Some(2) && reporting.count() >= 2 {
+            let page = crate::web_support::Dashboard::start(&w).get(&format!("/bench/{id}")).body;
+            assert!(page.contains("1 line, 0 tokens; "), "{page}");
             break;
         }
-        assert!(Instant::now() < deadline, "no result running on the cluster: {v:#}");
+        assert!(Instant::now() < deadline, "no result running and reporting on the cluster: {v:#}");
         std::thread::sleep(Duration::from_millis(200));
     }
     let t0 = Instant::now();
@@ -458,7 +464,7 @@ fn bench_resume_runs_nothing_twice(cluster: &Cluster) {
 /// A batch pasted into the dashboard with `executor:` runs on the cluster, and its page follows it: the
 /// items running on nodes, then their sessions, the executor and the cluster job named.
 fn dashboard_follows_a_cluster_batch(cluster: &Cluster) {
-    let scenario = amp_scenario(3_000);
+    let scenario = amp_scenario(5_000);
     let w = world(1, &scenario, Some(cluster));
     let d = crate::web_support::Dashboard::start(&w);
     let repo = w.dir.path().join("r0");
@@ -485,6 +491,28 @@ fn dashboard_follows_a_cluster_batch(cluster: &Cluster) {
         assert!(Instant::now() < deadline, "the page never showed the items running: {page}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // ... and what each did so far on its node, as its worker reports it: its session there, the lines
+    // recorded, its last event (the agent's start, then 5 s of nothing).
+    let v = wait_for(&w, &id, Duration::from_secs(30), "both items to report from their nodes", |v| {
+        v["items"].as_array().unwrap().iter().all(|i| i["remote"]["events"].as_i64() >= Some(1))
+    });
+    let host = v["items"][0]["remote"]["host"].as_str().unwrap().to_string();
+    for item in v["items"].as_array().unwrap() {
+        let r = &item["remote"];
+        assert!(r["session"].as_str().unwrap().starts_with(item["item_name"].as_str().unwrap()), "{r}");
+        assert!(r["last"].as_str().unwrap().starts_with("init thread="), "{r}");
+        assert_eq!(r["attempt"], 1, "{r}");
+    }
+    let text = w.ok(&["batch", "status", &id]);
+    assert!(
+        text.contains(&format!(" on {host}")) && text.contains("1 line, 0 tokens; init thread="),
+        "{text}"
+    );
+    let page = d.get(&format!("/batches/{id}")).body;
+    assert!(
+        page.contains(&format!(" on {host}</span>")) && page.contains("1 line, 0 tokens; init"),
+        "{page}"
+    );
     let v = wait_for(&w, &id, Duration::from_secs(60), "the batch to end", |v| v["status"] == "completed");
     let page = d.get(&format!("/batches/{id}")).body;
     for item in v["items"].as_array().unwrap() {

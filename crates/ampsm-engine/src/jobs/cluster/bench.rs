@@ -151,9 +151,9 @@ fn run_one(
             Money::ZERO,
         )
     });
-    let spend = pool.clone().map(|p| scratch.report_spend(p));
+    let reporter = scratch.report(pool.clone(), 1);
     let ran = crate::jobs::bench::run_bench_in(&scratch.paths, &run_id, Arc::new(|_| {}), pool);
-    drop(spend);
+    drop(reporter);
     let engine = Engine::open_at(scratch.paths.clone())?;
     let row = engine.store.get_bench_result(&worker_result)?;
     result.worker_result_id = Some(worker_result);

@@ -12,7 +12,7 @@ use ampsm_core::id::{new_id, short_id};
 use ampsm_core::{BatchItemStatus, Executor, Money};
 use ampsm_git::Git;
 use ampsm_store::batches::{Batch, BatchItem};
-use ampsm_store::cluster::{NewSubmission, Submission, TaskState};
+use ampsm_store::cluster::{NewSubmission, Submission, TaskProgress, TaskState};
 use ampsm_store::jobs::JobKind;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -167,6 +167,8 @@ struct Watched {
     phases: BTreeMap<i64, TaskPhase>,
     /// Since when a task has been seen ended without its result.
     ended_since: HashMap<i64, Instant>,
+    /// What each running task last reported (as stored).
+    progress: HashMap<i64, TaskProgress>,
 }
 
 /// The coordinator's loop for `units` (see the module docs): adopts earlier submissions that may still
@@ -191,6 +193,7 @@ pub(crate) fn run_on_cluster(
             asked: None,
             phases: BTreeMap::new(),
             ended_since: HashMap::new(),
+            progress: HashMap::new(),
         })
         .collect();
     let mut covered = HashSet::new();
@@ -507,7 +510,14 @@ fn submit(
         .store
         .get_submission(&id)?
         .ok_or_else(|| EngineError::Invalid("the submission was not recorded".into()))?;
-    Ok(Watched { sub, layout, asked: None, phases: BTreeMap::new(), ended_since: HashMap::new() })
+    Ok(Watched {
+        sub,
+        layout,
+        asked: None,
+        phases: BTreeMap::new(),
+        ended_since: HashMap::new(),
+        progress: HashMap::new(),
+    })
 }
 
 /// Cancels a submission's job (errors are logged: the scheduler may have forgotten it already).
@@ -560,9 +570,19 @@ fn watch_submission(
             }
             continue;
         }
+        let mut running = t.state == TaskState::Running;
         if t.state == TaskState::Pending && w.layout.started(t.idx).is_file() {
             engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Running, None)?;
             units.started(engine, &t.item_id)?;
+            running = true;
+        }
+        // How it is doing, for the views (a file half-written on a slow shared folder is read next time).
+        if running
+            && let Ok(p) = super::read_json::<TaskProgress>(&w.layout.progress(t.idx), "progress file")
+            && w.progress.get(&t.idx) != Some(&p)
+        {
+            engine.store.set_task_progress(&w.sub.id, t.idx, &p)?;
+            w.progress.insert(t.idx, p);
         }
         // Ended (or forgotten) by the scheduler without a result: lost after a grace.
         let gone = match w.phases.get(&t.idx) {

@@ -26,8 +26,9 @@
 //!
 //! The shared folder: `<work_dir>/<submission id>/` with `config.json` (the coordinator's config),
 //! `tasks/<index>.json`, `started/<index>.json`, `spend/<index>` (what the task spent so far, for the
-//! run's budget), `results/<index>/` (`result.json`, `store.sqlite`, the git bundles) and `logs/` (the
-//! scheduler's output of each task). A result folder is removed once it is taken in, and the submission
+//! run's budget), `progress/<index>.json` (its node, session, lines, tokens and last event while it runs,
+//! copied into the store for the views), `results/<index>/` (`result.json`, `store.sqlite`, the git
+//! bundles) and `logs/` (the scheduler's output of each task). A result folder is removed once it is taken in, and the submission
 //! folder once all of its results were; one with lost tasks keeps its task files and logs (without the
 //! config copy) until `batch clean`.
 
@@ -156,6 +157,10 @@ impl Layout {
     /// What task `idx` spent so far (USD, as text), rewritten by its worker while it runs.
     pub fn spend(&self, idx: i64) -> PathBuf {
         self.root.join("spend").join(idx.to_string())
+    }
+    /// How task `idx` is doing (JSON: `ampsm_store::cluster::TaskProgress`), rewritten by its worker.
+    pub fn progress(&self, idx: i64) -> PathBuf {
+        self.root.join("progress").join(format!("{idx}.json"))
     }
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")

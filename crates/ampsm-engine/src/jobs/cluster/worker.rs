@@ -29,6 +29,7 @@ use crate::{Engine, EngineError, Interrupt};
 use ampsm_config::Paths;
 use ampsm_core::{BatchItemStatus, Money};
 use ampsm_git::Git;
+use ampsm_store::cluster::TaskProgress;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -50,29 +51,60 @@ pub(super) struct Scratch {
     /// The result folder being written, renamed to `result_dir` at the end.
     pub out: PathBuf,
     pub result_dir: PathBuf,
-    /// Where the worker tells what it spent so far.
+    /// Where the worker tells what it spent so far, and how it is doing.
     pub spend: PathBuf,
+    pub progress: PathBuf,
     pub host: String,
     pub started: Instant,
 }
 
-/// Rewrites a worker's spend file every half second while alive, from its budget pool (the coordinator
-/// adds these up against the run's budget and cancels what runs once it is reached); stops and writes a
-/// last figure when dropped.
-pub(super) struct SpendReporter {
+/// Tells the coordinator how a worker is doing, every half second while alive: its spend file (from its
+/// budget pool; the coordinator adds these up against the run's budget and cancels what runs once it is
+/// reached) and its progress file (its node, session, lines recorded, tokens, last event; rewritten only
+/// when something changed), read from the worker's own store. Stops and writes a last figure when dropped.
+pub(super) struct Reporter {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl SpendReporter {
-    fn start(pool: std::sync::Arc<BudgetPool>, file: PathBuf) -> SpendReporter {
+/// What a [`Reporter`] reads and where it writes.
+struct ReporterFiles {
+    db: PathBuf,
+    spend: PathBuf,
+    progress: PathBuf,
+    host: String,
+    /// The number of the worker's first attempt (an item resumed after a failed attempt starts later).
+    first_attempt: i64,
+}
+
+impl Reporter {
+    fn start(files: ReporterFiles, pool: Option<std::sync::Arc<BudgetPool>>) -> Reporter {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
+            let mut store: Option<ampsm_store::Store> = None;
+            let mut written: Option<ampsm_store::cluster::TaskProgress> = None;
             loop {
                 let last = flag.load(Ordering::SeqCst);
-                let _ = write_atomic(&file, format!("{:.6}", pool.spent_usd().usd()).as_bytes());
+                if let Some(pool) = &pool {
+                    let _ = write_atomic(&files.spend, format!("{:.6}", pool.spent_usd().usd()).as_bytes());
+                }
+                // The store appears once the worker's engine has made it.
+                if store.is_none() && files.db.is_file() {
+                    store = ampsm_store::Store::open(&files.db).ok();
+                }
+                if let Some(store) = &store
+                    && let Ok(mut now) = progress_of(store, &files, pool.as_deref())
+                    && written.as_ref().is_none_or(|w| TaskProgress { at: now.at, ..w.clone() } != now)
+                {
+                    now.at = ampsm_core::time::now_ms();
+                    if let Ok(json) = serde_json::to_vec(&now)
+                        && write_atomic(&files.progress, &json).is_ok()
+                    {
+                        written = Some(now);
+                    }
+                }
                 if last {
                     return;
                 }
@@ -84,11 +116,47 @@ impl SpendReporter {
                 }
             }
         });
-        SpendReporter { stop, thread: Some(thread) }
+        Reporter { stop, thread: Some(thread) }
     }
 }
 
-impl Drop for SpendReporter {
+/// The worker's progress as its store has it: the newest session (the attempt running), its lines and
+/// last event, the tokens of every session; what was spent, from the pool when there is one (live) else
+/// from the stored usage.
+fn progress_of(
+    store: &ampsm_store::Store,
+    files: &ReporterFiles,
+    pool: Option<&BudgetPool>,
+) -> Result<TaskProgress, EngineError> {
+    let ids = store.all_session_ids()?;
+    let mut tokens = 0;
+    let mut stored_usd = 0.0;
+    for id in &ids {
+        for row in store.list_usage(id)? {
+            let u = &row.usage;
+            tokens += (u.input + u.output + u.cache_read + u.cache_write) as i64;
+            stored_usd += row.cost_usd.unwrap_or(0.0);
+        }
+    }
+    let mut progress = TaskProgress {
+        host: files.host.clone(),
+        attempt: files.first_attempt + (ids.len() as i64 - 1).max(0),
+        tokens,
+        spent_usd: pool.map(|p| p.spent_usd().usd()).unwrap_or(stored_usd),
+        ..TaskProgress::default()
+    };
+    if let Some(id) = ids.last() {
+        progress.session = Some(store.get_session(id)?.name);
+        progress.events = store.count_events(id)?;
+        progress.last = store.last_events(id, 1)?.pop().map(|ev| match ev.events.last() {
+            Some(e) => e.summary(),
+            None => format!("{}: {}", ev.stream, ev.raw.chars().take(160).collect::<String>()),
+        });
+    }
+    Ok(progress)
+}
+
+impl Drop for Reporter {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
@@ -125,13 +193,30 @@ impl Scratch {
         let out = result_dir.with_file_name(format!("{index}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(&out).map_err(|source| EngineError::Io { path: out.clone(), source })?;
-        Ok(Scratch { dir, paths, out, result_dir, spend: layout.spend(index), host, started })
+        Ok(Scratch {
+            dir,
+            paths,
+            out,
+            result_dir,
+            spend: layout.spend(index),
+            progress: layout.progress(index),
+            host,
+            started,
+        })
     }
 
-    /// Starts telling what this worker's runs spend so far (the pool's live figure: usage is stored only
-    /// when a run ends).
-    pub fn report_spend(&self, pool: std::sync::Arc<BudgetPool>) -> SpendReporter {
-        SpendReporter::start(pool, self.spend.clone())
+    /// Starts telling how this worker's runs go (see [`Reporter`]); what they spend comes from `pool`
+    /// when there is one (its live figure: usage is stored only when a run ends). `first_attempt`
+    /// numbers the attempt of the first session made here.
+    pub fn report(&self, pool: Option<std::sync::Arc<BudgetPool>>, first_attempt: i64) -> Reporter {
+        let files = ReporterFiles {
+            db: self.paths.db.clone(),
+            spend: self.spend.clone(),
+            progress: self.progress.clone(),
+            host: self.host.clone(),
+            first_attempt,
+        };
+        Reporter::start(files, pool)
     }
 
     /// Copies the worker's store into the result.
@@ -210,9 +295,9 @@ pub fn run_task(folder: &Path, index: i64) -> Result<WorkerOutcome, EngineError>
                     Money::ZERO,
                 )
             });
-            let spend = pool.clone().map(|p| scratch.report_spend(p));
+            let reporter = scratch.report(pool.clone(), task.first_attempt);
             run_attempts(&mut engine, &task, &clone, &interrupt, &scratch.out, pool, &mut result);
-            drop(spend);
+            drop(reporter);
             drop(engine);
             result.store = Some(scratch.copy_store()?);
         }
