@@ -107,7 +107,8 @@ pub struct TaskProgress {
     pub session: Option<String>,
     /// Lines of the agent's stream recorded so far in that session.
     pub events: i64,
-    /// Tokens of every attempt so far (input, output, cache reads and writes).
+    /// Tokens of its runs that ended so far (usage is stored when a run ends): input, output, cache
+    /// reads and writes.
     pub tokens: i64,
     /// What it spent so far (known prices), USD.
     pub spent_usd: f64,
@@ -471,5 +472,47 @@ mod tests {
         assert_eq!(tasks[0].state, TaskState::Done);
         assert_eq!((tasks[1].state, tasks[1].note.as_deref()), (TaskState::Lost, Some("CANCELLED")));
         assert!(s.submissions_of(JobKind::Bench, "b1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn progress_is_kept_for_running_tasks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        let tasks = vec![(0, "i1".into()), (1, "i2".into()), (2, "i3".into())];
+        let sub = NewSubmission {
+            id: "sub1".into(),
+            owner: JobKind::Batch,
+            owner_id: "b1".into(),
+            executor: Executor::Slurm,
+            folder: "/w/sub1".into(),
+            tasks,
+        };
+        s.insert_submission(&sub).unwrap();
+        let p = TaskProgress {
+            host: "node7".into(),
+            attempt: 2,
+            session: Some("fix-1a2b3c4d-2".into()),
+            events: 1204,
+            tokens: 18_330,
+            spent_usd: 0.0412,
+            last: Some(format!("tool_use Edit [toolu_1] {}", "x".repeat(200))),
+            at: 1,
+        };
+        for idx in 0..3 {
+            s.set_task_state("sub1", idx, TaskState::Running, None).unwrap();
+            assert!(s.set_task_progress("sub1", idx, &p).unwrap());
+        }
+        // The same report again changes nothing; a task that ended keeps none.
+        assert!(!s.set_task_progress("sub1", 0, &p).unwrap());
+        s.set_task_state("sub1", 1, TaskState::Done, None).unwrap();
+        s.set_task_state("sub1", 2, TaskState::Lost, Some("NODE_FAIL")).unwrap();
+        assert!(!s.set_task_progress("sub1", 2, &TaskProgress { events: 1300, ..p.clone() }).unwrap());
+        let running = s.running_task_progress(JobKind::Batch, "b1").unwrap();
+        assert_eq!(running.keys().collect::<Vec<_>>(), ["i1"]);
+        assert_eq!(running["i1"], p);
+        assert!(s.running_task_progress(JobKind::Bench, "b1").unwrap().is_empty());
+        let note = p.note(20);
+        assert_eq!(note, "1204 lines, 18330 tokens; tool_use Edit [toolu…");
+        assert_eq!(TaskProgress { events: 1, last: None, ..p }.note(20), "1 line, 18330 tokens");
     }
 }

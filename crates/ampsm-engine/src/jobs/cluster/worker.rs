@@ -84,7 +84,7 @@ impl Reporter {
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut store: Option<ampsm_store::Store> = None;
-            let mut written: Option<ampsm_store::cluster::TaskProgress> = None;
+            let mut written: Option<TaskProgress> = None;
             loop {
                 let last = flag.load(Ordering::SeqCst);
                 if let Some(pool) = &pool {
