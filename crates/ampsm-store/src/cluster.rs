@@ -446,19 +446,23 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tasks_keep_their_final_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
-        let sub = NewSubmission {
+    /// Submission `sub1` of batch `b1` on Slurm, its tasks running `items` in order.
+    fn batch_submission(items: &[&str]) -> NewSubmission {
+        NewSubmission {
             id: "sub1".into(),
             owner: JobKind::Batch,
             owner_id: "b1".into(),
             executor: Executor::Slurm,
             folder: "/w/sub1".into(),
-            tasks: vec![(0, "i1".into()), (1, "i2".into())],
-        };
-        s.insert_submission(&sub).unwrap();
+            tasks: items.iter().enumerate().map(|(i, item)| (i as i64, item.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn tasks_keep_their_final_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("s.db")).unwrap();
+        s.insert_submission(&batch_submission(&["i1", "i2"])).unwrap();
         assert_eq!(s.get_submission("sub1").unwrap().unwrap().cluster_job, None);
         s.set_submitted("sub1", "42").unwrap();
         let got = s.submissions_of(JobKind::Batch, "b1").unwrap();
@@ -478,16 +482,7 @@ mod tests {
     fn progress_is_kept_for_running_tasks_only() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("s.db")).unwrap();
-        let tasks = vec![(0, "i1".into()), (1, "i2".into()), (2, "i3".into())];
-        let sub = NewSubmission {
-            id: "sub1".into(),
-            owner: JobKind::Batch,
-            owner_id: "b1".into(),
-            executor: Executor::Slurm,
-            folder: "/w/sub1".into(),
-            tasks,
-        };
-        s.insert_submission(&sub).unwrap();
+        s.insert_submission(&batch_submission(&["i1", "i2", "i3"])).unwrap();
         let p = TaskProgress {
             host: "node7".into(),
             attempt: 2,
