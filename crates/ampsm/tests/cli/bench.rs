@@ -33,7 +33,7 @@ pub(crate) const CODEX_MISSES: &str = r#"{"format": "codex", "steps": [
 
 /// A Claude Code stand-in that writes its prompt to fix.txt, and also (wrongly) a test file that the
 /// dataset's test_patch owns.
-const CLAUDE_ECHOES: &str = r#"{"format": "claude", "steps": [
+pub(crate) const CLAUDE_ECHOES: &str = r#"{"format": "claude", "steps": [
  {"emit": {"type": "system", "subtype": "init", "cwd": "{{cwd}}", "session_id": "{{thread_id}}", "tools": [], "mcp_servers": [], "model": "claude-sonnet-4-5-20250929"}},
  {"write_file": {"path": "fix.txt", "content": "{{prompt}}\n"}},
  {"write_file": {"path": "tests/t1.sh", "content": "exit 0\n"}},
@@ -268,7 +268,7 @@ fn a_custom_bench_evaluates_every_problem_with_every_agent_against_hidden_tests(
 }
 
 /// A local clone of `octo/demo` under `repos/octo__demo` with a passing `tests/p.sh`; returns its base.
-fn swe_repo(w: &World) -> String {
+pub(crate) fn swe_repo(w: &World) -> String {
     let repo = init_repo(&w.dir.path().join("repos/octo__demo"));
     write(&repo, "tests/p.sh", "exit 0\n");
     write(&repo, "fix.txt", "base\n");
@@ -277,7 +277,7 @@ fn swe_repo(w: &World) -> String {
     git(&repo, &["rev-parse", "HEAD"]).trim().to_string()
 }
 
-fn swe_row(id: &str, base: &str, statement: &str) -> String {
+pub(crate) fn swe_row(id: &str, base: &str, statement: &str) -> String {
     let test_patch = "diff --git a/tests/t1.sh b/tests/t1.sh\nnew file mode 100644\n--- /dev/null\n+++ b/tests/t1.sh\n\
                       @@ -0,0 +1 @@\n+grep -q FIX fix.txt\n";
     serde_json::json!({

@@ -365,6 +365,95 @@ fn bench_same_as_local(cluster: &Cluster) {
     assert_eq!(cluster.live_tasks(), 0);
 }
 
+/// A SWE-bench Lite dataset (two instances of a local `octo/demo` clone, the fix in one problem statement,
+/// 2 repeats) graded on `cluster` ends as the same run here: per instance and repeat the status, the
+/// per-test report, and the official predictions.
+fn swe_bench_same_as_local(cluster: &Cluster) {
+    use crate::bench::{CLAUDE_ECHOES, CODEX_MISSES, swe_repo, swe_row};
+    let mut runs = Vec::new();
+    for on in [None, Some(cluster)] {
+        let w = crate::bench::bench_world(CLAUDE_ECHOES, CODEX_MISSES);
+        let base = swe_repo(&w);
+        let data = format!(
+            "{}\n{}\n",
+            swe_row("octo__demo-1", &base, "Please FIX it"),
+            swe_row("octo__demo-2", &base, "Do it")
+        );
+        let dataset = crate::bench::write(w.dir.path(), "lite.jsonl", &data);
+        let mut args = vec![
+            "bench".to_string(),
+            "swe-bench-lite".into(),
+            "--dataset".into(),
+            dataset.to_string_lossy().into_owned(),
+            "--repos-dir".into(),
+            w.dir.path().join("repos").to_string_lossy().into_owned(),
+            "--agent".into(),
+            "claude".into(),
+            "--test-cmd".into(),
+            "sh {test}".into(),
+            "--repeats".into(),
+            "2".into(),
+            "--concurrency".into(),
+            "2".into(),
+            "--json".into(),
+        ];
+        if let Some(c) = on {
+            let config = std::fs::read_to_string(w.home().join("config.yaml")).unwrap();
+            c.configure(&w, &config, &[("ANTHROPIC_API_KEY", "sk-ant-test"), ("OPENAI_API_KEY", "sk-test")]);
+            args.extend(["--executor".into(), c.executor().into()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = w.run(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out_dir = PathBuf::from(view["out_dir"].as_str().unwrap());
+        let mut rows: Vec<(String, Value, Value, Value, String, Value)> = view["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                // The report names its evaluation log in this run's folder (brought back from the node);
+                // compared by name and content.
+                let mut report: Value = serde_json::from_str(r["test_report"].as_str().unwrap()).unwrap();
+                let log = PathBuf::from(report["log"].as_str().unwrap());
+                assert!(log.starts_with(&out_dir), "{} is not in {}", log.display(), out_dir.display());
+                // Its lines but the one naming the evaluation's own folder (on the node, or here).
+                let text: String = std::fs::read_to_string(&log)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.starts_with("$ export PYTHONPATH="))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                report["log"] = Value::from(log.file_name().unwrap().to_string_lossy().as_ref());
+                (
+                    format!("{}#{}", r["instance_id"].as_str().unwrap(), r["repeat"]),
+                    r["status"].clone(),
+                    r["resolved"].clone(),
+                    report,
+                    text,
+                    r["total_tokens"].clone(),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let preds = std::fs::read_to_string(
+            PathBuf::from(view["out_dir"].as_str().unwrap()).join("predictions.jsonl"),
+        )
+        .unwrap();
+        let mut preds: Vec<String> = preds.lines().map(str::to_string).collect();
+        preds.sort();
+        runs.push((rows, preds, w));
+    }
+    let (local, remote) = (&runs[0], &runs[1]);
+    assert_eq!(local.0.len(), 4);
+    let resolved: Vec<&str> = local.0.iter().map(|r| r.1.as_str().unwrap()).collect();
+    assert_eq!(resolved, ["resolved", "resolved", "unresolved", "unresolved"], "{:#?}", local.0);
+    assert_eq!(local.0, remote.0, "the same statuses, per-test reports, evaluation logs and tokens");
+    assert_eq!(local.1.len(), 4);
+    assert_eq!(local.1, remote.1, "the same official predictions");
+    assert_eq!(cluster_folders(&remote.2), Vec::<PathBuf>::new());
+}
+
 fn bench_abort_within_five_seconds(cluster: &Cluster) {
     use crate::bench::{HIDDEN_PATCH, SHOUT_BENCH};
     let slow = r#"{"format": "claude", "steps": [
@@ -646,6 +735,17 @@ fn a_benchmark_on_slurm_ends_as_the_same_run_locally() {
 #[test]
 fn a_benchmark_on_kubernetes_ends_as_the_same_run_locally_against_the_api_double() {
     bench_same_as_local(&Cluster::Kube(KubeDouble::start()));
+}
+
+#[test]
+#[requires(slurm)]
+fn a_swe_bench_run_on_slurm_grades_as_the_same_run_locally() {
+    swe_bench_same_as_local(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn a_swe_bench_run_on_kubernetes_grades_as_the_same_run_locally_against_the_api_double() {
+    swe_bench_same_as_local(&Cluster::Kube(KubeDouble::start()));
 }
 
 #[test]

@@ -175,7 +175,41 @@ fn run_one(
     }
     drop(engine);
     result.store = Some(scratch.copy_store()?);
+    // The evaluation's logs (its report names them) go with the result: the node's folder goes.
+    let logs = scratch.dir.path().join("out").join("logs");
+    for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+        let to = scratch.out.join("logs").join(entry.file_name());
+        std::fs::create_dir_all(scratch.out.join("logs"))
+            .and_then(|()| std::fs::copy(entry.path(), &to))
+            .map_err(|source| EngineError::Io { path: to.clone(), source })?;
+    }
     Ok(())
+}
+
+/// A worker's test report with its `log` moved here: the log the worker brought back (`logs/<name>` in
+/// its result folder) is copied into the run's `logs/` and the report names that copy; a log that did
+/// not come back is left out of the report rather than naming a folder of a node.
+fn bring_log(report: &str, result: &Path, out_dir: &Path) -> Result<String, EngineError> {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(report) else {
+        return Ok(report.to_string());
+    };
+    let Some(name) = doc.get("log").and_then(|l| l.as_str()).and_then(|l| Path::new(l).file_name()) else {
+        return Ok(report.to_string());
+    };
+    let name = name.to_owned();
+    let from = result.join("logs").join(&name);
+    let to = out_dir.join("logs").join(&name);
+    if let Some(map) = doc.as_object_mut() {
+        if from.is_file() {
+            std::fs::create_dir_all(out_dir.join("logs"))
+                .and_then(|()| std::fs::copy(&from, &to))
+                .map_err(|source| EngineError::Io { path: to.clone(), source })?;
+            map.insert("log".into(), serde_json::Value::String(to.to_string_lossy().into_owned()));
+        } else {
+            map.remove("log");
+        }
+    }
+    Ok(doc.to_string())
 }
 
 /// The results of a benchmark run as [`Units`].
@@ -325,7 +359,7 @@ impl Units for BenchUnits {
                     model_patch: row.model_patch,
                     tests_passed: row.tests_passed,
                     tests_failed: row.tests_failed,
-                    test_report: row.test_report,
+                    test_report: row.test_report.map(|t| bring_log(&t, result, &self.out_dir)).transpose()?,
                     error: row.error,
                     duration_ms: row.duration_ms,
                     total_tokens: row.total_tokens,
