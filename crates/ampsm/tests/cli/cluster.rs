@@ -365,6 +365,67 @@ fn bench_same_as_local(cluster: &Cluster) {
     assert_eq!(cluster.live_tasks(), 0);
 }
 
+/// The real Claude Code CLI as a user has it (on PATH, its key and endpoint exported; here the scripted
+/// model server), no permission setting, items on `cluster`: each node's Claude edits through Bash under
+/// the default policy, the item's test passes, and its session here holds the edit and the conversation.
+fn real_claude_on_a_cluster(cluster: &Cluster) {
+    use ampsm_testutils::model_server::{ModelServer, Script, Turn};
+    let bin = ampsm_testutils::require(ampsm_testutils::Tool::Claude);
+    let w = World::new();
+    init_repo(&w.dir.path().join("r0"));
+    let server = ModelServer::start(Script::new(vec![
+        Turn::tool_call(
+            "Bash",
+            serde_json::json!({"command": "printf 'from the node\\n' > node.txt", "description": "write"}),
+        ),
+        Turn::text("Wrote node.txt."),
+    ]))
+    .unwrap();
+    let agent_home = w.dir.path().join("claude-home");
+    std::fs::create_dir_all(&agent_home).unwrap();
+    let mut env = ampsm_testutils::real_cli::claude_offline_env(&server.url(), &agent_home);
+    env.retain(|(k, _)| k != "IS_SANDBOX");
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    env.push(("PATH".into(), path));
+    for (k, v) in &env {
+        w.set_env(k, v);
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    cluster.configure(&w, "notifications:\n  desktop: false\n", &env);
+    let file = write(
+        &w,
+        "b.yaml",
+        "name: real\nrepos:\n  - path: ./r0\ndefaults:\n  agent: claude\n  model: claude-sonnet-4-5\n  \
+         timeout: 120s\nconcurrency: 2\nitems:\n  - {name: one, prompt: Write it, script: 'grep -q node node.txt'}\n  \
+         - {name: two, prompt: Write it too, script: 'grep -q node node.txt'}\n",
+    );
+    let out =
+        w.cmd().args(["batch", "start", "--file", &file, "--executor", cluster.executor()]).output().unwrap();
+    let v = w.json(&["batch", "status", "real"]);
+    assert!(
+        out.status.success(),
+        "{v:#}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for item in v["items"].as_array().unwrap() {
+        assert_eq!(
+            (item["status"].as_str(), item["attempts"].as_i64()),
+            (Some("passed"), Some(1)),
+            "{item:#}"
+        );
+        let session = item["session"]["id"].as_str().unwrap();
+        let shown = w.json(&["show", session]);
+        assert_eq!(shown["session"]["permissions"], "auto", "{shown:#}");
+        let wt = PathBuf::from(shown["session"]["worktree_path"].as_str().unwrap());
+        assert_eq!(git(&wt, &["show", "HEAD:node.txt"]), "from the node\n");
+        let logs = w.ok(&["logs", session]);
+        assert!(logs.contains("tool_use Bash") && logs.contains("Wrote node.txt."), "{logs}");
+    }
+    assert_eq!(cluster.live_tasks(), 0);
+    assert_eq!(cluster_folders(&w), Vec::<PathBuf>::new());
+}
+
 /// A SWE-bench Lite dataset (two instances of a local `octo/demo` clone, the fix in one problem statement,
 /// 2 repeats) graded on `cluster` ends as the same run here: per instance and repeat the status, the
 /// per-test report, and the official predictions.
@@ -735,6 +796,12 @@ fn a_benchmark_on_slurm_ends_as_the_same_run_locally() {
 #[test]
 fn a_benchmark_on_kubernetes_ends_as_the_same_run_locally_against_the_api_double() {
     bench_same_as_local(&Cluster::Kube(KubeDouble::start()));
+}
+
+#[test]
+#[requires(slurm, claude)]
+fn the_real_claude_code_runs_batch_items_on_slurm_with_the_default_permissions() {
+    real_claude_on_a_cluster(&Cluster::Slurm(SlurmCluster::start()));
 }
 
 #[test]
