@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -49,8 +48,6 @@ struct Desk {
     dunst: Child,
 }
 
-static NEXT_DISPLAY: AtomicU32 = AtomicU32::new(0);
-
 impl Desk {
     fn start() -> Desk {
         require(Tool::DesktopSession);
@@ -58,17 +55,20 @@ impl Desk {
         for sub in ["home/.config", "home/.local/share", "home/.cache", "run"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        let mut n = 60 + (std::process::id() % 200) * 4 + NEXT_DISPLAY.fetch_add(1, Ordering::SeqCst);
-        while Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-            n += 1;
-        }
-        let display = format!(":{n}");
-        let xvfb = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
+        // Xvfb picks a free display itself and says which (`-displayfd`): tests that chose numbers
+        // themselves could pick the same one (a lock file another test's server had not written yet), and
+        // then two apps shared a screen and took each other's keys.
+        let mut xvfb = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1400x1000x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start Xvfb");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(xvfb.stdout.take().unwrap()), &mut line)
+            .unwrap();
+        let n: u32 = line.trim().parse().unwrap_or_else(|_| panic!("Xvfb named no display: {line:?}"));
+        let display = format!(":{n}");
         wait_for(20, "Xvfb", || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists().then_some(()));
         // A session bus of the test's own with no service folders: nothing is started on demand, so a
         // notification reaches this test's dunst or fails; never a dunst the bus would start for a first
@@ -221,7 +221,8 @@ impl Drop for Desk {
         if let Some(pid) = self.dbus_pid {
             let _ = Command::new("kill").arg(pid.to_string()).status();
         }
-        let _ = self.xvfb.kill();
+        // SIGTERM: the server removes its lock file (SIGKILL would leave it behind).
+        let _ = Command::new("kill").arg(self.xvfb.id().to_string()).status();
         let _ = self.xvfb.wait();
     }
 }
