@@ -257,6 +257,37 @@ fn abort_within_five_seconds(cluster: &Cluster) {
     assert_eq!(cluster_folders(&w), Vec::<PathBuf>::new());
 }
 
+/// The cluster goes away (its scheduler stopped) while two items run; `batch abort` still ends the batch:
+/// the runner cannot cancel or ask anything, waits a grace for the tasks to report, then ends them aborted
+/// and exits, instead of waiting forever (it used to, even through SIGTERM).
+fn abort_with_the_cluster_gone(cluster: Cluster) {
+    let scenario = amp_scenario(120_000);
+    let w = world(1, &scenario, Some(&cluster));
+    let file = write(&w, "b.yaml", &batch_yaml("orphaned", 1, 2, 2));
+    let started = w.json(&["batch", "start", "--file", &file, "--executor", cluster.executor(), "--detach"]);
+    let id = started["id"].as_str().unwrap().to_string();
+    let runner = started["runner_pid"].as_i64().unwrap();
+    wait_for(&w, &id, Duration::from_secs(60), "two items running on the cluster", |v| {
+        v["counts"]["running"] == 2
+    });
+    drop(cluster);
+    w.ok(&["batch", "abort", &id]);
+    let t0 = Instant::now();
+    while ampsm_engine::process::pid_alive(runner) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(150),
+            "the runner is still waiting for a cluster that is gone"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("the runner ended {:?} after the abort", t0.elapsed());
+    let v = w.json(&["batch", "status", &id]);
+    assert_eq!(v["status"], "aborted", "{v:#}");
+    for item in v["items"].as_array().unwrap() {
+        assert_eq!(item["status"], "aborted", "{item:#}");
+    }
+}
+
 fn resume_runs_nothing_twice(cluster: &Cluster) {
     let scenario = amp_scenario(2_500);
     let w = world(1, &scenario, Some(cluster));
@@ -531,6 +562,7 @@ fn bench_abort_within_five_seconds(cluster: &Cluster) {
     let file = file.to_string_lossy().into_owned();
     let started = w.json(&["bench", "custom", "--config", &file, "--detach"]);
     let id = started["id"].as_str().unwrap().to_string();
+    let runner = started["runner_pid"].as_i64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let v = w.json(&["bench", "show", &id]);
@@ -564,6 +596,13 @@ fn bench_abort_within_five_seconds(cluster: &Cluster) {
         assert!(Instant::now() < deadline, "the run did not end: {v:#}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Its runner ends too (it takes in what the stopped workers still report).
+    let t0 = Instant::now();
+    while ampsm_engine::process::pid_alive(runner) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the run's runner {runner} is still alive");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("the runner ended {:?} after the run was aborted", t0.elapsed());
 }
 
 fn bench_resume_runs_nothing_twice(cluster: &Cluster) {
@@ -836,6 +875,17 @@ fn a_batch_on_slurm_ends_as_the_same_batch_run_locally() {
 #[requires(slurm)]
 fn batch_abort_cancels_the_slurm_tasks_within_five_seconds() {
     abort_within_five_seconds(&Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+#[requires(slurm)]
+fn batch_abort_ends_the_batch_when_the_slurm_cluster_is_gone() {
+    abort_with_the_cluster_gone(Cluster::Slurm(SlurmCluster::start()));
+}
+
+#[test]
+fn batch_abort_ends_the_batch_when_the_kubernetes_api_is_gone_against_the_api_double() {
+    abort_with_the_cluster_gone(Cluster::Kube(KubeDouble::start()));
 }
 
 #[test]

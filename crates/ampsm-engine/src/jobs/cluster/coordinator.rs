@@ -169,6 +169,8 @@ struct Watched {
     ended_since: HashMap<i64, Instant>,
     /// What each running task last reported (as stored).
     progress: HashMap<i64, TaskProgress>,
+    /// Since when looking at the submission fails (the scheduler cannot be asked).
+    failing_since: Option<Instant>,
 }
 
 /// The coordinator's loop for `units` (see the module docs): adopts earlier submissions that may still
@@ -194,6 +196,7 @@ pub(crate) fn run_on_cluster(
             phases: BTreeMap::new(),
             ended_since: HashMap::new(),
             progress: HashMap::new(),
+            failing_since: None,
         })
         .collect();
     let mut covered = HashSet::new();
@@ -257,10 +260,20 @@ pub(crate) fn run_on_cluster(
                     w.sub.ended_at = Some(ampsm_core::time::now_ms());
                     tidy_submission(engine, &w.sub.id, &w.layout)?;
                 }
-                Ok(false) => open = true,
+                Ok(false) => {
+                    w.failing_since = None;
+                    open = true;
+                }
                 Err(e) => {
                     tracing::warn!("watching submission {}: {e}", w.sub.id);
-                    open = true;
+                    let since = *w.failing_since.get_or_insert_with(Instant::now);
+                    if cancelled && since.elapsed() >= RESULT_GRACE {
+                        // Stopped, and the cluster cannot be asked any more (its scheduler is down or
+                        // gone): what did not report ends here instead of being waited for forever.
+                        give_up(engine, units, w, &e)?;
+                    } else {
+                        open = true;
+                    }
                 }
             }
         }
@@ -517,6 +530,7 @@ fn submit(
         phases: BTreeMap::new(),
         ended_since: HashMap::new(),
         progress: HashMap::new(),
+        failing_since: None,
     })
 }
 
@@ -630,6 +644,25 @@ fn watch_submission(
         w.sub.cancelled_at = s.cancelled_at;
     }
     Ok(engine.store.tasks_of(&w.sub.id)?.iter().all(|t| t.state.is_final()))
+}
+
+/// Ends a stopped submission whose scheduler cannot be asked any more: its tasks that did not report are
+/// lost (their units aborted), the submission ended and tidied.
+fn give_up(
+    engine: &mut Engine,
+    units: &dyn Units,
+    w: &mut Watched,
+    error: &EngineError,
+) -> Result<(), EngineError> {
+    let note =
+        format!("aborted: the cluster could not be asked about its task after the run was stopped ({error})");
+    for t in engine.store.tasks_of(&w.sub.id)?.into_iter().filter(|t| !t.state.is_final()) {
+        engine.store.set_task_state(&w.sub.id, t.idx, TaskState::Lost, Some(&note))?;
+        units.end(engine, &t.item_id, Lost::Aborted, &note)?;
+    }
+    engine.store.end_submission(&w.sub.id)?;
+    w.sub.ended_at = Some(ampsm_core::time::now_ms());
+    tidy_submission(engine, &w.sub.id, &w.layout)
 }
 
 /// After a submission's last task is final: when every result was taken in, nothing in its folder is

@@ -15,6 +15,7 @@ use crate::EngineError;
 use ampsm_config::config::SlurmConfig;
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Slurm through `sbatch`, `scontrol` and `scancel` on `PATH`.
 #[derive(Debug, Clone)]
@@ -52,14 +53,57 @@ impl Slurm {
     }
 }
 
-/// Runs a Slurm tool; its failure is one line naming the tool and what it said.
+/// How long a Slurm tool may take: one that cannot reach its controller retries for a while (and longer
+/// when the controller's host is gone), and the coordinator must not hang on it.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a Slurm tool, stopped after [`TOOL_TIMEOUT`]; its failure is one line naming the tool and what it
+/// said.
 fn run(tool: &str, args: &[String]) -> Result<std::process::Output, EngineError> {
-    Command::new(tool).args(args).stdin(std::process::Stdio::null()).output().map_err(|e| {
-        EngineError::Invalid(if e.kind() == std::io::ErrorKind::NotFound {
-            format!("`{tool}` was not found on PATH: the slurm executor needs the Slurm client tools (sbatch, scontrol, scancel) on this machine")
-        } else {
-            format!("cannot run `{tool}`: {e}")
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child =
+        Command::new(tool).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(
+            |e| {
+                EngineError::Invalid(if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("`{tool}` was not found on PATH: the slurm executor needs the Slurm client tools (sbatch, scontrol, scancel) on this machine")
+                } else {
+                    format!("cannot run `{tool}`: {e}")
+                })
+            },
+        )?;
+    // Read both outputs beside the wait (a full pipe would stall the tool).
+    let reader = |mut pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
         })
+    };
+    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < TOOL_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(EngineError::Invalid(format!(
+                    "`{tool}` did not answer within {} s (is the Slurm controller up?)",
+                    TOOL_TIMEOUT.as_secs()
+                )));
+            }
+            Err(e) => return Err(EngineError::Invalid(format!("cannot wait for `{tool}`: {e}"))),
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     })
 }
 
