@@ -198,12 +198,16 @@ impl Store {
         Ok(())
     }
 
-    /// What every session of this store spent so far (a worker's store holds its task's sessions only).
-    pub fn total_spend_usd(&self) -> Result<ampsm_core::Money, StoreError> {
-        let usd: f64 =
-            self.conn()
-                .query_row("SELECT COALESCE(SUM(cost_usd), 0.0) FROM token_usage", [], |r| r.get(0))?;
-        Ok(ampsm_core::Money::from_usd(usd))
+    /// The tokens (input, output, cache reads and writes) and the known cost of every session of this
+    /// store so far (a worker's store holds its task's sessions only).
+    pub fn usage_totals(&self) -> Result<(i64, ampsm_core::Money), StoreError> {
+        let (tokens, usd): (i64, f64) = self.conn().query_row(
+            "SELECT COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens), 0), \
+             COALESCE(SUM(cost_usd), 0.0) FROM token_usage",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((tokens, ampsm_core::Money::from_usd(usd)))
     }
 
     /// Records a submission and its tasks (`pending`), before it goes to the scheduler.

@@ -450,11 +450,8 @@ impl Engine {
         let batch = self.resolve_batch(reference)?;
         let counts = self.store.batch_counts(&batch.id)?;
         let mut usage = self.store.batch_item_usage(&batch.id)?;
-        let mut remote = if batch.executor == ampsm_core::Executor::Local {
-            Default::default()
-        } else {
-            self.store.running_task_progress(JobKind::Batch, &batch.id)?
-        };
+        // Items running on cluster nodes (none for a local batch).
+        let mut remote = self.store.running_task_progress(JobKind::Batch, &batch.id)?;
         let mut items = Vec::new();
         for item in self.store.batch_items(&batch.id)? {
             let session = match &item.session_id {

@@ -706,11 +706,8 @@ impl Engine {
     pub fn bench_view(&self, reference: &str) -> Result<BenchView, EngineError> {
         let run = self.resolve_bench_run(reference)?;
         let counts = self.store.bench_counts(&run.id)?;
-        let mut remote = if run.executor == ampsm_core::Executor::Local {
-            Default::default()
-        } else {
-            self.store.running_task_progress(ampsm_store::jobs::JobKind::Bench, &run.id)?
-        };
+        // Results running on cluster nodes (none for a local run).
+        let mut remote = self.store.running_task_progress(ampsm_store::jobs::JobKind::Bench, &run.id)?;
         let mut results = Vec::new();
         for r in self.store.bench_results(&run.id)? {
             let session = r

@@ -129,20 +129,12 @@ fn progress_of(
     pool: Option<&BudgetPool>,
 ) -> Result<TaskProgress, EngineError> {
     let ids = store.all_session_ids()?;
-    let mut tokens = 0;
-    let mut stored_usd = 0.0;
-    for id in &ids {
-        for row in store.list_usage(id)? {
-            let u = &row.usage;
-            tokens += (u.input + u.output + u.cache_read + u.cache_write) as i64;
-            stored_usd += row.cost_usd.unwrap_or(0.0);
-        }
-    }
+    let (tokens, stored) = store.usage_totals()?;
     let mut progress = TaskProgress {
         host: files.host.clone(),
         attempt: files.first_attempt + (ids.len() as i64 - 1).max(0),
         tokens,
-        spent_usd: pool.map(|p| p.spent_usd().usd()).unwrap_or(stored_usd),
+        spent_usd: pool.map(|p| p.spent_usd()).unwrap_or(stored).usd(),
         ..TaskProgress::default()
     };
     if let Some(id) = ids.last() {
